@@ -1,0 +1,73 @@
+//! Request extraction that turns every malformed input into a contract error.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, ErrorKind};
+
+/// A JSON body: 413 past the body limit, 400 `invalid_request` when it is not the expected JSON.
+pub struct JsonBody<T>(pub T);
+
+pub(crate) fn body_rejection(r: BytesRejection) -> Error {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::new(ErrorKind::PayloadTooLarge, "the request body is too large")
+    } else {
+        Error::invalid_request("the request body could not be read")
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => {
+                // serde's message names the field and the expected type.
+                let msg = e.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or("invalid field");
+                Error::invalid_request(format!("invalid request body: {msg}"))
+            }
+            _ => Error::invalid_request("the request body is not valid JSON"),
+        }
+    })
+}
+
+/// The credential in `Authorization: Bearer <credential>`, if any.
+pub struct Bearer(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, rest) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_owned())
+            })
+            .filter(|t| !t.is_empty());
+        Ok(Bearer(value))
+    }
+}
+
+impl Bearer {
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}

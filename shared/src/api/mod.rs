@@ -1,0 +1,88 @@
+//! HTTP routers. Each function serves its own router (through `lambda_http` in Lambda); the
+//! local runner serves all of them merged (through `axum::serve`). Same code either way.
+
+pub mod connect;
+pub mod error;
+pub mod extract;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use rand::RngCore;
+use tracing::Instrument;
+
+use crate::error::{Error, ErrorKind};
+use crate::services::Services;
+
+/// Largest JSON body the connect routes accept.
+pub const CONNECT_BODY_LIMIT: usize = 64 * 1024;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+type Routes = Router<Arc<Services>>;
+
+/// Routes of the `connect` function.
+pub fn connect_routes() -> Routes {
+    Router::new()
+        .route("/v1/connect/resolve", post(connect::resolve))
+        .route("/v1/connect/login", post(connect::login))
+        .route("/v1/connect/stores", get(connect::stores))
+        .route("/v1/connect/link", post(connect::link))
+        .route("/v1/stores/{storeId}", get(connect::store_status))
+        .layer(DefaultBodyLimit::max(CONNECT_BODY_LIMIT))
+}
+
+/// The `connect` function's app.
+pub fn connect_app(svc: Arc<Services>) -> Router {
+    finish(connect_routes(), svc)
+}
+
+/// Every route of every function, for the local runner.
+pub fn local_app(svc: Arc<Services>) -> Router {
+    finish(connect_routes(), svc)
+}
+
+/// Adds what every function's app has: JSON 404/405, request ids, access log.
+pub fn finish(routes: Routes, svc: Arc<Services>) -> Router {
+    routes
+        .fallback(|| async { Error::new(ErrorKind::NotFound, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            Error::new(ErrorKind::MethodNotAllowed, "method not allowed on this route")
+        })
+        .layer(middleware::from_fn(request_context))
+        .with_state(svc)
+}
+
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// One span per request with its id; the id is echoed in `x-request-id`. No bodies, no
+/// headers (they carry credentials) are logged.
+async fn request_context(req: Request, next: Next) -> Response {
+    let request_id = new_request_id();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let started = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(status, elapsed_us = started.elapsed().as_micros() as u64, "request handled")
+    });
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    response
+}

@@ -1,0 +1,67 @@
+//! Configuration, parsed once at start-up (cold start) from the environment.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::crypto::SecretString;
+use crate::error::{Error, Result};
+use crate::outbound::OutboundPolicy;
+
+/// Everything a function or the local runner needs to know about its surroundings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// DynamoDB table holding every item (`WOOLINK_TABLE`).
+    pub table: String,
+    /// Base64 of the 32-byte application key for sealed secrets (`WOOLINK_SECRETS_KEY`).
+    pub secrets_key: SecretString,
+    /// Public base URL of the HTTP API, for delivery URLs (`WOOLINK_PUBLIC_URL`); when absent,
+    /// taken from the request's `Host` (API Gateway sets it to the API's domain).
+    pub public_url: Option<Url>,
+    /// Lifetime of login tokens (`WOOLINK_TOKEN_TTL_SECS`, default 900).
+    pub token_ttl: Duration,
+    /// Timeout of calls to stores and tenant endpoints (`WOOLINK_HTTP_TIMEOUT_SECS`, default 10).
+    pub http_timeout: Duration,
+    /// Where outbound calls may go. Always public-only outside the local runner.
+    pub outbound: OutboundPolicy,
+}
+
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_secs(name: &str, default: Duration) -> Result<Duration> {
+    match env(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+            .ok_or_else(|| Error::internal(format!("{name} must be a positive number of seconds"))),
+    }
+}
+
+impl Config {
+    /// The deployed functions' configuration.
+    pub fn from_env() -> Result<Self> {
+        let secrets_key = env("WOOLINK_SECRETS_KEY")
+            .map(SecretString::new)
+            .ok_or_else(|| Error::internal("WOOLINK_SECRETS_KEY is not set"))?;
+        let public_url = env("WOOLINK_PUBLIC_URL")
+            .map(|u| Url::parse(&u))
+            .transpose()
+            .map_err(|_| Error::internal("WOOLINK_PUBLIC_URL is not a URL"))?;
+        Ok(Self {
+            table: env("WOOLINK_TABLE").unwrap_or_else(|| "woolink".to_owned()),
+            secrets_key,
+            public_url,
+            token_ttl: env_secs("WOOLINK_TOKEN_TTL_SECS", DEFAULT_TOKEN_TTL)?,
+            http_timeout: env_secs("WOOLINK_HTTP_TIMEOUT_SECS", Duration::from_secs(10))?,
+            outbound: OutboundPolicy::public_only(),
+        })
+    }
+}

@@ -1,0 +1,280 @@
+//! Passwords (argon2id), opaque tokens and API keys (random, stored as SHA-256), and
+//! application-level encryption (AES-256-GCM) for the secrets woolink must read back.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::domain::Password;
+use crate::error::{Error, Result};
+
+/// OWASP's argon2id floor: 19 MiB, 2 iterations, 1 lane.
+const ARGON2_M_KIB: u32 = 19 * 1024;
+const ARGON2_T: u32 = 2;
+const ARGON2_P: u32 = 1;
+
+fn argon2() -> Argon2<'static> {
+    // The constants are valid parameters; `Params::new` only fails on out-of-range values.
+    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password into a PHC string (CPU-heavy: call from a blocking thread).
+pub fn hash_password(password: &Password) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::internal(format!("argon2: {e}")))
+}
+
+/// Verifies a password against a PHC string. With `None` it verifies against a fixed dummy
+/// hash, so an unknown account costs the same time as a known one.
+pub fn verify_password(password: &Password, phc: Option<&str>) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| {
+        hash_password(&Password::trusted("woolink-timing-equaliser")).unwrap_or_default()
+    });
+    let (phc, real) = match phc {
+        Some(p) => (p, true),
+        None => (dummy.as_str(), false),
+    };
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let ok = argon2()
+        .verify_password(password.expose().as_bytes(), &parsed)
+        .is_ok();
+    ok && real
+}
+
+/// SHA-256 of some bytes, as lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Constant-time equality of two byte strings.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A bearer credential (login token or API key) as handed out once; only its hash is stored.
+pub struct IssuedCredential {
+    pub plaintext: String,
+    pub hash: CredentialHash,
+}
+
+impl fmt::Debug for IssuedCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedCredential")
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 hex of a bearer credential: what the tables hold and look up by.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct CredentialHash(String);
+
+impl CredentialHash {
+    pub fn of(plaintext: &str) -> Self {
+        Self(sha256_hex(plaintext.as_bytes()))
+    }
+    pub fn from_stored(hex: String) -> Self {
+        Self(hex)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn matches(&self, plaintext: &str) -> bool {
+        ct_eq(self.0.as_bytes(), sha256_hex(plaintext.as_bytes()).as_bytes())
+    }
+}
+
+/// 256 random bits, base64url, behind a short prefix that says what the credential is.
+pub fn issue_credential(prefix: &str) -> IssuedCredential {
+    let plaintext = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()));
+    let hash = CredentialHash::of(&plaintext);
+    IssuedCredential { plaintext, hash }
+}
+
+/// A webhook secret for WooCommerce: 256 random bits as hex, alphanumeric so WooCommerce's
+/// HTML-entity decoding of the key never changes it.
+pub fn new_webhook_secret() -> SecretString {
+    SecretString::new(hex::encode(random_bytes::<32>()))
+}
+
+/// A string that must not be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A secret as stored: `v1.` + base64(nonce || AES-256-GCM ciphertext). Useless without the key.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Sealed(String);
+
+impl Sealed {
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The application-level key for secrets that must be read back. It never lives in the table.
+#[derive(Clone)]
+pub struct SecretBox {
+    cipher: Aes256Gcm,
+}
+
+impl fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretBox([redacted])")
+    }
+}
+
+impl SecretBox {
+    /// From 32 key bytes encoded as standard base64.
+    pub fn from_base64(key_b64: &str) -> Result<Self> {
+        let key = STANDARD
+            .decode(key_b64.trim())
+            .map_err(|_| Error::internal("secrets key is not valid base64"))?;
+        if key.len() != 32 {
+            return Err(Error::internal("secrets key must be 32 bytes"));
+        }
+        let cipher = Aes256Gcm::new_from_slice(&key)
+            .map_err(|_| Error::internal("secrets key must be 32 bytes"))?;
+        Ok(Self { cipher })
+    }
+
+    /// A fresh random key (the local runner's default: data lives only in memory anyway).
+    pub fn generate_key_base64() -> String {
+        STANDARD.encode(random_bytes::<32>())
+    }
+
+    /// Encrypts `plaintext`, bound to `context` (e.g. `link/st_1/webhook`) so a sealed value
+    /// cannot be moved to another item or field.
+    pub fn seal(&self, plaintext: &str, context: &str) -> Result<Sealed> {
+        let nonce_bytes = random_bytes::<12>();
+        let ct = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce_bytes),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| Error::internal("encryption failed"))?;
+        let mut blob = Vec::with_capacity(12 + ct.len());
+        blob.extend_from_slice(&nonce_bytes);
+        blob.extend_from_slice(&ct);
+        Ok(Sealed(format!("v1.{}", STANDARD.encode(blob))))
+    }
+
+    pub fn open(&self, sealed: &Sealed, context: &str) -> Result<SecretString> {
+        let fail = || Error::internal("a stored secret could not be decrypted");
+        let b64 = sealed.0.strip_prefix("v1.").ok_or_else(fail)?;
+        let blob = STANDARD.decode(b64).map_err(|_| fail())?;
+        if blob.len() < 12 + 16 {
+            return Err(fail());
+        }
+        let (nonce, ct) = blob.split_at(12);
+        let pt = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| fail())?;
+        String::from_utf8(pt).map(SecretString).map_err(|_| fail())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_owasp_parameters_and_verify() {
+        let pw = Password::parse("correct horse battery staple").unwrap();
+        let phc = hash_password(&pw).unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(verify_password(&pw, Some(&phc)));
+        let wrong = Password::parse("Correct horse battery staple").unwrap();
+        assert!(!verify_password(&wrong, Some(&phc)));
+        assert!(!verify_password(&pw, None));
+        assert!(!verify_password(&pw, Some("not a phc")));
+    }
+
+    #[test]
+    fn credentials_have_256_bits_and_are_stored_as_sha256() {
+        let a = issue_credential("wlk_");
+        let b = issue_credential("wlk_");
+        assert_ne!(a.plaintext, b.plaintext);
+        assert_eq!(a.plaintext.len(), 4 + 43);
+        assert_eq!(a.hash.as_str().len(), 64);
+        assert!(a.hash.matches(&a.plaintext));
+        assert!(!a.hash.matches(&b.plaintext));
+        assert!(!format!("{a:?}").contains(&a.plaintext));
+    }
+
+    #[test]
+    fn sealed_secrets_round_trip_and_are_bound_to_context() {
+        let key = SecretBox::generate_key_base64();
+        let sb = SecretBox::from_base64(&key).unwrap();
+        let sealed = sb.seal("s3cret", "link/st_1/webhook").unwrap();
+        assert!(!sealed.as_str().contains("s3cret"));
+        assert_eq!(
+            sb.open(&sealed, "link/st_1/webhook").unwrap().expose(),
+            "s3cret"
+        );
+        assert!(sb.open(&sealed, "link/st_2/webhook").is_err());
+        let other = SecretBox::from_base64(&SecretBox::generate_key_base64()).unwrap();
+        assert!(other.open(&sealed, "link/st_1/webhook").is_err());
+        assert!(SecretBox::from_base64("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn webhook_secrets_are_alphanumeric() {
+        let s = new_webhook_secret();
+        assert_eq!(s.expose().len(), 64);
+        assert!(s.expose().chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(format!("{s:?}"), "[redacted]");
+    }
+}

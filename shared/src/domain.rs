@@ -1,0 +1,391 @@
+//! Domain values, parsed once at the edge ("parse, don't validate").
+//!
+//! Every type here has private fields and a `parse` constructor; once a value exists it is valid.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use url::{Host, Url};
+
+use crate::error::Error;
+
+macro_rules! string_value {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                $name::parse(&raw).map_err(|e| serde::de::Error::custom(e.message()))
+            }
+        }
+    };
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+/// A tenant's short code. Matched case-insensitively after trimming, so it is kept upper-case.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct TenantCode(String);
+string_value!(TenantCode);
+
+impl TenantCode {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let code = raw.trim();
+        if code.is_empty() || code.len() > 32 || !code.chars().all(is_token_char) {
+            return Err(Error::invalid_request(
+                "code must be 1-32 letters, digits, '-' or '_'",
+            ));
+        }
+        Ok(Self(code.to_ascii_uppercase()))
+    }
+}
+
+/// The site's identity: SHA-256 hex of site URL + auth salt, computed by the plugin.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct DeviceId(String);
+string_value!(DeviceId);
+
+impl DeviceId {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        if raw.len() != 64 || !raw.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::invalid_request(
+                "deviceId must be 64 hexadecimal characters",
+            ));
+        }
+        Ok(Self(raw.to_ascii_lowercase()))
+    }
+}
+
+/// A merchant store's id, unique across all tenants (it appears alone in the delivery URL).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct StoreId(String);
+string_value!(StoreId);
+
+impl StoreId {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        if raw.is_empty() || raw.len() > 64 || !raw.chars().all(is_token_char) {
+            return Err(Error::invalid_request(
+                "storeId must be 1-64 letters, digits, '-' or '_'",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+/// The tenant's own id for the merchant (its customer account).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct CustomerId(String);
+string_value!(CustomerId);
+
+impl CustomerId {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let id = raw.trim();
+        if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+            return Err(Error::invalid_request(
+                "customerId must be 1-128 printable characters",
+            ));
+        }
+        Ok(Self(id.to_owned()))
+    }
+}
+
+/// A tenant user's login, compared case-insensitively.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Email(String);
+string_value!(Email);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let email = raw.trim();
+        let valid = email.len() <= 254
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            })
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !valid {
+            return Err(Error::invalid_request("email is not a valid address"));
+        }
+        Ok(Self(email.to_lowercase()))
+    }
+}
+
+/// A plain-text password as received; never printed.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        if raw.is_empty() || raw.len() > 1024 {
+            return Err(Error::invalid_request("password must be 1-1024 bytes"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// For constants known to be valid.
+    pub(crate) fn trusted(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+/// A WooCommerce store's base URL, normalised: lower-case scheme and host, no trailing slash,
+/// no credentials, query or fragment. Whether its address may be contacted is the outbound
+/// policy's job (`crate::outbound`), since that needs DNS.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct StoreUrl(String);
+string_value!(StoreUrl);
+
+impl StoreUrl {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let bad = |why: &str| Error::invalid_store_url(format!("storeUrl {why}"));
+        let url = Url::parse(raw.trim()).map_err(|_| bad("is not a valid URL"))?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(bad("must use https"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must not contain credentials"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("must not contain a query or fragment"));
+        }
+        if url.host().is_none() {
+            return Err(bad("must have a host"));
+        }
+        let mut normal = url.as_str().trim_end_matches('/').to_owned();
+        if normal.len() > 2048 {
+            return Err(bad("is too long"));
+        }
+        // `Url` already lower-cases scheme and host and normalises IP forms.
+        normal.shrink_to_fit();
+        Ok(Self(normal))
+    }
+
+    pub fn url(&self) -> Url {
+        // Safe: the string was produced by `Url` in `parse`.
+        Url::parse(&self.0).unwrap_or_else(|_| unreachable_url())
+    }
+
+    pub fn host(&self) -> Option<Host<String>> {
+        self.url().host().map(|h| h.to_owned())
+    }
+
+    /// `{storeUrl}/wp-json/{path}`: the WooCommerce REST API below this store.
+    pub fn rest_endpoint(&self, path: &str) -> String {
+        format!("{}/wp-json/{}", self.0, path.trim_start_matches('/'))
+    }
+}
+
+fn unreachable_url() -> Url {
+    // A constant that always parses; only reachable if `StoreUrl` invariants were broken.
+    Url::parse("https://invalid.invalid/").expect("constant URL parses")
+}
+
+/// A WooCommerce order status name (without the `wc-` prefix) that makes an order enter scope.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct TriggerStatus(String);
+string_value!(TriggerStatus);
+
+/// Statuses that belong to unfinished checkouts; never a trigger, always ignored.
+pub const DRAFT_STATUSES: [&str; 3] = ["checkout-draft", "draft", "auto-draft"];
+
+impl TriggerStatus {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let s = raw.trim().to_ascii_lowercase();
+        let s = s.strip_prefix("wc-").unwrap_or(&s);
+        if s.is_empty()
+            || s.len() > 32
+            || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::invalid_request(
+                "triggerStatuses entries must be WooCommerce status names",
+            ));
+        }
+        if DRAFT_STATUSES.contains(&s) {
+            return Err(Error::invalid_request(
+                "draft statuses cannot trigger a sync",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn defaults() -> Vec<Self> {
+        vec![Self("processing".to_owned())]
+    }
+
+    /// Parses a caller's list: 1-10 distinct statuses, default `["processing"]` when absent.
+    pub fn parse_list(raw: Option<&[String]>) -> Result<Vec<Self>, Error> {
+        let Some(raw) = raw else {
+            return Ok(Self::defaults());
+        };
+        if raw.is_empty() || raw.len() > 10 {
+            return Err(Error::invalid_request(
+                "triggerStatuses must list 1-10 statuses",
+            ));
+        }
+        let mut out: Vec<Self> = Vec::with_capacity(raw.len());
+        for s in raw {
+            let status = Self::parse(s)?;
+            if !out.contains(&status) {
+                out.push(status);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A WooCommerce order id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OrderId(u64);
+
+impl OrderId {
+    pub fn new(id: u64) -> Self {
+        Self(id)
+    }
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        raw.parse::<u64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(Self)
+            .ok_or_else(|| Error::invalid_request("order id must be a positive integer"))
+    }
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The only platform woolink connects today.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Platform {
+    WooCommerce,
+}
+
+impl Platform {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "woocommerce" => Ok(Self::WooCommerce),
+            _ => Err(Error::new(
+                crate::error::ErrorKind::UnsupportedPlatform,
+                "only the woocommerce platform is supported",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_codes_are_trimmed_and_case_insensitive() {
+        assert_eq!(TenantCode::parse("  acme ").unwrap().as_str(), "ACME");
+        assert!(TenantCode::parse("").is_err());
+        assert!(TenantCode::parse("a b").is_err());
+        assert!(TenantCode::parse(&"A".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn device_ids_are_64_hex() {
+        let id = "AB".repeat(32);
+        assert_eq!(DeviceId::parse(&id).unwrap().as_str(), "ab".repeat(32));
+        assert!(DeviceId::parse(&"g".repeat(64)).is_err());
+        assert!(DeviceId::parse(&"a".repeat(63)).is_err());
+    }
+
+    #[test]
+    fn store_urls_are_normalised() {
+        let u = StoreUrl::parse("HTTPS://Shop.Example.COM/").unwrap();
+        assert_eq!(u.as_str(), "https://shop.example.com");
+        let u = StoreUrl::parse("https://example.com/shop/").unwrap();
+        assert_eq!(u.as_str(), "https://example.com/shop");
+        assert_eq!(
+            u.rest_endpoint("wc/v3/webhooks"),
+            "https://example.com/shop/wp-json/wc/v3/webhooks"
+        );
+        for bad in [
+            "ftp://example.com",
+            "https://user:pw@example.com",
+            "https://example.com/?a=1",
+            "not a url",
+            "https://",
+        ] {
+            assert!(StoreUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn decimal_and_octal_ip_forms_are_normalised_so_policy_sees_them() {
+        let u = StoreUrl::parse("https://2130706433/").unwrap();
+        assert_eq!(u.as_str(), "https://127.0.0.1");
+        let u = StoreUrl::parse("https://0177.0.0.1/").unwrap();
+        assert_eq!(u.as_str(), "https://127.0.0.1");
+    }
+
+    #[test]
+    fn trigger_statuses_default_and_refuse_drafts() {
+        assert_eq!(
+            TriggerStatus::parse_list(None).unwrap(),
+            TriggerStatus::defaults()
+        );
+        let list = TriggerStatus::parse_list(Some(&["wc-Processing".into(), "on-hold".into()]))
+            .unwrap();
+        assert_eq!(list[0].as_str(), "processing");
+        assert!(TriggerStatus::parse_list(Some(&["checkout-draft".into()])).is_err());
+        assert!(TriggerStatus::parse_list(Some(&[])).is_err());
+    }
+
+    #[test]
+    fn emails_are_lower_cased() {
+        assert_eq!(
+            Email::parse(" Ops@Acme.Test ").unwrap().as_str(),
+            "ops@acme.test"
+        );
+        for bad in ["", "a", "a@b", "@b.c", "a@b@c.d", "a b@c.d"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn password_debug_is_redacted() {
+        let p = Password::parse("hunter2").unwrap();
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,18 @@
+//! woolink's shared library: domain values, use cases, ports and their adapters, and the HTTP
+//! routers every function and the local runner serve.
+
+pub mod api;
+pub mod config;
+pub mod connect;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod model;
+pub mod outbound;
+pub mod ports;
+pub mod services;
+pub mod store;
+pub mod telemetry;
+pub mod woocommerce;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,126 @@
+//! What woolink stores: tenants, their users, their merchants' stores, store links and sessions.
+//! Storage-agnostic; `crate::store::dynamo` owns how each is laid out in DynamoDB.
+
+use chrono::{DateTime, Utc};
+
+use crate::crypto::{CredentialHash, Sealed};
+use crate::domain::{CustomerId, DeviceId, Email, StoreId, StoreUrl, TenantCode, TriggerStatus};
+
+/// A logistics company running woolink.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tenant {
+    pub code: TenantCode,
+    pub name: String,
+    pub active: bool,
+    pub fulfilment: Option<Fulfilment>,
+}
+
+/// Where and how a tenant receives orders: Standard Webhooks with a `whsec_` secret (sealed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fulfilment {
+    pub url: String,
+    pub secret: Sealed,
+}
+
+/// A person at the tenant who may link stores.
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    pub tenant: TenantCode,
+    pub email: Email,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// Failed-login bookkeeping per (tenant, email), kept whether or not the account exists so the
+/// lockout cannot be used to discover accounts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoginAttempts {
+    pub consecutive_failures: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// A merchant store known to a tenant (created by the tenant's admin, linked by the merchant).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Store {
+    pub id: StoreId,
+    pub tenant: TenantCode,
+    pub name: String,
+    pub customer_id: CustomerId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkStatus {
+    Connected,
+    Disconnected,
+}
+
+impl LinkStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "connected" => Some(Self::Connected),
+            "disconnected" => Some(Self::Disconnected),
+            _ => None,
+        }
+    }
+}
+
+/// WooCommerce REST keys the merchant handed over, sealed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WooKeys {
+    pub consumer_key: Sealed,
+    pub consumer_secret: Sealed,
+}
+
+/// A store's connection to woolink from one WooCommerce site.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    pub store_id: StoreId,
+    pub tenant: TenantCode,
+    pub customer_id: CustomerId,
+    pub store_url: StoreUrl,
+    pub device_id: DeviceId,
+    pub status: LinkStatus,
+    pub trigger_statuses: Vec<TriggerStatus>,
+    /// Current webhook secret (sealed); absent once revoked.
+    pub webhook_secret: Option<Sealed>,
+    /// The secret before the last rotation, accepted until `previous_secret_until`.
+    pub previous_webhook_secret: Option<Sealed>,
+    pub previous_secret_until: Option<DateTime<Utc>>,
+    /// SHA-256 of the link's API key; absent once revoked.
+    pub api_key_hash: Option<CredentialHash>,
+    pub woo_keys: Option<WooKeys>,
+    /// Ids of the webhooks woolink registered on the store.
+    pub webhook_ids: Vec<u64>,
+    pub linked_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub disconnected_at: Option<DateTime<Utc>>,
+    /// Optimistic-concurrency counter: every save must name the revision it read.
+    pub revision: u64,
+}
+
+impl Link {
+    pub fn is_connected(&self) -> bool {
+        self.status == LinkStatus::Connected
+    }
+
+    /// Context string that binds a sealed secret to this link and field.
+    pub fn seal_context(store_id: &StoreId, field: &str) -> String {
+        format!("link/{store_id}/{field}")
+    }
+}
+
+/// A login session: the token's hash, who it belongs to, and when it ends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    pub token_hash: CredentialHash,
+    pub tenant: TenantCode,
+    pub email: Email,
+    pub device_id: DeviceId,
+    pub expires_at: DateTime<Utc>,
+}

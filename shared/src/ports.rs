@@ -1,0 +1,100 @@
+//! The ports use cases depend on. Each has two adapters: `store::memory` (tests, local runner)
+//! and `store::dynamo` (production), held to the same contract by `tests/it/contract.rs`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::crypto::CredentialHash;
+use crate::domain::{Email, StoreId, TenantCode};
+use crate::error::Result;
+use crate::model::{Link, LoginAttempts, Session, Store, Tenant, User};
+
+/// What an idempotent admin write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+#[async_trait]
+pub trait Tenants: Send + Sync {
+    async fn get_tenant(&self, code: &TenantCode) -> Result<Option<Tenant>>;
+    /// Creates or replaces the tenant.
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<Written>;
+    /// All tenants (admin only; a query over one partition, never a scan).
+    async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+}
+
+#[async_trait]
+pub trait Users: Send + Sync {
+    async fn get_user(&self, tenant: &TenantCode, email: &Email) -> Result<Option<User>>;
+    /// Creates or replaces the user (password change).
+    async fn put_user(&self, user: &User) -> Result<Written>;
+    async fn login_attempts(&self, tenant: &TenantCode, email: &Email) -> Result<LoginAttempts>;
+    /// Atomically adds one failure and returns the new count.
+    async fn add_login_failure(&self, tenant: &TenantCode, email: &Email) -> Result<u32>;
+    async fn lock_login(
+        &self,
+        tenant: &TenantCode,
+        email: &Email,
+        until: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn clear_login_failures(&self, tenant: &TenantCode, email: &Email) -> Result<()>;
+}
+
+#[async_trait]
+pub trait Stores: Send + Sync {
+    async fn get_store(&self, id: &StoreId) -> Result<Option<Store>>;
+    async fn list_stores(&self, tenant: &TenantCode) -> Result<Vec<Store>>;
+    /// Creates the store or updates its name/customer id. A store id owned by another tenant
+    /// is a `Conflict`.
+    async fn put_store(&self, store: &Store) -> Result<Written>;
+}
+
+#[async_trait]
+pub trait Links: Send + Sync {
+    async fn get_link(&self, store: &StoreId) -> Result<Option<Link>>;
+    /// The links of several stores at once (missing ones are left out).
+    async fn get_links(&self, stores: &[StoreId]) -> Result<Vec<Link>>;
+    async fn find_link_by_api_key(&self, key: &CredentialHash) -> Result<Option<Link>>;
+    /// Saves `link` if the stored revision is still `expected` (`None`: no link stored yet),
+    /// keeping the API-key index in step. `link.revision` must be `expected + 1` (or 1).
+    /// A lost race is a `Conflict`.
+    async fn save_link(&self, link: &Link, expected: Option<u64>) -> Result<()>;
+}
+
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    async fn put_session(&self, session: &Session) -> Result<()>;
+    /// The session, if stored; expiry is the caller's check (TTL deletion is lazy).
+    async fn get_session(&self, token: &CredentialHash) -> Result<Option<Session>>;
+}
+
+/// All repositories, as the use cases see them.
+#[derive(Clone)]
+pub struct Repos {
+    pub tenants: Arc<dyn Tenants>,
+    pub users: Arc<dyn Users>,
+    pub stores: Arc<dyn Stores>,
+    pub links: Arc<dyn Links>,
+    pub sessions: Arc<dyn Sessions>,
+}
+
+impl Repos {
+    /// One adapter serving every port.
+    pub fn from_adapter<A>(adapter: Arc<A>) -> Self
+    where
+        A: Tenants + Users + Stores + Links + Sessions + 'static,
+    {
+        Self {
+            tenants: adapter.clone(),
+            users: adapter.clone(),
+            stores: adapter.clone(),
+            links: adapter.clone(),
+            sessions: adapter,
+        }
+    }
+}

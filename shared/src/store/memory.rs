@@ -1,0 +1,197 @@
+//! In-memory adapter for every port: the local runner's embedded store and the fast tests'.
+//! It keeps the DynamoDB adapter's contract (conditional writes, conflicts, index upkeep).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::crypto::CredentialHash;
+use crate::domain::{Email, StoreId, TenantCode};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{Link, LoginAttempts, Session, Store, Tenant, User};
+use crate::ports::{Links, Sessions, Stores, Tenants, Users, Written};
+
+#[derive(Default)]
+struct Data {
+    tenants: BTreeMap<TenantCode, Tenant>,
+    users: HashMap<(TenantCode, Email), User>,
+    attempts: HashMap<(TenantCode, Email), LoginAttempts>,
+    stores: BTreeMap<StoreId, Store>,
+    links: HashMap<StoreId, Link>,
+    api_keys: HashMap<CredentialHash, StoreId>,
+    sessions: HashMap<CredentialHash, Session>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    data: Mutex<Data>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Data) -> T) -> Result<T> {
+        let mut guard = self
+            .data
+            .lock()
+            .map_err(|_| Error::internal("memory store lock poisoned"))?;
+        Ok(f(&mut guard))
+    }
+}
+
+fn written<T: PartialEq>(old: Option<T>, new: &T) -> Written {
+    match old {
+        None => Written::Created,
+        Some(o) if &o == new => Written::Unchanged,
+        Some(_) => Written::Updated,
+    }
+}
+
+#[async_trait]
+impl Tenants for MemoryStore {
+    async fn get_tenant(&self, code: &TenantCode) -> Result<Option<Tenant>> {
+        self.with(|d| d.tenants.get(code).cloned())
+    }
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<Written> {
+        self.with(|d| written(d.tenants.insert(tenant.code.clone(), tenant.clone()), tenant))
+    }
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        self.with(|d| d.tenants.values().cloned().collect())
+    }
+}
+
+#[async_trait]
+impl Users for MemoryStore {
+    async fn get_user(&self, tenant: &TenantCode, email: &Email) -> Result<Option<User>> {
+        self.with(|d| d.users.get(&(tenant.clone(), email.clone())).cloned())
+    }
+    async fn put_user(&self, user: &User) -> Result<Written> {
+        self.with(|d| {
+            written(
+                d.users
+                    .insert((user.tenant.clone(), user.email.clone()), user.clone()),
+                user,
+            )
+        })
+    }
+    async fn login_attempts(&self, tenant: &TenantCode, email: &Email) -> Result<LoginAttempts> {
+        self.with(|d| {
+            d.attempts
+                .get(&(tenant.clone(), email.clone()))
+                .cloned()
+                .unwrap_or_default()
+        })
+    }
+    async fn add_login_failure(&self, tenant: &TenantCode, email: &Email) -> Result<u32> {
+        self.with(|d| {
+            let a = d
+                .attempts
+                .entry((tenant.clone(), email.clone()))
+                .or_default();
+            a.consecutive_failures += 1;
+            a.consecutive_failures
+        })
+    }
+    async fn lock_login(
+        &self,
+        tenant: &TenantCode,
+        email: &Email,
+        until: DateTime<Utc>,
+    ) -> Result<()> {
+        self.with(|d| {
+            d.attempts
+                .entry((tenant.clone(), email.clone()))
+                .or_default()
+                .locked_until = Some(until);
+        })
+    }
+    async fn clear_login_failures(&self, tenant: &TenantCode, email: &Email) -> Result<()> {
+        self.with(|d| {
+            d.attempts.remove(&(tenant.clone(), email.clone()));
+        })
+    }
+}
+
+#[async_trait]
+impl Stores for MemoryStore {
+    async fn get_store(&self, id: &StoreId) -> Result<Option<Store>> {
+        self.with(|d| d.stores.get(id).cloned())
+    }
+    async fn list_stores(&self, tenant: &TenantCode) -> Result<Vec<Store>> {
+        self.with(|d| {
+            d.stores
+                .values()
+                .filter(|s| &s.tenant == tenant)
+                .cloned()
+                .collect()
+        })
+    }
+    async fn put_store(&self, store: &Store) -> Result<Written> {
+        self.with(|d| match d.stores.get(&store.id) {
+            Some(existing) if existing.tenant != store.tenant => Err(Error::new(
+                ErrorKind::Conflict,
+                format!("store id {} belongs to another tenant", store.id),
+            )),
+            _ => Ok(written(
+                d.stores.insert(store.id.clone(), store.clone()),
+                store,
+            )),
+        })?
+    }
+}
+
+#[async_trait]
+impl Links for MemoryStore {
+    async fn get_link(&self, store: &StoreId) -> Result<Option<Link>> {
+        self.with(|d| d.links.get(store).cloned())
+    }
+    async fn get_links(&self, stores: &[StoreId]) -> Result<Vec<Link>> {
+        self.with(|d| stores.iter().filter_map(|s| d.links.get(s).cloned()).collect())
+    }
+    async fn find_link_by_api_key(&self, key: &CredentialHash) -> Result<Option<Link>> {
+        self.with(|d| d.api_keys.get(key).and_then(|s| d.links.get(s)).cloned())
+    }
+    async fn save_link(&self, link: &Link, expected: Option<u64>) -> Result<()> {
+        self.with(|d| {
+            let current = d.links.get(&link.store_id);
+            if current.map(|l| l.revision) != expected {
+                return Err(conflict_on_link(&link.store_id));
+            }
+            if let Some(old_key) = current.and_then(|l| l.api_key_hash.clone()) {
+                d.api_keys.remove(&old_key);
+            }
+            if let Some(key) = &link.api_key_hash {
+                d.api_keys.insert(key.clone(), link.store_id.clone());
+            }
+            d.links.insert(link.store_id.clone(), link.clone());
+            Ok(())
+        })?
+    }
+}
+
+pub(crate) fn conflict_on_link(store: &StoreId) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!("the link of store {store} was changed concurrently; try again"),
+    )
+}
+
+#[async_trait]
+impl Sessions for MemoryStore {
+    async fn put_session(&self, session: &Session) -> Result<()> {
+        self.with(|d| {
+            // Lazy expiry, like DynamoDB TTL: drop what has ended while we are here.
+            let now = Utc::now();
+            d.sessions.retain(|_, s| s.expires_at > now);
+            d.sessions
+                .insert(session.token_hash.clone(), session.clone());
+        })
+    }
+    async fn get_session(&self, token: &CredentialHash) -> Result<Option<Session>> {
+        self.with(|d| d.sessions.get(token).cloned())
+    }
+}

@@ -1,0 +1,163 @@
+//! A client for the parts of a store's WooCommerce REST API woolink uses.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::crypto::SecretString;
+use crate::domain::StoreUrl;
+
+/// The order topics woolink registers on a store.
+pub const ORDER_TOPICS: [&str; 4] = [
+    "order.created",
+    "order.updated",
+    "order.deleted",
+    "order.restored",
+];
+
+/// A store's REST API keys, in clear, only for the duration of a call.
+pub struct WooCredentials {
+    pub consumer_key: SecretString,
+    pub consumer_secret: SecretString,
+}
+
+impl fmt::Debug for WooCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WooCredentials([redacted])")
+    }
+}
+
+/// Why a call to a store failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WooError {
+    /// Connection refused, DNS, TLS, timeout, 5xx, or an answer that is not WooCommerce's.
+    Unreachable(String),
+    /// 401/403: the keys are wrong or lack permission.
+    AuthFailed,
+    /// Another 4xx with WooCommerce's error code.
+    Rejected { status: u16, code: String },
+}
+
+impl fmt::Display for WooError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreachable(why) => write!(f, "store unreachable: {why}"),
+            Self::AuthFailed => f.write_str("store refused the API keys"),
+            Self::Rejected { status, code } => write!(f, "store answered {status} {code}"),
+        }
+    }
+}
+
+impl std::error::Error for WooError {}
+
+#[derive(Deserialize)]
+struct CreatedWebhook {
+    id: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct RestError {
+    #[serde(default)]
+    code: String,
+}
+
+/// The WooCommerce REST client. Wraps the vetted outbound client (`crate::outbound`).
+#[derive(Clone)]
+pub struct WooClient {
+    http: reqwest::Client,
+}
+
+impl WooClient {
+    pub fn new(http: reqwest::Client) -> Self {
+        Self { http }
+    }
+
+    async fn classify(response: reqwest::Response) -> WooError {
+        let status = response.status().as_u16();
+        match status {
+            401 | 403 => WooError::AuthFailed,
+            400..=499 => {
+                let body = response.json::<RestError>().await.unwrap_or_default();
+                WooError::Rejected {
+                    status,
+                    code: body.code.chars().take(64).collect(),
+                }
+            }
+            _ => WooError::Unreachable(format!("HTTP {status}")),
+        }
+    }
+
+    fn transport(e: reqwest::Error) -> WooError {
+        // reqwest's Display includes the URL; store URLs are not secret, keys are in headers.
+        let kind = if e.is_timeout() {
+            "timeout"
+        } else if e.is_connect() {
+            "connection failed"
+        } else {
+            "request failed"
+        };
+        WooError::Unreachable(kind.to_owned())
+    }
+
+    /// `POST /wc/v3/webhooks`: returns the new webhook's id.
+    pub async fn create_webhook(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        topic: &str,
+        delivery_url: &str,
+        secret: &SecretString,
+    ) -> Result<u64, WooError> {
+        let response = self
+            .http
+            .post(store.rest_endpoint("wc/v3/webhooks"))
+            .basic_auth(
+                creds.consumer_key.expose(),
+                Some(creds.consumer_secret.expose()),
+            )
+            .json(&json!({
+                "name": format!("woolink {topic}"),
+                "topic": topic,
+                "delivery_url": delivery_url,
+                "secret": secret.expose(),
+                "status": "active",
+            }))
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        if !response.status().is_success() {
+            return Err(Self::classify(response).await);
+        }
+        response
+            .json::<CreatedWebhook>()
+            .await
+            .map(|w| w.id)
+            .map_err(|_| WooError::Unreachable("answer was not a WooCommerce webhook".into()))
+    }
+
+    /// `DELETE /wc/v3/webhooks/{id}?force=true`; a 404 means it is already gone.
+    pub async fn delete_webhook(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        id: u64,
+    ) -> Result<(), WooError> {
+        let response = self
+            .http
+            .delete(store.rest_endpoint(&format!("wc/v3/webhooks/{id}")))
+            .query(&[("force", "true")])
+            .basic_auth(
+                creds.consumer_key.expose(),
+                Some(creds.consumer_secret.expose()),
+            )
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        if response.status().is_success() || response.status().as_u16() == 404 {
+            Ok(())
+        } else {
+            Err(Self::classify(response).await)
+        }
+    }
+}
