@@ -1,11 +1,13 @@
 //! woolink's shared library: domain values, use cases, ports and their adapters, and the HTTP
 //! routers every function and the local runner serve.
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod connect;
 pub mod crypto;
 pub mod domain;
+pub mod local;
 pub mod error;
 pub mod model;
 pub mod outbound;

@@ -1,1 +1,4 @@
+//! Cross-function tests. `scripts/test` starts the moto server they use.
 
+mod connect_api;
+mod helpers;

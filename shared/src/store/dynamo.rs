@@ -263,6 +263,17 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Creates the table unless it exists already.
+    pub async fn ensure_table(client: &Client, table: &str) -> Result<()> {
+        match client.describe_table().table_name(table).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => {
+                Self::create_table(client, table).await
+            }
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
     async fn get(&self, key: Item, what: &str) -> Result<Option<Item>> {
         let out = self
             .client

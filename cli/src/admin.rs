@@ -1,0 +1,216 @@
+//! Operator commands against a deployed stack's DynamoDB table (or any endpoint named by
+//! `AWS_ENDPOINT_URL`). Every command is idempotent and prints one JSON line.
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+use woolink::admin::{self, Seed, TenantSpec};
+use woolink::config::Config;
+use woolink::crypto::SecretString;
+use woolink::domain::{CustomerId, Email, Password, StoreId, TenantCode};
+use woolink::ports::Written;
+use woolink::services::Services;
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+#[derive(clap::Args)]
+pub struct Target {
+    /// DynamoDB table of the stack.
+    #[arg(long, env = "WOOLINK_TABLE", default_value = "woolink")]
+    table: String,
+}
+
+impl Target {
+    /// Needs `WOOLINK_SECRETS_KEY` (the stack's application key) to seal tenant secrets.
+    async fn services(&self) -> Result<Arc<Services>, Box<dyn std::error::Error>> {
+        let mut config = Config::from_env()?;
+        config.table = self.table.clone();
+        Ok(Services::aws(&config).await?)
+    }
+}
+
+fn written(w: Written) -> &'static str {
+    match w {
+        Written::Created => "created",
+        Written::Updated => "updated",
+        Written::Unchanged => "unchanged",
+    }
+}
+
+#[derive(clap::Subcommand)]
+pub enum TenantCommand {
+    /// Create or update a tenant. Without --fulfilment-secret a new one is generated and printed once.
+    Create {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        inactive: bool,
+        #[arg(long)]
+        fulfilment_url: Option<String>,
+        /// whsec_… secret; read from WOOLINK_FULFILMENT_SECRET when set.
+        #[arg(long, env = "WOOLINK_FULFILMENT_SECRET", hide_env_values = true)]
+        fulfilment_secret: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum UserCommand {
+    /// Add a user or change its password. The password comes from WOOLINK_USER_PASSWORD or stdin.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum StoreCommand {
+    /// Add a merchant store to a tenant (or rename it).
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        customer_id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+pub async fn seed(file: &Path, target: &Target) -> CliResult {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read seed file {}: {e}", file.display()))?;
+    let seed = Seed::parse(&text)?;
+    let svc = target.services().await?;
+    let r = admin::apply_seed(&svc, seed).await?;
+    println!(
+        "{}",
+        json!({"tenants": r.tenants, "users": r.users, "stores": r.stores})
+    );
+    Ok(())
+}
+
+pub async fn tenant(cmd: TenantCommand) -> CliResult {
+    match cmd {
+        TenantCommand::Create {
+            code,
+            name,
+            inactive,
+            fulfilment_url,
+            fulfilment_secret,
+            target,
+        } => {
+            let code = TenantCode::parse(&code)?;
+            let mut generated = None;
+            let fulfilment = match (fulfilment_url, fulfilment_secret) {
+                (None, None) => None,
+                (None, Some(_)) => return Err("--fulfilment-secret needs --fulfilment-url".into()),
+                (Some(url), Some(secret)) => Some((url, SecretString::new(secret))),
+                (Some(url), None) => {
+                    let secret = admin::new_signing_secret();
+                    generated = Some(secret.expose().to_owned());
+                    Some((url, secret))
+                }
+            };
+            let svc = target.services().await?;
+            let w = admin::put_tenant(
+                &svc,
+                TenantSpec {
+                    code: code.clone(),
+                    name,
+                    active: !inactive,
+                    fulfilment,
+                },
+            )
+            .await?;
+            let mut out = json!({"tenant": code, "result": written(w)});
+            if let Some(secret) = generated {
+                out["fulfilmentSecret"] = json!(secret);
+            }
+            println!("{out}");
+            Ok(())
+        }
+        TenantCommand::List { target } => {
+            let svc = target.services().await?;
+            for t in svc.repos.tenants.list_tenants().await? {
+                println!(
+                    "{}",
+                    json!({
+                        "code": t.code,
+                        "name": t.name,
+                        "active": t.active,
+                        "fulfilmentUrl": t.fulfilment.map(|f| f.url),
+                    })
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_password() -> Result<Password, Box<dyn std::error::Error>> {
+    let raw = match std::env::var("WOOLINK_USER_PASSWORD") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    Ok(Password::parse(&raw)?)
+}
+
+pub async fn user(cmd: UserCommand) -> CliResult {
+    let UserCommand::Add {
+        tenant,
+        email,
+        target,
+    } = cmd;
+    let tenant = TenantCode::parse(&tenant)?;
+    let email = Email::parse(&email)?;
+    let password = read_password()?;
+    let svc = target.services().await?;
+    let w = admin::put_user(&svc, &tenant, &email, password).await?;
+    println!(
+        "{}",
+        json!({"tenant": tenant, "email": email, "result": written(w)})
+    );
+    Ok(())
+}
+
+pub async fn store(cmd: StoreCommand) -> CliResult {
+    let StoreCommand::Add {
+        tenant,
+        id,
+        name,
+        customer_id,
+        target,
+    } = cmd;
+    let tenant = TenantCode::parse(&tenant)?;
+    let id = StoreId::parse(&id)?;
+    let customer = CustomerId::parse(&customer_id)?;
+    let svc = target.services().await?;
+    let w = admin::put_store(&svc, &tenant, id.clone(), &name, customer).await?;
+    println!(
+        "{}",
+        json!({"tenant": tenant, "store": id, "result": written(w)})
+    );
+    Ok(())
+}

@@ -1,0 +1,440 @@
+//! Test harness: each test gets its own app on a free port, its own data (a fresh DynamoDB
+//! table on the moto server when the backend is `Dynamo`), and helpers named after what a
+//! merchant or operator does.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use woolink::admin::{self, Seed};
+use woolink::config::{Config, DEFAULT_TOKEN_TTL};
+use woolink::crypto::{SecretBox, SecretString};
+use woolink::outbound::OutboundPolicy;
+use woolink::ports::Repos;
+use woolink::services::Services;
+use woolink::store::{DynamoStore, MemoryStore};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Dynamo,
+}
+
+/// Runs an async scenario against both adapters: `both_backends!(scenario);` makes
+/// `scenario::memory` and `scenario::dynamo` tests.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                super::$name($crate::helpers::Backend::Memory).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dynamo() {
+                super::$name($crate::helpers::Backend::Dynamo).await
+            }
+        }
+    )+};
+}
+
+/// The moto server started by `scripts/test` (never assumed: a clear failure when absent).
+pub fn moto_endpoint() -> String {
+    std::env::var("WOOLINK_TEST_MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "WOOLINK_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test, \
+             which starts a moto server and points the tests at it"
+        )
+    })
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A table name no other test uses.
+pub fn unique_name(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{nanos}", std::process::id())
+}
+
+pub async fn moto_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await
+}
+
+/// A fresh DynamoDB adapter on its own table.
+pub async fn fresh_dynamo() -> DynamoStore {
+    let client = aws_sdk_dynamodb::Client::new(&moto_sdk_config().await);
+    let table = unique_name("woolink-test");
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create test table on moto");
+    DynamoStore::new(client, table)
+}
+
+pub async fn repos(backend: Backend) -> Repos {
+    match backend {
+        Backend::Memory => Repos::from_adapter(Arc::new(MemoryStore::new())),
+        Backend::Dynamo => Repos::from_adapter(Arc::new(fresh_dynamo().await)),
+    }
+}
+
+pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
+    Config {
+        table: "unused".into(),
+        secrets_key: SecretString::new(SecretBox::generate_key_base64()),
+        public_url: Some(url::Url::parse(public_url).expect("url")),
+        token_ttl: DEFAULT_TOKEN_TTL,
+        http_timeout: Duration::from_secs(5),
+        outbound,
+    }
+}
+
+pub const DEVICE: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+pub const OTHER_DEVICE: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Two tenants: ACME (stores st_a1, st_a2) and BETA (store st_b1), plus an inactive SLEEPY.
+pub fn test_seed() -> Seed {
+    Seed::parse(
+        &json!({"tenants": [
+            {"code": "ACME", "name": "Acme Couriers", "active": true,
+             "users": [{"email": "ops@acme.test", "password": PASSWORD}],
+             "stores": [{"id": "st_a1", "name": "Acme Shop", "customerId": "cus_a1"},
+                        {"id": "st_a2", "name": "Acme Outlet", "customerId": "cus_a2"}]},
+            {"code": "BETA", "name": "Beta Logistics", "active": true,
+             "users": [{"email": "ops@beta.test", "password": PASSWORD}],
+             "stores": [{"id": "st_b1", "name": "Beta Shop", "customerId": "cus_b1"}]},
+            {"code": "SLEEPY", "name": "Sleepy Freight", "active": false,
+             "users": [{"email": "ops@sleepy.test", "password": PASSWORD}],
+             "stores": []}
+        ]})
+        .to_string(),
+    )
+    .expect("test seed parses")
+}
+
+/// A running app (all routes, as the local runner serves them) and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub services: Arc<Services>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    /// With the local runner's outbound policy, so fake stores on loopback can be reached.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, OutboundPolicy::local_development()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, outbound: OutboundPolicy) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://{addr}");
+        let config = test_config(&base, outbound);
+        let services = Arc::new(Services::new(repos(backend).await, &config).expect("services"));
+        admin::apply_seed(&services, test_seed())
+            .await
+            .expect("seed applies");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let svc = services.clone();
+        tokio::spawn(async move {
+            let _ = woolink::local::serve(listener, svc, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            services,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value, bearer: Option<&str>) -> Answer {
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        Answer::from(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, bearer: Option<&str>) -> Answer {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        Answer::from(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Answer {
+        let mut req = self.http.get(self.url(path));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        Answer::from(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn resolve(&self, code: &str) -> Answer {
+        self.post_json(
+            "/v1/connect/resolve",
+            json!({"code": code, "platform": "woocommerce", "deviceId": DEVICE}),
+            None,
+        )
+        .await
+    }
+
+    pub async fn login_as(&self, code: &str, email: &str, password: &str, device: &str) -> Answer {
+        self.post_json(
+            "/v1/connect/login",
+            json!({"code": code, "email": email, "password": password, "deviceId": device}),
+            None,
+        )
+        .await
+    }
+
+    /// Logs in as ACME's operator and returns the token.
+    pub async fn acme_token(&self) -> String {
+        self.token_for("ACME", "ops@acme.test").await
+    }
+
+    pub async fn token_for(&self, code: &str, email: &str) -> String {
+        let a = self.login_as(code, email, PASSWORD, DEVICE).await;
+        assert_eq!(a.status, 200, "login failed: {}", a.body);
+        a.body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn link(&self, token: &str, body: Value) -> Answer {
+        self.post_json("/v1/connect/link", body, Some(token)).await
+    }
+
+    /// Links `store` to `url` from DEVICE without WooCommerce keys.
+    pub async fn link_simple(&self, token: &str, store: &str, url: &str) -> Answer {
+        self.link(
+            token,
+            json!({"storeId": store, "storeUrl": url, "deviceId": DEVICE}),
+        )
+        .await
+    }
+}
+
+/// An HTTP answer: status, headers and the JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub async fn from(r: reqwest::Response) -> Self {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let bytes = r.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Asserts the contract's error shape and returns the code.
+    #[track_caller]
+    pub fn error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.body["error"]["code"], code, "body: {}", self.body);
+        assert!(
+            self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error needs a message: {}",
+            self.body
+        );
+        assert!(self.headers.contains_key("x-request-id"));
+    }
+}
+
+/// What a fake WooCommerce store saw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreCall {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub auth: Option<String>,
+    pub body: Value,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreMode {
+    /// Accepts the right keys, refuses others with 401.
+    Healthy,
+    /// Creates `n` webhooks, then answers 500.
+    FailsAfter(usize),
+}
+
+/// A fake WooCommerce store: a real HTTP server on loopback speaking the webhooks REST API.
+pub struct FakeStore {
+    pub url: String,
+    pub calls: Arc<Mutex<Vec<StoreCall>>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for FakeStore {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub const CONSUMER_KEY: &str = "ck_0123456789abcdef0123456789abcdef01234567";
+pub const CONSUMER_SECRET: &str = "cs_fedcba9876543210fedcba9876543210fedcba98";
+
+impl FakeStore {
+    pub async fn start(mode: StoreMode) -> Self {
+        use axum::extract::{Path, RawQuery, State};
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::routing::{delete, post};
+        use base64::Engine as _;
+
+        #[derive(Clone)]
+        struct St {
+            calls: Arc<Mutex<Vec<StoreCall>>>,
+            mode: StoreMode,
+            next_id: Arc<AtomicU64>,
+        }
+        fn auth_of(h: &HeaderMap) -> Option<String> {
+            h.get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        }
+        fn authorized(h: &HeaderMap) -> bool {
+            let expected = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{CONSUMER_KEY}:{CONSUMER_SECRET}"))
+            );
+            auth_of(h).as_deref() == Some(expected.as_str())
+        }
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let state = St {
+            calls: calls.clone(),
+            mode,
+            next_id: Arc::new(AtomicU64::new(100)),
+        };
+        let app = axum::Router::new()
+            .route(
+                "/wp-json/wc/v3/webhooks",
+                post(
+                    |State(st): State<St>, headers: HeaderMap, body: axum::Json<Value>| async move {
+                        let created = {
+                            let mut c = st.calls.lock().expect("lock");
+                            c.push(StoreCall {
+                                method: "POST".into(),
+                                path: "/wp-json/wc/v3/webhooks".into(),
+                                query: None,
+                                auth: auth_of(&headers),
+                                body: body.0.clone(),
+                            });
+                            c.iter().filter(|c| c.method == "POST").count()
+                        };
+                        if !authorized(&headers) {
+                            return (
+                                StatusCode::UNAUTHORIZED,
+                                axum::Json(json!({"code": "woocommerce_rest_cannot_create",
+                                    "message": "Sorry, you are not allowed to create resources.",
+                                    "data": {"status": 401}})),
+                            );
+                        }
+                        if let StoreMode::FailsAfter(n) = st.mode {
+                            if created > n {
+                                return (
+                                    StatusCode::INTERNAL_SERVER_ERROR,
+                                    axum::Json(json!({"code": "internal_server_error",
+                                        "message": "boom", "data": {"status": 500}})),
+                                );
+                            }
+                        }
+                        let id = st.next_id.fetch_add(1, Ordering::Relaxed);
+                        (
+                            StatusCode::CREATED,
+                            axum::Json(json!({"id": id, "name": body.0["name"], "status": "active",
+                                "topic": body.0["topic"], "delivery_url": body.0["delivery_url"]})),
+                        )
+                    },
+                ),
+            )
+            .route(
+                "/wp-json/wc/v3/webhooks/{id}",
+                delete(
+                    |State(st): State<St>,
+                     Path(id): Path<u64>,
+                     RawQuery(q): RawQuery,
+                     headers: HeaderMap| async move {
+                        st.calls.lock().expect("lock").push(StoreCall {
+                            method: "DELETE".into(),
+                            path: format!("/wp-json/wc/v3/webhooks/{id}"),
+                            query: q,
+                            auth: auth_of(&headers),
+                            body: Value::Null,
+                        });
+                        (StatusCode::OK, axum::Json(json!({"id": id})))
+                    },
+                ),
+            )
+            .with_state(state);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Self {
+            url: format!("http://{addr}"),
+            calls,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn calls(&self) -> Vec<StoreCall> {
+        self.calls.lock().expect("lock").clone()
+    }
+}
+
+/// A loopback URL where nothing listens.
+pub async fn dead_url() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    format!("http://{addr}")
+}
