@@ -39,7 +39,8 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let public_url = url::Url::parse(&base).map_err(|_| format!("--public-url {base} is not a URL"))?;
+    let public_url =
+        url::Url::parse(&base).map_err(|_| format!("--public-url {base} is not a URL"))?;
     let use_aws = args.aws || std::env::var_os("AWS_ENDPOINT_URL").is_some();
     let secrets_key = std::env::var("WOOLINK_SECRETS_KEY")
         .ok()

@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "woolink", version, about = "WooCommerce ⇄ logistics integration backend")]
+#[command(
+    name = "woolink",
+    version,
+    about = "WooCommerce ⇄ logistics integration backend"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

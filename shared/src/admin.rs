@@ -50,7 +50,9 @@ pub struct TenantSpec {
 pub async fn put_tenant(svc: &Services, spec: TenantSpec) -> Result<Written> {
     let name = spec.name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(Error::invalid_request("tenant name must be 1-200 characters"));
+        return Err(Error::invalid_request(
+            "tenant name must be 1-200 characters",
+        ));
     }
     let existing = svc.repos.tenants.get_tenant(&spec.code).await?;
     let fulfilment = match spec.fulfilment {
@@ -74,7 +76,10 @@ pub async fn put_tenant(svc: &Services, spec: TenantSpec) -> Result<Written> {
                 Some(f) if unchanged => f.secret,
                 _ => svc.secrets.seal(secret.expose(), &context)?,
             };
-            Some(Fulfilment { url, secret: sealed })
+            Some(Fulfilment {
+                url,
+                secret: sealed,
+            })
         }
     };
     let tenant = Tenant {
@@ -104,7 +109,9 @@ pub async fn put_store(
     }
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(Error::invalid_request("store name must be 1-200 characters"));
+        return Err(Error::invalid_request(
+            "store name must be 1-200 characters",
+        ));
     }
     svc.repos
         .stores
@@ -182,8 +189,7 @@ pub struct SeedStore {
 
 impl Seed {
     pub fn parse(json: &str) -> Result<Self> {
-        serde_json::from_str(json)
-            .map_err(|e| Error::invalid_request(format!("seed file: {e}")))
+        serde_json::from_str(json).map_err(|e| Error::invalid_request(format!("seed file: {e}")))
     }
 
     /// The local runner's demo: one tenant, one user, two stores, fulfilment to the local inbox.
@@ -223,9 +229,7 @@ pub async fn apply_seed(svc: &Services, seed: Seed) -> Result<SeedReport> {
                 code: t.code.clone(),
                 name: t.name,
                 active: t.active,
-                fulfilment: t
-                    .fulfilment
-                    .map(|f| (f.url, SecretString::new(f.secret))),
+                fulfilment: t.fulfilment.map(|f| (f.url, SecretString::new(f.secret))),
             },
         )
         .await?;

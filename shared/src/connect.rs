@@ -108,8 +108,8 @@ pub async fn login(
         users.clear_login_failures(code, email).await?;
     }
     let credential = issue_credential(TOKEN_PREFIX);
-    let expires_at = now
-        + Duration::from_std(svc.token_ttl).map_err(|e| Error::internal(e.to_string()))?;
+    let expires_at =
+        now + Duration::from_std(svc.token_ttl).map_err(|e| Error::internal(e.to_string()))?;
     svc.repos
         .sessions
         .put_session(&Session {
@@ -127,7 +127,10 @@ pub async fn login(
 }
 
 fn invalid_token() -> Error {
-    Error::new(ErrorKind::InvalidToken, "the token is missing, unknown or expired")
+    Error::new(
+        ErrorKind::InvalidToken,
+        "the token is missing, unknown or expired",
+    )
 }
 
 /// The session behind a bearer token, if it is still valid and its tenant still active.
@@ -242,9 +245,8 @@ pub async fn link(
     let (woo_keys, webhook_ids) = match &request.woo {
         None => (None, Vec::new()),
         Some(creds) => {
-            let ids =
-                register_webhooks(svc, &request.store_url, creds, &delivery, &webhook_secret)
-                    .await?;
+            let ids = register_webhooks(svc, &request.store_url, creds, &delivery, &webhook_secret)
+                .await?;
             let keys = WooKeys {
                 consumer_key: seal(creds.consumer_key.expose(), "woo_key")?,
                 consumer_secret: seal(creds.consumer_secret.expose(), "woo_secret")?,
@@ -256,7 +258,10 @@ pub async fn link(
     // A rotation from the same site keeps the old secret valid for a grace period, so
     // deliveries already signed with it are not refused.
     let (previous_secret, previous_until) = match existing.as_ref().filter(|l| l.is_connected()) {
-        Some(old) => (old.webhook_secret.clone(), Some(now + PREVIOUS_SECRET_GRACE)),
+        Some(old) => (
+            old.webhook_secret.clone(),
+            Some(now + PREVIOUS_SECRET_GRACE),
+        ),
         None => (None, None),
     };
     let link = Link {
@@ -387,7 +392,10 @@ impl<'a> StoreCaller<'a> {
 }
 
 fn invalid_api_key() -> Error {
-    Error::new(ErrorKind::InvalidApiKey, "the API key is missing or not valid")
+    Error::new(
+        ErrorKind::InvalidApiKey,
+        "the API key is missing or not valid",
+    )
 }
 
 fn store_not_found() -> Error {
@@ -395,7 +403,11 @@ fn store_not_found() -> Error {
 }
 
 /// The link a caller may see: its own (API key), or one of its tenant's (token).
-pub async fn authorize_link(svc: &Services, caller: StoreCaller<'_>, store: &StoreId) -> Result<Link> {
+pub async fn authorize_link(
+    svc: &Services,
+    caller: StoreCaller<'_>,
+    store: &StoreId,
+) -> Result<Link> {
     match caller {
         StoreCaller::ApiKey(key) => {
             let link = svc
@@ -432,7 +444,11 @@ pub struct StoreStatus {
     pub last_sync_at: Option<DateTime<Utc>>,
 }
 
-pub async fn store_status(svc: &Services, caller: StoreCaller<'_>, store: &StoreId) -> Result<StoreStatus> {
+pub async fn store_status(
+    svc: &Services,
+    caller: StoreCaller<'_>,
+    store: &StoreId,
+) -> Result<StoreStatus> {
     let link = authorize_link(svc, caller, store).await?;
     // Order counters arrive with the sync worker; until then no order has been received.
     Ok(StoreStatus {

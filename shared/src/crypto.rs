@@ -104,7 +104,10 @@ impl CredentialHash {
         &self.0
     }
     pub fn matches(&self, plaintext: &str) -> bool {
-        ct_eq(self.0.as_bytes(), sha256_hex(plaintext.as_bytes()).as_bytes())
+        ct_eq(
+            self.0.as_bytes(),
+            sha256_hex(plaintext.as_bytes()).as_bytes(),
+        )
     }
 }
 

@@ -227,7 +227,9 @@ impl TriggerStatus {
         let s = s.strip_prefix("wc-").unwrap_or(&s);
         if s.is_empty()
             || s.len() > 32
-            || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             return Err(Error::invalid_request(
                 "triggerStatuses entries must be WooCommerce status names",
@@ -365,8 +367,8 @@ mod tests {
             TriggerStatus::parse_list(None).unwrap(),
             TriggerStatus::defaults()
         );
-        let list = TriggerStatus::parse_list(Some(&["wc-Processing".into(), "on-hold".into()]))
-            .unwrap();
+        let list =
+            TriggerStatus::parse_list(Some(&["wc-Processing".into(), "on-hold".into()])).unwrap();
         assert_eq!(list[0].as_str(), "processing");
         assert!(TriggerStatus::parse_list(Some(&["checkout-draft".into()])).is_err());
         assert!(TriggerStatus::parse_list(Some(&[])).is_err());

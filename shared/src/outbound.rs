@@ -149,20 +149,20 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
         return AddressClass::Loopback;
     }
     const FORBIDDEN: [([u8; 4], u32); 15] = [
-        ([0, 0, 0, 0], 8),        // "this network", 0.0.0.0
-        ([10, 0, 0, 0], 8),       // private
-        ([100, 64, 0, 0], 10),    // CGNAT (and some clouds' metadata)
-        ([169, 254, 0, 0], 16),   // link-local, cloud metadata 169.254.169.254
-        ([172, 16, 0, 0], 12),    // private
-        ([192, 0, 0, 0], 24),     // IETF protocol assignments
-        ([192, 0, 2, 0], 24),     // documentation
-        ([192, 88, 99, 0], 24),   // 6to4 relay anycast
-        ([192, 168, 0, 0], 16),   // private
-        ([198, 18, 0, 0], 15),    // benchmarking
-        ([198, 51, 100, 0], 24),  // documentation
-        ([203, 0, 113, 0], 24),   // documentation
-        ([224, 0, 0, 0], 4),      // multicast
-        ([240, 0, 0, 0], 4),      // reserved, broadcast
+        ([0, 0, 0, 0], 8),       // "this network", 0.0.0.0
+        ([10, 0, 0, 0], 8),      // private
+        ([100, 64, 0, 0], 10),   // CGNAT (and some clouds' metadata)
+        ([169, 254, 0, 0], 16),  // link-local, cloud metadata 169.254.169.254
+        ([172, 16, 0, 0], 12),   // private
+        ([192, 0, 0, 0], 24),    // IETF protocol assignments
+        ([192, 0, 2, 0], 24),    // documentation
+        ([192, 88, 99, 0], 24),  // 6to4 relay anycast
+        ([192, 168, 0, 0], 16),  // private
+        ([198, 18, 0, 0], 15),   // benchmarking
+        ([198, 51, 100, 0], 24), // documentation
+        ([203, 0, 113, 0], 24),  // documentation
+        ([224, 0, 0, 0], 4),     // multicast
+        ([240, 0, 0, 0], 4),     // reserved, broadcast
         ([255, 255, 255, 255], 32),
     ];
     if FORBIDDEN.iter().any(|(net, p)| in_v4(ip, *net, *p)) {

@@ -15,16 +15,25 @@ async fn wizard_links_a_store(backend: Backend) {
 
     let a = app.resolve("  acme ").await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.body, json!({"tenant": {"code": "ACME", "name": "Acme Couriers"}}));
+    assert_eq!(
+        a.body,
+        json!({"tenant": {"code": "ACME", "name": "Acme Couriers"}})
+    );
     assert!(a.headers.contains_key("x-request-id"));
 
-    let a = app.login_as("acme", "OPS@acme.test", PASSWORD, DEVICE).await;
+    let a = app
+        .login_as("acme", "OPS@acme.test", PASSWORD, DEVICE)
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     let token = a.body["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("wlt_") && token.len() >= 4 + 43);
-    let expires = chrono::DateTime::parse_from_rfc3339(a.body["expiresAt"].as_str().unwrap()).unwrap();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(a.body["expiresAt"].as_str().unwrap()).unwrap();
     let ttl = expires.with_timezone(&Utc) - Utc::now();
-    assert!(ttl.num_seconds() > 14 * 60 && ttl.num_seconds() <= 15 * 60, "{ttl}");
+    assert!(
+        ttl.num_seconds() > 14 * 60 && ttl.num_seconds() <= 15 * 60,
+        "{ttl}"
+    );
 
     let a = app.get("/v1/connect/stores", Some(&token)).await;
     assert_eq!(a.status, 200);
@@ -58,7 +67,12 @@ async fn wizard_links_a_store(backend: Backend) {
     assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()));
     assert_eq!(
         a.body["webhook"]["topics"],
-        json!(["order.created", "order.updated", "order.deleted", "order.restored"])
+        json!([
+            "order.created",
+            "order.updated",
+            "order.deleted",
+            "order.restored"
+        ])
     );
     let api_key = a.body["apiKey"].as_str().unwrap().to_owned();
     assert!(api_key.starts_with("wlk_"));
@@ -73,7 +87,12 @@ async fn wizard_links_a_store(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(link.api_key_hash, Some(CredentialHash::of(&api_key)));
-    assert!(!link.webhook_secret.as_ref().unwrap().as_str().contains(secret));
+    assert!(!link
+        .webhook_secret
+        .as_ref()
+        .unwrap()
+        .as_str()
+        .contains(secret));
 
     let a = app.get("/v1/connect/stores", Some(&token)).await;
     assert_eq!(a.body["stores"][0]["linked"], true);
@@ -85,7 +104,10 @@ async fn wizard_links_a_store(backend: Backend) {
     assert_eq!(a.body["status"], "connected");
     assert_eq!(a.body["storeUrl"], "http://127.0.0.1:9/Shop");
     assert_eq!(a.body["customerId"], "cus_a1");
-    assert_eq!(a.body["orders"], json!({"received": 0, "synced": 0, "failed": 0}));
+    assert_eq!(
+        a.body["orders"],
+        json!({"received": 0, "synced": 0, "failed": 0})
+    );
     assert!(a.body["linkedAt"].as_str().is_some());
     assert_eq!(a.body["lastSyncAt"], serde_json::Value::Null);
     // The tenant's own login may look too.
@@ -102,18 +124,34 @@ async fn resolve_refuses_bad_input(backend: Backend) {
     app.post_raw(path, Vec::new(), None)
         .await
         .error(400, "invalid_request");
-    app.post_json(path, json!({"code": "ACME", "platform": "woocommerce"}), None)
-        .await
-        .error(400, "invalid_request");
-    app.post_json(path, json!({"code": 7, "platform": "woocommerce", "deviceId": DEVICE}), None)
-        .await
-        .error(400, "invalid_request");
-    app.post_json(path, json!({"code": "ACME", "platform": "woocommerce", "deviceId": "abc"}), None)
-        .await
-        .error(400, "invalid_request");
-    app.post_json(path, json!({"code": "ACME", "platform": "shopify", "deviceId": DEVICE}), None)
-        .await
-        .error(422, "unsupported_platform");
+    app.post_json(
+        path,
+        json!({"code": "ACME", "platform": "woocommerce"}),
+        None,
+    )
+    .await
+    .error(400, "invalid_request");
+    app.post_json(
+        path,
+        json!({"code": 7, "platform": "woocommerce", "deviceId": DEVICE}),
+        None,
+    )
+    .await
+    .error(400, "invalid_request");
+    app.post_json(
+        path,
+        json!({"code": "ACME", "platform": "woocommerce", "deviceId": "abc"}),
+        None,
+    )
+    .await
+    .error(400, "invalid_request");
+    app.post_json(
+        path,
+        json!({"code": "ACME", "platform": "shopify", "deviceId": DEVICE}),
+        None,
+    )
+    .await
+    .error(422, "unsupported_platform");
     app.resolve("NOPE").await.error(404, "tenant_not_found");
     app.resolve("sleepy").await.error(403, "tenant_inactive");
     let huge = json!({"code": "ACME", "platform": "woocommerce", "deviceId": DEVICE,
@@ -132,7 +170,9 @@ async fn login_does_not_reveal_accounts(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let wrong = app.login_as("ACME", "ops@acme.test", "wrong", DEVICE).await;
     wrong.error(401, "invalid_credentials");
-    let unknown = app.login_as("ACME", "nobody@acme.test", PASSWORD, DEVICE).await;
+    let unknown = app
+        .login_as("ACME", "nobody@acme.test", PASSWORD, DEVICE)
+        .await;
     unknown.error(401, "invalid_credentials");
     assert_eq!(wrong.body, unknown.body);
     app.login_as("ACME", "not-an-email", PASSWORD, DEVICE)
@@ -151,9 +191,13 @@ async fn login_does_not_reveal_accounts(backend: Backend) {
     app.login_as("ACME", "ops@acme.test", PASSWORD, "xyz")
         .await
         .error(400, "invalid_request");
-    app.post_json("/v1/connect/login", json!({"code": "ACME", "email": "ops@acme.test"}), None)
-        .await
-        .error(400, "invalid_request");
+    app.post_json(
+        "/v1/connect/login",
+        json!({"code": "ACME", "email": "ops@acme.test"}),
+        None,
+    )
+    .await
+    .error(400, "invalid_request");
 }
 
 fn retry_after(a: &Answer) -> u64 {
@@ -172,7 +216,9 @@ async fn login_locks_out_and_backs_off(backend: Backend) {
     let first = retry_after(&locked);
     assert!((25..=31).contains(&first), "Retry-After {first}");
     // Even the right password is refused while locked.
-    let a = app.login_as("ACME", "ops@acme.test", PASSWORD, DEVICE).await;
+    let a = app
+        .login_as("ACME", "ops@acme.test", PASSWORD, DEVICE)
+        .await;
     a.error(429, "too_many_attempts");
 
     // An unknown account locks the same way, so lockout reveals nothing.
@@ -186,7 +232,10 @@ async fn login_locks_out_and_backs_off(backend: Backend) {
         .error(429, "too_many_attempts");
 
     // When the lock has run out, the next failure locks for twice as long.
-    let (code, email) = (TenantCode::parse("ACME").unwrap(), Email::parse("ops@acme.test").unwrap());
+    let (code, email) = (
+        TenantCode::parse("ACME").unwrap(),
+        Email::parse("ops@acme.test").unwrap(),
+    );
     let users = &app.services.repos.users;
     users
         .lock_login(&code, &email, Utc::now() - chrono::Duration::seconds(1))
@@ -195,7 +244,9 @@ async fn login_locks_out_and_backs_off(backend: Backend) {
     app.login_as("ACME", "ops@acme.test", "wrong", DEVICE)
         .await
         .error(401, "invalid_credentials");
-    let a = app.login_as("ACME", "ops@acme.test", PASSWORD, DEVICE).await;
+    let a = app
+        .login_as("ACME", "ops@acme.test", PASSWORD, DEVICE)
+        .await;
     a.error(429, "too_many_attempts");
     let second = retry_after(&a);
     assert!((55..=61).contains(&second), "Retry-After {second}");
@@ -205,9 +256,18 @@ async fn login_locks_out_and_backs_off(backend: Backend) {
         .lock_login(&code, &email, Utc::now() - chrono::Duration::seconds(1))
         .await
         .unwrap();
-    let a = app.login_as("ACME", "ops@acme.test", PASSWORD, DEVICE).await;
+    let a = app
+        .login_as("ACME", "ops@acme.test", PASSWORD, DEVICE)
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(users.login_attempts(&code, &email).await.unwrap().consecutive_failures, 0);
+    assert_eq!(
+        users
+            .login_attempts(&code, &email)
+            .await
+            .unwrap()
+            .consecutive_failures,
+        0
+    );
 }
 
 async fn tokens_are_checked(backend: Backend) {
@@ -263,18 +323,24 @@ async fn link_refuses_bad_input(backend: Backend) {
     link(json!({"storeId": "st_a1", "storeUrl": "ftp://127.0.0.1/", "deviceId": DEVICE}))
         .await
         .error(400, "invalid_store_url");
-    link(json!({"storeId": "st_a1", "storeUrl": "http://127.0.0.1:9", "deviceId": DEVICE,
-                "triggerStatuses": ["checkout-draft"]}))
-        .await
-        .error(400, "invalid_request");
-    link(json!({"storeId": "st_a1", "storeUrl": "http://127.0.0.1:9", "deviceId": DEVICE,
-                "triggerStatuses": "processing"}))
-        .await
-        .error(400, "invalid_request");
-    link(json!({"storeId": "st_a1", "storeUrl": "http://127.0.0.1:9", "deviceId": DEVICE,
-                "wooCommerce": {"consumerKey": "", "consumerSecret": "x"}}))
-        .await
-        .error(400, "invalid_request");
+    link(
+        json!({"storeId": "st_a1", "storeUrl": "http://127.0.0.1:9", "deviceId": DEVICE,
+                "triggerStatuses": ["checkout-draft"]}),
+    )
+    .await
+    .error(400, "invalid_request");
+    link(
+        json!({"storeId": "st_a1", "storeUrl": "http://127.0.0.1:9", "deviceId": DEVICE,
+                "triggerStatuses": "processing"}),
+    )
+    .await
+    .error(400, "invalid_request");
+    link(
+        json!({"storeId": "st_a1", "storeUrl": "http://127.0.0.1:9", "deviceId": DEVICE,
+                "wooCommerce": {"consumerKey": "", "consumerSecret": "x"}}),
+    )
+    .await
+    .error(400, "invalid_request");
     link(json!({"storeId": "st_zz", "storeUrl": "http://127.0.0.1:9", "deviceId": DEVICE}))
         .await
         .error(404, "store_not_found");
@@ -286,9 +352,12 @@ async fn link_refuses_bad_input(backend: Backend) {
     link(json!({"storeId": "st_a1", "storeUrl": "http://127.0.0.1:9", "deviceId": OTHER_DEVICE}))
         .await
         .error(401, "invalid_token");
-    app.link("wlt_nope", json!({"storeId": "st_a1", "storeUrl": "http://127.0.0.1:9", "deviceId": DEVICE}))
-        .await
-        .error(401, "invalid_token");
+    app.link(
+        "wlt_nope",
+        json!({"storeId": "st_a1", "storeUrl": "http://127.0.0.1:9", "deviceId": DEVICE}),
+    )
+    .await
+    .error(401, "invalid_token");
     assert!(app
         .services
         .repos
@@ -318,9 +387,12 @@ async fn production_policy_refuses_internal_store_urls(backend: Backend) {
         "https://2130706433",
         "https://0177.0.0.1",
     ] {
-        app.link(&token, json!({"storeId": "st_a1", "storeUrl": url, "deviceId": DEVICE}))
-            .await
-            .error(400, "invalid_store_url");
+        app.link(
+            &token,
+            json!({"storeId": "st_a1", "storeUrl": url, "deviceId": DEVICE}),
+        )
+        .await
+        .error(400, "invalid_store_url");
     }
 }
 
@@ -332,11 +404,16 @@ async fn relink_rules(backend: Backend) {
     let old_key = first.body["apiKey"].as_str().unwrap().to_owned();
 
     // Same site, same URL: rotates the key and the secret.
-    let second = app.link_simple(&token, "st_a1", "http://127.0.0.1:9/").await;
+    let second = app
+        .link_simple(&token, "st_a1", "http://127.0.0.1:9/")
+        .await;
     assert_eq!(second.status, 201, "{}", second.body);
     let new_key = second.body["apiKey"].as_str().unwrap();
     assert_ne!(new_key, old_key);
-    assert_ne!(second.body["webhook"]["secret"], first.body["webhook"]["secret"]);
+    assert_ne!(
+        second.body["webhook"]["secret"],
+        first.body["webhook"]["secret"]
+    );
     app.get("/v1/stores/st_a1", Some(&old_key))
         .await
         .error(401, "invalid_api_key");
@@ -349,7 +426,10 @@ async fn relink_rules(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert!(link.previous_webhook_secret.is_some(), "old secret kept for the grace period");
+    assert!(
+        link.previous_webhook_secret.is_some(),
+        "old secret kept for the grace period"
+    );
     assert_eq!(link.revision, 2);
 
     // Another URL, or another site, is refused while connected.
@@ -360,9 +440,12 @@ async fn relink_rules(backend: Backend) {
         .login_as("ACME", "ops@acme.test", PASSWORD, OTHER_DEVICE)
         .await;
     let other_token = other.body["token"].as_str().unwrap();
-    app.link(other_token, json!({"storeId": "st_a1", "storeUrl": "http://127.0.0.1:9", "deviceId": OTHER_DEVICE}))
-        .await
-        .error(409, "store_already_linked");
+    app.link(
+        other_token,
+        json!({"storeId": "st_a1", "storeUrl": "http://127.0.0.1:9", "deviceId": OTHER_DEVICE}),
+    )
+    .await
+    .error(409, "store_already_linked");
 }
 
 async fn link_registers_webhooks_on_the_store(backend: Backend) {
@@ -380,11 +463,25 @@ async fn link_registers_webhooks_on_the_store(backend: Backend) {
     let secret = a.body["webhook"]["secret"].as_str().unwrap();
     let calls = store.calls();
     assert_eq!(calls.len(), 4, "{calls:?}");
-    let topics: Vec<_> = calls.iter().map(|c| c.body["topic"].as_str().unwrap()).collect();
-    assert_eq!(topics, ["order.created", "order.updated", "order.deleted", "order.restored"]);
+    let topics: Vec<_> = calls
+        .iter()
+        .map(|c| c.body["topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            "order.created",
+            "order.updated",
+            "order.deleted",
+            "order.restored"
+        ]
+    );
     for c in &calls {
         assert_eq!(c.method, "POST");
-        assert_eq!(c.body["delivery_url"], app.url("/v1/webhooks/woocommerce/st_a1"));
+        assert_eq!(
+            c.body["delivery_url"],
+            app.url("/v1/webhooks/woocommerce/st_a1")
+        );
         assert_eq!(c.body["secret"], secret);
         assert!(c.body["name"].as_str().unwrap().starts_with("woolink"));
         assert!(c.auth.as_deref().unwrap().starts_with("Basic "));
@@ -400,7 +497,9 @@ async fn link_registers_webhooks_on_the_store(backend: Backend) {
     assert_eq!(link.webhook_ids, vec![100, 101, 102, 103]);
     let keys = link.woo_keys.as_ref().expect("keys held");
     assert!(!keys.consumer_secret.as_str().contains(CONSUMER_SECRET));
-    let opened = woolink::connect::open_woo_keys(&app.services, &link).unwrap().unwrap();
+    let opened = woolink::connect::open_woo_keys(&app.services, &link)
+        .unwrap()
+        .unwrap();
     assert_eq!(opened.consumer_secret.expose(), CONSUMER_SECRET);
 
     // Re-linking registers new webhooks and removes the old ones.
@@ -438,13 +537,27 @@ async fn failed_registration_leaves_no_link(backend: Backend) {
     app.link(&token, with_keys(&store.url, "ck_wrong"))
         .await
         .error(422, "woocommerce_auth_failed");
-    assert!(app.services.repos.links.get_link(&st).await.unwrap().is_none());
+    assert!(app
+        .services
+        .repos
+        .links
+        .get_link(&st)
+        .await
+        .unwrap()
+        .is_none());
 
     let flaky = FakeStore::start(StoreMode::FailsAfter(2)).await;
     app.link(&token, with_keys(&flaky.url, CONSUMER_KEY))
         .await
         .error(502, "woocommerce_unreachable");
-    assert!(app.services.repos.links.get_link(&st).await.unwrap().is_none());
+    assert!(app
+        .services
+        .repos
+        .links
+        .get_link(&st)
+        .await
+        .unwrap()
+        .is_none());
     let deletes: Vec<_> = flaky
         .calls()
         .into_iter()
@@ -461,7 +574,14 @@ async fn failed_registration_leaves_no_link(backend: Backend) {
     app.link(&token, with_keys(&dead, CONSUMER_KEY))
         .await
         .error(502, "woocommerce_unreachable");
-    assert!(app.services.repos.links.get_link(&st).await.unwrap().is_none());
+    assert!(app
+        .services
+        .repos
+        .links
+        .get_link(&st)
+        .await
+        .unwrap()
+        .is_none());
     let a = app.get("/v1/connect/stores", Some(&token)).await;
     assert_eq!(a.body["stores"][0]["linked"], false);
 }

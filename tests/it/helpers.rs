@@ -272,7 +272,9 @@ impl Answer {
         assert_eq!(self.status, status, "body: {}", self.body);
         assert_eq!(self.body["error"]["code"], code, "body: {}", self.body);
         assert!(
-            self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "error needs a message: {}",
             self.body
         );
@@ -384,8 +386,10 @@ impl FakeStore {
                         let id = st.next_id.fetch_add(1, Ordering::Relaxed);
                         (
                             StatusCode::CREATED,
-                            axum::Json(json!({"id": id, "name": body.0["name"], "status": "active",
-                                "topic": body.0["topic"], "delivery_url": body.0["delivery_url"]})),
+                            axum::Json(
+                                json!({"id": id, "name": body.0["name"], "status": "active",
+                                "topic": body.0["topic"], "delivery_url": body.0["delivery_url"]}),
+                            ),
                         )
                     },
                 ),

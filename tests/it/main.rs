@@ -1,4 +1,8 @@
 //! Cross-function tests. `scripts/test` starts the moto server they use.
+#![allow(clippy::unwrap_used)]
 
 mod connect_api;
+mod contract;
 mod helpers;
+mod lambda_events;
+mod logs;

@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 use super::extract::{Bearer, JsonBody};
 use crate::connect::{self, LinkRequest, StoreCaller};
 use crate::crypto::SecretString;
-use crate::domain::{DeviceId, Email, Password, Platform, StoreId, StoreUrl, TenantCode, TriggerStatus};
+use crate::domain::{
+    DeviceId, Email, Password, Platform, StoreId, StoreUrl, TenantCode, TriggerStatus,
+};
 use crate::error::{Error, Result};
 use crate::services::Services;
 use crate::woocommerce::WooCredentials;
@@ -27,11 +29,16 @@ pub struct ResolveBody {
     device_id: String,
 }
 
-pub async fn resolve(State(svc): AppState, JsonBody(body): JsonBody<ResolveBody>) -> Result<Json<Value>> {
+pub async fn resolve(
+    State(svc): AppState,
+    JsonBody(body): JsonBody<ResolveBody>,
+) -> Result<Json<Value>> {
     DeviceId::parse(&body.device_id)?;
     Platform::parse(&body.platform)?;
     let tenant = connect::resolve(&svc, &TenantCode::parse(&body.code)?).await?;
-    Ok(Json(json!({"tenant": {"code": tenant.code, "name": tenant.name}})))
+    Ok(Json(
+        json!({"tenant": {"code": tenant.code, "name": tenant.name}}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -43,13 +50,19 @@ pub struct LoginBody {
     device_id: String,
 }
 
-pub async fn login(State(svc): AppState, JsonBody(body): JsonBody<LoginBody>) -> Result<Json<Value>> {
+pub async fn login(
+    State(svc): AppState,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<Json<Value>> {
     let device = DeviceId::parse(&body.device_id)?;
     let code = TenantCode::parse(&body.code)?;
     let password = Password::parse(&body.password)?;
     // A malformed email cannot belong to an account: same answer as a wrong password.
     let email = Email::parse(&body.email).map_err(|_| {
-        Error::new(crate::error::ErrorKind::InvalidCredentials, "email or password is wrong")
+        Error::new(
+            crate::error::ErrorKind::InvalidCredentials,
+            "email or password is wrong",
+        )
     })?;
     let issued = connect::login(&svc, &code, &email, password, &device).await?;
     Ok(Json(json!({
@@ -115,7 +128,11 @@ fn public_base(svc: &Services, headers: &HeaderMap) -> Result<String> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
         .ok_or_else(|| Error::invalid_request("the request has no usable Host header"))?;
     Ok(format!("https://{host}"))
 }
@@ -167,7 +184,8 @@ pub async fn store_status(
         .map_err(|_| Error::new(crate::error::ErrorKind::StoreNotFound, "no such store"))?;
     let status = connect::store_status(&svc, caller, &store).await?;
     let l = &status.link;
-    let ts = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let ts =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Ok(Json(json!({
         "storeId": l.store_id,
         "status": l.status.as_str(),

@@ -33,9 +33,17 @@ impl IntoResponse for Error {
         let kind = self.kind();
         let status = status_of(kind);
         if status.is_server_error() {
-            tracing::error!(code = kind.code(), cause = self.cause().as_deref().unwrap_or(""), "request failed");
+            tracing::error!(
+                code = kind.code(),
+                cause = self.cause().as_deref().unwrap_or(""),
+                "request failed"
+            );
         } else {
-            tracing::info!(code = kind.code(), status = status.as_u16(), "request refused");
+            tracing::info!(
+                code = kind.code(),
+                status = status.as_u16(),
+                "request refused"
+            );
         }
         // A 5xx never carries internal details: the message is the kind's generic one.
         let message = match kind {

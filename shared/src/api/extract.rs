@@ -59,7 +59,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let (scheme, rest) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_owned())
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| rest.trim().to_owned())
             })
             .filter(|t| !t.is_empty());
         Ok(Bearer(value))

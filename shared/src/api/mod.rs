@@ -53,7 +53,10 @@ pub fn finish(routes: Routes, svc: Arc<Services>) -> Router {
     routes
         .fallback(|| async { Error::new(ErrorKind::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
-            Error::new(ErrorKind::MethodNotAllowed, "method not allowed on this route")
+            Error::new(
+                ErrorKind::MethodNotAllowed,
+                "method not allowed on this route",
+            )
         })
         .layer(middleware::from_fn(request_context))
         .with_state(svc)
@@ -79,7 +82,11 @@ async fn request_context(req: Request, next: Next) -> Response {
     let mut response = next.run(req).instrument(span.clone()).await;
     let status = response.status().as_u16();
     span.in_scope(|| {
-        tracing::info!(status, elapsed_us = started.elapsed().as_micros() as u64, "request handled")
+        tracing::info!(
+            status,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "request handled"
+        )
     });
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);

@@ -347,7 +347,12 @@ impl DynamoStore {
         }
     }
 
-    fn put_op(&self, item: Item, condition: Option<&str>, values: Item) -> Result<TransactWriteItem> {
+    fn put_op(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: Item,
+    ) -> Result<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -392,10 +397,7 @@ fn tenant_item(t: &Tenant) -> TenantItem {
         name: t.name.clone(),
         active: t.active,
         fulfilment_url: t.fulfilment.as_ref().map(|f| f.url.clone()),
-        fulfilment_secret: t
-            .fulfilment
-            .as_ref()
-            .map(|f| f.secret.as_str().to_owned()),
+        fulfilment_secret: t.fulfilment.as_ref().map(|f| f.secret.as_str().to_owned()),
     }
 }
 
@@ -756,7 +758,10 @@ impl Links for DynamoStore {
 
     async fn find_link_by_api_key(&self, hash: &CredentialHash) -> Result<Option<Link>> {
         let Some(item) = self
-            .get(key(keys::api_key_pk(hash.as_str()), keys::API_KEY_SK), "api key")
+            .get(
+                key(keys::api_key_pk(hash.as_str()), keys::API_KEY_SK),
+                "api key",
+            )
             .await?
         else {
             return Ok(None);

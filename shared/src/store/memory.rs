@@ -57,7 +57,12 @@ impl Tenants for MemoryStore {
         self.with(|d| d.tenants.get(code).cloned())
     }
     async fn put_tenant(&self, tenant: &Tenant) -> Result<Written> {
-        self.with(|d| written(d.tenants.insert(tenant.code.clone(), tenant.clone()), tenant))
+        self.with(|d| {
+            written(
+                d.tenants.insert(tenant.code.clone(), tenant.clone()),
+                tenant,
+            )
+        })
     }
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
         self.with(|d| d.tenants.values().cloned().collect())
@@ -150,7 +155,12 @@ impl Links for MemoryStore {
         self.with(|d| d.links.get(store).cloned())
     }
     async fn get_links(&self, stores: &[StoreId]) -> Result<Vec<Link>> {
-        self.with(|d| stores.iter().filter_map(|s| d.links.get(s).cloned()).collect())
+        self.with(|d| {
+            stores
+                .iter()
+                .filter_map(|s| d.links.get(s).cloned())
+                .collect()
+        })
     }
     async fn find_link_by_api_key(&self, key: &CredentialHash) -> Result<Option<Link>> {
         self.with(|d| d.api_keys.get(key).and_then(|s| d.links.get(s)).cloned())

@@ -1,0 +1,417 @@
+//! The `woolink` binary as a user runs it: `woolink dev` and the admin commands.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const DEVICE: &str = "abababababababababababababababababababababababababababababababab";
+
+struct Running {
+    child: Child,
+    base: String,
+    stdout: Vec<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `woolink dev --port 0 …` and waits for its one `listening on` line.
+// The child is waited for when `Running` drops.
+#[allow(clippy::zombie_processes)]
+fn start_dev(args: &[&str], envs: &[(&str, &str)]) -> Running {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_woolink"));
+    cmd.arg("dev").arg("--port").arg("0").args(args);
+    cmd.env_remove("AWS_ENDPOINT_URL");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("woolink starts");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut stdout = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).expect("read stdout");
+        assert!(
+            n > 0,
+            "woolink dev exited before listening; said: {stdout:?}"
+        );
+        let line = line.trim_end().to_owned();
+        stdout.push(line.clone());
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            let base = addr.to_owned();
+            assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+            return Running {
+                child,
+                base,
+                stdout,
+            };
+        }
+    }
+}
+
+async fn post(base: &str, path: &str, body: Value, bearer: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(&body);
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    let r = req.send().await.expect("request");
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(base: &str, path: &str, bearer: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("request");
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn dev_runs_the_demo_wizard_end_to_end() {
+    let dev = start_dev(&[], &[]);
+    assert_eq!(
+        dev.stdout
+            .iter()
+            .filter(|l| l.starts_with("listening on"))
+            .count(),
+        1
+    );
+    let banner = dev.stdout.join("\n");
+    assert!(banner.contains("code DEMO"), "{banner}");
+    assert!(banner.contains("ops@demo.test"), "{banner}");
+    assert!(banner.contains("demo-password-1"), "{banner}");
+    let b = dev.base.as_str();
+
+    let (s, r) = post(
+        b,
+        "/v1/connect/resolve",
+        json!({"code": "demo", "platform": "woocommerce", "deviceId": DEVICE}),
+        None,
+    )
+    .await;
+    assert_eq!((s, r["tenant"]["code"].as_str()), (200, Some("DEMO")));
+    let (s, r) = post(b, "/v1/connect/login", json!({"code": "DEMO", "email": "ops@demo.test", "password": "demo-password-1", "deviceId": DEVICE}), None).await;
+    assert_eq!(s, 200, "{r}");
+    let token = r["token"].as_str().unwrap().to_owned();
+    let (s, r) = get(b, "/v1/connect/stores", &token).await;
+    assert_eq!(s, 200);
+    assert_eq!(r["stores"][0]["id"], "st_demo_1");
+    let (s, r) = post(
+        b,
+        "/v1/connect/link",
+        json!({"storeId": "st_demo_1", "storeUrl": "http://127.0.0.1:8081", "deviceId": DEVICE}),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(
+        r["webhook"]["deliveryUrl"],
+        format!("{b}/v1/webhooks/woocommerce/st_demo_1")
+    );
+    let key = r["apiKey"].as_str().unwrap();
+    let (s, r) = get(b, "/v1/stores/st_demo_1", key).await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("connected")));
+}
+
+#[tokio::test]
+async fn dev_loads_a_seed_file_and_refuses_a_bad_one() {
+    let dir = std::env::temp_dir().join(format!("woolink-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("seed.json");
+    std::fs::write(
+        &good,
+        json!({"tenants": [{"code": "ACME", "name": "Acme Couriers", "active": true,
+            "fulfilment": {"url": "http://127.0.0.1:9100/inbox", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+            "users": [{"email": "ops@acme.test", "password": "correct horse battery staple"}],
+            "stores": [{"id": "st_1", "name": "Acme Shop", "customerId": "cus_1"}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let dev = start_dev(&["--seed", good.to_str().unwrap()], &[]);
+    let (s, r) = post(&dev.base, "/v1/connect/login", json!({"code": "acme", "email": "ops@acme.test", "password": "correct horse battery staple", "deviceId": DEVICE}), None).await;
+    assert_eq!(s, 200, "{r}");
+    drop(dev);
+
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"tenants": [{"code": "ACME"}]}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_woolink"))
+        .args(["dev", "--port", "0", "--seed", bad.to_str().unwrap()])
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("seed file") && err.contains("name"), "{err}");
+}
+
+#[tokio::test]
+async fn dev_answers_http_1_0() {
+    let dev = start_dev(&[], &[]);
+    let addr = dev.base.trim_start_matches("http://").to_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let body = r#"{"code":"DEMO","platform":"woocommerce","deviceId":"abababababababababababababababababababababababababababababababab"}"#;
+        write!(s, "POST /v1/connect/resolve HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+    assert!(answer.contains("Demo Couriers"), "{answer}");
+}
+
+fn admin(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT")
+        .expect("WOOLINK_TEST_MOTO_ENDPOINT is not set: run the tests with scripts/test");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_woolink"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env(
+            "WOOLINK_SECRETS_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn admin_commands_are_idempotent_against_dynamodb() {
+    // A table for this test, created by the local runner's --aws mode and then administered.
+    let table = format!("woolink-cli-{}", std::process::id());
+    let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT").expect("run with scripts/test");
+    let dev = start_dev(
+        &["--aws", "--table", &table],
+        &[
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    );
+    assert!(dev.stdout[0].contains(&table), "{:?}", dev.stdout);
+    drop(dev);
+
+    let t = ["--table", table.as_str()];
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend_from_slice(&t);
+        admin(&all, stdin)
+    };
+    let (ok, out, err) = run(
+        &[
+            "tenant",
+            "create",
+            "--code",
+            "zeta",
+            "--name",
+            "Zeta Freight",
+            "--fulfilment-url",
+            "https://zeta.example.com/orders",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["result"], "created");
+    assert!(v["fulfilmentSecret"]
+        .as_str()
+        .unwrap()
+        .starts_with("whsec_"));
+    let secret = v["fulfilmentSecret"].as_str().unwrap().to_owned();
+    let (ok, out, _) = run(
+        &[
+            "tenant",
+            "create",
+            "--code",
+            "ZETA",
+            "--name",
+            "Zeta Freight",
+            "--fulfilment-url",
+            "https://zeta.example.com/orders",
+            "--fulfilment-secret",
+            &secret,
+        ],
+        None,
+    );
+    assert!(ok);
+    assert!(out.contains("\"unchanged\""), "{out}");
+    // A tenant endpoint on a private address is refused outside the local runner.
+    let (ok, _, err) = run(
+        &[
+            "tenant",
+            "create",
+            "--code",
+            "bad",
+            "--name",
+            "Bad",
+            "--fulfilment-url",
+            "https://10.0.0.1/x",
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(err.contains("fulfilment URL refused"), "{err}");
+
+    let (ok, out, err) = run(
+        &[
+            "user",
+            "add",
+            "--tenant",
+            "zeta",
+            "--email",
+            "Ops@Zeta.test",
+        ],
+        Some("s3cret-pass\n"),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("\"created\""), "{out}");
+    let (_, out, _) = run(
+        &[
+            "user",
+            "add",
+            "--tenant",
+            "zeta",
+            "--email",
+            "ops@zeta.test",
+        ],
+        Some("s3cret-pass\n"),
+    );
+    assert!(out.contains("\"unchanged\""), "{out}");
+    let (ok, _, err) = run(
+        &["user", "add", "--tenant", "nope", "--email", "a@b.test"],
+        Some("pw\n"),
+    );
+    assert!(!ok);
+    assert!(err.contains("tenant_not_found"), "{err}");
+
+    let (ok, out, err) = run(
+        &[
+            "store",
+            "add",
+            "--tenant",
+            "zeta",
+            "--id",
+            "st_z1",
+            "--name",
+            "Zeta Shop",
+            "--customer-id",
+            "cus_z1",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("\"created\""));
+    let (_, out, _) = run(
+        &[
+            "store",
+            "add",
+            "--tenant",
+            "zeta",
+            "--id",
+            "st_z1",
+            "--name",
+            "Zeta Shop",
+            "--customer-id",
+            "cus_z1",
+        ],
+        None,
+    );
+    assert!(out.contains("\"unchanged\""), "{out}");
+    run(
+        &["tenant", "create", "--code", "omega", "--name", "Omega"],
+        None,
+    );
+    let (ok, _, err) = run(
+        &[
+            "store",
+            "add",
+            "--tenant",
+            "omega",
+            "--id",
+            "st_z1",
+            "--name",
+            "Taken",
+            "--customer-id",
+            "c",
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("conflict") && err.contains("another tenant"),
+        "{err}"
+    );
+
+    let (ok, out, _) = run(&["tenant", "list"], None);
+    assert!(ok);
+    let codes: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["code"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    // DEMO is the runner's demo seed, applied when it created the table.
+    assert_eq!(codes, ["DEMO", "OMEGA", "ZETA"]);
+    assert!(!out.contains(&secret), "the list never shows secrets");
+
+    // The operator's user can log in through a runner on the same table.
+    let dev = start_dev(
+        &["--aws", "--table", &table],
+        &[
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            (
+                "WOOLINK_SECRETS_KEY",
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            ),
+        ],
+    );
+    let (s, r) = post(&dev.base, "/v1/connect/login", json!({"code": "zeta", "email": "ops@zeta.test", "password": "s3cret-pass", "deviceId": DEVICE}), None).await;
+    assert_eq!(s, 200, "{r}");
+}

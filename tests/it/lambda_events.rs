@@ -1,0 +1,127 @@
+//! Handler tests on real API Gateway v2 (HTTP API) event JSON, through `lambda_http`'s own
+//! event → request → response → event conversion: the path the deployed function takes.
+
+use std::sync::Arc;
+
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::ServiceExt;
+use lambda_http::{Adapter, Context, LambdaEvent};
+use serde_json::Value;
+use woolink::admin;
+use woolink::outbound::OutboundPolicy;
+use woolink::services::Services;
+
+use crate::helpers::*;
+
+/// A function as Lambda runs it: the app behind `lambda_http`'s adapter.
+pub struct LambdaHarness {
+    app: axum::Router,
+}
+
+impl LambdaHarness {
+    pub fn new(app: axum::Router) -> Self {
+        Self { app }
+    }
+
+    /// Feeds one fixture (with `{{NAME}}` placeholders replaced) and returns the
+    /// API Gateway response JSON.
+    pub async fn invoke(&self, fixture: &str, vars: &[(&str, &str)]) -> Value {
+        let path = format!("{}/fixtures/apigw/{fixture}", env!("CARGO_MANIFEST_DIR"));
+        let mut raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        for (name, value) in vars {
+            raw = raw.replace(&format!("{{{{{name}}}}}"), value);
+        }
+        let request: LambdaRequest =
+            serde_json::from_str(&raw).expect("fixture is an API Gateway event");
+        let event = LambdaEvent::new(request, Context::default());
+        let adapter: Adapter<'_, _, _> = Adapter::from(self.app.clone());
+        let response = adapter.oneshot(event).await.expect("handler never errors");
+        serde_json::to_value(&response).expect("response serialises")
+    }
+}
+
+/// The body of an API Gateway response as JSON.
+pub fn body_of(response: &Value) -> Value {
+    let body = response["body"].as_str().unwrap_or("");
+    let bytes = if response["isBase64Encoded"] == true {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("base64 body")
+    } else {
+        body.as_bytes().to_vec()
+    };
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+async fn connect_function() -> (LambdaHarness, Arc<Services>) {
+    // As deployed: no configured public URL (taken from the Host API Gateway sets), and the
+    // local runner's outbound policy only so the fixture's loopback store URL is accepted.
+    let mut config = test_config("http://unused", OutboundPolicy::local_development());
+    config.public_url = None;
+    let svc = Arc::new(Services::new(repos(Backend::Memory).await, &config).unwrap());
+    admin::apply_seed(&svc, test_seed()).await.unwrap();
+    (
+        LambdaHarness::new(woolink::api::connect_app(svc.clone())),
+        svc,
+    )
+}
+
+#[tokio::test]
+async fn connect_wizard_on_api_gateway_events() {
+    let (f, _) = connect_function().await;
+
+    let r = f.invoke("connect-resolve.json", &[]).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(body_of(&r)["tenant"]["code"], "ACME");
+    assert_eq!(r["headers"]["content-type"], "application/json");
+    assert!(r["headers"]["x-request-id"].is_string());
+
+    // The plugin's login arrives base64-encoded.
+    let r = f.invoke("connect-login-base64.json", &[]).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    let token = body_of(&r)["token"].as_str().unwrap().to_owned();
+
+    let r = f.invoke("connect-stores.json", &[("TOKEN", &token)]).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(body_of(&r)["stores"].as_array().unwrap().len(), 2);
+
+    let r = f.invoke("connect-link.json", &[("TOKEN", &token)]).await;
+    assert_eq!(r["statusCode"], 201, "{r}");
+    let body = body_of(&r);
+    assert_eq!(
+        body["webhook"]["deliveryUrl"],
+        "https://abc123defg.execute-api.eu-west-1.amazonaws.com/v1/webhooks/woocommerce/st_a1"
+    );
+    let key = body["apiKey"].as_str().unwrap().to_owned();
+
+    let r = f
+        .invoke("connect-store-status.json", &[("API_KEY", &key)])
+        .await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(body_of(&r)["status"], "connected");
+}
+
+#[tokio::test]
+async fn connect_errors_on_api_gateway_events() {
+    let (f, _) = connect_function().await;
+    let r = f.invoke("connect-resolve-malformed.json", &[]).await;
+    assert_eq!(r["statusCode"], 400, "{r}");
+    assert_eq!(body_of(&r)["error"]["code"], "invalid_request");
+
+    let r = f.invoke("connect-wrong-method.json", &[]).await;
+    assert_eq!(r["statusCode"], 405, "{r}");
+    assert_eq!(body_of(&r)["error"]["code"], "method_not_allowed");
+
+    let r = f
+        .invoke("connect-stores.json", &[("TOKEN", "wlt_forged")])
+        .await;
+    assert_eq!(r["statusCode"], 401, "{r}");
+    assert_eq!(body_of(&r)["error"]["code"], "invalid_token");
+
+    let r = f
+        .invoke("connect-store-status.json", &[("API_KEY", "wlk_forged")])
+        .await;
+    assert_eq!(r["statusCode"], 401, "{r}");
+    assert_eq!(body_of(&r)["error"]["code"], "invalid_api_key");
+}
