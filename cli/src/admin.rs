@@ -27,7 +27,8 @@ impl Target {
     async fn services(&self) -> Result<Arc<Services>, Box<dyn std::error::Error>> {
         let mut config = Config::from_env()?;
         config.table = self.table.clone();
-        Ok(Services::aws(&config).await?)
+        let sdk = woolink::services::sdk_config().await;
+        Ok(Services::aws(&sdk, &config)?)
     }
 }
 

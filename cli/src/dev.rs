@@ -6,12 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use woolink::admin::{self, Seed};
-use woolink::config::{Config, DEFAULT_TOKEN_TTL};
+use woolink::config::{
+    Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TOKEN_TTL,
+};
 use woolink::crypto::{SecretBox, SecretString};
+use woolink::intake::Intake;
 use woolink::outbound::OutboundPolicy;
 use woolink::ports::Repos;
+use woolink::queue::{MemoryQueue, SqsQueue};
 use woolink::services::Services;
-use woolink::store::DynamoStore;
+use woolink::store::{DynamoStore, MemoryStore};
+
+/// Like the deployed queue: messages come back 60 s after a failed attempt, and move to the
+/// dead-letter queue after 5 receives.
+const QUEUE_VISIBILITY: Duration = Duration::from_secs(60);
+const MAX_RECEIVES: u32 = 5;
 
 #[derive(clap::Args)]
 pub struct DevArgs {
@@ -53,15 +62,42 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         token_ttl: DEFAULT_TOKEN_TTL,
         http_timeout: Duration::from_secs(10),
         outbound: OutboundPolicy::local_development(),
+        queue_url: std::env::var("WOOLINK_QUEUE_URL")
+            .ok()
+            .filter(|u| !u.is_empty()),
+        link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
+        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
     };
-    let svc = if use_aws {
-        let sdk = aws_config::load_from_env().await;
+    let (svc, intake, queue_name) = if use_aws {
+        let sdk = woolink::services::sdk_config().await;
         let client = aws_sdk_dynamodb::Client::new(&sdk);
         DynamoStore::ensure_table(&client, &args.table).await?;
-        let repos = Repos::from_adapter(Arc::new(DynamoStore::new(client, args.table.clone())));
-        Arc::new(Services::new(repos, &config)?)
+        let store = Arc::new(DynamoStore::new(client, args.table.clone()));
+        let queue_url = match &config.queue_url {
+            Some(url) => url.clone(),
+            None => {
+                let sqs = aws_sdk_sqs::Client::new(&sdk);
+                let name = format!("{}-orders", args.table);
+                SqsQueue::create_with_dlq(&sqs, &name, QUEUE_VISIBILITY, MAX_RECEIVES)
+                    .await?
+                    .0
+            }
+        };
+        let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &queue_url));
+        let svc = Arc::new(Services::new(Repos::from_adapter(store.clone()), &config)?);
+        let intake = Arc::new(Intake::new(store, queue, &config)?);
+        (svc, intake, format!("SQS queue {queue_url}"))
     } else {
-        Services::in_memory(&config)?
+        let store = Arc::new(MemoryStore::new());
+        let dlq = Arc::new(MemoryQueue::new(QUEUE_VISIBILITY));
+        let queue = Arc::new(MemoryQueue::with_dead_letter(
+            QUEUE_VISIBILITY,
+            MAX_RECEIVES,
+            dlq,
+        ));
+        let svc = Arc::new(Services::new(Repos::from_adapter(store.clone()), &config)?);
+        let intake = Arc::new(Intake::new(store, queue, &config)?);
+        (svc, intake, "in-memory queue".to_owned())
     };
 
     let mut out = std::io::stdout().lock();
@@ -70,7 +106,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         "in-memory store (nothing leaves this process)".to_owned()
     };
-    writeln!(out, "woolink dev: {backend}")?;
+    writeln!(out, "woolink dev: {backend}, {queue_name}")?;
     match &args.seed {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -102,7 +138,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     out.flush()?;
     drop(out);
 
-    woolink::local::serve(listener, svc, async {
+    woolink::local::serve(listener, svc, intake, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;

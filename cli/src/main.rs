@@ -38,6 +38,32 @@ enum Command {
     /// Manage merchant stores in DynamoDB.
     #[command(subcommand)]
     Store(admin::StoreCommand),
+    /// Print the X-WC-Webhook-Signature WooCommerce would send for a body (file or stdin).
+    Sign {
+        /// The link's webhook secret (or WOOLINK_WEBHOOK_SECRET).
+        #[arg(long, env = "WOOLINK_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The body file; stdin when absent. Signed byte for byte.
+        file: Option<PathBuf>,
+    },
+}
+
+fn sign(secret: &str, file: Option<&std::path::Path>) -> Result<(), Box<dyn std::error::Error>> {
+    let body = match file {
+        Some(path) => {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        }
+        None => {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+            buf
+        }
+    };
+    println!(
+        "{}",
+        woolink::intake::woo_signature(secret.as_bytes(), &body)
+    );
+    Ok(())
 }
 
 #[tokio::main]
@@ -50,6 +76,7 @@ async fn main() -> ExitCode {
         Command::Tenant(c) => admin::tenant(c).await,
         Command::User(c) => admin::user(c).await,
         Command::Store(c) => admin::store(c).await,
+        Command::Sign { secret, file } => sign(&secret, file.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

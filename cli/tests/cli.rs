@@ -179,6 +179,47 @@ async fn dev_answers_http_1_0() {
         "{answer}"
     );
     assert!(answer.contains("Demo Couriers"), "{answer}");
+
+    // WooCommerce's ping, as WooCommerce sends it: HTTP/1.0, form body.
+    let addr = dev.base.trim_start_matches("http://").to_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let body = "webhook_id=142";
+        write!(s, "POST /v1/webhooks/woocommerce/st_demo_1 HTTP/1.0\r\nUser-Agent: WooCommerce/10.4.0 Hookshot (WordPress/6.8.3)\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn sign_prints_woocommerce_signature_of_the_exact_bytes() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/woocommerce");
+    let meta: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/signed-order-updated.request.json")).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_woolink"))
+        .args([
+            "sign",
+            "--secret",
+            meta["secret"].as_str().unwrap(),
+            &format!("{dir}/signed-order-updated.body"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        meta["headers"]["X-WC-Webhook-Signature"].as_str().unwrap()
+    );
 }
 
 fn admin(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {

@@ -24,7 +24,18 @@ pub struct Config {
     pub http_timeout: Duration,
     /// Where outbound calls may go. Always public-only outside the local runner.
     pub outbound: OutboundPolicy,
+    /// The orders queue (`WOOLINK_QUEUE_URL`); required by the webhook and worker functions.
+    pub queue_url: Option<String>,
+    /// How long the intake trusts a cached link (`WOOLINK_LINK_CACHE_SECS`, default 5): the
+    /// longest a disconnect or secret rotation takes to be seen.
+    pub link_cache_ttl: Duration,
+    /// The queue's maximum message size (`WOOLINK_MAX_MESSAGE_BYTES`, default 1 MiB, as the
+    /// template configures the queue).
+    pub max_message_bytes: usize,
 }
+
+pub const DEFAULT_LINK_CACHE_TTL: Duration = Duration::from_secs(5);
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -46,6 +57,13 @@ fn env_secs(name: &str, default: Duration) -> Result<Duration> {
 }
 
 impl Config {
+    /// The queue URL, for functions that cannot run without one.
+    pub fn require_queue_url(&self) -> Result<&str> {
+        self.queue_url
+            .as_deref()
+            .ok_or_else(|| Error::internal("WOOLINK_QUEUE_URL is not set"))
+    }
+
     /// The deployed functions' configuration.
     pub fn from_env() -> Result<Self> {
         let secrets_key = env("WOOLINK_SECRETS_KEY")
@@ -62,6 +80,19 @@ impl Config {
             token_ttl: env_secs("WOOLINK_TOKEN_TTL_SECS", DEFAULT_TOKEN_TTL)?,
             http_timeout: env_secs("WOOLINK_HTTP_TIMEOUT_SECS", Duration::from_secs(10))?,
             outbound: OutboundPolicy::public_only(),
+            queue_url: env("WOOLINK_QUEUE_URL"),
+            link_cache_ttl: env_secs("WOOLINK_LINK_CACHE_SECS", DEFAULT_LINK_CACHE_TTL)?,
+            max_message_bytes: match env("WOOLINK_MAX_MESSAGE_BYTES") {
+                None => DEFAULT_MAX_MESSAGE_BYTES,
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1024)
+                    .ok_or_else(|| {
+                        Error::internal("WOOLINK_MAX_MESSAGE_BYTES must be a number ≥ 1024")
+                    })?,
+            },
         })
     }
 }

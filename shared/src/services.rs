@@ -1,18 +1,35 @@
 //! The dependencies use cases run against, built once per process (cold start) and lent to
-//! every request.
+//! every request. Each function builds only what it needs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use url::Url;
 
 use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::error::Result;
+use crate::intake::{Intake, LinkCache};
 use crate::outbound::OutboundPolicy;
-use crate::ports::Repos;
+use crate::ports::{Links, Repos};
+use crate::queue::{Queue, SqsQueue};
 use crate::store::{DynamoStore, MemoryStore};
 use crate::woocommerce::WooClient;
+
+/// The standard AWS configuration chain; `AWS_ENDPOINT_URL` points every client at a moto
+/// server or another endpoint.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::load_from_env().await
+}
+
+/// The DynamoDB adapter for the configured table.
+pub fn dynamo_store(sdk: &SdkConfig, config: &Config) -> Arc<DynamoStore> {
+    Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config.table.clone(),
+    ))
+}
 
 pub struct Services {
     pub repos: Repos,
@@ -44,13 +61,32 @@ impl Services {
         )?))
     }
 
-    /// DynamoDB through the standard AWS configuration chain; `AWS_ENDPOINT_URL` points it at
-    /// a moto server or any other endpoint.
-    pub async fn aws(config: &Config) -> Result<Arc<Self>> {
-        let sdk = aws_config::load_from_env().await;
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
+    /// DynamoDB-backed.
+    pub fn aws(sdk: &SdkConfig, config: &Config) -> Result<Arc<Self>> {
         Ok(Arc::new(Self::new(
-            Repos::from_adapter(Arc::new(DynamoStore::new(client, config.table.clone()))),
+            Repos::from_adapter(dynamo_store(sdk, config)),
+            config,
+        )?))
+    }
+}
+
+impl Intake {
+    pub fn new(links: Arc<dyn Links>, queue: Arc<dyn Queue>, config: &Config) -> Result<Self> {
+        Ok(Self {
+            links,
+            queue,
+            secrets: SecretBox::from_base64(config.secrets_key.expose())?,
+            cache: LinkCache::new(config.link_cache_ttl),
+            max_message_bytes: config.max_message_bytes,
+        })
+    }
+
+    /// The deployed intake: links from DynamoDB, messages to SQS.
+    pub fn aws(sdk: &SdkConfig, config: &Config) -> Result<Arc<Self>> {
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.require_queue_url()?);
+        Ok(Arc::new(Self::new(
+            dynamo_store(sdk, config),
+            Arc::new(queue),
             config,
         )?))
     }

@@ -9,10 +9,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use woolink::admin::{self, Seed};
-use woolink::config::{Config, DEFAULT_TOKEN_TTL};
+use woolink::config::{
+    Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TOKEN_TTL,
+};
 use woolink::crypto::{SecretBox, SecretString};
+use woolink::intake::Intake;
 use woolink::outbound::OutboundPolicy;
 use woolink::ports::Repos;
+use woolink::queue::{MemoryQueue, Queue, SqsQueue};
 use woolink::services::Services;
 use woolink::store::{DynamoStore, MemoryStore};
 
@@ -88,6 +92,41 @@ pub async fn repos(backend: Backend) -> Repos {
     }
 }
 
+pub const MAX_RECEIVES: u32 = 5;
+
+/// A fresh orders queue (and its DLQ): in memory, or SQS on moto.
+pub async fn fresh_queue(
+    backend: Backend,
+    visibility: Duration,
+) -> (Arc<dyn Queue>, Arc<dyn Queue>) {
+    match backend {
+        Backend::Memory => {
+            let dlq = Arc::new(MemoryQueue::new(visibility));
+            let q = Arc::new(MemoryQueue::with_dead_letter(
+                visibility,
+                MAX_RECEIVES,
+                dlq.clone(),
+            ));
+            (q, dlq)
+        }
+        Backend::Dynamo => {
+            let client = aws_sdk_sqs::Client::new(&moto_sdk_config().await);
+            let (url, dlq_url) = SqsQueue::create_with_dlq(
+                &client,
+                &unique_name("orders"),
+                visibility,
+                MAX_RECEIVES,
+            )
+            .await
+            .expect("create test queue on moto");
+            (
+                Arc::new(SqsQueue::new(client.clone(), url)),
+                Arc::new(SqsQueue::new(client, dlq_url)),
+            )
+        }
+    }
+}
+
 pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
     Config {
         table: "unused".into(),
@@ -96,6 +135,9 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
         token_ttl: DEFAULT_TOKEN_TTL,
         http_timeout: Duration::from_secs(5),
         outbound,
+        queue_url: None,
+        link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
+        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
     }
 }
 
@@ -128,6 +170,11 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub services: Arc<Services>,
+    pub intake: Arc<Intake>,
+    pub queue: Arc<dyn Queue>,
+    /// The orders queue's dead-letter queue (the worker's tests inspect it).
+    #[allow(dead_code)]
+    pub dlq: Arc<dyn Queue>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -146,18 +193,29 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, outbound: OutboundPolicy) -> Self {
+        Self::spawn_configured(backend, |c| c.outbound = outbound).await
+    }
+
+    /// With the configuration adjusted by `adjust` (cache TTL, message size…).
+    pub async fn spawn_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
-        let config = test_config(&base, outbound);
-        let services = Arc::new(Services::new(repos(backend).await, &config).expect("services"));
+        let mut config = test_config(&base, OutboundPolicy::local_development());
+        adjust(&mut config);
+        let repos = repos(backend).await;
+        let links = repos.links.clone();
+        let services = Arc::new(Services::new(repos, &config).expect("services"));
+        let (queue, dlq) = fresh_queue(backend, Duration::from_secs(30)).await;
+        let intake = Arc::new(Intake::new(links, queue.clone(), &config).expect("intake"));
         admin::apply_seed(&services, test_seed())
             .await
             .expect("seed applies");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let svc = services.clone();
+        let intake_for_server = intake.clone();
         tokio::spawn(async move {
-            let _ = woolink::local::serve(listener, svc, async {
+            let _ = woolink::local::serve(listener, svc, intake_for_server, async {
                 let _ = rx.await;
             })
             .await;
@@ -166,6 +224,9 @@ impl TestApp {
             base,
             http: reqwest::Client::new(),
             services,
+            intake,
+            queue,
+            dlq,
             shutdown: Some(tx),
         }
     }

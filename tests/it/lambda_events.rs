@@ -125,3 +125,36 @@ async fn connect_errors_on_api_gateway_events() {
     assert_eq!(r["statusCode"], 401, "{r}");
     assert_eq!(body_of(&r)["error"]["code"], "invalid_api_key");
 }
+
+#[tokio::test]
+async fn webhook_function_on_api_gateway_events() {
+    use crate::webhook_intake::{install_link, signed_fixture, take_all};
+    let app = TestApp::spawn(Backend::Memory).await;
+    let f = signed_fixture();
+    install_link(&app, "st_a1", &f.secret, false).await;
+    let function = LambdaHarness::new(woolink::api::webhook_app(app.intake.clone()));
+
+    let r = function.invoke("webhook-ping.json", &[]).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert!(take_all(&app).await.is_empty());
+
+    for fixture in [
+        "webhook-order-updated.json",
+        "webhook-order-updated-base64.json",
+    ] {
+        let r = function.invoke(fixture, &[]).await;
+        assert_eq!(r["statusCode"], 200, "{fixture}: {r}");
+        assert_eq!(body_of(&r)["status"], "queued");
+        let messages = take_all(&app).await;
+        assert_eq!(messages.len(), 1, "{fixture}");
+        let env = woolink::envelope::Envelope::decode(&messages[0].body).unwrap();
+        assert_eq!(
+            env.head.body_sha256, f.sha256,
+            "{fixture}: the body arrived byte for byte"
+        );
+        app.queue
+            .delete(&[messages[0].receipt.clone()])
+            .await
+            .unwrap();
+    }
+}

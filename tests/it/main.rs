@@ -6,3 +6,4 @@ mod contract;
 mod helpers;
 mod lambda_events;
 mod logs;
+mod webhook_intake;

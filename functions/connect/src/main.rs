@@ -5,6 +5,7 @@
 async fn main() -> Result<(), lambda_http::Error> {
     woolink::telemetry::init_json();
     let config = woolink::config::Config::from_env()?;
-    let services = woolink::services::Services::aws(&config).await?;
+    let sdk = woolink::services::sdk_config().await;
+    let services = woolink::services::Services::aws(&sdk, &config)?;
     lambda_http::run(woolink::api::connect_app(services)).await
 }

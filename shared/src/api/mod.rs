@@ -4,6 +4,7 @@
 pub mod connect;
 pub mod error;
 pub mod extract;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +19,7 @@ use rand::RngCore;
 use tracing::Instrument;
 
 use crate::error::{Error, ErrorKind};
+use crate::intake::Intake;
 use crate::services::Services;
 
 /// Largest JSON body the connect routes accept.
@@ -25,10 +27,12 @@ pub const CONNECT_BODY_LIMIT: usize = 64 * 1024;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-type Routes = Router<Arc<Services>>;
+/// Largest delivery the webhook route reads (API Gateway's own limit is 10 MB); what fits
+/// the queue is decided after verification.
+pub const WEBHOOK_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 /// Routes of the `connect` function.
-pub fn connect_routes() -> Routes {
+pub fn connect_routes() -> Router<Arc<Services>> {
     Router::new()
         .route("/v1/connect/resolve", post(connect::resolve))
         .route("/v1/connect/login", post(connect::login))
@@ -38,18 +42,34 @@ pub fn connect_routes() -> Routes {
         .layer(DefaultBodyLimit::max(CONNECT_BODY_LIMIT))
 }
 
+/// Routes of the `webhook` function.
+pub fn webhook_routes() -> Router<Arc<Intake>> {
+    Router::new()
+        .route("/v1/webhooks/woocommerce/{storeId}", post(webhook::deliver))
+        .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
+}
+
 /// The `connect` function's app.
 pub fn connect_app(svc: Arc<Services>) -> Router {
-    finish(connect_routes(), svc)
+    finish(connect_routes().with_state(svc))
+}
+
+/// The `webhook` function's app.
+pub fn webhook_app(intake: Arc<Intake>) -> Router {
+    finish(webhook_routes().with_state(intake))
 }
 
 /// Every route of every function, for the local runner.
-pub fn local_app(svc: Arc<Services>) -> Router {
-    finish(connect_routes(), svc)
+pub fn local_app(svc: Arc<Services>, intake: Arc<Intake>) -> Router {
+    finish(
+        connect_routes()
+            .with_state(svc)
+            .merge(webhook_routes().with_state(intake)),
+    )
 }
 
 /// Adds what every function's app has: JSON 404/405, request ids, access log.
-pub fn finish(routes: Routes, svc: Arc<Services>) -> Router {
+pub fn finish(routes: Router) -> Router {
     routes
         .fallback(|| async { Error::new(ErrorKind::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -59,7 +79,6 @@ pub fn finish(routes: Routes, svc: Arc<Services>) -> Router {
             )
         })
         .layer(middleware::from_fn(request_context))
-        .with_state(svc)
 }
 
 fn new_request_id() -> String {

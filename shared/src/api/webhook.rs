@@ -1,0 +1,52 @@
+//! HTTP adapter of the webhook function: WooCommerce deliveries in, one queue message out.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::extract::body_rejection;
+use crate::domain::StoreId;
+use crate::error::{Error, ErrorKind, Result};
+use crate::intake::{is_ping, Intake, Outcome, UnverifiedDelivery};
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+pub async fn deliver(
+    State(intake): State<Arc<Intake>>,
+    Path(store_id): Path<String>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>> {
+    let body = body.map_err(body_rejection)?;
+    let topic = header(&headers, "x-wc-webhook-topic");
+    // WooCommerce's ping carries nothing to verify; it only needs a 200.
+    if is_ping(topic.as_deref(), &body) {
+        return Ok(Json(json!({"status": "ok"})));
+    }
+    let store_id = StoreId::parse(&store_id)
+        .map_err(|_| Error::new(ErrorKind::StoreNotFound, "no such store"))?;
+    let outcome = intake
+        .accept(UnverifiedDelivery {
+            store_id,
+            topic,
+            signature: header(&headers, "x-wc-webhook-signature"),
+            body,
+        })
+        .await?;
+    Ok(Json(match outcome {
+        Outcome::Ping => json!({"status": "ok"}),
+        Outcome::Ignored { .. } => json!({"status": "ignored"}),
+        Outcome::Queued { .. } => json!({"status": "queued"}),
+    }))
+}

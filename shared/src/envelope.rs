@@ -1,0 +1,122 @@
+//! The queue message: one versioned JSON envelope, the only thing the intake writes and the
+//! worker reads. `payload` is the WooCommerce order exactly as received (raw JSON, never
+//! re-encoded), or absent for a claim-check message whose order the worker fetches itself.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::domain::{OrderId, StoreId, TenantCode};
+use crate::error::{Error, Result};
+
+pub const ENVELOPE_VERSION: u8 = 1;
+pub const KIND_WOO_ORDER: &str = "woo.order";
+
+/// The envelope's fields besides the payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvelopeHead {
+    pub v: u8,
+    pub kind: String,
+    pub store_id: StoreId,
+    pub tenant: TenantCode,
+    /// The WooCommerce topic (`order.updated`…), from the delivery's header.
+    pub topic: String,
+    pub order_id: OrderId,
+    /// The order's `date_modified_gmt`, as sent (absent for `order.deleted`).
+    pub modified_at: Option<String>,
+    pub received_at: String,
+    /// SHA-256 hex of the delivery's raw body.
+    pub body_sha256: String,
+}
+
+impl EnvelopeHead {
+    pub fn received_now() -> String {
+        Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    pub fn received_at(&self) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(&self.received_at)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+    }
+}
+
+/// A decoded queue message (worker side).
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    #[serde(flatten)]
+    pub head: EnvelopeHead,
+    #[serde(default)]
+    pub payload: Option<Box<RawValue>>,
+}
+
+impl Envelope {
+    pub fn decode(body: &str) -> Result<Self> {
+        let env: Self = serde_json::from_str(body)
+            .map_err(|e| Error::invalid_request(format!("undecodable queue message: {e}")))?;
+        if env.head.v != ENVELOPE_VERSION || env.head.kind != KIND_WOO_ORDER {
+            return Err(Error::invalid_request(format!(
+                "unsupported queue message v{} kind {}",
+                env.head.v, env.head.kind
+            )));
+        }
+        Ok(env)
+    }
+}
+
+/// Encodes an envelope around `payload` without parsing or re-encoding it: the head is
+/// serialised and the payload bytes are spliced in. `payload` must be one complete JSON value
+/// (the caller has parsed it once already) and valid UTF-8.
+pub fn encode(head: &EnvelopeHead, payload: Option<&str>) -> Result<String> {
+    let head_json = serde_json::to_string(head).map_err(Error::internal)?;
+    let Some(payload) = payload else {
+        return Ok(head_json);
+    };
+    // `{...head...}` → `{...head...,"payload":<raw>}`
+    let mut out = String::with_capacity(head_json.len() + payload.len() + 12);
+    out.push_str(&head_json[..head_json.len() - 1]);
+    out.push_str(",\"payload\":");
+    out.push_str(payload);
+    out.push('}');
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head() -> EnvelopeHead {
+        EnvelopeHead {
+            v: 1,
+            kind: KIND_WOO_ORDER.into(),
+            store_id: StoreId::parse("st_1").unwrap(),
+            tenant: TenantCode::parse("ACME").unwrap(),
+            topic: "order.updated".into(),
+            order_id: OrderId::new(727),
+            modified_at: Some("2026-11-23T10:00:00".into()),
+            received_at: "2026-11-23T10:00:01.000Z".into(),
+            body_sha256: "ab".repeat(32),
+        }
+    }
+
+    #[test]
+    fn payload_is_carried_byte_for_byte() {
+        let raw = r#"{"id":727,"note":"a\/b \u00e9",  "x":[1, 2]}"#;
+        let encoded = encode(&head(), Some(raw)).unwrap();
+        let env = Envelope::decode(&encoded).unwrap();
+        assert_eq!(env.head, head());
+        assert_eq!(env.payload.unwrap().get(), raw);
+        assert!(encoded.len() < raw.len() + 400);
+    }
+
+    #[test]
+    fn claim_checks_have_no_payload_and_others_are_refused() {
+        let env = Envelope::decode(&encode(&head(), None).unwrap()).unwrap();
+        assert!(env.payload.is_none());
+        assert!(Envelope::decode("not json").is_err());
+        let mut h = head();
+        h.v = 2;
+        assert!(Envelope::decode(&encode(&h, None).unwrap()).is_err());
+    }
+}

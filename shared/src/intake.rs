@@ -1,0 +1,471 @@
+//! Webhook intake: a WooCommerce delivery is verified against the link's secret(s) and becomes
+//! one queue message. Only a `VerifiedDelivery` can become a message, and only the verifier
+//! makes one, so nothing unverified can reach the queue.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Deserializer};
+use sha2::Sha256;
+
+use crate::crypto::{sha256_hex, SecretBox, SecretString};
+use crate::domain::{OrderId, StoreId, TenantCode};
+use crate::envelope::{self, EnvelopeHead, ENVELOPE_VERSION, KIND_WOO_ORDER};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{Link, LinkStatus};
+use crate::ports::Links;
+use crate::queue::Queue;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// `base64(HMAC-SHA256(secret, body))`, WooCommerce's `X-WC-Webhook-Signature`.
+pub fn woo_signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = hmac_for(secret);
+    mac.update(body);
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn hmac_for(key: &[u8]) -> HmacSha256 {
+    HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length")
+}
+
+/// Why a delivery failed verification: one variant per reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyError {
+    MissingSignature,
+    MalformedSignature,
+    Mismatch,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::MissingSignature => "the X-WC-Webhook-Signature header is missing",
+            Self::MalformedSignature => {
+                "the X-WC-Webhook-Signature header is not base64 of 32 bytes"
+            }
+            Self::Mismatch => "the signature does not match the body",
+        })
+    }
+}
+
+impl From<VerifyError> for Error {
+    fn from(e: VerifyError) -> Self {
+        Error::new(ErrorKind::InvalidSignature, e.to_string())
+    }
+}
+
+/// Checks `X-WC-Webhook-Signature` against a link's current and previous secrets.
+#[derive(Clone)]
+pub struct Verifier {
+    secrets: Vec<SecretString>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("secrets", &self.secrets.len())
+            .finish()
+    }
+}
+
+impl Verifier {
+    pub fn new(secrets: Vec<SecretString>) -> Self {
+        Self { secrets }
+    }
+
+    /// The only way to a `VerifiedDelivery`: compare in constant time against every secret.
+    pub fn verify(&self, delivery: UnverifiedDelivery) -> Result<VerifiedDelivery, VerifyError> {
+        let sig = delivery
+            .signature
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(VerifyError::MissingSignature)?;
+        let expected = STANDARD
+            .decode(sig)
+            .ok()
+            .filter(|b| b.len() == 32)
+            .ok_or(VerifyError::MalformedSignature)?;
+        let matches = self.secrets.iter().fold(false, |found, secret| {
+            let mut mac = hmac_for(secret.expose().as_bytes());
+            mac.update(&delivery.body);
+            // `verify_slice` compares in constant time; check every secret regardless.
+            mac.verify_slice(&expected).is_ok() | found
+        });
+        if !matches {
+            return Err(VerifyError::Mismatch);
+        }
+        Ok(VerifiedDelivery {
+            store_id: delivery.store_id,
+            topic: delivery.topic,
+            body: delivery.body,
+        })
+    }
+}
+
+/// A delivery as it arrived: nothing in it is trusted yet.
+pub struct UnverifiedDelivery {
+    pub store_id: StoreId,
+    pub topic: Option<String>,
+    pub signature: Option<String>,
+    pub body: Bytes,
+}
+
+/// A delivery whose body was signed with the link's secret. Fields are private: only
+/// `Verifier::verify` constructs one.
+pub struct VerifiedDelivery {
+    store_id: StoreId,
+    topic: Option<String>,
+    body: Bytes,
+}
+
+impl VerifiedDelivery {
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+    pub fn topic(&self) -> Option<&str> {
+        self.topic.as_deref()
+    }
+}
+
+/// Is this WooCommerce's ping (`webhook_id=<n>` form body, no topic header)?
+pub fn is_ping(topic: Option<&str>, body: &[u8]) -> bool {
+    topic.is_none()
+        && body
+            .strip_prefix(b"webhook_id=")
+            .is_some_and(|n| !n.is_empty() && n.len() <= 20 && n.iter().all(u8::is_ascii_digit))
+}
+
+/// Order topics woolink forwards.
+fn is_order_topic(topic: &str) -> bool {
+    matches!(
+        topic,
+        "order.created" | "order.updated" | "order.deleted" | "order.restored"
+    )
+}
+
+/// What the intake needs of a link, with its secrets opened, cached for a short time.
+#[derive(Clone, Debug)]
+pub struct IntakeLink {
+    pub tenant: TenantCode,
+    pub status: LinkStatus,
+    pub verifier: Verifier,
+    pub holds_woo_keys: bool,
+}
+
+impl IntakeLink {
+    fn from_link(link: &Link, secrets: &SecretBox) -> Result<Self> {
+        let mut opened = Vec::with_capacity(2);
+        if let Some(current) = &link.webhook_secret {
+            opened.push(secrets.open(current, &Link::seal_context(&link.store_id, "webhook"))?);
+        }
+        let previous_valid = link.previous_secret_until.is_some_and(|u| u > Utc::now());
+        if let (Some(previous), true) = (&link.previous_webhook_secret, previous_valid) {
+            opened.push(secrets.open(previous, &Link::seal_context(&link.store_id, "webhook"))?);
+        }
+        Ok(Self {
+            tenant: link.tenant.clone(),
+            status: link.status,
+            verifier: Verifier::new(opened),
+            holds_woo_keys: link.woo_keys.is_some(),
+        })
+    }
+}
+
+/// A per-container cache of links (and of their absence), so a delivery costs at most one
+/// read; the short TTL bounds how long a disconnect or rotation takes to be seen.
+pub struct LinkCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<StoreId, CacheEntry>>,
+}
+
+/// When the entry was read, and the link (or its absence).
+type CacheEntry = (Instant, Option<Arc<IntakeLink>>);
+
+impl LinkCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub async fn get(
+        &self,
+        store: &StoreId,
+        links: &dyn Links,
+        secrets: &SecretBox,
+    ) -> Result<Option<Arc<IntakeLink>>> {
+        if let Ok(entries) = self.entries.lock() {
+            if let Some((at, entry)) = entries.get(store) {
+                if at.elapsed() < self.ttl {
+                    return Ok(entry.clone());
+                }
+            }
+        }
+        let fresh = match links.get_link(store).await? {
+            Some(link) => Some(Arc::new(IntakeLink::from_link(&link, secrets)?)),
+            None => None,
+        };
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() > 10_000 {
+                entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            }
+            entries.insert(store.clone(), (Instant::now(), fresh.clone()));
+        }
+        Ok(fresh)
+    }
+}
+
+/// The intake's dependencies: link reads and queue sends, nothing else.
+pub struct Intake {
+    pub links: Arc<dyn Links>,
+    pub queue: Arc<dyn Queue>,
+    pub secrets: SecretBox,
+    pub cache: LinkCache,
+    /// Largest message the queue accepts, in bytes.
+    pub max_message_bytes: usize,
+}
+
+/// What the intake did with a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ping,
+    /// Verified, but not an order topic.
+    Ignored {
+        topic: String,
+    },
+    Queued {
+        message_id: String,
+        order_id: OrderId,
+        claim_check: bool,
+    },
+}
+
+/// The parts of an order the envelope needs; everything else is skipped while parsing.
+#[derive(Deserialize)]
+struct OrderHead {
+    #[serde(deserialize_with = "lenient_id")]
+    id: u64,
+    #[serde(default)]
+    date_modified_gmt: Option<String>,
+}
+
+fn lenient_id<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id<'a> {
+        N(u64),
+        S(&'a str),
+    }
+    match Id::deserialize(d)? {
+        Id::N(n) => Ok(n),
+        Id::S(s) => s
+            .parse()
+            .map_err(|_| serde::de::Error::custom("id is not a number")),
+    }
+}
+
+fn parse_order_head(body: &[u8]) -> Result<OrderHead> {
+    let head: OrderHead = serde_json::from_slice(body).map_err(|e| {
+        Error::invalid_request(if e.is_data() {
+            "the order has no numeric id"
+        } else {
+            "the body is not JSON"
+        })
+    })?;
+    if head.id == 0 {
+        return Err(Error::invalid_request("the order has no numeric id"));
+    }
+    Ok(head)
+}
+
+impl Intake {
+    /// Handles one delivery end to end: ping, link, signature, parse, one queue send.
+    pub async fn accept(&self, delivery: UnverifiedDelivery) -> Result<Outcome> {
+        if is_ping(delivery.topic.as_deref(), &delivery.body) {
+            return Ok(Outcome::Ping);
+        }
+        let link = self
+            .cache
+            .get(&delivery.store_id, self.links.as_ref(), &self.secrets)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::StoreNotFound, "no such store"))?;
+        if link.status == LinkStatus::Disconnected {
+            return Err(Error::new(
+                ErrorKind::StoreDisconnected,
+                "this store has been disconnected from woolink",
+            ));
+        }
+        let verified = link.verifier.verify(delivery)?;
+        self.enqueue(&link, verified).await
+    }
+
+    async fn enqueue(&self, link: &IntakeLink, delivery: VerifiedDelivery) -> Result<Outcome> {
+        let prepared = match prepare(link, &delivery, self.max_message_bytes)? {
+            Prepared::Ignored { topic } => {
+                tracing::info!(store = %delivery.store_id, topic = %topic, "ignored a non-order topic");
+                return Ok(Outcome::Ignored { topic });
+            }
+            Prepared::Message(m) => m,
+        };
+        let message_id = self.queue.send(prepared.body).await?;
+        let head = &prepared.head;
+        tracing::info!(
+            store = %head.store_id, tenant = %head.tenant, order = %head.order_id,
+            topic = %head.topic, claim_check = prepared.claim_check, "delivery queued"
+        );
+        Ok(Outcome::Queued {
+            message_id,
+            order_id: head.order_id,
+            claim_check: prepared.claim_check,
+        })
+    }
+}
+
+/// A queue message ready to send.
+pub struct Message {
+    pub head: EnvelopeHead,
+    pub body: String,
+    pub claim_check: bool,
+}
+
+pub enum Prepared {
+    Ignored { topic: String },
+    Message(Message),
+}
+
+/// The intake's CPU work after verification: parse what the envelope needs, hash the body,
+/// build the envelope around the raw payload (or a claim check when it would not fit).
+pub fn prepare(
+    link: &IntakeLink,
+    delivery: &VerifiedDelivery,
+    max_message_bytes: usize,
+) -> Result<Prepared> {
+    let Some(topic) = delivery.topic().map(str::to_owned) else {
+        return Err(Error::invalid_request(
+            "the X-WC-Webhook-Topic header is missing",
+        ));
+    };
+    if !is_order_topic(&topic) {
+        return Ok(Prepared::Ignored { topic });
+    }
+    let body = delivery.body();
+    let order = parse_order_head(body)?;
+    let payload =
+        std::str::from_utf8(body).map_err(|_| Error::invalid_request("the body is not UTF-8"))?;
+    let head = EnvelopeHead {
+        v: ENVELOPE_VERSION,
+        kind: KIND_WOO_ORDER.to_owned(),
+        store_id: delivery.store_id.clone(),
+        tenant: link.tenant.clone(),
+        topic,
+        order_id: OrderId::new(order.id),
+        modified_at: order.date_modified_gmt,
+        received_at: EnvelopeHead::received_now(),
+        body_sha256: sha256_hex(body),
+    };
+    let full = (payload.len() < max_message_bytes)
+        .then(|| envelope::encode(&head, Some(payload)))
+        .transpose()?
+        .filter(|m| m.len() < max_message_bytes);
+    let (body, claim_check) = match full {
+        Some(m) => (m, false),
+        None if link.holds_woo_keys => (envelope::encode(&head, None)?, true),
+        None => {
+            return Err(Error::new(
+                ErrorKind::PayloadTooLarge,
+                "the order is larger than the queue can carry",
+            ))
+        }
+    };
+    Ok(Prepared::Message(Message {
+        head,
+        body,
+        claim_check,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(body: &[u8], signature: Option<String>) -> UnverifiedDelivery {
+        UnverifiedDelivery {
+            store_id: StoreId::parse("st_1").unwrap(),
+            topic: Some("order.updated".into()),
+            signature,
+            body: Bytes::copy_from_slice(body),
+        }
+    }
+
+    #[test]
+    fn verifies_with_current_or_previous_secret_only() {
+        let body = br#"{"id":1}"#;
+        let v = Verifier::new(vec![
+            SecretString::new("current".into()),
+            SecretString::new("previous".into()),
+        ]);
+        for s in ["current", "previous"] {
+            let sig = woo_signature(s.as_bytes(), body);
+            assert!(v.verify(delivery(body, Some(sig))).is_ok());
+        }
+        let other = woo_signature(b"other", body);
+        assert_eq!(
+            v.verify(delivery(body, Some(other))).err(),
+            Some(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            v.verify(delivery(body, None)).err(),
+            Some(VerifyError::MissingSignature)
+        );
+        assert_eq!(
+            v.verify(delivery(body, Some("%%%".into()))).err(),
+            Some(VerifyError::MalformedSignature)
+        );
+        assert!(!format!("{v:?}").contains("current"));
+    }
+
+    #[test]
+    fn pings_are_recognised_only_without_a_topic() {
+        assert!(is_ping(None, b"webhook_id=142"));
+        assert!(!is_ping(Some("order.updated"), b"webhook_id=142"));
+        assert!(!is_ping(None, b"webhook_id="));
+        assert!(!is_ping(None, b"webhook_id=1&x=2"));
+        assert!(!is_ping(None, br#"{"id":1}"#));
+    }
+
+    #[test]
+    fn order_heads_parse_leniently() {
+        assert_eq!(parse_order_head(br#"{"id":"42"}"#).unwrap().id, 42);
+        let h = parse_order_head(br#"{"id":7,"date_modified_gmt":"2026-01-01T00:00:00"}"#).unwrap();
+        assert_eq!(h.date_modified_gmt.as_deref(), Some("2026-01-01T00:00:00"));
+        assert!(parse_order_head(br#"{"id":7,"date_modified_gmt":null}"#).is_ok());
+        for bad in [
+            &b"[]"[..],
+            b"{}",
+            b"{\"id\":0}",
+            b"{\"id\":-1}",
+            b"nope",
+            b"{\"id\":1} x",
+        ] {
+            assert!(
+                parse_order_head(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}

@@ -1,0 +1,528 @@
+//! Webhook intake against both backends (memory queue; SQS on moto): signatures over the
+//! exact bytes WooCommerce sends, pings, refusals, one queue message per delivery.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use woolink::crypto::{issue_credential, sha256_hex};
+use woolink::domain::{CustomerId, DeviceId, StoreId, StoreUrl, TenantCode, TriggerStatus};
+use woolink::envelope::Envelope;
+use woolink::intake::{woo_signature, UnverifiedDelivery, Verifier, VerifyError};
+use woolink::model::{Link, LinkStatus, WooKeys};
+use woolink::queue::Received;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/fixtures/woocommerce/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The exact PHP-made delivery: body bytes, headers, secret.
+pub struct SignedFixture {
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    pub secret: String,
+    pub sha256: String,
+}
+
+pub fn signed_fixture() -> SignedFixture {
+    let meta: Value =
+        serde_json::from_slice(&fixture("signed-order-updated.request.json")).unwrap();
+    SignedFixture {
+        body: fixture("signed-order-updated.body"),
+        headers: meta["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect(),
+        secret: meta["secret"].as_str().unwrap().to_owned(),
+        sha256: meta["body_sha256_hex"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn unverified(body: &[u8], signature: Option<&str>) -> UnverifiedDelivery {
+    UnverifiedDelivery {
+        store_id: StoreId::parse("st_a1").unwrap(),
+        topic: Some("order.updated".into()),
+        signature: signature.map(str::to_owned),
+        body: body.to_vec().into(),
+    }
+}
+
+#[test]
+fn the_php_made_delivery_verifies_byte_for_byte() {
+    let f = signed_fixture();
+    let sig = f
+        .headers
+        .iter()
+        .find(|(k, _)| k == "X-WC-Webhook-Signature")
+        .unwrap()
+        .1
+        .clone();
+    assert_eq!(woo_signature(f.secret.as_bytes(), &f.body), sig);
+    assert_eq!(sha256_hex(&f.body), f.sha256);
+    let v = Verifier::new(vec![woolink::crypto::SecretString::new(f.secret.clone())]);
+    assert!(v.verify(unverified(&f.body, Some(&sig))).is_ok());
+
+    // One flipped byte anywhere fails.
+    for i in [0, f.body.len() / 2, f.body.len() - 1] {
+        let mut flipped = f.body.clone();
+        flipped[i] ^= 0x01;
+        assert_eq!(
+            v.verify(unverified(&flipped, Some(&sig))).err(),
+            Some(VerifyError::Mismatch)
+        );
+    }
+    // A wrong secret fails.
+    let wrong = Verifier::new(vec![woolink::crypto::SecretString::new(
+        "test_secret_Abc124".into(),
+    )]);
+    assert_eq!(
+        wrong.verify(unverified(&f.body, Some(&sig))).err(),
+        Some(VerifyError::Mismatch)
+    );
+    // A missing header fails.
+    assert_eq!(
+        v.verify(unverified(&f.body, None)).err(),
+        Some(VerifyError::MissingSignature)
+    );
+    // JSON re-serialised by us (`\/` becomes `/`, key order and spacing may change) fails.
+    let reserialized =
+        serde_json::to_vec(&serde_json::from_slice::<Value>(&f.body).unwrap()).unwrap();
+    assert_ne!(reserialized, f.body);
+    assert_eq!(
+        v.verify(unverified(&reserialized, Some(&sig))).err(),
+        Some(VerifyError::Mismatch)
+    );
+}
+
+/// Puts a connected link for ACME's `store` with `secret` as its webhook secret.
+pub async fn install_link(app: &TestApp, store: &str, secret: &str, with_keys: bool) {
+    let id = StoreId::parse(store).unwrap();
+    let sb = &app.services.secrets;
+    let existing = app.services.repos.links.get_link(&id).await.unwrap();
+    let now = Utc::now();
+    let link = Link {
+        store_id: id.clone(),
+        tenant: TenantCode::parse("ACME").unwrap(),
+        customer_id: CustomerId::parse("cus_a1").unwrap(),
+        store_url: StoreUrl::parse("https://example.com").unwrap(),
+        device_id: DeviceId::parse(DEVICE).unwrap(),
+        status: LinkStatus::Connected,
+        trigger_statuses: TriggerStatus::defaults(),
+        webhook_secret: Some(
+            sb.seal(secret, &Link::seal_context(&id, "webhook"))
+                .unwrap(),
+        ),
+        previous_webhook_secret: None,
+        previous_secret_until: None,
+        api_key_hash: Some(issue_credential("wlk_").hash),
+        woo_keys: with_keys.then(|| WooKeys {
+            consumer_key: sb
+                .seal(CONSUMER_KEY, &Link::seal_context(&id, "woo_key"))
+                .unwrap(),
+            consumer_secret: sb
+                .seal(CONSUMER_SECRET, &Link::seal_context(&id, "woo_secret"))
+                .unwrap(),
+        }),
+        webhook_ids: vec![],
+        linked_at: now,
+        updated_at: now,
+        disconnected_at: None,
+        revision: existing.as_ref().map_or(1, |l| l.revision + 1),
+    };
+    app.services
+        .repos
+        .links
+        .save_link(&link, existing.map(|l| l.revision))
+        .await
+        .unwrap();
+}
+
+pub async fn post_delivery(
+    app: &TestApp,
+    store: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut req = app
+        .http
+        .post(app.url(&format!("/v1/webhooks/woocommerce/{store}")))
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    Answer::from(req.send().await.unwrap()).await
+}
+
+/// A delivery signed with `secret`, as WooCommerce would send it.
+pub async fn deliver_signed(
+    app: &TestApp,
+    store: &str,
+    topic: &str,
+    body: &[u8],
+    secret: &str,
+) -> Answer {
+    let sig = woo_signature(secret.as_bytes(), body);
+    post_delivery(
+        app,
+        store,
+        body.to_vec(),
+        &[
+            ("content-type", "application/json"),
+            ("x-wc-webhook-topic", topic),
+            ("x-wc-webhook-signature", &sig),
+        ],
+    )
+    .await
+}
+
+/// Everything currently visible on the queue (received and left to reappear later).
+pub async fn take_all(app: &TestApp) -> Vec<Received> {
+    let mut out = Vec::new();
+    loop {
+        let batch = app.queue.receive(10, Duration::ZERO).await.unwrap();
+        if batch.is_empty() {
+            return out;
+        }
+        out.extend(batch);
+    }
+}
+
+async fn exact_delivery_becomes_one_message(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let f = signed_fixture();
+    install_link(&app, "st_a1", &f.secret, false).await;
+    let headers: Vec<(&str, &str)> = f
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let a = post_delivery(&app, "st_a1", f.body.clone(), &headers).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "queued");
+
+    let messages = take_all(&app).await;
+    assert_eq!(messages.len(), 1);
+    let env = Envelope::decode(&messages[0].body).unwrap();
+    assert_eq!(env.head.v, 1);
+    assert_eq!(env.head.kind, "woo.order");
+    assert_eq!(env.head.store_id.as_str(), "st_a1");
+    assert_eq!(env.head.tenant.as_str(), "ACME");
+    assert_eq!(env.head.topic, "order.updated");
+    assert_eq!(env.head.order_id.get(), 727);
+    assert_eq!(env.head.modified_at.as_deref(), Some("2017-03-22T19:28:08"));
+    assert_eq!(env.head.body_sha256, f.sha256);
+    assert!(env.head.received_at().is_some());
+    // The payload is the delivery's bytes, not a re-encoding.
+    assert_eq!(env.payload.unwrap().get().as_bytes(), f.body.as_slice());
+}
+
+async fn pings_and_refusals(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = "s3cretAbc";
+    install_link(&app, "st_a1", secret, false).await;
+    let body = br#"{"id":42,"status":"processing","date_modified_gmt":"2026-11-23T10:00:00"}"#;
+
+    // WooCommerce's ping: form body, no topic, no signature, any store.
+    for store in ["st_a1", "st_unknown"] {
+        let a = post_delivery(
+            &app,
+            store,
+            b"webhook_id=142".to_vec(),
+            &[("content-type", "application/x-www-form-urlencoded")],
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    deliver_signed(&app, "st_nope", "order.updated", body, secret)
+        .await
+        .error(404, "store_not_found");
+    deliver_signed(&app, "bad%20id", "order.updated", body, secret)
+        .await
+        .error(404, "store_not_found");
+    post_delivery(
+        &app,
+        "st_a1",
+        body.to_vec(),
+        &[("x-wc-webhook-topic", "order.updated")],
+    )
+    .await
+    .error(401, "invalid_signature");
+    deliver_signed(&app, "st_a1", "order.updated", body, "wrong-secret")
+        .await
+        .error(401, "invalid_signature");
+    let sig = woo_signature(secret.as_bytes(), body);
+    let mut flipped = body.to_vec();
+    flipped[5] ^= 1;
+    post_delivery(
+        &app,
+        "st_a1",
+        flipped,
+        &[
+            ("x-wc-webhook-topic", "order.updated"),
+            ("x-wc-webhook-signature", &sig),
+        ],
+    )
+    .await
+    .error(401, "invalid_signature");
+    // An unsigned ping-looking body with a topic is a delivery, and unsigned.
+    post_delivery(
+        &app,
+        "st_a1",
+        b"webhook_id=1".to_vec(),
+        &[("x-wc-webhook-topic", "order.updated")],
+    )
+    .await
+    .error(401, "invalid_signature");
+    deliver_signed(&app, "st_a1", "order.updated", b"not json", secret)
+        .await
+        .error(400, "invalid_request");
+    deliver_signed(
+        &app,
+        "st_a1",
+        "order.updated",
+        br#"{"status":"processing"}"#,
+        secret,
+    )
+    .await
+    .error(400, "invalid_request");
+    deliver_signed(&app, "st_a1", "order.updated", b"", secret)
+        .await
+        .error(400, "invalid_request");
+    let a = app.get("/v1/webhooks/woocommerce/st_a1", None).await;
+    a.error(405, "method_not_allowed");
+    // Other topics are acknowledged and ignored.
+    let a = deliver_signed(&app, "st_a1", "product.updated", br#"{"id":9}"#, secret).await;
+    assert_eq!(
+        (a.status, a.body["status"].as_str()),
+        (200, Some("ignored"))
+    );
+    assert!(
+        take_all(&app).await.is_empty(),
+        "nothing refused or ignored was queued"
+    );
+
+    // A charset in the content type changes nothing.
+    let a = post_delivery(
+        &app,
+        "st_a1",
+        body.to_vec(),
+        &[
+            ("content-type", "application/json; charset=UTF-8"),
+            ("x-wc-webhook-topic", "order.created"),
+            ("x-wc-webhook-signature", &sig),
+        ],
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // order.deleted carries only the id.
+    let a = deliver_signed(&app, "st_a1", "order.deleted", br#"{"id":42}"#, secret).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let messages = take_all(&app).await;
+    assert_eq!(messages.len(), 2);
+    let deleted = messages
+        .iter()
+        .map(|m| Envelope::decode(&m.body).unwrap())
+        .find(|e| e.head.topic == "order.deleted")
+        .unwrap();
+    assert_eq!(deleted.head.modified_at, None);
+}
+
+async fn oversized_orders(backend: Backend) {
+    let app = TestApp::spawn_configured(backend, |c| c.max_message_bytes = 8 * 1024).await;
+    let secret = "s3cretAbc";
+    let big = json!({"id": 77, "date_modified_gmt": "2026-11-23T10:00:00", "customer_note": "x".repeat(9000)}).to_string();
+    install_link(&app, "st_a1", secret, false).await;
+    deliver_signed(&app, "st_a1", "order.updated", big.as_bytes(), secret)
+        .await
+        .error(413, "payload_too_large");
+    assert!(take_all(&app).await.is_empty());
+
+    // With WooCommerce keys the worker can fetch the order itself: a claim-check message.
+    install_link(&app, "st_a1", secret, true).await;
+    tokio::time::sleep(app.intake.cache.ttl() + Duration::from_millis(50)).await;
+    let a = deliver_signed(&app, "st_a1", "order.updated", big.as_bytes(), secret).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let messages = take_all(&app).await;
+    assert_eq!(messages.len(), 1);
+    let env = Envelope::decode(&messages[0].body).unwrap();
+    assert!(env.payload.is_none());
+    assert_eq!(env.head.order_id.get(), 77);
+    assert_eq!(env.head.body_sha256, sha256_hex(big.as_bytes()));
+
+    // Past the HTTP limit nothing is read at all.
+    let huge = vec![b' '; woolink::api::WEBHOOK_BODY_LIMIT + 1];
+    deliver_signed(&app, "st_a1", "order.updated", &huge, secret)
+        .await
+        .error(413, "payload_too_large");
+}
+
+async fn rotation_and_disconnect_are_seen_within_the_cache_ttl(backend: Backend) {
+    let app =
+        TestApp::spawn_configured(backend, |c| c.link_cache_ttl = Duration::from_millis(300)).await;
+    let token = app.acme_token().await;
+    let body = br#"{"id":5,"date_modified_gmt":"2026-11-23T10:00:00"}"#;
+    let first = app.link_simple(&token, "st_a1", "http://127.0.0.1:9").await;
+    let s1 = first.body["webhook"]["secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        deliver_signed(&app, "st_a1", "order.updated", body, &s1)
+            .await
+            .status,
+        200
+    );
+
+    let second = app.link_simple(&token, "st_a1", "http://127.0.0.1:9").await;
+    let s2 = second.body["webhook"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        deliver_signed(&app, "st_a1", "order.updated", body, &s2)
+            .await
+            .status,
+        200
+    );
+    // During the rotation the previous secret still verifies…
+    assert_eq!(
+        deliver_signed(&app, "st_a1", "order.updated", body, &s1)
+            .await
+            .status,
+        200
+    );
+    // …but not the one before it.
+    let third = app.link_simple(&token, "st_a1", "http://127.0.0.1:9").await;
+    let s3 = third.body["webhook"]["secret"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        deliver_signed(&app, "st_a1", "order.updated", body, &s3)
+            .await
+            .status,
+        200
+    );
+    deliver_signed(&app, "st_a1", "order.updated", body, &s1)
+        .await
+        .error(401, "invalid_signature");
+
+    // A disconnected link answers 410 once the cache entry has expired.
+    let id = StoreId::parse("st_a1").unwrap();
+    let mut link = app
+        .services
+        .repos
+        .links
+        .get_link(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    let rev = link.revision;
+    link.status = LinkStatus::Disconnected;
+    link.webhook_secret = None;
+    link.previous_webhook_secret = None;
+    link.revision = rev + 1;
+    app.services
+        .repos
+        .links
+        .save_link(&link, Some(rev))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    deliver_signed(&app, "st_a1", "order.updated", body, &s3)
+        .await
+        .error(410, "store_disconnected");
+    assert_eq!(
+        take_all(&app).await.len(),
+        4,
+        "every accepted delivery, nothing refused"
+    );
+}
+
+both_backends!(
+    exact_delivery_becomes_one_message,
+    pings_and_refusals,
+    oversized_orders,
+    rotation_and_disconnect_are_seen_within_the_cache_ttl,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqs_outage_answers_503_and_queues_nothing() {
+    use std::sync::Arc;
+    use woolink::intake::Intake;
+    use woolink::queue::SqsQueue;
+
+    let app = TestApp::spawn(Backend::Dynamo).await;
+    install_link(&app, "st_a1", "s3cretAbc", false).await;
+    let body = br#"{"id":5,"date_modified_gmt":"2026-11-23T10:00:00"}"#;
+
+    // The queue is gone (deleted), as in a misconfiguration or a regional outage.
+    let client = aws_sdk_sqs::Client::new(&moto_sdk_config().await);
+    let (url, _) =
+        SqsQueue::create_with_dlq(&client, &unique_name("gone"), Duration::from_secs(30), 5)
+            .await
+            .unwrap();
+    client.delete_queue().queue_url(&url).send().await.unwrap();
+    let config = test_config(
+        &app.base,
+        woolink::outbound::OutboundPolicy::local_development(),
+    );
+    let mut intake = Intake::new(
+        app.services.repos.links.clone(),
+        Arc::new(SqsQueue::new(client, url)),
+        &config,
+    )
+    .unwrap();
+    intake.secrets = app.services.secrets.clone();
+    let sig = woo_signature(b"s3cretAbc", body);
+    let err = intake
+        .accept(UnverifiedDelivery {
+            store_id: StoreId::parse("st_a1").unwrap(),
+            topic: Some("order.updated".into()),
+            signature: Some(sig.clone()),
+            body: body.to_vec().into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), woolink::ErrorKind::Unavailable);
+
+    // And over HTTP, through the webhook function's app, with SQS unreachable.
+    let dead = dead_url().await;
+    let unreachable = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&moto_sdk_config().await)
+            .endpoint_url(&dead)
+            .build(),
+    );
+    let mut intake = Intake::new(
+        app.services.repos.links.clone(),
+        Arc::new(SqsQueue::new(
+            unreachable,
+            format!("{dead}/123456789012/orders"),
+        )),
+        &config,
+    )
+    .unwrap();
+    intake.secrets = app.services.secrets.clone();
+    let webhook = woolink::api::webhook_app(Arc::new(intake));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, webhook).await });
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/webhooks/woocommerce/st_a1"))
+        .header("x-wc-webhook-topic", "order.updated")
+        .header("x-wc-webhook-signature", sig)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let a = Answer::from(r).await;
+    a.error(503, "service_unavailable");
+    assert!(
+        !a.body.to_string().contains("sqs"),
+        "no internals in a 5xx: {}",
+        a.body
+    );
+    assert!(take_all(&app).await.is_empty());
+}
