@@ -11,11 +11,13 @@ use woolink::config::{
 };
 use woolink::crypto::{SecretBox, SecretString};
 use woolink::intake::Intake;
+use woolink::local::{Inbox, LocalRunner};
 use woolink::outbound::OutboundPolicy;
 use woolink::ports::Repos;
-use woolink::queue::{MemoryQueue, SqsQueue};
+use woolink::queue::{MemoryQueue, Queue, SqsQueue};
 use woolink::services::Services;
 use woolink::store::{DynamoStore, MemoryStore};
+use woolink::worker::{Worker, WorkerSettings};
 
 /// Like the deployed queue: messages come back 60 s after a failed attempt, and move to the
 /// dead-letter queue after 5 receives.
@@ -33,12 +35,54 @@ pub struct DevArgs {
     /// Public base URL used in delivery URLs (default: http://127.0.0.1:<port>).
     #[arg(long)]
     public_url: Option<String>,
-    /// Use DynamoDB (and later SQS) instead of the embedded store; implied by AWS_ENDPOINT_URL.
+    /// Use DynamoDB and SQS instead of the embedded store and queue; implied by AWS_ENDPOINT_URL.
     #[arg(long)]
     aws: bool,
     /// DynamoDB table (created if missing) when running against AWS or an emulator.
     #[arg(long, env = "WOOLINK_TABLE", default_value = "woolink-dev")]
     table: String,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+type Backend = (Repos, Arc<dyn Queue>, Arc<dyn Queue>, String);
+
+async fn aws_backend(config: &Config) -> Result<Backend, Box<dyn std::error::Error>> {
+    let sdk = woolink::services::sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    DynamoStore::ensure_table(&client, &config.table).await?;
+    let store = Arc::new(DynamoStore::new(client, config.table.clone()));
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let (queue_url, dlq_url) = match (&config.queue_url, &config.dlq_url) {
+        (Some(q), Some(d)) => (q.clone(), d.clone()),
+        _ => {
+            let name = format!("{}-orders", config.table);
+            SqsQueue::create_with_dlq(&sqs, &name, QUEUE_VISIBILITY, MAX_RECEIVES).await?
+        }
+    };
+    Ok((
+        Repos::from_adapter(store),
+        Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
+        Arc::new(SqsQueue::new(sqs, dlq_url)),
+        format!("DynamoDB table {}, SQS queue {queue_url}", config.table),
+    ))
+}
+
+fn memory_backend() -> Backend {
+    let dlq = Arc::new(MemoryQueue::new(QUEUE_VISIBILITY));
+    let queue = Arc::new(MemoryQueue::with_dead_letter(
+        QUEUE_VISIBILITY,
+        MAX_RECEIVES,
+        dlq.clone(),
+    ));
+    (
+        Repos::from_adapter(Arc::new(MemoryStore::new())),
+        queue,
+        dlq,
+        "in-memory store and queue (nothing leaves this process)".to_owned(),
+    )
 }
 
 pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -51,67 +95,48 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     let public_url =
         url::Url::parse(&base).map_err(|_| format!("--public-url {base} is not a URL"))?;
     let use_aws = args.aws || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-    let secrets_key = std::env::var("WOOLINK_SECRETS_KEY")
-        .ok()
-        .filter(|k| !k.is_empty())
-        .unwrap_or_else(SecretBox::generate_key_base64);
     let config = Config {
         table: args.table.clone(),
-        secrets_key: SecretString::new(secrets_key),
+        secrets_key: SecretString::new(
+            env("WOOLINK_SECRETS_KEY").unwrap_or_else(SecretBox::generate_key_base64),
+        ),
         public_url: Some(public_url),
         token_ttl: DEFAULT_TOKEN_TTL,
         http_timeout: Duration::from_secs(10),
         outbound: OutboundPolicy::local_development(),
-        queue_url: std::env::var("WOOLINK_QUEUE_URL")
-            .ok()
-            .filter(|u| !u.is_empty()),
+        queue_url: env("WOOLINK_QUEUE_URL"),
+        dlq_url: env("WOOLINK_DLQ_URL"),
+        max_receives: MAX_RECEIVES,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
     };
-    let (svc, intake, queue_name) = if use_aws {
-        let sdk = woolink::services::sdk_config().await;
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
-        DynamoStore::ensure_table(&client, &args.table).await?;
-        let store = Arc::new(DynamoStore::new(client, args.table.clone()));
-        let queue_url = match &config.queue_url {
-            Some(url) => url.clone(),
-            None => {
-                let sqs = aws_sdk_sqs::Client::new(&sdk);
-                let name = format!("{}-orders", args.table);
-                SqsQueue::create_with_dlq(&sqs, &name, QUEUE_VISIBILITY, MAX_RECEIVES)
-                    .await?
-                    .0
-            }
-        };
-        let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &queue_url));
-        let svc = Arc::new(Services::new(Repos::from_adapter(store.clone()), &config)?);
-        let intake = Arc::new(Intake::new(store, queue, &config)?);
-        (svc, intake, format!("SQS queue {queue_url}"))
+    let (repos, queue, dlq, backend) = if use_aws {
+        aws_backend(&config).await?
     } else {
-        let store = Arc::new(MemoryStore::new());
-        let dlq = Arc::new(MemoryQueue::new(QUEUE_VISIBILITY));
-        let queue = Arc::new(MemoryQueue::with_dead_letter(
-            QUEUE_VISIBILITY,
-            MAX_RECEIVES,
-            dlq,
-        ));
-        let svc = Arc::new(Services::new(Repos::from_adapter(store.clone()), &config)?);
-        let intake = Arc::new(Intake::new(store, queue, &config)?);
-        (svc, intake, "in-memory queue".to_owned())
+        memory_backend()
     };
+    let services = Arc::new(Services::new(repos.clone(), &config)?);
+    let intake = Arc::new(Intake::new(repos.links.clone(), queue.clone(), &config)?);
+    let settings = WorkerSettings {
+        max_receives: MAX_RECEIVES,
+        ..WorkerSettings::default()
+    };
+    let worker = Arc::new(Worker::from_parts(
+        repos,
+        queue.clone(),
+        dlq,
+        &config,
+        settings,
+    )?);
 
     let mut out = std::io::stdout().lock();
-    let backend = if use_aws {
-        format!("DynamoDB table {}", args.table)
-    } else {
-        "in-memory store (nothing leaves this process)".to_owned()
-    };
-    writeln!(out, "woolink dev: {backend}, {queue_name}")?;
+    writeln!(out, "woolink dev: {backend}")?;
+    let mut inbox = None;
     match &args.seed {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read seed file {}: {e}", path.display()))?;
-            let report = admin::apply_seed(&svc, Seed::parse(&text)?).await?;
+            let report = admin::apply_seed(&services, Seed::parse(&text)?).await?;
             writeln!(
                 out,
                 "seed {}: {} tenant(s), {} user(s), {} store(s)",
@@ -122,9 +147,10 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             )?;
         }
         None => {
-            let inbox = format!("{}/_local/inbox", base.trim_end_matches('/'));
+            let inbox_url = format!("{}/_local/inbox", base.trim_end_matches('/'));
             let secret = admin::new_signing_secret();
-            admin::apply_seed(&svc, Seed::demo(&inbox, &secret)).await?;
+            admin::apply_seed(&services, Seed::demo(&inbox_url, &secret)).await?;
+            inbox = Some(Inbox::new(secret));
             writeln!(
                 out,
                 "demo tenant: code {} · user {} · password {} · stores st_demo_1, st_demo_2",
@@ -132,13 +158,24 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
                 admin::DEMO_EMAIL,
                 admin::DEMO_PASSWORD
             )?;
+            writeln!(
+                out,
+                "demo inbox: orders the tenant receives are listed at {inbox_url}"
+            )?;
         }
     }
     writeln!(out, "listening on http://{addr}")?;
     out.flush()?;
     drop(out);
 
-    woolink::local::serve(listener, svc, intake, async {
+    let runner = LocalRunner {
+        services,
+        intake,
+        worker: Some(worker),
+        queue,
+        inbox,
+    };
+    woolink::local::serve(listener, runner, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;

@@ -26,6 +26,10 @@ pub struct Config {
     pub outbound: OutboundPolicy,
     /// The orders queue (`WOOLINK_QUEUE_URL`); required by the webhook and worker functions.
     pub queue_url: Option<String>,
+    /// Its dead-letter queue (`WOOLINK_DLQ_URL`); the worker parks refused orders there.
+    pub dlq_url: Option<String>,
+    /// The queue's `maxReceiveCount` (`WOOLINK_MAX_RECEIVES`, default 5).
+    pub max_receives: u32,
     /// How long the intake trusts a cached link (`WOOLINK_LINK_CACHE_SECS`, default 5): the
     /// longest a disconnect or secret rotation takes to be seen.
     pub link_cache_ttl: Duration,
@@ -36,6 +40,7 @@ pub struct Config {
 
 pub const DEFAULT_LINK_CACHE_TTL: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -57,6 +62,13 @@ fn env_secs(name: &str, default: Duration) -> Result<Duration> {
 }
 
 impl Config {
+    /// The dead-letter queue URL, for the worker.
+    pub fn require_dlq_url(&self) -> Result<&str> {
+        self.dlq_url
+            .as_deref()
+            .ok_or_else(|| Error::internal("WOOLINK_DLQ_URL is not set"))
+    }
+
     /// The queue URL, for functions that cannot run without one.
     pub fn require_queue_url(&self) -> Result<&str> {
         self.queue_url
@@ -81,6 +93,13 @@ impl Config {
             http_timeout: env_secs("WOOLINK_HTTP_TIMEOUT_SECS", Duration::from_secs(10))?,
             outbound: OutboundPolicy::public_only(),
             queue_url: env("WOOLINK_QUEUE_URL"),
+            dlq_url: env("WOOLINK_DLQ_URL"),
+            max_receives: match env("WOOLINK_MAX_RECEIVES") {
+                None => DEFAULT_MAX_RECEIVES,
+                Some(v) => v.trim().parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    Error::internal("WOOLINK_MAX_RECEIVES must be a positive number")
+                })?,
+            },
             link_cache_ttl: env_secs("WOOLINK_LINK_CACHE_SECS", DEFAULT_LINK_CACHE_TTL)?,
             max_message_bytes: match env("WOOLINK_MAX_MESSAGE_BYTES") {
                 None => DEFAULT_MAX_MESSAGE_BYTES,

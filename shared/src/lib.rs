@@ -9,9 +9,11 @@ pub mod crypto;
 pub mod domain;
 pub mod envelope;
 pub mod error;
+pub mod fulfilment;
 pub mod intake;
 pub mod local;
 pub mod model;
+pub mod order;
 pub mod outbound;
 pub mod ports;
 pub mod queue;
@@ -19,5 +21,6 @@ pub mod services;
 pub mod store;
 pub mod telemetry;
 pub mod woocommerce;
+pub mod worker;
 
 pub use error::{Error, ErrorKind, Result};

@@ -1,23 +1,186 @@
 //! The local runner: every function's routes on one port, served by `axum::serve` (which also
-//! answers HTTP/1.0, as WooCommerce speaks it).
+//! answers HTTP/1.0, as WooCommerce speaks it), and the worker fed from the queue in-process
+//! the way Lambda's SQS event source does it: batches of up to 10, succeeded messages deleted,
+//! failed ones left to reappear.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use crate::api;
+use crate::crypto::SecretString;
 use crate::intake::Intake;
+use crate::queue::{Queue, Received};
 use crate::services::Services;
+use crate::worker::Worker;
 
-/// Serves the merged app on `listener` until `shutdown` completes.
+/// What the local runner runs.
+pub struct LocalRunner {
+    pub services: Arc<Services>,
+    pub intake: Arc<Intake>,
+    /// The worker fed from `queue`; `None` leaves the queue alone (tests that inspect it).
+    pub worker: Option<Arc<Worker>>,
+    pub queue: Arc<dyn Queue>,
+    /// A demo fulfilment inbox at `/_local/inbox`, verifying with this secret.
+    pub inbox: Option<Arc<Inbox>>,
+}
+
+/// Serves the merged app and runs the queue consumer until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    svc: Arc<Services>,
-    intake: Arc<Intake>,
+    runner: LocalRunner,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::local_app(svc, intake))
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let consumer = runner
+        .worker
+        .map(|worker| tokio::spawn(consume(runner.queue.clone(), worker, stop_rx)));
+    let extra = runner.inbox.map(inbox_routes).unwrap_or_default();
+    let app = api::local_app(runner.services, runner.intake, extra);
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    let _ = stop_tx.send(true);
+    if let Some(consumer) = consumer {
+        let _ = consumer.await;
+    }
+    served
+}
+
+/// Turns received messages into the SQS event Lambda would get.
+pub fn sqs_event(messages: &[Received]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut r = SqsMessage::default();
+            r.message_id = Some(m.message_id.clone());
+            r.receipt_handle = Some(m.receipt.clone());
+            r.body = Some(m.body.clone());
+            r.attributes.insert(
+                "ApproximateReceiveCount".into(),
+                m.receive_count.to_string(),
+            );
+            r.event_source = Some("aws:sqs".into());
+            r
+        })
+        .collect();
+    event
+}
+
+/// Polls the queue and hands batches to the worker until told to stop.
+pub async fn consume(
+    queue: Arc<dyn Queue>,
+    worker: Arc<Worker>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let received = tokio::select! {
+            r = queue.receive(10, Duration::from_secs(1)) => r,
+            _ = stop.changed() => return,
+        };
+        let messages = match received {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "receiving from the queue failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        process_batch(queue.as_ref(), &worker, &messages).await;
+    }
+}
+
+/// One batch through the worker's handler; deletes what succeeded.
+pub async fn process_batch(queue: &dyn Queue, worker: &Worker, messages: &[Received]) -> usize {
+    let response = worker.handle(sqs_event(messages)).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    let done: Vec<String> = messages
+        .iter()
+        .filter(|m| !failed.contains(&m.message_id.as_str()))
+        .map(|m| m.receipt.clone())
+        .collect();
+    if let Err(e) = queue.delete(&done).await {
+        tracing::warn!(error = %e, "deleting processed messages failed; they will be seen again");
+    }
+    failed.len()
+}
+
+/// A demo fulfilment endpoint: verifies the Standard Webhooks signature and keeps what came.
+pub struct Inbox {
+    secret: SecretString,
+    received: Mutex<Vec<Value>>,
+}
+
+impl Inbox {
+    pub fn new(secret: SecretString) -> Arc<Self> {
+        Arc::new(Self {
+            secret,
+            received: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn received(&self) -> Vec<Value> {
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+fn inbox_routes(inbox: Arc<Inbox>) -> Router {
+    Router::new()
+        .route("/_local/inbox", post(inbox_post).get(inbox_list))
+        .with_state(inbox)
+}
+
+async fn inbox_post(
+    State(inbox): State<Arc<Inbox>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    let verified = standardwebhooks::Webhook::new(inbox.secret.expose())
+        .and_then(|wh| wh.verify(&body, &headers))
+        .is_ok();
+    if !verified {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(
+                json!({"error": {"code": "invalid_signature", "message": "signature does not verify"}}),
+            ),
+        );
+    }
+    let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let entry = json!({
+        "webhookId": headers.get("webhook-id").and_then(|v| v.to_str().ok()),
+        "verified": true,
+        "receivedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "type": event["type"],
+        "orderId": event["data"]["orderId"],
+        "event": event,
+    });
+    if let Ok(mut r) = inbox.received.lock() {
+        r.push(entry);
+    }
+    (StatusCode::OK, Json(json!({"status": "received"})))
+}
+
+async fn inbox_list(State(inbox): State<Arc<Inbox>>) -> Json<Value> {
+    Json(json!({"received": inbox.received()}))
 }

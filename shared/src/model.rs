@@ -124,3 +124,64 @@ pub struct Session {
     pub device_id: DeviceId,
     pub expires_at: DateTime<Utc>,
 }
+
+/// Where an order stands with the tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncState {
+    /// Seen, but never in one of the link's trigger statuses: not the tenant's business yet.
+    Skipped,
+    /// A delivery to the tenant is under way (or waiting for a retry).
+    Queued,
+    /// The tenant accepted the latest delivery.
+    Synced,
+    /// The tenant refused it, or retries ran out; `last_error` says why.
+    Failed,
+}
+
+impl SyncState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Skipped => "skipped",
+            Self::Queued => "queued",
+            Self::Synced => "synced",
+            Self::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "skipped" => Some(Self::Skipped),
+            "queued" => Some(Self::Queued),
+            "synced" => Some(Self::Synced),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// Sync state of one order of one store. Every change is a conditional write on `revision`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderSync {
+    pub store_id: StoreId,
+    pub order_id: crate::domain::OrderId,
+    pub state: SyncState,
+    /// WooCommerce status of the latest version seen.
+    pub woo_status: String,
+    /// The latest version seen (`date_modified_gmt`, normalised so it sorts).
+    pub version: String,
+    /// Whether the order has entered scope (was seen in a trigger status).
+    pub in_scope: bool,
+    /// Event type and id of the latest delivery (pending or done).
+    pub event: Option<String>,
+    pub webhook_id: Option<String>,
+    /// Shipping hash of the latest document, and of the one the tenant last accepted.
+    pub doc_hash: Option<String>,
+    pub delivered_hash: Option<String>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub synced_at: Option<DateTime<Utc>>,
+    /// Set once the store is disconnected: the record is erased after this (TTL).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revision: u64,
+}

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::crypto::CredentialHash;
-use crate::domain::{Email, StoreId, TenantCode};
+use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::Result;
-use crate::model::{Link, LoginAttempts, Session, Store, Tenant, User};
+use crate::model::{Link, LoginAttempts, OrderSync, Session, Store, Tenant, User};
 
 /// What an idempotent admin write did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +73,18 @@ pub trait Sessions: Send + Sync {
     async fn get_session(&self, token: &CredentialHash) -> Result<Option<Session>>;
 }
 
+#[async_trait]
+pub trait OrderSyncs: Send + Sync {
+    async fn get_order_sync(&self, store: &StoreId, order: OrderId) -> Result<Option<OrderSync>>;
+    /// Saves if the stored revision is still `expected` (`None`: nothing stored yet); a lost
+    /// race is a `Conflict`. `sync.revision` must be `expected + 1` (or 1).
+    async fn save_order_sync(&self, sync: &OrderSync, expected: Option<u64>) -> Result<()>;
+    /// Every order record of a store (status counters, lifecycle), one partition query.
+    async fn list_order_syncs(&self, store: &StoreId) -> Result<Vec<OrderSync>>;
+    /// Erases every order record of a store; returns how many there were.
+    async fn delete_order_syncs(&self, store: &StoreId) -> Result<usize>;
+}
+
 /// All repositories, as the use cases see them.
 #[derive(Clone)]
 pub struct Repos {
@@ -81,20 +93,22 @@ pub struct Repos {
     pub stores: Arc<dyn Stores>,
     pub links: Arc<dyn Links>,
     pub sessions: Arc<dyn Sessions>,
+    pub orders: Arc<dyn OrderSyncs>,
 }
 
 impl Repos {
     /// One adapter serving every port.
     pub fn from_adapter<A>(adapter: Arc<A>) -> Self
     where
-        A: Tenants + Users + Stores + Links + Sessions + 'static,
+        A: Tenants + Users + Stores + Links + Sessions + OrderSyncs + 'static,
     {
         Self {
             tenants: adapter.clone(),
             users: adapter.clone(),
             stores: adapter.clone(),
             links: adapter.clone(),
-            sessions: adapter,
+            sessions: adapter.clone(),
+            orders: adapter,
         }
     }
 }

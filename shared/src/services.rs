@@ -10,12 +10,14 @@ use url::Url;
 use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::error::Result;
+use crate::fulfilment::FulfilmentClient;
 use crate::intake::{Intake, LinkCache};
 use crate::outbound::OutboundPolicy;
 use crate::ports::{Links, Repos};
 use crate::queue::{Queue, SqsQueue};
 use crate::store::{DynamoStore, MemoryStore};
 use crate::woocommerce::WooClient;
+use crate::worker::{Worker, WorkerSettings};
 
 /// The standard AWS configuration chain; `AWS_ENDPOINT_URL` points every client at a moto
 /// server or another endpoint.
@@ -88,6 +90,46 @@ impl Intake {
             dynamo_store(sdk, config),
             Arc::new(queue),
             config,
+        )?))
+    }
+}
+
+impl Worker {
+    /// A worker over the given repositories and queues.
+    pub fn from_parts(
+        repos: Repos,
+        queue: Arc<dyn Queue>,
+        dead_letters: Arc<dyn Queue>,
+        config: &Config,
+        settings: WorkerSettings,
+    ) -> Result<Self> {
+        let http = config.outbound.client(config.http_timeout)?;
+        Ok(Self::new(
+            repos,
+            SecretBox::from_base64(config.secrets_key.expose())?,
+            FulfilmentClient::new(http.clone(), config.outbound),
+            WooClient::new(http),
+            queue,
+            dead_letters,
+            settings,
+        ))
+    }
+
+    /// The deployed worker: DynamoDB, the orders queue and its DLQ on SQS.
+    pub fn aws(sdk: &SdkConfig, config: &Config) -> Result<Arc<Self>> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let queue = Arc::new(SqsQueue::new(sqs.clone(), config.require_queue_url()?));
+        let dlq = Arc::new(SqsQueue::new(sqs, config.require_dlq_url()?));
+        let settings = WorkerSettings {
+            max_receives: config.max_receives,
+            ..WorkerSettings::default()
+        };
+        Ok(Arc::new(Self::from_parts(
+            Repos::from_adapter(dynamo_store(sdk, config)),
+            queue,
+            dlq,
+            config,
+            settings,
         )?))
     }
 }

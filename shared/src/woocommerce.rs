@@ -136,6 +136,80 @@ impl WooClient {
             .map_err(|_| WooError::Unreachable("answer was not a WooCommerce webhook".into()))
     }
 
+    /// `GET /wc/v3/orders/{id}`: the order as raw JSON (for claim-check messages).
+    pub async fn get_order(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        id: u64,
+    ) -> Result<String, WooError> {
+        let response = self
+            .http
+            .get(store.rest_endpoint(&format!("wc/v3/orders/{id}")))
+            .basic_auth(
+                creds.consumer_key.expose(),
+                Some(creds.consumer_secret.expose()),
+            )
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        if !response.status().is_success() {
+            return Err(Self::classify(response).await);
+        }
+        response.text().await.map_err(Self::transport)
+    }
+
+    /// Weights of products, one call: `GET /wc/v3/products?include=…&per_page=100`.
+    /// Products without a weight map to `None`.
+    pub async fn product_weights(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        ids: &[u64],
+    ) -> Result<Vec<(u64, Option<f64>)>, WooError> {
+        #[derive(Deserialize)]
+        struct Product {
+            id: u64,
+            #[serde(default)]
+            weight: Option<serde_json::Value>,
+        }
+        let include = ids
+            .iter()
+            .take(100)
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let response = self
+            .http
+            .get(store.rest_endpoint("wc/v3/products"))
+            .query(&[("include", include.as_str()), ("per_page", "100")])
+            .basic_auth(
+                creds.consumer_key.expose(),
+                Some(creds.consumer_secret.expose()),
+            )
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        if !response.status().is_success() {
+            return Err(Self::classify(response).await);
+        }
+        let products: Vec<Product> = response
+            .json()
+            .await
+            .map_err(|_| WooError::Unreachable("answer was not a product list".into()))?;
+        Ok(products
+            .into_iter()
+            .map(|p| {
+                let w = match p.weight {
+                    Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+                    Some(serde_json::Value::Number(n)) => n.as_f64(),
+                    _ => None,
+                };
+                (p.id, w)
+            })
+            .collect())
+    }
+
     /// `DELETE /wc/v3/webhooks/{id}?force=true`; a 404 means it is already gone.
     pub async fn delete_webhook(
         &self,

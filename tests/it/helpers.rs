@@ -17,6 +17,18 @@ use woolink::intake::Intake;
 use woolink::outbound::OutboundPolicy;
 use woolink::ports::Repos;
 use woolink::queue::{MemoryQueue, Queue, SqsQueue};
+use woolink::worker::{Worker, WorkerSettings};
+
+/// Quick retries and short caches, so tests see retries and changes within milliseconds.
+pub fn test_worker_settings() -> WorkerSettings {
+    WorkerSettings {
+        max_receives: MAX_RECEIVES,
+        backoff_base: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(400),
+        cache_ttl: Duration::from_millis(100),
+        ..WorkerSettings::default()
+    }
+}
 use woolink::services::Services;
 use woolink::store::{DynamoStore, MemoryStore};
 
@@ -136,6 +148,8 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
         http_timeout: Duration::from_secs(5),
         outbound,
         queue_url: None,
+        dlq_url: None,
+        max_receives: MAX_RECEIVES,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
     }
@@ -171,6 +185,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub services: Arc<Services>,
     pub intake: Arc<Intake>,
+    pub worker: Arc<Worker>,
     pub queue: Arc<dyn Queue>,
     /// The orders queue's dead-letter queue (the worker's tests inspect it).
     #[allow(dead_code)]
@@ -196,8 +211,31 @@ impl TestApp {
         Self::spawn_configured(backend, |c| c.outbound = outbound).await
     }
 
-    /// With the configuration adjusted by `adjust` (cache TTL, message size…).
+    /// With the configuration adjusted by `adjust` (cache TTL, message size…); the queue is
+    /// left alone (no worker consumes it) so tests can look at what the intake sent.
     pub async fn spawn_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start(backend, adjust, false).await
+    }
+
+    /// The whole pipeline: intake, queue, worker (fed like the SQS event source) and ACME's
+    /// fulfilment endpoint set to `tenant`.
+    pub async fn pipeline(backend: Backend, tenant: &FakeTenant) -> Self {
+        let app = Self::start(backend, |_| {}, true).await;
+        woolink::admin::put_tenant(
+            &app.services,
+            woolink::admin::TenantSpec {
+                code: woolink::domain::TenantCode::parse("ACME").unwrap(),
+                name: "Acme Couriers".into(),
+                active: true,
+                fulfilment: Some((tenant.url.clone(), tenant.secret.clone())),
+            },
+        )
+        .await
+        .expect("tenant endpoint set");
+        app
+    }
+
+    async fn start(backend: Backend, adjust: impl FnOnce(&mut Config), consume: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
@@ -208,14 +246,29 @@ impl TestApp {
         let services = Arc::new(Services::new(repos, &config).expect("services"));
         let (queue, dlq) = fresh_queue(backend, Duration::from_secs(30)).await;
         let intake = Arc::new(Intake::new(links, queue.clone(), &config).expect("intake"));
+        let worker = Arc::new(
+            Worker::from_parts(
+                services.repos.clone(),
+                queue.clone(),
+                dlq.clone(),
+                &config,
+                test_worker_settings(),
+            )
+            .expect("worker"),
+        );
         admin::apply_seed(&services, test_seed())
             .await
             .expect("seed applies");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let svc = services.clone();
-        let intake_for_server = intake.clone();
+        let runner = woolink::local::LocalRunner {
+            services: services.clone(),
+            intake: intake.clone(),
+            worker: consume.then(|| worker.clone()),
+            queue: queue.clone(),
+            inbox: None,
+        };
         tokio::spawn(async move {
-            let _ = woolink::local::serve(listener, svc, intake_for_server, async {
+            let _ = woolink::local::serve(listener, runner, async {
                 let _ = rx.await;
             })
             .await;
@@ -225,6 +278,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             services,
             intake,
+            worker,
             queue,
             dlq,
             shutdown: Some(tx),
@@ -502,4 +556,143 @@ pub async fn dead_url() -> String {
     let addr = l.local_addr().expect("addr");
     drop(l);
     format!("http://{addr}")
+}
+
+/// What a fake tenant endpoint received.
+#[derive(Clone, Debug)]
+pub struct TenantCall {
+    pub webhook_id: String,
+    pub timestamp: String,
+    pub signature: String,
+    pub body: Vec<u8>,
+    pub verified: bool,
+    pub answered: u16,
+}
+
+impl TenantCall {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A tenant's fulfilment endpoint: a real HTTP server on loopback that verifies every
+/// Standard Webhooks signature and answers from a script (then 200).
+pub struct FakeTenant {
+    pub url: String,
+    pub secret: SecretString,
+    pub calls: Arc<Mutex<Vec<TenantCall>>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for FakeTenant {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl FakeTenant {
+    pub async fn start() -> Self {
+        Self::answering(&[]).await
+    }
+
+    /// Answers with `statuses` in turn, then 200.
+    pub async fn answering(statuses: &[u16]) -> Self {
+        use axum::extract::State;
+        use axum::http::{HeaderMap, StatusCode};
+
+        let secret = woolink::admin::new_signing_secret();
+        let calls: Arc<Mutex<Vec<TenantCall>>> = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(
+            statuses
+                .iter()
+                .copied()
+                .collect::<std::collections::VecDeque<u16>>(),
+        ));
+        #[derive(Clone)]
+        struct St {
+            secret: String,
+            calls: Arc<Mutex<Vec<TenantCall>>>,
+            script: Arc<Mutex<std::collections::VecDeque<u16>>>,
+        }
+        let st = St {
+            secret: secret.expose().to_owned(),
+            calls: calls.clone(),
+            script: script.clone(),
+        };
+        let app = axum::Router::new()
+            .route(
+                "/orders",
+                axum::routing::post(
+                    |State(st): State<St>, headers: HeaderMap, body: axum::body::Bytes| async move {
+                        let verified = standardwebhooks::Webhook::new(&st.secret)
+                            .and_then(|w| w.verify(&body, &headers))
+                            .is_ok();
+                        let answer = st.script.lock().unwrap().pop_front().unwrap_or(200);
+                        let h = |n: &str| {
+                            headers
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_owned()
+                        };
+                        st.calls.lock().unwrap().push(TenantCall {
+                            webhook_id: h("webhook-id"),
+                            timestamp: h("webhook-timestamp"),
+                            signature: h("webhook-signature"),
+                            body: body.to_vec(),
+                            verified,
+                            answered: answer,
+                        });
+                        let status = if verified { answer } else { 401 };
+                        (
+                            StatusCode::from_u16(status).unwrap(),
+                            format!("{{\"answer\":{status},\"detail\":\"scripted\"}}"),
+                        )
+                    },
+                ),
+            )
+            .with_state(st);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Self {
+            url: format!("http://{addr}/orders"),
+            secret,
+            calls,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn calls(&self) -> Vec<TenantCall> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Calls the tenant accepted (2xx), i.e. effects.
+    pub fn accepted(&self) -> Vec<TenantCall> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.verified && (200..300).contains(&c.answered))
+            .collect()
+    }
+}
+
+/// Waits up to 15 s for `check` to hold, polling.
+pub async fn eventually<F: FnMut() -> bool>(what: &str, mut check: F) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
 }

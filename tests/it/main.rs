@@ -6,4 +6,5 @@ mod contract;
 mod helpers;
 mod lambda_events;
 mod logs;
+mod sync_worker;
 mod webhook_intake;

@@ -197,3 +197,33 @@ pub async fn store_status(
         "lastSyncAt": status.last_sync_at.map(ts),
     })))
 }
+
+pub async fn order_status(
+    State(svc): AppState,
+    bearer: Bearer,
+    Path((store_id, order_id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let caller = StoreCaller::from_bearer(bearer.as_deref())?;
+    let store = StoreId::parse(&store_id)
+        .map_err(|_| Error::new(crate::error::ErrorKind::StoreNotFound, "no such store"))?;
+    let order = crate::domain::OrderId::parse(&order_id).map_err(|_| {
+        Error::new(
+            crate::error::ErrorKind::OrderNotFound,
+            "woolink has not seen this order",
+        )
+    })?;
+    let o = connect::order_status(&svc, caller, &store, order).await?;
+    let ts =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(Json(json!({
+        "orderId": o.order_id,
+        "state": o.state.as_str(),
+        "wooStatus": o.woo_status,
+        "version": o.version,
+        "event": o.event,
+        "webhookId": o.webhook_id,
+        "syncedAt": o.synced_at.map(ts),
+        "attempts": o.attempts,
+        "lastError": o.last_error,
+    })))
+}

@@ -39,6 +39,10 @@ pub fn connect_routes() -> Router<Arc<Services>> {
         .route("/v1/connect/stores", get(connect::stores))
         .route("/v1/connect/link", post(connect::link))
         .route("/v1/stores/{storeId}", get(connect::store_status))
+        .route(
+            "/v1/stores/{storeId}/orders/{orderId}",
+            get(connect::order_status),
+        )
         .layer(DefaultBodyLimit::max(CONNECT_BODY_LIMIT))
 }
 
@@ -59,12 +63,13 @@ pub fn webhook_app(intake: Arc<Intake>) -> Router {
     finish(webhook_routes().with_state(intake))
 }
 
-/// Every route of every function, for the local runner.
-pub fn local_app(svc: Arc<Services>, intake: Arc<Intake>) -> Router {
+/// Every route of every function, for the local runner, plus its own `extra` routes.
+pub fn local_app(svc: Arc<Services>, intake: Arc<Intake>, extra: Router) -> Router {
     finish(
         connect_routes()
             .with_state(svc)
-            .merge(webhook_routes().with_state(intake)),
+            .merge(webhook_routes().with_state(intake))
+            .merge(extra),
     )
 }
 

@@ -11,6 +11,7 @@
 //! | store link | `STORE#{storeId}` | `LINK` |
 //! | API key index | `APIKEY#{sha256}` | `APIKEY` |
 //! | session | `SESSION#{sha256}` | `SESSION` |
+//! | order sync state | `STORE#{storeId}` | `ORDER#{orderId, 20 digits}` |
 
 use std::collections::HashMap;
 
@@ -26,13 +27,16 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{CredentialHash, Sealed};
-use crate::domain::{CustomerId, DeviceId, Email, StoreId, StoreUrl, TenantCode, TriggerStatus};
+use crate::domain::{
+    CustomerId, DeviceId, Email, OrderId, StoreId, StoreUrl, TenantCode, TriggerStatus,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    Fulfilment, Link, LinkStatus, LoginAttempts, Session, Store, Tenant, User, WooKeys,
+    Fulfilment, Link, LinkStatus, LoginAttempts, OrderSync, Session, Store, SyncState, Tenant,
+    User, WooKeys,
 };
-use crate::ports::{Links, Sessions, Stores, Tenants, Users, Written};
-use crate::store::memory::conflict_on_link;
+use crate::ports::{Links, OrderSyncs, Sessions, Stores, Tenants, Users, Written};
+use crate::store::memory::{conflict_on_link, conflict_on_order};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -69,6 +73,10 @@ mod keys {
         format!("SESSION#{hash}")
     }
     pub const SESSION_SK: &str = "SESSION";
+    pub const ORDER_PREFIX: &str = "ORDER#";
+    pub fn order_sk(order: u64) -> String {
+        format!("{ORDER_PREFIX}{order:020}")
+    }
 }
 
 /// How long failed-login bookkeeping outlives its last failure.
@@ -842,5 +850,176 @@ impl Sessions for DynamoStore {
             })
         })
         .transpose()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderItem {
+    pk: String,
+    sk: String,
+    store_id: String,
+    order_id: u64,
+    state: String,
+    woo_status: String,
+    version: String,
+    in_scope: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    webhook_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    doc_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delivered_hash: Option<String>,
+    attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    synced_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttl: Option<i64>,
+    revision: u64,
+}
+
+fn order_item(o: &OrderSync) -> OrderItem {
+    OrderItem {
+        pk: keys::store_pk(o.store_id.as_str()),
+        sk: keys::order_sk(o.order_id.get()),
+        store_id: o.store_id.to_string(),
+        order_id: o.order_id.get(),
+        state: o.state.as_str().to_owned(),
+        woo_status: o.woo_status.clone(),
+        version: o.version.clone(),
+        in_scope: o.in_scope,
+        event: o.event.clone(),
+        webhook_id: o.webhook_id.clone(),
+        doc_hash: o.doc_hash.clone(),
+        delivered_hash: o.delivered_hash.clone(),
+        attempts: o.attempts,
+        last_error: o.last_error.clone(),
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+        synced_at: o.synced_at,
+        ttl: o.expires_at.map(|e| e.timestamp()),
+        revision: o.revision,
+    }
+}
+
+fn order_from(i: OrderItem) -> Result<OrderSync> {
+    Ok(OrderSync {
+        store_id: StoreId::parse(&i.store_id).map_err(|_| corrupt("order"))?,
+        order_id: OrderId::new(i.order_id),
+        state: SyncState::parse(&i.state).ok_or_else(|| corrupt("order"))?,
+        woo_status: i.woo_status,
+        version: i.version,
+        in_scope: i.in_scope,
+        event: i.event,
+        webhook_id: i.webhook_id,
+        doc_hash: i.doc_hash,
+        delivered_hash: i.delivered_hash,
+        attempts: i.attempts,
+        last_error: i.last_error,
+        created_at: i.created_at,
+        updated_at: i.updated_at,
+        synced_at: i.synced_at,
+        expires_at: i.ttl.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)),
+        revision: i.revision,
+    })
+}
+
+#[async_trait]
+impl OrderSyncs for DynamoStore {
+    async fn get_order_sync(&self, store: &StoreId, order: OrderId) -> Result<Option<OrderSync>> {
+        let item = self
+            .get(
+                key(keys::store_pk(store.as_str()), keys::order_sk(order.get())),
+                "order",
+            )
+            .await?;
+        item.map(|i| from_item::<OrderItem>(i, "order").and_then(order_from))
+            .transpose()
+    }
+
+    async fn save_order_sync(&self, sync: &OrderSync, expected: Option<u64>) -> Result<()> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&order_item(sync))?));
+        put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(rev) => put
+                .condition_expression("revision = :rev")
+                .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                Err(conflict_on_order(&sync.store_id, sync.order_id))
+            }
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    async fn list_order_syncs(&self, store: &StoreId) -> Result<Vec<OrderSync>> {
+        self.query_partition(keys::store_pk(store.as_str()), Some(keys::ORDER_PREFIX))
+            .await?
+            .into_iter()
+            .map(|i| from_item::<OrderItem>(i, "order").and_then(order_from))
+            .collect()
+    }
+
+    async fn delete_order_syncs(&self, store: &StoreId) -> Result<usize> {
+        let items = self
+            .query_partition(keys::store_pk(store.as_str()), Some(keys::ORDER_PREFIX))
+            .await?;
+        let count = items.len();
+        for chunk in items.chunks(25) {
+            let mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+                .iter()
+                .filter_map(|i| {
+                    let k: Item = [keys::PK, keys::SK]
+                        .iter()
+                        .filter_map(|n| i.get(*n).map(|v| ((*n).to_owned(), v.clone())))
+                        .collect();
+                    aws_sdk_dynamodb::types::DeleteRequest::builder()
+                        .set_key(Some(k))
+                        .build()
+                        .ok()
+                        .map(|d| {
+                            aws_sdk_dynamodb::types::WriteRequest::builder()
+                                .delete_request(d)
+                                .build()
+                        })
+                })
+                .collect();
+            let mut rounds = 0;
+            while !pending.is_empty() {
+                rounds += 1;
+                if rounds > 8 {
+                    return Err(Error::unavailable(
+                        "the database",
+                        "batch delete kept returning unprocessed items",
+                    ));
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(db_error)?;
+                if let Some(mut left) = out.unprocessed_items {
+                    pending = left.remove(&self.table).unwrap_or_default();
+                    if !pending.is_empty() {
+                        tokio::time::sleep(std::time::Duration::from_millis(20 << rounds)).await;
+                    }
+                }
+            }
+        }
+        Ok(count)
     }
 }

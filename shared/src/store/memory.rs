@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::crypto::CredentialHash;
-use crate::domain::{Email, StoreId, TenantCode};
+use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Link, LoginAttempts, Session, Store, Tenant, User};
-use crate::ports::{Links, Sessions, Stores, Tenants, Users, Written};
+use crate::model::{Link, LoginAttempts, OrderSync, Session, Store, Tenant, User};
+use crate::ports::{Links, OrderSyncs, Sessions, Stores, Tenants, Users, Written};
 
 #[derive(Default)]
 struct Data {
@@ -22,6 +22,7 @@ struct Data {
     links: HashMap<StoreId, Link>,
     api_keys: HashMap<CredentialHash, StoreId>,
     sessions: HashMap<CredentialHash, Session>,
+    orders: BTreeMap<(StoreId, OrderId), OrderSync>,
 }
 
 #[derive(Default)]
@@ -203,5 +204,45 @@ impl Sessions for MemoryStore {
     }
     async fn get_session(&self, token: &CredentialHash) -> Result<Option<Session>> {
         self.with(|d| d.sessions.get(token).cloned())
+    }
+}
+
+pub(crate) fn conflict_on_order(store: &StoreId, order: OrderId) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!("order {order} of store {store} was changed concurrently"),
+    )
+}
+
+#[async_trait]
+impl OrderSyncs for MemoryStore {
+    async fn get_order_sync(&self, store: &StoreId, order: OrderId) -> Result<Option<OrderSync>> {
+        self.with(|d| d.orders.get(&(store.clone(), order)).cloned())
+    }
+    async fn save_order_sync(&self, sync: &OrderSync, expected: Option<u64>) -> Result<()> {
+        self.with(|d| {
+            let key = (sync.store_id.clone(), sync.order_id);
+            if d.orders.get(&key).map(|o| o.revision) != expected {
+                return Err(conflict_on_order(&sync.store_id, sync.order_id));
+            }
+            d.orders.insert(key, sync.clone());
+            Ok(())
+        })?
+    }
+    async fn list_order_syncs(&self, store: &StoreId) -> Result<Vec<OrderSync>> {
+        self.with(|d| {
+            d.orders
+                .values()
+                .filter(|o| &o.store_id == store)
+                .cloned()
+                .collect()
+        })
+    }
+    async fn delete_order_syncs(&self, store: &StoreId) -> Result<usize> {
+        self.with(|d| {
+            let before = d.orders.len();
+            d.orders.retain(|(s, _), _| s != store);
+            before - d.orders.len()
+        })
     }
 }

@@ -1,0 +1,518 @@
+//! The whole pipeline (signed webhook → intake → queue → worker → tenant) on both backends:
+//! each order version reaches the tenant once, in effect, whatever WooCommerce repeats.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use woolink::envelope::Envelope;
+
+use crate::both_backends;
+use crate::helpers::*;
+use crate::webhook_intake::{deliver_signed, fixture};
+
+/// A v3 order (the REST docs' sample) with the given id, status and version, encoded as PHP
+/// does (`/` as `\/`).
+pub fn order(id: u64, status: &str, modified: &str) -> Value {
+    let mut o: Value =
+        serde_json::from_slice(&fixture("docs-v3-order-retrieve-response.json")).unwrap();
+    o["id"] = json!(id);
+    o["number"] = json!(id.to_string());
+    o["status"] = json!(status);
+    o["date_modified_gmt"] = json!(modified);
+    o["date_modified"] = json!(modified);
+    o
+}
+
+pub fn php_json(v: &Value) -> Vec<u8> {
+    serde_json::to_string(v)
+        .unwrap()
+        .replace('/', "\\/")
+        .into_bytes()
+}
+
+/// Links ACME's st_a1 through the wizard and returns (api key, webhook secret).
+pub async fn linked(app: &TestApp) -> (String, String) {
+    let token = app.acme_token().await;
+    let a = app.link_simple(&token, "st_a1", "http://127.0.0.1:9").await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    (
+        a.body["apiKey"].as_str().unwrap().to_owned(),
+        a.body["webhook"]["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+pub async fn send(app: &TestApp, secret: &str, topic: &str, order: &Value) {
+    let a = deliver_signed(app, "st_a1", topic, &php_json(order), secret).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
+/// Waits until the queue and the worker are idle (nothing visible or in flight).
+pub async fn drained(app: &TestApp) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (visible, in_flight) = app.queue.depth().await.unwrap();
+        if visible == 0 && in_flight == 0 {
+            // One more beat for a batch that was just deleted to finish its writes.
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            let (v, f) = app.queue.depth().await.unwrap();
+            if v == 0 && f == 0 {
+                return;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "queue did not drain: {visible} visible, {in_flight} in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn order_status(app: &TestApp, key: &str, id: u64) -> Answer {
+    app.get(&format!("/v1/stores/st_a1/orders/{id}"), Some(key))
+        .await
+}
+
+async fn processing_order_is_delivered_once_with_every_field(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let (key, secret) = linked(&app).await;
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(727, "processing", "2026-11-23T10:00:00"),
+    )
+    .await;
+    eventually("one delivery", || tenant.accepted().len() == 1).await;
+    drained(&app).await;
+
+    let calls = tenant.calls();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert!(call.verified, "signature verifies");
+    let body = call.json();
+    assert_eq!(body["type"], "order.created");
+    let d = &body["data"];
+    assert_eq!(d["orderId"], 727);
+    assert_eq!(d["number"], "727");
+    assert_eq!(d["customerId"], "cus_a1");
+    assert_eq!(d["storeId"], "st_a1");
+    assert_eq!(d["status"], "processing");
+    assert_eq!(d["currency"], "USD");
+    assert_eq!(d["dateCreated"], "2017-03-22T19:28:02Z");
+    assert_eq!(d["dateModified"], "2026-11-23T10:00:00Z");
+    assert_eq!(d["totals"]["total"], "29.35");
+    assert_eq!(d["items"][0]["name"], "Woo Single #1");
+    assert_eq!(d["items"][0]["sku"], Value::Null, "an empty SKU is absent");
+    assert_eq!(d["items"][0]["quantity"], 2.0);
+    assert_eq!(d["items"][0]["price"], 3.0);
+    assert_eq!(d["items"][1]["sku"], "Bar3");
+    assert_eq!(d["weightSource"], "not_available");
+    assert_eq!(d["shipping"]["firstName"], "John");
+    assert_eq!(d["shipping"]["address1"], "969 Market");
+    assert_eq!(d["shipping"]["city"], "San Francisco");
+    assert_eq!(d["shipping"]["state"], "CA");
+    assert_eq!(d["shipping"]["postcode"], "94103");
+    assert_eq!(d["shipping"]["country"], "US");
+    assert_eq!(d["billing"]["email"], "john.doe@example.com");
+    assert_eq!(d["billing"]["phone"], "(555) 555-5555");
+    assert_eq!(d["shippingLines"][0]["methodId"], "flat_rate");
+    assert_eq!(d["taxLines"][0]["rateCode"], "US-CA-STATE TAX");
+    assert!(d["feeLines"].is_array());
+    assert!(d["customerNote"].is_string());
+    let text = String::from_utf8_lossy(&call.body);
+    for banned in ["payment_method", "paymentMethod", "transaction", "bacs"] {
+        assert!(!text.contains(banned), "payment data leaked: {banned}");
+    }
+
+    // The state is visible to the store's API key, and counted in the store status.
+    let a = order_status(&app, &key, 727).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["state"], "synced");
+    assert_eq!(a.body["wooStatus"], "processing");
+    assert_eq!(a.body["version"], "2026-11-23T10:00:00.000");
+    assert_eq!(a.body["attempts"], 1);
+    assert_eq!(a.body["lastError"], Value::Null);
+    assert_eq!(a.body["webhookId"], call.webhook_id);
+    let s = app.get("/v1/stores/st_a1", Some(&key)).await;
+    assert_eq!(
+        s.body["orders"],
+        json!({"received": 1, "synced": 1, "failed": 0})
+    );
+    assert!(s.body["lastSyncAt"].is_string());
+    order_status(&app, &key, 9999)
+        .await
+        .error(404, "order_not_found");
+
+    // The signature also verifies with the reference Python library.
+    verify_with_python(&tenant.secret, call);
+}
+
+/// Checks a delivery with the `standardwebhooks` Python package from the test venv.
+fn verify_with_python(secret: &woolink::crypto::SecretString, call: &TenantCall) {
+    let python = std::env::var("WOOLINK_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("WOOLINK_TEST_PYTHON is not set: run the tests with scripts/test")
+    });
+    let script = r#"
+import json, sys
+from standardwebhooks.webhooks import Webhook
+d = json.load(sys.stdin)
+Webhook(d["secret"]).verify(d["body"], {"webhook-id": d["id"], "webhook-timestamp": d["ts"], "webhook-signature": d["sig"]})
+print("verified")
+"#;
+    let input = json!({
+        "secret": secret.expose(), "body": String::from_utf8(call.body.clone()).unwrap(),
+        "id": call.webhook_id, "ts": call.timestamp, "sig": call.signature,
+    });
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        input.to_string().as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "verified");
+}
+
+async fn order_lifecycle_has_one_effect_per_change(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let (key, secret) = linked(&app).await;
+
+    // pending: not in scope yet.
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(100, "pending", "2026-11-23T10:00:00"),
+    )
+    .await;
+    drained(&app).await;
+    assert!(tenant.calls().is_empty());
+    assert_eq!(order_status(&app, &key, 100).await.body["state"], "skipped");
+
+    // processing: one order.created; the same delivery three times: still one.
+    let v2 = order(100, "processing", "2026-11-23T10:05:00");
+    for _ in 0..3 {
+        send(&app, &secret, "order.updated", &v2).await;
+    }
+    drained(&app).await;
+    assert_eq!(tenant.accepted().len(), 1);
+    assert_eq!(tenant.accepted()[0].json()["type"], "order.created");
+
+    // A meta-only save (new version, nothing that matters to shipping): nothing new.
+    let mut v3 = order(100, "processing", "2026-11-23T10:06:00");
+    v3["meta_data"] = json!([{"id": 1, "key": "_tracking", "value": {"n": "1Z999"}}]);
+    send(&app, &secret, "order.updated", &v3).await;
+    drained(&app).await;
+    assert_eq!(tenant.accepted().len(), 1);
+
+    // An address change: order.updated.
+    let mut v4 = order(100, "processing", "2026-11-23T10:07:00");
+    v4["shipping"]["address_1"] = json!("1 New Street");
+    send(&app, &secret, "order.updated", &v4).await;
+    drained(&app).await;
+    assert_eq!(tenant.accepted().len(), 2);
+    let updated = tenant.accepted()[1].json();
+    assert_eq!(updated["type"], "order.updated");
+    assert_eq!(updated["data"]["shipping"]["address1"], "1 New Street");
+
+    // An older version arriving late changes nothing.
+    send(
+        &app,
+        &secret,
+        "order.updated",
+        &order(100, "on-hold", "2026-11-23T10:01:00"),
+    )
+    .await;
+    drained(&app).await;
+    assert_eq!(tenant.accepted().len(), 2);
+    let s = order_status(&app, &key, 100).await;
+    assert_eq!(s.body["version"], "2026-11-23T10:07:00.000");
+    assert_eq!(s.body["wooStatus"], "processing");
+
+    // Cancellation: order.cancelled, once.
+    let mut v5 = v4.clone();
+    v5["status"] = json!("cancelled");
+    v5["date_modified_gmt"] = json!("2026-11-23T10:08:00");
+    send(&app, &secret, "order.updated", &v5).await;
+    send(&app, &secret, "order.updated", &v5).await;
+    drained(&app).await;
+    assert_eq!(tenant.accepted().len(), 3);
+    assert_eq!(tenant.accepted()[2].json()["type"], "order.cancelled");
+    assert_eq!(order_status(&app, &key, 100).await.body["state"], "synced");
+
+    // Every webhook id differs per version.
+    let ids: std::collections::HashSet<_> = tenant
+        .accepted()
+        .iter()
+        .map(|c| c.webhook_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 3);
+
+    // A checkout draft is ignored entirely.
+    send(
+        &app,
+        &secret,
+        "order.updated",
+        &order(200, "checkout-draft", "2026-11-23T10:00:00"),
+    )
+    .await;
+    drained(&app).await;
+    assert_eq!(tenant.calls().len(), 3);
+    order_status(&app, &key, 200)
+        .await
+        .error(404, "order_not_found");
+
+    // Moved to trash (`order.deleted` carries only the id): cancelled for the tenant.
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(300, "processing", "2026-11-23T11:00:00"),
+    )
+    .await;
+    drained(&app).await;
+    send(&app, &secret, "order.deleted", &json!({"id": 300})).await;
+    drained(&app).await;
+    let last = tenant.accepted().last().unwrap().json();
+    assert_eq!(
+        (last["type"].as_str(), last["data"]["orderId"].as_u64()),
+        (Some("order.cancelled"), Some(300))
+    );
+}
+
+async fn newer_then_older_keeps_the_newer(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let (key, secret) = linked(&app).await;
+    let mut v2 = order(500, "processing", "2026-11-23T12:00:02");
+    v2["shipping"]["city"] = json!("Oakland");
+    send(&app, &secret, "order.updated", &v2).await;
+    drained(&app).await;
+    send(
+        &app,
+        &secret,
+        "order.updated",
+        &order(500, "processing", "2026-11-23T12:00:01"),
+    )
+    .await;
+    drained(&app).await;
+    assert_eq!(tenant.accepted().len(), 1);
+    assert_eq!(
+        tenant.accepted()[0].json()["data"]["shipping"]["city"],
+        "Oakland"
+    );
+    assert_eq!(
+        order_status(&app, &key, 500).await.body["version"],
+        "2026-11-23T12:00:02.000"
+    );
+}
+
+async fn transient_failures_are_retried_with_the_same_id(backend: Backend) {
+    let tenant = FakeTenant::answering(&[500, 500]).await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let (key, secret) = linked(&app).await;
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(600, "processing", "2026-11-23T13:00:00"),
+    )
+    .await;
+    eventually("delivery after two 500s", || tenant.accepted().len() == 1).await;
+    drained(&app).await;
+    let calls = tenant.calls();
+    assert_eq!(
+        calls.iter().map(|c| c.answered).collect::<Vec<_>>(),
+        [500, 500, 200]
+    );
+    assert!(
+        calls.iter().all(|c| c.webhook_id == calls[0].webhook_id),
+        "same webhook-id on every attempt"
+    );
+    let s = order_status(&app, &key, 600).await;
+    assert_eq!(s.body["state"], "synced");
+    assert_eq!(s.body["attempts"], 3);
+    assert_eq!(app.dlq.depth().await.unwrap(), (0, 0));
+}
+
+async fn a_refusal_is_recorded_and_parked(backend: Backend) {
+    let tenant = FakeTenant::answering(&[400]).await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let (key, secret) = linked(&app).await;
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(700, "processing", "2026-11-23T14:00:00"),
+    )
+    .await;
+    eventually("the refusal", || tenant.calls().len() == 1).await;
+    drained(&app).await;
+    // No automatic retry.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(tenant.calls().len(), 1);
+    let s = order_status(&app, &key, 700).await;
+    assert_eq!(s.body["state"], "failed");
+    let err = s.body["lastError"].as_str().unwrap();
+    assert!(err.starts_with("tenant answered 400"), "{err}");
+    assert!(
+        err.contains("scripted"),
+        "the tenant's answer is kept: {err}"
+    );
+    let st = app.get("/v1/stores/st_a1", Some(&key)).await;
+    assert_eq!(st.body["orders"]["failed"], 1);
+    // The message waits in the dead-letter queue for a redrive.
+    let parked = app
+        .dlq
+        .receive(10, Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(
+        Envelope::decode(&parked[0].body)
+            .unwrap()
+            .head
+            .order_id
+            .get(),
+        700
+    );
+
+    // Redriven once the tenant is fixed: delivered, same webhook id.
+    app.queue.send(parked[0].body.clone()).await.unwrap();
+    app.dlq.delete(&[parked[0].receipt.clone()]).await.unwrap();
+    eventually("the redriven delivery", || tenant.accepted().len() == 1).await;
+    assert_eq!(
+        tenant.accepted()[0].webhook_id,
+        tenant.calls()[0].webhook_id
+    );
+    drained(&app).await;
+    assert_eq!(order_status(&app, &key, 700).await.body["state"], "synced");
+}
+
+async fn retries_run_out_into_the_dead_letter_queue(backend: Backend) {
+    let tenant = FakeTenant::answering(&[503; 20]).await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let (key, secret) = linked(&app).await;
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(800, "processing", "2026-11-23T15:00:00"),
+    )
+    .await;
+    eventually("five attempts", || {
+        tenant.calls().len() >= MAX_RECEIVES as usize
+    })
+    .await;
+    let s = async {
+        loop {
+            let a = order_status(&app, &key, 800).await;
+            if a.body["state"] == "failed" {
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let s = tokio::time::timeout(Duration::from_secs(10), s)
+        .await
+        .expect("state failed");
+    assert!(s.body["lastError"].as_str().unwrap().contains("503"));
+    // The message moves to the DLQ on the receive after the last (after its visibility ends).
+    let dead = async {
+        loop {
+            let (v, f) = app.dlq.depth().await.unwrap();
+            if v + f > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(40), dead)
+        .await
+        .expect("message in the DLQ");
+    assert_eq!(tenant.calls().len(), MAX_RECEIVES as usize);
+}
+
+both_backends!(
+    processing_order_is_delivered_once_with_every_field,
+    order_lifecycle_has_one_effect_per_change,
+    newer_then_older_keeps_the_newer,
+    transient_failures_are_retried_with_the_same_id,
+    a_refusal_is_recorded_and_parked,
+    retries_run_out_into_the_dead_letter_queue,
+);
+
+/// One poison record among nine good ones: nine delivered, one reported failed.
+async fn poison_record_in_a_batch(backend: Backend) {
+    use woolink::domain::{OrderId, StoreId, TenantCode};
+    use woolink::envelope::{encode, EnvelopeHead};
+
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    linked(&app).await;
+    // The batch is handed to the worker's handler directly, as Lambda would.
+    let mut messages: Vec<woolink::queue::Received> = (1..=9u64)
+        .map(|n| {
+            let body = php_json(&order(900 + n, "processing", "2026-11-23T16:00:00"));
+            let head = EnvelopeHead {
+                v: 1,
+                kind: "woo.order".into(),
+                store_id: StoreId::parse("st_a1").unwrap(),
+                tenant: TenantCode::parse("ACME").unwrap(),
+                topic: "order.created".into(),
+                order_id: OrderId::new(900 + n),
+                modified_at: Some("2026-11-23T16:00:00".into()),
+                received_at: EnvelopeHead::received_now(),
+                body_sha256: woolink::crypto::sha256_hex(&body),
+            };
+            woolink::queue::Received {
+                message_id: format!("m{n}"),
+                receipt: format!("r{n}"),
+                body: encode(&head, Some(std::str::from_utf8(&body).unwrap())).unwrap(),
+                receive_count: 1,
+            }
+        })
+        .collect();
+    messages.insert(
+        4,
+        woolink::queue::Received {
+            message_id: "poison".into(),
+            receipt: "r-poison".into(),
+            body: "{\"v\":1,\"kind\":\"woo.order\",\"trunc".into(),
+            receive_count: 1,
+        },
+    );
+    let response = app
+        .worker
+        .handle(woolink::local::sqs_event(&messages))
+        .await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["poison"]);
+    assert_eq!(tenant.accepted().len(), 9);
+    let mut ids: Vec<u64> = tenant
+        .accepted()
+        .iter()
+        .map(|c| c.json()["data"]["orderId"].as_u64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (901..=909).collect::<Vec<_>>());
+}
+
+both_backends!(poison_record_in_a_batch);
