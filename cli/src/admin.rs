@@ -215,3 +215,65 @@ pub async fn store(cmd: StoreCommand) -> CliResult {
     );
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct Queues {
+    /// The orders queue.
+    #[arg(long, env = "WOOLINK_QUEUE_URL")]
+    queue_url: String,
+    /// Its dead-letter queue.
+    #[arg(long, env = "WOOLINK_DLQ_URL")]
+    dlq_url: String,
+}
+
+#[derive(clap::Subcommand)]
+pub enum DlqCommand {
+    /// Show what waits in the dead-letter queue (store, order, topic), leaving it there.
+    Peek {
+        #[arg(long, default_value_t = 10)]
+        max: usize,
+        #[command(flatten)]
+        queues: Queues,
+    },
+    /// Move dead letters back to the orders queue for another try.
+    Redrive {
+        #[arg(long, default_value_t = 1000)]
+        max: usize,
+        #[command(flatten)]
+        queues: Queues,
+    },
+}
+
+pub async fn dlq(cmd: DlqCommand) -> CliResult {
+    let sdk = woolink::services::sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let open = |q: &Queues| {
+        (
+            woolink::queue::SqsQueue::new(sqs.clone(), &q.queue_url),
+            woolink::queue::SqsQueue::new(sqs.clone(), &q.dlq_url),
+        )
+    };
+    match cmd {
+        DlqCommand::Peek { max, queues } => {
+            let (_, dead) = open(&queues);
+            let (visible, in_flight) = woolink::queue::Queue::depth(&dead).await?;
+            println!("{}", json!({"deadLetters": visible + in_flight}));
+            for m in admin::peek(&dead, max).await? {
+                let line = match woolink::envelope::Envelope::decode(&m.body) {
+                    Ok(e) => json!({"messageId": m.message_id, "storeId": e.head.store_id,
+                        "orderId": e.head.order_id, "topic": e.head.topic,
+                        "modifiedAt": e.head.modified_at, "receivedAt": e.head.received_at}),
+                    Err(e) => json!({"messageId": m.message_id, "undecodable": e.message()}),
+                };
+                println!("{line}");
+            }
+            Ok(())
+        }
+        DlqCommand::Redrive { max, queues } => {
+            let (queue, dead) = open(&queues);
+            let moved = admin::redrive(&dead, &queue, max).await?;
+            println!("{}", json!({"redriven": moved}));
+            Ok(())
+        }
+    }
+}

@@ -38,6 +38,9 @@ enum Command {
     /// Manage merchant stores in DynamoDB.
     #[command(subcommand)]
     Store(admin::StoreCommand),
+    /// Look at or redrive the orders dead-letter queue (SQS).
+    #[command(subcommand)]
+    Dlq(admin::DlqCommand),
     /// Print the X-WC-Webhook-Signature WooCommerce would send for a body (file or stdin).
     Sign {
         /// The link's webhook secret (or WOOLINK_WEBHOOK_SECRET).
@@ -76,6 +79,7 @@ async fn main() -> ExitCode {
         Command::Tenant(c) => admin::tenant(c).await,
         Command::User(c) => admin::user(c).await,
         Command::Store(c) => admin::store(c).await,
+        Command::Dlq(c) => admin::dlq(c).await,
         Command::Sign { secret, file } => sign(&secret, file.as_deref()),
     };
     match result {

@@ -456,3 +456,125 @@ async fn admin_commands_are_idempotent_against_dynamodb() {
     let (s, r) = post(&dev.base, "/v1/connect/login", json!({"code": "zeta", "email": "ops@zeta.test", "password": "s3cret-pass", "deviceId": DEVICE}), None).await;
     assert_eq!(s, 200, "{r}");
 }
+
+#[tokio::test]
+async fn dlq_peek_and_redrive_against_sqs() {
+    let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT").expect("run with scripts/test");
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let name = format!("cli-dlq-{}", std::process::id());
+    let (queue, dlq) =
+        woolink::queue::SqsQueue::create_with_dlq(&sqs, &name, Duration::from_secs(30), 5)
+            .await
+            .unwrap();
+    let envelope = r#"{"v":1,"kind":"woo.order","storeId":"st_1","tenant":"ACME","topic":"order.updated","orderId":42,"modifiedAt":"2026-11-23T10:00:00","receivedAt":"2026-11-23T10:00:01.000Z","bodySha256":"00","payload":{"id":42}}"#;
+    for body in [envelope, "not an envelope"] {
+        sqs.send_message()
+            .queue_url(&dlq)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_woolink"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("WOOLINK_QUEUE_URL", &queue)
+            .env("WOOLINK_DLQ_URL", &dlq)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let peek = run(&["dlq", "peek"]);
+    assert!(
+        peek.lines().next().unwrap().contains("\"deadLetters\":2"),
+        "{peek}"
+    );
+    assert!(peek.contains("\"orderId\":42"), "{peek}");
+    assert!(peek.contains("undecodable"), "{peek}");
+    // Peeking leaves them there.
+    let out = run(&["dlq", "redrive"]);
+    assert!(out.contains("\"redriven\":2"), "{out}");
+    let back = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.messages.unwrap_or_default().len(), 2);
+    let left = sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.messages.unwrap_or_default().is_empty());
+}
+
+#[tokio::test]
+async fn the_demo_order_reaches_the_demo_inbox() {
+    let dev = start_dev(&[], &[]);
+    let b = dev.base.as_str();
+    let (_, r) = post(b, "/v1/connect/login", json!({"code": "DEMO", "email": "ops@demo.test", "password": "demo-password-1", "deviceId": DEVICE}), None).await;
+    let token = r["token"].as_str().unwrap().to_owned();
+    let (_, link) = post(
+        b,
+        "/v1/connect/link",
+        json!({"storeId": "st_demo_1", "storeUrl": "http://127.0.0.1:8081", "deviceId": DEVICE}),
+        Some(&token),
+    )
+    .await;
+    let secret = link["webhook"]["secret"].as_str().unwrap();
+    let body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/woocommerce/signed-order-updated.body"
+    ))
+    .unwrap();
+    let sig = woolink::intake::woo_signature(secret.as_bytes(), &body);
+    let r = reqwest::Client::new()
+        .post(format!("{b}/v1/webhooks/woocommerce/st_demo_1"))
+        .header("x-wc-webhook-topic", "order.updated")
+        .header("x-wc-webhook-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let inbox: Value = reqwest::get(format!("{b}/_local/inbox"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(first) = inbox["received"].as_array().and_then(|r| r.first()) {
+            assert_eq!(first["verified"], true);
+            assert_eq!(first["type"], "order.created");
+            assert_eq!(first["orderId"], 727);
+            assert_eq!(first["event"]["data"]["customerId"], "cus_demo_1");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing reached the inbox"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

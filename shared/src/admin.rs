@@ -245,3 +245,44 @@ pub async fn apply_seed(svc: &Services, seed: Seed) -> Result<SeedReport> {
     }
     Ok(report)
 }
+
+/// Moves up to `max` messages from the dead-letter queue back to the orders queue: each is
+/// sent before it is deleted, so a failure in between duplicates (harmless: the worker is
+/// idempotent) rather than loses. Returns how many moved.
+pub async fn redrive(
+    dead_letters: &dyn crate::queue::Queue,
+    queue: &dyn crate::queue::Queue,
+    max: usize,
+) -> Result<usize> {
+    let mut moved = 0;
+    while moved < max {
+        let batch = dead_letters
+            .receive((max - moved).min(10), std::time::Duration::ZERO)
+            .await?;
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            queue.send(m.body).await?;
+            dead_letters.delete(&[m.receipt]).await?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}
+
+/// Looks at up to `max` dead letters without taking them: each is made visible again at once.
+pub async fn peek(
+    dead_letters: &dyn crate::queue::Queue,
+    max: usize,
+) -> Result<Vec<crate::queue::Received>> {
+    let batch = dead_letters
+        .receive(max.min(10), std::time::Duration::ZERO)
+        .await?;
+    for m in &batch {
+        dead_letters
+            .change_visibility(&m.receipt, std::time::Duration::ZERO)
+            .await?;
+    }
+    Ok(batch)
+}

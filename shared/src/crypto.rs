@@ -169,15 +169,19 @@ impl fmt::Debug for SecretBox {
 }
 
 impl SecretBox {
-    /// From 32 key bytes encoded as standard base64.
-    pub fn from_base64(key_b64: &str) -> Result<Self> {
-        let key = STANDARD
-            .decode(key_b64.trim())
-            .map_err(|_| Error::internal("secrets key is not valid base64"))?;
-        if key.len() != 32 {
-            return Err(Error::internal("secrets key must be 32 bytes"));
-        }
-        let cipher = Aes256Gcm::new_from_slice(&key)
+    /// From the configured key: standard base64 of 32 bytes, or a random string of at least
+    /// 32 characters (such as Secrets Manager generates), whose SHA-256 is the key.
+    pub fn from_base64(key: &str) -> Result<Self> {
+        let key = key.trim();
+        let bytes =
+            match STANDARD.decode(key) {
+                Ok(k) if k.len() == 32 => k,
+                _ if key.len() >= 32 => Sha256::digest(key.as_bytes()).to_vec(),
+                _ => return Err(Error::internal(
+                    "secrets key must be base64 of 32 bytes or a random string of 32+ characters",
+                )),
+            };
+        let cipher = Aes256Gcm::new_from_slice(&bytes)
             .map_err(|_| Error::internal("secrets key must be 32 bytes"))?;
         Ok(Self { cipher })
     }
@@ -271,6 +275,18 @@ mod tests {
         let other = SecretBox::from_base64(&SecretBox::generate_key_base64()).unwrap();
         assert!(other.open(&sealed, "link/st_1/webhook").is_err());
         assert!(SecretBox::from_base64("c2hvcnQ=").is_err());
+        // A generated alphanumeric secret works too (its SHA-256 is the key).
+        let generated = "Zq8xT2mN4vB7cR1yK6wP3sD9fH5jL0gA2eU8iO4tY7rE1wQ6zX3cV9bN5mK2lJ8h";
+        let a = SecretBox::from_base64(generated).unwrap();
+        let sealed = a.seal("x", "c").unwrap();
+        assert_eq!(
+            SecretBox::from_base64(generated)
+                .unwrap()
+                .open(&sealed, "c")
+                .unwrap()
+                .expose(),
+            "x"
+        );
     }
 
     #[test]

@@ -467,6 +467,38 @@ impl FakeStore {
         };
         let app = axum::Router::new()
             .route(
+                "/wp-json/wc/v3/products",
+                axum::routing::get(
+                    |State(st): State<St>, RawQuery(q): RawQuery, headers: HeaderMap| async move {
+                        st.calls.lock().expect("lock").push(StoreCall {
+                            method: "GET".into(),
+                            path: "/wp-json/wc/v3/products".into(),
+                            query: q.clone(),
+                            auth: auth_of(&headers),
+                            body: Value::Null,
+                        });
+                        if !authorized(&headers) {
+                            return (
+                                StatusCode::UNAUTHORIZED,
+                                axum::Json(json!({"code": "woocommerce_rest_cannot_view"})),
+                            );
+                        }
+                        // Each product weighs id / 10 (as WooCommerce sends it: a string).
+                        let include = q
+                            .as_deref()
+                            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("include=")))
+                            .unwrap_or("")
+                            .replace("%2C", ",");
+                        let products: Vec<Value> = include
+                            .split(',')
+                            .filter_map(|id| id.parse::<u64>().ok())
+                            .map(|id| json!({"id": id, "weight": format!("{}", id as f64 / 10.0)}))
+                            .collect();
+                        (StatusCode::OK, axum::Json(Value::Array(products)))
+                    },
+                ),
+            )
+            .route(
                 "/wp-json/wc/v3/webhooks",
                 post(
                     |State(st): State<St>, headers: HeaderMap, body: axum::Json<Value>| async move {

@@ -516,3 +516,77 @@ async fn poison_record_in_a_batch(backend: Backend) {
 }
 
 both_backends!(poison_record_in_a_batch);
+
+async fn weights_come_from_the_store_when_the_link_holds_keys(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let token = app.acme_token().await;
+    let a = app
+        .link(
+            &token,
+            json!({"storeId": "st_a1", "storeUrl": store.url, "deviceId": DEVICE,
+                   "wooCommerce": {"consumerKey": CONSUMER_KEY, "consumerSecret": CONSUMER_SECRET}}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let secret = a.body["webhook"]["secret"].as_str().unwrap().to_owned();
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(1000, "processing", "2026-11-23T17:00:00"),
+    )
+    .await;
+    eventually("delivery", || tenant.accepted().len() == 1).await;
+    let d = tenant.accepted()[0].json()["data"].clone();
+    assert_eq!(d["weightSource"], "store");
+    assert_eq!(d["items"][0]["productId"], 93);
+    assert_eq!(d["items"][0]["weight"], 9.3);
+    assert_eq!(d["items"][1]["weight"], 2.2);
+    let lookups: Vec<_> = store
+        .calls()
+        .into_iter()
+        .filter(|c| c.path.ends_with("/products"))
+        .collect();
+    assert_eq!(lookups.len(), 1, "one batched call per order");
+    assert!(
+        lookups[0]
+            .query
+            .as_deref()
+            .unwrap()
+            .contains("include=22%2C93"),
+        "{:?}",
+        lookups[0].query
+    );
+
+    // Cached: the next order with the same products asks nothing.
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(1001, "processing", "2026-11-23T17:00:00"),
+    )
+    .await;
+    eventually("second delivery", || tenant.accepted().len() == 2).await;
+    assert_eq!(
+        store
+            .calls()
+            .iter()
+            .filter(|c| c.path.ends_with("/products"))
+            .count(),
+        1
+    );
+
+    // The store goes away: a bounded wait, then delivered without weights, saying so.
+    drop(store);
+    let mut other = order(1002, "processing", "2026-11-23T17:00:00");
+    other["line_items"][0]["product_id"] = json!(4242);
+    send(&app, &secret, "order.created", &other).await;
+    eventually("delivery without weights", || tenant.accepted().len() == 3).await;
+    let d = tenant.accepted()[2].json()["data"].clone();
+    assert_eq!(d["weightSource"], "lookup_failed");
+    assert_eq!(d["items"][0]["weight"], Value::Null);
+}
+
+both_backends!(weights_come_from_the_store_when_the_link_holds_keys);
