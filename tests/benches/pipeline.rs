@@ -1,0 +1,214 @@
+//! The local pipeline under load: the local runner (in-memory store and queue, the same code
+//! `woolink dev` runs) receives N signed WooCommerce deliveries at a fixed concurrency; the
+//! worker delivers them to a tenant endpoint on loopback that verifies every signature.
+//!
+//! Reports accepted deliveries per second, webhook ack latency p50/p99, and webhook → tenant
+//! lag p50/p99/max. Run: `cargo bench -p woolink-tests --bench pipeline`
+//! (`PIPELINE_N`, default 5000; `PIPELINE_CONCURRENCY`, default 32).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use woolink::admin::{self, Seed, TenantSpec};
+use woolink::config::{Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TOKEN_TTL};
+use woolink::crypto::{SecretBox, SecretString};
+use woolink::intake::{woo_signature, Intake};
+use woolink::local::LocalRunner;
+use woolink::outbound::OutboundPolicy;
+use woolink::ports::Repos;
+use woolink::queue::MemoryQueue;
+use woolink::services::Services;
+use woolink::store::MemoryStore;
+use woolink::worker::{Worker, WorkerSettings};
+
+type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
+
+#[derive(Clone)]
+struct Tenant {
+    secret: String,
+    arrivals: Arrivals,
+    bad: Arc<Mutex<u64>>,
+}
+
+async fn tenant_inbox(State(t): State<Tenant>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let now = Instant::now();
+    let ok = standardwebhooks::Webhook::new(&t.secret)
+        .and_then(|w| w.verify(&body, &headers))
+        .is_ok();
+    if !ok {
+        *t.bad.lock().expect("lock") += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(id) = v["data"]["orderId"].as_u64() {
+        t.arrivals.lock().expect("lock").entry(id).or_insert(now);
+    }
+    StatusCode::OK
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let n = env_num("PIPELINE_N", 5000);
+    let concurrency = env_num("PIPELINE_CONCURRENCY", 32);
+
+    // The tenant.
+    let signing = admin::new_signing_secret();
+    let tenant = Tenant {
+        secret: signing.expose().to_owned(),
+        arrivals: Arc::new(Mutex::new(HashMap::new())),
+        bad: Arc::new(Mutex::new(0)),
+    };
+    let tl = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let tenant_url = format!("http://{}/orders", tl.local_addr().expect("addr"));
+    let app = axum::Router::new()
+        .route("/orders", axum::routing::post(tenant_inbox))
+        .with_state(tenant.clone());
+    tokio::spawn(async move { axum::serve(tl, app).await });
+
+    // The local runner, as `woolink dev` builds it.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let config = Config {
+        table: "bench".into(),
+        secrets_key: SecretString::new(SecretBox::generate_key_base64()),
+        public_url: Some(url::Url::parse(&base).expect("url")),
+        token_ttl: DEFAULT_TOKEN_TTL,
+        http_timeout: Duration::from_secs(10),
+        outbound: OutboundPolicy::local_development(),
+        queue_url: None,
+        dlq_url: None,
+        max_receives: 5,
+        link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
+        max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+    };
+    let repos = Repos::from_adapter(Arc::new(MemoryStore::new()));
+    let dlq = Arc::new(MemoryQueue::new(Duration::from_secs(60)));
+    let queue = Arc::new(MemoryQueue::with_dead_letter(Duration::from_secs(60), 5, dlq.clone()));
+    let services = Arc::new(Services::new(repos.clone(), &config).expect("services"));
+    let intake = Arc::new(Intake::new(repos.links.clone(), queue.clone(), &config).expect("intake"));
+    let worker = Arc::new(
+        Worker::from_parts(repos, queue.clone(), dlq, &config, WorkerSettings::default()).expect("worker"),
+    );
+    let seed = json!({"tenants": [{"code": "BENCH", "name": "Bench", "active": true,
+        "users": [{"email": "ops@bench.test", "password": "bench-password-1"}],
+        "stores": [{"id": "st_bench", "name": "Bench Shop", "customerId": "cus_bench"}]}]});
+    admin::apply_seed(&services, Seed::parse(&seed.to_string()).expect("seed")).await.expect("seed applies");
+    admin::put_tenant(
+        &services,
+        TenantSpec {
+            code: woolink::domain::TenantCode::parse("BENCH").expect("code"),
+            name: "Bench".into(),
+            active: true,
+            fulfilment: Some((tenant_url, signing)),
+        },
+    )
+    .await
+    .expect("tenant");
+    let runner = LocalRunner { services, intake, worker: Some(worker), queue: queue.clone(), inbox: None };
+    tokio::spawn(async move { woolink::local::serve(listener, runner, std::future::pending()).await });
+
+    let http = reqwest::Client::new();
+    let device = "ab".repeat(32);
+    let login: Value = http
+        .post(format!("{base}/v1/connect/login"))
+        .json(&json!({"code": "BENCH", "email": "ops@bench.test", "password": "bench-password-1", "deviceId": device}))
+        .send().await.expect("login").json().await.expect("json");
+    let token = login["token"].as_str().expect("token").to_owned();
+    let link: Value = http
+        .post(format!("{base}/v1/connect/link"))
+        .bearer_auth(&token)
+        .json(&json!({"storeId": "st_bench", "storeUrl": "http://127.0.0.1:9", "deviceId": device}))
+        .send().await.expect("link").json().await.expect("json");
+    let secret = link["webhook"]["secret"].as_str().expect("secret").to_owned();
+    let url = format!("{base}/v1/webhooks/woocommerce/st_bench");
+
+    // Signed bodies, prepared before the clock starts (a 3.3 KB REST v3 order each).
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/woocommerce/docs-v3-order-retrieve-response.json"))
+            .expect("fixture"),
+    )
+    .expect("json");
+    let bodies: Vec<(u64, Vec<u8>, String)> = (1..=n as u64)
+        .map(|id| {
+            let mut o = sample.clone();
+            o["id"] = json!(id);
+            o["date_modified_gmt"] = json!("2026-11-23T10:00:00");
+            let body = serde_json::to_string(&o).expect("json").replace('/', "\\/").into_bytes();
+            let sig = woo_signature(secret.as_bytes(), &body);
+            (id, body, sig)
+        })
+        .collect();
+
+    let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let acks: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let work = Arc::new(Mutex::new(bodies.into_iter()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (http, url, work, sent, acks) = (http.clone(), url.clone(), work.clone(), sent.clone(), acks.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let next = work.lock().expect("lock").next();
+                let Some((id, body, sig)) = next else { return };
+                let t0 = Instant::now();
+                sent.lock().expect("lock").insert(id, t0);
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-wc-webhook-topic", "order.created")
+                    .header("x-wc-webhook-signature", sig)
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("send");
+                assert_eq!(r.status(), 200);
+                acks.lock().expect("lock").push(t0.elapsed());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("sender");
+    }
+    let accept_time = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while tenant.arrivals.lock().expect("lock").len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drain_time = started.elapsed();
+
+    let mut ack = acks.lock().expect("lock").clone();
+    ack.sort();
+    let arrivals = tenant.arrivals.lock().expect("lock").clone();
+    let sent = sent.lock().expect("lock").clone();
+    let mut lag: Vec<Duration> = arrivals
+        .iter()
+        .filter_map(|(id, at)| sent.get(id).map(|s| at.duration_since(*s)))
+        .collect();
+    lag.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("local pipeline: {n} signed deliveries, concurrency {concurrency}, in-memory store and queue");
+    println!("  accepted:   {n} in {:.2} s = {:.0} deliveries/s", accept_time.as_secs_f64(), n as f64 / accept_time.as_secs_f64());
+    println!("  delivered:  {} of {n} (bad signatures at tenant: {}) in {:.2} s = {:.0} orders/s end to end",
+        arrivals.len(), tenant.bad.lock().expect("lock"), drain_time.as_secs_f64(), arrivals.len() as f64 / drain_time.as_secs_f64());
+    println!("  ack latency ms:            p50 {:.2}  p99 {:.2}  max {:.2}", ms(percentile(&ack, 0.5)), ms(percentile(&ack, 0.99)), ms(percentile(&ack, 1.0)));
+    println!("  webhook → tenant lag ms:   p50 {:.2}  p99 {:.2}  max {:.2}", ms(percentile(&lag, 0.5)), ms(percentile(&lag, 0.99)), ms(percentile(&lag, 1.0)));
+    assert_eq!(arrivals.len(), n, "every order delivered");
+}
