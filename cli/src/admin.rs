@@ -80,6 +80,23 @@ pub enum UserCommand {
 
 #[derive(clap::Subcommand)]
 pub enum StoreCommand {
+    /// Disconnect a store's link: revoke its key and secrets, delete woolink's webhooks on
+    /// the store, erase the WooCommerce keys; order records expire (or --purge them now).
+    Disconnect {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        purge: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Erase a store's order records now.
+    Purge {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Add a merchant store to a tenant (or rename it).
     Add {
         #[arg(long)]
@@ -197,13 +214,36 @@ pub async fn user(cmd: UserCommand) -> CliResult {
 }
 
 pub async fn store(cmd: StoreCommand) -> CliResult {
-    let StoreCommand::Add {
-        tenant,
-        id,
-        name,
-        customer_id,
-        target,
-    } = cmd;
+    let (tenant, id, name, customer_id, target) = match cmd {
+        StoreCommand::Add {
+            tenant,
+            id,
+            name,
+            customer_id,
+            target,
+        } => (tenant, id, name, customer_id, target),
+        StoreCommand::Disconnect { id, purge, target } => {
+            let svc = target.services().await?;
+            let store = StoreId::parse(&id)?;
+            let caller = woolink::disconnect::Caller::Operator { store };
+            let d = woolink::disconnect::disconnect(&svc, caller, purge).await?;
+            let c = d.cleanup;
+            println!(
+                "{}",
+                json!({"store": d.link.store_id, "status": d.link.status.as_str(),
+                    "webhooksDeleted": c.webhooks_deleted, "webhooksNotDeleted": c.webhooks_not_deleted,
+                    "wooCommerceKeysErased": c.woo_keys_erased,
+                    "ordersExpireAt": c.orders_expire_at.map(|t| t.to_rfc3339()), "ordersPurged": c.orders_purged})
+            );
+            return Ok(());
+        }
+        StoreCommand::Purge { id, target } => {
+            let svc = target.services().await?;
+            let n = woolink::disconnect::purge_orders(&svc, &StoreId::parse(&id)?).await?;
+            println!("{}", json!({"store": id, "ordersPurged": n}));
+            return Ok(());
+        }
+    };
     let tenant = TenantCode::parse(&tenant)?;
     let id = StoreId::parse(&id)?;
     let customer = CustomerId::parse(&customer_id)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use woolink::admin::{self, Seed};
 use woolink::config::{
-    Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TOKEN_TTL,
+    Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION, DEFAULT_TOKEN_TTL,
 };
 use woolink::crypto::{SecretBox, SecretString};
 use woolink::intake::Intake;
@@ -107,6 +107,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         queue_url: env("WOOLINK_QUEUE_URL"),
         dlq_url: env("WOOLINK_DLQ_URL"),
         max_receives: MAX_RECEIVES,
+        retention: DEFAULT_RETENTION,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
     };
@@ -115,8 +116,11 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         memory_backend()
     };
-    let services = Arc::new(Services::new(repos.clone(), &config)?);
     let intake = Arc::new(Intake::new(repos.links.clone(), queue.clone(), &config)?);
+    let mut services = Services::new(repos.clone(), &config)?;
+    // One process: link changes reach the intake's cache at once.
+    services.intake_cache = Some(intake.cache.clone());
+    let services = Arc::new(services);
     let settings = WorkerSettings {
         max_receives: MAX_RECEIVES,
         ..WorkerSettings::default()

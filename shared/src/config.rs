@@ -30,6 +30,9 @@ pub struct Config {
     pub dlq_url: Option<String>,
     /// The queue's `maxReceiveCount` (`WOOLINK_MAX_RECEIVES`, default 5).
     pub max_receives: u32,
+    /// How long a disconnected store's order records are kept (`WOOLINK_RETENTION_DAYS`,
+    /// default 30).
+    pub retention: Duration,
     /// How long the intake trusts a cached link (`WOOLINK_LINK_CACHE_SECS`, default 5): the
     /// longest a disconnect or secret rotation takes to be seen.
     pub link_cache_ttl: Duration,
@@ -41,6 +44,7 @@ pub struct Config {
 pub const DEFAULT_LINK_CACHE_TTL: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -101,6 +105,16 @@ impl Config {
                 })?,
             },
             link_cache_ttl: env_secs("WOOLINK_LINK_CACHE_SECS", DEFAULT_LINK_CACHE_TTL)?,
+            retention: match env("WOOLINK_RETENTION_DAYS") {
+                None => DEFAULT_RETENTION,
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|d| (1..=3650).contains(d))
+                    .map(|d| Duration::from_secs(d * 86_400))
+                    .ok_or_else(|| Error::internal("WOOLINK_RETENTION_DAYS must be 1-3650"))?,
+            },
             max_message_bytes: match env("WOOLINK_MAX_MESSAGE_BYTES") {
                 None => DEFAULT_MAX_MESSAGE_BYTES,
                 Some(v) => v

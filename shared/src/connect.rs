@@ -278,6 +278,7 @@ pub async fn link(
         previous_webhook_secret: previous_secret,
         previous_secret_until: previous_until,
         api_key_hash: Some(api_key.hash),
+        revoked_api_key_hash: None,
         woo_keys,
         webhook_ids: webhook_ids.clone(),
         linked_at: now,
@@ -302,6 +303,9 @@ pub async fn link(
         if let Some(creds) = open_woo_keys(&svc.secrets, &old)? {
             remove_webhooks(svc, &old.store_url, &creds, &old.webhook_ids).await;
         }
+    }
+    if let Some(cache) = &svc.intake_cache {
+        cache.forget(&link.store_id);
     }
     tracing::info!(tenant = %link.tenant, store = %link.store_id, webhooks = webhook_ids.len(), "store linked");
     Ok(LinkOutcome {
@@ -417,6 +421,7 @@ pub async fn authorize_link(
                 .links
                 .find_link_by_api_key(&CredentialHash::of(key))
                 .await?
+                .filter(|l| l.api_key_hash.as_ref().is_some_and(|h| h.matches(key)))
                 .ok_or_else(invalid_api_key)?;
             // Another store's key: do not reveal whether this store exists.
             if &link.store_id != store {

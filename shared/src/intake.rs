@@ -202,6 +202,13 @@ impl LinkCache {
         self.ttl
     }
 
+    /// Drops a store's entry (a link changed in this process).
+    pub fn forget(&self, store: &StoreId) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(store);
+        }
+    }
+
     pub async fn get(
         &self,
         store: &StoreId,
@@ -234,7 +241,7 @@ pub struct Intake {
     pub links: Arc<dyn Links>,
     pub queue: Arc<dyn Queue>,
     pub secrets: SecretBox,
-    pub cache: LinkCache,
+    pub cache: Arc<LinkCache>,
     /// Largest message the queue accepts, in bytes.
     pub max_message_bytes: usize,
 }

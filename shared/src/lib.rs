@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod connect;
 pub mod crypto;
+pub mod disconnect;
 pub mod domain;
 pub mod envelope;
 pub mod error;

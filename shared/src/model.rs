@@ -94,6 +94,9 @@ pub struct Link {
     pub previous_secret_until: Option<DateTime<Utc>>,
     /// SHA-256 of the link's API key; absent once revoked.
     pub api_key_hash: Option<CredentialHash>,
+    /// The key revoked by a disconnect: it can only repeat the disconnect (which answers the
+    /// same 200), nothing else.
+    pub revoked_api_key_hash: Option<CredentialHash>,
     pub woo_keys: Option<WooKeys>,
     /// Ids of the webhooks woolink registered on the store.
     pub webhook_ids: Vec<u64>,
@@ -107,6 +110,14 @@ pub struct Link {
 impl Link {
     pub fn is_connected(&self) -> bool {
         self.status == LinkStatus::Connected
+    }
+
+    /// Every key hash the API-key index must map to this link.
+    pub fn indexed_keys(&self) -> Vec<&CredentialHash> {
+        self.api_key_hash
+            .iter()
+            .chain(self.revoked_api_key_hash.iter())
+            .collect()
     }
 
     /// Context string that binds a sealed secret to this link and field.

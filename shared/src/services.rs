@@ -40,6 +40,11 @@ pub struct Services {
     pub woo: WooClient,
     pub public_url: Option<Url>,
     pub token_ttl: Duration,
+    /// How long a disconnected store's order records are kept.
+    pub retention: chrono::Duration,
+    /// The intake's link cache when it runs in the same process (the local runner), so link
+    /// changes are seen at once there; in Lambda the cache's short TTL bounds the delay.
+    pub intake_cache: Option<Arc<LinkCache>>,
 }
 
 impl Services {
@@ -52,6 +57,9 @@ impl Services {
             woo: WooClient::new(http),
             public_url: config.public_url.clone(),
             token_ttl: config.token_ttl,
+            retention: chrono::Duration::from_std(config.retention)
+                .map_err(|e| crate::error::Error::internal(e.to_string()))?,
+            intake_cache: None,
         })
     }
 
@@ -78,7 +86,7 @@ impl Intake {
             links,
             queue,
             secrets: SecretBox::from_base64(config.secrets_key.expose())?,
-            cache: LinkCache::new(config.link_cache_ttl),
+            cache: Arc::new(LinkCache::new(config.link_cache_ttl)),
             max_message_bytes: config.max_message_bytes,
         })
     }
@@ -122,6 +130,7 @@ impl Worker {
         let dlq = Arc::new(SqsQueue::new(sqs, config.require_dlq_url()?));
         let settings = WorkerSettings {
             max_receives: config.max_receives,
+            retention: config.retention,
             ..WorkerSettings::default()
         };
         Ok(Arc::new(Self::from_parts(

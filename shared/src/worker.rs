@@ -41,6 +41,8 @@ pub struct WorkerSettings {
     pub weight_lookup_receives: u32,
     /// How long link and tenant look-ups are cached in the container.
     pub cache_ttl: Duration,
+    /// How long order records of a disconnected store are kept.
+    pub retention: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -52,6 +54,7 @@ impl Default for WorkerSettings {
             backoff_max: Duration::from_secs(900),
             weight_lookup_receives: 2,
             cache_ttl: Duration::from_secs(5),
+            retention: crate::config::DEFAULT_RETENTION,
         }
     }
 }
@@ -373,6 +376,13 @@ impl Worker {
         next.woo_status = status.to_owned();
         next.version = version.to_owned();
         next.in_scope = in_scope;
+        // Orders still queued when the store disconnected are delivered, and kept no longer
+        // than the store's other records.
+        if let Some(at) = link.disconnected_at.filter(|_| !link.is_connected()) {
+            next.expires_at = chrono::Duration::from_std(self.settings.retention)
+                .ok()
+                .map(|r| at + r);
+        }
         if !same_version {
             next.attempts = 0;
             next.last_error = None;

@@ -16,7 +16,9 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use woolink::admin::{self, Seed, TenantSpec};
-use woolink::config::{Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TOKEN_TTL};
+use woolink::config::{
+    Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TOKEN_TTL,
+};
 use woolink::crypto::{SecretBox, SecretString};
 use woolink::intake::{woo_signature, Intake};
 use woolink::local::LocalRunner;
@@ -61,7 +63,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::main]
@@ -96,21 +101,36 @@ async fn main() {
         queue_url: None,
         dlq_url: None,
         max_receives: 5,
+        retention: woolink::config::DEFAULT_RETENTION,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
     };
     let repos = Repos::from_adapter(Arc::new(MemoryStore::new()));
     let dlq = Arc::new(MemoryQueue::new(Duration::from_secs(60)));
-    let queue = Arc::new(MemoryQueue::with_dead_letter(Duration::from_secs(60), 5, dlq.clone()));
+    let queue = Arc::new(MemoryQueue::with_dead_letter(
+        Duration::from_secs(60),
+        5,
+        dlq.clone(),
+    ));
     let services = Arc::new(Services::new(repos.clone(), &config).expect("services"));
-    let intake = Arc::new(Intake::new(repos.links.clone(), queue.clone(), &config).expect("intake"));
+    let intake =
+        Arc::new(Intake::new(repos.links.clone(), queue.clone(), &config).expect("intake"));
     let worker = Arc::new(
-        Worker::from_parts(repos, queue.clone(), dlq, &config, WorkerSettings::default()).expect("worker"),
+        Worker::from_parts(
+            repos,
+            queue.clone(),
+            dlq,
+            &config,
+            WorkerSettings::default(),
+        )
+        .expect("worker"),
     );
     let seed = json!({"tenants": [{"code": "BENCH", "name": "Bench", "active": true,
         "users": [{"email": "ops@bench.test", "password": "bench-password-1"}],
         "stores": [{"id": "st_bench", "name": "Bench Shop", "customerId": "cus_bench"}]}]});
-    admin::apply_seed(&services, Seed::parse(&seed.to_string()).expect("seed")).await.expect("seed applies");
+    admin::apply_seed(&services, Seed::parse(&seed.to_string()).expect("seed"))
+        .await
+        .expect("seed applies");
     admin::put_tenant(
         &services,
         TenantSpec {
@@ -122,8 +142,16 @@ async fn main() {
     )
     .await
     .expect("tenant");
-    let runner = LocalRunner { services, intake, worker: Some(worker), queue: queue.clone(), inbox: None };
-    tokio::spawn(async move { woolink::local::serve(listener, runner, std::future::pending()).await });
+    let runner = LocalRunner {
+        services,
+        intake,
+        worker: Some(worker),
+        queue: queue.clone(),
+        inbox: None,
+    };
+    tokio::spawn(
+        async move { woolink::local::serve(listener, runner, std::future::pending()).await },
+    );
 
     let http = reqwest::Client::new();
     let device = "ab".repeat(32);
@@ -136,14 +164,25 @@ async fn main() {
         .post(format!("{base}/v1/connect/link"))
         .bearer_auth(&token)
         .json(&json!({"storeId": "st_bench", "storeUrl": "http://127.0.0.1:9", "deviceId": device}))
-        .send().await.expect("link").json().await.expect("json");
-    let secret = link["webhook"]["secret"].as_str().expect("secret").to_owned();
+        .send()
+        .await
+        .expect("link")
+        .json()
+        .await
+        .expect("json");
+    let secret = link["webhook"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
     let url = format!("{base}/v1/webhooks/woocommerce/st_bench");
 
     // Signed bodies, prepared before the clock starts (a 3.3 KB REST v3 order each).
     let sample: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/woocommerce/docs-v3-order-retrieve-response.json"))
-            .expect("fixture"),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/woocommerce/docs-v3-order-retrieve-response.json"
+        ))
+        .expect("fixture"),
     )
     .expect("json");
     let bodies: Vec<(u64, Vec<u8>, String)> = (1..=n as u64)
@@ -151,7 +190,10 @@ async fn main() {
             let mut o = sample.clone();
             o["id"] = json!(id);
             o["date_modified_gmt"] = json!("2026-11-23T10:00:00");
-            let body = serde_json::to_string(&o).expect("json").replace('/', "\\/").into_bytes();
+            let body = serde_json::to_string(&o)
+                .expect("json")
+                .replace('/', "\\/")
+                .into_bytes();
             let sig = woo_signature(secret.as_bytes(), &body);
             (id, body, sig)
         })
@@ -163,7 +205,13 @@ async fn main() {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (http, url, work, sent, acks) = (http.clone(), url.clone(), work.clone(), sent.clone(), acks.clone());
+        let (http, url, work, sent, acks) = (
+            http.clone(),
+            url.clone(),
+            work.clone(),
+            sent.clone(),
+            acks.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let next = work.lock().expect("lock").next();
@@ -205,10 +253,24 @@ async fn main() {
     lag.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("local pipeline: {n} signed deliveries, concurrency {concurrency}, in-memory store and queue");
-    println!("  accepted:   {n} in {:.2} s = {:.0} deliveries/s", accept_time.as_secs_f64(), n as f64 / accept_time.as_secs_f64());
+    println!(
+        "  accepted:   {n} in {:.2} s = {:.0} deliveries/s",
+        accept_time.as_secs_f64(),
+        n as f64 / accept_time.as_secs_f64()
+    );
     println!("  delivered:  {} of {n} (bad signatures at tenant: {}) in {:.2} s = {:.0} orders/s end to end",
         arrivals.len(), tenant.bad.lock().expect("lock"), drain_time.as_secs_f64(), arrivals.len() as f64 / drain_time.as_secs_f64());
-    println!("  ack latency ms:            p50 {:.2}  p99 {:.2}  max {:.2}", ms(percentile(&ack, 0.5)), ms(percentile(&ack, 0.99)), ms(percentile(&ack, 1.0)));
-    println!("  webhook → tenant lag ms:   p50 {:.2}  p99 {:.2}  max {:.2}", ms(percentile(&lag, 0.5)), ms(percentile(&lag, 0.99)), ms(percentile(&lag, 1.0)));
+    println!(
+        "  ack latency ms:            p50 {:.2}  p99 {:.2}  max {:.2}",
+        ms(percentile(&ack, 0.5)),
+        ms(percentile(&ack, 0.99)),
+        ms(percentile(&ack, 1.0))
+    );
+    println!(
+        "  webhook → tenant lag ms:   p50 {:.2}  p99 {:.2}  max {:.2}",
+        ms(percentile(&lag, 0.5)),
+        ms(percentile(&lag, 0.99)),
+        ms(percentile(&lag, 1.0))
+    );
     assert_eq!(arrivals.len(), n, "every order delivered");
 }

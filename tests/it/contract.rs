@@ -56,6 +56,7 @@ fn link(id: &str, t: &str, key: &str, revision: u64) -> Link {
         previous_webhook_secret: None,
         previous_secret_until: None,
         api_key_hash: Some(CredentialHash::of(key)),
+        revoked_api_key_hash: None,
         woo_keys: Some(WooKeys {
             consumer_key: Sealed::from_stored("v1.a2V5".into()),
             consumer_secret: Sealed::from_stored("v1.c2Vj".into()),
@@ -257,25 +258,42 @@ async fn links_contract(backend: Backend) {
         ErrorKind::Conflict
     );
 
-    // Revocation: no key at all.
+    // Revocation: the key is kept only as revoked (so a repeated disconnect is recognised).
     let mut revoked = second.clone();
-    revoked.api_key_hash = None;
+    revoked.revoked_api_key_hash = revoked.api_key_hash.take();
     revoked.status = LinkStatus::Disconnected;
     revoked.webhook_secret = None;
     revoked.disconnected_at = Some(Utc::now());
     revoked.revision = 3;
     r.links.save_link(&revoked, Some(2)).await.unwrap();
+    let found = r
+        .links
+        .find_link_by_api_key(&CredentialHash::of("wlk_second"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.api_key_hash, None);
     assert_eq!(
-        r.links
-            .find_link_by_api_key(&CredentialHash::of("wlk_second"))
-            .await
-            .unwrap(),
-        None
+        found.revoked_api_key_hash,
+        Some(CredentialHash::of("wlk_second"))
     );
     assert_eq!(
         r.links.get_link(&sid("st_1")).await.unwrap(),
         Some(revoked.clone())
     );
+    // A new link drops the revoked key entirely.
+    let relinked = link("st_1", "ACME", "wlk_fourth", 4);
+    r.links.save_link(&relinked, Some(3)).await.unwrap();
+    for gone in ["wlk_first", "wlk_second", "wlk_third"] {
+        assert_eq!(
+            r.links
+                .find_link_by_api_key(&CredentialHash::of(gone))
+                .await
+                .unwrap(),
+            None,
+            "{gone}"
+        );
+    }
 
     r.links
         .save_link(&link("st_2", "ACME", "wlk_2", 1), None)

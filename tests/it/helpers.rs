@@ -150,6 +150,7 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
         queue_url: None,
         dlq_url: None,
         max_receives: MAX_RECEIVES,
+        retention: woolink::config::DEFAULT_RETENTION,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
     }
@@ -220,7 +221,16 @@ impl TestApp {
     /// The whole pipeline: intake, queue, worker (fed like the SQS event source) and ACME's
     /// fulfilment endpoint set to `tenant`.
     pub async fn pipeline(backend: Backend, tenant: &FakeTenant) -> Self {
-        let app = Self::start(backend, |_| {}, true).await;
+        Self::pipeline_with(backend, tenant, true).await
+    }
+
+    /// The pipeline with nothing consuming the queue: the test hands batches to the worker.
+    pub async fn pipeline_paused(backend: Backend, tenant: &FakeTenant) -> Self {
+        Self::pipeline_with(backend, tenant, false).await
+    }
+
+    async fn pipeline_with(backend: Backend, tenant: &FakeTenant, consume: bool) -> Self {
+        let app = Self::start(backend, |_| {}, consume).await;
         woolink::admin::put_tenant(
             &app.services,
             woolink::admin::TenantSpec {
@@ -243,9 +253,11 @@ impl TestApp {
         adjust(&mut config);
         let repos = repos(backend).await;
         let links = repos.links.clone();
-        let services = Arc::new(Services::new(repos, &config).expect("services"));
         let (queue, dlq) = fresh_queue(backend, Duration::from_secs(30)).await;
         let intake = Arc::new(Intake::new(links, queue.clone(), &config).expect("intake"));
+        let mut services = Services::new(repos, &config).expect("services");
+        services.intake_cache = Some(intake.cache.clone());
+        let services = Arc::new(services);
         let worker = Arc::new(
             Worker::from_parts(
                 services.repos.clone(),

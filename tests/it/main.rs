@@ -3,6 +3,7 @@
 
 mod connect_api;
 mod contract;
+mod disconnect;
 mod helpers;
 mod lambda_events;
 mod logs;

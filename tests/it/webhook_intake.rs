@@ -121,6 +121,7 @@ pub async fn install_link(app: &TestApp, store: &str, secret: &str, with_keys: b
         previous_webhook_secret: None,
         previous_secret_until: None,
         api_key_hash: Some(issue_credential("wlk_").hash),
+        revoked_api_key_hash: None,
         woo_keys: with_keys.then(|| WooKeys {
             consumer_key: sb
                 .seal(CONSUMER_KEY, &Link::seal_context(&id, "woo_key"))

@@ -2,6 +2,7 @@
 //! local runner serves all of them merged (through `axum::serve`). Same code either way.
 
 pub mod connect;
+pub mod disconnect;
 pub mod error;
 pub mod extract;
 pub mod webhook;
@@ -13,7 +14,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use rand::RngCore;
 use tracing::Instrument;
@@ -46,6 +47,19 @@ pub fn connect_routes() -> Router<Arc<Services>> {
         .layer(DefaultBodyLimit::max(CONNECT_BODY_LIMIT))
 }
 
+/// Routes of the `disconnect` function.
+pub fn disconnect_routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route("/v1/connect/disconnect", post(disconnect::by_plugin))
+        .route("/v1/connect/links/{storeId}", delete(disconnect::by_tenant))
+        .layer(DefaultBodyLimit::max(CONNECT_BODY_LIMIT))
+}
+
+/// The `disconnect` function's app.
+pub fn disconnect_app(svc: Arc<Services>) -> Router {
+    finish(disconnect_routes().with_state(svc))
+}
+
 /// Routes of the `webhook` function.
 pub fn webhook_routes() -> Router<Arc<Intake>> {
     Router::new()
@@ -67,6 +81,7 @@ pub fn webhook_app(intake: Arc<Intake>) -> Router {
 pub fn local_app(svc: Arc<Services>, intake: Arc<Intake>, extra: Router) -> Router {
     finish(
         connect_routes()
+            .merge(disconnect_routes())
             .with_state(svc)
             .merge(webhook_routes().with_state(intake))
             .merge(extra),

@@ -137,6 +137,8 @@ struct LinkItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     api_key_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    revoked_api_key_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     woo_consumer_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     woo_consumer_secret: Option<String>,
@@ -660,6 +662,10 @@ fn link_item(l: &Link) -> LinkItem {
             .map(|s| s.as_str().to_owned()),
         previous_secret_until: l.previous_secret_until,
         api_key_hash: l.api_key_hash.as_ref().map(|h| h.as_str().to_owned()),
+        revoked_api_key_hash: l
+            .revoked_api_key_hash
+            .as_ref()
+            .map(|h| h.as_str().to_owned()),
         woo_consumer_key: l
             .woo_keys
             .as_ref()
@@ -695,6 +701,7 @@ fn link_from(i: LinkItem) -> Result<Link> {
         previous_webhook_secret: i.previous_webhook_secret.map(Sealed::from_stored),
         previous_secret_until: i.previous_secret_until,
         api_key_hash: i.api_key_hash.map(CredentialHash::from_stored),
+        revoked_api_key_hash: i.revoked_api_key_hash.map(CredentialHash::from_stored),
         woo_keys: match (i.woo_consumer_key, i.woo_consumer_secret) {
             (Some(k), Some(s)) => Some(WooKeys {
                 consumer_key: Sealed::from_stored(k),
@@ -776,11 +783,11 @@ impl Links for DynamoStore {
         };
         let index: ApiKeyItem = from_item(item, "api key")?;
         let store = StoreId::parse(&index.store_id).map_err(|_| corrupt("api key"))?;
-        // The index may briefly outlive a rotation; trust only a link that still holds the key.
+        // Trust only a link that still names the key (current or revoked).
         Ok(self
             .get_link(&store)
             .await?
-            .filter(|l| l.api_key_hash.as_ref() == Some(hash)))
+            .filter(|l| l.indexed_keys().contains(&hash)))
     }
 
     async fn save_link(&self, link: &Link, expected: Option<u64>) -> Result<()> {
@@ -797,19 +804,21 @@ impl Links for DynamoStore {
             ),
         };
         ops.push(self.put_op(to_item(&link_item(link))?, Some(condition), values)?);
-        let old_key = current.and_then(|l| l.api_key_hash);
-        if old_key != link.api_key_hash {
-            if let Some(old) = old_key {
-                ops.push(self.delete_op(key(keys::api_key_pk(old.as_str()), keys::API_KEY_SK))?);
-            }
-            if let Some(new) = &link.api_key_hash {
-                let index = ApiKeyItem {
-                    pk: keys::api_key_pk(new.as_str()),
-                    sk: keys::API_KEY_SK.to_owned(),
-                    store_id: link.store_id.to_string(),
-                };
-                ops.push(self.put_op(to_item(&index)?, None, HashMap::new())?);
-            }
+        let old: Vec<CredentialHash> = current
+            .as_ref()
+            .map(|l| l.indexed_keys().into_iter().cloned().collect())
+            .unwrap_or_default();
+        let new = link.indexed_keys();
+        for gone in old.iter().filter(|k| !new.contains(k)) {
+            ops.push(self.delete_op(key(keys::api_key_pk(gone.as_str()), keys::API_KEY_SK))?);
+        }
+        for added in new.into_iter().filter(|k| !old.contains(k)) {
+            let index = ApiKeyItem {
+                pk: keys::api_key_pk(added.as_str()),
+                sk: keys::API_KEY_SK.to_owned(),
+                store_id: link.store_id.to_string(),
+            };
+            ops.push(self.put_op(to_item(&index)?, None, HashMap::new())?);
         }
         self.transact(ops, conflict_on_link(&link.store_id)).await
     }

@@ -172,10 +172,13 @@ impl Links for MemoryStore {
             if current.map(|l| l.revision) != expected {
                 return Err(conflict_on_link(&link.store_id));
             }
-            if let Some(old_key) = current.and_then(|l| l.api_key_hash.clone()) {
-                d.api_keys.remove(&old_key);
+            let old: Vec<CredentialHash> = current
+                .map(|l| l.indexed_keys().into_iter().cloned().collect())
+                .unwrap_or_default();
+            for key in old {
+                d.api_keys.remove(&key);
             }
-            if let Some(key) = &link.api_key_hash {
+            for key in link.indexed_keys() {
                 d.api_keys.insert(key.clone(), link.store_id.clone());
             }
             d.links.insert(link.store_id.clone(), link.clone());

@@ -1,0 +1,11 @@
+//! The `disconnect` Lambda function: remote uninstall by the plugin, or by the tenant.
+//! Wiring only: logs, configuration and clients are set up once per cold start.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    woolink::telemetry::init_json();
+    let config = woolink::config::Config::from_env()?;
+    let sdk = woolink::services::sdk_config().await;
+    let services = woolink::services::Services::aws(&sdk, &config)?;
+    lambda_http::run(woolink::api::disconnect_app(services)).await
+}
