@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use serde_json::json;
 use woolink::admin::{self, Seed, TenantSpec};
-use woolink::config::Config;
 use woolink::crypto::SecretString;
 use woolink::domain::{CustomerId, Email, Password, StoreId, TenantCode};
 use woolink::ports::Written;
@@ -25,9 +24,8 @@ pub struct Target {
 impl Target {
     /// Needs `WOOLINK_SECRETS_KEY` (the stack's application key) to seal tenant secrets.
     async fn services(&self) -> Result<Arc<Services>, Box<dyn std::error::Error>> {
-        let mut config = Config::from_env()?;
+        let (sdk, mut config) = woolink::services::load_config().await?;
         config.table = self.table.clone();
-        let sdk = woolink::services::sdk_config().await;
         Ok(Services::aws(&sdk, &config)?)
     }
 }

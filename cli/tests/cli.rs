@@ -455,6 +455,31 @@ async fn admin_commands_are_idempotent_against_dynamodb() {
     );
     let (s, r) = post(&dev.base, "/v1/connect/login", json!({"code": "zeta", "email": "ops@zeta.test", "password": "s3cret-pass", "deviceId": DEVICE}), None).await;
     assert_eq!(s, 200, "{r}");
+    let token = r["token"].as_str().unwrap().to_owned();
+    let (s, r) = post(
+        &dev.base,
+        "/v1/connect/link",
+        json!({"storeId": "st_z1", "storeUrl": "http://127.0.0.1:9", "deviceId": DEVICE}),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(s, 201, "{r}");
+    let key = r["apiKey"].as_str().unwrap().to_owned();
+
+    // The operator disconnects the store from the CLI; the link's key stops working.
+    let (ok, out, err) = run(&["store", "disconnect", "--id", "st_z1"], None);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["status"], "disconnected");
+    assert!(v["ordersExpireAt"].is_string());
+    let (s, _) = get(&dev.base, "/v1/stores/st_z1", &key).await;
+    assert_eq!(s, 401);
+    let (ok, out, _) = run(&["store", "purge", "--id", "st_z1"], None);
+    assert!(ok);
+    assert!(out.contains("\"ordersPurged\":0"), "{out}");
+    let (ok, _, err) = run(&["store", "disconnect", "--id", "st_nolink"], None);
+    assert!(!ok);
+    assert!(err.contains("store_not_found"), "{err}");
 }
 
 #[tokio::test]

@@ -66,6 +66,14 @@ fn env_secs(name: &str, default: Duration) -> Result<Duration> {
 }
 
 impl Config {
+    /// Where to fetch the application key from, when it is not given directly.
+    pub fn secrets_key_arn() -> Option<String> {
+        env("WOOLINK_SECRETS_KEY")
+            .is_none()
+            .then(|| env("WOOLINK_SECRETS_KEY_ARN"))
+            .flatten()
+    }
+
     /// The dead-letter queue URL, for the worker.
     pub fn require_dlq_url(&self) -> Result<&str> {
         self.dlq_url
@@ -80,11 +88,19 @@ impl Config {
             .ok_or_else(|| Error::internal("WOOLINK_QUEUE_URL is not set"))
     }
 
-    /// The deployed functions' configuration.
+    /// The configuration from the environment. The application key comes from
+    /// `WOOLINK_SECRETS_KEY`, or is to be fetched from `WOOLINK_SECRETS_KEY_ARN` (Secrets
+    /// Manager) by `services::load_config` before use.
     pub fn from_env() -> Result<Self> {
-        let secrets_key = env("WOOLINK_SECRETS_KEY")
-            .map(SecretString::new)
-            .ok_or_else(|| Error::internal("WOOLINK_SECRETS_KEY is not set"))?;
+        let secrets_key = match (env("WOOLINK_SECRETS_KEY"), env("WOOLINK_SECRETS_KEY_ARN")) {
+            (Some(key), _) => SecretString::new(key),
+            (None, Some(_)) => SecretString::new(String::new()),
+            (None, None) => {
+                return Err(Error::internal(
+                    "neither WOOLINK_SECRETS_KEY nor WOOLINK_SECRETS_KEY_ARN is set",
+                ))
+            }
+        };
         let public_url = env("WOOLINK_PUBLIC_URL")
             .map(|u| Url::parse(&u))
             .transpose()

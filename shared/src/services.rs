@@ -25,6 +25,34 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::load_from_env().await
 }
 
+/// Everything a deployed function needs at cold start, read once: the environment, the AWS
+/// configuration, and the application key (from Secrets Manager when given by ARN: one call).
+pub async fn load_config() -> Result<(SdkConfig, Config)> {
+    let mut config = Config::from_env()?;
+    let sdk = sdk_config().await;
+    if let Some(arn) = Config::secrets_key_arn() {
+        let secret = aws_sdk_secretsmanager::Client::new(&sdk)
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| {
+                crate::error::Error::unavailable(
+                    "the secrets store",
+                    format!(
+                        "secretsmanager: {}",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                    ),
+                )
+            })?;
+        let key = secret
+            .secret_string()
+            .ok_or_else(|| crate::error::Error::internal("the application key secret is empty"))?;
+        config.secrets_key = crate::crypto::SecretString::new(key.to_owned());
+    }
+    Ok((sdk, config))
+}
+
 /// The DynamoDB adapter for the configured table.
 pub fn dynamo_store(sdk: &SdkConfig, config: &Config) -> Arc<DynamoStore> {
     Arc::new(DynamoStore::new(

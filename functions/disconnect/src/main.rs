@@ -4,8 +4,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     woolink::telemetry::init_json();
-    let config = woolink::config::Config::from_env()?;
-    let sdk = woolink::services::sdk_config().await;
+    let (sdk, config) = woolink::services::load_config().await?;
     let services = woolink::services::Services::aws(&sdk, &config)?;
     lambda_http::run(woolink::api::disconnect_app(services)).await
 }

@@ -1,0 +1,149 @@
+"""Assertions on template.yaml (and its expansion) for the rules woolink's deployment relies on.
+
+Usage: template_rules.py template.yaml target/template.expanded.json
+Exits non-zero listing every broken rule.
+"""
+import json
+import sys
+
+from samtranslator.yaml_helper import yaml_parse
+
+FUNCTIONS = {
+    "ConnectFunction": "connect",
+    "WebhookFunction": "webhook",
+    "SyncWorkerFunction": "sync-worker",
+    "DisconnectFunction": "disconnect",
+}
+
+ROUTES = {
+    ("POST", "/v1/connect/resolve"): "ConnectFunction",
+    ("POST", "/v1/connect/login"): "ConnectFunction",
+    ("GET", "/v1/connect/stores"): "ConnectFunction",
+    ("POST", "/v1/connect/link"): "ConnectFunction",
+    ("GET", "/v1/stores/{storeId}"): "ConnectFunction",
+    ("GET", "/v1/stores/{storeId}/orders/{orderId}"): "ConnectFunction",
+    ("POST", "/v1/webhooks/woocommerce/{storeId}"): "WebhookFunction",
+    ("POST", "/v1/connect/disconnect"): "DisconnectFunction",
+    ("DELETE", "/v1/connect/links/{storeId}"): "DisconnectFunction",
+}
+
+failures = []
+
+
+def check(ok, rule):
+    print(("  ok   " if ok else "  FAIL ") + rule)
+    if not ok:
+        failures.append(rule)
+
+
+def actions_of(statement):
+    a = statement.get("Action", [])
+    return [a] if isinstance(a, str) else list(a)
+
+
+def resources_of(statement):
+    r = statement.get("Resource", [])
+    return r if isinstance(r, list) else [r]
+
+
+def main(sam_path, expanded_path):
+    with open(sam_path) as f:
+        sam = yaml_parse(f.read())
+    with open(expanded_path) as f:
+        cfn = json.load(f)
+    res = sam["Resources"]
+    glob = sam.get("Globals", {}).get("Function", {})
+
+    queue = res["OrdersQueue"]["Properties"]
+    dlq = res["OrdersDeadLetterQueue"]["Properties"]
+    worker = res["SyncWorkerFunction"]["Properties"]
+    check(queue["VisibilityTimeout"] >= 6 * worker["Timeout"],
+          f"queue visibility {queue['VisibilityTimeout']} s >= 6 x worker timeout {worker['Timeout']} s")
+    check(dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"],
+          "DLQ retention is longer than the queue's")
+    check(queue["RedrivePolicy"]["maxReceiveCount"] >= 5, "maxReceiveCount >= 5")
+    check(queue.get("SqsManagedSseEnabled") is True and dlq.get("SqsManagedSseEnabled") is True,
+          "queues use SQS-managed encryption")
+    check(queue.get("MaximumMessageSize") == 1048576, "orders queue carries 1 MiB messages")
+
+    event = worker["Events"]["Orders"]
+    props = event["Properties"]
+    check(event["Type"] == "SQS", "the worker is fed by an SQS event source")
+    check("ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+          "worker reports batch item failures")
+    check("BatchSize" in props and "MaximumBatchingWindowInSeconds" in props,
+          "worker has a batch size and batching window")
+    check("MaximumConcurrency" in props.get("ScalingConfig", {}),
+          "worker concurrency is bounded by ScalingConfig.MaximumConcurrency")
+    check("ReservedConcurrentExecutions" not in worker, "no reserved concurrency on the worker")
+
+    for name, binary in FUNCTIONS.items():
+        fn = res[name]
+        p = fn["Properties"]
+        arch = p.get("Architectures", glob.get("Architectures"))
+        check(arch == [{"Ref": "Architecture"}], f"{name} architecture comes from the parameter")
+        check(p.get("Runtime", glob.get("Runtime")) == "provided.al2023", f"{name} runs on provided.al2023")
+        check(p.get("Handler", glob.get("Handler")) == "bootstrap", f"{name} handler is bootstrap")
+        meta = fn.get("Metadata", {})
+        check(meta.get("BuildMethod") == "rust-cargolambda"
+              and meta.get("BuildProperties", {}).get("Binary") == binary,
+              f"{name} builds binary {binary} with cargo-lambda")
+        group = p.get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+        check(group in res and "RetentionInDays" in res[group]["Properties"],
+              f"{name} logs to a log group with retention")
+        check("MemorySize" in p and "Timeout" in p, f"{name} has memory and timeout set")
+
+    check(not any(isinstance(x, dict) and "DynamoDBCrudPolicy" in x
+                  for x in res["WebhookFunction"]["Properties"].get("Policies", [])),
+          "no DynamoDBCrudPolicy on the intake")
+
+    webhook_statements = [s for x in res["WebhookFunction"]["Properties"]["Policies"]
+                          if isinstance(x, dict) for s in x.get("Statement", [])]
+    webhook_actions = sorted(a for s in webhook_statements for a in actions_of(s))
+    check(webhook_actions == ["dynamodb:GetItem", "secretsmanager:GetSecretValue", "sqs:SendMessage"],
+          f"intake may only read links, send to the queue and read its key (has {webhook_actions})")
+
+    # No "*" action on a "*" resource anywhere after expansion.
+    wildcard = []
+    for lid, r in cfn["Resources"].items():
+        if r["Type"] != "AWS::IAM::Role":
+            continue
+        for pol in r["Properties"].get("Policies", []):
+            for s in pol["PolicyDocument"]["Statement"]:
+                if any(a == "*" or a.endswith(":*") for a in actions_of(s)) and "*" in resources_of(s):
+                    wildcard.append(lid)
+    check(not wildcard, f"no wildcard actions on wildcard resources ({wildcard})")
+
+    table = res["Table"]["Properties"]
+    check(table["BillingMode"] == "PAY_PER_REQUEST", "table is on-demand")
+    check(table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}, "table TTL on `ttl`")
+    check("Fn::If" in table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+          and "Fn::If" in table["DeletionProtectionEnabled"],
+          "PITR and deletion protection follow the ProtectData parameter")
+
+    found = {}
+    for name in FUNCTIONS:
+        for e in res[name]["Properties"].get("Events", {}).values():
+            if e["Type"] == "HttpApi":
+                found[(e["Properties"]["Method"], e["Properties"]["Path"])] = name
+    for route, fn in ROUTES.items():
+        check(found.get(route) == fn, f"{route[0]} {route[1]} is served by {fn}")
+
+    check(res["AppKey"]["Type"] == "AWS::SecretsManager::Secret"
+          and "GenerateSecretString" in res["AppKey"]["Properties"],
+          "the application key is generated in Secrets Manager at deploy")
+    check(glob["Environment"]["Variables"].get("WOOLINK_SECRETS_KEY_ARN") == {"Ref": "AppKey"},
+          "functions read the key by ARN (not as a plain environment value)")
+    check("DeadLettersAlarm" in res and "WorkerErrorsAlarm" in res, "alarms on dead letters and worker errors")
+    outputs = sam.get("Outputs", {})
+    for o in ["ApiUrl", "TableName", "OrdersQueueUrl", "OrdersDeadLetterQueueUrl"]:
+        check(o in outputs, f"output {o}")
+
+    if failures:
+        print(f"{len(failures)} template rule(s) broken")
+        sys.exit(1)
+    print("template rules: all hold")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
