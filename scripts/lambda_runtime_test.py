@@ -1,0 +1,232 @@
+"""Every function binary on the Lambda runtime path.
+
+Starts a moto server (DynamoDB, SQS), creates the table and queues the SAM template would,
+seeds a tenant with the `woolink` CLI, runs all four functions under `cargo lambda watch`
+(the Lambda Runtime API emulator) and drives them with `cargo lambda invoke --data-file` on
+API Gateway v2 and SQS event JSON, checking each response.
+
+Run through scripts/lambda-runtime-test (which prepares the tools).
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import boto3
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+FIX = os.path.join(ROOT, "tests", "fixtures", "apigw")
+DEVICE = "1" * 64
+KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+checks = 0
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_http(url, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except Exception:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def expect(cond, what):
+    global checks
+    checks += 1
+    print(("  ok   " if cond else "  FAIL ") + what, flush=True)
+    if not cond:
+        raise SystemExit(f"lambda runtime test failed: {what}")
+
+
+def main():
+    moto_port, invoke_port = free_port(), free_port()
+    moto_url = f"http://127.0.0.1:{moto_port}"
+    procs = []
+    tmp = tempfile.mkdtemp(prefix="woolink-lambda-")
+    try:
+        procs.append(subprocess.Popen([os.path.join(VENV_BIN, "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_http(f"{moto_url}/moto-api/")
+        aws = dict(endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+        ddb, sqs = boto3.client("dynamodb", **aws), boto3.client("sqs", **aws)
+        table = "woolink-lambda"
+        ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+        dlq = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue = sqs.create_queue(QueueName="orders", Attributes={
+            "VisibilityTimeout": "180", "MaximumMessageSize": "1048576",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
+
+        env = dict(os.environ, AWS_ENDPOINT_URL=moto_url, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+                   AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1", WOOLINK_TABLE=table, WOOLINK_SECRETS_KEY=KEY,
+                   WOOLINK_QUEUE_URL=queue, WOOLINK_DLQ_URL=dlq, PATH=VENV_BIN + os.pathsep + os.environ["PATH"])
+        seed = os.path.join(tmp, "seed.json")
+        with open(seed, "w") as f:
+            # No fulfilment endpoint: nothing here may call outside this machine, so the
+            # in-scope order's delivery fails (and is retried) without any network traffic.
+            json.dump({"tenants": [{"code": "ACME", "name": "Acme Couriers", "active": True,
+                                    "users": [{"email": "ops@acme.test", "password": "correct horse battery staple"}],
+                                    "stores": [{"id": "st_a1", "name": "Acme Shop", "customerId": "cus_a1"}]}]}, f)
+        subprocess.run(["cargo", "run", "-q", "-p", "woolink-cli", "--", "seed", seed, "--table", table],
+                       cwd=ROOT, env=env, check=True)
+
+        env_file = os.path.join(tmp, "lambda.env")
+        with open(env_file, "w") as f:
+            for k in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "WOOLINK_TABLE",
+                      "WOOLINK_SECRETS_KEY", "WOOLINK_QUEUE_URL", "WOOLINK_DLQ_URL"]:
+                f.write(f'{k}="{env[k]}"\n')
+            f.write("RUST_LOG=warn\n")
+            # The webhook function's link cache: a disconnect is seen within this many seconds.
+            f.write("WOOLINK_LINK_CACHE_SECS=1\n")
+        watch = subprocess.Popen(["cargo", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(invoke_port),
+                                       "--env-file", env_file, "-q"], cwd=ROOT, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "watch.log"), "w"))
+        procs.append(watch)
+        time.sleep(1)
+
+        def invoke(function, event):
+            path = os.path.join(tmp, f"event-{time.time_ns()}.json")
+            with open(path, "w") as f:
+                json.dump(event, f)
+            deadline = time.time() + 600
+            while True:
+                r = subprocess.run(["cargo", "lambda", "invoke", "-A", "127.0.0.1", "-P", str(invoke_port), function,
+                                    "--data-file", path, "--output-format", "json"],
+                                   cwd=ROOT, env=env, capture_output=True, text=True)
+                if r.returncode == 0:
+                    return json.loads(r.stdout)
+                if watch.poll() is not None:
+                    with open(os.path.join(tmp, "watch.log")) as log:
+                        raise SystemExit(f"cargo lambda watch exited:\n{log.read()}")
+                if time.time() > deadline:
+                    raise SystemExit(f"invoke {function} failed: {r.stderr}")
+                time.sleep(1)  # the emulator may still be compiling the function
+
+        def apigw(name, **replace):
+            with open(os.path.join(FIX, name)) as f:
+                raw = f.read()
+            for k, v in replace.items():
+                raw = raw.replace("{{" + k + "}}", v)
+            return json.loads(raw)
+
+        def body(resp):
+            b = resp.get("body") or ""
+            if resp.get("isBase64Encoded"):
+                b = base64.b64decode(b).decode()
+            return json.loads(b) if b else None
+
+        print("connect", flush=True)
+        r = invoke("connect", apigw("connect-resolve.json"))
+        expect(r["statusCode"] == 200 and body(r)["tenant"]["code"] == "ACME", "resolve → 200 ACME")
+        r = invoke("connect", apigw("connect-login-base64.json"))
+        expect(r["statusCode"] == 200, "login (base64 body) → 200")
+        token = body(r)["token"]
+        r = invoke("connect", apigw("connect-stores.json", TOKEN=token))
+        expect(r["statusCode"] == 200 and body(r)["stores"][0]["id"] == "st_a1", "stores → st_a1")
+        ev = apigw("connect-link.json", TOKEN=token)
+        ev["body"] = json.dumps({"storeId": "st_a1", "storeUrl": "https://93.184.216.34", "deviceId": DEVICE})
+        r = invoke("connect", ev)
+        expect(r["statusCode"] == 201, f"link → 201 ({r['statusCode']})")
+        link = body(r)
+        api_key, secret = link["apiKey"], link["webhook"]["secret"]
+        expect(link["webhook"]["deliveryUrl"].startswith("https://abc123defg.execute-api"), "delivery URL from the API's host")
+        r = invoke("connect", apigw("connect-store-status.json", API_KEY=api_key))
+        expect(r["statusCode"] == 200 and body(r)["status"] == "connected", "store status → connected")
+        r = invoke("connect", apigw("connect-resolve-malformed.json"))
+        expect(r["statusCode"] == 400 and body(r)["error"]["code"] == "invalid_request", "malformed → 400")
+
+        print("webhook", flush=True)
+        r = invoke("webhook", apigw("webhook-ping.json"))
+        expect(r["statusCode"] == 200, "ping → 200")
+        for status, order_id in [("pending", 501), ("processing", 502)]:
+            order = {"id": order_id, "status": status, "date_modified_gmt": "2026-11-23T10:00:00", "line_items": []}
+            raw = json.dumps(order, separators=(",", ":")).replace("/", "\\/")
+            sig = base64.b64encode(hmac.new(secret.encode(), raw.encode(), hashlib.sha256).digest()).decode()
+            ev = apigw("webhook-order-updated.json")
+            ev["body"] = raw
+            ev["headers"]["x-wc-webhook-signature"] = sig
+            ev["headers"]["content-length"] = str(len(raw))
+            r = invoke("webhook", ev)
+            expect(r["statusCode"] == 200 and body(r)["status"] == "queued", f"signed {status} order → queued")
+        ev["headers"]["x-wc-webhook-signature"] = "AAAA" + sig[4:]
+        r = invoke("webhook", ev)
+        expect(r["statusCode"] == 401, "wrong signature → 401")
+
+        print("sync-worker", flush=True)
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+        expect(len(got) == 2, "two messages on the queue")
+        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795467600000",
+                                   "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1795467600000"},
+                    "messageAttributes": {}, "md5OfBody": hashlib.md5(m["Body"].encode()).hexdigest(),
+                    "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:orders",
+                    "awsRegion": "us-east-1"} for m in got]
+        poison = dict(records[0], messageId="poison-1", body="{not an envelope")
+        r = invoke("sync-worker", {"Records": records + [poison]})
+        failed = [f["itemIdentifier"] for f in r["batchItemFailures"]]
+        # The pending order is skipped (success); the processing one has no tenant endpoint to
+        # go to yet (retry); the poison record fails.
+        expect("poison-1" in failed, "undecodable record reported as failed")
+        by_order = {json.loads(m["Body"])["orderId"]: m["MessageId"] for m in got}
+        expect(by_order[501] not in failed, "pending order handled (skipped)")
+        expect(by_order[502] in failed, "tenant without an endpoint → retried")
+        ev = apigw("connect-store-status.json", API_KEY=api_key)
+        ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/v1/stores/st_a1/orders/501"
+        r = invoke("connect", ev)
+        expect(r["statusCode"] == 200 and body(r)["state"] == "skipped", "order 501 state skipped")
+
+        print("disconnect", flush=True)
+        ev = apigw("connect-resolve.json")
+        ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/v1/connect/disconnect"
+        ev["headers"]["authorization"] = f"Bearer {api_key}"
+        ev["body"] = json.dumps({"storeUrl": "https://93.184.216.34/", "customerId": "cus_a1"})
+        ev["headers"]["content-length"] = str(len(ev["body"]))
+        r = invoke("disconnect", ev)
+        expect(r["statusCode"] == 200 and body(r)["status"] == "disconnected", "disconnect → 200 disconnected")
+        r = invoke("disconnect", ev)
+        expect(r["statusCode"] == 200, "repeated disconnect → 200")
+        ev["body"] = json.dumps({"storeUrl": "https://other.example", "customerId": "cus_a1"})
+        r = invoke("disconnect", ev)
+        expect(r["statusCode"] == 403, "mismatch → 403")
+        ev = apigw("webhook-order-updated.json")
+        # The webhook function is another process with its own link cache (1 s TTL here).
+        deadline = time.time() + 1.5
+        r = invoke("webhook", ev)
+        while r["statusCode"] != 410 and time.time() < deadline:
+            time.sleep(0.2)
+            r = invoke("webhook", ev)
+        expect(r["statusCode"] == 410, "webhook after disconnect → 410 within the link cache TTL")
+        print(f"lambda runtime path: {checks} passed, 0 failed")
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+if __name__ == "__main__":
+    main()
