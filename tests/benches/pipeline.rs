@@ -4,7 +4,12 @@
 //!
 //! Reports accepted deliveries per second, webhook ack latency p50/p99, and webhook → tenant
 //! lag p50/p99/max. Run: `cargo bench -p woolink-tests --bench pipeline`
-//! (`PIPELINE_N`, default 5000; `PIPELINE_CONCURRENCY`, default 32).
+//! (`PIPELINE_N`, default 5000; `PIPELINE_CONCURRENCY`, default 32; `PIPELINE_RATE`, deliveries
+//! per second, default unlimited).
+//!
+//! With `PIPELINE_BACKEND=moto` (and `WOOLINK_TEST_MOTO_ENDPOINT`) the store and queue are
+//! DynamoDB and SQS on a moto server, and every AWS call is counted by operation through an
+//! SDK interceptor, giving the calls per delivery.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,12 +29,37 @@ use woolink::intake::{woo_signature, Intake};
 use woolink::local::LocalRunner;
 use woolink::outbound::OutboundPolicy;
 use woolink::ports::Repos;
-use woolink::queue::MemoryQueue;
+use woolink::queue::{MemoryQueue, Queue, SqsQueue};
 use woolink::services::Services;
-use woolink::store::MemoryStore;
+use woolink::store::{DynamoStore, MemoryStore};
 use woolink::worker::{Worker, WorkerSettings};
 
 type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
+
+/// Counts every AWS call by service and operation.
+#[derive(Debug, Default, Clone)]
+struct CallCounter(Arc<Mutex<std::collections::BTreeMap<String, u64>>>);
+
+impl aws_sdk_dynamodb::config::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+    fn read_before_execution(
+        &self,
+        _: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if let Some(m) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
+            *self
+                .0
+                .lock()
+                .expect("lock")
+                .entry(format!("{}.{}", m.service(), m.name()))
+                .or_default() += 1;
+        }
+        Ok(())
+    }
+}
 
 #[derive(Clone)]
 struct Tenant {
@@ -73,6 +103,7 @@ fn env_num(name: &str, default: usize) -> usize {
 async fn main() {
     let n = env_num("PIPELINE_N", 5000);
     let concurrency = env_num("PIPELINE_CONCURRENCY", 32);
+    let rate = env_num("PIPELINE_RATE", 0);
 
     // The tenant.
     let signing = admin::new_signing_secret();
@@ -105,13 +136,50 @@ async fn main() {
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
     };
-    let repos = Repos::from_adapter(Arc::new(MemoryStore::new()));
-    let dlq = Arc::new(MemoryQueue::new(Duration::from_secs(60)));
-    let queue = Arc::new(MemoryQueue::with_dead_letter(
-        Duration::from_secs(60),
-        5,
-        dlq.clone(),
-    ));
+    let counter = CallCounter::default();
+    let moto = std::env::var("PIPELINE_BACKEND").is_ok_and(|b| b == "moto");
+    let (repos, queue, dlq): (Repos, Arc<dyn Queue>, Arc<dyn Queue>) = if moto {
+        let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT")
+            .expect("WOOLINK_TEST_MOTO_ENDPOINT for the moto backend");
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .test_credentials()
+            .load()
+            .await;
+        let ddb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&sdk)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let name = format!("bench-{}", std::process::id());
+        DynamoStore::create_table(&ddb, &name).await.expect("table");
+        let (q, d) = SqsQueue::create_with_dlq(&sqs, &name, Duration::from_secs(60), 5)
+            .await
+            .expect("queues");
+        (
+            Repos::from_adapter(Arc::new(DynamoStore::new(ddb, name))),
+            Arc::new(SqsQueue::new(sqs.clone(), q)),
+            Arc::new(SqsQueue::new(sqs, d)),
+        )
+    } else {
+        let dlq = Arc::new(MemoryQueue::new(Duration::from_secs(60)));
+        let queue: Arc<dyn Queue> = Arc::new(MemoryQueue::with_dead_letter(
+            Duration::from_secs(60),
+            5,
+            dlq.clone(),
+        ));
+        (
+            Repos::from_adapter(Arc::new(MemoryStore::new())),
+            queue,
+            dlq,
+        )
+    };
     let services = Arc::new(Services::new(repos.clone(), &config).expect("services"));
     let intake =
         Arc::new(Intake::new(repos.links.clone(), queue.clone(), &config).expect("intake"));
@@ -252,7 +320,17 @@ async fn main() {
         .collect();
     lag.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("local pipeline: {n} signed deliveries, concurrency {concurrency}, in-memory store and queue");
+    let backend = if moto {
+        "DynamoDB and SQS on moto"
+    } else {
+        "in-memory store and queue"
+    };
+    let pace = if rate > 0 {
+        format!("{rate}/s offered")
+    } else {
+        "as fast as acknowledged".to_owned()
+    };
+    println!("local pipeline: {n} signed deliveries, concurrency {concurrency}, {pace}, {backend}");
     println!(
         "  accepted:   {n} in {:.2} s = {:.0} deliveries/s",
         accept_time.as_secs_f64(),
@@ -272,5 +350,29 @@ async fn main() {
         ms(percentile(&lag, 0.99)),
         ms(percentile(&lag, 1.0))
     );
+    if moto {
+        // Let the last deletes land, then report calls per delivery.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let calls = counter.0.lock().expect("lock").clone();
+        println!(
+            "  AWS calls per delivery (all {} calls counted by an SDK interceptor):",
+            calls.values().sum::<u64>()
+        );
+        for (op, count) in &calls {
+            println!("    {op:<40} {count:>8}  {:.3}", *count as f64 / n as f64);
+        }
+        let per = |ops: &[&str]| {
+            ops.iter()
+                .map(|o| calls.get(*o).copied().unwrap_or(0))
+                .sum::<u64>() as f64
+                / n as f64
+        };
+        println!("  SQS sends {:.3}, receives+deletes {:.3}; DynamoDB writes {:.3}, reads {:.3}, scans {}",
+            per(&["SQS.SendMessage"]),
+            per(&["SQS.ReceiveMessage", "SQS.DeleteMessageBatch", "SQS.DeleteMessage"]),
+            per(&["DynamoDB.PutItem", "DynamoDB.UpdateItem", "DynamoDB.DeleteItem", "DynamoDB.TransactWriteItems", "DynamoDB.BatchWriteItem"]),
+            per(&["DynamoDB.GetItem", "DynamoDB.Query", "DynamoDB.BatchGetItem"]),
+            calls.get("DynamoDB.Scan").copied().unwrap_or(0));
+    }
     assert_eq!(arrivals.len(), n, "every order delivered");
 }

@@ -4,6 +4,7 @@
 mod connect_api;
 mod contract;
 mod disconnect;
+mod fuzz;
 mod helpers;
 mod lambda_events;
 mod logs;
