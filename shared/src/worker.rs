@@ -498,7 +498,8 @@ impl Worker {
         match retry {
             None => Ok(()),
             Some(why) => Err(RecordFailure {
-                reason: why,
+                // The log gets the status, not the tenant's answer (kept in the order record).
+                reason: why.split(':').next().unwrap_or("delivery failed").to_owned(),
                 retry_after: Some(self.settings.backoff(receive_count)),
             }),
         }

@@ -43,19 +43,9 @@ async fn wizard_with_captured_logs(backend: Backend) -> (String, Vec<String>) {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let store = FakeStore::start(StoreMode::Healthy).await;
-    let app = TestApp::spawn(backend).await;
-    let fulfilment_secret = woolink::admin::new_signing_secret();
-    woolink::admin::put_tenant(
-        &app.services,
-        woolink::admin::TenantSpec {
-            code: woolink::domain::TenantCode::parse("ACME").unwrap(),
-            name: "Acme Couriers".into(),
-            active: true,
-            fulfilment: Some(("http://127.0.0.1:9/inbox".into(), fulfilment_secret.clone())),
-        },
-    )
-    .await
-    .unwrap();
+    let tenant = FakeTenant::answering(&[500]).await;
+    let app = TestApp::pipeline_paused(backend, &tenant).await;
+    let fulfilment_secret = tenant.secret.clone();
 
     for _ in 0..6 {
         app.login_as("ACME", "ghost@acme.test", "wrong-password-123", DEVICE)
@@ -84,6 +74,25 @@ async fn wizard_with_captured_logs(backend: Backend) -> (String, Vec<String>) {
         .unwrap()
         .to_owned();
     app.get("/v1/stores/st_a1", Some(&api_key)).await;
+
+    // An order through the intake and the worker (a failed attempt, then a delivery).
+    let body = crate::sync_worker::php_json(&crate::sync_worker::order(727, "processing", "2026-11-23T10:00:00"));
+    let a = crate::webhook_intake::deliver_signed(&app, "st_a1", "order.created", &body, &secret).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    for _ in 0..2 {
+        let msgs = app.queue.receive(10, std::time::Duration::from_secs(2)).await.unwrap();
+        woolink::local::process_batch(app.queue.as_ref(), &app.worker, &msgs).await;
+    }
+    assert_eq!(tenant.accepted().len(), 1, "the order went through");
+    // And the disconnect.
+    let a = app
+        .post_json(
+            "/v1/connect/disconnect",
+            json!({"storeUrl": store.url, "customerId": "cus_a1"}),
+            Some(&api_key),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
     drop(app);
 
     let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
@@ -97,6 +106,10 @@ async fn wizard_with_captured_logs(backend: Backend) -> (String, Vec<String>) {
         CONSUMER_SECRET.to_owned(),
         "ck_wrong_key_for_the_log_test".to_owned(),
         fulfilment_secret.expose().to_owned(),
+        // Order contents: the customer's email, address and the raw body.
+        "john.doe@example.com".to_owned(),
+        "969 Market".to_owned(),
+        String::from_utf8(body).unwrap(),
     ];
     (log, secrets)
 }
@@ -106,6 +119,8 @@ async fn no_secret_in_logs(backend: Backend) {
     // The capture really saw the run.
     assert!(log.contains("store linked"), "capture is empty or partial");
     assert!(log.contains("login locked"), "lockout was not logged");
+    assert!(log.contains("delivered to the tenant"), "the worker's logs were not captured");
+    assert!(log.contains("store disconnected"), "the disconnect was not logged");
     assert!(log.lines().count() > 20);
     for line in log.lines() {
         for s in &secrets {
