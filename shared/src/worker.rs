@@ -43,6 +43,9 @@ pub struct WorkerSettings {
     pub cache_ttl: Duration,
     /// How long order records of a disconnected store are kept.
     pub retention: Duration,
+    /// How long a `queued` record counts as being delivered by another worker (a newer or
+    /// duplicate record of the order waits meanwhile); after it, the record is superseded.
+    pub in_flight_window: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -55,6 +58,7 @@ impl Default for WorkerSettings {
             weight_lookup_receives: 2,
             cache_ttl: Duration::from_secs(5),
             retention: crate::config::DEFAULT_RETENTION,
+            in_flight_window: Duration::from_secs(30),
         }
     }
 }
@@ -343,6 +347,19 @@ impl Worker {
             if e.version == version && matches!(e.state, SyncState::Synced | SyncState::Skipped) {
                 return Ok(Plan::Nothing("a replay"));
             }
+            // Another record of this order is being delivered right now: wait for it, so
+            // the tenant hears about versions in order and a copy does not send twice.
+            let in_flight = e.state == SyncState::Queued
+                && e.last_error.is_none()
+                && (now - e.updated_at)
+                    .to_std()
+                    .is_ok_and(|age| age < self.settings.in_flight_window);
+            if in_flight {
+                return Err(RecordFailure {
+                    reason: "another delivery of this order is in flight".into(),
+                    retry_after: Some(self.settings.backoff(receive_count)),
+                });
+            }
         }
         let in_scope = existing.is_some_and(|e| e.in_scope)
             || link.trigger_statuses.iter().any(|t| t.as_str() == status);
@@ -499,7 +516,11 @@ impl Worker {
             None => Ok(()),
             Some(why) => Err(RecordFailure {
                 // The log gets the status, not the tenant's answer (kept in the order record).
-                reason: why.split(':').next().unwrap_or("delivery failed").to_owned(),
+                reason: why
+                    .split(':')
+                    .next()
+                    .unwrap_or("delivery failed")
+                    .to_owned(),
                 retry_after: Some(self.settings.backoff(receive_count)),
             }),
         }

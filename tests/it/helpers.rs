@@ -26,6 +26,7 @@ pub fn test_worker_settings() -> WorkerSettings {
         backoff_base: Duration::from_millis(50),
         backoff_max: Duration::from_millis(400),
         cache_ttl: Duration::from_millis(100),
+        in_flight_window: Duration::from_secs(2),
         ..WorkerSettings::default()
     }
 }

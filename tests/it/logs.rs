@@ -76,11 +76,20 @@ async fn wizard_with_captured_logs(backend: Backend) -> (String, Vec<String>) {
     app.get("/v1/stores/st_a1", Some(&api_key)).await;
 
     // An order through the intake and the worker (a failed attempt, then a delivery).
-    let body = crate::sync_worker::php_json(&crate::sync_worker::order(727, "processing", "2026-11-23T10:00:00"));
-    let a = crate::webhook_intake::deliver_signed(&app, "st_a1", "order.created", &body, &secret).await;
+    let body = crate::sync_worker::php_json(&crate::sync_worker::order(
+        727,
+        "processing",
+        "2026-11-23T10:00:00",
+    ));
+    let a =
+        crate::webhook_intake::deliver_signed(&app, "st_a1", "order.created", &body, &secret).await;
     assert_eq!(a.status, 200, "{}", a.body);
     for _ in 0..2 {
-        let msgs = app.queue.receive(10, std::time::Duration::from_secs(2)).await.unwrap();
+        let msgs = app
+            .queue
+            .receive(10, std::time::Duration::from_secs(2))
+            .await
+            .unwrap();
         woolink::local::process_batch(app.queue.as_ref(), &app.worker, &msgs).await;
     }
     assert_eq!(tenant.accepted().len(), 1, "the order went through");
@@ -119,8 +128,14 @@ async fn no_secret_in_logs(backend: Backend) {
     // The capture really saw the run.
     assert!(log.contains("store linked"), "capture is empty or partial");
     assert!(log.contains("login locked"), "lockout was not logged");
-    assert!(log.contains("delivered to the tenant"), "the worker's logs were not captured");
-    assert!(log.contains("store disconnected"), "the disconnect was not logged");
+    assert!(
+        log.contains("delivered to the tenant"),
+        "the worker's logs were not captured"
+    );
+    assert!(
+        log.contains("store disconnected"),
+        "the disconnect was not logged"
+    );
     assert!(log.lines().count() > 20);
     for line in log.lines() {
         for s in &secrets {

@@ -8,5 +8,6 @@ mod fuzz;
 mod helpers;
 mod lambda_events;
 mod logs;
+mod reliability;
 mod sync_worker;
 mod webhook_intake;
