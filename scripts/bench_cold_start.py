@@ -55,6 +55,8 @@ class RuntimeApi:
         self.first_next = None
         self.events = []
         self.responses = 0
+        # Each start is a generation; requests of a killed process's generation give up.
+        self.generation = 0
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,11 +69,13 @@ class RuntimeApi:
                     return
                 now = time.perf_counter()
                 with api.lock:
+                    mine = api.generation
                     if api.first_next is None:
                         api.first_next = now
                         api.lock.notify_all()
                     while not api.events:
-                        if not api.lock.wait(timeout=30):
+                        api.lock.wait(timeout=1)
+                        if api.generation != mine:
                             return
                     event = api.events.pop()
                 body = json.dumps(event).encode()
@@ -96,13 +100,19 @@ class RuntimeApi:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # a killed function leaves broken connections behind; expected
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def reset(self, events):
         with self.lock:
+            self.generation += 1
+            self.lock.notify_all()
             self.first_next = None
             self.events = list(events)
             self.responses = 0

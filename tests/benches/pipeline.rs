@@ -44,9 +44,11 @@ impl aws_sdk_dynamodb::config::Intercept for CallCounter {
     fn name(&self) -> &'static str {
         "CallCounter"
     }
-    fn read_before_execution(
+    /// Once per HTTP attempt (so SDK retries are counted too, as AWS bills them).
+    fn read_before_transmit(
         &self,
-        _: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
         cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         if let Some(m) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
@@ -270,6 +272,8 @@ async fn main() {
     let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let acks: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::with_capacity(n)));
     let work = Arc::new(Mutex::new(bodies.into_iter()));
+    // The AWS calls of setting up are not the pipeline's.
+    counter.0.lock().expect("lock").clear();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -284,6 +288,11 @@ async fn main() {
             loop {
                 let next = work.lock().expect("lock").next();
                 let Some((id, body, sig)) = next else { return };
+                if rate > 0 {
+                    // Open loop at a fixed rate: delivery `id` is due at (id - 1) / rate s.
+                    let due = started + Duration::from_secs_f64((id - 1) as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let t0 = Instant::now();
                 sent.lock().expect("lock").insert(id, t0);
                 let r = http
