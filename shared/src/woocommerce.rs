@@ -22,6 +22,13 @@ pub struct WooCredentials {
     pub consumer_secret: SecretString,
 }
 
+impl WooCredentials {
+    /// The password half of HTTP Basic auth.
+    fn secret(&self) -> Option<&str> {
+        Some(self.consumer_secret.expose())
+    }
+}
+
 impl fmt::Debug for WooCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("WooCredentials([redacted])")
@@ -112,10 +119,7 @@ impl WooClient {
         let response = self
             .http
             .post(store.rest_endpoint("wc/v3/webhooks"))
-            .basic_auth(
-                creds.consumer_key.expose(),
-                Some(creds.consumer_secret.expose()),
-            )
+            .basic_auth(creds.consumer_key.expose(), creds.secret())
             .json(&json!({
                 "name": format!("woolink {topic}"),
                 "topic": topic,
@@ -146,10 +150,7 @@ impl WooClient {
         let response = self
             .http
             .get(store.rest_endpoint(&format!("wc/v3/orders/{id}")))
-            .basic_auth(
-                creds.consumer_key.expose(),
-                Some(creds.consumer_secret.expose()),
-            )
+            .basic_auth(creds.consumer_key.expose(), creds.secret())
             .send()
             .await
             .map_err(Self::transport)?;
@@ -183,10 +184,7 @@ impl WooClient {
             .http
             .get(store.rest_endpoint("wc/v3/products"))
             .query(&[("include", include.as_str()), ("per_page", "100")])
-            .basic_auth(
-                creds.consumer_key.expose(),
-                Some(creds.consumer_secret.expose()),
-            )
+            .basic_auth(creds.consumer_key.expose(), creds.secret())
             .send()
             .await
             .map_err(Self::transport)?;
@@ -221,10 +219,7 @@ impl WooClient {
             .http
             .delete(store.rest_endpoint(&format!("wc/v3/webhooks/{id}")))
             .query(&[("force", "true")])
-            .basic_auth(
-                creds.consumer_key.expose(),
-                Some(creds.consumer_secret.expose()),
-            )
+            .basic_auth(creds.consumer_key.expose(), creds.secret())
             .send()
             .await
             .map_err(Self::transport)?;
