@@ -284,7 +284,7 @@ impl DynamoStore {
         }
     }
 
-    async fn get(&self, key: Item, what: &str) -> Result<Option<Item>> {
+    async fn get(&self, key: Item) -> Result<Option<Item>> {
         let out = self
             .client
             .get_item()
@@ -294,7 +294,6 @@ impl DynamoStore {
             .send()
             .await
             .map_err(db_error)?;
-        let _ = what;
         Ok(out.item)
     }
 
@@ -415,10 +414,10 @@ fn tenant_item(t: &Tenant) -> TenantItem {
 impl Tenants for DynamoStore {
     async fn get_tenant(&self, code: &TenantCode) -> Result<Option<Tenant>> {
         let item = self
-            .get(
-                key(keys::TENANTS.to_owned(), keys::tenant_sk(code.as_str())),
-                "tenant",
-            )
+            .get(key(
+                keys::TENANTS.to_owned(),
+                keys::tenant_sk(code.as_str()),
+            ))
             .await?;
         item.map(|i| from_item::<TenantItem>(i, "tenant").and_then(tenant_from))
             .transpose()
@@ -447,13 +446,10 @@ impl Tenants for DynamoStore {
 impl Users for DynamoStore {
     async fn get_user(&self, tenant: &TenantCode, email: &Email) -> Result<Option<User>> {
         let item = self
-            .get(
-                key(
-                    keys::tenant_pk(tenant.as_str()),
-                    keys::user_sk(email.as_str()),
-                ),
-                "user",
-            )
+            .get(key(
+                keys::tenant_pk(tenant.as_str()),
+                keys::user_sk(email.as_str()),
+            ))
             .await?;
         item.map(|i| {
             let u: UserItem = from_item(i, "user")?;
@@ -484,13 +480,10 @@ impl Users for DynamoStore {
 
     async fn login_attempts(&self, tenant: &TenantCode, email: &Email) -> Result<LoginAttempts> {
         let item = self
-            .get(
-                key(
-                    keys::tenant_pk(tenant.as_str()),
-                    keys::login_sk(email.as_str()),
-                ),
-                "login attempts",
-            )
+            .get(key(
+                keys::tenant_pk(tenant.as_str()),
+                keys::login_sk(email.as_str()),
+            ))
             .await?;
         Ok(match item {
             None => LoginAttempts::default(),
@@ -580,7 +573,7 @@ fn store_from(item: StoreItem) -> Result<Store> {
 impl Stores for DynamoStore {
     async fn get_store(&self, id: &StoreId) -> Result<Option<Store>> {
         let item = self
-            .get(key(keys::store_pk(id.as_str()), keys::STORE_SK), "store")
+            .get(key(keys::store_pk(id.as_str()), keys::STORE_SK))
             .await?;
         item.map(|i| from_item::<StoreItem>(i, "store").and_then(store_from))
             .transpose()
@@ -721,7 +714,7 @@ fn link_from(i: LinkItem) -> Result<Link> {
 impl Links for DynamoStore {
     async fn get_link(&self, store: &StoreId) -> Result<Option<Link>> {
         let item = self
-            .get(key(keys::store_pk(store.as_str()), keys::LINK_SK), "link")
+            .get(key(keys::store_pk(store.as_str()), keys::LINK_SK))
             .await?;
         item.map(|i| from_item::<LinkItem>(i, "link").and_then(link_from))
             .transpose()
@@ -773,10 +766,7 @@ impl Links for DynamoStore {
 
     async fn find_link_by_api_key(&self, hash: &CredentialHash) -> Result<Option<Link>> {
         let Some(item) = self
-            .get(
-                key(keys::api_key_pk(hash.as_str()), keys::API_KEY_SK),
-                "api key",
-            )
+            .get(key(keys::api_key_pk(hash.as_str()), keys::API_KEY_SK))
             .await?
         else {
             return Ok(None);
@@ -842,10 +832,7 @@ impl Sessions for DynamoStore {
 
     async fn get_session(&self, token: &CredentialHash) -> Result<Option<Session>> {
         let item = self
-            .get(
-                key(keys::session_pk(token.as_str()), keys::SESSION_SK),
-                "session",
-            )
+            .get(key(keys::session_pk(token.as_str()), keys::SESSION_SK))
             .await?;
         item.map(|i| {
             let s: SessionItem = from_item(i, "session")?;
@@ -943,10 +930,10 @@ fn order_from(i: OrderItem) -> Result<OrderSync> {
 impl OrderSyncs for DynamoStore {
     async fn get_order_sync(&self, store: &StoreId, order: OrderId) -> Result<Option<OrderSync>> {
         let item = self
-            .get(
-                key(keys::store_pk(store.as_str()), keys::order_sk(order.get())),
-                "order",
-            )
+            .get(key(
+                keys::store_pk(store.as_str()),
+                keys::order_sk(order.get()),
+            ))
             .await?;
         item.map(|i| from_item::<OrderItem>(i, "order").and_then(order_from))
             .transpose()
