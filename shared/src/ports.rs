@@ -19,6 +19,17 @@ pub enum Written {
     Unchanged,
 }
 
+impl Written {
+    /// What writing `new` over `old` (the value stored before) amounts to.
+    pub fn of<T: PartialEq>(old: Option<&T>, new: &T) -> Self {
+        match old {
+            None => Self::Created,
+            Some(o) if o == new => Self::Unchanged,
+            Some(_) => Self::Updated,
+        }
+    }
+}
+
 #[async_trait]
 pub trait Tenants: Send + Sync {
     async fn get_tenant(&self, code: &TenantCode) -> Result<Option<Tenant>>;

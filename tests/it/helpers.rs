@@ -573,16 +573,7 @@ impl FakeStore {
                 ),
             )
             .with_state(state);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (addr, tx) = serve_on_loopback(app).await;
         Self {
             url: format!("http://{addr}"),
             calls,
@@ -699,16 +690,7 @@ impl FakeTenant {
                 ),
             )
             .with_state(st);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (addr, tx) = serve_on_loopback(app).await;
         Self {
             url: format!("http://{addr}/orders"),
             secret,
@@ -740,4 +722,21 @@ pub async fn eventually<F: FnMut() -> bool>(what: &str, mut check: F) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// Serves `app` on a free loopback port until the returned sender is used or dropped.
+pub async fn serve_on_loopback(
+    app: axum::Router,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (addr, tx)
 }

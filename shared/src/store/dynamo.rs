@@ -426,11 +426,7 @@ impl Tenants for DynamoStore {
     async fn put_tenant(&self, tenant: &Tenant) -> Result<Written> {
         let old = self.get_tenant(&tenant.code).await?;
         self.put(to_item(&tenant_item(tenant))?).await?;
-        Ok(match old {
-            None => Written::Created,
-            Some(o) if &o == tenant => Written::Unchanged,
-            Some(_) => Written::Updated,
-        })
+        Ok(Written::of(old.as_ref(), tenant))
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
@@ -471,11 +467,7 @@ impl Users for DynamoStore {
             password_hash: user.password_hash.clone(),
         };
         self.put(to_item(&item)?).await?;
-        Ok(match old {
-            None => Written::Created,
-            Some(o) if &o == user => Written::Unchanged,
-            Some(_) => Written::Updated,
-        })
+        Ok(Written::of(old.as_ref(), user))
     }
 
     async fn login_attempts(&self, tenant: &TenantCode, email: &Email) -> Result<LoginAttempts> {
@@ -622,11 +614,7 @@ impl Stores for DynamoStore {
             store_owned_elsewhere(&store.id),
         )
         .await?;
-        Ok(match old {
-            None => Written::Created,
-            Some(o) if &o == store => Written::Unchanged,
-            Some(_) => Written::Updated,
-        })
+        Ok(Written::of(old.as_ref(), store))
     }
 }
 

@@ -44,14 +44,6 @@ impl MemoryStore {
     }
 }
 
-fn written<T: PartialEq>(old: Option<T>, new: &T) -> Written {
-    match old {
-        None => Written::Created,
-        Some(o) if &o == new => Written::Unchanged,
-        Some(_) => Written::Updated,
-    }
-}
-
 #[async_trait]
 impl Tenants for MemoryStore {
     async fn get_tenant(&self, code: &TenantCode) -> Result<Option<Tenant>> {
@@ -59,8 +51,10 @@ impl Tenants for MemoryStore {
     }
     async fn put_tenant(&self, tenant: &Tenant) -> Result<Written> {
         self.with(|d| {
-            written(
-                d.tenants.insert(tenant.code.clone(), tenant.clone()),
+            Written::of(
+                d.tenants
+                    .insert(tenant.code.clone(), tenant.clone())
+                    .as_ref(),
                 tenant,
             )
         })
@@ -77,9 +71,10 @@ impl Users for MemoryStore {
     }
     async fn put_user(&self, user: &User) -> Result<Written> {
         self.with(|d| {
-            written(
+            Written::of(
                 d.users
-                    .insert((user.tenant.clone(), user.email.clone()), user.clone()),
+                    .insert((user.tenant.clone(), user.email.clone()), user.clone())
+                    .as_ref(),
                 user,
             )
         })
@@ -142,8 +137,8 @@ impl Stores for MemoryStore {
                 ErrorKind::Conflict,
                 format!("store id {} belongs to another tenant", store.id),
             )),
-            _ => Ok(written(
-                d.stores.insert(store.id.clone(), store.clone()),
+            _ => Ok(Written::of(
+                d.stores.insert(store.id.clone(), store.clone()).as_ref(),
                 store,
             )),
         })?
