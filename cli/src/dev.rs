@@ -19,10 +19,8 @@ use woolink::services::Services;
 use woolink::store::{DynamoStore, MemoryStore};
 use woolink::worker::{Worker, WorkerSettings};
 
-/// Like the deployed queue: messages come back 60 s after a failed attempt, and move to the
-/// dead-letter queue after 5 receives.
-const QUEUE_VISIBILITY: Duration = Duration::from_secs(60);
-const MAX_RECEIVES: u32 = 5;
+/// Like the deployed queue: messages move to the dead-letter queue after 16 receives.
+const MAX_RECEIVES: u32 = woolink::config::DEFAULT_MAX_RECEIVES;
 
 #[derive(clap::Args)]
 pub struct DevArgs {
@@ -41,6 +39,10 @@ pub struct DevArgs {
     /// DynamoDB table (created if missing) when running against AWS or an emulator.
     #[arg(long, env = "WOOLINK_TABLE", default_value = "woolink-dev")]
     table: String,
+    /// Seconds a received message stays invisible: how soon a message comes back after the
+    /// runner died holding it (set on the queues the runner creates, and the in-memory one).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=43_200))]
+    queue_visibility: u64,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -49,7 +51,10 @@ fn env(name: &str) -> Option<String> {
 
 type Backend = (Repos, Arc<dyn Queue>, Arc<dyn Queue>, String);
 
-async fn aws_backend(config: &Config) -> Result<Backend, Box<dyn std::error::Error>> {
+async fn aws_backend(
+    config: &Config,
+    visibility: Duration,
+) -> Result<Backend, Box<dyn std::error::Error>> {
     let sdk = woolink::services::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     DynamoStore::ensure_table(&client, &config.table).await?;
@@ -59,7 +64,7 @@ async fn aws_backend(config: &Config) -> Result<Backend, Box<dyn std::error::Err
         (Some(q), Some(d)) => (q.clone(), d.clone()),
         _ => {
             let name = format!("{}-orders", config.table);
-            SqsQueue::create_with_dlq(&sqs, &name, QUEUE_VISIBILITY, MAX_RECEIVES).await?
+            SqsQueue::create_with_dlq(&sqs, &name, visibility, MAX_RECEIVES).await?
         }
     };
     Ok((
@@ -70,10 +75,10 @@ async fn aws_backend(config: &Config) -> Result<Backend, Box<dyn std::error::Err
     ))
 }
 
-fn memory_backend() -> Backend {
-    let dlq = Arc::new(MemoryQueue::new(QUEUE_VISIBILITY));
+fn memory_backend(visibility: Duration) -> Backend {
+    let dlq = Arc::new(MemoryQueue::new(visibility));
     let queue = Arc::new(MemoryQueue::with_dead_letter(
-        QUEUE_VISIBILITY,
+        visibility,
         MAX_RECEIVES,
         dlq.clone(),
     ));
@@ -111,19 +116,23 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
     };
+    let visibility = Duration::from_secs(args.queue_visibility);
     let (repos, queue, dlq, backend) = if use_aws {
-        aws_backend(&config).await?
+        aws_backend(&config, visibility).await?
     } else {
-        memory_backend()
+        memory_backend(visibility)
     };
     let intake = Arc::new(Intake::new(repos.links.clone(), queue.clone(), &config)?);
     let mut services = Services::new(repos.clone(), &config)?;
     // One process: link changes reach the intake's cache at once.
     services.intake_cache = Some(intake.cache.clone());
     let services = Arc::new(services);
+    let defaults = WorkerSettings::default();
     let settings = WorkerSettings {
         max_receives: MAX_RECEIVES,
-        ..WorkerSettings::default()
+        // A claim older than the visibility timeout belongs to an attempt that is gone.
+        in_flight_window: defaults.in_flight_window.min(visibility),
+        ..defaults
     };
     let worker = Arc::new(Worker::from_parts(
         repos,

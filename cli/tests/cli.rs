@@ -1,85 +1,14 @@
 //! The `woolink` binary as a user runs it: `woolink dev` and the admin commands.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-const DEVICE: &str = "abababababababababababababababababababababababababababababababab";
-
-struct Running {
-    child: Child,
-    base: String,
-    stdout: Vec<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `woolink dev --port 0 …` and waits for its one `listening on` line.
-// The child is waited for when `Running` drops.
-#[allow(clippy::zombie_processes)]
-fn start_dev(args: &[&str], envs: &[(&str, &str)]) -> Running {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_woolink"));
-    cmd.arg("dev").arg("--port").arg("0").args(args);
-    cmd.env_remove("AWS_ENDPOINT_URL");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("woolink starts");
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut stdout = Vec::new();
-    loop {
-        let mut line = String::new();
-        let n = reader.read_line(&mut line).expect("read stdout");
-        assert!(
-            n > 0,
-            "woolink dev exited before listening; said: {stdout:?}"
-        );
-        let line = line.trim_end().to_owned();
-        stdout.push(line.clone());
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            let base = addr.to_owned();
-            assert!(base.starts_with("http://127.0.0.1:"), "{line}");
-            return Running {
-                child,
-                base,
-                stdout,
-            };
-        }
-    }
-}
-
-async fn post(base: &str, path: &str, body: Value, bearer: Option<&str>) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .json(&body);
-    if let Some(b) = bearer {
-        req = req.bearer_auth(b);
-    }
-    let r = req.send().await.expect("request");
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(base: &str, path: &str, bearer: &str) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .get(format!("{base}{path}"))
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .expect("request");
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
+mod common;
+use common::*;
 
 #[tokio::test]
 async fn dev_runs_the_demo_wizard_end_to_end() {

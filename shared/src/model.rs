@@ -184,6 +184,9 @@ pub struct OrderSync {
     /// Event type and id of the latest delivery (pending or done).
     pub event: Option<String>,
     pub webhook_id: Option<String>,
+    /// The queue message delivering it while `queued`: when that same message comes back
+    /// (its earlier receive died or timed out), it takes over at once instead of waiting.
+    pub claimed_by: Option<String>,
     /// Shipping hash of the latest document, and of the one the tenant last accepted.
     pub doc_hash: Option<String>,
     pub delivered_hash: Option<String>,

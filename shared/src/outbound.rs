@@ -108,8 +108,19 @@ impl OutboundPolicy {
     /// The HTTP client for stores and tenant endpoints: vetted DNS, no redirects, no proxy,
     /// bounded timeouts. Build once and reuse.
     pub fn client(&self, timeout: Duration) -> Result<reqwest::Client> {
+        self.client_resolving_with(timeout, Arc::new(SystemLookup))
+    }
+
+    fn client_resolving_with(
+        &self,
+        timeout: Duration,
+        lookup: Arc<dyn Lookup>,
+    ) -> Result<reqwest::Client> {
         reqwest::Client::builder()
-            .dns_resolver(Arc::new(VettedResolver { policy: *self }))
+            .dns_resolver(Arc::new(VettedResolver {
+                policy: *self,
+                lookup,
+            }))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(Duration::from_secs(5).min(timeout))
@@ -206,22 +217,40 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
     }
 }
 
-/// Resolves with the system resolver and keeps only allowed addresses.
+/// Name resolution: the system's, or a scripted one in tests (DNS rebinding).
+trait Lookup: Send + Sync {
+    fn lookup(&self, host: String) -> futures::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>;
+}
+
+struct SystemLookup;
+
+impl Lookup for SystemLookup {
+    fn lookup(&self, host: String) -> futures::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
+        Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.collect()) })
+    }
+}
+
+/// Resolves names and keeps only allowed addresses: the connection is made to an address
+/// judged at connection time.
 struct VettedResolver {
     policy: OutboundPolicy,
+    lookup: Arc<dyn Lookup>,
 }
 
 impl reqwest::dns::Resolve for VettedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let policy = self.policy;
         let host = name.as_str().to_owned();
+        let lookup = self.lookup.clone();
         Box::pin(async move {
             let lower = host.trim_end_matches('.').to_ascii_lowercase();
             if !policy.allow_loopback && (lower == "localhost" || lower.ends_with(".localhost")) {
                 return Err("refused: host is loopback".into());
             }
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+            let addrs: Vec<SocketAddr> = lookup
+                .lookup(host)
                 .await?
+                .into_iter()
                 .filter(|a| policy.allows_ip(a.ip()))
                 .collect();
             if addrs.is_empty() {
@@ -284,6 +313,51 @@ mod tests {
         assert!(refused(p, "http://example.com/"));
         assert!(refused(p, "https://10.0.0.1/"));
         assert!(refused(p, "https://169.254.169.254/"));
+    }
+
+    /// A name that resolves to a public address when vetted and to loopback when connected
+    /// (DNS rebinding), or to a mix: the connection never reaches the loopback listener.
+    #[tokio::test]
+    async fn connections_go_only_to_vetted_addresses() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        struct Rebinding(SocketAddr);
+        impl Lookup for Rebinding {
+            fn lookup(
+                &self,
+                _: String,
+            ) -> futures::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
+                let internal = self.0;
+                Box::pin(async move { Ok(vec![internal]) })
+            }
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let internal = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        let url = format!("http://rebinding.test:{}/", internal.port());
+        // Only loopback forms: a test never sends traffic to other addresses, even by mistake.
+        for ip in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            let target = SocketAddr::new(ip.parse().unwrap(), internal.port());
+            let prod = OutboundPolicy::public_only()
+                .client_resolving_with(Duration::from_secs(2), Arc::new(Rebinding(target)))
+                .unwrap();
+            assert!(prod.get(&url).send().await.is_err(), "{ip} refused");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 0, "no connection was made");
+        // The same scripted DNS under the local runner's policy does connect: the refusal
+        // above is the policy's, not the test's.
+        let dev = OutboundPolicy::local_development()
+            .client_resolving_with(Duration::from_secs(2), Arc::new(Rebinding(internal)))
+            .unwrap();
+        let _ = dev.get(&url).send().await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

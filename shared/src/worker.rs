@@ -261,6 +261,7 @@ impl Worker {
             .get("ApproximateReceiveCount")
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
+        let message_id = record.message_id.as_deref().unwrap_or_default();
         let envelope = Envelope::decode(body).map_err(|e| {
             tracing::error!(error = %e.message(), "undecodable message; it will reach the dead-letter queue");
             RecordFailure::from(e)
@@ -286,12 +287,19 @@ impl Worker {
         }
         let version = normalise_version(head.modified_at.as_deref().unwrap_or(&head.received_at));
 
+        // An `order.created` is usually the first word of an order: its record is written
+        // without reading first, as the write's condition (no record yet) is the check; if
+        // the order is known after all, the conflict sends us back to reading.
+        let mut assume_new = head.topic == "order.created";
         for _ in 0..4 {
-            let existing = self
-                .repos
-                .orders
-                .get_order_sync(&head.store_id, head.order_id)
-                .await?;
+            let existing = if std::mem::take(&mut assume_new) {
+                None
+            } else {
+                self.repos
+                    .orders
+                    .get_order_sync(&head.store_id, head.order_id)
+                    .await?
+            };
             let plan = self
                 .plan(
                     &link,
@@ -299,7 +307,7 @@ impl Worker {
                     &status,
                     &version,
                     existing.as_ref(),
-                    receive_count,
+                    (message_id, receive_count),
                 )
                 .await?;
             let expected = existing.as_ref().map(|e| e.revision);
@@ -337,7 +345,7 @@ impl Worker {
         status: &str,
         version: &str,
         existing: Option<&OrderSync>,
-        receive_count: u32,
+        (message_id, receive_count): (&str, u32),
     ) -> Result<Plan, RecordFailure> {
         let now = Utc::now();
         if let Some(e) = existing {
@@ -351,6 +359,7 @@ impl Worker {
             // the tenant hears about versions in order and a copy does not send twice.
             let in_flight = e.state == SyncState::Queued
                 && e.last_error.is_none()
+                && e.claimed_by.as_deref() != Some(message_id)
                 && (now - e.updated_at)
                     .to_std()
                     .is_ok_and(|age| age < self.settings.in_flight_window);
@@ -378,6 +387,7 @@ impl Worker {
                 in_scope: false,
                 event: None,
                 webhook_id: None,
+                claimed_by: None,
                 doc_hash: None,
                 delivered_hash: None,
                 attempts: 0,
@@ -438,6 +448,7 @@ impl Worker {
         next.state = SyncState::Queued;
         next.event = Some(event.to_owned());
         next.webhook_id = Some(webhook_id(&link.store_id, next.order_id, version));
+        next.claimed_by = Some(message_id.to_owned());
         next.doc_hash = Some(hash);
         Ok(Plan::Deliver {
             next,

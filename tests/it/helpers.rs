@@ -107,17 +107,19 @@ pub async fn repos(backend: Backend) -> Repos {
 
 pub const MAX_RECEIVES: u32 = 5;
 
-/// A fresh orders queue (and its DLQ): in memory, or SQS on moto.
-pub async fn fresh_queue(
+/// A fresh orders queue (and its DLQ: messages move there after `max_receives` receives),
+/// in memory, or SQS on moto.
+pub async fn fresh_queue_with(
     backend: Backend,
     visibility: Duration,
+    max_receives: u32,
 ) -> (Arc<dyn Queue>, Arc<dyn Queue>) {
     match backend {
         Backend::Memory => {
             let dlq = Arc::new(MemoryQueue::new(visibility));
             let q = Arc::new(MemoryQueue::with_dead_letter(
                 visibility,
-                MAX_RECEIVES,
+                max_receives,
                 dlq.clone(),
             ));
             (q, dlq)
@@ -128,7 +130,7 @@ pub async fn fresh_queue(
                 &client,
                 &unique_name("orders"),
                 visibility,
-                MAX_RECEIVES,
+                max_receives,
             )
             .await
             .expect("create test queue on moto");
@@ -216,7 +218,7 @@ impl TestApp {
     /// With the configuration adjusted by `adjust` (cache TTL, message size…); the queue is
     /// left alone (no worker consumes it) so tests can look at what the intake sent.
     pub async fn spawn_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::start(backend, adjust, false).await
+        Self::start(backend, adjust, |_| {}, false).await
     }
 
     /// The whole pipeline: intake, queue, worker (fed like the SQS event source) and ACME's
@@ -230,10 +232,28 @@ impl TestApp {
         Self::pipeline_with(backend, tenant, false).await
     }
 
+    /// The whole pipeline with the configuration (client timeout, the queue's and the
+    /// worker's `max_receives`…) and the worker's settings (backoff…) adjusted.
+    pub async fn pipeline_tuned(
+        backend: Backend,
+        tenant: &FakeTenant,
+        config: impl FnOnce(&mut Config),
+        settings: impl FnOnce(&mut WorkerSettings),
+    ) -> Self {
+        let app = Self::start(backend, config, settings, true).await;
+        app.point_acme_at(tenant).await;
+        app
+    }
+
     async fn pipeline_with(backend: Backend, tenant: &FakeTenant, consume: bool) -> Self {
-        let app = Self::start(backend, |_| {}, consume).await;
+        let app = Self::start(backend, |_| {}, |_| {}, consume).await;
+        app.point_acme_at(tenant).await;
+        app
+    }
+
+    async fn point_acme_at(&self, tenant: &FakeTenant) {
         woolink::admin::put_tenant(
-            &app.services,
+            &self.services,
             woolink::admin::TenantSpec {
                 code: woolink::domain::TenantCode::parse("ACME").unwrap(),
                 name: "Acme Couriers".into(),
@@ -243,10 +263,14 @@ impl TestApp {
         )
         .await
         .expect("tenant endpoint set");
-        app
     }
 
-    async fn start(backend: Backend, adjust: impl FnOnce(&mut Config), consume: bool) -> Self {
+    async fn start(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+        tune: impl FnOnce(&mut WorkerSettings),
+        consume: bool,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
@@ -254,7 +278,13 @@ impl TestApp {
         adjust(&mut config);
         let repos = repos(backend).await;
         let links = repos.links.clone();
-        let (queue, dlq) = fresh_queue(backend, Duration::from_secs(30)).await;
+        let (queue, dlq) =
+            fresh_queue_with(backend, Duration::from_secs(30), config.max_receives).await;
+        let mut settings = WorkerSettings {
+            max_receives: config.max_receives,
+            ..test_worker_settings()
+        };
+        tune(&mut settings);
         let intake = Arc::new(Intake::new(links, queue.clone(), &config).expect("intake"));
         let mut services = Services::new(repos, &config).expect("services");
         services.intake_cache = Some(intake.cache.clone());
@@ -265,7 +295,7 @@ impl TestApp {
                 queue.clone(),
                 dlq.clone(),
                 &config,
-                test_worker_settings(),
+                settings,
             )
             .expect("worker"),
         );
@@ -611,21 +641,108 @@ impl TenantCall {
     }
 }
 
+/// How a fake tenant misbehaves, decided per request by a seeded generator (the same run
+/// every time): `unavailable_percent` of requests get 503, `stall_percent` get no answer for
+/// `stall` (longer than the worker's client timeout), the rest follow the script, then 200.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    pub unavailable_percent: u64,
+    pub stall_percent: u64,
+    pub stall: Duration,
+}
+
+/// What a stalled request is recorded as: no answer reached the worker in time.
+pub const STALLED: u16 = 0;
+
 /// A tenant's fulfilment endpoint: a real HTTP server on loopback that verifies every
-/// Standard Webhooks signature and answers from a script (then 200).
+/// Standard Webhooks signature and answers from a script (then 200), with optional faults.
+/// It can go down (its port refuses connections) and come back on the same address.
 pub struct FakeTenant {
     pub url: String,
     pub secret: SecretString,
     pub calls: Arc<Mutex<Vec<TenantCall>>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    addr: std::net::SocketAddr,
+    app: axum::Router,
+    server: Option<RunningServer>,
+}
+
+struct RunningServer {
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for FakeTenant {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        if let Some(s) = self.server.take() {
+            let _ = s.shutdown.send(());
         }
     }
+}
+
+#[derive(Clone)]
+struct TenantState {
+    secret: String,
+    calls: Arc<Mutex<Vec<TenantCall>>>,
+    script: Arc<Mutex<std::collections::VecDeque<u16>>>,
+    faults: Faults,
+    dice: Arc<Mutex<u64>>,
+}
+
+impl TenantState {
+    /// A number in 0..100 from a fixed-seed LCG.
+    fn roll(&self) -> u64 {
+        let mut d = self.dice.lock().unwrap();
+        *d = d
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*d >> 33) % 100
+    }
+}
+
+async fn tenant_endpoint(
+    axum::extract::State(st): axum::extract::State<TenantState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, String) {
+    let verified = standardwebhooks::Webhook::new(&st.secret)
+        .and_then(|w| w.verify(&body, &headers))
+        .is_ok();
+    let roll = st.roll();
+    let (answer, stall) = if roll < st.faults.unavailable_percent {
+        (503, false)
+    } else if roll < st.faults.unavailable_percent + st.faults.stall_percent {
+        (STALLED, true)
+    } else {
+        (st.script.lock().unwrap().pop_front().unwrap_or(200), false)
+    };
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    st.calls.lock().unwrap().push(TenantCall {
+        webhook_id: h("webhook-id"),
+        timestamp: h("webhook-timestamp"),
+        signature: h("webhook-signature"),
+        body: body.to_vec(),
+        verified,
+        answered: answer,
+    });
+    if stall {
+        // Past the worker's client timeout: the worker gives up and retries later.
+        tokio::time::sleep(st.faults.stall).await;
+    }
+    let status = match (verified, answer) {
+        (false, _) => 401,
+        (true, STALLED) => 504,
+        (true, a) => a,
+    };
+    (
+        axum::http::StatusCode::from_u16(status).unwrap(),
+        format!("{{\"answer\":{status},\"detail\":\"scripted\"}}"),
+    )
 }
 
 impl FakeTenant {
@@ -635,68 +752,66 @@ impl FakeTenant {
 
     /// Answers with `statuses` in turn, then 200.
     pub async fn answering(statuses: &[u16]) -> Self {
-        use axum::extract::State;
-        use axum::http::{HeaderMap, StatusCode};
+        Self::with(statuses, Faults::default()).await
+    }
 
+    /// Misbehaves as `faults` says.
+    pub async fn faulty(faults: Faults) -> Self {
+        Self::with(&[], faults).await
+    }
+
+    async fn with(statuses: &[u16], faults: Faults) -> Self {
         let secret = woolink::admin::new_signing_secret();
         let calls: Arc<Mutex<Vec<TenantCall>>> = Arc::new(Mutex::new(Vec::new()));
-        let script = Arc::new(Mutex::new(
-            statuses
-                .iter()
-                .copied()
-                .collect::<std::collections::VecDeque<u16>>(),
-        ));
-        #[derive(Clone)]
-        struct St {
-            secret: String,
-            calls: Arc<Mutex<Vec<TenantCall>>>,
-            script: Arc<Mutex<std::collections::VecDeque<u16>>>,
-        }
-        let st = St {
+        let st = TenantState {
             secret: secret.expose().to_owned(),
             calls: calls.clone(),
-            script: script.clone(),
+            script: Arc::new(Mutex::new(statuses.iter().copied().collect())),
+            faults,
+            dice: Arc::new(Mutex::new(7)),
         };
         let app = axum::Router::new()
-            .route(
-                "/orders",
-                axum::routing::post(
-                    |State(st): State<St>, headers: HeaderMap, body: axum::body::Bytes| async move {
-                        let verified = standardwebhooks::Webhook::new(&st.secret)
-                            .and_then(|w| w.verify(&body, &headers))
-                            .is_ok();
-                        let answer = st.script.lock().unwrap().pop_front().unwrap_or(200);
-                        let h = |n: &str| {
-                            headers
-                                .get(n)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_owned()
-                        };
-                        st.calls.lock().unwrap().push(TenantCall {
-                            webhook_id: h("webhook-id"),
-                            timestamp: h("webhook-timestamp"),
-                            signature: h("webhook-signature"),
-                            body: body.to_vec(),
-                            verified,
-                            answered: answer,
-                        });
-                        let status = if verified { answer } else { 401 };
-                        (
-                            StatusCode::from_u16(status).unwrap(),
-                            format!("{{\"answer\":{status},\"detail\":\"scripted\"}}"),
-                        )
-                    },
-                ),
-            )
+            .route("/orders", axum::routing::post(tenant_endpoint))
             .with_state(st);
-        let (addr, tx) = serve_on_loopback(app).await;
-        Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut tenant = Self {
             url: format!("http://{addr}/orders"),
             secret,
             calls,
-            shutdown: Some(tx),
+            addr,
+            app,
+            server: None,
+        };
+        tenant.serve(listener);
+        tenant
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = self.app.clone();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        self.server = Some(RunningServer { shutdown, task });
+    }
+
+    /// Stops listening: connections to the endpoint are refused until `come_back`.
+    pub async fn go_down(&mut self) {
+        if let Some(s) = self.server.take() {
+            let _ = s.shutdown.send(());
+            let _ = s.task.await;
         }
+    }
+
+    /// Listens again on the same address.
+    pub async fn come_back(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.expect("rebind");
+        self.serve(listener);
     }
 
     pub fn calls(&self) -> Vec<TenantCall> {

@@ -9,5 +9,6 @@ mod helpers;
 mod lambda_events;
 mod logs;
 mod reliability;
+mod security;
 mod sync_worker;
 mod webhook_intake;

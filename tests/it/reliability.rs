@@ -9,17 +9,20 @@
 //! (about 2 %).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::helpers::*;
-use crate::sync_worker::{order, php_json};
+use crate::sync_worker::{linked, order, php_json};
 
 struct Delivery {
     store: &'static str,
+    /// `order.created` for an order's first version (and its repeats), as WooCommerce sends it.
+    topic: &'static str,
     body: Vec<u8>,
     secret: String,
     /// A signature made with the wrong secret: must be refused with 401.
@@ -116,8 +119,14 @@ pub async fn misbehaving_load(backend: Backend, orders: u64, concurrency: usize)
         let vs = versions(id);
         for (k, v) in vs.iter().enumerate() {
             let body = php_json(v);
+            let topic = if k == 0 {
+                "order.created"
+            } else {
+                "order.updated"
+            };
             waves[k].push(Delivery {
                 store,
+                topic,
                 body: body.clone(),
                 secret: secret.clone(),
                 forged: false,
@@ -126,6 +135,7 @@ pub async fn misbehaving_load(backend: Backend, orders: u64, concurrency: usize)
                 duplicates += 1;
                 waves[(k + 1).min(4)].push(Delivery {
                     store,
+                    topic,
                     body: body.clone(),
                     secret: secret.clone(),
                     forged: false,
@@ -133,9 +143,15 @@ pub async fn misbehaving_load(backend: Backend, orders: u64, concurrency: usize)
             }
             if k > 0 && rng.chance(8) {
                 stale += 1;
-                let older = php_json(&vs[(rng.next() as usize) % k]);
+                let j = (rng.next() as usize) % k;
+                let older = php_json(&vs[j]);
                 waves[(k + 1).min(4)].push(Delivery {
                     store,
+                    topic: if j == 0 {
+                        "order.created"
+                    } else {
+                        "order.updated"
+                    },
                     body: older,
                     secret: secret.clone(),
                     forged: false,
@@ -145,6 +161,7 @@ pub async fn misbehaving_load(backend: Backend, orders: u64, concurrency: usize)
                 forged += 1;
                 waves[k].push(Delivery {
                     store,
+                    topic,
                     body,
                     secret: "not-the-secret".into(),
                     forged: true,
@@ -154,84 +171,13 @@ pub async fn misbehaving_load(backend: Backend, orders: u64, concurrency: usize)
     }
     let sent: usize = waves.iter().map(Vec::len).sum();
 
-    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut refused = 0;
     for wave in waves {
-        let wave = Arc::new(std::sync::Mutex::new(wave.into_iter()));
-        let mut tasks = Vec::new();
-        for _ in 0..concurrency {
-            let (wave, http, base, refused) = (
-                wave.clone(),
-                app.http.clone(),
-                app.base.clone(),
-                refused.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let next = wave.lock().unwrap().next();
-                    let Some(d) = next else { return };
-                    let sig = woolink::intake::woo_signature(d.secret.as_bytes(), &d.body);
-                    let r = http
-                        .post(format!("{base}/v1/webhooks/woocommerce/{}", d.store))
-                        .header("x-wc-webhook-topic", "order.updated")
-                        .header("x-wc-webhook-signature", sig)
-                        .body(d.body)
-                        .send()
-                        .await
-                        .unwrap();
-                    let status = r.status().as_u16();
-                    if d.forged {
-                        assert_eq!(status, 401, "a bad signature must be refused");
-                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    } else {
-                        assert_eq!(status, 200, "a good delivery must be accepted");
-                    }
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
+        refused += send_wave(&app, wave, concurrency).await;
     }
+    drain(&app, Duration::from_secs(300)).await;
 
-    // Wait for the pipeline to drain.
-    let deadline = std::time::Instant::now() + Duration::from_secs(300);
-    loop {
-        let (v, f) = app.queue.depth().await.unwrap();
-        if v == 0 && f == 0 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let (v, f) = app.queue.depth().await.unwrap();
-            if v == 0 && f == 0 {
-                break;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the queue did not drain"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        app.dlq.depth().await.unwrap(),
-        (0, 0),
-        "nothing in the dead-letter queue"
-    );
-
-    // Effects by webhook-id, per tenant; every signature verified.
-    let mut effects: BTreeMap<(String, u64), Vec<Value>> = BTreeMap::new();
-    let mut seen_ids = HashSet::new();
-    let mut redeliveries = 0;
-    for (tenant, calls) in [("ACME", acme.calls()), ("BETA", beta.calls())] {
-        for c in calls {
-            assert!(c.verified, "every delivery's signature verifies");
-            if !seen_ids.insert(c.webhook_id.clone()) {
-                redeliveries += 1;
-                continue;
-            }
-            let v = c.json();
-            let key = (tenant.to_owned(), v["data"]["orderId"].as_u64().unwrap());
-            effects.entry(key).or_default().push(v);
-        }
-    }
+    let (effects, distinct, redeliveries) = tally(&[("ACME", &acme), ("BETA", &beta)]);
     let (mut lost, mut double) = (0, 0);
     for id in 1..=orders {
         let tenant = if id % 3 == 2 { "BETA" } else { "ACME" };
@@ -246,26 +192,123 @@ pub async fn misbehaving_load(backend: Backend, orders: u64, concurrency: usize)
         if last["data"]["billing"]["phone"] != json!(format!("555-{id}")) {
             lost += 1;
         }
-        // A distinct effect twice: a second order.created, or two effects of one version.
-        let created = list.iter().filter(|e| e["type"] == "order.created").count();
-        let versions: HashSet<_> = list
-            .iter()
-            .map(|e| e["data"]["dateModified"].clone())
-            .collect();
-        double += created.saturating_sub(1) + (list.len() - versions.len());
+        double += doubled(list);
     }
     Figures {
         sent,
         duplicates,
         stale,
         forged,
-        refused: refused.load(std::sync::atomic::Ordering::Relaxed),
-        delivered_effects: seen_ids.len(),
+        refused,
+        delivered_effects: distinct,
         orders: orders as usize,
         lost,
         double_effects: double,
         redeliveries,
     }
+}
+
+/// Sends one wave of deliveries at `concurrency`; every good one must be answered 200 and
+/// every forged one 401. Returns how many were refused.
+async fn send_wave(app: &TestApp, wave: Vec<Delivery>, concurrency: usize) -> usize {
+    let refused = Arc::new(AtomicUsize::new(0));
+    let wave = Arc::new(Mutex::new(wave.into_iter()));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (wave, http, base, refused) = (
+            wave.clone(),
+            app.http.clone(),
+            app.base.clone(),
+            refused.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let next = wave.lock().unwrap().next();
+                let Some(d) = next else { return };
+                let sig = woolink::intake::woo_signature(d.secret.as_bytes(), &d.body);
+                let r = http
+                    .post(format!("{base}/v1/webhooks/woocommerce/{}", d.store))
+                    .header("x-wc-webhook-topic", d.topic)
+                    .header("x-wc-webhook-signature", sig)
+                    .body(d.body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                if d.forged {
+                    assert_eq!(status, 401, "a bad signature must be refused");
+                    refused.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    assert_eq!(status, 200, "a good delivery must be accepted");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    refused.load(Ordering::Relaxed)
+}
+
+/// Waits until nothing is visible or in flight in the orders queue, then checks that the
+/// dead-letter queue is empty.
+async fn drain(app: &TestApp, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (v, f) = app.queue.depth().await.unwrap();
+        if v == 0 && f == 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let (v, f) = app.queue.depth().await.unwrap();
+            if v == 0 && f == 0 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the queue did not drain");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.dlq.depth().await.unwrap(),
+        (0, 0),
+        "nothing in the dead-letter queue"
+    );
+}
+
+type Effects = BTreeMap<(String, u64), Vec<Value>>;
+
+/// The tenants' accepted (2xx) calls as effects per (tenant, order), counted once per
+/// `webhook-id`; every call's signature verified. Returns the effects, the number of
+/// distinct webhook-ids and how many accepted calls repeated one.
+fn tally(tenants: &[(&str, &FakeTenant)]) -> (Effects, usize, usize) {
+    let mut effects: Effects = BTreeMap::new();
+    let mut seen_ids = HashSet::new();
+    let mut redeliveries = 0;
+    for (tenant, fake) in tenants {
+        for c in fake.calls() {
+            assert!(c.verified, "every delivery's signature verifies");
+            if !(200..300).contains(&c.answered) {
+                continue;
+            }
+            if !seen_ids.insert(c.webhook_id.clone()) {
+                redeliveries += 1;
+                continue;
+            }
+            let v = c.json();
+            let key = ((*tenant).to_owned(), v["data"]["orderId"].as_u64().unwrap());
+            effects.entry(key).or_default().push(v);
+        }
+    }
+    (effects, seen_ids.len(), redeliveries)
+}
+
+/// A distinct effect twice for one order: a second `order.created`, or two effects of one
+/// version.
+fn doubled(list: &[Value]) -> usize {
+    let created = list.iter().filter(|e| e["type"] == "order.created").count();
+    let versions: HashSet<_> = list
+        .iter()
+        .map(|e| e["data"]["dateModified"].clone())
+        .collect();
+    created.saturating_sub(1) + (list.len() - versions.len())
 }
 
 fn orders_for(backend: Backend) -> u64 {
@@ -291,3 +334,169 @@ async fn nothing_lost_nothing_doubled(backend: Backend) {
 }
 
 both_backends!(nothing_lost_nothing_doubled);
+
+/// Two versions of each of `orders` orders of ACME's st_a1: `order.created` (processing),
+/// then `order.updated` with a new city. Sent version by version.
+async fn two_versions_each(app: &TestApp, secret: &str, orders: u64) {
+    for k in 0..2 {
+        let wave = (1..=orders)
+            .map(|id| {
+                let mut v = order(id, "processing", &format!("2026-11-23T10:0{k}:00"));
+                if k == 1 {
+                    v["shipping"]["city"] = json!(format!("City {id}"));
+                }
+                Delivery {
+                    store: "st_a1",
+                    topic: if k == 0 {
+                        "order.created"
+                    } else {
+                        "order.updated"
+                    },
+                    body: php_json(&v),
+                    secret: secret.to_owned(),
+                    forged: false,
+                }
+            })
+            .collect();
+        send_wave(app, wave, 16).await;
+    }
+}
+
+/// Every order's latest effect carries its second version (two effects, or one when the
+/// versions collapsed while the tenant was failing), nothing twice; returns (lost, double
+/// effects).
+fn check_two_versions(tenant: &FakeTenant, orders: u64) -> (usize, usize) {
+    let (effects, _, _) = tally(&[("ACME", tenant)]);
+    let (mut lost, mut double) = (0, 0);
+    for id in 1..=orders {
+        let Some(list) = effects.get(&("ACME".to_owned(), id)) else {
+            lost += 1;
+            continue;
+        };
+        double += doubled(list);
+        let latest = list
+            .iter()
+            .max_by_key(|e| e["data"]["dateModified"].as_str().unwrap_or("").to_owned())
+            .map(|e| e["data"]["shipping"]["city"].clone());
+        if latest != Some(json!(format!("City {id}"))) {
+            lost += 1;
+        }
+    }
+    (lost, double)
+}
+
+fn fault_orders(backend: Backend) -> u64 {
+    std::env::var("WOOLINK_RELIABILITY_FAULT_ORDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(match backend {
+            Backend::Memory => 500,
+            Backend::Dynamo => 60,
+        })
+}
+
+/// The tenant answers 503 to 30 % of requests and stalls past the worker's client timeout
+/// (0.5 s here) on 5 %: everything is delivered after retries, once, and the dead-letter
+/// queue stays empty with the deployed `maxReceiveCount`.
+async fn a_failing_and_stalling_tenant_still_gets_everything_once(backend: Backend) {
+    let orders = fault_orders(backend);
+    let tenant = FakeTenant::faulty(Faults {
+        unavailable_percent: 30,
+        stall_percent: 5,
+        stall: Duration::from_millis(1500),
+    })
+    .await;
+    let app = TestApp::pipeline_tuned(
+        backend,
+        &tenant,
+        |c| {
+            c.http_timeout = Duration::from_millis(500);
+            c.max_receives = woolink::config::DEFAULT_MAX_RECEIVES;
+        },
+        |_| {},
+    )
+    .await;
+    let (_, secret) = linked(&app).await;
+    let started = Instant::now();
+    two_versions_each(&app, &secret, orders).await;
+    drain(&app, Duration::from_secs(600)).await;
+    let calls = tenant.calls();
+    let unavailable = calls.iter().filter(|c| c.answered == 503).count();
+    let stalled = calls.iter().filter(|c| c.answered == STALLED).count();
+    let (lost, double) = check_two_versions(&tenant, orders);
+    println!(
+        "faults ({backend:?}): {} deliveries for {orders} orders; tenant called {} times: {unavailable} answered 503, \
+         {stalled} stalled past the timeout, {} accepted; lost {lost}; double effects {double}; {:.1} s",
+        orders * 2,
+        calls.len(),
+        tenant.accepted().len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        unavailable > 0 && stalled > 0,
+        "the faults happened: {unavailable} 503s, {stalled} stalls"
+    );
+    assert_eq!(lost, 0, "every version delivered");
+    assert_eq!(double, 0, "no effect twice");
+}
+
+/// The tenant's endpoint refuses connections for a while: the orders wait in the queue
+/// (retried with backoff, not parked) and all arrive, once each, when it is back.
+async fn a_tenant_down_for_a_while_gets_everything_when_back(backend: Backend) {
+    let orders = fault_orders(backend) / 2;
+    let mut tenant = FakeTenant::start().await;
+    // SQS counts visibility in whole seconds: back off 1 s, 2 s, 2 s … (the deployed
+    // worker's 10 s … 15 min, scaled down).
+    let app = TestApp::pipeline_tuned(
+        backend,
+        &tenant,
+        |c| {
+            c.http_timeout = Duration::from_millis(500);
+            c.max_receives = woolink::config::DEFAULT_MAX_RECEIVES;
+        },
+        |s| {
+            s.backoff_base = Duration::from_secs(1);
+            s.backoff_max = Duration::from_secs(2);
+        },
+    )
+    .await;
+    let (key, secret) = linked(&app).await;
+    tenant.go_down().await;
+    two_versions_each(&app, &secret, orders).await;
+
+    // Down for 4 s: nothing arrives, nothing is parked, the orders say why they wait.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(tenant.calls().is_empty());
+    let (visible, in_flight) = app.queue.depth().await.unwrap();
+    assert!(visible + in_flight > 0, "the orders wait in the queue");
+    assert_eq!(app.dlq.depth().await.unwrap(), (0, 0), "nothing parked");
+    let status = app
+        .get("/v1/stores/st_a1/orders/1", Some(&key))
+        .await
+        .body;
+    assert_eq!(status["state"], "queued", "{status}");
+    assert!(
+        status["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("could not be reached")),
+        "{status}"
+    );
+
+    let back = Instant::now();
+    tenant.come_back().await;
+    drain(&app, Duration::from_secs(300)).await;
+    let (lost, double) = check_two_versions(&tenant, orders);
+    println!(
+        "tenant down ({backend:?}): {} deliveries for {orders} orders waited 4 s; drained {:.1} s after it came back; \
+         lost {lost}; double effects {double}",
+        orders * 2,
+        back.elapsed().as_secs_f64()
+    );
+    assert_eq!(lost, 0, "every version delivered");
+    assert_eq!(double, 0, "no effect twice");
+}
+
+both_backends!(
+    a_failing_and_stalling_tenant_still_gets_everything_once,
+    a_tenant_down_for_a_while_gets_everything_when_back
+);

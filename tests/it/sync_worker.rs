@@ -320,6 +320,44 @@ async fn newer_then_older_keeps_the_newer(backend: Backend) {
     );
 }
 
+/// The worker writes an `order.created`'s record without reading first; when the order is
+/// known after all (WooCommerce sent `order.updated` first, or repeats `order.created`), the
+/// write's condition fails and the record is read: still one effect per version.
+async fn a_late_or_repeated_order_created_changes_nothing(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let (key, secret) = linked(&app).await;
+    let v2 = order(600, "processing", "2026-11-23T12:00:02");
+    send(&app, &secret, "order.updated", &v2).await;
+    drained(&app).await;
+    assert_eq!(tenant.accepted().len(), 1);
+
+    // The order's `order.created`, older and arriving late, then the current one repeated.
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(600, "pending", "2026-11-23T12:00:01"),
+    )
+    .await;
+    send(&app, &secret, "order.created", &v2).await;
+    drained(&app).await;
+    assert_eq!(tenant.accepted().len(), 1, "nothing new for the tenant");
+    let s = order_status(&app, &key, 600).await;
+    assert_eq!(s.body["version"], "2026-11-23T12:00:02.000");
+    assert_eq!(s.body["state"], "synced");
+
+    // A newer version under `order.created` (the payload is built at delivery time) is
+    // still an update of a known order, not a second creation.
+    let mut v3 = order(600, "processing", "2026-11-23T12:00:03");
+    v3["shipping"]["city"] = json!("Oakland");
+    send(&app, &secret, "order.created", &v3).await;
+    drained(&app).await;
+    let accepted = tenant.accepted();
+    assert_eq!(accepted.len(), 2);
+    assert_eq!(accepted[1].json()["type"], "order.updated");
+}
+
 async fn transient_failures_are_retried_with_the_same_id(backend: Backend) {
     let tenant = FakeTenant::answering(&[500, 500]).await;
     let app = TestApp::pipeline(backend, &tenant).await;
@@ -450,6 +488,7 @@ both_backends!(
     processing_order_is_delivered_once_with_every_field,
     order_lifecycle_has_one_effect_per_change,
     newer_then_older_keeps_the_newer,
+    a_late_or_repeated_order_created_changes_nothing,
     transient_failures_are_retried_with_the_same_id,
     a_refusal_is_recorded_and_parked,
     retries_run_out_into_the_dead_letter_queue,

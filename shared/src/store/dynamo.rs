@@ -853,6 +853,8 @@ struct OrderItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     webhook_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    claimed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     doc_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     delivered_hash: Option<String>,
@@ -880,6 +882,7 @@ fn order_item(o: &OrderSync) -> OrderItem {
         in_scope: o.in_scope,
         event: o.event.clone(),
         webhook_id: o.webhook_id.clone(),
+        claimed_by: o.claimed_by.clone(),
         doc_hash: o.doc_hash.clone(),
         delivered_hash: o.delivered_hash.clone(),
         attempts: o.attempts,
@@ -902,6 +905,7 @@ fn order_from(i: OrderItem) -> Result<OrderSync> {
         in_scope: i.in_scope,
         event: i.event,
         webhook_id: i.webhook_id,
+        claimed_by: i.claimed_by,
         doc_hash: i.doc_hash,
         delivered_hash: i.delivered_hash,
         attempts: i.attempts,
