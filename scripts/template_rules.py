@@ -61,7 +61,15 @@ def main(sam_path, expanded_path):
           f"queue visibility {queue['VisibilityTimeout']} s >= 6 x worker timeout {worker['Timeout']} s")
     check(dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"],
           "DLQ retention is longer than the queue's")
-    check(queue["RedrivePolicy"]["maxReceiveCount"] >= 5, "maxReceiveCount >= 5")
+    receives = queue["RedrivePolicy"]["maxReceiveCount"]
+    check(receives >= 5, "maxReceiveCount >= 5")
+    check(str(receives) == worker["Environment"]["Variables"].get("WOOLINK_MAX_RECEIVES"),
+          f"the worker's WOOLINK_MAX_RECEIVES equals the queue's maxReceiveCount ({receives})")
+    # The worker backs off 10 s, 20 s, 40 s … up to 15 min between receives: the messages
+    # must outlive the whole schedule in the queue.
+    schedule = sum(min(10 * 2 ** (i - 1), 900) for i in range(1, receives))
+    check(schedule < queue["MessageRetentionPeriod"],
+          f"queue retention outlives the retry schedule ({schedule} s over {receives} receives)")
     check(queue.get("SqsManagedSseEnabled") is True and dlq.get("SqsManagedSseEnabled") is True,
           "queues use SQS-managed encryption")
     check(queue.get("MaximumMessageSize") == 1048576, "orders queue carries 1 MiB messages")

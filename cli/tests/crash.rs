@@ -16,8 +16,8 @@ use common::*;
 /// What the fake tenant accepted: (webhook-id, order id, version, event type).
 type Accepted = Arc<Mutex<Vec<(String, u64, String, String)>>>;
 
-/// A tenant endpoint on loopback that verifies every Standard Webhooks signature and takes
-/// 150 ms per answer, so the run is still going when the runner is killed.
+/// A tenant endpoint on loopback that verifies every Standard Webhooks signature, records
+/// the order and answers 150 ms later, so the run is still going when the runner is killed.
 async fn slow_tenant(secret: String) -> (String, Accepted, Arc<Mutex<usize>>) {
     use axum::http::{HeaderMap, StatusCode};
     let accepted: Accepted = Arc::default();
@@ -35,7 +35,8 @@ async fn slow_tenant(secret: String) -> (String, Accepted, Arc<Mutex<usize>>) {
                     *bad.lock().unwrap() += 1;
                     return StatusCode::UNAUTHORIZED;
                 }
-                tokio::time::sleep(Duration::from_millis(150)).await;
+                // The tenant acts on the order at once and answers 150 ms later: a runner
+                // killed in between never hears the answer and delivers it again.
                 let v: Value = serde_json::from_slice(&body).unwrap();
                 let id = headers["webhook-id"].to_str().unwrap().to_owned();
                 acc.lock().unwrap().push((
@@ -44,6 +45,7 @@ async fn slow_tenant(secret: String) -> (String, Accepted, Arc<Mutex<usize>>) {
                     v["data"]["dateModified"].as_str().unwrap().to_owned(),
                     v["type"].as_str().unwrap().to_owned(),
                 ));
+                tokio::time::sleep(Duration::from_millis(150)).await;
                 StatusCode::OK
             }
         }),
@@ -191,6 +193,7 @@ async fn a_runner_killed_mid_run_loses_nothing_and_doubles_nothing() {
     }
     dev.child.kill().unwrap(); // SIGKILL
     dev.child.wait().unwrap();
+    let calls_at_kill = accepted.lock().unwrap().len();
     let done_at_kill = complete(&accepted, &want);
     assert!(
         done_at_kill < want.len(),
@@ -278,7 +281,8 @@ async fn a_runner_killed_mid_run_loses_nothing_and_doubles_nothing() {
     }
     double += created.values().map(|n| n - 1).sum::<usize>();
     println!(
-        "SIGKILL mid-run (moto): {sent} deliveries for {orders} orders; {done_at_kill} orders complete at the kill; \
+        "SIGKILL mid-run (moto): {sent} deliveries for {orders} orders; killed after {calls_at_kill} tenant calls \
+         ({done_at_kill} orders complete); \
          after the restart all {} complete: {} effects, {} calls ({} repeats of a webhook-id), lost 0, double effects {double}",
         want.len(),
         effects.len(),
