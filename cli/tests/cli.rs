@@ -414,13 +414,7 @@ async fn admin_commands_are_idempotent_against_dynamodb() {
 #[tokio::test]
 async fn dlq_peek_and_redrive_against_sqs() {
     let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT").expect("run with scripts/test");
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sqs = moto_sqs().await;
     let name = format!("cli-dlq-{}", std::process::id());
     let (queue, dlq) =
         woolink::queue::SqsQueue::create_with_dlq(&sqs, &name, Duration::from_secs(30), 5)
@@ -500,16 +494,9 @@ async fn the_demo_order_reaches_the_demo_inbox() {
         "/../tests/fixtures/woocommerce/signed-order-updated.body"
     ))
     .unwrap();
-    let sig = woolink::intake::woo_signature(secret.as_bytes(), &body);
-    let r = reqwest::Client::new()
-        .post(format!("{b}/v1/webhooks/woocommerce/st_demo_1"))
-        .header("x-wc-webhook-topic", "order.updated")
-        .header("x-wc-webhook-signature", sig)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let url = format!("{b}/v1/webhooks/woocommerce/st_demo_1");
+    let status = deliver_signed(&reqwest::Client::new(), &url, "order.updated", secret, body).await;
+    assert_eq!(status, 200);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let inbox: Value = reqwest::get(format!("{b}/_local/inbox"))

@@ -102,18 +102,13 @@ async fn a_runner_killed_mid_run_loses_nothing_and_doubles_nothing() {
     let signing = woolink::admin::new_signing_secret();
     let (tenant_url, accepted, forged) = slow_tenant(signing.expose().to_owned()).await;
 
-    let dir = std::env::temp_dir().join(format!("woolink-crash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let seed = dir.join("seed.json");
-    std::fs::write(
-        &seed,
-        json!({"tenants": [{"code": "ACME", "name": "Acme Couriers", "active": true,
+    let seed = write_seed(
+        "woolink-crash",
+        &json!({"tenants": [{"code": "ACME", "name": "Acme Couriers", "active": true,
             "fulfilment": {"url": tenant_url, "secret": signing.expose()},
             "users": [{"email": "ops@acme.test", "password": "correct horse battery staple"}],
-            "stores": [{"id": "st_k1", "name": "Acme Shop", "customerId": "cus_k1"}]}]})
-        .to_string(),
-    )
-    .unwrap();
+            "stores": [{"id": "st_k1", "name": "Acme Shop", "customerId": "cus_k1"}]}]}),
+    );
     let table = format!("woolink-crash-{}", std::process::id());
     let seed_arg = seed.to_string_lossy().into_owned();
     let args = [
@@ -138,8 +133,14 @@ async fn a_runner_killed_mid_run_loses_nothing_and_doubles_nothing() {
     let mut dev = start_dev(&args, &envs);
     let base = dev.base.clone();
 
-    let (s, r) = post(&base, "/v1/connect/login", json!({"code": "ACME", "email": "ops@acme.test",
-        "password": "correct horse battery staple", "deviceId": DEVICE}), None).await;
+    let (s, r) = post(
+        &base,
+        "/v1/connect/login",
+        json!({"code": "ACME", "email": "ops@acme.test",
+        "password": "correct horse battery staple", "deviceId": DEVICE}),
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{r}");
     let token = r["token"].as_str().unwrap().to_owned();
     let (s, r) = post(
@@ -153,8 +154,9 @@ async fn a_runner_killed_mid_run_loses_nothing_and_doubles_nothing() {
     let secret = r["webhook"]["secret"].as_str().unwrap().to_owned();
 
     // Every order's first version, then a second version of half of them.
-    let mut deliveries: Vec<(&str, Vec<u8>)> =
-        (1..=orders).map(|id| ("order.created", order(id, 0))).collect();
+    let mut deliveries: Vec<(&str, Vec<u8>)> = (1..=orders)
+        .map(|id| ("order.created", order(id, 0)))
+        .collect();
     deliveries.extend((1..=orders / 2).map(|id| ("order.updated", order(id, 1))));
     let sent = deliveries.len();
     let http = reqwest::Client::new();
@@ -167,16 +169,7 @@ async fn a_runner_killed_mid_run_loses_nothing_and_doubles_nothing() {
             loop {
                 let next = work.lock().unwrap().next();
                 let Some((topic, body)) = next else { return };
-                let sig = woolink::intake::woo_signature(secret.as_bytes(), &body);
-                let r = http
-                    .post(&url)
-                    .header("x-wc-webhook-topic", topic)
-                    .header("x-wc-webhook-signature", sig)
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200);
+                assert_eq!(deliver_signed(&http, &url, topic, &secret, body).await, 200);
             }
         }));
     }
@@ -215,13 +208,7 @@ async fn a_runner_killed_mid_run_loses_nothing_and_doubles_nothing() {
     }
 
     // The queue and the DLQ end empty.
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sqs = moto_sqs().await;
     for name in [format!("{table}-orders"), format!("{table}-orders-dlq")] {
         let url = sqs
             .get_queue_url()

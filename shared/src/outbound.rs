@@ -219,13 +219,19 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
 
 /// Name resolution: the system's, or a scripted one in tests (DNS rebinding).
 trait Lookup: Send + Sync {
-    fn lookup(&self, host: String) -> futures::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>;
+    fn lookup(
+        &self,
+        host: String,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>;
 }
 
 struct SystemLookup;
 
 impl Lookup for SystemLookup {
-    fn lookup(&self, host: String) -> futures::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
+    fn lookup(
+        &self,
+        host: String,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
         Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.collect()) })
     }
 }

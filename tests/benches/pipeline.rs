@@ -278,7 +278,11 @@ async fn main() {
         .map(|(id, k)| {
             let mut o = sample.clone();
             o["id"] = json!(id);
-            o["date_modified_gmt"] = json!(if k == 0 { "2026-11-23T10:00:00" } else { SECOND_VERSION });
+            o["date_modified_gmt"] = json!(if k == 0 {
+                "2026-11-23T10:00:00"
+            } else {
+                SECOND_VERSION
+            });
             if k == 1 {
                 o["shipping"]["address_1"] = json!(format!("{id} Second Street"));
             }
@@ -287,7 +291,11 @@ async fn main() {
                 .replace('/', "\\/")
                 .into_bytes();
             let sig = woo_signature(secret.as_bytes(), &body);
-            let topic = if k == 0 { "order.created" } else { "order.updated" };
+            let topic = if k == 0 {
+                "order.created"
+            } else {
+                "order.updated"
+            };
             (id * 2 + k, topic, body, sig)
         })
         .collect();
@@ -311,7 +319,9 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             loop {
                 let next = work.lock().expect("lock").next();
-                let Some((seq, (key, topic, body, sig))) = next else { return };
+                let Some((seq, (key, topic, body, sig))) = next else {
+                    return;
+                };
                 if rate > 0 {
                     // Open loop at a fixed rate: delivery `seq` is due at seq / rate s.
                     let due = started + Duration::from_secs_f64(seq as f64 / rate as f64);

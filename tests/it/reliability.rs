@@ -311,14 +311,19 @@ fn doubled(list: &[Value]) -> usize {
     created.saturating_sub(1) + (list.len() - versions.len())
 }
 
-fn orders_for(backend: Backend) -> u64 {
-    std::env::var("WOOLINK_RELIABILITY_ORDERS")
+/// How many orders a run uses: the environment variable `name`, else the backend's default.
+fn orders_from_env(name: &str, backend: Backend, memory: u64, dynamo: u64) -> u64 {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(match backend {
-            Backend::Memory => 2100,
-            Backend::Dynamo => 200,
+            Backend::Memory => memory,
+            Backend::Dynamo => dynamo,
         })
+}
+
+fn orders_for(backend: Backend) -> u64 {
+    orders_from_env("WOOLINK_RELIABILITY_ORDERS", backend, 2100, 200)
 }
 
 async fn nothing_lost_nothing_doubled(backend: Backend) {
@@ -385,14 +390,14 @@ fn check_two_versions(tenant: &FakeTenant, orders: u64) -> (usize, usize) {
     (lost, double)
 }
 
+/// The deployed `maxReceiveCount` and a 0.5 s client timeout (stalls cost less test time).
+fn deployed_retries_quick_timeout(c: &mut woolink::config::Config) {
+    c.http_timeout = Duration::from_millis(500);
+    c.max_receives = woolink::config::DEFAULT_MAX_RECEIVES;
+}
+
 fn fault_orders(backend: Backend) -> u64 {
-    std::env::var("WOOLINK_RELIABILITY_FAULT_ORDERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(match backend {
-            Backend::Memory => 500,
-            Backend::Dynamo => 60,
-        })
+    orders_from_env("WOOLINK_RELIABILITY_FAULT_ORDERS", backend, 500, 60)
 }
 
 /// The tenant answers 503 to 30 % of requests and stalls past the worker's client timeout
@@ -406,16 +411,8 @@ async fn a_failing_and_stalling_tenant_still_gets_everything_once(backend: Backe
         stall: Duration::from_millis(1500),
     })
     .await;
-    let app = TestApp::pipeline_tuned(
-        backend,
-        &tenant,
-        |c| {
-            c.http_timeout = Duration::from_millis(500);
-            c.max_receives = woolink::config::DEFAULT_MAX_RECEIVES;
-        },
-        |_| {},
-    )
-    .await;
+    let app =
+        TestApp::pipeline_tuned(backend, &tenant, deployed_retries_quick_timeout, |_| {}).await;
     let (_, secret) = linked(&app).await;
     let started = Instant::now();
     two_versions_each(&app, &secret, orders).await;
@@ -447,18 +444,10 @@ async fn a_tenant_down_for_a_while_gets_everything_when_back(backend: Backend) {
     let mut tenant = FakeTenant::start().await;
     // SQS counts visibility in whole seconds: back off 1 s, 2 s, 2 s … (the deployed
     // worker's 10 s … 15 min, scaled down).
-    let app = TestApp::pipeline_tuned(
-        backend,
-        &tenant,
-        |c| {
-            c.http_timeout = Duration::from_millis(500);
-            c.max_receives = woolink::config::DEFAULT_MAX_RECEIVES;
-        },
-        |s| {
-            s.backoff_base = Duration::from_secs(1);
-            s.backoff_max = Duration::from_secs(2);
-        },
-    )
+    let app = TestApp::pipeline_tuned(backend, &tenant, deployed_retries_quick_timeout, |s| {
+        s.backoff_base = Duration::from_secs(1);
+        s.backoff_max = Duration::from_secs(2);
+    })
     .await;
     let (key, secret) = linked(&app).await;
     tenant.go_down().await;
@@ -470,10 +459,7 @@ async fn a_tenant_down_for_a_while_gets_everything_when_back(backend: Backend) {
     let (visible, in_flight) = app.queue.depth().await.unwrap();
     assert!(visible + in_flight > 0, "the orders wait in the queue");
     assert_eq!(app.dlq.depth().await.unwrap(), (0, 0), "nothing parked");
-    let status = app
-        .get("/v1/stores/st_a1/orders/1", Some(&key))
-        .await
-        .body;
+    let status = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await.body;
     assert_eq!(status["state"], "queued", "{status}");
     assert!(
         status["lastError"]

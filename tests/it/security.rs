@@ -69,7 +69,10 @@ async fn a_store_redirecting_inwards_is_not_followed(backend: Backend) {
             )
             .await;
         a.error(502, "woocommerce_unreachable");
-        assert!(store_hits.load(Ordering::SeqCst) >= 1, "the store was asked");
+        assert!(
+            store_hits.load(Ordering::SeqCst) >= 1,
+            "the store was asked"
+        );
     }
     assert_eq!(
         internal_hits.load(Ordering::SeqCst),

@@ -81,3 +81,43 @@ pub async fn get(base: &str, path: &str, bearer: &str) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// An SQS client for the moto server `scripts/test` started.
+pub async fn moto_sqs() -> aws_sdk_sqs::Client {
+    let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT").expect("run with scripts/test");
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await;
+    aws_sdk_sqs::Client::new(&sdk)
+}
+
+/// Writes a seed file into a fresh folder of the temporary directory; returns its path.
+pub fn write_seed(folder: &str, seed: &Value) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{folder}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("seed.json");
+    std::fs::write(&path, seed.to_string()).unwrap();
+    path
+}
+
+/// Sends `body` to a delivery URL as WooCommerce does (signed with `secret`); the status.
+pub async fn deliver_signed(
+    http: &reqwest::Client,
+    url: &str,
+    topic: &str,
+    secret: &str,
+    body: Vec<u8>,
+) -> u16 {
+    let sig = woolink::intake::woo_signature(secret.as_bytes(), &body);
+    http.post(url)
+        .header("x-wc-webhook-topic", topic)
+        .header("x-wc-webhook-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
