@@ -2,10 +2,9 @@
 //! one queue message. Only a `VerifiedDelivery` can become a message, and only the verifier
 //! makes one, so nothing unverified can reach the queue.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use base64::engine::general_purpose::STANDARD;
@@ -15,6 +14,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Deserializer};
 use sha2::Sha256;
 
+use crate::cache::TtlCache;
 use crate::crypto::{sha256_hex, SecretBox, SecretString};
 use crate::domain::{OrderId, StoreId, TenantCode};
 use crate::envelope::{self, EnvelopeHead, ENVELOPE_VERSION, KIND_WOO_ORDER};
@@ -183,56 +183,41 @@ impl IntakeLink {
 /// A per-container cache of links (and of their absence), so a delivery costs at most one
 /// read; the short TTL bounds how long a disconnect or rotation takes to be seen.
 pub struct LinkCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<StoreId, CacheEntry>>,
+    inner: TtlCache<StoreId, Option<Arc<IntakeLink>>>,
 }
-
-/// When the entry was read, and the link (or its absence).
-type CacheEntry = (Instant, Option<Arc<IntakeLink>>);
 
 impl LinkCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
+            inner: TtlCache::new(ttl),
         }
     }
 
     pub fn ttl(&self) -> Duration {
-        self.ttl
+        self.inner.ttl()
     }
 
     /// Drops a store's entry (a link changed in this process).
     pub fn forget(&self, store: &StoreId) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(store);
-        }
+        self.inner.forget(store);
     }
 
+    /// The store's link (or its absence), read at most once per TTL however many deliveries
+    /// for the store arrive at once.
     pub async fn get(
         &self,
         store: &StoreId,
         links: &dyn Links,
         secrets: &SecretBox,
     ) -> Result<Option<Arc<IntakeLink>>> {
-        if let Ok(entries) = self.entries.lock() {
-            if let Some((at, entry)) = entries.get(store) {
-                if at.elapsed() < self.ttl {
-                    return Ok(entry.clone());
+        self.inner
+            .get_or_load(store, || async {
+                match links.get_link(store).await? {
+                    Some(link) => Ok(Some(Arc::new(IntakeLink::from_link(&link, secrets)?))),
+                    None => Ok(None),
                 }
-            }
-        }
-        let fresh = match links.get_link(store).await? {
-            Some(link) => Some(Arc::new(IntakeLink::from_link(&link, secrets)?)),
-            None => None,
-        };
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() > 10_000 {
-                entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
-            }
-            entries.insert(store.clone(), (Instant::now(), fresh.clone()));
-        }
-        Ok(fresh)
+            })
+            .await
     }
 }
 

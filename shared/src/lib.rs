@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod connect;
 pub mod crypto;

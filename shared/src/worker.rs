@@ -4,9 +4,8 @@
 //! record per (store, order) and changes only through conditional writes, so replays and older
 //! versions change nothing, and two copies of one delivery in flight cannot both deliver.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{NaiveDateTime, Utc};
@@ -15,6 +14,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use crate::admin::fulfilment_seal_context;
+use crate::cache::TtlCache;
 use crate::connect::open_woo_keys;
 use crate::crypto::{sha256_hex, SecretBox, SecretString};
 use crate::domain::{OrderId, StoreId, TenantCode};
@@ -78,36 +78,6 @@ impl WorkerSettings {
 struct Target {
     url: String,
     secret: SecretString,
-}
-
-struct TtlCache<K, V> {
-    ttl: Duration,
-    entries: Mutex<HashMap<K, (Instant, V)>>,
-}
-
-impl<K: std::hash::Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
-    fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-    fn get(&self, k: &K) -> Option<V> {
-        let entries = self.entries.lock().ok()?;
-        entries
-            .get(k)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, v)| v.clone())
-    }
-    fn put(&self, k: K, v: V) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() > 10_000 {
-                let ttl = self.ttl;
-                entries.retain(|_, (at, _)| at.elapsed() < ttl);
-            }
-            entries.insert(k, (Instant::now(), v));
-        }
-    }
 }
 
 pub struct Worker {
@@ -538,40 +508,37 @@ impl Worker {
     }
 
     async fn link(&self, store: &StoreId) -> Result<Link, RecordFailure> {
-        if let Some(l) = self.links.get(store) {
-            return Ok(l);
-        }
-        let link = self
-            .repos
-            .links
-            .get_link(store)
-            .await?
-            .ok_or_else(|| RecordFailure::now(format!("store {store} has no link")))?;
-        self.links.put(store.clone(), link.clone());
-        Ok(link)
+        self.links
+            .get_or_load(store, || async {
+                self.repos
+                    .links
+                    .get_link(store)
+                    .await?
+                    .ok_or_else(|| RecordFailure::now(format!("store {store} has no link")))
+            })
+            .await
     }
 
     async fn target(&self, tenant: &TenantCode) -> Result<Target, RecordFailure> {
-        if let Some(t) = self.targets.get(tenant) {
-            return Ok(t);
-        }
-        let fulfilment = self
-            .repos
-            .tenants
-            .get_tenant(tenant)
-            .await?
-            .and_then(|t| t.fulfilment)
-            .ok_or_else(|| {
-                RecordFailure::now(format!("tenant {tenant} has no fulfilment endpoint"))
-            })?;
-        let target = Target {
-            url: fulfilment.url,
-            secret: self
-                .secrets
-                .open(&fulfilment.secret, &fulfilment_seal_context(tenant))?,
-        };
-        self.targets.put(tenant.clone(), target.clone());
-        Ok(target)
+        self.targets
+            .get_or_load(tenant, || async {
+                let fulfilment = self
+                    .repos
+                    .tenants
+                    .get_tenant(tenant)
+                    .await?
+                    .and_then(|t| t.fulfilment)
+                    .ok_or_else(|| {
+                        RecordFailure::now(format!("tenant {tenant} has no fulfilment endpoint"))
+                    })?;
+                Ok(Target {
+                    url: fulfilment.url,
+                    secret: self
+                        .secrets
+                        .open(&fulfilment.secret, &fulfilment_seal_context(tenant))?,
+                })
+            })
+            .await
     }
 
     async fn fetch_order(&self, link: &Link, order: OrderId) -> Result<String, RecordFailure> {
