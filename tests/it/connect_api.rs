@@ -621,6 +621,38 @@ async fn tenants_are_isolated(backend: Backend) {
         .await
         .error(401, "invalid_api_key");
     assert_eq!(app.get("/v1/stores/st_a1", Some(&a1_key)).await.status, 200);
+
+    // An order of ACME's store, then every other route tried with BETA's credentials.
+    let a1_secret = a1.body["webhook"]["secret"].as_str().unwrap().to_owned();
+    let b1_secret = b1.body["webhook"]["secret"].as_str().unwrap().to_owned();
+    let body = crate::sync_worker::php_json(&crate::sync_worker::order(
+        5,
+        "processing",
+        "2026-11-23T10:00:00",
+    ));
+    let queued =
+        crate::webhook_intake::deliver_signed(&app, "st_a1", "order.created", &body, &a1_secret)
+            .await;
+    assert_eq!(queued.status, 200, "{}", queued.body);
+    crate::webhook_intake::deliver_signed(&app, "st_a1", "order.created", &body, &b1_secret)
+        .await
+        .error(401, "invalid_signature");
+    for other in [&beta, &b1_key] {
+        app.get("/v1/stores/st_a1/orders/5", Some(other))
+            .await
+            .error(404, "store_not_found");
+    }
+    app.post_json(
+        "/v1/connect/disconnect",
+        json!({"storeUrl": "http://127.0.0.1:9", "customerId": "cus_a1"}),
+        Some(&b1_key),
+    )
+    .await
+    .error(403, "link_mismatch");
+    assert_eq!(
+        app.get("/v1/stores/st_a1", Some(&a1_key)).await.body["status"],
+        "connected"
+    );
 }
 
 both_backends!(
