@@ -556,6 +556,107 @@ async fn poison_record_in_a_batch(backend: Backend) {
 
 both_backends!(poison_record_in_a_batch);
 
+/// A worker that died mid-delivery leaves the order `queued` and claimed by its message. When
+/// that message comes back (visibility timeout) it takes over at once; another copy of the
+/// same version waits while the claim is young, as another worker may still be delivering.
+async fn a_returning_message_takes_over_its_own_claim(backend: Backend) {
+    use woolink::domain::{OrderId, StoreId, TenantCode};
+    use woolink::envelope::{encode, EnvelopeHead};
+    use woolink::model::SyncState;
+
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline_paused(backend, &tenant).await;
+    linked(&app).await;
+    let store = StoreId::parse("st_a1").unwrap();
+    let body = php_json(&order(950, "processing", "2026-11-23T16:00:00"));
+    let head = EnvelopeHead {
+        v: 1,
+        kind: "woo.order".into(),
+        store_id: store.clone(),
+        tenant: TenantCode::parse("ACME").unwrap(),
+        topic: "order.updated".into(),
+        order_id: OrderId::new(950),
+        modified_at: Some("2026-11-23T16:00:00".into()),
+        received_at: EnvelopeHead::received_now(),
+        body_sha256: woolink::crypto::sha256_hex(&body),
+    };
+    let envelope = encode(&head, Some(std::str::from_utf8(&body).unwrap())).unwrap();
+    let message = |id: &str, receive_count: u32| woolink::queue::Received {
+        message_id: id.into(),
+        receipt: format!("r-{id}-{receive_count}"),
+        body: envelope.clone(),
+        receive_count,
+    };
+    let failed = |r: aws_lambda_events::event::sqs::SqsBatchResponse| {
+        r.batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect::<Vec<_>>()
+    };
+
+    // "m1" is received and delivered; then its record is rewound below to what a worker
+    // killed in the middle of that delivery leaves behind.
+    let orders = &app.services.repos.orders;
+    let mut record = {
+        let r = app
+            .worker
+            .handle(woolink::local::sqs_event(&[message("m1", 1)]))
+            .await;
+        assert!(failed(r).is_empty());
+        orders
+            .get_order_sync(&store, OrderId::new(950))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(record.state, SyncState::Synced);
+    assert_eq!(record.claimed_by.as_deref(), Some("m1"));
+    let delivered = tenant.accepted().len();
+    // Rewind it to "being delivered by m1 right now" (what a SIGKILL mid-request leaves).
+    let expected = record.revision;
+    record.revision += 1;
+    record.state = SyncState::Queued;
+    record.delivered_hash = None;
+    record.synced_at = None;
+    record.updated_at = chrono::Utc::now();
+    orders
+        .save_order_sync(&record, Some(expected))
+        .await
+        .unwrap();
+
+    // Another copy of the same version waits for the claim…
+    let r = app
+        .worker
+        .handle(woolink::local::sqs_event(&[message("m2", 1)]))
+        .await;
+    assert_eq!(
+        failed(r),
+        ["m2"],
+        "a copy waits while another worker may be delivering"
+    );
+    assert_eq!(tenant.accepted().len(), delivered);
+    // …while m1 itself, back after its visibility timeout, delivers at once.
+    let r = app
+        .worker
+        .handle(woolink::local::sqs_event(&[message("m1", 2)]))
+        .await;
+    assert!(failed(r).is_empty(), "the claim's own message takes over");
+    let accepted = tenant.accepted();
+    assert_eq!(accepted.len(), delivered + 1);
+    assert_eq!(
+        accepted[delivered].webhook_id, accepted[0].webhook_id,
+        "the same webhook-id: the tenant deduplicates the repeat"
+    );
+    let after = orders
+        .get_order_sync(&store, OrderId::new(950))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.state, SyncState::Synced);
+}
+
+both_backends!(a_returning_message_takes_over_its_own_claim);
+
 async fn weights_come_from_the_store_when_the_link_holds_keys(backend: Backend) {
     let tenant = FakeTenant::start().await;
     let store = FakeStore::start(StoreMode::Healthy).await;
