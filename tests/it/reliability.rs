@@ -459,14 +459,22 @@ async fn a_tenant_down_for_a_while_gets_everything_when_back(backend: Backend) {
     let (visible, in_flight) = app.queue.depth().await.unwrap();
     assert!(visible + in_flight > 0, "the orders wait in the queue");
     assert_eq!(app.dlq.depth().await.unwrap(), (0, 0), "nothing parked");
-    let status = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await.body;
-    assert_eq!(status["state"], "queued", "{status}");
-    assert!(
-        status["lastError"]
-            .as_str()
-            .is_some_and(|e| e.contains("could not be reached")),
-        "{status}"
-    );
+    // (Polled: between a new attempt's start and its failure the error is briefly unset.)
+    let says_why = |s: &serde_json::Value| {
+        s["state"] == "queued"
+            && s["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("could not be reached"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await.body;
+        if says_why(&status) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let back = Instant::now();
     tenant.come_back().await;
