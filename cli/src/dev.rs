@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use woolink::admin::{self, Seed};
 use woolink::config::{
-    Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION, DEFAULT_TOKEN_TTL,
+    Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_RECEIVES,
+    DEFAULT_RETENTION, DEFAULT_TOKEN_TTL,
 };
 use woolink::crypto::{SecretBox, SecretString};
 use woolink::intake::Intake;
@@ -18,9 +19,6 @@ use woolink::queue::{MemoryQueue, Queue, SqsQueue};
 use woolink::services::Services;
 use woolink::store::{DynamoStore, MemoryStore};
 use woolink::worker::{Worker, WorkerSettings};
-
-/// Like the deployed queue: messages move to the dead-letter queue after 16 receives.
-const MAX_RECEIVES: u32 = woolink::config::DEFAULT_MAX_RECEIVES;
 
 #[derive(clap::Args)]
 pub struct DevArgs {
@@ -64,7 +62,7 @@ async fn aws_backend(
         (Some(q), Some(d)) => (q.clone(), d.clone()),
         _ => {
             let name = format!("{}-orders", config.table);
-            SqsQueue::create_with_dlq(&sqs, &name, visibility, MAX_RECEIVES).await?
+            SqsQueue::create_with_dlq(&sqs, &name, visibility, DEFAULT_MAX_RECEIVES).await?
         }
     };
     Ok((
@@ -79,7 +77,7 @@ fn memory_backend(visibility: Duration) -> Backend {
     let dlq = Arc::new(MemoryQueue::new(visibility));
     let queue = Arc::new(MemoryQueue::with_dead_letter(
         visibility,
-        MAX_RECEIVES,
+        DEFAULT_MAX_RECEIVES,
         dlq.clone(),
     ));
     (
@@ -111,7 +109,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         outbound: OutboundPolicy::local_development(),
         queue_url: env("WOOLINK_QUEUE_URL"),
         dlq_url: env("WOOLINK_DLQ_URL"),
-        max_receives: MAX_RECEIVES,
+        max_receives: DEFAULT_MAX_RECEIVES,
         retention: DEFAULT_RETENTION,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -129,7 +127,6 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     let services = Arc::new(services);
     let defaults = WorkerSettings::default();
     let settings = WorkerSettings {
-        max_receives: MAX_RECEIVES,
         // A claim older than the visibility timeout belongs to an attempt that is gone.
         in_flight_window: defaults.in_flight_window.min(visibility),
         ..defaults

@@ -52,7 +52,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             concurrency: 10,
-            max_receives: 5,
+            max_receives: crate::config::DEFAULT_MAX_RECEIVES,
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(900),
             weight_lookup_receives: 2,
@@ -113,6 +113,27 @@ impl RecordFailure {
 impl From<Error> for RecordFailure {
     fn from(e: Error) -> Self {
         Self::now(e.to_string())
+    }
+}
+
+/// One receive of a queue message: its id (the claim it puts on an order while delivering it)
+/// and how many times the queue has handed it out.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    message_id: &'a str,
+    receive_count: u32,
+}
+
+impl<'a> Attempt<'a> {
+    fn of(record: &'a SqsMessage) -> Self {
+        Self {
+            message_id: record.message_id.as_deref().unwrap_or_default(),
+            receive_count: record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
+        }
     }
 }
 
@@ -226,12 +247,8 @@ impl Worker {
             .body
             .as_deref()
             .ok_or_else(|| RecordFailure::now("the record has no body"))?;
-        let receive_count: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
-        let message_id = record.message_id.as_deref().unwrap_or_default();
+        let attempt = Attempt::of(record);
+        let receive_count = attempt.receive_count;
         let envelope = Envelope::decode(body).map_err(|e| {
             tracing::error!(error = %e.message(), "undecodable message; it will reach the dead-letter queue");
             RecordFailure::from(e)
@@ -271,14 +288,7 @@ impl Worker {
                     .await?
             };
             let plan = self
-                .plan(
-                    &link,
-                    &order,
-                    &status,
-                    &version,
-                    existing.as_ref(),
-                    (message_id, receive_count),
-                )
+                .plan(&link, &order, &status, &version, existing.as_ref(), attempt)
                 .await?;
             let expected = existing.as_ref().map(|e| e.revision);
             let result = match plan {
@@ -315,8 +325,12 @@ impl Worker {
         status: &str,
         version: &str,
         existing: Option<&OrderSync>,
-        (message_id, receive_count): (&str, u32),
+        attempt: Attempt<'_>,
     ) -> Result<Plan, RecordFailure> {
+        let Attempt {
+            message_id,
+            receive_count,
+        } = attempt;
         let now = Utc::now();
         if let Some(e) = existing {
             if e.version.as_str() > version {

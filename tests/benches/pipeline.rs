@@ -23,7 +23,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use woolink::admin::{self, Seed, TenantSpec};
 use woolink::config::{
-    Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TOKEN_TTL,
+    Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_RECEIVES,
+    DEFAULT_TOKEN_TTL,
 };
 use woolink::crypto::{SecretBox, SecretString};
 use woolink::intake::{woo_signature, Intake};
@@ -37,9 +38,8 @@ use woolink::worker::{Worker, WorkerSettings};
 
 type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
 
-/// The second version of an order (PIPELINE_VERSIONS=2), as sent and as the tenant sees it.
+/// The second version of an order (PIPELINE_VERSIONS=2), as sent; the tenant sees it with `Z`.
 const SECOND_VERSION: &str = "2026-11-23T10:01:00";
-const SECOND_VERSION_Z: &str = "2026-11-23T10:01:00Z";
 
 /// Counts every AWS call by service and operation.
 #[derive(Debug, Default, Clone)]
@@ -93,7 +93,10 @@ async fn tenant_inbox(State(t): State<Tenant>, headers: HeaderMap, body: Bytes) 
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if let Some(id) = v["data"]["orderId"].as_u64() {
         // One key per order version: 2 × id, + 1 for an order's second version.
-        let second = v["data"]["dateModified"].as_str() == Some(SECOND_VERSION_Z);
+        let second = v["data"]["dateModified"]
+            .as_str()
+            .and_then(|d| d.strip_suffix('Z'))
+            == Some(SECOND_VERSION);
         let key = id * 2 + u64::from(second);
         t.arrivals.lock().expect("lock").entry(key).or_insert(now);
     }
@@ -147,7 +150,7 @@ async fn main() {
         outbound: OutboundPolicy::local_development(),
         queue_url: None,
         dlq_url: None,
-        max_receives: 5,
+        max_receives: DEFAULT_MAX_RECEIVES,
         retention: woolink::config::DEFAULT_RETENTION,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -175,9 +178,10 @@ async fn main() {
         );
         let name = format!("bench-{}", std::process::id());
         DynamoStore::create_table(&ddb, &name).await.expect("table");
-        let (q, d) = SqsQueue::create_with_dlq(&sqs, &name, Duration::from_secs(60), 5)
-            .await
-            .expect("queues");
+        let (q, d) =
+            SqsQueue::create_with_dlq(&sqs, &name, Duration::from_secs(60), DEFAULT_MAX_RECEIVES)
+                .await
+                .expect("queues");
         (
             Repos::from_adapter(Arc::new(DynamoStore::new(ddb, name))),
             Arc::new(SqsQueue::new(sqs.clone(), q)),
@@ -187,7 +191,7 @@ async fn main() {
         let dlq = Arc::new(MemoryQueue::new(Duration::from_secs(60)));
         let queue: Arc<dyn Queue> = Arc::new(MemoryQueue::with_dead_letter(
             Duration::from_secs(60),
-            5,
+            DEFAULT_MAX_RECEIVES,
             dlq.clone(),
         ));
         (

@@ -452,13 +452,7 @@ async fn link_registers_webhooks_on_the_store(backend: Backend) {
     let store = FakeStore::start(StoreMode::Healthy).await;
     let app = TestApp::spawn(backend).await;
     let token = app.acme_token().await;
-    let a = app
-        .link(
-            &token,
-            json!({"storeId": "st_a1", "storeUrl": store.url, "deviceId": DEVICE,
-                   "wooCommerce": {"consumerKey": CONSUMER_KEY, "consumerSecret": CONSUMER_SECRET}}),
-        )
-        .await;
+    let a = app.link_with_keys(&token, "st_a1", &store.url).await;
     assert_eq!(a.status, 201, "{}", a.body);
     let secret = a.body["webhook"]["secret"].as_str().unwrap();
     let calls = store.calls();
@@ -503,13 +497,7 @@ async fn link_registers_webhooks_on_the_store(backend: Backend) {
     assert_eq!(opened.consumer_secret.expose(), CONSUMER_SECRET);
 
     // Re-linking registers new webhooks and removes the old ones.
-    let a = app
-        .link(
-            &token,
-            json!({"storeId": "st_a1", "storeUrl": store.url, "deviceId": DEVICE,
-                   "wooCommerce": {"consumerKey": CONSUMER_KEY, "consumerSecret": CONSUMER_SECRET}}),
-        )
-        .await;
+    let a = app.link_with_keys(&token, "st_a1", &store.url).await;
     assert_eq!(a.status, 201, "{}", a.body);
     let deletes: Vec<_> = store
         .calls()

@@ -21,13 +21,7 @@ struct Linked {
 
 async fn link_with_keys(app: &TestApp, store_url: &str) -> Linked {
     let token = app.acme_token().await;
-    let a = app
-        .link(
-            &token,
-            json!({"storeId": "st_a1", "storeUrl": store_url, "deviceId": DEVICE,
-                   "wooCommerce": {"consumerKey": CONSUMER_KEY, "consumerSecret": CONSUMER_SECRET}}),
-        )
-        .await;
+    let a = app.link_with_keys(&token, "st_a1", store_url).await;
     assert_eq!(a.status, 201, "{}", a.body);
     Linked {
         api_key: a.body["apiKey"].as_str().unwrap().to_owned(),
@@ -288,7 +282,7 @@ async fn purge_erases_order_records_now(backend: Backend) {
         )
         .await;
     }
-    crate::sync_worker::drained(&app).await;
+    drained(&app).await;
     assert_eq!(
         app.services
             .repos

@@ -252,13 +252,19 @@ impl TestApp {
     }
 
     async fn point_acme_at(&self, tenant: &FakeTenant) {
+        self.set_fulfilment("ACME", "Acme Couriers", &tenant.url, &tenant.secret)
+            .await;
+    }
+
+    /// Sets tenant `code`'s fulfilment endpoint and signing secret (as an operator would).
+    pub async fn set_fulfilment(&self, code: &str, name: &str, url: &str, secret: &SecretString) {
         woolink::admin::put_tenant(
             &self.services,
             woolink::admin::TenantSpec {
-                code: woolink::domain::TenantCode::parse("ACME").unwrap(),
-                name: "Acme Couriers".into(),
+                code: woolink::domain::TenantCode::parse(code).unwrap(),
+                name: name.into(),
                 active: true,
-                fulfilment: Some((tenant.url.clone(), tenant.secret.clone())),
+                fulfilment: Some((url.to_owned(), secret.clone())),
             },
         )
         .await
@@ -391,6 +397,16 @@ impl TestApp {
 
     pub async fn link(&self, token: &str, body: Value) -> Answer {
         self.post_json("/v1/connect/link", body, Some(token)).await
+    }
+
+    /// Links `store` to `url` from DEVICE with the fake store's WooCommerce keys.
+    pub async fn link_with_keys(&self, token: &str, store: &str, url: &str) -> Answer {
+        self.link(
+            token,
+            json!({"storeId": store, "storeUrl": url, "deviceId": DEVICE,
+                   "wooCommerce": {"consumerKey": CONSUMER_KEY, "consumerSecret": CONSUMER_SECRET}}),
+        )
+        .await
     }
 
     /// Links `store` to `url` from DEVICE without WooCommerce keys.
@@ -679,24 +695,30 @@ impl Drop for FakeTenant {
     }
 }
 
+/// Deterministic pseudo-randomness (no extra dependency; the same run every time).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
 #[derive(Clone)]
 struct TenantState {
     secret: String,
     calls: Arc<Mutex<Vec<TenantCall>>>,
     script: Arc<Mutex<std::collections::VecDeque<u16>>>,
     faults: Faults,
-    dice: Arc<Mutex<u64>>,
-}
-
-impl TenantState {
-    /// A number in 0..100 from a fixed-seed LCG.
-    fn roll(&self) -> u64 {
-        let mut d = self.dice.lock().unwrap();
-        *d = d
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (*d >> 33) % 100
-    }
+    dice: Arc<Mutex<Lcg>>,
 }
 
 async fn tenant_endpoint(
@@ -707,7 +729,7 @@ async fn tenant_endpoint(
     let verified = standardwebhooks::Webhook::new(&st.secret)
         .and_then(|w| w.verify(&body, &headers))
         .is_ok();
-    let roll = st.roll();
+    let roll = st.dice.lock().unwrap().next() % 100;
     let (answer, stall) = if roll < st.faults.unavailable_percent {
         (503, false)
     } else if roll < st.faults.unavailable_percent + st.faults.stall_percent {
@@ -768,7 +790,7 @@ impl FakeTenant {
             calls: calls.clone(),
             script: Arc::new(Mutex::new(statuses.iter().copied().collect())),
             faults,
-            dice: Arc::new(Mutex::new(7)),
+            dice: Arc::new(Mutex::new(Lcg(7))),
         };
         let app = axum::Router::new()
             .route("/orders", axum::routing::post(tenant_endpoint))
@@ -783,20 +805,12 @@ impl FakeTenant {
             app,
             server: None,
         };
-        tenant.serve(listener);
+        tenant.listen(listener);
         tenant
     }
 
-    fn serve(&mut self, listener: TcpListener) {
-        let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = self.app.clone();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+    fn listen(&mut self, listener: TcpListener) {
+        let (shutdown, task) = serve(listener, self.app.clone());
         self.server = Some(RunningServer { shutdown, task });
     }
 
@@ -811,7 +825,7 @@ impl FakeTenant {
     /// Listens again on the same address.
     pub async fn come_back(&mut self) {
         let listener = TcpListener::bind(self.addr).await.expect("rebind");
-        self.serve(listener);
+        self.listen(listener);
     }
 
     pub fn calls(&self) -> Vec<TenantCall> {
@@ -824,6 +838,55 @@ impl FakeTenant {
             .into_iter()
             .filter(|c| c.verified && (200..300).contains(&c.answered))
             .collect()
+    }
+}
+
+/// Waits until the queue and the worker are idle (nothing visible or in flight), up to 20 s.
+pub async fn drained(app: &TestApp) {
+    drained_within(app, Duration::from_secs(20)).await;
+}
+
+/// Waits until the queue and the worker are idle, up to `limit`.
+pub async fn drained_within(app: &TestApp, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let (visible, in_flight) = app.queue.depth().await.unwrap();
+        if visible == 0 && in_flight == 0 {
+            // One more beat for a batch that was just deleted to finish its writes.
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            let (v, f) = app.queue.depth().await.unwrap();
+            if v == 0 && f == 0 {
+                return;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "queue did not drain: {visible} visible, {in_flight} in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Polls st_a1's order `id` (with the link's API key) until its status satisfies `check`,
+/// up to `limit`; returns that status.
+pub async fn order_status_until(
+    app: &TestApp,
+    key: &str,
+    id: u64,
+    limit: Duration,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let status = app
+            .get(&format!("/v1/stores/st_a1/orders/{id}"), Some(key))
+            .await
+            .body;
+        if check(&status) {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "order {id}: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -845,13 +908,26 @@ pub async fn serve_on_loopback(
 ) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let (tx, _) = serve(listener, app);
+    (addr, tx)
+}
+
+/// Serves `app` on `listener` until the sender is used or dropped; the handle ends when the
+/// server has stopped (and its port is free again).
+fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = rx.await;
             })
             .await;
     });
-    (addr, tx)
+    (tx, task)
 }

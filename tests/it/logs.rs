@@ -60,13 +60,7 @@ async fn wizard_with_captured_logs(backend: Backend) -> (String, Vec<String>) {
     )
     .await
     .error(422, "woocommerce_auth_failed");
-    let linked = app
-        .link(
-            &token,
-            json!({"storeId": "st_a1", "storeUrl": store.url, "deviceId": DEVICE,
-                   "wooCommerce": {"consumerKey": CONSUMER_KEY, "consumerSecret": CONSUMER_SECRET}}),
-        )
-        .await;
+    let linked = app.link_with_keys(&token, "st_a1", &store.url).await;
     assert_eq!(linked.status, 201, "{}", linked.body);
     let api_key = linked.body["apiKey"].as_str().unwrap().to_owned();
     let secret = linked.body["webhook"]["secret"]

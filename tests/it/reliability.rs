@@ -47,21 +47,6 @@ fn versions(id: u64) -> Vec<Value> {
     out
 }
 
-/// Deterministic pseudo-randomness (no extra dependency; same run every time).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
 pub struct Figures {
     pub sent: usize,
     pub duplicates: usize,
@@ -88,17 +73,8 @@ pub async fn misbehaving_load(backend: Backend, orders: u64, concurrency: usize)
     let acme = FakeTenant::start().await;
     let beta = FakeTenant::start().await;
     let app = TestApp::pipeline(backend, &acme).await;
-    woolink::admin::put_tenant(
-        &app.services,
-        woolink::admin::TenantSpec {
-            code: woolink::domain::TenantCode::parse("BETA").unwrap(),
-            name: "Beta Logistics".into(),
-            active: true,
-            fulfilment: Some((beta.url.clone(), beta.secret.clone())),
-        },
-    )
-    .await
-    .unwrap();
+    app.set_fulfilment("BETA", "Beta Logistics", &beta.url, &beta.secret)
+        .await;
     let acme_token = app.acme_token().await;
     let beta_token = app.token_for("BETA", "ops@beta.test").await;
     let secrets: HashMap<&str, String> = HashMap::from([
@@ -253,19 +229,7 @@ async fn send_wave(app: &TestApp, wave: Vec<Delivery>, concurrency: usize) -> us
 /// Waits until nothing is visible or in flight in the orders queue, then checks that the
 /// dead-letter queue is empty.
 async fn drain(app: &TestApp, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    loop {
-        let (v, f) = app.queue.depth().await.unwrap();
-        if v == 0 && f == 0 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let (v, f) = app.queue.depth().await.unwrap();
-            if v == 0 && f == 0 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "the queue did not drain");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    drained_within(app, limit).await;
     assert_eq!(
         app.dlq.depth().await.unwrap(),
         (0, 0),
@@ -460,21 +424,13 @@ async fn a_tenant_down_for_a_while_gets_everything_when_back(backend: Backend) {
     assert!(visible + in_flight > 0, "the orders wait in the queue");
     assert_eq!(app.dlq.depth().await.unwrap(), (0, 0), "nothing parked");
     // (Polled: between a new attempt's start and its failure the error is briefly unset.)
-    let says_why = |s: &serde_json::Value| {
+    order_status_until(&app, &key, 1, Duration::from_secs(5), |s| {
         s["state"] == "queued"
             && s["lastError"]
                 .as_str()
                 .is_some_and(|e| e.contains("could not be reached"))
-    };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let status = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await.body;
-        if says_why(&status) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{status}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 
     let back = Instant::now();
     tenant.come_back().await;

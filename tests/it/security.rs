@@ -7,26 +7,42 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{header, StatusCode};
-use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::*;
 use crate::sync_worker::{linked, order, send};
 
-/// A loopback server standing in for an internal service (the metadata endpoint, a private
-/// admin API): it counts every request that reaches it.
-async fn internal_service() -> (String, Arc<AtomicUsize>, tokio::sync::oneshot::Sender<()>) {
+/// A loopback server that counts the requests reaching it and answers each with `status`
+/// (and `Location: target` when given).
+async fn counting_server(
+    status: StatusCode,
+    location: Option<String>,
+) -> (String, Arc<AtomicUsize>, tokio::sync::oneshot::Sender<()>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let counted = hits.clone();
     let app = axum::Router::new().fallback(move || {
-        let counted = counted.clone();
+        let (counted, location) = (counted.clone(), location.clone());
         async move {
             counted.fetch_add(1, Ordering::SeqCst);
-            (StatusCode::OK, "{\"id\": 1}")
+            let headers: Vec<_> = location
+                .map(|l| (header::LOCATION, l))
+                .into_iter()
+                .collect();
+            (
+                status,
+                axum::response::AppendHeaders(headers),
+                "{\"id\": 1}",
+            )
         }
     });
     let (addr, tx) = serve_on_loopback(app).await;
     (format!("http://{addr}"), hits, tx)
+}
+
+/// A loopback server standing in for an internal service (the metadata endpoint, a private
+/// admin API).
+async fn internal_service() -> (String, Arc<AtomicUsize>, tokio::sync::oneshot::Sender<()>) {
+    counting_server(StatusCode::OK, None).await
 }
 
 /// A server that answers every request with `status` and `Location: target`.
@@ -34,17 +50,7 @@ async fn redirecting_to(
     status: StatusCode,
     target: String,
 ) -> (String, Arc<AtomicUsize>, tokio::sync::oneshot::Sender<()>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = hits.clone();
-    let app = axum::Router::new().fallback(move || {
-        let (counted, target) = (counted.clone(), target.clone());
-        async move {
-            counted.fetch_add(1, Ordering::SeqCst);
-            (status, [(header::LOCATION, target)], "")
-        }
-    });
-    let (addr, tx) = serve_on_loopback(app).await;
-    (format!("http://{addr}"), hits, tx)
+    counting_server(status, Some(target)).await
 }
 
 /// A store whose REST API redirects to an internal service: linking with keys fails as
@@ -61,13 +67,7 @@ async fn a_store_redirecting_inwards_is_not_followed(backend: Backend) {
             redirecting_to(status, format!("{internal}/wp-json/wc/v3/webhooks")).await;
         let app = TestApp::spawn(backend).await;
         let token = app.acme_token().await;
-        let a = app
-            .link(
-                &token,
-                json!({"storeId": "st_a1", "storeUrl": store, "deviceId": DEVICE,
-                       "wooCommerce": {"consumerKey": CONSUMER_KEY, "consumerSecret": CONSUMER_SECRET}}),
-            )
-            .await;
+        let a = app.link_with_keys(&token, "st_a1", &store).await;
         a.error(502, "woocommerce_unreachable");
         assert!(
             store_hits.load(Ordering::SeqCst) >= 1,
@@ -89,17 +89,9 @@ async fn a_tenant_redirecting_inwards_is_not_followed(backend: Backend) {
         redirecting_to(StatusCode::TEMPORARY_REDIRECT, format!("{internal}/orders")).await;
     let tenant = FakeTenant::start().await;
     let app = TestApp::pipeline(backend, &tenant).await;
-    woolink::admin::put_tenant(
-        &app.services,
-        woolink::admin::TenantSpec {
-            code: woolink::domain::TenantCode::parse("ACME").unwrap(),
-            name: "Acme Couriers".into(),
-            active: true,
-            fulfilment: Some((format!("{redirector}/orders"), tenant.secret.clone())),
-        },
-    )
-    .await
-    .unwrap();
+    let endpoint = format!("{redirector}/orders");
+    app.set_fulfilment("ACME", "Acme Couriers", &endpoint, &tenant.secret)
+        .await;
     let (key, secret) = linked(&app).await;
     send(
         &app,
@@ -108,15 +100,10 @@ async fn a_tenant_redirecting_inwards_is_not_followed(backend: Backend) {
         &order(910, "processing", "2026-11-23T10:00:00"),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        let s = app.get("/v1/stores/st_a1/orders/910", Some(&key)).await;
-        if s.body["state"] == "failed" {
-            break s.body;
-        }
-        assert!(Instant::now() < deadline, "not refused: {}", s.body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = order_status_until(&app, &key, 910, Duration::from_secs(20), |s| {
+        s["state"] == "failed"
+    })
+    .await;
     assert!(
         status["lastError"]
             .as_str()

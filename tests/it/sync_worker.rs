@@ -46,27 +46,6 @@ pub async fn send(app: &TestApp, secret: &str, topic: &str, order: &Value) {
     assert_eq!(a.status, 200, "{}", a.body);
 }
 
-/// Waits until the queue and the worker are idle (nothing visible or in flight).
-pub async fn drained(app: &TestApp) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (visible, in_flight) = app.queue.depth().await.unwrap();
-        if visible == 0 && in_flight == 0 {
-            // One more beat for a batch that was just deleted to finish its writes.
-            tokio::time::sleep(Duration::from_millis(60)).await;
-            let (v, f) = app.queue.depth().await.unwrap();
-            if v == 0 && f == 0 {
-                return;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "queue did not drain: {visible} visible, {in_flight} in flight"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 async fn order_status(app: &TestApp, key: &str, id: u64) -> Answer {
     app.get(&format!("/v1/stores/st_a1/orders/{id}"), Some(key))
         .await
@@ -662,13 +641,7 @@ async fn weights_come_from_the_store_when_the_link_holds_keys(backend: Backend) 
     let store = FakeStore::start(StoreMode::Healthy).await;
     let app = TestApp::pipeline(backend, &tenant).await;
     let token = app.acme_token().await;
-    let a = app
-        .link(
-            &token,
-            json!({"storeId": "st_a1", "storeUrl": store.url, "deviceId": DEVICE,
-                   "wooCommerce": {"consumerKey": CONSUMER_KEY, "consumerSecret": CONSUMER_SECRET}}),
-        )
-        .await;
+    let a = app.link_with_keys(&token, "st_a1", &store.url).await;
     assert_eq!(a.status, 201, "{}", a.body);
     let secret = a.body["webhook"]["secret"].as_str().unwrap().to_owned();
     send(
