@@ -32,7 +32,7 @@ pub struct EnvelopeHead {
 
 impl EnvelopeHead {
     pub fn received_now() -> String {
-        Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+        Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
     }
 
     pub fn received_at(&self) -> Option<DateTime<Utc>> {

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod config;
 pub mod connect;
 pub mod crypto;
+pub mod decide;
 pub mod disconnect;
 pub mod domain;
 pub mod envelope;

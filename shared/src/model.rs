@@ -179,6 +179,14 @@ pub struct OrderSync {
     pub woo_status: String,
     /// The latest version seen (`date_modified_gmt`, normalised so it sorts).
     pub version: String,
+    /// When woolink received that version's body (orders different bodies with the same
+    /// `date_modified_gmt`; see `crate::decide`).
+    pub received_at: Option<String>,
+    /// SHA-256 of that body: the same body again is a replay, another one never is.
+    pub content_hash: Option<String>,
+    /// The newest version waiting for the delivery in flight (`VersionKey::encode`): an older
+    /// one waiting too is obsolete and is dropped instead of delivered.
+    pub waiting: Option<String>,
     /// Whether the order has entered scope (was seen in a trigger status).
     pub in_scope: bool,
     /// Event type and id of the latest delivery (pending or done).

@@ -262,6 +262,33 @@ pub struct Item {
     pub weight: Option<f64>,
 }
 
+/// Where an item's weight lives in the store's catalogue: a variation has its own (or shows
+/// its parent's), and is not listed among the products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CatalogueId {
+    Product(u64),
+    Variation { parent: u64, id: u64 },
+}
+
+impl CatalogueId {
+    /// The post id (products and variations share one id space).
+    pub fn id(self) -> u64 {
+        match self {
+            Self::Product(id) | Self::Variation { id, .. } => id,
+        }
+    }
+}
+
+impl Item {
+    pub fn catalogue_id(&self) -> Option<CatalogueId> {
+        match (self.product_id, self.variation_id) {
+            (0, _) => None,
+            (p, 0) => Some(CatalogueId::Product(p)),
+            (parent, id) => Some(CatalogueId::Variation { parent, id }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ShippingAddress {
@@ -445,13 +472,13 @@ impl OrderDocument {
         }
     }
 
-    /// Product ids whose weight is missing.
-    pub fn products_missing_weight(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self
+    /// The catalogue entries whose weight is missing, each once.
+    pub fn items_missing_weight(&self) -> Vec<CatalogueId> {
+        let mut ids: Vec<CatalogueId> = self
             .items
             .iter()
-            .filter(|i| i.weight.is_none() && i.product_id > 0)
-            .map(|i| i.product_id)
+            .filter(|i| i.weight.is_none())
+            .filter_map(Item::catalogue_id)
             .collect();
         ids.sort_unstable();
         ids.dedup();

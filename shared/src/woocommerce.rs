@@ -161,10 +161,35 @@ impl WooClient {
     }
 
     /// Weights of products, one call: `GET /wc/v3/products?include=…&per_page=100`.
-    /// Products without a weight map to `None`.
+    /// Products without a weight map to `None`. Variations are not products here: ask
+    /// `variation_weights` for them.
     pub async fn product_weights(
         &self,
         store: &StoreUrl,
+        creds: &WooCredentials,
+        ids: &[u64],
+    ) -> Result<Vec<(u64, Option<f64>)>, WooError> {
+        self.weights(store.rest_endpoint("wc/v3/products"), creds, ids)
+            .await
+    }
+
+    /// Weights of one variable product's variations, one call:
+    /// `GET /wc/v3/products/{parent}/variations?include=…&per_page=100` (a variation without a
+    /// weight of its own shows its parent's, as WooCommerce ships it).
+    pub async fn variation_weights(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        parent: u64,
+        ids: &[u64],
+    ) -> Result<Vec<(u64, Option<f64>)>, WooError> {
+        let url = store.rest_endpoint(&format!("wc/v3/products/{parent}/variations"));
+        self.weights(url, creds, ids).await
+    }
+
+    async fn weights(
+        &self,
+        url: String,
         creds: &WooCredentials,
         ids: &[u64],
     ) -> Result<Vec<(u64, Option<f64>)>, WooError> {
@@ -182,7 +207,7 @@ impl WooClient {
             .join(",");
         let response = self
             .http
-            .get(store.rest_endpoint("wc/v3/products"))
+            .get(url)
             .query(&[("include", include.as_str()), ("per_page", "100")])
             .basic_auth(creds.consumer_key.expose(), creds.secret())
             .send()

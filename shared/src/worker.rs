@@ -4,28 +4,31 @@
 //! record per (store, order) and changes only through conditional writes, so replays and older
 //! versions change nothing, and two copies of one delivery in flight cannot both deliver.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use chrono::{NaiveDateTime, Utc};
+use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use serde_json::json;
+use tokio::sync::Notify;
 use tracing::Instrument;
 
 use crate::admin::fulfilment_seal_context;
 use crate::cache::TtlCache;
 use crate::connect::open_woo_keys;
 use crate::crypto::{sha256_hex, SecretBox, SecretString};
+use crate::decide::{self, Incoming, Rules, Told, Verdict, VersionKey};
 use crate::domain::{OrderId, StoreId, TenantCode};
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, EnvelopeHead};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fulfilment::{DeliveryError, FulfilmentClient};
 use crate::model::{Link, OrderSync, SyncState};
-use crate::order::{is_cancelled, OrderDocument, WeightSource, WooOrder};
+use crate::order::{CatalogueId, OrderDocument, WeightSource, WooOrder};
 use crate::ports::Repos;
 use crate::queue::Queue;
-use crate::woocommerce::WooClient;
+use crate::woocommerce::{WooClient, WooCredentials, WooError};
 
 /// Knobs of the worker; defaults match the SAM template.
 #[derive(Clone, Debug)]
@@ -46,6 +49,11 @@ pub struct WorkerSettings {
     /// How long a `queued` record counts as being delivered by another worker (a newer or
     /// duplicate record of the order waits meanwhile); after it, the record is superseded.
     pub in_flight_window: Duration,
+    /// How long a version waits, in the worker, for another delivery of its order to end
+    /// before it goes back to the queue…
+    pub wait_budget: Duration,
+    /// …for this long (not the retry backoff: nothing failed).
+    pub wait_retry: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -59,6 +67,8 @@ impl Default for WorkerSettings {
             cache_ttl: Duration::from_secs(5),
             retention: crate::config::DEFAULT_RETENTION,
             in_flight_window: Duration::from_secs(30),
+            wait_budget: Duration::from_secs(5),
+            wait_retry: Duration::from_secs(1),
         }
     }
 }
@@ -90,7 +100,9 @@ pub struct Worker {
     settings: WorkerSettings,
     links: TtlCache<StoreId, Link>,
     targets: TtlCache<TenantCode, Target>,
+    /// Item weights by (store, product or variation id).
     weights: TtlCache<(StoreId, u64), Option<f64>>,
+    deliveries: Deliveries,
 }
 
 /// Why a record is handed back to the queue.
@@ -137,13 +149,11 @@ impl<'a> Attempt<'a> {
     }
 }
 
-/// What a record asks of the order's state.
+/// What an applied version asks of the order's record.
 enum Plan {
-    /// Replay, older version, draft: nothing to do.
-    Nothing(&'static str),
-    /// Record the new version without telling the tenant.
+    /// Record the version without telling the tenant.
     Record(OrderSync),
-    /// Record the new version as queued, then deliver `event` with `doc`.
+    /// Record the version as queued, then deliver `event` with `doc`.
     Deliver {
         next: OrderSync,
         event: &'static str,
@@ -151,26 +161,106 @@ enum Plan {
     },
 }
 
-/// `date_modified_gmt` (or the receive time) as a version that sorts as text.
-pub fn normalise_version(raw: &str) -> String {
-    let trimmed = raw.trim().trim_end_matches('Z');
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M:%S",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(trimmed, fmt) {
-            return t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
-        }
-    }
-    raw.to_owned()
-}
-
-/// Stable per (store, order, version): the same on every retry, so tenants can deduplicate.
-pub fn webhook_id(store: &StoreId, order: OrderId, version: &str) -> String {
-    let digest = sha256_hex(format!("{store}/{order}/{version}").as_bytes());
+/// Stable per (store, order, version, body): the same on every retry, so tenants can
+/// deduplicate, and different for two bodies with the same `date_modified_gmt`.
+pub fn webhook_id(store: &StoreId, order: OrderId, version: &str, content: &str) -> String {
+    let digest = sha256_hex(format!("{store}/{order}/{version}/{content}").as_bytes());
     format!("msg_{}", &digest[..32])
 }
+
+/// One received version of an order, parsed.
+struct Received {
+    order: WooOrder,
+    status: String,
+    content: String,
+    key: VersionKey,
+    /// Read from the store (so not read again), or the store cannot say more.
+    settled: bool,
+    /// An earlier body of this receive was in a trigger status.
+    entered_scope: bool,
+}
+
+impl Received {
+    /// `from_store`: the body is the store's answer, not a webhook's.
+    fn parse(
+        raw: &str,
+        topic: &str,
+        received_at: String,
+        from_store: bool,
+    ) -> Result<Self, RecordFailure> {
+        let order = WooOrder::parse(raw).map_err(|e| {
+            tracing::error!(from_store, "order payload does not parse");
+            RecordFailure::from(e)
+        })?;
+        // `order.deleted` carries only the id: the order went to the trash (or for good).
+        let status = if topic == "order.deleted" && !from_store {
+            "trash".to_owned()
+        } else {
+            order.status.clone()
+        };
+        let modified = match order.date_modified_gmt.as_deref() {
+            Some(m) if !m.trim().is_empty() => decide::normalise_version(m),
+            _ => decide::version_of_receipt(&received_at),
+        };
+        Ok(Self {
+            content: sha256_hex(raw.as_bytes()),
+            status,
+            key: VersionKey {
+                modified,
+                received: received_at,
+            },
+            order,
+            settled: from_store,
+            entered_scope: false,
+        })
+    }
+
+    fn view(&self) -> Incoming<'_> {
+        Incoming {
+            key: self.key.clone(),
+            content: &self.content,
+            status: &self.status,
+            settled: self.settled,
+            entered_scope: self.entered_scope,
+        }
+    }
+}
+
+/// In-container wake-ups for versions waiting on a delivery of their order (a delivery in
+/// another container is seen by polling the order's record).
+#[derive(Default)]
+struct Deliveries {
+    waiting: Mutex<HashMap<(StoreId, OrderId), Arc<Notify>>>,
+}
+
+impl Deliveries {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(StoreId, OrderId), Arc<Notify>>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until a delivery of the order ends here, or `pause` passes.
+    async fn wait(&self, store: &StoreId, order: OrderId, pause: Duration) {
+        let key = (store.clone(), order);
+        let notify = self.lock().entry(key.clone()).or_default().clone();
+        let _ = tokio::time::timeout(pause, notify.notified()).await;
+        let mut waiting = self.lock();
+        let last = waiting
+            .get(&key)
+            .is_some_and(|n| Arc::ptr_eq(n, &notify) && Arc::strong_count(n) <= 2);
+        if last {
+            waiting.remove(&key);
+        }
+    }
+
+    fn ended(&self, store: &StoreId, order: OrderId) {
+        if let Some(n) = self.lock().remove(&(store.clone(), order)) {
+            n.notify_waiters();
+        }
+    }
+}
+
+/// The longest pause between two looks at an order another delivery holds.
+const MAX_WAIT_PAUSE: Duration = Duration::from_millis(200);
 
 impl Worker {
     #[allow(clippy::too_many_arguments)]
@@ -195,6 +285,7 @@ impl Worker {
             links: TtlCache::new(ttl),
             targets: TtlCache::new(ttl),
             weights: TtlCache::new(Duration::from_secs(600)),
+            deliveries: Deliveries::default(),
         }
     }
 
@@ -248,126 +339,237 @@ impl Worker {
             .as_deref()
             .ok_or_else(|| RecordFailure::now("the record has no body"))?;
         let attempt = Attempt::of(record);
-        let receive_count = attempt.receive_count;
         let envelope = Envelope::decode(body).map_err(|e| {
             tracing::error!(error = %e.message(), "undecodable message; it will reach the dead-letter queue");
             RecordFailure::from(e)
         })?;
         let head = &envelope.head;
         let link = self.link(&head.store_id).await?;
-        let raw = match &envelope.payload {
-            Some(p) => p.get().to_owned(),
-            None => self.fetch_order(&link, head.order_id).await?,
+        let creds = open_woo_keys(&self.secrets, &link)?;
+        let mut store_readable = creds.is_some();
+        let incoming = match (&envelope.payload, creds.as_ref()) {
+            (Some(p), _) => {
+                let mut received =
+                    Received::parse(p.get(), &head.topic, head.received_at.clone(), false)?;
+                // A deletion says nothing but the id: the store says what became of the order.
+                if head.topic == "order.deleted" {
+                    if let Some(creds) = creds.as_ref() {
+                        match self.read_order(&link, creds, head.order_id).await {
+                            Ok(Some(raw)) => {
+                                received = Received::parse(&raw, &head.topic, now_text(), true)?
+                            }
+                            Ok(None) => received.settled = true,
+                            Err(e) => {
+                                tracing::warn!(store = %head.store_id, order = %head.order_id, error = %e, "could not read a deleted order");
+                                store_readable = false;
+                            }
+                        }
+                    }
+                }
+                received
+            }
+            (None, Some(creds)) => {
+                let raw = self
+                    .read_order(&link, creds, head.order_id)
+                    .await
+                    .map_err(|e| RecordFailure::now(format!("fetching the order: {e}")))?
+                    .ok_or_else(|| RecordFailure::now("fetching the order: it is gone"))?;
+                Received::parse(&raw, &head.topic, now_text(), true)?
+            }
+            (None, None) => {
+                return Err(RecordFailure::now(
+                    "a claim-check message, but the link holds no keys",
+                ))
+            }
         };
-        let order = WooOrder::parse(&raw).map_err(|e| {
-            tracing::error!(store = %head.store_id, "order payload does not parse");
-            RecordFailure::from(e)
-        })?;
-        let status = if head.topic == "order.deleted" {
-            "trash".to_owned()
-        } else {
-            order.status.clone()
-        };
-        if order.is_draft() {
-            tracing::info!(store = %head.store_id, order = %head.order_id, "draft order ignored");
-            return Ok(());
-        }
-        let version = normalise_version(head.modified_at.as_deref().unwrap_or(&head.received_at));
+        self.settle(
+            &link,
+            creds.as_ref().filter(|_| store_readable),
+            incoming,
+            head,
+            attempt,
+            body,
+        )
+        .await
+    }
 
+    /// Judges the version against the order's record until it is applied, ignored, or must
+    /// come back later: reading the store when the bodies cannot tell which is newer, and
+    /// waiting (milliseconds, not a retry schedule) while another delivery of the order is
+    /// in flight.
+    async fn settle(
+        &self,
+        link: &Link,
+        creds: Option<&WooCredentials>,
+        mut incoming: Received,
+        head: &EnvelopeHead,
+        attempt: Attempt<'_>,
+        message: &str,
+    ) -> Result<(), RecordFailure> {
+        let (store, order) = (&head.store_id, head.order_id);
+        let mut store_readable = creds.is_some();
+        let deadline = Instant::now() + self.settings.wait_budget;
+        let mut pause = Duration::from_millis(5);
+        let mut conflicts = 0;
         // An `order.created` is usually the first word of an order: its record is written
         // without reading first, as the write's condition (no record yet) is the check; if
         // the order is known after all, the conflict sends us back to reading.
         let mut assume_new = head.topic == "order.created";
-        for _ in 0..4 {
+        loop {
+            if incoming.order.is_draft() {
+                tracing::info!(%store, %order, "draft order ignored");
+                return Ok(());
+            }
             let existing = if std::mem::take(&mut assume_new) {
                 None
             } else {
-                self.repos
-                    .orders
-                    .get_order_sync(&head.store_id, head.order_id)
-                    .await?
+                self.repos.orders.get_order_sync(store, order).await?
             };
-            let plan = self
-                .plan(&link, &order, &status, &version, existing.as_ref(), attempt)
-                .await?;
-            let expected = existing.as_ref().map(|e| e.revision);
-            let result = match plan {
-                Plan::Nothing(why) => {
-                    tracing::info!(store = %head.store_id, order = %head.order_id, why, "no change for the tenant");
+            let rules = Rules {
+                triggers: &link.trigger_statuses,
+                can_read_store: store_readable,
+                claim: attempt.message_id,
+                now: Utc::now(),
+                in_flight_window: self.settings.in_flight_window,
+            };
+            let written = match decide::judge(existing.as_ref(), &incoming.view(), &rules) {
+                Verdict::Ignore(why) => {
+                    tracing::info!(%store, %order, why, "no change for the tenant");
                     return Ok(());
                 }
-                Plan::Record(next) => self.repos.orders.save_order_sync(&next, expected).await,
-                Plan::Deliver { next, event, doc } => {
-                    match self.repos.orders.save_order_sync(&next, expected).await {
-                        Ok(()) => {
-                            return self
-                                .deliver(&link, next, event, &doc, body, receive_count)
-                                .await
+                Verdict::ReadStore(why) => {
+                    tracing::info!(%store, %order, why, "reading the order from the store");
+                    let entered = incoming.entered_scope
+                        || decide::is_trigger(&link.trigger_statuses, &incoming.status);
+                    let read = match creds {
+                        Some(creds) => self.read_order(link, creds, order).await,
+                        None => Ok(None),
+                    };
+                    match read {
+                        Ok(Some(raw)) => {
+                            incoming = Received::parse(&raw, &head.topic, now_text(), true)?;
+                            incoming.entered_scope = entered;
                         }
-                        Err(e) => Err(e),
+                        // Gone from the store: the body received is all there is.
+                        Ok(None) => incoming.settled = true,
+                        Err(e) => {
+                            tracing::warn!(%store, %order, error = %e, "the store could not be read; ordering by receipt");
+                            store_readable = false;
+                        }
+                    }
+                    continue;
+                }
+                Verdict::Wait => {
+                    if Instant::now() >= deadline {
+                        return Err(RecordFailure {
+                            reason: "another delivery of this order is in flight".into(),
+                            retry_after: Some(self.settings.wait_retry),
+                        });
+                    }
+                    if let Some(e) = &existing {
+                        self.mark_waiting(e, &incoming.key).await?;
+                    }
+                    self.deliveries.wait(store, order, pause).await;
+                    pause = (pause * 2).min(MAX_WAIT_PAUSE);
+                    continue;
+                }
+                Verdict::Apply { in_scope, newest } => {
+                    let expected = existing.as_ref().map(|e| e.revision);
+                    let plan = self
+                        .plan(link, existing, &incoming, in_scope, newest, attempt)
+                        .await?;
+                    match plan {
+                        Plan::Record(next) => {
+                            self.repos.orders.save_order_sync(&next, expected).await
+                        }
+                        Plan::Deliver { next, event, doc } => {
+                            match self.repos.orders.save_order_sync(&next, expected).await {
+                                Ok(()) => {
+                                    return self
+                                        .deliver(
+                                            link,
+                                            next,
+                                            event,
+                                            &doc,
+                                            message,
+                                            attempt.receive_count,
+                                        )
+                                        .await
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
                     }
                 }
             };
-            match result {
+            match written {
                 Ok(()) => return Ok(()),
                 // Another record of the same order moved first: look again.
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) if e.kind() == ErrorKind::Conflict && conflicts < 16 => conflicts += 1,
+                Err(e) if e.kind() == ErrorKind::Conflict => {
+                    return Err(RecordFailure::now("the order kept changing concurrently"))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(RecordFailure::now("the order kept changing concurrently"))
     }
 
+    /// Notes on the record that `key` waits for the delivery in flight, unless a newer
+    /// version already does (a lost race only means looking again).
+    async fn mark_waiting(
+        &self,
+        record: &OrderSync,
+        key: &VersionKey,
+    ) -> Result<(), RecordFailure> {
+        let newer_waits = record
+            .waiting
+            .as_deref()
+            .and_then(VersionKey::decode)
+            .is_some_and(|w| w >= *key);
+        if newer_waits {
+            return Ok(());
+        }
+        let mut next = record.clone();
+        next.waiting = Some(key.encode());
+        next.revision += 1;
+        match self
+            .repos
+            .orders
+            .save_order_sync(&next, Some(record.revision))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::Conflict => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The record an applied version leaves, and whether the tenant must hear of it.
     async fn plan(
         &self,
         link: &Link,
-        order: &WooOrder,
-        status: &str,
-        version: &str,
-        existing: Option<&OrderSync>,
+        existing: Option<OrderSync>,
+        incoming: &Received,
+        in_scope: bool,
+        newest: bool,
         attempt: Attempt<'_>,
     ) -> Result<Plan, RecordFailure> {
-        let Attempt {
-            message_id,
-            receive_count,
-        } = attempt;
         let now = Utc::now();
-        if let Some(e) = existing {
-            if e.version.as_str() > version {
-                return Ok(Plan::Nothing("an older version"));
-            }
-            if e.version == version && matches!(e.state, SyncState::Synced | SyncState::Skipped) {
-                return Ok(Plan::Nothing("a replay"));
-            }
-            // Another record of this order is being delivered right now: wait for it, so
-            // the tenant hears about versions in order and a copy does not send twice.
-            let in_flight = e.state == SyncState::Queued
-                && e.last_error.is_none()
-                && e.claimed_by.as_deref() != Some(message_id)
-                && (now - e.updated_at)
-                    .to_std()
-                    .is_ok_and(|age| age < self.settings.in_flight_window);
-            if in_flight {
-                return Err(RecordFailure {
-                    reason: "another delivery of this order is in flight".into(),
-                    retry_after: Some(self.settings.backoff(receive_count)),
-                });
-            }
-        }
-        let in_scope = existing.is_some_and(|e| e.in_scope)
-            || link.trigger_statuses.iter().any(|t| t.as_str() == status);
         let mut next = match existing {
             Some(e) => OrderSync {
                 revision: e.revision + 1,
                 updated_at: now,
-                ..e.clone()
+                ..e
             },
             None => OrderSync {
                 store_id: link.store_id.clone(),
-                order_id: OrderId::new(order.id),
+                order_id: OrderId::new(incoming.order.id),
                 state: SyncState::Skipped,
                 woo_status: String::new(),
                 version: String::new(),
+                received_at: None,
+                content_hash: None,
+                waiting: None,
                 in_scope: false,
                 event: None,
                 webhook_id: None,
@@ -383,9 +585,26 @@ impl Worker {
                 revision: 1,
             },
         };
-        let same_version = next.version == version;
-        next.woo_status = status.to_owned();
-        next.version = version.to_owned();
+        if newest {
+            let moved = VersionKey::of(&next) != incoming.key
+                || next.content_hash.as_deref() != Some(incoming.content.as_str());
+            next.woo_status = incoming.status.clone();
+            next.version = incoming.key.modified.clone();
+            next.received_at = Some(incoming.key.received.clone());
+            next.content_hash = Some(incoming.content.clone());
+            let superseded = next
+                .waiting
+                .as_deref()
+                .and_then(VersionKey::decode)
+                .is_none_or(|w| w <= incoming.key);
+            if superseded {
+                next.waiting = None;
+            }
+            if moved {
+                next.attempts = 0;
+                next.last_error = None;
+            }
+        }
         next.in_scope = in_scope;
         // Orders still queued when the store disconnected are delivered, and kept no longer
         // than the store's other records.
@@ -394,34 +613,19 @@ impl Worker {
                 .ok()
                 .map(|r| at + r);
         }
-        if !same_version {
-            next.attempts = 0;
-            next.last_error = None;
-        }
         if !in_scope {
             next.state = SyncState::Skipped;
             return Ok(Plan::Record(next));
         }
 
-        let mut doc = OrderDocument::map(order, &link.store_id, &link.customer_id);
-        doc.status = status.to_owned();
-        self.fill_weights(link, &mut doc, receive_count).await?;
+        let mut doc = OrderDocument::map(&incoming.order, &link.store_id, &link.customer_id);
+        doc.status = incoming.status.clone();
+        self.fill_weights(link, &mut doc, attempt.receive_count)
+            .await?;
         let hash = doc.shipping_hash();
-        let delivered_before = next.delivered_hash.is_some();
-        let last_was_cancel =
-            next.event.as_deref() == Some("order.cancelled") && next.state == SyncState::Synced;
-        let event = if is_cancelled(status) {
-            (delivered_before && !last_was_cancel).then_some("order.cancelled")
-        } else if !delivered_before {
-            Some("order.created")
-        } else if next.delivered_hash.as_deref() != Some(hash.as_str()) || last_was_cancel {
-            Some("order.updated")
-        } else {
-            None
-        };
-        let Some(event) = event else {
+        let Some(event) = decide::event_for(Told::of(&next), &incoming.status, &hash) else {
             // Nothing the tenant needs: a meta-only save, or a cancellation of an order it never had.
-            next.state = if delivered_before {
+            next.state = if next.delivered_hash.is_some() {
                 SyncState::Synced
             } else {
                 SyncState::Skipped
@@ -431,8 +635,13 @@ impl Worker {
         };
         next.state = SyncState::Queued;
         next.event = Some(event.to_owned());
-        next.webhook_id = Some(webhook_id(&link.store_id, next.order_id, version));
-        next.claimed_by = Some(message_id.to_owned());
+        next.webhook_id = Some(webhook_id(
+            &link.store_id,
+            next.order_id,
+            &incoming.key.modified,
+            &incoming.content,
+        ));
+        next.claimed_by = Some(attempt.message_id.to_owned());
         next.doc_hash = Some(hash);
         Ok(Plan::Deliver {
             next,
@@ -496,17 +705,9 @@ impl Worker {
                 Some(why)
             }
         };
-        match self
-            .repos
-            .orders
-            .save_order_sync(&state, Some(expected))
-            .await
-        {
-            Ok(()) => {}
-            // A newer version took over the record meanwhile; it carries on from there.
-            Err(e) if e.kind() == ErrorKind::Conflict => {}
-            Err(e) => return Err(e.into()),
-        }
+        let saved = self.record_outcome(state, expected).await;
+        self.deliveries.ended(&store, order);
+        saved?;
         match retry {
             None => Ok(()),
             Some(why) => Err(RecordFailure {
@@ -519,6 +720,49 @@ impl Worker {
                 retry_after: Some(self.settings.backoff(receive_count)),
             }),
         }
+    }
+
+    /// Saves a delivery's outcome. A version that started waiting meanwhile only marked the
+    /// record, so the outcome is carried onto the record as it is now; a version that took the
+    /// order over (a stale claim) carries on from there, and the outcome is dropped.
+    async fn record_outcome(
+        &self,
+        mut state: OrderSync,
+        mut expected: u64,
+    ) -> Result<(), RecordFailure> {
+        for _ in 0..8 {
+            match self
+                .repos
+                .orders
+                .save_order_sync(&state, Some(expected))
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Conflict => {}
+                Err(e) => return Err(e.into()),
+            }
+            let Some(now) = self
+                .repos
+                .orders
+                .get_order_sync(&state.store_id, state.order_id)
+                .await?
+            else {
+                return Ok(());
+            };
+            let ours = now.state == SyncState::Queued
+                && now.claimed_by == state.claimed_by
+                && now.webhook_id == state.webhook_id;
+            if !ours {
+                return Ok(());
+            }
+            expected = now.revision;
+            state = OrderSync {
+                revision: now.revision + 1,
+                waiting: now.waiting,
+                ..state
+            };
+        }
+        Err(RecordFailure::now("the order kept changing concurrently"))
     }
 
     async fn link(&self, store: &StoreId) -> Result<Link, RecordFailure> {
@@ -555,19 +799,27 @@ impl Worker {
             .await
     }
 
-    async fn fetch_order(&self, link: &Link, order: OrderId) -> Result<String, RecordFailure> {
-        let creds = open_woo_keys(&self.secrets, link)?.ok_or_else(|| {
-            RecordFailure::now("a claim-check message, but the link holds no keys")
-        })?;
-        self.woo
-            .get_order(&link.store_url, &creds, order.get())
+    /// `GET` the order from the store: `None` when it is gone (404).
+    async fn read_order(
+        &self,
+        link: &Link,
+        creds: &WooCredentials,
+        order: OrderId,
+    ) -> Result<Option<String>, WooError> {
+        match self
+            .woo
+            .get_order(&link.store_url, creds, order.get())
             .await
-            .map_err(|e| RecordFailure::now(format!("fetching the order: {e}")))
+        {
+            Ok(raw) => Ok(Some(raw)),
+            Err(WooError::Rejected { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Looks up missing item weights when the link holds keys (one call per order, cached).
-    /// A failing store is retried for a bounded number of receives, then the order goes
-    /// without weights and says so.
+    /// Looks up missing item weights when the link holds keys: one call for the products and
+    /// one per variable product for its variations, cached. A failing store is retried for a
+    /// bounded number of receives, then the order goes without weights and says so.
     async fn fill_weights(
         &self,
         link: &Link,
@@ -578,23 +830,18 @@ impl Worker {
             doc.weight_source = WeightSource::NotAvailable;
             return Ok(());
         };
-        let mut missing = Vec::new();
-        for id in doc.products_missing_weight() {
-            match self.weights.get(&(link.store_id.clone(), id)) {
-                Some(_) => {}
-                None => missing.push(id),
-            }
-        }
+        let store = &link.store_id;
+        let missing: Vec<CatalogueId> = doc
+            .items_missing_weight()
+            .into_iter()
+            .filter(|c| self.weights.get(&(store.clone(), c.id())).is_none())
+            .collect();
         if !missing.is_empty() {
-            match self
-                .woo
-                .product_weights(&link.store_url, &creds, &missing)
-                .await
-            {
+            match self.lookup_weights(link, &creds, &missing).await {
                 Ok(found) => {
-                    for id in &missing {
-                        let w = found.iter().find(|(p, _)| p == id).and_then(|(_, w)| *w);
-                        self.weights.put((link.store_id.clone(), *id), w);
+                    for c in &missing {
+                        let w = found.get(&c.id()).copied().flatten();
+                        self.weights.put((store.clone(), c.id()), w);
                     }
                 }
                 Err(e) if receive_count < self.settings.weight_lookup_receives => {
@@ -610,14 +857,50 @@ impl Worker {
             }
         }
         for item in &mut doc.items {
-            item.weight = self
-                .weights
-                .get(&(link.store_id.clone(), item.product_id))
+            item.weight = item
+                .catalogue_id()
+                .and_then(|c| self.weights.get(&(store.clone(), c.id())))
                 .flatten();
         }
         doc.weight_source = WeightSource::Store;
         Ok(())
     }
+
+    async fn lookup_weights(
+        &self,
+        link: &Link,
+        creds: &WooCredentials,
+        missing: &[CatalogueId],
+    ) -> Result<HashMap<u64, Option<f64>>, WooError> {
+        let mut products = Vec::new();
+        let mut variations: HashMap<u64, Vec<u64>> = HashMap::new();
+        for c in missing {
+            match *c {
+                CatalogueId::Product(id) => products.push(id),
+                CatalogueId::Variation { parent, id } => {
+                    variations.entry(parent).or_default().push(id)
+                }
+            }
+        }
+        let url = &link.store_url;
+        let mut calls = Vec::new();
+        if !products.is_empty() {
+            calls.push(futures::future::Either::Left(
+                self.woo.product_weights(url, creds, &products),
+            ));
+        }
+        for (parent, ids) in &variations {
+            calls.push(futures::future::Either::Right(
+                self.woo.variation_weights(url, creds, *parent, ids),
+            ));
+        }
+        let found = futures::future::try_join_all(calls).await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+}
+
+fn now_text() -> String {
+    EnvelopeHead::received_now()
 }
 
 #[cfg(test)]
@@ -625,31 +908,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_sort_as_text_whatever_their_source() {
-        assert_eq!(
-            normalise_version("2026-11-23T10:00:00"),
-            "2026-11-23T10:00:00.000"
-        );
-        assert_eq!(
-            normalise_version("2026-11-23T10:00:01.250Z"),
-            "2026-11-23T10:00:01.250"
-        );
-        assert!(
-            normalise_version("2026-11-23T10:00:00") < normalise_version("2026-11-23T10:00:00.5Z")
-        );
-    }
-
-    #[test]
-    fn webhook_ids_are_stable_per_version() {
+    fn webhook_ids_are_stable_per_version_and_body() {
         let s = StoreId::parse("st_1").unwrap();
-        let a = webhook_id(&s, OrderId::new(7), "2026-01-01T00:00:00.000");
-        assert_eq!(
+        let v = "2026-01-01T00:00:00.000";
+        let a = webhook_id(&s, OrderId::new(7), v, "h1");
+        assert_eq!(a, webhook_id(&s, OrderId::new(7), v, "h1"));
+        assert_ne!(
             a,
-            webhook_id(&s, OrderId::new(7), "2026-01-01T00:00:00.000")
+            webhook_id(&s, OrderId::new(7), "2026-01-01T00:00:01.000", "h1")
         );
         assert_ne!(
             a,
-            webhook_id(&s, OrderId::new(7), "2026-01-01T00:00:01.000")
+            webhook_id(&s, OrderId::new(7), v, "h2"),
+            "same second, another body"
         );
         assert!(a.starts_with("msg_"));
     }

@@ -27,6 +27,8 @@ pub fn test_worker_settings() -> WorkerSettings {
         backoff_max: Duration::from_millis(400),
         cache_ttl: Duration::from_millis(100),
         in_flight_window: Duration::from_secs(2),
+        wait_budget: Duration::from_millis(300),
+        wait_retry: Duration::from_millis(50),
         ..WorkerSettings::default()
     }
 }
@@ -474,10 +476,34 @@ pub enum StoreMode {
     FailsAfter(usize),
 }
 
+/// The fake store's catalogue, shaped like the real test store's (`woocommerce-stack`): a
+/// T-shirt 10 (0.25), mug 11 (0.40), a variable product 12 without a weight of its own, its
+/// variations 13 and 14 (0.80 each); variable product 22's variation 23; every other id a
+/// simple product (or variation) weighing id / 10 (as WooCommerce sends it: a string).
+fn catalogue_parent(id: u64) -> Option<u64> {
+    match id {
+        13 | 14 => Some(12),
+        // The REST docs' order sample: "Ship Your Idea" 22, its variation 23.
+        23 => Some(22),
+        _ => None,
+    }
+}
+
+fn catalogue_weight(id: u64) -> String {
+    match id {
+        10 => "0.25".into(),
+        11 => "0.40".into(),
+        12 => String::new(),
+        13 | 14 => "0.80".into(),
+        _ => format!("{}", id as f64 / 10.0),
+    }
+}
+
 /// A fake WooCommerce store: a real HTTP server on loopback speaking the webhooks REST API.
 pub struct FakeStore {
     pub url: String,
     pub calls: Arc<Mutex<Vec<StoreCall>>>,
+    orders: Arc<Mutex<std::collections::HashMap<u64, String>>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -502,6 +528,7 @@ impl FakeStore {
         #[derive(Clone)]
         struct St {
             calls: Arc<Mutex<Vec<StoreCall>>>,
+            orders: Arc<Mutex<std::collections::HashMap<u64, String>>>,
             mode: StoreMode,
             next_id: Arc<AtomicU64>,
         }
@@ -519,41 +546,108 @@ impl FakeStore {
             auth_of(h).as_deref() == Some(expected.as_str())
         }
         let calls = Arc::new(Mutex::new(Vec::new()));
+        let orders = Arc::new(Mutex::new(std::collections::HashMap::new()));
         let state = St {
             calls: calls.clone(),
+            orders: orders.clone(),
             mode,
             next_id: Arc::new(AtomicU64::new(100)),
         };
+        fn record(st: &St, method: &str, path: String, query: Option<String>, h: &HeaderMap) {
+            st.calls.lock().expect("lock").push(StoreCall {
+                method: method.into(),
+                path,
+                query,
+                auth: auth_of(h),
+                body: Value::Null,
+            });
+        }
+        fn not_allowed() -> (StatusCode, axum::Json<Value>) {
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"code": "woocommerce_rest_cannot_view",
+                    "message": "Sorry, you cannot list resources.", "data": {"status": 401}})),
+            )
+        }
+        fn included(q: &Option<String>) -> Vec<u64> {
+            q.as_deref()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("include=")))
+                .unwrap_or("")
+                .replace("%2C", ",")
+                .split(',')
+                .filter_map(|id| id.parse::<u64>().ok())
+                .collect()
+        }
         let app = axum::Router::new()
             .route(
                 "/wp-json/wc/v3/products",
                 axum::routing::get(
                     |State(st): State<St>, RawQuery(q): RawQuery, headers: HeaderMap| async move {
-                        st.calls.lock().expect("lock").push(StoreCall {
-                            method: "GET".into(),
-                            path: "/wp-json/wc/v3/products".into(),
-                            query: q.clone(),
-                            auth: auth_of(&headers),
-                            body: Value::Null,
-                        });
+                        record(
+                            &st,
+                            "GET",
+                            "/wp-json/wc/v3/products".into(),
+                            q.clone(),
+                            &headers,
+                        );
                         if !authorized(&headers) {
-                            return (
-                                StatusCode::UNAUTHORIZED,
-                                axum::Json(json!({"code": "woocommerce_rest_cannot_view"})),
-                            );
+                            return not_allowed();
                         }
-                        // Each product weighs id / 10 (as WooCommerce sends it: a string).
-                        let include = q
-                            .as_deref()
-                            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("include=")))
-                            .unwrap_or("")
-                            .replace("%2C", ",");
-                        let products: Vec<Value> = include
-                            .split(',')
-                            .filter_map(|id| id.parse::<u64>().ok())
-                            .map(|id| json!({"id": id, "weight": format!("{}", id as f64 / 10.0)}))
+                        // As WooCommerce: variations are not listed among the products.
+                        let products: Vec<Value> = included(&q)
+                            .into_iter()
+                            .filter(|id| catalogue_parent(*id).is_none())
+                            .map(|id| json!({"id": id, "weight": catalogue_weight(id)}))
                             .collect();
                         (StatusCode::OK, axum::Json(Value::Array(products)))
+                    },
+                ),
+            )
+            .route(
+                "/wp-json/wc/v3/products/{parent}/variations",
+                axum::routing::get(
+                    |State(st): State<St>,
+                     Path(parent): Path<u64>,
+                     RawQuery(q): RawQuery,
+                     headers: HeaderMap| async move {
+                        let path = format!("/wp-json/wc/v3/products/{parent}/variations");
+                        record(&st, "GET", path, q.clone(), &headers);
+                        if !authorized(&headers) {
+                            return not_allowed();
+                        }
+                        let variations: Vec<Value> = included(&q)
+                            .into_iter()
+                            .filter(|id| catalogue_parent(*id) == Some(parent))
+                            .map(|id| json!({"id": id, "weight": catalogue_weight(id)}))
+                            .collect();
+                        (StatusCode::OK, axum::Json(Value::Array(variations)))
+                    },
+                ),
+            )
+            .route(
+                "/wp-json/wc/v3/orders/{id}",
+                axum::routing::get(
+                    |State(st): State<St>, Path(id): Path<u64>, headers: HeaderMap| async move {
+                        record(
+                            &st,
+                            "GET",
+                            format!("/wp-json/wc/v3/orders/{id}"),
+                            None,
+                            &headers,
+                        );
+                        if !authorized(&headers) {
+                            let (status, body) = not_allowed();
+                            return (status, body.0.to_string());
+                        }
+                        match st.orders.lock().expect("lock").get(&id) {
+                            Some(raw) => (StatusCode::OK, raw.clone()),
+                            None => (
+                                StatusCode::NOT_FOUND,
+                                json!({"code": "woocommerce_rest_shop_order_invalid_id",
+                                    "message": "Invalid ID.", "data": {"status": 404}})
+                                .to_string(),
+                            ),
+                        }
                     },
                 ),
             )
@@ -623,8 +717,16 @@ impl FakeStore {
         Self {
             url: format!("http://{addr}"),
             calls,
+            orders,
             shutdown: Some(tx),
         }
+    }
+
+    /// What `GET /wc/v3/orders/{id}` answers from now on (WooCommerce sends a webhook's body
+    /// and this answer byte for byte alike).
+    pub fn set_order(&self, id: u64, raw: &[u8]) {
+        let raw = String::from_utf8(raw.to_vec()).expect("utf-8");
+        self.orders.lock().expect("lock").insert(id, raw);
     }
 
     pub fn calls(&self) -> Vec<StoreCall> {

@@ -8,6 +8,7 @@ mod fuzz;
 mod helpers;
 mod lambda_events;
 mod logs;
+mod real_deliveries;
 mod reliability;
 mod security;
 mod sync_worker;

@@ -656,22 +656,29 @@ async fn weights_come_from_the_store_when_the_link_holds_keys(backend: Backend) 
     assert_eq!(d["weightSource"], "store");
     assert_eq!(d["items"][0]["productId"], 93);
     assert_eq!(d["items"][0]["weight"], 9.3);
-    assert_eq!(d["items"][1]["weight"], 2.2);
+    assert_eq!(
+        d["items"][1]["weight"], 2.3,
+        "variation 23's own weight, not its parent 22's"
+    );
     let lookups: Vec<_> = store
         .calls()
         .into_iter()
-        .filter(|c| c.path.ends_with("/products"))
+        .filter(|c| c.path.contains("/products"))
         .collect();
-    assert_eq!(lookups.len(), 1, "one batched call per order");
-    assert!(
-        lookups[0]
-            .query
-            .as_deref()
-            .unwrap()
-            .contains("include=22%2C93"),
-        "{:?}",
-        lookups[0].query
+    assert_eq!(
+        lookups.len(),
+        2,
+        "one call for the products, one for the variations of product 22: {lookups:?}"
     );
+    let query_of = |path: &str| {
+        lookups
+            .iter()
+            .find(|c| c.path == path)
+            .and_then(|c| c.query.clone())
+            .unwrap_or_default()
+    };
+    assert!(query_of("/wp-json/wc/v3/products").contains("include=93&"));
+    assert!(query_of("/wp-json/wc/v3/products/22/variations").contains("include=23&"));
 
     // Cached: the next order with the same products asks nothing.
     send(
@@ -686,9 +693,9 @@ async fn weights_come_from_the_store_when_the_link_holds_keys(backend: Backend) 
         store
             .calls()
             .iter()
-            .filter(|c| c.path.ends_with("/products"))
+            .filter(|c| c.path.contains("/products"))
             .count(),
-        1
+        2
     );
 
     // The store goes away: a bounded wait, then delivered without weights, saying so.

@@ -847,6 +847,12 @@ struct OrderItem {
     state: String,
     woo_status: String,
     version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    received_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    waiting: Option<String>,
     in_scope: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     event: Option<String>,
@@ -879,6 +885,9 @@ fn order_item(o: &OrderSync) -> OrderItem {
         state: o.state.as_str().to_owned(),
         woo_status: o.woo_status.clone(),
         version: o.version.clone(),
+        received_at: o.received_at.clone(),
+        content_hash: o.content_hash.clone(),
+        waiting: o.waiting.clone(),
         in_scope: o.in_scope,
         event: o.event.clone(),
         webhook_id: o.webhook_id.clone(),
@@ -902,6 +911,9 @@ fn order_from(i: OrderItem) -> Result<OrderSync> {
         state: SyncState::parse(&i.state).ok_or_else(|| corrupt("order"))?,
         woo_status: i.woo_status,
         version: i.version,
+        received_at: i.received_at,
+        content_hash: i.content_hash,
+        waiting: i.waiting,
         in_scope: i.in_scope,
         event: i.event,
         webhook_id: i.webhook_id,

@@ -1,0 +1,447 @@
+//! The order-state rules: what one received version of an order does to the order's record.
+//!
+//! Pure (no I/O, no clock of its own), so every rule is a unit test below. WooCommerce's
+//! `date_modified_gmt` is not a version on its own: it has 1-second resolution and, with
+//! classic order storage, does not move when only an address or meta changes. So a version is
+//! placed by its timestamp first and, between different bodies with the same timestamp, by
+//! reading the order from the store when woolink can (the store's answer is the truth at that
+//! moment), or else by when woolink received each body (WooCommerce builds a body when it
+//! sends it). The same body twice is a replay; a different body is never one.
+
+use std::cmp::Ordering;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::domain::TriggerStatus;
+use crate::model::{OrderSync, SyncState};
+use crate::order::is_cancelled;
+
+/// Where a version sits in an order's history: `date_modified_gmt` (normalised so it sorts as
+/// text), then when woolink received it (RFC 3339, milliseconds, `Z`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VersionKey {
+    pub modified: String,
+    pub received: String,
+}
+
+impl VersionKey {
+    /// The key of the version a record holds (records from before `received_at` existed sort
+    /// below any received version with the same timestamp).
+    pub fn of(record: &OrderSync) -> Self {
+        Self {
+            modified: record.version.clone(),
+            received: record.received_at.clone().unwrap_or_default(),
+        }
+    }
+
+    /// One string for a record's `waiting` attribute; `decode` reads it back.
+    pub fn encode(&self) -> String {
+        format!("{}|{}", self.modified, self.received)
+    }
+
+    pub fn decode(raw: &str) -> Option<Self> {
+        let (modified, received) = raw.split_once('|')?;
+        Some(Self {
+            modified: modified.to_owned(),
+            received: received.to_owned(),
+        })
+    }
+}
+
+/// `date_modified_gmt` (or a receive time) as a version that sorts as text, to the millisecond.
+pub fn normalise_version(raw: &str) -> String {
+    let trimmed = raw.trim().trim_end_matches('Z');
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(trimmed, fmt) {
+            return t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
+        }
+    }
+    raw.to_owned()
+}
+
+/// The version of a body that carries no timestamp (`order.deleted` is only `{"id": N}`): the
+/// second it was received in, as WooCommerce would have stamped the change (so a restore in
+/// the same second, which carries that second, is not taken for an older version).
+pub fn version_of_receipt(received_at: &str) -> String {
+    let full = normalise_version(received_at);
+    match full.split_once('.') {
+        Some((seconds, _)) => format!("{seconds}.000"),
+        None => full,
+    }
+}
+
+/// One received version of an order, as the rules see it.
+#[derive(Clone, Debug)]
+pub struct Incoming<'a> {
+    pub key: VersionKey,
+    /// SHA-256 of the body (the webhook's, or the store's answer: WooCommerce sends the REST
+    /// resource byte for byte in both).
+    pub content: &'a str,
+    pub status: &'a str,
+    /// The body was read from the store just now (or the store cannot say more): it is not
+    /// read again.
+    pub settled: bool,
+    /// An earlier body of this same receive was in a trigger status (kept across a store read,
+    /// so an order that passed through a trigger status is never lost).
+    pub entered_scope: bool,
+}
+
+/// What the rules need to know besides the record and the version.
+#[derive(Clone, Debug)]
+pub struct Rules<'a> {
+    pub triggers: &'a [TriggerStatus],
+    /// The link holds WooCommerce keys and the store answered so far.
+    pub can_read_store: bool,
+    /// The queue message this is (its claim on the order while delivering it).
+    pub claim: &'a str,
+    pub now: DateTime<Utc>,
+    /// How long a `queued` record counts as being delivered by another worker.
+    pub in_flight_window: Duration,
+}
+
+/// What to do with a received version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A replay, an older version, or one a newer waiting version makes obsolete.
+    Ignore(&'static str),
+    /// Another worker is delivering this order right now: wait for it, then judge again.
+    Wait,
+    /// Which body is newer cannot be told from the bodies: read the order from the store.
+    ReadStore(&'static str),
+    /// Apply the version. `newest: false` only for an older version that brings the order
+    /// into scope when the store cannot be read: its document is delivered, but the record
+    /// keeps its newer version.
+    Apply { in_scope: bool, newest: bool },
+}
+
+/// Whether the order is in one of the link's trigger statuses.
+pub fn is_trigger(triggers: &[TriggerStatus], status: &str) -> bool {
+    triggers.iter().any(|t| t.as_str() == status)
+}
+
+/// Judges one received version against the order's record (`None`: never seen).
+pub fn judge(existing: Option<&OrderSync>, incoming: &Incoming<'_>, rules: &Rules<'_>) -> Verdict {
+    let triggered = incoming.entered_scope || is_trigger(rules.triggers, incoming.status);
+    let Some(e) = existing else {
+        return Verdict::Apply {
+            in_scope: triggered,
+            newest: true,
+        };
+    };
+    let in_scope = e.in_scope || triggered;
+    let enters_scope = in_scope && !e.in_scope;
+    let current = VersionKey::of(e);
+    let same_content = e.content_hash.as_deref() == Some(incoming.content);
+    let can_read = rules.can_read_store && !incoming.settled;
+    let order = if incoming.key.modified != current.modified {
+        incoming.key.modified.cmp(&current.modified)
+    } else if same_content {
+        Ordering::Equal
+    } else if can_read {
+        return Verdict::ReadStore("the same timestamp with another body");
+    } else {
+        // A settled body is the newest known; otherwise the later receipt is the later body.
+        match incoming.key.received.cmp(&current.received) {
+            Ordering::Less if !incoming.settled => Ordering::Less,
+            _ => Ordering::Greater,
+        }
+    };
+    match order {
+        Ordering::Less if enters_scope && can_read => {
+            return Verdict::ReadStore("an older version in a trigger status");
+        }
+        // Never delivered (it was out of scope), so nothing is in flight to wait for.
+        Ordering::Less if enters_scope => {
+            return Verdict::Apply {
+                in_scope: true,
+                newest: false,
+            }
+        }
+        Ordering::Less => return Verdict::Ignore("an older version"),
+        Ordering::Equal
+            if !enters_scope && matches!(e.state, SyncState::Synced | SyncState::Skipped) =>
+        {
+            return Verdict::Ignore("a replay");
+        }
+        // The same version still pending (a retry or a redrive), or a newer one.
+        Ordering::Equal | Ordering::Greater => {}
+    }
+    let newer_waits = e
+        .waiting
+        .as_deref()
+        .and_then(VersionKey::decode)
+        .is_some_and(|w| w > incoming.key);
+    if newer_waits {
+        return Verdict::Ignore("a newer version is waiting to be delivered");
+    }
+    if in_flight(e, rules) {
+        return Verdict::Wait;
+    }
+    Verdict::Apply {
+        in_scope,
+        newest: true,
+    }
+}
+
+/// Another message holds a fresh claim on the order and has not failed.
+fn in_flight(e: &OrderSync, rules: &Rules<'_>) -> bool {
+    e.state == SyncState::Queued
+        && e.last_error.is_none()
+        && e.claimed_by.as_deref() != Some(rules.claim)
+        && (rules.now - e.updated_at)
+            .to_std()
+            .is_ok_and(|age| age < rules.in_flight_window)
+}
+
+/// What the tenant last heard of an order.
+#[derive(Clone, Copy, Debug)]
+pub struct Told<'a> {
+    /// Shipping hash of the document the tenant accepted (none: never delivered).
+    pub delivered_hash: Option<&'a str>,
+    /// The tenant's latest accepted event was a cancellation.
+    pub cancelled: bool,
+}
+
+impl<'a> Told<'a> {
+    pub fn of(record: &'a OrderSync) -> Self {
+        Self {
+            delivered_hash: record.delivered_hash.as_deref(),
+            cancelled: record.event.as_deref() == Some("order.cancelled")
+                && record.state == SyncState::Synced,
+        }
+    }
+}
+
+/// The event an in-scope order's new document calls for, if any: `order.created` the first
+/// time, `order.updated` when its shipping hash changed (or it came back from a cancellation),
+/// `order.cancelled` once when it is cancelled after a delivery. A meta-only save changes no
+/// shipping field, so it calls for nothing.
+pub fn event_for(told: Told<'_>, status: &str, shipping_hash: &str) -> Option<&'static str> {
+    let delivered = told.delivered_hash.is_some();
+    if is_cancelled(status) {
+        (delivered && !told.cancelled).then_some("order.cancelled")
+    } else if !delivered {
+        Some("order.created")
+    } else if told.delivered_hash != Some(shipping_hash) || told.cancelled {
+        Some("order.updated")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OrderId, StoreId};
+
+    const T0: &str = "2026-11-23T10:00:00.000";
+    const T1: &str = "2026-11-23T10:00:01.000";
+    const R0: &str = "2026-11-23T10:00:00.100000Z";
+    const R1: &str = "2026-11-23T10:00:00.200000Z";
+
+    fn record(state: SyncState, version: &str, received: &str, content: &str) -> OrderSync {
+        let now = Utc::now();
+        OrderSync {
+            store_id: StoreId::parse("st_1").unwrap(),
+            order_id: OrderId::new(7),
+            state,
+            woo_status: "processing".into(),
+            version: version.into(),
+            received_at: Some(received.into()),
+            content_hash: Some(content.into()),
+            waiting: None,
+            in_scope: state != SyncState::Skipped,
+            event: None,
+            webhook_id: None,
+            claimed_by: None,
+            doc_hash: None,
+            delivered_hash: None,
+            attempts: 0,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            synced_at: None,
+            expires_at: None,
+            revision: 1,
+        }
+    }
+
+    fn incoming<'a>(
+        modified: &str,
+        received: &str,
+        content: &'a str,
+        status: &'a str,
+    ) -> Incoming<'a> {
+        Incoming {
+            key: VersionKey {
+                modified: modified.into(),
+                received: received.into(),
+            },
+            content,
+            status,
+            settled: false,
+            entered_scope: false,
+        }
+    }
+
+    fn rules(triggers: &[TriggerStatus], can_read_store: bool) -> Rules<'_> {
+        Rules {
+            triggers,
+            can_read_store,
+            claim: "m-me",
+            now: Utc::now(),
+            in_flight_window: Duration::from_secs(30),
+        }
+    }
+
+    const APPLY: Verdict = Verdict::Apply {
+        in_scope: true,
+        newest: true,
+    };
+
+    #[test]
+    fn the_rules_table() {
+        let triggers = TriggerStatus::defaults();
+        let processing = |state| record(state, T0, R0, "h0");
+        let skipped_pending = || {
+            let mut r = record(SyncState::Skipped, T0, R0, "h0");
+            r.woo_status = "pending".into();
+            r
+        };
+        let mut claimed = processing(SyncState::Queued);
+        claimed.claimed_by = Some("m-other".into());
+        let mut stale_claim = claimed.clone();
+        stale_claim.updated_at = Utc::now() - chrono::Duration::seconds(60);
+        let mut failing_claim = claimed.clone();
+        failing_claim.last_error = Some("HTTP 503".into());
+        let mut own_claim = claimed.clone();
+        own_claim.claimed_by = Some("m-me".into());
+        let mut newer_waiting = processing(SyncState::Synced);
+        newer_waiting.waiting = Some(
+            VersionKey {
+                modified: T1.into(),
+                received: R1.into(),
+            }
+            .encode(),
+        );
+        let settled = |mut i: Incoming<'static>| {
+            i.settled = true;
+            i
+        };
+        let entered = |mut i: Incoming<'static>| {
+            i.entered_scope = true;
+            i
+        };
+
+        #[rustfmt::skip]
+        let table: Vec<(&str, Option<OrderSync>, Incoming<'static>, bool, Verdict)> = vec![
+            ("a new order in a trigger status", None, incoming(T0, R0, "h0", "processing"), false, APPLY),
+            ("a new pending order is recorded out of scope", None, incoming(T0, R0, "h0", "pending"), false,
+                Verdict::Apply { in_scope: false, newest: true }),
+            ("the same body again is a replay", Some(processing(SyncState::Synced)), incoming(T0, R1, "h0", "processing"), false,
+                Verdict::Ignore("a replay")),
+            ("a replay of a skipped order", Some(skipped_pending()), incoming(T0, R1, "h0", "pending"), false,
+                Verdict::Ignore("a replay")),
+            ("an older timestamp", Some(processing(SyncState::Synced)), incoming("2026-11-23T09:59:59.000", R1, "hx", "processing"), false,
+                Verdict::Ignore("an older version")),
+            ("a newer timestamp", Some(processing(SyncState::Synced)), incoming(T1, R1, "h1", "processing"), false, APPLY),
+            ("same timestamp, another body, keys: read the store", Some(processing(SyncState::Synced)), incoming(T0, R1, "h1", "processing"), true,
+                Verdict::ReadStore("the same timestamp with another body")),
+            ("same timestamp, another body, no keys, received later: newer", Some(processing(SyncState::Synced)), incoming(T0, R1, "h1", "processing"), false, APPLY),
+            ("same timestamp, another body, no keys, received earlier: older", Some(record(SyncState::Synced, T0, R1, "h1")), incoming(T0, R0, "h0", "processing"), false,
+                Verdict::Ignore("an older version")),
+            ("same timestamp, another body, read from the store: the truth", Some(record(SyncState::Synced, T0, R1, "h1")), settled(incoming(T0, R0, "h2", "processing")), true, APPLY),
+            ("pending then processing in one second (no keys)", Some(skipped_pending()), incoming(T0, R1, "h1", "processing"), false, APPLY),
+            ("pending then processing in one second (keys)", Some(skipped_pending()), incoming(T0, R1, "h1", "processing"), true,
+                Verdict::ReadStore("the same timestamp with another body")),
+            ("an older version in a trigger status, keys: read the store", Some(skipped_pending()), incoming("2026-11-23T09:59:59.000", R1, "hx", "processing"), true,
+                Verdict::ReadStore("an older version in a trigger status")),
+            ("an older version in a trigger status, no keys: delivered, version kept", Some(skipped_pending()), incoming("2026-11-23T09:59:59.000", R1, "hx", "processing"), false,
+                Verdict::Apply { in_scope: true, newest: false }),
+            ("the store's answer after an older trigger status enters scope", Some(skipped_pending()), entered(settled(incoming(T0, R1, "h0", "pending"))), true, APPLY),
+            ("another message delivers right now: wait", Some(claimed.clone()), incoming(T1, R1, "h1", "processing"), false, Verdict::Wait),
+            ("a copy of the version in flight waits too", Some(claimed), incoming(T0, R1, "h0", "processing"), false, Verdict::Wait),
+            ("a stale claim is taken over", Some(stale_claim), incoming(T1, R1, "h1", "processing"), false, APPLY),
+            ("a failing delivery is superseded", Some(failing_claim), incoming(T1, R1, "h1", "processing"), false, APPLY),
+            ("the claim's own message carries on", Some(own_claim), incoming(T0, R0, "h0", "processing"), false, APPLY),
+            ("a version older than one waiting is obsolete", Some(newer_waiting.clone()), incoming(T1, R0, "h5", "processing"), false,
+                Verdict::Ignore("a newer version is waiting to be delivered")),
+            ("the waiting version itself goes ahead", Some(newer_waiting), incoming(T1, R1, "h6", "processing"), false, APPLY),
+            ("a draft-free cancelled body is applied", Some(processing(SyncState::Synced)), incoming(T1, R1, "h1", "cancelled"), false, APPLY),
+        ];
+        for (name, existing, inc, can_read, want) in table {
+            let got = judge(existing.as_ref(), &inc, &rules(&triggers, can_read));
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn events_follow_what_the_tenant_was_told() {
+        let never = Told {
+            delivered_hash: None,
+            cancelled: false,
+        };
+        let told = Told {
+            delivered_hash: Some("a"),
+            cancelled: false,
+        };
+        let cancelled = Told {
+            delivered_hash: Some("a"),
+            cancelled: true,
+        };
+        assert_eq!(event_for(never, "processing", "a"), Some("order.created"));
+        assert_eq!(event_for(never, "cancelled", "a"), None, "never had it");
+        assert_eq!(
+            event_for(told, "processing", "a"),
+            None,
+            "nothing for shipping changed"
+        );
+        assert_eq!(event_for(told, "processing", "b"), Some("order.updated"));
+        assert_eq!(event_for(told, "completed", "b"), Some("order.updated"));
+        for s in ["cancelled", "refunded", "failed", "trash"] {
+            assert_eq!(event_for(told, s, "b"), Some("order.cancelled"));
+            assert_eq!(event_for(cancelled, s, "c"), None, "said once");
+        }
+        assert_eq!(
+            event_for(cancelled, "processing", "a"),
+            Some("order.updated"),
+            "restored"
+        );
+    }
+
+    #[test]
+    fn versions_sort_as_text_whatever_their_source() {
+        assert_eq!(normalise_version("2026-11-23T10:00:00"), T0);
+        assert_eq!(
+            normalise_version("2026-11-23T10:00:01.250Z"),
+            "2026-11-23T10:00:01.250"
+        );
+        assert!(
+            normalise_version("2026-11-23T10:00:00") < normalise_version("2026-11-23T10:00:00.5Z")
+        );
+        assert_eq!(version_of_receipt("2026-11-23T10:00:00.734512Z"), T0);
+        let k = VersionKey {
+            modified: T0.into(),
+            received: R0.into(),
+        };
+        assert_eq!(VersionKey::decode(&k.encode()), Some(k.clone()));
+        assert!(
+            k < VersionKey {
+                modified: T0.into(),
+                received: R1.into()
+            }
+        );
+        assert!(
+            VersionKey {
+                modified: T0.into(),
+                received: String::new()
+            } < k,
+            "records from before receipt times sort first"
+        );
+    }
+}
