@@ -8,6 +8,13 @@
 //! per second, default unlimited; `PIPELINE_VERSIONS=2`: half the orders created, the other
 //! half of the deliveries updates of them).
 //!
+//! `PIPELINE_BURST=V` sends checkout-like bursts instead: N / V orders, each as V versions
+//! sent back to back by one sender (as WooCommerce sends the versions of one order within a
+//! second: `order.created`, then `order.updated`s, every two of them sharing one
+//! `date_modified_gmt`, each with a new address); `PIPELINE_RATE` is then bursts per second.
+//! It reports the final version's lag (its send → the tenant has it) and how many
+//! deliveries each order cost the tenant (obsolete versions are not delivered).
+//!
 //! With `PIPELINE_BACKEND=moto` (and `WOOLINK_TEST_MOTO_ENDPOINT`) the store and queue are
 //! DynamoDB and SQS on a moto server, and every AWS call is counted by operation through an
 //! SDK interceptor, giving the calls per delivery.
@@ -38,8 +45,8 @@ use woolink::worker::{Worker, WorkerSettings};
 
 type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
 
-/// The second version of an order (PIPELINE_VERSIONS=2), as sent; the tenant sees it with `Z`.
-const SECOND_VERSION: &str = "2026-11-23T10:01:00";
+/// Versions of one order an arrival key can tell apart.
+const MAX_VERSIONS: u64 = 8;
 
 /// Counts every AWS call by service and operation.
 #[derive(Debug, Default, Clone)]
@@ -79,6 +86,7 @@ struct Tenant {
     secret: String,
     arrivals: Arrivals,
     bad: Arc<Mutex<u64>>,
+    deliveries: Arc<Mutex<u64>>,
 }
 
 async fn tenant_inbox(State(t): State<Tenant>, headers: HeaderMap, body: Bytes) -> StatusCode {
@@ -92,13 +100,18 @@ async fn tenant_inbox(State(t): State<Tenant>, headers: HeaderMap, body: Bytes) 
     }
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if let Some(id) = v["data"]["orderId"].as_u64() {
-        // One key per order version: 2 × id, + 1 for an order's second version.
-        let second = v["data"]["dateModified"]
+        // One key per order version: version k's address ends in " vk".
+        let k = v["data"]["shipping"]["address1"]
             .as_str()
-            .and_then(|d| d.strip_suffix('Z'))
-            == Some(SECOND_VERSION);
-        let key = id * 2 + u64::from(second);
-        t.arrivals.lock().expect("lock").entry(key).or_insert(now);
+            .and_then(|a| a.rsplit_once(" v"))
+            .and_then(|(_, k)| k.parse::<u64>().ok())
+            .unwrap_or(0);
+        t.arrivals
+            .lock()
+            .expect("lock")
+            .entry(id * MAX_VERSIONS + k)
+            .or_insert(now);
+        *t.deliveries.lock().expect("lock") += 1;
     }
     StatusCode::OK
 }
@@ -130,6 +143,7 @@ async fn main() {
         secret: signing.expose().to_owned(),
         arrivals: Arc::new(Mutex::new(HashMap::new())),
         bad: Arc::new(Mutex::new(0)),
+        deliveries: Arc::new(Mutex::new(0)),
     };
     let tl = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let tenant_url = format!("http://{}/orders", tl.local_addr().expect("addr"));
@@ -274,36 +288,53 @@ async fn main() {
     )
     .expect("json");
     // With PIPELINE_VERSIONS=2, half the orders are created and later updated (a new
-    // address): n deliveries, as many `order.updated` as `order.created`.
-    let versions = env_num("PIPELINE_VERSIONS", 1).clamp(1, 2) as u64;
+    // address): n deliveries, as many `order.updated` as `order.created`. With
+    // PIPELINE_BURST=V, every order's V versions go out back to back.
+    let burst = env_num("PIPELINE_BURST", 0).min(MAX_VERSIONS as usize) as u64;
+    let versions = if burst > 0 {
+        burst
+    } else {
+        env_num("PIPELINE_VERSIONS", 1).clamp(1, 2) as u64
+    };
     let orders = n as u64 / versions;
-    let bodies: Vec<(u64, &'static str, Vec<u8>, String)> = (0..versions)
-        .flat_map(|k| (1..=orders).map(move |id| (id, k)))
-        .map(|(id, k)| {
-            let mut o = sample.clone();
-            o["id"] = json!(id);
-            o["date_modified_gmt"] = json!(if k == 0 {
-                "2026-11-23T10:00:00"
-            } else {
-                SECOND_VERSION
-            });
-            if k == 1 {
-                o["shipping"]["address_1"] = json!(format!("{id} Second Street"));
-            }
-            let body = serde_json::to_string(&o)
-                .expect("json")
-                .replace('/', "\\/")
-                .into_bytes();
-            let sig = woo_signature(secret.as_bytes(), &body);
-            let topic = if k == 0 {
-                "order.created"
-            } else {
-                "order.updated"
-            };
-            (id * 2 + k, topic, body, sig)
-        })
+    let body_of = |id: u64, k: u64| {
+        let mut o = sample.clone();
+        o["id"] = json!(id);
+        // In a burst every two versions share a timestamp (an address edit keeps it).
+        let second = if burst > 0 { k / 2 } else { k * 60 };
+        o["date_modified_gmt"] = json!(format!(
+            "2026-11-23T10:{:02}:{:02}",
+            second / 60,
+            second % 60
+        ));
+        o["shipping"]["address_1"] = json!(format!("{id} Street v{k}"));
+        let body = serde_json::to_string(&o)
+            .expect("json")
+            .replace('/', "\\/")
+            .into_bytes();
+        let sig = woo_signature(secret.as_bytes(), &body);
+        let topic = if k == 0 {
+            "order.created"
+        } else {
+            "order.updated"
+        };
+        (id * MAX_VERSIONS + k, topic, body, sig)
+    };
+    // Work items: one delivery each, or one order's whole burst each.
+    let bodies: Vec<Vec<(u64, &'static str, Vec<u8>, String)>> = if burst > 0 {
+        (1..=orders)
+            .map(|id| (0..versions).map(|k| body_of(id, k)).collect())
+            .collect()
+    } else {
+        (0..versions)
+            .flat_map(|k| (1..=orders).map(move |id| (id, k)))
+            .map(|(id, k)| vec![body_of(id, k)])
+            .collect()
+    };
+    let finals: Vec<u64> = (1..=orders)
+        .map(|id| id * MAX_VERSIONS + versions - 1)
         .collect();
-    let n = bodies.len();
+    let n = bodies.iter().map(Vec::len).sum::<usize>();
 
     let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let acks: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::with_capacity(n)));
@@ -323,27 +354,29 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             loop {
                 let next = work.lock().expect("lock").next();
-                let Some((seq, (key, topic, body, sig))) = next else {
+                let Some((seq, versions)) = next else {
                     return;
                 };
                 if rate > 0 {
-                    // Open loop at a fixed rate: delivery `seq` is due at seq / rate s.
+                    // Open loop at a fixed rate: work item `seq` is due at seq / rate s.
                     let due = started + Duration::from_secs_f64(seq as f64 / rate as f64);
                     tokio::time::sleep_until(due.into()).await;
                 }
-                let t0 = Instant::now();
-                sent.lock().expect("lock").insert(key, t0);
-                let r = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-wc-webhook-topic", topic)
-                    .header("x-wc-webhook-signature", sig)
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("send");
-                assert_eq!(r.status(), 200);
-                acks.lock().expect("lock").push(t0.elapsed());
+                for (key, topic, body, sig) in versions {
+                    let t0 = Instant::now();
+                    sent.lock().expect("lock").insert(key, t0);
+                    let r = http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("x-wc-webhook-topic", topic)
+                        .header("x-wc-webhook-signature", sig)
+                        .body(body)
+                        .send()
+                        .await
+                        .expect("send");
+                    assert_eq!(r.status(), 200);
+                    acks.lock().expect("lock").push(t0.elapsed());
+                }
             }
         }));
     }
@@ -352,7 +385,15 @@ async fn main() {
     }
     let accept_time = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while tenant.arrivals.lock().expect("lock").len() < n && Instant::now() < deadline {
+    let all_arrived = || {
+        let arrivals = tenant.arrivals.lock().expect("lock");
+        if burst > 0 {
+            finals.iter().all(|k| arrivals.contains_key(k))
+        } else {
+            arrivals.len() >= n
+        }
+    };
+    while !all_arrived() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let drain_time = started.elapsed();
@@ -366,6 +407,11 @@ async fn main() {
         .filter_map(|(id, at)| sent.get(id).map(|s| at.duration_since(*s)))
         .collect();
     lag.sort();
+    let mut final_lag: Vec<Duration> = finals
+        .iter()
+        .filter_map(|k| Some(arrivals.get(k)?.duration_since(*sent.get(k)?)))
+        .collect();
+    final_lag.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let backend = if moto {
         "DynamoDB and SQS on moto"
@@ -377,7 +423,12 @@ async fn main() {
     } else {
         "as fast as acknowledged".to_owned()
     };
-    println!("local pipeline: {n} signed deliveries, concurrency {concurrency}, {pace}, {backend}");
+    let shape = if burst > 0 {
+        format!(" ({orders} orders × {burst} versions sent back to back; rate in bursts)")
+    } else {
+        String::new()
+    };
+    println!("local pipeline: {n} signed deliveries{shape}, concurrency {concurrency}, {pace}, {backend}");
     println!(
         "  accepted:   {n} in {:.2} s = {:.0} deliveries/s",
         accept_time.as_secs_f64(),
@@ -397,6 +448,20 @@ async fn main() {
         ms(percentile(&lag, 0.99)),
         ms(percentile(&lag, 1.0))
     );
+    if burst > 0 {
+        println!(
+            "  final version lag ms:      p50 {:.2}  p99 {:.2}  max {:.2}  ({} of {orders} final versions arrived)",
+            ms(percentile(&final_lag, 0.5)),
+            ms(percentile(&final_lag, 0.99)),
+            ms(percentile(&final_lag, 1.0)),
+            final_lag.len()
+        );
+        let deliveries = *tenant.deliveries.lock().expect("lock");
+        println!(
+            "  deliveries to the tenant:  {deliveries} for {orders} orders = {:.2} per order ({burst} versions sent each)",
+            deliveries as f64 / orders as f64,
+        );
+    }
     if moto {
         // Let the last deletes land, then report calls per delivery.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -431,5 +496,13 @@ async fn main() {
             per(&["DynamoDB.GetItem", "DynamoDB.Query", "DynamoDB.BatchGetItem"]),
             calls.get("DynamoDB.Scan").copied().unwrap_or(0));
     }
-    assert_eq!(arrivals.len(), n, "every order delivered");
+    if burst > 0 {
+        assert_eq!(
+            final_lag.len(),
+            finals.len(),
+            "every final version delivered"
+        );
+    } else {
+        assert_eq!(arrivals.len(), n, "every order delivered");
+    }
 }

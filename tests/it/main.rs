@@ -9,6 +9,7 @@ mod helpers;
 mod lambda_events;
 mod logs;
 mod real_deliveries;
+mod real_store;
 mod reliability;
 mod security;
 mod sync_worker;

@@ -1,0 +1,473 @@
+//! The real-store tier: a real WordPress + WooCommerce 7.9 (with Advanced Shipment Tracking),
+//! started by `scripts/test` from `WOOLINK_WOOCOMMERCE_STACK`, driven over its REST API while
+//! woolink runs as `woolink dev` does (the local runner) on both backends. Every webhook here
+//! is WooCommerce's own, sent by its own code, signed with its own signature.
+//!
+//! The tests share one store, so they take turns (`TURN`); each links its own woolink, works
+//! on orders it creates, and disconnects (which removes its webhooks) before it ends.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::*;
+
+/// One test at a time on the shared store: webhooks are per store, not per test.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The store `scripts/test` started (the `start` script's JSON line, in the file named by
+/// `WOOLINK_TEST_WOO_STACK`).
+struct RealStore {
+    url: String,
+    key: String,
+    secret: String,
+    wp_dir: String,
+    tshirt: u64,
+    hoodie: u64,
+    hoodie_small: u64,
+    http: reqwest::Client,
+}
+
+impl RealStore {
+    fn get() -> Self {
+        let path = std::env::var("WOOLINK_TEST_WOO_STACK").unwrap_or_else(|_| {
+            panic!(
+                "WOOLINK_TEST_WOO_STACK is not set: run the tests with scripts/test, which \
+                 starts the real WooCommerce store (WOOLINK_WOOCOMMERCE_STACK, default \
+                 ../shared/woocommerce-stack) and points the tests at it"
+            )
+        });
+        let line = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let s: Value = serde_json::from_str(line.trim()).expect("the stack's JSON line");
+        let text = |v: &Value| v.as_str().expect("a string").to_owned();
+        let simple = &s["products"]["simple"];
+        let tshirt = simple
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["sku"] == "TSHIRT-001"))
+            .expect("TSHIRT-001");
+        let hoodie = &s["products"]["variable"];
+        Self {
+            url: text(&s["url"]),
+            key: text(&s["consumer_key"]),
+            secret: text(&s["consumer_secret"]),
+            wp_dir: text(&s["wp_dir"]),
+            tshirt: tshirt["id"].as_u64().expect("id"),
+            hoodie: hoodie["id"].as_u64().expect("id"),
+            hoodie_small: hoodie["variations"]
+                .as_array()
+                .and_then(|a| a.iter().find(|v| v["sku"] == "HOODIE-S"))
+                .and_then(|v| v["id"].as_u64())
+                .expect("HOODIE-S"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// A REST call with the store's keys (Basic auth: the stack accepts it over http).
+    async fn rest(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}/wp-json/{path}", self.url))
+            .basic_auth(&self.key, Some(&self.secret));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.expect("the store answers");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.rest(method, path, body).await;
+        assert!((200..300).contains(&status), "{path}: {status} {v}");
+        v
+    }
+
+    /// A customer's order: two T-shirts and a small hoodie (a variation), cash on delivery.
+    async fn create_order(&self, status: &str) -> Value {
+        self.ok(
+            reqwest::Method::POST,
+            "wc/v3/orders",
+            Some(json!({
+                "status": status,
+                "payment_method": "cod",
+                "payment_method_title": "Cash on delivery",
+                "billing": {"first_name": "Anna", "last_name": "Nowak", "address_1": "ul. Długa 5",
+                    "city": "Kraków", "postcode": "31-001", "country": "PL",
+                    "email": "anna@example.test", "phone": "+48 600 000 000"},
+                "shipping": {"first_name": "Anna", "last_name": "Nowak", "address_1": "ul. Długa 5",
+                    "city": "Kraków", "postcode": "31-001", "country": "PL"},
+                "line_items": [
+                    {"product_id": self.tshirt, "quantity": 2},
+                    {"product_id": self.hoodie, "variation_id": self.hoodie_small, "quantity": 1}
+                ],
+                "shipping_lines": [{"method_id": "flat_rate", "method_title": "Flat rate", "total": "10.00"}]
+            })),
+        )
+        .await
+    }
+
+    async fn update_order(&self, id: u64, change: Value) -> Value {
+        self.ok(
+            reqwest::Method::PUT,
+            &format!("wc/v3/orders/{id}"),
+            Some(change),
+        )
+        .await
+    }
+
+    /// The store's webhooks that deliver to `base` (a woolink instance).
+    async fn webhooks_to(&self, base: &str) -> Vec<Value> {
+        let all = self
+            .ok(reqwest::Method::GET, "wc/v3/webhooks?per_page=100", None)
+            .await;
+        all.as_array()
+            .expect("a list")
+            .iter()
+            .filter(|w| {
+                w["delivery_url"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with(base))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// What a shop manager's "Restore" in wp-admin does: `wp_untrash_post`, in WordPress.
+    fn restore_from_trash(&self, id: u64) {
+        let code = format!(
+            "define('WP_USE_THEMES', false); $_SERVER['HTTP_HOST'] = '127.0.0.1'; \
+             require 'wp-load.php'; echo wp_untrash_post({id}) ? 'restored' : 'not restored';"
+        );
+        let out = std::process::Command::new("php")
+            .arg("-r")
+            .arg(code)
+            .current_dir(&self.wp_dir)
+            .output()
+            .expect("php runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("restored") && !text.contains("not"), "{text}");
+    }
+}
+
+/// woolink (as `woolink dev` runs it) linked to the real store through the wizard with the
+/// store's keys; returns the app and the link's API key.
+async fn linked_to(real: &RealStore, backend: Backend, tenant: &FakeTenant) -> (TestApp, String) {
+    let app = TestApp::pipeline(backend, tenant).await;
+    let token = app.acme_token().await;
+    let a = app
+        .link(
+            &token,
+            json!({"storeId": "st_a1", "storeUrl": real.url, "deviceId": DEVICE,
+                   "wooCommerce": {"consumerKey": real.key, "consumerSecret": real.secret}}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let hooks = real.webhooks_to(&app.base).await;
+    let mut topics: Vec<&str> = hooks.iter().filter_map(|w| w["topic"].as_str()).collect();
+    topics.sort_unstable();
+    assert_eq!(
+        topics,
+        [
+            "order.created",
+            "order.deleted",
+            "order.restored",
+            "order.updated"
+        ]
+    );
+    assert!(hooks.iter().all(|w| w["status"] == "active"), "{hooks:?}");
+    (app, a.body["apiKey"].as_str().expect("api key").to_owned())
+}
+
+/// Disconnects as the plugin would; woolink removes its webhooks from the store.
+async fn disconnect(real: &RealStore, app: &TestApp, key: &str) {
+    let a = app
+        .post_json(
+            "/v1/connect/disconnect",
+            json!({"storeUrl": real.url, "customerId": "cus_a1"}),
+            Some(key),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(real.webhooks_to(&app.base).await.is_empty());
+}
+
+/// The tenant's events about one order, in arrival order.
+fn events_of(tenant: &FakeTenant, order: u64) -> Vec<Value> {
+    tenant
+        .accepted()
+        .iter()
+        .map(TenantCall::json)
+        .filter(|e| e["data"]["orderId"] == order)
+        .collect()
+}
+
+fn types(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn state_of(app: &TestApp, key: &str, order: u64) -> Value {
+    app.get(&format!("/v1/stores/st_a1/orders/{order}"), Some(key))
+        .await
+        .body
+}
+
+/// An order's life in the real store: pending (nothing), paid (one `order.created` with real
+/// SKUs and weights, the variation's own), an address edit and a billing edit (each an
+/// `order.updated`, though WooCommerce keeps `date_modified_gmt`), a meta-only save and an AST
+/// tracking number (nothing), cancelled (one `order.cancelled`).
+async fn an_orders_life_in_the_real_store(backend: Backend) {
+    let _turn = TURN.lock().await;
+    let real = RealStore::get();
+    let tenant = FakeTenant::start().await;
+    let (app, key) = linked_to(&real, backend, &tenant).await;
+
+    let created = real.create_order("pending").await;
+    let id = created["id"].as_u64().expect("id");
+    drained(&app).await;
+    assert!(
+        events_of(&tenant, id).is_empty(),
+        "pending is not the tenant's business"
+    );
+    assert_eq!(state_of(&app, &key, id).await["state"], "skipped");
+
+    let paid = real.update_order(id, json!({"status": "processing"})).await;
+    drained(&app).await;
+    let events = events_of(&tenant, id);
+    assert_eq!(types(&events), ["order.created"]);
+    let d = &events[0]["data"];
+    assert_eq!(d["status"], "processing");
+    assert_eq!(d["items"][0]["sku"], "TSHIRT-001");
+    assert_eq!(d["items"][0]["quantity"], 2.0);
+    assert_eq!(d["items"][1]["sku"], "HOODIE-S");
+    assert_eq!(d["weightSource"], "store");
+    assert_eq!(d["items"][0]["weight"], 0.25);
+    assert_eq!(d["items"][1]["weight"], 0.8, "the variation's weight");
+    assert_eq!(d["shipping"]["address1"], "ul. Długa 5");
+
+    let moved = real
+        .update_order(id, json!({"shipping": {"address_1": "ul. Floriańska 10"}}))
+        .await;
+    assert_eq!(
+        moved["date_modified_gmt"], paid["date_modified_gmt"],
+        "WooCommerce keeps the timestamp on an address edit"
+    );
+    drained(&app).await;
+    let events = events_of(&tenant, id);
+    assert_eq!(types(&events), ["order.created", "order.updated"]);
+    assert_eq!(
+        events[1]["data"]["shipping"]["address1"],
+        "ul. Floriańska 10"
+    );
+
+    real.update_order(id, json!({"billing": {"phone": "+48 611 111 111"}}))
+        .await;
+    drained(&app).await;
+    let events = events_of(&tenant, id);
+    assert_eq!(types(&events).len(), 3, "{events:?}");
+    assert_eq!(events[2]["type"], "order.updated");
+    assert_eq!(events[2]["data"]["billing"]["phone"], "+48 611 111 111");
+
+    real.update_order(
+        id,
+        json!({"meta_data": [{"key": "_gift_wrap", "value": "yes"}]}),
+    )
+    .await;
+    let (status, tracking) = real
+        .rest(
+            reqwest::Method::POST,
+            &format!("wc-shipment-tracking/v3/orders/{id}/shipment-trackings"),
+            Some(json!({"tracking_provider": "UPS", "tracking_number": "1Z999AA10123456784"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{tracking}");
+    drained(&app).await;
+    assert_eq!(
+        events_of(&tenant, id).len(),
+        3,
+        "a meta-only save and a tracking number change nothing for shipping"
+    );
+
+    real.update_order(id, json!({"status": "cancelled"})).await;
+    drained(&app).await;
+    let events = events_of(&tenant, id);
+    assert_eq!(
+        types(&events),
+        [
+            "order.created",
+            "order.updated",
+            "order.updated",
+            "order.cancelled"
+        ]
+    );
+    let ids: std::collections::HashSet<_> = tenant
+        .accepted()
+        .iter()
+        .filter(|c| c.json()["data"]["orderId"] == id)
+        .map(|c| c.webhook_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 4, "each event once");
+    let s = state_of(&app, &key, id).await;
+    assert_eq!(s["state"], "synced");
+    assert_eq!(s["wooStatus"], "cancelled");
+    disconnect(&real, &app, &key).await;
+}
+
+/// A checkout's quick succession: created pending and paid at once (often within one second,
+/// so with one `date_modified_gmt`), then two address edits back to back. The tenant gets the
+/// order once as created, and ends with the last address.
+async fn quick_changes_in_the_real_store(backend: Backend) {
+    let _turn = TURN.lock().await;
+    let real = RealStore::get();
+    let tenant = FakeTenant::start().await;
+    let (app, key) = linked_to(&real, backend, &tenant).await;
+
+    for _ in 0..3 {
+        let id = real.create_order("pending").await["id"]
+            .as_u64()
+            .expect("id");
+        real.update_order(id, json!({"status": "processing"})).await;
+        real.update_order(id, json!({"shipping": {"address_1": "Rynek 1"}}))
+            .await;
+        real.update_order(id, json!({"shipping": {"address_1": "Rynek 2"}}))
+            .await;
+        drained(&app).await;
+        let events = events_of(&tenant, id);
+        let t = types(&events);
+        assert_eq!(t[0], "order.created", "{t:?}");
+        assert_eq!(t.iter().filter(|t| *t == "order.created").count(), 1);
+        assert!(t[1..].iter().all(|t| t == "order.updated"), "{t:?}");
+        let last = events.last().expect("an event");
+        assert_eq!(last["data"]["shipping"]["address1"], "Rynek 2");
+        assert_eq!(last["data"]["status"], "processing");
+    }
+    // Created straight in processing (one request: order.created and order.updated alike).
+    let id = real.create_order("processing").await["id"]
+        .as_u64()
+        .expect("id");
+    drained(&app).await;
+    assert_eq!(types(&events_of(&tenant, id)), ["order.created"]);
+    assert_eq!(state_of(&app, &key, id).await["state"], "synced");
+    disconnect(&real, &app, &key).await;
+}
+
+/// Trash (`order.deleted`, only the id) cancels the order at the tenant; the shop manager's
+/// Restore (`order.restored`) brings it back as an update.
+async fn trash_and_restore_in_the_real_store(backend: Backend) {
+    let _turn = TURN.lock().await;
+    let real = RealStore::get();
+    let tenant = FakeTenant::start().await;
+    let (app, key) = linked_to(&real, backend, &tenant).await;
+
+    let id = real.create_order("processing").await["id"]
+        .as_u64()
+        .expect("id");
+    drained(&app).await;
+    real.ok(reqwest::Method::DELETE, &format!("wc/v3/orders/{id}"), None)
+        .await;
+    drained(&app).await;
+    assert_eq!(
+        types(&events_of(&tenant, id)),
+        ["order.created", "order.cancelled"]
+    );
+    assert_eq!(state_of(&app, &key, id).await["wooStatus"], "trash");
+
+    real.restore_from_trash(id);
+    drained(&app).await;
+    let events = events_of(&tenant, id);
+    assert_eq!(
+        types(&events),
+        ["order.created", "order.cancelled", "order.updated"]
+    );
+    assert_eq!(events[2]["data"]["status"], "processing");
+    disconnect(&real, &app, &key).await;
+}
+
+/// WooCommerce never retries: it counts failed deliveries and, at the 7th in a row, disables
+/// the webhook for good. Here woolink is down (every delivery fails to connect) while the
+/// shop keeps changing an order. This is the state the catch-up work must heal.
+async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
+    let _turn = TURN.lock().await;
+    let real = RealStore::get();
+    let tenant = FakeTenant::start().await;
+    let (app, _key) = linked_to(&real, backend, &tenant).await;
+    let base = app.base.clone();
+    let hooks = real.webhooks_to(&base).await;
+    let updated = hooks
+        .iter()
+        .find(|w| w["topic"] == "order.updated")
+        .and_then(|w| w["id"].as_u64())
+        .expect("the order.updated webhook");
+    drop(app);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Creating sends order.updated too: failure 1; then five edits: failures 2–6.
+    let id = real.create_order("processing").await["id"]
+        .as_u64()
+        .expect("id");
+    for n in 2..=6 {
+        real.update_order(id, json!({"customer_note": format!("edit {n}")}))
+            .await;
+    }
+    let hook = |v: Value| v["status"].as_str().unwrap_or_default().to_owned();
+    let path = format!("wc/v3/webhooks/{updated}");
+    assert_eq!(
+        hook(real.ok(reqwest::Method::GET, &path, None).await),
+        "active",
+        "six failures in a row are tolerated"
+    );
+    real.update_order(id, json!({"customer_note": "edit 7"}))
+        .await;
+    assert_eq!(
+        hook(real.ok(reqwest::Method::GET, &path, None).await),
+        "disabled",
+        "the 7th disables it"
+    );
+    assert!(events_of(&tenant, id).is_empty());
+
+    // Clean up as an operator would: the store's webhooks go with woolink's.
+    for w in real.webhooks_to(&base).await {
+        let id = w["id"].as_u64().expect("id");
+        real.ok(
+            reqwest::Method::DELETE,
+            &format!("wc/v3/webhooks/{id}?force=true"),
+            None,
+        )
+        .await;
+    }
+}
+
+/// After a disconnect the store holds none of woolink's webhooks and its later changes reach
+/// nobody; an order delivered before stays as it was.
+async fn disconnect_from_the_real_store(backend: Backend) {
+    let _turn = TURN.lock().await;
+    let real = RealStore::get();
+    let tenant = FakeTenant::start().await;
+    let (app, key) = linked_to(&real, backend, &tenant).await;
+    let id = real.create_order("processing").await["id"]
+        .as_u64()
+        .expect("id");
+    drained(&app).await;
+    assert_eq!(types(&events_of(&tenant, id)), ["order.created"]);
+
+    disconnect(&real, &app, &key).await;
+    real.update_order(id, json!({"shipping": {"address_1": "Nowa 3"}}))
+        .await;
+    real.update_order(id, json!({"status": "completed"})).await;
+    drained(&app).await;
+    assert_eq!(types(&events_of(&tenant, id)), ["order.created"]);
+}
+
+both_backends!(
+    an_orders_life_in_the_real_store,
+    quick_changes_in_the_real_store,
+    trash_and_restore_in_the_real_store,
+    a_failing_webhook_is_disabled_by_the_real_store,
+    disconnect_from_the_real_store,
+);
