@@ -44,6 +44,8 @@ use woolink::store::{DynamoStore, MemoryStore};
 use woolink::worker::{Worker, WorkerSettings};
 
 type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
+/// One signed delivery: its arrival key, topic, body and signature.
+type Delivery = (u64, &'static str, Vec<u8>, String);
 
 /// Versions of one order an arrival key can tell apart.
 const MAX_VERSIONS: u64 = 8;
@@ -321,7 +323,7 @@ async fn main() {
         (id * MAX_VERSIONS + k, topic, body, sig)
     };
     // Work items: one delivery each, or one order's whole burst each.
-    let bodies: Vec<Vec<(u64, &'static str, Vec<u8>, String)>> = if burst > 0 {
+    let bodies: Vec<Vec<Delivery>> = if burst > 0 {
         (1..=orders)
             .map(|id| (0..versions).map(|k| body_of(id, k)).collect())
             .collect()
