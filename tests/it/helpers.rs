@@ -196,6 +196,8 @@ pub struct TestApp {
     /// The orders queue's dead-letter queue (the worker's tests inspect it).
     #[allow(dead_code)]
     pub dlq: Arc<dyn Queue>,
+    config: Config,
+    settings: WorkerSettings,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -293,6 +295,7 @@ impl TestApp {
             ..test_worker_settings()
         };
         tune(&mut settings);
+        let worker_settings = settings.clone();
         let intake = Arc::new(Intake::new(links, queue.clone(), &config).expect("intake"));
         let mut services = Services::new(repos, &config).expect("services");
         services.intake_cache = Some(intake.cache.clone());
@@ -332,8 +335,25 @@ impl TestApp {
             worker,
             queue,
             dlq,
+            config,
+            settings: worker_settings,
             shutdown: Some(tx),
         }
+    }
+
+    /// Another worker over the same table and queues, as another Lambda container runs one
+    /// (its own caches, nothing shared in memory with the app's worker).
+    pub fn another_worker(&self) -> Arc<Worker> {
+        Arc::new(
+            Worker::from_parts(
+                self.services.repos.clone(),
+                self.queue.clone(),
+                self.dlq.clone(),
+                &self.config,
+                self.settings.clone(),
+            )
+            .expect("worker"),
+        )
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -767,6 +787,8 @@ pub struct Faults {
     pub unavailable_percent: u64,
     pub stall_percent: u64,
     pub stall: Duration,
+    /// Every answer takes this long (a slow but healthy endpoint).
+    pub delay: Duration,
 }
 
 /// What a stalled request is recorded as: no answer reached the worker in time.
@@ -858,6 +880,7 @@ async fn tenant_endpoint(
         // Past the worker's client timeout: the worker gives up and retries later.
         tokio::time::sleep(st.faults.stall).await;
     }
+    tokio::time::sleep(st.faults.delay).await;
     let status = match (verified, answer) {
         (false, _) => 401,
         (true, STALLED) => 504,

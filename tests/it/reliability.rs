@@ -373,6 +373,7 @@ async fn a_failing_and_stalling_tenant_still_gets_everything_once(backend: Backe
         unavailable_percent: 30,
         stall_percent: 5,
         stall: Duration::from_millis(1500),
+        ..Faults::default()
     })
     .await;
     let app =
