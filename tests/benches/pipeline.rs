@@ -8,6 +8,9 @@
 //! per second, default unlimited; `PIPELINE_VERSIONS=2`: half the orders created, the other
 //! half of the deliveries updates of them).
 //!
+//! `PIPELINE_WORKERS=N` runs N queue consumers with a worker each (Lambda's concurrent
+//! batches in separate containers); default 1, as `woolink dev`.
+//!
 //! `PIPELINE_BURST=V` sends checkout-like bursts instead: N / V orders, each as V versions
 //! sent back to back by one sender (as WooCommerce sends the versions of one order within a
 //! second: `order.created`, then `order.updated`s, every two of them sharing one
@@ -219,16 +222,31 @@ async fn main() {
     let services = Arc::new(Services::new(repos.clone(), &config).expect("services"));
     let intake =
         Arc::new(Intake::new(repos.links.clone(), queue.clone(), &config).expect("intake"));
-    let worker = Arc::new(
-        Worker::from_parts(
-            repos,
-            queue.clone(),
-            dlq,
-            &config,
-            WorkerSettings::default(),
+    // PIPELINE_WORKERS=N: N consumers of the queue, each with a worker of its own (as Lambda
+    // runs N batches in N containers); the first is the local runner's.
+    let new_worker = || {
+        Arc::new(
+            Worker::from_parts(
+                repos.clone(),
+                queue.clone(),
+                dlq.clone(),
+                &config,
+                WorkerSettings::default(),
+            )
+            .expect("worker"),
         )
-        .expect("worker"),
-    );
+    };
+    let worker = new_worker();
+    let workers = env_num("PIPELINE_WORKERS", 1).max(1);
+    for _ in 1..workers {
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(woolink::local::consume(
+            queue.clone(),
+            new_worker(),
+            stopped,
+        ));
+        std::mem::forget(_stop);
+    }
     let seed = json!({"tenants": [{"code": "BENCH", "name": "Bench", "active": true,
         "users": [{"email": "ops@bench.test", "password": "bench-password-1"}],
         "stores": [{"id": "st_bench", "name": "Bench Shop", "customerId": "cus_bench"}]}]});
@@ -430,7 +448,7 @@ async fn main() {
     } else {
         String::new()
     };
-    println!("local pipeline: {n} signed deliveries{shape}, concurrency {concurrency}, {pace}, {backend}");
+    println!("local pipeline: {n} signed deliveries{shape}, concurrency {concurrency}, {pace}, {backend}, {workers} worker(s)");
     println!(
         "  accepted:   {n} in {:.2} s = {:.0} deliveries/s",
         accept_time.as_secs_f64(),
