@@ -457,6 +457,13 @@ async fn link_registers_webhooks_on_the_store(backend: Backend) {
     let secret = a.body["webhook"]["secret"].as_str().unwrap();
     let calls = store.calls();
     assert_eq!(calls.len(), 4, "{calls:?}");
+    // Each new webhook was pinged while the link was being made, and the intake said 200
+    // (WooCommerce pings again on later saves until it gets exactly 200).
+    let pings = store.pings();
+    assert_eq!(pings.len(), 4, "{pings:?}");
+    assert!(pings
+        .iter()
+        .all(|(url, status)| url == &app.url("/v1/webhooks/woocommerce/st_a1") && *status == 200));
     let topics: Vec<_> = calls
         .iter()
         .map(|c| c.body["topic"].as_str().unwrap())

@@ -523,6 +523,8 @@ fn catalogue_weight(id: u64) -> String {
 pub struct FakeStore {
     pub url: String,
     pub calls: Arc<Mutex<Vec<StoreCall>>>,
+    /// The pings of new webhooks: delivery URL and the status it answered (0: no answer).
+    pings: Arc<Mutex<Vec<(String, u16)>>>,
     orders: Arc<Mutex<std::collections::HashMap<u64, String>>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -548,6 +550,7 @@ impl FakeStore {
         #[derive(Clone)]
         struct St {
             calls: Arc<Mutex<Vec<StoreCall>>>,
+            pings: Arc<Mutex<Vec<(String, u16)>>>,
             orders: Arc<Mutex<std::collections::HashMap<u64, String>>>,
             mode: StoreMode,
             next_id: Arc<AtomicU64>,
@@ -567,8 +570,10 @@ impl FakeStore {
         }
         let calls = Arc::new(Mutex::new(Vec::new()));
         let orders = Arc::new(Mutex::new(std::collections::HashMap::new()));
+        let pings = Arc::new(Mutex::new(Vec::new()));
         let state = St {
             calls: calls.clone(),
+            pings: pings.clone(),
             orders: orders.clone(),
             mode,
             next_id: Arc::new(AtomicU64::new(100)),
@@ -704,6 +709,22 @@ impl FakeStore {
                             }
                         }
                         let id = st.next_id.fetch_add(1, Ordering::Relaxed);
+                        // As WooCommerce: a new webhook is pinged at once, a form body without
+                        // topic headers, 5 s timeout, while the creating request waits.
+                        let url = body.0["delivery_url"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned();
+                        let answered = reqwest::Client::new()
+                            .post(&url)
+                            .timeout(Duration::from_secs(5))
+                            .header("content-type", "application/x-www-form-urlencoded")
+                            .body(format!("webhook_id={id}"))
+                            .send()
+                            .await
+                            .map(|r| r.status().as_u16())
+                            .unwrap_or(0);
+                        st.pings.lock().expect("lock").push((url, answered));
                         (
                             StatusCode::CREATED,
                             axum::Json(
@@ -737,6 +758,7 @@ impl FakeStore {
         Self {
             url: format!("http://{addr}"),
             calls,
+            pings,
             orders,
             shutdown: Some(tx),
         }
@@ -751,6 +773,10 @@ impl FakeStore {
 
     pub fn calls(&self) -> Vec<StoreCall> {
         self.calls.lock().expect("lock").clone()
+    }
+
+    pub fn pings(&self) -> Vec<(String, u16)> {
+        self.pings.lock().expect("lock").clone()
     }
 }
 
