@@ -181,9 +181,11 @@ struct Received {
 }
 
 impl Received {
-    /// `from_store`: the body is the store's answer, not a webhook's.
+    /// `from_store`: the body is the store's answer, not a webhook's. `content`: the body's
+    /// SHA-256 when already known (the intake's, for a webhook's body).
     fn parse(
         raw: &str,
+        content: Option<&str>,
         topic: &str,
         received_at: String,
         from_store: bool,
@@ -203,7 +205,7 @@ impl Received {
             _ => decide::version_of_receipt(&received_at),
         };
         Ok(Self {
-            content: sha256_hex(raw.as_bytes()),
+            content: content.map_or_else(|| sha256_hex(raw.as_bytes()), str::to_owned),
             status,
             key: VersionKey {
                 modified,
@@ -349,14 +351,20 @@ impl Worker {
         let mut store_readable = creds.is_some();
         let incoming = match (&envelope.payload, creds.as_ref()) {
             (Some(p), _) => {
-                let mut received =
-                    Received::parse(p.get(), &head.topic, head.received_at.clone(), false)?;
+                let mut received = Received::parse(
+                    p.get(),
+                    Some(&head.body_sha256),
+                    &head.topic,
+                    head.received_at.clone(),
+                    false,
+                )?;
                 // A deletion says nothing but the id: the store says what became of the order.
                 if head.topic == "order.deleted" {
                     if let Some(creds) = creds.as_ref() {
                         match self.read_order(&link, creds, head.order_id).await {
                             Ok(Some(raw)) => {
-                                received = Received::parse(&raw, &head.topic, now_text(), true)?
+                                received =
+                                    Received::parse(&raw, None, &head.topic, now_text(), true)?
                             }
                             Ok(None) => received.settled = true,
                             Err(e) => {
@@ -374,7 +382,7 @@ impl Worker {
                     .await
                     .map_err(|e| RecordFailure::now(format!("fetching the order: {e}")))?
                     .ok_or_else(|| RecordFailure::now("fetching the order: it is gone"))?;
-                Received::parse(&raw, &head.topic, now_text(), true)?
+                Received::parse(&raw, None, &head.topic, now_text(), true)?
             }
             (None, None) => {
                 return Err(RecordFailure::now(
@@ -447,7 +455,7 @@ impl Worker {
                     };
                     match read {
                         Ok(Some(raw)) => {
-                            incoming = Received::parse(&raw, &head.topic, now_text(), true)?;
+                            incoming = Received::parse(&raw, None, &head.topic, now_text(), true)?;
                             incoming.entered_scope = entered;
                         }
                         // Gone from the store: the body received is all there is.
