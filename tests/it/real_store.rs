@@ -400,22 +400,29 @@ async fn trash_and_restore_in_the_real_store(backend: Backend) {
 }
 
 /// WooCommerce never retries: it counts failed deliveries and, at the 7th in a row, disables
-/// the webhook for good. Here woolink is down (every delivery fails to connect) while the
-/// shop keeps changing an order. This is the state the catch-up work must heal.
+/// the webhook for good. Here woolink's intake refuses every delivery (410: the link was ended
+/// while the store could not be reached, so its webhooks stayed behind) while the shop keeps
+/// changing an order. This is the state the catch-up work must heal.
 async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
     let _turn = TURN.lock().await;
     let real = RealStore::get();
     let tenant = FakeTenant::start().await;
     let (app, _key) = linked_to(&real, backend, &tenant).await;
-    let base = app.base.clone();
-    let hooks = real.webhooks_to(&base).await;
+    let hooks = real.webhooks_to(&app.base).await;
     let updated = hooks
         .iter()
         .find(|w| w["topic"] == "order.updated")
         .and_then(|w| w["id"].as_u64())
         .expect("the order.updated webhook");
-    drop(app);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let links = &app.services.repos.links;
+    let store = woolink::domain::StoreId::parse("st_a1").unwrap();
+    let mut link = links.get_link(&store).await.unwrap().expect("the link");
+    let expected = link.revision;
+    link.status = woolink::model::LinkStatus::Disconnected;
+    link.disconnected_at = Some(chrono::Utc::now());
+    link.revision += 1;
+    links.save_link(&link, Some(expected)).await.unwrap();
+    app.intake.cache.forget(&store);
 
     // Creating sends order.updated too: failure 1; then five edits: failures 2–6.
     let id = real.create_order("processing").await["id"]
@@ -439,10 +446,12 @@ async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
         "disabled",
         "the 7th disables it"
     );
+    let (visible, in_flight) = app.queue.depth().await.unwrap();
+    assert_eq!((visible, in_flight), (0, 0), "nothing was queued");
     assert!(events_of(&tenant, id).is_empty());
 
     // Clean up as an operator would: the store's webhooks go with woolink's.
-    for w in real.webhooks_to(&base).await {
+    for w in real.webhooks_to(&app.base).await {
         let id = w["id"].as_u64().expect("id");
         real.ok(
             reqwest::Method::DELETE,
