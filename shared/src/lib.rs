@@ -21,6 +21,7 @@ pub mod outbound;
 pub mod ports;
 pub mod queue;
 pub mod services;
+pub mod sqs_batch;
 pub mod store;
 pub mod telemetry;
 pub mod woocommerce;

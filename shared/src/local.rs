@@ -1,13 +1,13 @@
 //! The local runner: every function's routes on one port, served by `axum::serve` (which also
 //! answers HTTP/1.0, as WooCommerce speaks it), and the worker fed from the queue in-process
 //! the way Lambda's SQS event source does it: batches of up to 10, succeeded messages deleted,
-//! failed ones left to reappear.
+//! failed ones left to reappear (the worker's use case takes the queue's messages directly;
+//! `crate::sqs_batch` is Lambda's adapter).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -56,27 +56,6 @@ pub async fn serve(
     served
 }
 
-/// Turns received messages into the SQS event Lambda would get.
-pub fn sqs_event(messages: &[Received]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut r = SqsMessage::default();
-            r.message_id = Some(m.message_id.clone());
-            r.receipt_handle = Some(m.receipt.clone());
-            r.body = Some(m.body.clone());
-            r.attributes.insert(
-                "ApproximateReceiveCount".into(),
-                m.receive_count.to_string(),
-            );
-            r.event_source = Some("aws:sqs".into());
-            r
-        })
-        .collect();
-    event
-}
-
 /// Polls the queue and hands batches to the worker until told to stop.
 pub async fn consume(
     queue: Arc<dyn Queue>,
@@ -108,15 +87,10 @@ pub async fn consume(
 
 /// One batch through the worker's handler; deletes what succeeded.
 pub async fn process_batch(queue: &dyn Queue, worker: &Worker, messages: &[Received]) -> usize {
-    let response = worker.handle(sqs_event(messages)).await;
-    let failed: Vec<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = worker.handle_batch(messages).await;
     let done: Vec<String> = messages
         .iter()
-        .filter(|m| !failed.contains(&m.message_id.as_str()))
+        .filter(|m| !failed.contains(&m.message_id))
         .map(|m| m.receipt.clone())
         .collect();
     if let Err(e) = queue.delete(&done).await {

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use serde_json::json;
@@ -27,7 +26,7 @@ use crate::fulfilment::{DeliveryError, FulfilmentClient};
 use crate::model::{Link, OrderSync, SyncState};
 use crate::order::{CatalogueId, OrderDocument, WeightSource, WooOrder};
 use crate::ports::Repos;
-use crate::queue::Queue;
+use crate::queue::{Queue, Received};
 use crate::woocommerce::{WooClient, WooCredentials, WooError};
 
 /// Knobs of the worker; defaults match the SAM template.
@@ -137,14 +136,10 @@ struct Attempt<'a> {
 }
 
 impl<'a> Attempt<'a> {
-    fn of(record: &'a SqsMessage) -> Self {
+    fn of(message: &'a Received) -> Self {
         Self {
-            message_id: record.message_id.as_deref().unwrap_or_default(),
-            receive_count: record
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(1),
+            message_id: &message.message_id,
+            receive_count: message.receive_count.max(1),
         }
     }
 }
@@ -169,7 +164,7 @@ pub fn webhook_id(store: &StoreId, order: OrderId, version: &str, content: &str)
 }
 
 /// One received version of an order, parsed.
-struct Received {
+struct Version {
     order: WooOrder,
     status: String,
     content: String,
@@ -180,7 +175,7 @@ struct Received {
     entered_scope: bool,
 }
 
-impl Received {
+impl Version {
     /// `from_store`: the body is the store's answer, not a webhook's. `content`: the body's
     /// SHA-256 when already known (the intake's, for a webhook's body).
     fn parse(
@@ -295,63 +290,58 @@ impl Worker {
         &self.settings
     }
 
-    /// Handles a batch; returns only the ids of records that must come back.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let failures: Vec<String> = stream::iter(event.records)
-            .map(|record| async move {
-                let id = record.message_id.clone().unwrap_or_default();
-                let span = tracing::info_span!("message", message_id = %id);
-                let outcome = self.handle_record(&record).instrument(span.clone()).await;
-                match outcome {
-                    Ok(()) => None,
-                    Err(failure) => {
-                        span.in_scope(
-                            || tracing::warn!(reason = %failure.reason, "record will be retried"),
-                        );
-                        if let (Some(delay), Some(receipt)) =
-                            (failure.retry_after, record.receipt_handle.as_deref())
-                        {
-                            if let Err(e) = self.queue.change_visibility(receipt, delay).await {
-                                tracing::warn!(error = %e, "could not set the retry delay");
-                            }
-                        }
-                        Some(id)
+    /// Handles a batch of received messages, each on its own and concurrently (bounded);
+    /// returns the ids of those that must come back (after the delay a failure asks for).
+    pub async fn handle_batch(&self, messages: &[Received]) -> Vec<String> {
+        // (Owned messages: a stream of borrowed ones is not `Send` enough for `tokio::spawn`.)
+        stream::iter(messages.to_vec())
+            .map(|message| async move {
+                let span = tracing::info_span!("message", message_id = %message.message_id);
+                let outcome = self.handle_message(&message).instrument(span.clone()).await;
+                let failure = outcome.err()?;
+                span.in_scope(
+                    || tracing::warn!(reason = %failure.reason, "record will be retried"),
+                );
+                if let Some(delay) = failure.retry_after {
+                    if let Err(e) = self.queue.change_visibility(&message.receipt, delay).await {
+                        tracing::warn!(error = %e, "could not set the retry delay");
                     }
                 }
+                Some(message.message_id)
             })
             .buffer_unordered(self.settings.concurrency.max(1))
             .filter_map(|f| async move { f })
             .collect()
-            .await;
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failures
-            .into_iter()
-            .map(|id| {
-                let mut f = BatchItemFailure::default();
-                f.item_identifier = id;
-                f
-            })
-            .collect();
-        response
+            .await
     }
 
-    async fn handle_record(&self, record: &SqsMessage) -> Result<(), RecordFailure> {
-        let body = record
-            .body
-            .as_deref()
-            .ok_or_else(|| RecordFailure::now("the record has no body"))?;
-        let attempt = Attempt::of(record);
-        let envelope = Envelope::decode(body).map_err(|e| {
+    /// One message: an envelope that does not decode comes back until the dead-letter queue
+    /// takes it (never dropped after a log line).
+    async fn handle_message(&self, message: &Received) -> Result<(), RecordFailure> {
+        let envelope = Envelope::decode(&message.body).map_err(|e| {
             tracing::error!(error = %e.message(), "undecodable message; it will reach the dead-letter queue");
             RecordFailure::from(e)
         })?;
+        self.sync(&envelope, Attempt::of(message), &message.body)
+            .await
+    }
+
+    /// The use case: one version of an order (`envelope`, as received for the `attempt`-th
+    /// time) brought to the tenant. `body` is the message itself, parked as it is if the
+    /// tenant refuses the order.
+    async fn sync(
+        &self,
+        envelope: &Envelope,
+        attempt: Attempt<'_>,
+        body: &str,
+    ) -> Result<(), RecordFailure> {
         let head = &envelope.head;
         let link = self.link(&head.store_id).await?;
         let creds = open_woo_keys(&self.secrets, &link)?;
         let mut store_readable = creds.is_some();
         let incoming = match (&envelope.payload, creds.as_ref()) {
             (Some(p), _) => {
-                let mut received = Received::parse(
+                let mut received = Version::parse(
                     p.get(),
                     Some(&head.body_sha256),
                     &head.topic,
@@ -364,7 +354,7 @@ impl Worker {
                         match self.read_order(&link, creds, head.order_id).await {
                             Ok(Some(raw)) => {
                                 received =
-                                    Received::parse(&raw, None, &head.topic, now_text(), true)?
+                                    Version::parse(&raw, None, &head.topic, now_text(), true)?
                             }
                             Ok(None) => received.settled = true,
                             Err(e) => {
@@ -382,7 +372,7 @@ impl Worker {
                     .await
                     .map_err(|e| RecordFailure::now(format!("fetching the order: {e}")))?
                     .ok_or_else(|| RecordFailure::now("fetching the order: it is gone"))?;
-                Received::parse(&raw, None, &head.topic, now_text(), true)?
+                Version::parse(&raw, None, &head.topic, now_text(), true)?
             }
             (None, None) => {
                 return Err(RecordFailure::now(
@@ -409,7 +399,7 @@ impl Worker {
         &self,
         link: &Link,
         creds: Option<&WooCredentials>,
-        mut incoming: Received,
+        mut incoming: Version,
         head: &EnvelopeHead,
         attempt: Attempt<'_>,
         message: &str,
@@ -455,7 +445,7 @@ impl Worker {
                     };
                     match read {
                         Ok(Some(raw)) => {
-                            incoming = Received::parse(&raw, None, &head.topic, now_text(), true)?;
+                            incoming = Version::parse(&raw, None, &head.topic, now_text(), true)?;
                             incoming.entered_scope = entered;
                         }
                         // Gone from the store: the body received is all there is.
@@ -557,7 +547,7 @@ impl Worker {
         &self,
         link: &Link,
         existing: Option<OrderSync>,
-        incoming: &Received,
+        incoming: &Version,
         in_scope: bool,
         newest: bool,
         attempt: Attempt<'_>,

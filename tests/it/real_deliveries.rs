@@ -203,8 +203,8 @@ async fn same_second(backend: Backend, with_keys: bool, order: &[usize]) {
         order.iter().map(|&i| vec![messages[i].clone()]).collect()
     };
     for batch in batches {
-        let r = app.worker.handle(woolink::local::sqs_event(&batch)).await;
-        assert!(r.batch_item_failures.is_empty(), "{order:?}");
+        let failed = app.worker.handle_batch(&batch).await;
+        assert!(failed.is_empty(), "{order:?}");
     }
     let accepted = tenant.accepted();
     assert_eq!(accepted.len(), 1, "exactly one delivery for {order:?}");

@@ -513,15 +513,7 @@ async fn poison_record_in_a_batch(backend: Backend) {
             receive_count: 1,
         },
     );
-    let response = app
-        .worker
-        .handle(woolink::local::sqs_event(&messages))
-        .await;
-    let failed: Vec<_> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
+    let failed = app.worker.handle_batch(&messages).await;
     assert_eq!(failed, ["poison"]);
     assert_eq!(tenant.accepted().len(), 9);
     let mut ids: Vec<u64> = tenant
@@ -566,22 +558,13 @@ async fn a_returning_message_takes_over_its_own_claim(backend: Backend) {
         body: envelope.clone(),
         receive_count,
     };
-    let failed = |r: aws_lambda_events::event::sqs::SqsBatchResponse| {
-        r.batch_item_failures
-            .into_iter()
-            .map(|f| f.item_identifier)
-            .collect::<Vec<_>>()
-    };
 
     // "m1" is received and delivered; then its record is rewound below to what a worker
     // killed in the middle of that delivery leaves behind.
     let orders = &app.services.repos.orders;
     let mut record = {
-        let r = app
-            .worker
-            .handle(woolink::local::sqs_event(&[message("m1", 1)]))
-            .await;
-        assert!(failed(r).is_empty());
+        let r = app.worker.handle_batch(&[message("m1", 1)]).await;
+        assert!(r.is_empty());
         orders
             .get_order_sync(&store, OrderId::new(950))
             .await
@@ -604,22 +587,16 @@ async fn a_returning_message_takes_over_its_own_claim(backend: Backend) {
         .unwrap();
 
     // Another copy of the same version waits for the claim…
-    let r = app
-        .worker
-        .handle(woolink::local::sqs_event(&[message("m2", 1)]))
-        .await;
+    let r = app.worker.handle_batch(&[message("m2", 1)]).await;
     assert_eq!(
-        failed(r),
+        r,
         ["m2"],
         "a copy waits while another worker may be delivering"
     );
     assert_eq!(tenant.accepted().len(), delivered);
     // …while m1 itself, back after its visibility timeout, delivers at once.
-    let r = app
-        .worker
-        .handle(woolink::local::sqs_event(&[message("m1", 2)]))
-        .await;
-    assert!(failed(r).is_empty(), "the claim's own message takes over");
+    let r = app.worker.handle_batch(&[message("m1", 2)]).await;
+    assert!(r.is_empty(), "the claim's own message takes over");
     let accepted = tenant.accepted();
     assert_eq!(accepted.len(), delivered + 1);
     assert_eq!(

@@ -1,0 +1,88 @@
+//! The sync worker's Lambda adapter: an SQS event in, the ids of the records that must come
+//! back out (`ReportBatchItemFailures`). The use case (`Worker::handle_batch`) sees the queue's
+//! own `Received` messages, never Lambda's types; the local runner feeds it the same way.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+
+use crate::queue::Received;
+use crate::worker::Worker;
+
+/// Handles one event: every record, concurrently; only the failed ones are reported.
+pub async fn handle(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
+    response(worker.handle_batch(&received(event)).await)
+}
+
+/// The event's records as received messages. A record without a body becomes an empty one
+/// (which does not decode, so it comes back until the dead-letter queue takes it).
+pub fn received(event: SqsEvent) -> Vec<Received> {
+    event
+        .records
+        .into_iter()
+        .map(|r| Received {
+            receive_count: r
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
+            message_id: r.message_id.unwrap_or_default(),
+            receipt: r.receipt_handle.unwrap_or_default(),
+            body: r.body.unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The partial-batch answer naming the messages that must come back.
+pub fn response(failed: Vec<String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An SQS event as Lambda's event source sends it.
+    const EVENT: &str = include_str!("../../tests/fixtures/sqs/orders-batch.json");
+
+    #[test]
+    fn records_become_received_messages() {
+        let event: SqsEvent = serde_json::from_str(EVENT).unwrap();
+        let got = received(event);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].message_id, "059f36b4-87a3-44ab-83d2-661975830a7d");
+        assert!(got[0].receipt.starts_with("AQEBwJnKyrHigUMZ"));
+        assert_eq!(got[0].receive_count, 1);
+        assert!(got[0].body.starts_with("{\"v\":1,\"kind\":\"woo.order\""));
+        assert_eq!(got[1].receive_count, 3);
+        assert_eq!(got[1].body, "{\"v\":1,\"kind\":\"woo.order\",\"trunc");
+    }
+
+    #[test]
+    fn a_record_without_count_or_body_is_a_first_receive_of_nothing() {
+        let event: SqsEvent = serde_json::from_str(
+            r#"{"Records": [{"messageId": "m1", "receiptHandle": "r1", "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs"}]}"#,
+        )
+        .unwrap();
+        let got = received(event);
+        assert_eq!((got[0].receive_count, got[0].body.as_str()), (1, ""));
+    }
+
+    #[test]
+    fn the_answer_names_only_the_failed_records() {
+        let json = serde_json::to_value(response(vec!["m2".into()])).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m2"}]})
+        );
+        let none = serde_json::to_value(response(Vec::new())).unwrap();
+        assert_eq!(none, serde_json::json!({"batchItemFailures": []}));
+    }
+}
