@@ -139,7 +139,7 @@ pub async fn put_user(
     crate::connect::put_user(svc, tenant, email, password).await
 }
 
-/// The seed file format (DESIGN.md, "Local running").
+/// The seed file format (README.md, "The local runner").
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Seed {

@@ -245,29 +245,14 @@ mod tests {
     const R1: &str = "2026-11-23T10:00:00.200000Z";
 
     fn record(state: SyncState, version: &str, received: &str, content: &str) -> OrderSync {
-        let now = Utc::now();
         OrderSync {
-            store_id: StoreId::parse("st_1").unwrap(),
-            order_id: OrderId::new(7),
             state,
             woo_status: "processing".into(),
             version: version.into(),
             received_at: Some(received.into()),
             content_hash: Some(content.into()),
-            waiting: None,
             in_scope: state != SyncState::Skipped,
-            event: None,
-            webhook_id: None,
-            claimed_by: None,
-            doc_hash: None,
-            delivered_hash: None,
-            attempts: 0,
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-            synced_at: None,
-            expires_at: None,
-            revision: 1,
+            ..OrderSync::first(StoreId::parse("st_1").unwrap(), OrderId::new(7), Utc::now())
         }
     }
 

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use url::{Host, Url};
+use url::Url;
 
 use crate::error::Error;
 
@@ -196,10 +196,6 @@ impl StoreUrl {
     pub fn url(&self) -> Url {
         // Safe: the string was produced by `Url` in `parse`.
         Url::parse(&self.0).unwrap_or_else(|_| unreachable_url())
-    }
-
-    pub fn host(&self) -> Option<Host<String>> {
-        self.url().host().map(|h| h.to_owned())
     }
 
     /// `{storeUrl}/wp-json/{path}`: the WooCommerce REST API below this store.

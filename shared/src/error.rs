@@ -29,7 +29,6 @@ pub enum ErrorKind {
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
-    UnsupportedMediaType,
     /// An admin write that would contradict what is stored (e.g. a store id owned by another tenant).
     Conflict,
     /// A dependency (store, queue) is failing; the client may retry.
@@ -62,7 +61,6 @@ impl ErrorKind {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Conflict => "conflict",
             Self::Unavailable => "service_unavailable",
             Self::Internal => "internal_error",

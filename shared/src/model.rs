@@ -207,3 +207,32 @@ pub struct OrderSync {
     pub expires_at: Option<DateTime<Utc>>,
     pub revision: u64,
 }
+
+impl OrderSync {
+    /// The record of an order seen for the first time: out of scope, nothing told, revision 1.
+    pub fn first(store_id: StoreId, order_id: crate::domain::OrderId, now: DateTime<Utc>) -> Self {
+        Self {
+            store_id,
+            order_id,
+            state: SyncState::Skipped,
+            woo_status: String::new(),
+            version: String::new(),
+            received_at: None,
+            content_hash: None,
+            waiting: None,
+            in_scope: false,
+            event: None,
+            webhook_id: None,
+            claimed_by: None,
+            doc_hash: None,
+            delivered_hash: None,
+            attempts: 0,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            synced_at: None,
+            expires_at: None,
+            revision: 1,
+        }
+    }
+}

@@ -260,7 +260,6 @@ impl Deliveries {
 const MAX_WAIT_PAUSE: Duration = Duration::from_millis(200);
 
 impl Worker {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         repos: Repos,
         secrets: SecretBox,
@@ -559,29 +558,7 @@ impl Worker {
                 updated_at: now,
                 ..e
             },
-            None => OrderSync {
-                store_id: link.store_id.clone(),
-                order_id: OrderId::new(incoming.order.id),
-                state: SyncState::Skipped,
-                woo_status: String::new(),
-                version: String::new(),
-                received_at: None,
-                content_hash: None,
-                waiting: None,
-                in_scope: false,
-                event: None,
-                webhook_id: None,
-                claimed_by: None,
-                doc_hash: None,
-                delivered_hash: None,
-                attempts: 0,
-                last_error: None,
-                created_at: now,
-                updated_at: now,
-                synced_at: None,
-                expires_at: None,
-                revision: 1,
-            },
+            None => OrderSync::first(link.store_id.clone(), OrderId::new(incoming.order.id), now),
         };
         if newest {
             let moved = VersionKey::of(&next) != incoming.key

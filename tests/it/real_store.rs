@@ -182,6 +182,29 @@ async fn linked_to(real: &RealStore, backend: Backend, tenant: &FakeTenant) -> (
     (app, a.body["apiKey"].as_str().expect("api key").to_owned())
 }
 
+/// One test's turn on the real store: woolink linked to it, a tenant listening.
+struct Turn {
+    real: RealStore,
+    tenant: FakeTenant,
+    app: TestApp,
+    key: String,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+async fn take_turn(backend: Backend) -> Turn {
+    let turn = TURN.lock().await;
+    let real = RealStore::get();
+    let tenant = FakeTenant::start().await;
+    let (app, key) = linked_to(&real, backend, &tenant).await;
+    Turn {
+        real,
+        tenant,
+        app,
+        key,
+        _turn: turn,
+    }
+}
+
 /// Disconnects as the plugin would; woolink removes its webhooks from the store.
 async fn disconnect(real: &RealStore, app: &TestApp, key: &str) {
     let a = app
@@ -223,10 +246,13 @@ async fn state_of(app: &TestApp, key: &str, order: u64) -> Value {
 /// `order.updated`, though WooCommerce keeps `date_modified_gmt`), a meta-only save and an AST
 /// tracking number (nothing), cancelled (one `order.cancelled`).
 async fn an_orders_life_in_the_real_store(backend: Backend) {
-    let _turn = TURN.lock().await;
-    let real = RealStore::get();
-    let tenant = FakeTenant::start().await;
-    let (app, key) = linked_to(&real, backend, &tenant).await;
+    let Turn {
+        real,
+        tenant,
+        app,
+        key,
+        _turn,
+    } = take_turn(backend).await;
 
     let created = real.create_order("pending").await;
     let id = created["id"].as_u64().expect("id");
@@ -323,10 +349,13 @@ async fn an_orders_life_in_the_real_store(backend: Backend) {
 /// so with one `date_modified_gmt`), then two address edits back to back. The tenant gets the
 /// order once as created, and ends with the last address.
 async fn quick_changes_in_the_real_store(backend: Backend) {
-    let _turn = TURN.lock().await;
-    let real = RealStore::get();
-    let tenant = FakeTenant::start().await;
-    let (app, key) = linked_to(&real, backend, &tenant).await;
+    let Turn {
+        real,
+        tenant,
+        app,
+        key,
+        _turn,
+    } = take_turn(backend).await;
 
     // Until the store has shown the same-second case at least twice (it usually does: a
     // request takes well under a second), and at least three times in all.
@@ -370,10 +399,13 @@ async fn quick_changes_in_the_real_store(backend: Backend) {
 /// Trash (`order.deleted`, only the id) cancels the order at the tenant; the shop manager's
 /// Restore (`order.restored`) brings it back as an update.
 async fn trash_and_restore_in_the_real_store(backend: Backend) {
-    let _turn = TURN.lock().await;
-    let real = RealStore::get();
-    let tenant = FakeTenant::start().await;
-    let (app, key) = linked_to(&real, backend, &tenant).await;
+    let Turn {
+        real,
+        tenant,
+        app,
+        key,
+        _turn,
+    } = take_turn(backend).await;
 
     let id = real.create_order("processing").await["id"]
         .as_u64()
@@ -404,10 +436,13 @@ async fn trash_and_restore_in_the_real_store(backend: Backend) {
 /// while the store could not be reached, so its webhooks stayed behind) while the shop keeps
 /// changing an order. This is the state the catch-up work must heal.
 async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
-    let _turn = TURN.lock().await;
-    let real = RealStore::get();
-    let tenant = FakeTenant::start().await;
-    let (app, _key) = linked_to(&real, backend, &tenant).await;
+    let Turn {
+        real,
+        tenant,
+        app,
+        _turn,
+        ..
+    } = take_turn(backend).await;
     let hooks = real.webhooks_to(&app.base).await;
     let updated = hooks
         .iter()
@@ -465,10 +500,13 @@ async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
 /// After a disconnect the store holds none of woolink's webhooks and its later changes reach
 /// nobody; an order delivered before stays as it was.
 async fn disconnect_from_the_real_store(backend: Backend) {
-    let _turn = TURN.lock().await;
-    let real = RealStore::get();
-    let tenant = FakeTenant::start().await;
-    let (app, key) = linked_to(&real, backend, &tenant).await;
+    let Turn {
+        real,
+        tenant,
+        app,
+        key,
+        _turn,
+    } = take_turn(backend).await;
     let id = real.create_order("processing").await["id"]
         .as_u64()
         .expect("id");

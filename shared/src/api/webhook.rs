@@ -45,7 +45,6 @@ pub async fn deliver(
         })
         .await?;
     Ok(Json(match outcome {
-        Outcome::Ping => json!({"status": "ok"}),
         Outcome::Ignored { .. } => json!({"status": "ignored"}),
         Outcome::Queued { .. } => json!({"status": "queued"}),
     }))

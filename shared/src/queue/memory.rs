@@ -100,14 +100,6 @@ impl MemoryQueue {
         }
         Ok(s.in_flight.values().map(|(_, d)| *d).min())
     }
-
-    /// Takes every message out (visible or not), e.g. for a redrive.
-    pub fn drain_all(&self) -> Result<Vec<String>> {
-        let mut s = self.lock()?;
-        let mut out: Vec<String> = s.ready.drain(..).map(|m| m.body).collect();
-        out.extend(s.in_flight.drain().map(|(_, (m, _))| m.body));
-        Ok(out)
-    }
 }
 
 #[async_trait]

@@ -225,10 +225,6 @@ impl DynamoStore {
         }
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     /// Creates the table with the schema above (tests, `woolink dev --aws`, admin tooling).
     /// The SAM template declares the same schema for deployed stacks.
     pub async fn create_table(client: &Client, table: &str) -> Result<()> {
