@@ -8,12 +8,12 @@ use crate::crypto::{
     SecretBox, SecretString,
 };
 use crate::domain::{
-    DeviceId, Email, OrderId, Password, StoreId, StoreUrl, TenantCode, TriggerStatus,
+    DeviceId, Email, OrderId, Password, StoreId, StoreUrl, TenantCode, TriggerStatus, WooTopic,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LinkStatus, OrderSync, Session, Store, SyncState, Tenant, User, WooKeys};
 use crate::services::Services;
-use crate::woocommerce::{WooCredentials, WooError, ORDER_TOPICS};
+use crate::woocommerce::{WooCredentials, WooError};
 
 /// Prefix of login tokens.
 pub const TOKEN_PREFIX: &str = "wlt_";
@@ -193,7 +193,7 @@ pub struct LinkOutcome {
     pub delivery_url: String,
     pub webhook_secret: SecretString,
     pub api_key: SecretString,
-    pub topics: Vec<&'static str>,
+    pub topics: Vec<WooTopic>,
 }
 
 /// The delivery URL WooCommerce posts to for a store.
@@ -313,7 +313,7 @@ pub async fn link(
         delivery_url: delivery,
         webhook_secret,
         api_key: SecretString::new(api_key.plaintext),
-        topics: ORDER_TOPICS.to_vec(),
+        topics: WooTopic::ALL.to_vec(),
     })
 }
 
@@ -341,8 +341,8 @@ async fn register_webhooks(
     delivery: &str,
     secret: &SecretString,
 ) -> Result<Vec<u64>> {
-    let mut ids = Vec::with_capacity(ORDER_TOPICS.len());
-    for topic in ORDER_TOPICS {
+    let mut ids = Vec::with_capacity(WooTopic::ALL.len());
+    for topic in WooTopic::ALL {
         match svc
             .woo
             .create_webhook(store, creds, topic, delivery, secret)
@@ -351,7 +351,7 @@ async fn register_webhooks(
             Ok(id) => ids.push(id),
             Err(e) => {
                 remove_webhooks(svc, store, creds, &ids).await;
-                tracing::warn!(error = %e, topic, "registering webhooks on the store failed");
+                tracing::warn!(error = %e, %topic, "registering webhooks on the store failed");
                 return Err(match e {
                     WooError::AuthFailed => Error::new(
                         ErrorKind::WooCommerceAuthFailed,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::domain::TriggerStatus;
+use crate::domain::{TenantEvent, TriggerStatus};
 use crate::model::{OrderSync, SyncState};
 use crate::order::is_cancelled;
 
@@ -211,7 +211,7 @@ impl<'a> Told<'a> {
     pub fn of(record: &'a OrderSync) -> Self {
         Self {
             delivered_hash: record.delivered_hash.as_deref(),
-            cancelled: record.event.as_deref() == Some("order.cancelled")
+            cancelled: record.event == Some(TenantEvent::Cancelled)
                 && record.state == SyncState::Synced,
         }
     }
@@ -221,14 +221,14 @@ impl<'a> Told<'a> {
 /// time, `order.updated` when its shipping hash changed (or it came back from a cancellation),
 /// `order.cancelled` once when it is cancelled after a delivery. A meta-only save changes no
 /// shipping field, so it calls for nothing.
-pub fn event_for(told: Told<'_>, status: &str, shipping_hash: &str) -> Option<&'static str> {
+pub fn event_for(told: Told<'_>, status: &str, shipping_hash: &str) -> Option<TenantEvent> {
     let delivered = told.delivered_hash.is_some();
     if is_cancelled(status) {
-        (delivered && !told.cancelled).then_some("order.cancelled")
+        (delivered && !told.cancelled).then_some(TenantEvent::Cancelled)
     } else if !delivered {
-        Some("order.created")
+        Some(TenantEvent::Created)
     } else if told.delivered_hash != Some(shipping_hash) || told.cancelled {
-        Some("order.updated")
+        Some(TenantEvent::Updated)
     } else {
         None
     }
@@ -379,22 +379,31 @@ mod tests {
             delivered_hash: Some("a"),
             cancelled: true,
         };
-        assert_eq!(event_for(never, "processing", "a"), Some("order.created"));
+        assert_eq!(
+            event_for(never, "processing", "a"),
+            Some(TenantEvent::Created)
+        );
         assert_eq!(event_for(never, "cancelled", "a"), None, "never had it");
         assert_eq!(
             event_for(told, "processing", "a"),
             None,
             "nothing for shipping changed"
         );
-        assert_eq!(event_for(told, "processing", "b"), Some("order.updated"));
-        assert_eq!(event_for(told, "completed", "b"), Some("order.updated"));
+        assert_eq!(
+            event_for(told, "processing", "b"),
+            Some(TenantEvent::Updated)
+        );
+        assert_eq!(
+            event_for(told, "completed", "b"),
+            Some(TenantEvent::Updated)
+        );
         for s in ["cancelled", "refunded", "failed", "trash"] {
-            assert_eq!(event_for(told, s, "b"), Some("order.cancelled"));
+            assert_eq!(event_for(told, s, "b"), Some(TenantEvent::Cancelled));
             assert_eq!(event_for(cancelled, s, "c"), None, "said once");
         }
         assert_eq!(
             event_for(cancelled, "processing", "a"),
-            Some("order.updated"),
+            Some(TenantEvent::Updated),
             "restored"
         );
     }

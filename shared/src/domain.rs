@@ -214,6 +214,83 @@ fn unreachable_url() -> Url {
 pub struct TriggerStatus(String);
 string_value!(TriggerStatus);
 
+/// The WooCommerce webhook topics woolink registers and carries, as they are spelled on the
+/// wire (`X-WC-Webhook-Topic`, the queue message's `topic`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WooTopic {
+    #[serde(rename = "order.created")]
+    OrderCreated,
+    #[serde(rename = "order.updated")]
+    OrderUpdated,
+    /// The order went to the trash (or for good): the body is only `{"id": N}`.
+    #[serde(rename = "order.deleted")]
+    OrderDeleted,
+    #[serde(rename = "order.restored")]
+    OrderRestored,
+}
+
+impl WooTopic {
+    pub const ALL: [Self; 4] = [
+        Self::OrderCreated,
+        Self::OrderUpdated,
+        Self::OrderDeleted,
+        Self::OrderRestored,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OrderCreated => "order.created",
+            Self::OrderUpdated => "order.updated",
+            Self::OrderDeleted => "order.deleted",
+            Self::OrderRestored => "order.restored",
+        }
+    }
+
+    /// One of woolink's topics, or `None` for any other (which the intake ignores).
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == raw)
+    }
+}
+
+impl fmt::Display for WooTopic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the tenant is told about an order (the Standard Webhooks message's `type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TenantEvent {
+    #[serde(rename = "order.created")]
+    Created,
+    #[serde(rename = "order.updated")]
+    Updated,
+    #[serde(rename = "order.cancelled")]
+    Cancelled,
+}
+
+impl TenantEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "order.created",
+            Self::Updated => "order.updated",
+            Self::Cancelled => "order.cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Created, Self::Updated, Self::Cancelled]
+            .into_iter()
+            .find(|e| e.as_str() == raw)
+    }
+}
+
+impl fmt::Display for TenantEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Statuses that belong to unfinished checkouts; never a trigger, always ignored.
 pub const DRAFT_STATUSES: [&str; 3] = ["checkout-draft", "draft", "auto-draft"];
 
@@ -385,5 +462,26 @@ mod tests {
     fn password_debug_is_redacted() {
         let p = Password::parse("hunter2").unwrap();
         assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn topics_and_events_are_their_wire_strings() {
+        for t in WooTopic::ALL {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+            assert_eq!(serde_json::from_str::<WooTopic>(&json).unwrap(), t);
+            assert_eq!(WooTopic::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(WooTopic::parse("product.updated"), None);
+        for e in [
+            TenantEvent::Created,
+            TenantEvent::Updated,
+            TenantEvent::Cancelled,
+        ] {
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(json, format!("\"{}\"", e.as_str()));
+            assert_eq!(TenantEvent::parse(e.as_str()), Some(e));
+        }
+        assert_eq!(TenantEvent::parse("order.deleted"), None);
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::domain::{OrderId, StoreId, TenantCode};
+use crate::domain::{OrderId, StoreId, TenantCode, WooTopic};
 use crate::error::{Error, Result};
 
 pub const ENVELOPE_VERSION: u8 = 1;
@@ -21,7 +21,7 @@ pub struct EnvelopeHead {
     pub store_id: StoreId,
     pub tenant: TenantCode,
     /// The WooCommerce topic (`order.updated`…), from the delivery's header.
-    pub topic: String,
+    pub topic: WooTopic,
     pub order_id: OrderId,
     /// The order's `date_modified_gmt`, as sent (absent for `order.deleted`).
     pub modified_at: Option<String>,
@@ -92,7 +92,7 @@ mod tests {
             kind: KIND_WOO_ORDER.into(),
             store_id: StoreId::parse("st_1").unwrap(),
             tenant: TenantCode::parse("ACME").unwrap(),
-            topic: "order.updated".into(),
+            topic: WooTopic::OrderUpdated,
             order_id: OrderId::new(727),
             modified_at: Some("2026-11-23T10:00:00".into()),
             received_at: "2026-11-23T10:00:01.000Z".into(),

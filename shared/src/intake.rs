@@ -16,7 +16,7 @@ use sha2::Sha256;
 
 use crate::cache::TtlCache;
 use crate::crypto::{sha256_hex, SecretBox, SecretString};
-use crate::domain::{OrderId, StoreId, TenantCode};
+use crate::domain::{OrderId, StoreId, TenantCode, WooTopic};
 use crate::envelope::{self, EnvelopeHead, ENVELOPE_VERSION, KIND_WOO_ORDER};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LinkStatus};
@@ -142,14 +142,6 @@ pub fn is_ping(topic: Option<&str>, body: &[u8]) -> bool {
         && body
             .strip_prefix(b"webhook_id=")
             .is_some_and(|n| !n.is_empty() && n.len() <= 20 && n.iter().all(u8::is_ascii_digit))
-}
-
-/// Order topics woolink forwards.
-fn is_order_topic(topic: &str) -> bool {
-    matches!(
-        topic,
-        "order.created" | "order.updated" | "order.deleted" | "order.restored"
-    )
 }
 
 /// What the intake needs of a link, with its secrets opened, cached for a short time.
@@ -341,14 +333,16 @@ pub fn prepare(
     delivery: &VerifiedDelivery,
     max_message_bytes: usize,
 ) -> Result<Prepared> {
-    let Some(topic) = delivery.topic().map(str::to_owned) else {
+    let Some(raw_topic) = delivery.topic() else {
         return Err(Error::invalid_request(
             "the X-WC-Webhook-Topic header is missing",
         ));
     };
-    if !is_order_topic(&topic) {
-        return Ok(Prepared::Ignored { topic });
-    }
+    let Some(topic) = WooTopic::parse(raw_topic) else {
+        return Ok(Prepared::Ignored {
+            topic: raw_topic.to_owned(),
+        });
+    };
     let body = delivery.body();
     let order = parse_order_head(body)?;
     let payload =

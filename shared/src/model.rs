@@ -190,7 +190,7 @@ pub struct OrderSync {
     /// Whether the order has entered scope (was seen in a trigger status).
     pub in_scope: bool,
     /// Event type and id of the latest delivery (pending or done).
-    pub event: Option<String>,
+    pub event: Option<crate::domain::TenantEvent>,
     pub webhook_id: Option<String>,
     /// The queue message delivering it while `queued`: when that same message comes back
     /// (its earlier receive died or timed out), it takes over at once instead of waiting.

@@ -6,15 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::crypto::SecretString;
-use crate::domain::StoreUrl;
-
-/// The order topics woolink registers on a store.
-pub const ORDER_TOPICS: [&str; 4] = [
-    "order.created",
-    "order.updated",
-    "order.deleted",
-    "order.restored",
-];
+use crate::domain::{StoreUrl, WooTopic};
 
 /// A store's REST API keys, in clear, only for the duration of a call.
 pub struct WooCredentials {
@@ -112,7 +104,7 @@ impl WooClient {
         &self,
         store: &StoreUrl,
         creds: &WooCredentials,
-        topic: &str,
+        topic: WooTopic,
         delivery_url: &str,
         secret: &SecretString,
     ) -> Result<u64, WooError> {

@@ -19,7 +19,7 @@ use crate::cache::TtlCache;
 use crate::connect::open_woo_keys;
 use crate::crypto::{sha256_hex, SecretBox, SecretString};
 use crate::decide::{self, Incoming, Rules, Told, Verdict, VersionKey};
-use crate::domain::{OrderId, StoreId, TenantCode};
+use crate::domain::{OrderId, StoreId, TenantCode, TenantEvent, WooTopic};
 use crate::envelope::{Envelope, EnvelopeHead};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fulfilment::{DeliveryError, FulfilmentClient};
@@ -151,7 +151,7 @@ enum Plan {
     /// Record the version as queued, then deliver `event` with `doc`.
     Deliver {
         next: OrderSync,
-        event: &'static str,
+        event: TenantEvent,
         doc: Box<OrderDocument>,
     },
 }
@@ -181,7 +181,7 @@ impl Version {
     fn parse(
         raw: &str,
         content: Option<&str>,
-        topic: &str,
+        topic: WooTopic,
         received_at: String,
         from_store: bool,
     ) -> Result<Self, RecordFailure> {
@@ -190,7 +190,7 @@ impl Version {
             RecordFailure::from(e)
         })?;
         // `order.deleted` carries only the id: the order went to the trash (or for good).
-        let status = if topic == "order.deleted" && !from_store {
+        let status = if topic == WooTopic::OrderDeleted && !from_store {
             "trash".to_owned()
         } else {
             order.status.clone()
@@ -343,17 +343,16 @@ impl Worker {
                 let mut received = Version::parse(
                     p.get(),
                     Some(&head.body_sha256),
-                    &head.topic,
+                    head.topic,
                     head.received_at.clone(),
                     false,
                 )?;
                 // A deletion says nothing but the id: the store says what became of the order.
-                if head.topic == "order.deleted" {
+                if head.topic == WooTopic::OrderDeleted {
                     if let Some(creds) = creds.as_ref() {
                         match self.read_order(&link, creds, head.order_id).await {
                             Ok(Some(raw)) => {
-                                received =
-                                    Version::parse(&raw, None, &head.topic, now_text(), true)?
+                                received = Version::parse(&raw, None, head.topic, now_text(), true)?
                             }
                             Ok(None) => received.settled = true,
                             Err(e) => {
@@ -371,7 +370,7 @@ impl Worker {
                     .await
                     .map_err(|e| RecordFailure::now(format!("fetching the order: {e}")))?
                     .ok_or_else(|| RecordFailure::now("fetching the order: it is gone"))?;
-                Version::parse(&raw, None, &head.topic, now_text(), true)?
+                Version::parse(&raw, None, head.topic, now_text(), true)?
             }
             (None, None) => {
                 return Err(RecordFailure::now(
@@ -411,7 +410,7 @@ impl Worker {
         // An `order.created` is usually the first word of an order: its record is written
         // without reading first, as the write's condition (no record yet) is the check; if
         // the order is known after all, the conflict sends us back to reading.
-        let mut assume_new = head.topic == "order.created";
+        let mut assume_new = head.topic == WooTopic::OrderCreated;
         loop {
             if incoming.order.is_draft() {
                 tracing::info!(%store, %order, "draft order ignored");
@@ -444,7 +443,7 @@ impl Worker {
                     };
                     match read {
                         Ok(Some(raw)) => {
-                            incoming = Version::parse(&raw, None, &head.topic, now_text(), true)?;
+                            incoming = Version::parse(&raw, None, head.topic, now_text(), true)?;
                             incoming.entered_scope = entered;
                         }
                         // Gone from the store: the body received is all there is.
@@ -609,7 +608,7 @@ impl Worker {
             return Ok(Plan::Record(next));
         };
         next.state = SyncState::Queued;
-        next.event = Some(event.to_owned());
+        next.event = Some(event);
         next.webhook_id = Some(webhook_id(
             &link.store_id,
             next.order_id,
@@ -629,7 +628,7 @@ impl Worker {
         &self,
         link: &Link,
         mut state: OrderSync,
-        event: &str,
+        event: TenantEvent,
         doc: &OrderDocument,
         message: &str,
         receive_count: u32,
@@ -657,13 +656,13 @@ impl Worker {
                 state.delivered_hash = state.doc_hash.clone();
                 state.synced_at = Some(state.updated_at);
                 state.last_error = None;
-                tracing::info!(%store, %order, event, status, webhook_id = %webhook_id, "delivered to the tenant");
+                tracing::info!(%store, %order, %event, status, webhook_id = %webhook_id, "delivered to the tenant");
                 None
             }
             Err(DeliveryError::Permanent(answer)) => {
                 state.state = SyncState::Failed;
                 state.last_error = Some(answer);
-                tracing::warn!(%store, %order, event, "the tenant refused the order; parked in the dead-letter queue");
+                tracing::warn!(%store, %order, %event, "the tenant refused the order; parked in the dead-letter queue");
                 // No automatic retry: the message waits in the DLQ for a redrive.
                 self.dead_letters.send(message.to_owned()).await?;
                 None
@@ -676,7 +675,7 @@ impl Worker {
                     SyncState::Queued
                 };
                 state.last_error = Some(why.clone());
-                tracing::warn!(%store, %order, event, receive_count, exhausted, "delivery failed; will retry");
+                tracing::warn!(%store, %order, %event, receive_count, exhausted, "delivery failed; will retry");
                 Some(why)
             }
         };

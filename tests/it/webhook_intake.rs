@@ -214,7 +214,7 @@ async fn exact_delivery_becomes_one_message(backend: Backend) {
     assert_eq!(env.head.kind, "woo.order");
     assert_eq!(env.head.store_id.as_str(), "st_a1");
     assert_eq!(env.head.tenant.as_str(), "ACME");
-    assert_eq!(env.head.topic, "order.updated");
+    assert_eq!(env.head.topic.as_str(), "order.updated");
     assert_eq!(env.head.order_id.get(), 727);
     assert_eq!(env.head.modified_at.as_deref(), Some("2017-03-22T19:28:08"));
     assert_eq!(env.head.body_sha256, f.sha256);
@@ -329,7 +329,7 @@ async fn pings_and_refusals(backend: Backend) {
     let deleted = messages
         .iter()
         .map(|m| Envelope::decode(&m.body).unwrap())
-        .find(|e| e.head.topic == "order.deleted")
+        .find(|e| e.head.topic.as_str() == "order.deleted")
         .unwrap();
     assert_eq!(deleted.head.modified_at, None);
 }

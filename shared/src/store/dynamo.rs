@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{CredentialHash, Sealed};
 use crate::domain::{
-    CustomerId, DeviceId, Email, OrderId, StoreId, StoreUrl, TenantCode, TriggerStatus,
+    CustomerId, DeviceId, Email, OrderId, StoreId, StoreUrl, TenantCode, TenantEvent, TriggerStatus,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
@@ -885,7 +885,7 @@ fn order_item(o: &OrderSync) -> OrderItem {
         content_hash: o.content_hash.clone(),
         waiting: o.waiting.clone(),
         in_scope: o.in_scope,
-        event: o.event.clone(),
+        event: o.event.map(|e| e.as_str().to_owned()),
         webhook_id: o.webhook_id.clone(),
         claimed_by: o.claimed_by.clone(),
         doc_hash: o.doc_hash.clone(),
@@ -911,7 +911,10 @@ fn order_from(i: OrderItem) -> Result<OrderSync> {
         content_hash: i.content_hash,
         waiting: i.waiting,
         in_scope: i.in_scope,
-        event: i.event,
+        event: i
+            .event
+            .map(|e| TenantEvent::parse(&e).ok_or_else(|| corrupt("order")))
+            .transpose()?,
         webhook_id: i.webhook_id,
         claimed_by: i.claimed_by,
         doc_hash: i.doc_hash,
