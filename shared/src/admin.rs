@@ -11,6 +11,7 @@ use crate::domain::{CustomerId, Email, Password, StoreId, TenantCode};
 use crate::error::{Error, Result};
 use crate::model::{Fulfilment, Store, Tenant};
 use crate::ports::Written;
+use crate::secrets::{self, Sealing};
 use crate::services::Services;
 
 /// A new Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes.
@@ -32,10 +33,6 @@ fn check_signing_secret(secret: &str) -> Result<()> {
             "the fulfilment secret must be whsec_ followed by base64 of 24-64 bytes",
         ))
     }
-}
-
-pub fn fulfilment_seal_context(code: &TenantCode) -> String {
-    format!("tenant/{code}/fulfilment")
 }
 
 /// A tenant as an operator describes it.
@@ -64,17 +61,17 @@ pub async fn put_tenant(svc: &Services, spec: TenantSpec) -> Result<Written> {
                 Error::invalid_request(format!("fulfilment URL refused: {}", e.message()))
             })?;
             check_signing_secret(secret.expose())?;
-            let context = fulfilment_seal_context(&spec.code);
+            let what = Sealing::Fulfilment(&spec.code);
             // Keep the stored ciphertext when nothing changed, so a re-run is a no-op.
             let unchanged = existing
                 .as_ref()
                 .and_then(|t| t.fulfilment.as_ref())
                 .filter(|f| f.url == url)
-                .and_then(|f| svc.secrets.open(&f.secret, &context).ok())
+                .and_then(|f| secrets::open(&svc.secrets, &f.secret, what).ok())
                 .is_some_and(|old| old.expose() == secret.expose());
             let sealed = match existing.as_ref().and_then(|t| t.fulfilment.clone()) {
                 Some(f) if unchanged => f.secret,
-                _ => svc.secrets.seal(secret.expose(), &context)?,
+                _ => secrets::seal(&svc.secrets, secret.expose(), what)?,
             };
             Some(Fulfilment {
                 url,

@@ -5,13 +5,14 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::crypto::{
     hash_password, issue_credential, new_webhook_secret, verify_password, CredentialHash,
-    SecretBox, SecretString,
+    SecretString,
 };
 use crate::domain::{
     DeviceId, Email, OrderId, Password, StoreId, StoreUrl, TenantCode, TriggerStatus, WooTopic,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LinkStatus, OrderSync, Session, Store, SyncState, Tenant, User, WooKeys};
+use crate::secrets::{self, open_woo_keys, Sealing};
 use crate::services::Services;
 use crate::woocommerce::{WooCredentials, WooError};
 
@@ -239,10 +240,7 @@ pub async fn link(
     let webhook_secret = new_webhook_secret();
     let api_key = issue_credential(API_KEY_PREFIX);
     let delivery = delivery_url(public_base, &store.id);
-    let seal = |value: &str, field: &str| {
-        svc.secrets
-            .seal(value, &Link::seal_context(&store.id, field))
-    };
+    let seal = |value: &str, what| secrets::seal(&svc.secrets, value, what);
 
     let (woo_keys, webhook_ids) = match &request.woo {
         None => (None, Vec::new()),
@@ -250,8 +248,11 @@ pub async fn link(
             let ids = register_webhooks(svc, &request.store_url, creds, &delivery, &webhook_secret)
                 .await?;
             let keys = WooKeys {
-                consumer_key: seal(creds.consumer_key.expose(), "woo_key")?,
-                consumer_secret: seal(creds.consumer_secret.expose(), "woo_secret")?,
+                consumer_key: seal(creds.consumer_key.expose(), Sealing::WooKey(&store.id))?,
+                consumer_secret: seal(
+                    creds.consumer_secret.expose(),
+                    Sealing::WooSecret(&store.id),
+                )?,
             };
             (Some(keys), ids)
         }
@@ -274,7 +275,7 @@ pub async fn link(
         device_id: request.device_id.clone(),
         status: LinkStatus::Connected,
         trigger_statuses: request.trigger_statuses,
-        webhook_secret: Some(seal(webhook_secret.expose(), "webhook")?),
+        webhook_secret: Some(seal(webhook_secret.expose(), Sealing::Webhook(&store.id))?),
         previous_webhook_secret: previous_secret,
         previous_secret_until: previous_until,
         api_key_hash: Some(api_key.hash),
@@ -315,23 +316,6 @@ pub async fn link(
         api_key: SecretString::new(api_key.plaintext),
         topics: WooTopic::ALL.to_vec(),
     })
-}
-
-/// The WooCommerce keys a link holds, decrypted.
-pub fn open_woo_keys(secrets: &SecretBox, link: &Link) -> Result<Option<WooCredentials>> {
-    let Some(keys) = &link.woo_keys else {
-        return Ok(None);
-    };
-    Ok(Some(WooCredentials {
-        consumer_key: secrets.open(
-            &keys.consumer_key,
-            &Link::seal_context(&link.store_id, "woo_key"),
-        )?,
-        consumer_secret: secrets.open(
-            &keys.consumer_secret,
-            &Link::seal_context(&link.store_id, "woo_secret"),
-        )?,
-    }))
 }
 
 async fn register_webhooks(

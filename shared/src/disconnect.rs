@@ -5,11 +5,12 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::connect::{authenticate, open_woo_keys};
+use crate::connect::authenticate;
 use crate::crypto::CredentialHash;
 use crate::domain::{CustomerId, StoreId, StoreUrl};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LinkStatus};
+use crate::secrets::open_woo_keys;
 use crate::services::Services;
 
 /// Who asks.

@@ -22,6 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LinkStatus};
 use crate::ports::Links;
 use crate::queue::Queue;
+use crate::secrets::{self, Sealing};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -157,11 +158,19 @@ impl IntakeLink {
     fn from_link(link: &Link, secrets: &SecretBox) -> Result<Self> {
         let mut opened = Vec::with_capacity(2);
         if let Some(current) = &link.webhook_secret {
-            opened.push(secrets.open(current, &Link::seal_context(&link.store_id, "webhook"))?);
+            opened.push(secrets::open(
+                secrets,
+                current,
+                Sealing::Webhook(&link.store_id),
+            )?);
         }
         let previous_valid = link.previous_secret_until.is_some_and(|u| u > Utc::now());
         if let (Some(previous), true) = (&link.previous_webhook_secret, previous_valid) {
-            opened.push(secrets.open(previous, &Link::seal_context(&link.store_id, "webhook"))?);
+            opened.push(secrets::open(
+                secrets,
+                previous,
+                Sealing::Webhook(&link.store_id),
+            )?);
         }
         Ok(Self {
             tenant: link.tenant.clone(),

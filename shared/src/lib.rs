@@ -20,6 +20,7 @@ pub mod order;
 pub mod outbound;
 pub mod ports;
 pub mod queue;
+pub mod secrets;
 pub mod services;
 pub mod sqs_batch;
 pub mod store;

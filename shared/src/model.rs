@@ -119,11 +119,6 @@ impl Link {
             .chain(self.revoked_api_key_hash.iter())
             .collect()
     }
-
-    /// Context string that binds a sealed secret to this link and field.
-    pub fn seal_context(store_id: &StoreId, field: &str) -> String {
-        format!("link/{store_id}/{field}")
-    }
 }
 
 /// A login session: the token's hash, who it belongs to, and when it ends.

@@ -14,9 +14,7 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::admin::fulfilment_seal_context;
 use crate::cache::TtlCache;
-use crate::connect::open_woo_keys;
 use crate::crypto::{sha256_hex, SecretBox, SecretString};
 use crate::decide::{self, Incoming, Rules, Told, Verdict, VersionKey};
 use crate::domain::{OrderId, StoreId, TenantCode, TenantEvent, WooTopic};
@@ -27,6 +25,7 @@ use crate::model::{Link, OrderSync, SyncState};
 use crate::order::{CatalogueId, OrderDocument, WeightSource, WooOrder};
 use crate::ports::Repos;
 use crate::queue::{Queue, Received};
+use crate::secrets::{self, open_woo_keys, Sealing};
 use crate::woocommerce::{WooClient, WooCredentials, WooError};
 
 /// Knobs of the worker; defaults match the SAM template.
@@ -765,9 +764,11 @@ impl Worker {
                     })?;
                 Ok(Target {
                     url: fulfilment.url,
-                    secret: self
-                        .secrets
-                        .open(&fulfilment.secret, &fulfilment_seal_context(tenant))?,
+                    secret: secrets::open(
+                        &self.secrets,
+                        &fulfilment.secret,
+                        Sealing::Fulfilment(tenant),
+                    )?,
                 })
             })
             .await

@@ -498,7 +498,7 @@ async fn link_registers_webhooks_on_the_store(backend: Backend) {
     assert_eq!(link.webhook_ids, vec![100, 101, 102, 103]);
     let keys = link.woo_keys.as_ref().expect("keys held");
     assert!(!keys.consumer_secret.as_str().contains(CONSUMER_SECRET));
-    let opened = woolink::connect::open_woo_keys(&app.services.secrets, &link)
+    let opened = woolink::secrets::open_woo_keys(&app.services.secrets, &link)
         .unwrap()
         .unwrap();
     assert_eq!(opened.consumer_secret.expose(), CONSUMER_SECRET);

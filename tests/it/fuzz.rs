@@ -50,7 +50,7 @@ fn intake_app() -> axum::Router {
             webhook_secret: Some(
                 intake
                     .secrets
-                    .seal(SECRET, &Link::seal_context(&id, "webhook"))
+                    .seal(SECRET, &woolink::secrets::Sealing::Webhook(&id).context())
                     .unwrap(),
             ),
             previous_webhook_secret: None,

@@ -115,7 +115,7 @@ pub async fn install_link(app: &TestApp, store: &str, secret: &str, with_keys: b
         status: LinkStatus::Connected,
         trigger_statuses: TriggerStatus::defaults(),
         webhook_secret: Some(
-            sb.seal(secret, &Link::seal_context(&id, "webhook"))
+            sb.seal(secret, &woolink::secrets::Sealing::Webhook(&id).context())
                 .unwrap(),
         ),
         previous_webhook_secret: None,
@@ -124,10 +124,16 @@ pub async fn install_link(app: &TestApp, store: &str, secret: &str, with_keys: b
         revoked_api_key_hash: None,
         woo_keys: with_keys.then(|| WooKeys {
             consumer_key: sb
-                .seal(CONSUMER_KEY, &Link::seal_context(&id, "woo_key"))
+                .seal(
+                    CONSUMER_KEY,
+                    &woolink::secrets::Sealing::WooKey(&id).context(),
+                )
                 .unwrap(),
             consumer_secret: sb
-                .seal(CONSUMER_SECRET, &Link::seal_context(&id, "woo_secret"))
+                .seal(
+                    CONSUMER_SECRET,
+                    &woolink::secrets::Sealing::WooSecret(&id).context(),
+                )
                 .unwrap(),
         }),
         webhook_ids: vec![],
