@@ -9,20 +9,53 @@ use crate::outbound::OutboundPolicy;
 /// How much of a refusing tenant's answer is kept.
 const ANSWER_KEPT: usize = 1024;
 
+/// What went wrong with a delivery: a summary safe to log (never the tenant's words), and
+/// the first 1 KB of the tenant's answer when it gave one (kept in the order's record only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub summary: String,
+    pub answer: Option<String>,
+}
+
+impl Failure {
+    pub fn plain(summary: impl Into<String>) -> Self {
+        Self {
+            summary: summary.into(),
+            answer: None,
+        }
+    }
+}
+
+/// The record's last error: `summary: answer`.
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.answer {
+            Some(a) => write!(f, "{}: {a}", self.summary),
+            None => f.write_str(&self.summary),
+        }
+    }
+}
+
 /// Why a delivery failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryError {
     /// Timeout, connection error, 408, 429 or 5xx: may heal, retry later.
-    Retryable(String),
-    /// Any other refusal: the tenant's status and the first 1 KB of its answer.
-    Permanent(String),
+    Retryable(Failure),
+    /// Any other refusal, or an endpoint woolink may not call.
+    Permanent(Failure),
+}
+
+impl DeliveryError {
+    pub fn failure(&self) -> &Failure {
+        match self {
+            Self::Retryable(f) | Self::Permanent(f) => f,
+        }
+    }
 }
 
 impl fmt::Display for DeliveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Retryable(s) | Self::Permanent(s) => f.write_str(s),
-        }
+        self.failure().fmt(f)
     }
 }
 
@@ -54,22 +87,23 @@ impl FulfilmentClient {
     /// POSTs `body` to `url` with Standard Webhooks headers; returns the tenant's status.
     pub async fn deliver(
         &self,
-        url: &str,
+        url: &url::Url,
         secret: &SecretString,
         webhook_id: &str,
         body: &[u8],
     ) -> std::result::Result<u16, DeliveryError> {
-        let parsed = url::Url::parse(url)
-            .map_err(|_| DeliveryError::Permanent("the fulfilment URL is not a URL".into()))?;
-        self.policy.check_url(&parsed).map_err(|e| {
-            DeliveryError::Permanent(format!("fulfilment URL refused: {}", e.message()))
+        self.policy.check_url(url).map_err(|e| {
+            DeliveryError::Permanent(Failure::plain(format!(
+                "fulfilment URL refused: {}",
+                e.message()
+            )))
         })?;
         let timestamp = chrono::Utc::now().timestamp();
         let signature = sign(secret, webhook_id, timestamp, body)
-            .map_err(|e| DeliveryError::Permanent(e.message().to_owned()))?;
+            .map_err(|e| DeliveryError::Permanent(Failure::plain(e.message())))?;
         let response = self
             .http
-            .post(parsed)
+            .post(url.clone())
             .header("content-type", "application/json")
             .header("webhook-id", webhook_id)
             .header("webhook-timestamp", timestamp.to_string())
@@ -78,13 +112,13 @@ impl FulfilmentClient {
             .send()
             .await
             .map_err(|e| {
-                DeliveryError::Retryable(if e.is_timeout() {
-                    "the tenant did not answer in time".to_owned()
+                DeliveryError::Retryable(Failure::plain(if e.is_timeout() {
+                    "the tenant did not answer in time"
                 } else if e.is_connect() {
-                    "the tenant's endpoint could not be reached".to_owned()
+                    "the tenant's endpoint could not be reached"
                 } else {
-                    "the request to the tenant failed".to_owned()
-                })
+                    "the request to the tenant failed"
+                }))
             })?;
         let status = response.status().as_u16();
         if response.status().is_success() {
@@ -93,11 +127,14 @@ impl FulfilmentClient {
         let retryable = status == 408 || status == 429 || status >= 500;
         let answer = response.bytes().await.unwrap_or_default();
         let text = String::from_utf8_lossy(&answer[..answer.len().min(ANSWER_KEPT)]).into_owned();
-        let message = format!("tenant answered {status}: {text}");
+        let failure = Failure {
+            summary: format!("tenant answered {status}"),
+            answer: Some(text),
+        };
         Err(if retryable {
-            DeliveryError::Retryable(message)
+            DeliveryError::Retryable(failure)
         } else {
-            DeliveryError::Permanent(message)
+            DeliveryError::Permanent(failure)
         })
     }
 }

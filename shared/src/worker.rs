@@ -20,7 +20,7 @@ use crate::decide::{self, Incoming, Rules, Told, Verdict, VersionKey};
 use crate::domain::{OrderId, StoreId, TenantCode, TenantEvent, WooTopic};
 use crate::envelope::{Envelope, EnvelopeHead};
 use crate::error::{Error, ErrorKind, Result};
-use crate::fulfilment::{DeliveryError, FulfilmentClient};
+use crate::fulfilment::{DeliveryError, Failure, FulfilmentClient};
 use crate::model::{Link, OrderSync, SyncState};
 use crate::order::{CatalogueId, OrderDocument, WeightSource, WooOrder};
 use crate::ports::Repos;
@@ -84,7 +84,8 @@ impl WorkerSettings {
 /// A tenant's endpoint with its secret opened.
 #[derive(Clone)]
 struct Target {
-    url: String,
+    /// Parsed once when loaded (`None`: the stored URL is not one, and every delivery fails).
+    url: Option<url::Url>,
     secret: SecretString,
 }
 
@@ -640,10 +641,16 @@ impl Worker {
             .unwrap_or_else(|| state.version.clone() + "Z");
         let body = serde_json::to_vec(&json!({"type": event, "timestamp": timestamp, "data": doc}))
             .map_err(|e| RecordFailure::now(e.to_string()))?;
-        let outcome = self
-            .fulfilment
-            .deliver(&target.url, &target.secret, &webhook_id, &body)
-            .await;
+        let outcome = match &target.url {
+            Some(url) => {
+                self.fulfilment
+                    .deliver(url, &target.secret, &webhook_id, &body)
+                    .await
+            }
+            None => Err(DeliveryError::Permanent(Failure::plain(
+                "the fulfilment URL is not a URL",
+            ))),
+        };
         let expected = state.revision;
         state.revision += 1;
         state.attempts += 1;
@@ -658,24 +665,24 @@ impl Worker {
                 tracing::info!(%store, %order, %event, status, webhook_id = %webhook_id, "delivered to the tenant");
                 None
             }
-            Err(DeliveryError::Permanent(answer)) => {
+            Err(DeliveryError::Permanent(failure)) => {
                 state.state = SyncState::Failed;
-                state.last_error = Some(answer);
+                state.last_error = Some(failure.to_string());
                 tracing::warn!(%store, %order, %event, "the tenant refused the order; parked in the dead-letter queue");
                 // No automatic retry: the message waits in the DLQ for a redrive.
                 self.dead_letters.send(message.to_owned()).await?;
                 None
             }
-            Err(DeliveryError::Retryable(why)) => {
+            Err(DeliveryError::Retryable(failure)) => {
                 let exhausted = receive_count >= self.settings.max_receives;
                 state.state = if exhausted {
                     SyncState::Failed
                 } else {
                     SyncState::Queued
                 };
-                state.last_error = Some(why.clone());
+                state.last_error = Some(failure.to_string());
                 tracing::warn!(%store, %order, %event, receive_count, exhausted, "delivery failed; will retry");
-                Some(why)
+                Some(failure)
             }
         };
         let saved = self.record_outcome(state, expected).await;
@@ -683,13 +690,9 @@ impl Worker {
         saved?;
         match retry {
             None => Ok(()),
-            Some(why) => Err(RecordFailure {
-                // The log gets the status, not the tenant's answer (kept in the order record).
-                reason: why
-                    .split(':')
-                    .next()
-                    .unwrap_or("delivery failed")
-                    .to_owned(),
+            Some(failure) => Err(RecordFailure {
+                // The log gets the summary, not the tenant's answer (kept in the order record).
+                reason: failure.summary,
                 retry_after: Some(self.settings.backoff(receive_count)),
             }),
         }
@@ -763,7 +766,7 @@ impl Worker {
                         RecordFailure::now(format!("tenant {tenant} has no fulfilment endpoint"))
                     })?;
                 Ok(Target {
-                    url: fulfilment.url,
+                    url: url::Url::parse(&fulfilment.url).ok(),
                     secret: secrets::open(
                         &self.secrets,
                         &fulfilment.secret,
