@@ -10,7 +10,6 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::*;
-use crate::sync_worker::{linked, order, send};
 
 const VERSIONS: u64 = 4;
 

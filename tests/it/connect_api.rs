@@ -620,16 +620,10 @@ async fn tenants_are_isolated(backend: Backend) {
     // An order of ACME's store, then every other route tried with BETA's credentials.
     let a1_secret = a1.body["webhook"]["secret"].as_str().unwrap().to_owned();
     let b1_secret = b1.body["webhook"]["secret"].as_str().unwrap().to_owned();
-    let body = crate::sync_worker::php_json(&crate::sync_worker::order(
-        5,
-        "processing",
-        "2026-11-23T10:00:00",
-    ));
-    let queued =
-        crate::webhook_intake::deliver_signed(&app, "st_a1", "order.created", &body, &a1_secret)
-            .await;
+    let body = php_json(&order(5, "processing", "2026-11-23T10:00:00"));
+    let queued = deliver_signed(&app, "st_a1", "order.created", &body, &a1_secret).await;
     assert_eq!(queued.status, 200, "{}", queued.body);
-    crate::webhook_intake::deliver_signed(&app, "st_a1", "order.created", &body, &b1_secret)
+    deliver_signed(&app, "st_a1", "order.created", &body, &b1_secret)
         .await
         .error(401, "invalid_signature");
     for other in [&beta, &b1_key] {

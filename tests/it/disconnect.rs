@@ -10,8 +10,6 @@ use woolink::intake::Intake;
 
 use crate::both_backends;
 use crate::helpers::*;
-use crate::sync_worker::{order, php_json};
-use crate::webhook_intake::deliver_signed;
 
 struct Linked {
     api_key: String,
@@ -272,9 +270,9 @@ async fn an_unreachable_store_does_not_block_the_disconnect(backend: Backend) {
 async fn purge_erases_order_records_now(backend: Backend) {
     let tenant = FakeTenant::start().await;
     let app = TestApp::pipeline(backend, &tenant).await;
-    let (key, secret) = crate::sync_worker::linked(&app).await;
+    let (key, secret) = linked(&app).await;
     for n in 0..3 {
-        crate::sync_worker::send(
+        send(
             &app,
             &secret,
             "order.created",

@@ -128,7 +128,6 @@ async fn connect_errors_on_api_gateway_events() {
 
 #[tokio::test]
 async fn webhook_function_on_api_gateway_events() {
-    use crate::webhook_intake::{install_link, signed_fixture, take_all};
     let app = TestApp::spawn(Backend::Memory).await;
     let f = signed_fixture();
     install_link(&app, "st_a1", &f.secret, false).await;

@@ -70,13 +70,8 @@ async fn wizard_with_captured_logs(backend: Backend) -> (String, Vec<String>) {
     app.get("/v1/stores/st_a1", Some(&api_key)).await;
 
     // An order through the intake and the worker (a failed attempt, then a delivery).
-    let body = crate::sync_worker::php_json(&crate::sync_worker::order(
-        727,
-        "processing",
-        "2026-11-23T10:00:00",
-    ));
-    let a =
-        crate::webhook_intake::deliver_signed(&app, "st_a1", "order.created", &body, &secret).await;
+    let body = php_json(&order(727, "processing", "2026-11-23T10:00:00"));
+    let a = deliver_signed(&app, "st_a1", "order.created", &body, &secret).await;
     assert_eq!(a.status, 200, "{}", a.body);
     for _ in 0..2 {
         let msgs = app

@@ -11,8 +11,6 @@ use woolink::queue::Received;
 
 use crate::both_backends;
 use crate::helpers::*;
-use crate::sync_worker::linked;
-use crate::webhook_intake::{deliver_signed, fixture};
 
 /// A real delivery's exact body.
 fn real(name: &str) -> Vec<u8> {

@@ -17,7 +17,6 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::helpers::*;
-use crate::sync_worker::{linked, order, php_json};
 
 struct Delivery {
     store: &'static str,

@@ -10,7 +10,6 @@ use axum::http::{header, StatusCode};
 
 use crate::both_backends;
 use crate::helpers::*;
-use crate::sync_worker::{linked, order, send};
 
 /// A loopback server that counts the requests reaching it and answers each with `status`
 /// (and `Location: target` when given).

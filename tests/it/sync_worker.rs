@@ -8,43 +8,6 @@ use woolink::envelope::Envelope;
 
 use crate::both_backends;
 use crate::helpers::*;
-use crate::webhook_intake::{deliver_signed, fixture};
-
-/// A v3 order (the REST docs' sample) with the given id, status and version, encoded as PHP
-/// does (`/` as `\/`).
-pub fn order(id: u64, status: &str, modified: &str) -> Value {
-    let mut o: Value =
-        serde_json::from_slice(&fixture("docs-v3-order-retrieve-response.json")).unwrap();
-    o["id"] = json!(id);
-    o["number"] = json!(id.to_string());
-    o["status"] = json!(status);
-    o["date_modified_gmt"] = json!(modified);
-    o["date_modified"] = json!(modified);
-    o
-}
-
-pub fn php_json(v: &Value) -> Vec<u8> {
-    serde_json::to_string(v)
-        .unwrap()
-        .replace('/', "\\/")
-        .into_bytes()
-}
-
-/// Links ACME's st_a1 through the wizard and returns (api key, webhook secret).
-pub async fn linked(app: &TestApp) -> (String, String) {
-    let token = app.acme_token().await;
-    let a = app.link_simple(&token, "st_a1", "http://127.0.0.1:9").await;
-    assert_eq!(a.status, 201, "{}", a.body);
-    (
-        a.body["apiKey"].as_str().unwrap().to_owned(),
-        a.body["webhook"]["secret"].as_str().unwrap().to_owned(),
-    )
-}
-
-pub async fn send(app: &TestApp, secret: &str, topic: &str, order: &Value) {
-    let a = deliver_signed(app, "st_a1", topic, &php_json(order), secret).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-}
 
 async fn order_status(app: &TestApp, key: &str, id: u64) -> Answer {
     app.get(&format!("/v1/stores/st_a1/orders/{id}"), Some(key))

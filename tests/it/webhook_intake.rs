@@ -3,46 +3,15 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::{json, Value};
-use woolink::crypto::{issue_credential, sha256_hex};
-use woolink::domain::{CustomerId, DeviceId, StoreId, StoreUrl, TenantCode, TriggerStatus};
+use woolink::crypto::sha256_hex;
+use woolink::domain::StoreId;
 use woolink::envelope::Envelope;
 use woolink::intake::{woo_signature, UnverifiedDelivery, Verifier, VerifyError};
-use woolink::model::{Link, LinkStatus, WooKeys};
-use woolink::queue::Received;
+use woolink::model::LinkStatus;
 
 use crate::both_backends;
 use crate::helpers::*;
-
-pub fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/fixtures/woocommerce/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// The exact PHP-made delivery: body bytes, headers, secret.
-pub struct SignedFixture {
-    pub body: Vec<u8>,
-    pub headers: Vec<(String, String)>,
-    pub secret: String,
-    pub sha256: String,
-}
-
-pub fn signed_fixture() -> SignedFixture {
-    let meta: Value =
-        serde_json::from_slice(&fixture("signed-order-updated.request.json")).unwrap();
-    SignedFixture {
-        body: fixture("signed-order-updated.body"),
-        headers: meta["headers"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-            .collect(),
-        secret: meta["secret"].as_str().unwrap().to_owned(),
-        sha256: meta["body_sha256_hex"].as_str().unwrap().to_owned(),
-    }
-}
 
 fn unverified(body: &[u8], signature: Option<&str>) -> UnverifiedDelivery {
     UnverifiedDelivery {
@@ -98,106 +67,6 @@ fn the_php_made_delivery_verifies_byte_for_byte() {
         v.verify(unverified(&reserialized, Some(&sig))).err(),
         Some(VerifyError::Mismatch)
     );
-}
-
-/// Puts a connected link for ACME's `store` with `secret` as its webhook secret.
-pub async fn install_link(app: &TestApp, store: &str, secret: &str, with_keys: bool) {
-    let id = StoreId::parse(store).unwrap();
-    let sb = &app.services.secrets;
-    let existing = app.services.repos.links.get_link(&id).await.unwrap();
-    let now = Utc::now();
-    let link = Link {
-        store_id: id.clone(),
-        tenant: TenantCode::parse("ACME").unwrap(),
-        customer_id: CustomerId::parse("cus_a1").unwrap(),
-        store_url: StoreUrl::parse("https://example.com").unwrap(),
-        device_id: DeviceId::parse(DEVICE).unwrap(),
-        status: LinkStatus::Connected,
-        trigger_statuses: TriggerStatus::defaults(),
-        webhook_secret: Some(
-            sb.seal(secret, &woolink::secrets::Sealing::Webhook(&id).context())
-                .unwrap(),
-        ),
-        previous_webhook_secret: None,
-        previous_secret_until: None,
-        api_key_hash: Some(issue_credential("wlk_").hash),
-        revoked_api_key_hash: None,
-        woo_keys: with_keys.then(|| WooKeys {
-            consumer_key: sb
-                .seal(
-                    CONSUMER_KEY,
-                    &woolink::secrets::Sealing::WooKey(&id).context(),
-                )
-                .unwrap(),
-            consumer_secret: sb
-                .seal(
-                    CONSUMER_SECRET,
-                    &woolink::secrets::Sealing::WooSecret(&id).context(),
-                )
-                .unwrap(),
-        }),
-        webhook_ids: vec![],
-        linked_at: now,
-        updated_at: now,
-        disconnected_at: None,
-        revision: existing.as_ref().map_or(1, |l| l.revision + 1),
-    };
-    app.services
-        .repos
-        .links
-        .save_link(&link, existing.map(|l| l.revision))
-        .await
-        .unwrap();
-}
-
-pub async fn post_delivery(
-    app: &TestApp,
-    store: &str,
-    body: Vec<u8>,
-    headers: &[(&str, &str)],
-) -> Answer {
-    let mut req = app
-        .http
-        .post(app.url(&format!("/v1/webhooks/woocommerce/{store}")))
-        .body(body);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    Answer::from(req.send().await.unwrap()).await
-}
-
-/// A delivery signed with `secret`, as WooCommerce would send it.
-pub async fn deliver_signed(
-    app: &TestApp,
-    store: &str,
-    topic: &str,
-    body: &[u8],
-    secret: &str,
-) -> Answer {
-    let sig = woo_signature(secret.as_bytes(), body);
-    post_delivery(
-        app,
-        store,
-        body.to_vec(),
-        &[
-            ("content-type", "application/json"),
-            ("x-wc-webhook-topic", topic),
-            ("x-wc-webhook-signature", &sig),
-        ],
-    )
-    .await
-}
-
-/// Everything currently visible on the queue (received and left to reappear later).
-pub async fn take_all(app: &TestApp) -> Vec<Received> {
-    let mut out = Vec::new();
-    loop {
-        let batch = app.queue.receive(10, Duration::ZERO).await.unwrap();
-        if batch.is_empty() {
-            return out;
-        }
-        out.extend(batch);
-    }
 }
 
 async fn exact_delivery_becomes_one_message(backend: Backend) {

@@ -1,0 +1,297 @@
+//! The app under test: every route as the local runner serves it, on its own port, and a
+//! client with helpers named after what a merchant or operator does.
+
+use super::*;
+
+/// A running app (all routes, as the local runner serves them) and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub services: Arc<Services>,
+    pub intake: Arc<Intake>,
+    pub worker: Arc<Worker>,
+    pub queue: Arc<dyn Queue>,
+    /// The orders queue's dead-letter queue (the worker's tests inspect it).
+    #[allow(dead_code)]
+    pub dlq: Arc<dyn Queue>,
+    config: Config,
+    settings: WorkerSettings,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    /// With the local runner's outbound policy, so fake stores on loopback can be reached.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, OutboundPolicy::local_development()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, outbound: OutboundPolicy) -> Self {
+        Self::spawn_configured(backend, |c| c.outbound = outbound).await
+    }
+
+    /// With the configuration adjusted by `adjust` (cache TTL, message size…); the queue is
+    /// left alone (no worker consumes it) so tests can look at what the intake sent.
+    pub async fn spawn_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start(backend, adjust, |_| {}, false).await
+    }
+
+    /// The whole pipeline: intake, queue, worker (fed like the SQS event source) and ACME's
+    /// fulfilment endpoint set to `tenant`.
+    pub async fn pipeline(backend: Backend, tenant: &FakeTenant) -> Self {
+        Self::pipeline_with(backend, tenant, true).await
+    }
+
+    /// The pipeline with nothing consuming the queue: the test hands batches to the worker.
+    pub async fn pipeline_paused(backend: Backend, tenant: &FakeTenant) -> Self {
+        Self::pipeline_with(backend, tenant, false).await
+    }
+
+    /// The whole pipeline with the configuration (client timeout, the queue's and the
+    /// worker's `max_receives`…) and the worker's settings (backoff…) adjusted.
+    pub async fn pipeline_tuned(
+        backend: Backend,
+        tenant: &FakeTenant,
+        config: impl FnOnce(&mut Config),
+        settings: impl FnOnce(&mut WorkerSettings),
+    ) -> Self {
+        let app = Self::start(backend, config, settings, true).await;
+        app.point_acme_at(tenant).await;
+        app
+    }
+
+    async fn pipeline_with(backend: Backend, tenant: &FakeTenant, consume: bool) -> Self {
+        let app = Self::start(backend, |_| {}, |_| {}, consume).await;
+        app.point_acme_at(tenant).await;
+        app
+    }
+
+    async fn point_acme_at(&self, tenant: &FakeTenant) {
+        self.set_fulfilment("ACME", "Acme Couriers", &tenant.url, &tenant.secret)
+            .await;
+    }
+
+    /// Sets tenant `code`'s fulfilment endpoint and signing secret (as an operator would).
+    pub async fn set_fulfilment(&self, code: &str, name: &str, url: &str, secret: &SecretString) {
+        woolink::admin::put_tenant(
+            &self.services,
+            woolink::admin::TenantSpec {
+                code: woolink::domain::TenantCode::parse(code).unwrap(),
+                name: name.into(),
+                active: true,
+                fulfilment: Some((url.to_owned(), secret.clone())),
+            },
+        )
+        .await
+        .expect("tenant endpoint set");
+    }
+
+    async fn start(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+        tune: impl FnOnce(&mut WorkerSettings),
+        consume: bool,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://{addr}");
+        let mut config = test_config(&base, OutboundPolicy::local_development());
+        adjust(&mut config);
+        let repos = repos(backend).await;
+        let links = repos.links.clone();
+        let (queue, dlq) =
+            fresh_queue_with(backend, Duration::from_secs(30), config.max_receives).await;
+        let mut settings = WorkerSettings {
+            max_receives: config.max_receives,
+            ..test_worker_settings()
+        };
+        tune(&mut settings);
+        let worker_settings = settings.clone();
+        let intake = Arc::new(Intake::new(links, queue.clone(), &config).expect("intake"));
+        let mut services = Services::new(repos, &config).expect("services");
+        services.intake_cache = Some(intake.cache.clone());
+        let services = Arc::new(services);
+        let worker = Arc::new(
+            Worker::from_parts(
+                services.repos.clone(),
+                queue.clone(),
+                dlq.clone(),
+                &config,
+                settings,
+            )
+            .expect("worker"),
+        );
+        admin::apply_seed(&services, test_seed())
+            .await
+            .expect("seed applies");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let runner = woolink::local::LocalRunner {
+            services: services.clone(),
+            intake: intake.clone(),
+            worker: consume.then(|| worker.clone()),
+            queue: queue.clone(),
+            inbox: None,
+        };
+        tokio::spawn(async move {
+            let _ = woolink::local::serve(listener, runner, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            services,
+            intake,
+            worker,
+            queue,
+            dlq,
+            config,
+            settings: worker_settings,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Another worker over the same table and queues, as another Lambda container runs one
+    /// (its own caches, nothing shared in memory with the app's worker).
+    pub fn another_worker(&self) -> Arc<Worker> {
+        Arc::new(
+            Worker::from_parts(
+                self.services.repos.clone(),
+                self.queue.clone(),
+                self.dlq.clone(),
+                &self.config,
+                self.settings.clone(),
+            )
+            .expect("worker"),
+        )
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value, bearer: Option<&str>) -> Answer {
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        Answer::from(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, bearer: Option<&str>) -> Answer {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        Answer::from(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Answer {
+        let mut req = self.http.get(self.url(path));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        Answer::from(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn resolve(&self, code: &str) -> Answer {
+        self.post_json(
+            "/v1/connect/resolve",
+            json!({"code": code, "platform": "woocommerce", "deviceId": DEVICE}),
+            None,
+        )
+        .await
+    }
+
+    pub async fn login_as(&self, code: &str, email: &str, password: &str, device: &str) -> Answer {
+        self.post_json(
+            "/v1/connect/login",
+            json!({"code": code, "email": email, "password": password, "deviceId": device}),
+            None,
+        )
+        .await
+    }
+
+    /// Logs in as ACME's operator and returns the token.
+    pub async fn acme_token(&self) -> String {
+        self.token_for("ACME", "ops@acme.test").await
+    }
+
+    pub async fn token_for(&self, code: &str, email: &str) -> String {
+        let a = self.login_as(code, email, PASSWORD, DEVICE).await;
+        assert_eq!(a.status, 200, "login failed: {}", a.body);
+        a.body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn link(&self, token: &str, body: Value) -> Answer {
+        self.post_json("/v1/connect/link", body, Some(token)).await
+    }
+
+    /// Links `store` to `url` from DEVICE with the fake store's WooCommerce keys.
+    pub async fn link_with_keys(&self, token: &str, store: &str, url: &str) -> Answer {
+        self.link(
+            token,
+            json!({"storeId": store, "storeUrl": url, "deviceId": DEVICE,
+                   "wooCommerce": {"consumerKey": CONSUMER_KEY, "consumerSecret": CONSUMER_SECRET}}),
+        )
+        .await
+    }
+
+    /// Links `store` to `url` from DEVICE without WooCommerce keys.
+    pub async fn link_simple(&self, token: &str, store: &str, url: &str) -> Answer {
+        self.link(
+            token,
+            json!({"storeId": store, "storeUrl": url, "deviceId": DEVICE}),
+        )
+        .await
+    }
+}
+
+/// An HTTP answer: status, headers and the JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub async fn from(r: reqwest::Response) -> Self {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let bytes = r.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Asserts the contract's error shape and returns the code.
+    #[track_caller]
+    pub fn error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.body["error"]["code"], code, "body: {}", self.body);
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "error needs a message: {}",
+            self.body
+        );
+        assert!(self.headers.contains_key("x-request-id"));
+    }
+}
