@@ -246,26 +246,21 @@ async fn state_of(app: &TestApp, key: &str, order: u64) -> Value {
 /// `order.updated`, though WooCommerce keeps `date_modified_gmt`), a meta-only save and an AST
 /// tracking number (nothing), cancelled (one `order.cancelled`).
 async fn an_orders_life_in_the_real_store(backend: Backend) {
-    let Turn {
-        real,
-        tenant,
-        app,
-        key,
-        _turn,
-    } = take_turn(backend).await;
+    let turn = take_turn(backend).await;
+    let (real, tenant, app, key) = (&turn.real, &turn.tenant, &turn.app, turn.key.as_str());
 
     let created = real.create_order("pending").await;
     let id = created["id"].as_u64().expect("id");
-    drained(&app).await;
+    drained(app).await;
     assert!(
-        events_of(&tenant, id).is_empty(),
+        events_of(tenant, id).is_empty(),
         "pending is not the tenant's business"
     );
-    assert_eq!(state_of(&app, &key, id).await["state"], "skipped");
+    assert_eq!(state_of(app, key, id).await["state"], "skipped");
 
     let paid = real.update_order(id, json!({"status": "processing"})).await;
-    drained(&app).await;
-    let events = events_of(&tenant, id);
+    drained(app).await;
+    let events = events_of(tenant, id);
     assert_eq!(types(&events), ["order.created"]);
     let d = &events[0]["data"];
     assert_eq!(d["status"], "processing");
@@ -284,8 +279,8 @@ async fn an_orders_life_in_the_real_store(backend: Backend) {
         moved["date_modified_gmt"], paid["date_modified_gmt"],
         "WooCommerce keeps the timestamp on an address edit"
     );
-    drained(&app).await;
-    let events = events_of(&tenant, id);
+    drained(app).await;
+    let events = events_of(tenant, id);
     assert_eq!(types(&events), ["order.created", "order.updated"]);
     assert_eq!(
         events[1]["data"]["shipping"]["address1"],
@@ -294,8 +289,8 @@ async fn an_orders_life_in_the_real_store(backend: Backend) {
 
     real.update_order(id, json!({"billing": {"phone": "+48 611 111 111"}}))
         .await;
-    drained(&app).await;
-    let events = events_of(&tenant, id);
+    drained(app).await;
+    let events = events_of(tenant, id);
     assert_eq!(types(&events).len(), 3, "{events:?}");
     assert_eq!(events[2]["type"], "order.updated");
     assert_eq!(events[2]["data"]["billing"]["phone"], "+48 611 111 111");
@@ -313,16 +308,16 @@ async fn an_orders_life_in_the_real_store(backend: Backend) {
         )
         .await;
     assert_eq!(status, 201, "{tracking}");
-    drained(&app).await;
+    drained(app).await;
     assert_eq!(
-        events_of(&tenant, id).len(),
+        events_of(tenant, id).len(),
         3,
         "a meta-only save and a tracking number change nothing for shipping"
     );
 
     real.update_order(id, json!({"status": "cancelled"})).await;
-    drained(&app).await;
-    let events = events_of(&tenant, id);
+    drained(app).await;
+    let events = events_of(tenant, id);
     assert_eq!(
         types(&events),
         [
@@ -339,23 +334,18 @@ async fn an_orders_life_in_the_real_store(backend: Backend) {
         .map(|c| c.webhook_id.clone())
         .collect();
     assert_eq!(ids.len(), 4, "each event once");
-    let s = state_of(&app, &key, id).await;
+    let s = state_of(app, key, id).await;
     assert_eq!(s["state"], "synced");
     assert_eq!(s["wooStatus"], "cancelled");
-    disconnect(&real, &app, &key).await;
+    disconnect(real, app, key).await;
 }
 
 /// A checkout's quick succession: created pending and paid at once (often within one second,
 /// so with one `date_modified_gmt`), then two address edits back to back. The tenant gets the
 /// order once as created, and ends with the last address.
 async fn quick_changes_in_the_real_store(backend: Backend) {
-    let Turn {
-        real,
-        tenant,
-        app,
-        key,
-        _turn,
-    } = take_turn(backend).await;
+    let turn = take_turn(backend).await;
+    let (real, tenant, app, key) = (&turn.real, &turn.tenant, &turn.app, turn.key.as_str());
 
     // Until the store has shown the same-second case at least twice (it usually does: a
     // request takes well under a second), and at least three times in all.
@@ -372,8 +362,8 @@ async fn quick_changes_in_the_real_store(backend: Backend) {
             .await;
         real.update_order(id, json!({"shipping": {"address_1": "Rynek 2"}}))
             .await;
-        drained(&app).await;
-        let events = events_of(&tenant, id);
+        drained(app).await;
+        let events = events_of(tenant, id);
         let t = types(&events);
         assert_eq!(t[0], "order.created", "{t:?}");
         assert_eq!(t.iter().filter(|t| *t == "order.created").count(), 1);
@@ -390,45 +380,40 @@ async fn quick_changes_in_the_real_store(backend: Backend) {
     let id = real.create_order("processing").await["id"]
         .as_u64()
         .expect("id");
-    drained(&app).await;
-    assert_eq!(types(&events_of(&tenant, id)), ["order.created"]);
-    assert_eq!(state_of(&app, &key, id).await["state"], "synced");
-    disconnect(&real, &app, &key).await;
+    drained(app).await;
+    assert_eq!(types(&events_of(tenant, id)), ["order.created"]);
+    assert_eq!(state_of(app, key, id).await["state"], "synced");
+    disconnect(real, app, key).await;
 }
 
 /// Trash (`order.deleted`, only the id) cancels the order at the tenant; the shop manager's
 /// Restore (`order.restored`) brings it back as an update.
 async fn trash_and_restore_in_the_real_store(backend: Backend) {
-    let Turn {
-        real,
-        tenant,
-        app,
-        key,
-        _turn,
-    } = take_turn(backend).await;
+    let turn = take_turn(backend).await;
+    let (real, tenant, app, key) = (&turn.real, &turn.tenant, &turn.app, turn.key.as_str());
 
     let id = real.create_order("processing").await["id"]
         .as_u64()
         .expect("id");
-    drained(&app).await;
+    drained(app).await;
     real.ok(reqwest::Method::DELETE, &format!("wc/v3/orders/{id}"), None)
         .await;
-    drained(&app).await;
+    drained(app).await;
     assert_eq!(
-        types(&events_of(&tenant, id)),
+        types(&events_of(tenant, id)),
         ["order.created", "order.cancelled"]
     );
-    assert_eq!(state_of(&app, &key, id).await["wooStatus"], "trash");
+    assert_eq!(state_of(app, key, id).await["wooStatus"], "trash");
 
     real.restore_from_trash(id);
-    drained(&app).await;
-    let events = events_of(&tenant, id);
+    drained(app).await;
+    let events = events_of(tenant, id);
     assert_eq!(
         types(&events),
         ["order.created", "order.cancelled", "order.updated"]
     );
     assert_eq!(events[2]["data"]["status"], "processing");
-    disconnect(&real, &app, &key).await;
+    disconnect(real, app, key).await;
 }
 
 /// WooCommerce never retries: it counts failed deliveries and, at the 7th in a row, disables
@@ -436,13 +421,8 @@ async fn trash_and_restore_in_the_real_store(backend: Backend) {
 /// while the store could not be reached, so its webhooks stayed behind) while the shop keeps
 /// changing an order. This is the state the catch-up work must heal.
 async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
-    let Turn {
-        real,
-        tenant,
-        app,
-        _turn,
-        ..
-    } = take_turn(backend).await;
+    let turn = take_turn(backend).await;
+    let (real, tenant, app) = (&turn.real, &turn.tenant, &turn.app);
     let hooks = real.webhooks_to(&app.base).await;
     let updated = hooks
         .iter()
@@ -483,7 +463,7 @@ async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
     );
     let (visible, in_flight) = app.queue.depth().await.unwrap();
     assert_eq!((visible, in_flight), (0, 0), "nothing was queued");
-    assert!(events_of(&tenant, id).is_empty());
+    assert!(events_of(tenant, id).is_empty());
 
     // Clean up as an operator would: the store's webhooks go with woolink's.
     for w in real.webhooks_to(&app.base).await {
@@ -500,25 +480,20 @@ async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
 /// After a disconnect the store holds none of woolink's webhooks and its later changes reach
 /// nobody; an order delivered before stays as it was.
 async fn disconnect_from_the_real_store(backend: Backend) {
-    let Turn {
-        real,
-        tenant,
-        app,
-        key,
-        _turn,
-    } = take_turn(backend).await;
+    let turn = take_turn(backend).await;
+    let (real, tenant, app, key) = (&turn.real, &turn.tenant, &turn.app, turn.key.as_str());
     let id = real.create_order("processing").await["id"]
         .as_u64()
         .expect("id");
-    drained(&app).await;
-    assert_eq!(types(&events_of(&tenant, id)), ["order.created"]);
+    drained(app).await;
+    assert_eq!(types(&events_of(tenant, id)), ["order.created"]);
 
-    disconnect(&real, &app, &key).await;
+    disconnect(real, app, key).await;
     real.update_order(id, json!({"shipping": {"address_1": "Nowa 3"}}))
         .await;
     real.update_order(id, json!({"status": "completed"})).await;
-    drained(&app).await;
-    assert_eq!(types(&events_of(&tenant, id)), ["order.created"]);
+    drained(app).await;
+    assert_eq!(types(&events_of(tenant, id)), ["order.created"]);
 }
 
 both_backends!(
