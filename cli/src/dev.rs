@@ -123,7 +123,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     let intake = Arc::new(Intake::new(repos.links.clone(), queue.clone(), &config)?);
     let mut services = Services::new(repos.clone(), &config)?;
     // One process: link changes reach the intake's cache at once.
-    services.intake_cache = Some(intake.cache.clone());
+    services.link_changes = intake.cache.clone();
     let services = Arc::new(services);
     let defaults = WorkerSettings::default();
     let settings = WorkerSettings {

@@ -305,9 +305,7 @@ pub async fn link(
             remove_webhooks(svc, &old.store_url, &creds, &old.webhook_ids).await;
         }
     }
-    if let Some(cache) = &svc.intake_cache {
-        cache.forget(&link.store_id);
-    }
+    svc.link_changes.link_changed(&link.store_id);
     tracing::info!(tenant = %link.tenant, store = %link.store_id, webhooks = webhook_ids.len(), "store linked");
     Ok(LinkOutcome {
         link,

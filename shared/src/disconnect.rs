@@ -115,9 +115,7 @@ pub async fn disconnect(svc: &Services, caller: Caller<'_>, purge: bool) -> Resu
         link.woo_keys = None;
         link.revision += 1;
         svc.repos.links.save_link(&link, Some(expected)).await?;
-        if let Some(cache) = &svc.intake_cache {
-            cache.forget(&link.store_id);
-        }
+        svc.link_changes.link_changed(&link.store_id);
         tracing::info!(tenant = %link.tenant, store = %link.store_id, "store disconnected");
 
         if let (Some(creds), false) = (creds, link.webhook_ids.is_empty()) {

@@ -222,6 +222,12 @@ impl LinkCache {
     }
 }
 
+impl crate::ports::LinkChanges for LinkCache {
+    fn link_changed(&self, store: &StoreId) {
+        self.forget(store);
+    }
+}
+
 /// The intake's dependencies: link reads and queue sends, nothing else.
 pub struct Intake {
     pub links: Arc<dyn Links>,

@@ -96,6 +96,20 @@ pub trait OrderSyncs: Send + Sync {
     async fn delete_order_syncs(&self, store: &StoreId) -> Result<usize>;
 }
 
+/// Told when a use case changed a store's link (linked, re-linked, disconnected). In Lambda
+/// nobody listens (`LinkChangesIgnored`: the intake's cache expires within its short TTL);
+/// the local runner points it at the intake's cache, so a change is seen at once there.
+pub trait LinkChanges: Send + Sync {
+    fn link_changed(&self, store: &StoreId);
+}
+
+/// Nobody in this process caches links.
+pub struct LinkChangesIgnored;
+
+impl LinkChanges for LinkChangesIgnored {
+    fn link_changed(&self, _: &StoreId) {}
+}
+
 /// All repositories, as the use cases see them.
 #[derive(Clone)]
 pub struct Repos {

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::fulfilment::FulfilmentClient;
 use crate::intake::{Intake, LinkCache};
 use crate::outbound::OutboundPolicy;
-use crate::ports::{Links, Repos};
+use crate::ports::{LinkChanges, LinkChangesIgnored, Links, Repos};
 use crate::queue::{Queue, SqsQueue};
 use crate::store::{DynamoStore, MemoryStore};
 use crate::woocommerce::WooClient;
@@ -70,9 +70,8 @@ pub struct Services {
     pub token_ttl: Duration,
     /// How long a disconnected store's order records are kept.
     pub retention: chrono::Duration,
-    /// The intake's link cache when it runs in the same process (the local runner), so link
-    /// changes are seen at once there; in Lambda the cache's short TTL bounds the delay.
-    pub intake_cache: Option<Arc<LinkCache>>,
+    /// Told of every link change (the local runner's intake cache listens).
+    pub link_changes: Arc<dyn LinkChanges>,
 }
 
 impl Services {
@@ -87,7 +86,7 @@ impl Services {
             token_ttl: config.token_ttl,
             retention: chrono::Duration::from_std(config.retention)
                 .map_err(|e| crate::error::Error::internal(e.to_string()))?,
-            intake_cache: None,
+            link_changes: Arc::new(LinkChangesIgnored),
         })
     }
 

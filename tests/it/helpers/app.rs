@@ -116,7 +116,7 @@ impl TestApp {
         let worker_settings = settings.clone();
         let intake = Arc::new(Intake::new(links, queue.clone(), &config).expect("intake"));
         let mut services = Services::new(repos, &config).expect("services");
-        services.intake_cache = Some(intake.cache.clone());
+        services.link_changes = intake.cache.clone();
         let services = Arc::new(services);
         let worker = Arc::new(
             Worker::from_parts(
