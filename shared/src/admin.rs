@@ -6,10 +6,10 @@ use base64::Engine as _;
 use rand::RngCore;
 use serde::Deserialize;
 
-use crate::crypto::SecretString;
+use crate::crypto::{hash_password, verify_password, SecretString};
 use crate::domain::{CustomerId, Email, Password, StoreId, TenantCode};
 use crate::error::{Error, Result};
-use crate::model::{Fulfilment, Store, Tenant};
+use crate::model::{Fulfilment, Store, Tenant, User};
 use crate::ports::Written;
 use crate::secrets::{self, Sealing};
 use crate::services::Services;
@@ -133,7 +133,7 @@ pub async fn put_user(
             format!("tenant {tenant} does not exist"),
         ));
     }
-    crate::connect::put_user(svc, tenant, email, password).await
+    hash_and_put_user(svc, tenant, email, password).await
 }
 
 /// The seed file format (README.md, "The local runner").
@@ -282,4 +282,33 @@ pub async fn peek(
             .await?;
     }
     Ok(batch)
+}
+
+/// Creates or updates a user with a freshly hashed password (unchanged when it already is).
+async fn hash_and_put_user(
+    svc: &Services,
+    tenant: &TenantCode,
+    email: &Email,
+    password: Password,
+) -> Result<Written> {
+    if let Some(existing) = svc.repos.users.get_user(tenant, email).await? {
+        let (pw, phc) = (password.clone(), existing.password_hash);
+        let same = tokio::task::spawn_blocking(move || verify_password(&pw, Some(&phc)))
+            .await
+            .map_err(Error::internal)?;
+        if same {
+            return Ok(Written::Unchanged);
+        }
+    }
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(Error::internal)??;
+    svc.repos
+        .users
+        .put_user(&User {
+            tenant: tenant.clone(),
+            email: email.clone(),
+            password_hash: hash,
+        })
+        .await
 }

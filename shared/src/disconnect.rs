@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::connect::authenticate;
+use crate::auth::{authenticate, invalid_api_key};
 use crate::crypto::CredentialHash;
 use crate::domain::{CustomerId, StoreId, StoreUrl};
 use crate::error::{Error, ErrorKind, Result};
@@ -47,13 +47,6 @@ pub struct Cleanup {
 pub struct Disconnected {
     pub link: Link,
     pub cleanup: Cleanup,
-}
-
-fn invalid_api_key() -> Error {
-    Error::new(
-        ErrorKind::InvalidApiKey,
-        "the API key is missing or not valid",
-    )
 }
 
 async fn find_link(svc: &Services, caller: &Caller<'_>) -> Result<Link> {

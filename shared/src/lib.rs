@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod connect;
@@ -23,6 +24,7 @@ pub mod queue;
 pub mod secrets;
 pub mod services;
 pub mod sqs_batch;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod woocommerce;

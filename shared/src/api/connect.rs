@@ -10,13 +10,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{Bearer, JsonBody};
-use crate::connect::{self, LinkRequest, StoreCaller};
+use crate::auth::{self, StoreCaller};
+use crate::connect::{self, LinkRequest};
 use crate::crypto::SecretString;
 use crate::domain::{
     DeviceId, Email, Password, Platform, StoreId, StoreUrl, TenantCode, TriggerStatus,
 };
 use crate::error::{Error, Result};
 use crate::services::Services;
+use crate::status;
 use crate::woocommerce::WooCredentials;
 
 type AppState = State<Arc<Services>>;
@@ -35,7 +37,7 @@ pub async fn resolve(
 ) -> Result<Json<Value>> {
     DeviceId::parse(&body.device_id)?;
     Platform::parse(&body.platform)?;
-    let tenant = connect::resolve(&svc, &TenantCode::parse(&body.code)?).await?;
+    let tenant = auth::resolve(&svc, &TenantCode::parse(&body.code)?).await?;
     Ok(Json(
         json!({"tenant": {"code": tenant.code, "name": tenant.name}}),
     ))
@@ -64,7 +66,7 @@ pub async fn login(
             "email or password is wrong",
         )
     })?;
-    let issued = connect::login(&svc, &code, &email, password, &device).await?;
+    let issued = auth::login(&svc, &code, &email, password, &device).await?;
     Ok(Json(json!({
         "token": issued.token.expose(),
         "expiresAt": issued.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -72,7 +74,7 @@ pub async fn login(
 }
 
 pub async fn stores(State(svc): AppState, bearer: Bearer) -> Result<Json<Value>> {
-    let session = connect::authenticate(&svc, bearer.as_deref()).await?;
+    let session = auth::authenticate(&svc, bearer.as_deref()).await?;
     let choices = connect::list_stores(&svc, &session).await?;
     let stores: Vec<Value> = choices
         .into_iter()
@@ -143,7 +145,7 @@ pub async fn link(
     headers: HeaderMap,
     JsonBody(body): JsonBody<LinkBody>,
 ) -> Result<impl IntoResponse> {
-    let session = connect::authenticate(&svc, bearer.as_deref()).await?;
+    let session = auth::authenticate(&svc, bearer.as_deref()).await?;
     let request = LinkRequest {
         store_id: StoreId::parse(&body.store_id)?,
         store_url: StoreUrl::parse(&body.store_url)?,
@@ -182,7 +184,7 @@ pub async fn store_status(
     let caller = StoreCaller::from_bearer(bearer.as_deref())?;
     let store = StoreId::parse(&store_id)
         .map_err(|_| Error::new(crate::error::ErrorKind::StoreNotFound, "no such store"))?;
-    let status = connect::store_status(&svc, caller, &store).await?;
+    let status = status::store_status(&svc, caller, &store).await?;
     let l = &status.link;
     let ts =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -212,7 +214,7 @@ pub async fn order_status(
             "woolink has not seen this order",
         )
     })?;
-    let o = connect::order_status(&svc, caller, &store, order).await?;
+    let o = status::order_status(&svc, caller, &store, order).await?;
     let ts =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Ok(Json(json!({
