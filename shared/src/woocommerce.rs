@@ -87,6 +87,23 @@ impl WooClient {
         }
     }
 
+    /// Sends `request` with the store's keys; any answer but a 2xx is classified as an error.
+    async fn call(
+        request: reqwest::RequestBuilder,
+        creds: &WooCredentials,
+    ) -> Result<reqwest::Response, WooError> {
+        let response = request
+            .basic_auth(creds.consumer_key.expose(), creds.secret())
+            .send()
+            .await
+            .map_err(Self::transport)?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(Self::classify(response).await)
+        }
+    }
+
     fn transport(e: reqwest::Error) -> WooError {
         // reqwest's Display includes the URL; store URLs are not secret, keys are in headers.
         let kind = if e.is_timeout() {
@@ -108,24 +125,18 @@ impl WooClient {
         delivery_url: &str,
         secret: &SecretString,
     ) -> Result<u64, WooError> {
-        let response = self
+        let request = self
             .http
             .post(store.rest_endpoint("wc/v3/webhooks"))
-            .basic_auth(creds.consumer_key.expose(), creds.secret())
             .json(&json!({
                 "name": format!("woolink {topic}"),
                 "topic": topic,
                 "delivery_url": delivery_url,
                 "secret": secret.expose(),
                 "status": "active",
-            }))
-            .send()
-            .await
-            .map_err(Self::transport)?;
-        if !response.status().is_success() {
-            return Err(Self::classify(response).await);
-        }
-        response
+            }));
+        Self::call(request, creds)
+            .await?
             .json::<CreatedWebhook>()
             .await
             .map(|w| w.id)
@@ -139,17 +150,14 @@ impl WooClient {
         creds: &WooCredentials,
         id: u64,
     ) -> Result<String, WooError> {
-        let response = self
+        let request = self
             .http
-            .get(store.rest_endpoint(&format!("wc/v3/orders/{id}")))
-            .basic_auth(creds.consumer_key.expose(), creds.secret())
-            .send()
+            .get(store.rest_endpoint(&format!("wc/v3/orders/{id}")));
+        Self::call(request, creds)
+            .await?
+            .text()
             .await
-            .map_err(Self::transport)?;
-        if !response.status().is_success() {
-            return Err(Self::classify(response).await);
-        }
-        response.text().await.map_err(Self::transport)
+            .map_err(Self::transport)
     }
 
     /// Weights of products, one call: `GET /wc/v3/products?include=…&per_page=100`.
@@ -197,18 +205,12 @@ impl WooClient {
             .map(u64::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let response = self
+        let request = self
             .http
             .get(url)
-            .query(&[("include", include.as_str()), ("per_page", "100")])
-            .basic_auth(creds.consumer_key.expose(), creds.secret())
-            .send()
-            .await
-            .map_err(Self::transport)?;
-        if !response.status().is_success() {
-            return Err(Self::classify(response).await);
-        }
-        let products: Vec<Product> = response
+            .query(&[("include", include.as_str()), ("per_page", "100")]);
+        let products: Vec<Product> = Self::call(request, creds)
+            .await?
             .json()
             .await
             .map_err(|_| WooError::Unreachable("answer was not a product list".into()))?;
@@ -232,18 +234,13 @@ impl WooClient {
         creds: &WooCredentials,
         id: u64,
     ) -> Result<(), WooError> {
-        let response = self
+        let request = self
             .http
             .delete(store.rest_endpoint(&format!("wc/v3/webhooks/{id}")))
-            .query(&[("force", "true")])
-            .basic_auth(creds.consumer_key.expose(), creds.secret())
-            .send()
-            .await
-            .map_err(Self::transport)?;
-        if response.status().is_success() || response.status().as_u16() == 404 {
-            Ok(())
-        } else {
-            Err(Self::classify(response).await)
+            .query(&[("force", "true")]);
+        match Self::call(request, creds).await {
+            Ok(_) | Err(WooError::Rejected { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }
