@@ -36,7 +36,7 @@ use crate::model::{
     User, WooKeys,
 };
 use crate::ports::{Links, OrderSyncs, Sessions, Stores, Tenants, Users, Written};
-use crate::store::memory::{conflict_on_link, conflict_on_order};
+use crate::store::{conflict_on_link, conflict_on_order};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -77,6 +77,34 @@ mod keys {
     pub fn order_sk(order: u64) -> String {
         format!("{ORDER_PREFIX}{order:020}")
     }
+}
+
+/// Runs a batch call until nothing is left unprocessed (DynamoDB hands back what it could not
+/// do under load): `round` takes what is pending and returns what is left and what it got. At
+/// most 8 rounds, backing off 40 ms, 80 ms, … between them.
+async fn until_processed<T, R, F, Fut>(mut pending: Vec<T>, mut round: F) -> Result<Vec<R>>
+where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Vec<R>)>>,
+{
+    let mut got = Vec::new();
+    let mut rounds = 0;
+    while !pending.is_empty() {
+        if rounds == 8 {
+            return Err(Error::unavailable(
+                "the database",
+                "a batch call kept returning unprocessed items",
+            ));
+        }
+        if rounds > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20 << rounds)).await;
+        }
+        rounds += 1;
+        let (left, more) = round(pending).await?;
+        got.extend(more);
+        pending = left;
+    }
+    Ok(got)
 }
 
 /// How long failed-login bookkeeping outlives its last failure.
@@ -707,21 +735,13 @@ impl Links for DynamoStore {
     async fn get_links(&self, stores: &[StoreId]) -> Result<Vec<Link>> {
         let mut out = Vec::with_capacity(stores.len());
         for chunk in stores.chunks(100) {
-            let mut pending: Vec<Item> = chunk
+            let keys: Vec<Item> = chunk
                 .iter()
                 .map(|s| key(keys::store_pk(s.as_str()), keys::LINK_SK))
                 .collect();
-            let mut rounds = 0;
-            while !pending.is_empty() {
-                rounds += 1;
-                if rounds > 8 {
-                    return Err(Error::unavailable(
-                        "the database",
-                        "batch get kept returning unprocessed keys",
-                    ));
-                }
+            let items = until_processed(keys, |pending| async move {
                 let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .set_keys(Some(pending))
                     .consistent_read(true)
                     .build()
                     .map_err(|e| Error::internal(e.to_string()))?;
@@ -732,17 +752,20 @@ impl Links for DynamoStore {
                     .send()
                     .await
                     .map_err(db_error)?;
-                if let Some(mut items) = page.responses {
-                    for i in items.remove(&self.table).unwrap_or_default() {
-                        out.push(link_from(from_item(i, "link")?)?);
-                    }
-                }
-                if let Some(mut left) = page.unprocessed_keys {
-                    if let Some(k) = left.remove(&self.table) {
-                        pending = k.keys;
-                        tokio::time::sleep(std::time::Duration::from_millis(20 << rounds)).await;
-                    }
-                }
+                let got = page
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default();
+                let left = page
+                    .unprocessed_keys
+                    .and_then(|mut l| l.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                Ok((left, got))
+            })
+            .await?;
+            for i in items {
+                out.push(link_from(from_item(i, "link")?)?);
             }
         }
         Ok(out)
@@ -977,7 +1000,7 @@ impl OrderSyncs for DynamoStore {
             .await?;
         let count = items.len();
         for chunk in items.chunks(25) {
-            let mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+            let requests: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
                 .iter()
                 .filter_map(|i| {
                     let k: Item = [keys::PK, keys::SK]
@@ -995,29 +1018,21 @@ impl OrderSyncs for DynamoStore {
                         })
                 })
                 .collect();
-            let mut rounds = 0;
-            while !pending.is_empty() {
-                rounds += 1;
-                if rounds > 8 {
-                    return Err(Error::unavailable(
-                        "the database",
-                        "batch delete kept returning unprocessed items",
-                    ));
-                }
+            until_processed(requests, |pending| async move {
                 let out = self
                     .client
                     .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .request_items(&self.table, pending)
                     .send()
                     .await
                     .map_err(db_error)?;
-                if let Some(mut left) = out.unprocessed_items {
-                    pending = left.remove(&self.table).unwrap_or_default();
-                    if !pending.is_empty() {
-                        tokio::time::sleep(std::time::Duration::from_millis(20 << rounds)).await;
-                    }
-                }
-            }
+                let left = out
+                    .unprocessed_items
+                    .and_then(|mut l| l.remove(&self.table))
+                    .unwrap_or_default();
+                Ok((left, Vec::<()>::new()))
+            })
+            .await?;
         }
         Ok(count)
     }

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+
+use super::{conflict_on_link, conflict_on_order};
 use chrono::{DateTime, Utc};
 
 use crate::crypto::CredentialHash;
@@ -182,13 +184,6 @@ impl Links for MemoryStore {
     }
 }
 
-pub(crate) fn conflict_on_link(store: &StoreId) -> Error {
-    Error::new(
-        ErrorKind::Conflict,
-        format!("the link of store {store} was changed concurrently; try again"),
-    )
-}
-
 #[async_trait]
 impl Sessions for MemoryStore {
     async fn put_session(&self, session: &Session) -> Result<()> {
@@ -203,13 +198,6 @@ impl Sessions for MemoryStore {
     async fn get_session(&self, token: &CredentialHash) -> Result<Option<Session>> {
         self.with(|d| d.sessions.get(token).cloned())
     }
-}
-
-pub(crate) fn conflict_on_order(store: &StoreId, order: OrderId) -> Error {
-    Error::new(
-        ErrorKind::Conflict,
-        format!("order {order} of store {store} was changed concurrently"),
-    )
 }
 
 #[async_trait]

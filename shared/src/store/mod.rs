@@ -5,3 +5,22 @@ pub mod memory;
 
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
+
+use crate::domain::{OrderId, StoreId};
+use crate::error::{Error, ErrorKind};
+
+/// A lost race on a link's revision (both adapters answer it the same way).
+pub(crate) fn conflict_on_link(store: &StoreId) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!("the link of store {store} was changed concurrently; try again"),
+    )
+}
+
+/// A lost race on an order record's revision.
+pub(crate) fn conflict_on_order(store: &StoreId, order: OrderId) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!("order {order} of store {store} was changed concurrently"),
+    )
+}
