@@ -2,6 +2,7 @@
 //! and `store::dynamo` (production), held to the same contract by `tests/it/contract.rs`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -94,6 +95,31 @@ pub trait OrderSyncs: Send + Sync {
     async fn list_order_syncs(&self, store: &StoreId) -> Result<Vec<OrderSync>>;
     /// Erases every order record of a store; returns how many there were.
     async fn delete_order_syncs(&self, store: &StoreId) -> Result<usize>;
+}
+
+/// The orders queue: what the intake sends and the worker receives.
+/// A message as received: its id, the handle to delete it or change its visibility, the body,
+/// and how many times it has been received (1 on the first delivery).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    pub receive_count: u32,
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends one message; returns its id once the queue has accepted it.
+    async fn send(&self, body: String) -> Result<String>;
+    /// Up to `max` (≤ 10) messages, waiting up to `wait` for the first.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>>;
+    /// Deletes received messages by receipt.
+    async fn delete(&self, receipts: &[String]) -> Result<()>;
+    /// Makes a received message visible again after `timeout` (backoff before a retry).
+    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<()>;
+    /// Approximate (visible, in flight) counts.
+    async fn depth(&self) -> Result<(u64, u64)>;
 }
 
 /// Told when a use case changed a store's link (linked, re-linked, disconnected). In Lambda
