@@ -298,9 +298,9 @@ pub async fn dlq(cmd: DlqCommand) -> CliResult {
             println!("{}", json!({"deadLetters": visible + in_flight}));
             for m in admin::peek(&dead, max).await? {
                 let line = match woolink::envelope::Envelope::decode(&m.body) {
-                    Ok(e) => json!({"messageId": m.message_id, "storeId": e.head.store_id,
-                        "orderId": e.head.order_id, "topic": e.head.topic,
-                        "modifiedAt": e.head.modified_at, "receivedAt": e.head.received_at}),
+                    Ok(e) => json!({"messageId": m.message_id, "storeId": e.head.store_id(),
+                        "orderId": e.head.order_id(), "topic": e.head.topic(),
+                        "modifiedAt": e.head.modified_at(), "receivedAt": e.head.received_at()}),
                     Err(e) => json!({"messageId": m.message_id, "undecodable": e.message()}),
                 };
                 println!("{line}");

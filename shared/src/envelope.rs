@@ -16,29 +16,80 @@ pub const KIND_WOO_ORDER: &str = "woo.order";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvelopeHead {
-    pub v: u8,
-    pub kind: String,
-    pub store_id: StoreId,
-    pub tenant: TenantCode,
+    v: u8,
+    kind: String,
+    store_id: StoreId,
+    tenant: TenantCode,
     /// The WooCommerce topic (`order.updated`…), from the delivery's header.
-    pub topic: WooTopic,
-    pub order_id: OrderId,
+    topic: WooTopic,
+    order_id: OrderId,
     /// The order's `date_modified_gmt`, as sent (absent for `order.deleted`).
-    pub modified_at: Option<String>,
-    pub received_at: String,
+    modified_at: Option<String>,
+    received_at: String,
     /// SHA-256 hex of the delivery's raw body.
-    pub body_sha256: String,
+    body_sha256: String,
 }
 
 impl EnvelopeHead {
+    /// The head of a delivery of `body` received now (the only way to make one; a decoded
+    /// message's head comes from `Envelope::decode`).
+    pub fn for_delivery(
+        store_id: StoreId,
+        tenant: TenantCode,
+        topic: WooTopic,
+        order_id: OrderId,
+        modified_at: Option<String>,
+        body: &[u8],
+    ) -> Self {
+        Self {
+            v: ENVELOPE_VERSION,
+            kind: KIND_WOO_ORDER.to_owned(),
+            store_id,
+            tenant,
+            topic,
+            order_id,
+            modified_at,
+            received_at: Self::received_now(),
+            body_sha256: crate::crypto::sha256_hex(body),
+        }
+    }
+
     pub fn received_now() -> String {
         Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
     }
 
-    pub fn received_at(&self) -> Option<DateTime<Utc>> {
+    pub fn v(&self) -> u8 {
+        self.v
+    }
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+    pub fn store_id(&self) -> &StoreId {
+        &self.store_id
+    }
+    pub fn tenant(&self) -> &TenantCode {
+        &self.tenant
+    }
+    pub fn topic(&self) -> WooTopic {
+        self.topic
+    }
+    pub fn order_id(&self) -> OrderId {
+        self.order_id
+    }
+    pub fn modified_at(&self) -> Option<&str> {
+        self.modified_at.as_deref()
+    }
+    /// When the intake received the delivery (RFC 3339, microseconds).
+    pub fn received_at(&self) -> &str {
+        &self.received_at
+    }
+    pub fn received_time(&self) -> Option<DateTime<Utc>> {
         DateTime::parse_from_rfc3339(&self.received_at)
             .ok()
             .map(|d| d.with_timezone(&Utc))
+    }
+    pub fn body_sha256(&self) -> &str {
+        &self.body_sha256
     }
 }
 

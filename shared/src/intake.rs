@@ -15,9 +15,9 @@ use serde::{Deserialize, Deserializer};
 use sha2::Sha256;
 
 use crate::cache::TtlCache;
-use crate::crypto::{sha256_hex, SecretBox, SecretString};
+use crate::crypto::{SecretBox, SecretString};
 use crate::domain::{OrderId, StoreId, TenantCode, WooTopic};
-use crate::envelope::{self, EnvelopeHead, ENVELOPE_VERSION, KIND_WOO_ORDER};
+use crate::envelope::{self, EnvelopeHead};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LinkStatus};
 use crate::ports::Links;
@@ -318,12 +318,12 @@ impl Intake {
         let message_id = self.queue.send(prepared.body).await?;
         let head = &prepared.head;
         tracing::info!(
-            store = %head.store_id, tenant = %head.tenant, order = %head.order_id,
-            topic = %head.topic, claim_check = prepared.claim_check, "delivery queued"
+            store = %head.store_id(), tenant = %head.tenant(), order = %head.order_id(),
+            topic = %head.topic(), claim_check = prepared.claim_check, "delivery queued"
         );
         Ok(Outcome::Queued {
             message_id,
-            order_id: head.order_id,
+            order_id: head.order_id(),
             claim_check: prepared.claim_check,
         })
     }
@@ -362,17 +362,14 @@ pub fn prepare(
     let order = parse_order_head(body)?;
     let payload =
         std::str::from_utf8(body).map_err(|_| Error::invalid_request("the body is not UTF-8"))?;
-    let head = EnvelopeHead {
-        v: ENVELOPE_VERSION,
-        kind: KIND_WOO_ORDER.to_owned(),
-        store_id: delivery.store_id.clone(),
-        tenant: link.tenant.clone(),
+    let head = EnvelopeHead::for_delivery(
+        delivery.store_id.clone(),
+        link.tenant.clone(),
         topic,
-        order_id: OrderId::new(order.id),
-        modified_at: order.date_modified_gmt,
-        received_at: EnvelopeHead::received_now(),
-        body_sha256: sha256_hex(body),
-    };
+        OrderId::new(order.id),
+        order.date_modified_gmt,
+        body,
+    );
     let full = (payload.len() < max_message_bytes)
         .then(|| envelope::encode(&head, Some(payload)))
         .transpose()?

@@ -335,28 +335,29 @@ impl Worker {
         body: &str,
     ) -> Result<(), RecordFailure> {
         let head = &envelope.head;
-        let link = self.link(&head.store_id).await?;
+        let link = self.link(head.store_id()).await?;
         let creds = open_woo_keys(&self.secrets, &link)?;
         let mut store_readable = creds.is_some();
         let incoming = match (&envelope.payload, creds.as_ref()) {
             (Some(p), _) => {
                 let mut received = Version::parse(
                     p.get(),
-                    Some(&head.body_sha256),
-                    head.topic,
-                    head.received_at.clone(),
+                    Some(head.body_sha256()),
+                    head.topic(),
+                    head.received_at().to_owned(),
                     false,
                 )?;
                 // A deletion says nothing but the id: the store says what became of the order.
-                if head.topic == WooTopic::OrderDeleted {
+                if head.topic() == WooTopic::OrderDeleted {
                     if let Some(creds) = creds.as_ref() {
-                        match self.read_order(&link, creds, head.order_id).await {
+                        match self.read_order(&link, creds, head.order_id()).await {
                             Ok(Some(raw)) => {
-                                received = Version::parse(&raw, None, head.topic, now_text(), true)?
+                                received =
+                                    Version::parse(&raw, None, head.topic(), now_text(), true)?
                             }
                             Ok(None) => received.settled = true,
                             Err(e) => {
-                                tracing::warn!(store = %head.store_id, order = %head.order_id, error = %e, "could not read a deleted order");
+                                tracing::warn!(store = %head.store_id(), order = %head.order_id(), error = %e, "could not read a deleted order");
                                 store_readable = false;
                             }
                         }
@@ -366,11 +367,11 @@ impl Worker {
             }
             (None, Some(creds)) => {
                 let raw = self
-                    .read_order(&link, creds, head.order_id)
+                    .read_order(&link, creds, head.order_id())
                     .await
                     .map_err(|e| RecordFailure::now(format!("fetching the order: {e}")))?
                     .ok_or_else(|| RecordFailure::now("fetching the order: it is gone"))?;
-                Version::parse(&raw, None, head.topic, now_text(), true)?
+                Version::parse(&raw, None, head.topic(), now_text(), true)?
             }
             (None, None) => {
                 return Err(RecordFailure::now(
@@ -402,7 +403,7 @@ impl Worker {
         attempt: Attempt<'_>,
         message: &str,
     ) -> Result<(), RecordFailure> {
-        let (store, order) = (&head.store_id, head.order_id);
+        let (store, order) = (head.store_id(), head.order_id());
         let mut store_readable = creds.is_some();
         let deadline = Instant::now() + self.settings.wait_budget;
         let mut pause = Duration::from_millis(5);
@@ -410,7 +411,7 @@ impl Worker {
         // An `order.created` is usually the first word of an order: its record is written
         // without reading first, as the write's condition (no record yet) is the check; if
         // the order is known after all, the conflict sends us back to reading.
-        let mut assume_new = head.topic == WooTopic::OrderCreated;
+        let mut assume_new = head.topic() == WooTopic::OrderCreated;
         loop {
             if incoming.order.is_draft() {
                 tracing::info!(%store, %order, "draft order ignored");
@@ -443,7 +444,7 @@ impl Worker {
                     };
                     match read {
                         Ok(Some(raw)) => {
-                            incoming = Version::parse(&raw, None, head.topic, now_text(), true)?;
+                            incoming = Version::parse(&raw, None, head.topic(), now_text(), true)?;
                             incoming.entered_scope = entered;
                         }
                         // Gone from the store: the body received is all there is.

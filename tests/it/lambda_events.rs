@@ -148,7 +148,8 @@ async fn webhook_function_on_api_gateway_events() {
         assert_eq!(messages.len(), 1, "{fixture}");
         let env = woolink::envelope::Envelope::decode(&messages[0].body).unwrap();
         assert_eq!(
-            env.head.body_sha256, f.sha256,
+            env.head.body_sha256(),
+            f.sha256,
             "{fixture}: the body arrived byte for byte"
         );
         app.queue

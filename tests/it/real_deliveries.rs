@@ -193,7 +193,8 @@ async fn same_second(backend: Backend, with_keys: bool, order: &[usize]) {
         woolink::envelope::Envelope::decode(&m.body)
             .unwrap()
             .head
-            .received_at
+            .received_at()
+            .to_owned()
     });
     let batches: Vec<Vec<Received>> = if order.is_empty() {
         vec![messages]

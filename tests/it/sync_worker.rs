@@ -365,7 +365,7 @@ async fn a_refusal_is_recorded_and_parked(backend: Backend) {
         Envelope::decode(&parked[0].body)
             .unwrap()
             .head
-            .order_id
+            .order_id()
             .get(),
         700
     );
@@ -448,17 +448,14 @@ async fn poison_record_in_a_batch(backend: Backend) {
     let mut messages: Vec<woolink::queue::Received> = (1..=9u64)
         .map(|n| {
             let body = php_json(&order(900 + n, "processing", "2026-11-23T16:00:00"));
-            let head = EnvelopeHead {
-                v: 1,
-                kind: "woo.order".into(),
-                store_id: StoreId::parse("st_a1").unwrap(),
-                tenant: TenantCode::parse("ACME").unwrap(),
-                topic: woolink::domain::WooTopic::OrderCreated,
-                order_id: OrderId::new(900 + n),
-                modified_at: Some("2026-11-23T16:00:00".into()),
-                received_at: EnvelopeHead::received_now(),
-                body_sha256: woolink::crypto::sha256_hex(&body),
-            };
+            let head = EnvelopeHead::for_delivery(
+                StoreId::parse("st_a1").unwrap(),
+                TenantCode::parse("ACME").unwrap(),
+                woolink::domain::WooTopic::OrderCreated,
+                OrderId::new(900 + n),
+                Some("2026-11-23T16:00:00".into()),
+                &body,
+            );
             woolink::queue::Received {
                 message_id: format!("m{n}"),
                 receipt: format!("r{n}"),
@@ -503,17 +500,14 @@ async fn a_returning_message_takes_over_its_own_claim(backend: Backend) {
     linked(&app).await;
     let store = StoreId::parse("st_a1").unwrap();
     let body = php_json(&order(950, "processing", "2026-11-23T16:00:00"));
-    let head = EnvelopeHead {
-        v: 1,
-        kind: "woo.order".into(),
-        store_id: store.clone(),
-        tenant: TenantCode::parse("ACME").unwrap(),
-        topic: woolink::domain::WooTopic::OrderUpdated,
-        order_id: OrderId::new(950),
-        modified_at: Some("2026-11-23T16:00:00".into()),
-        received_at: EnvelopeHead::received_now(),
-        body_sha256: woolink::crypto::sha256_hex(&body),
-    };
+    let head = EnvelopeHead::for_delivery(
+        store.clone(),
+        TenantCode::parse("ACME").unwrap(),
+        woolink::domain::WooTopic::OrderUpdated,
+        OrderId::new(950),
+        Some("2026-11-23T16:00:00".into()),
+        &body,
+    );
     let envelope = encode(&head, Some(std::str::from_utf8(&body).unwrap())).unwrap();
     let message = |id: &str, receive_count: u32| woolink::queue::Received {
         message_id: id.into(),

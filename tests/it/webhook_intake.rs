@@ -85,15 +85,15 @@ async fn exact_delivery_becomes_one_message(backend: Backend) {
     let messages = take_all(&app).await;
     assert_eq!(messages.len(), 1);
     let env = Envelope::decode(&messages[0].body).unwrap();
-    assert_eq!(env.head.v, 1);
-    assert_eq!(env.head.kind, "woo.order");
-    assert_eq!(env.head.store_id.as_str(), "st_a1");
-    assert_eq!(env.head.tenant.as_str(), "ACME");
-    assert_eq!(env.head.topic.as_str(), "order.updated");
-    assert_eq!(env.head.order_id.get(), 727);
-    assert_eq!(env.head.modified_at.as_deref(), Some("2017-03-22T19:28:08"));
-    assert_eq!(env.head.body_sha256, f.sha256);
-    assert!(env.head.received_at().is_some());
+    assert_eq!(env.head.v(), 1);
+    assert_eq!(env.head.kind(), "woo.order");
+    assert_eq!(env.head.store_id().as_str(), "st_a1");
+    assert_eq!(env.head.tenant().as_str(), "ACME");
+    assert_eq!(env.head.topic().as_str(), "order.updated");
+    assert_eq!(env.head.order_id().get(), 727);
+    assert_eq!(env.head.modified_at(), Some("2017-03-22T19:28:08"));
+    assert_eq!(env.head.body_sha256(), f.sha256);
+    assert!(env.head.received_time().is_some());
     // The payload is the delivery's bytes, not a re-encoding.
     assert_eq!(env.payload.unwrap().get().as_bytes(), f.body.as_slice());
 }
@@ -204,9 +204,9 @@ async fn pings_and_refusals(backend: Backend) {
     let deleted = messages
         .iter()
         .map(|m| Envelope::decode(&m.body).unwrap())
-        .find(|e| e.head.topic.as_str() == "order.deleted")
+        .find(|e| e.head.topic().as_str() == "order.deleted")
         .unwrap();
-    assert_eq!(deleted.head.modified_at, None);
+    assert_eq!(deleted.head.modified_at(), None);
 }
 
 async fn oversized_orders(backend: Backend) {
@@ -228,8 +228,8 @@ async fn oversized_orders(backend: Backend) {
     assert_eq!(messages.len(), 1);
     let env = Envelope::decode(&messages[0].body).unwrap();
     assert!(env.payload.is_none());
-    assert_eq!(env.head.order_id.get(), 77);
-    assert_eq!(env.head.body_sha256, sha256_hex(big.as_bytes()));
+    assert_eq!(env.head.order_id().get(), 77);
+    assert_eq!(env.head.body_sha256(), sha256_hex(big.as_bytes()));
 
     // Past the HTTP limit nothing is read at all.
     let huge = vec![b' '; woolink::api::WEBHOOK_BODY_LIMIT + 1];
