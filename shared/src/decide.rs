@@ -86,6 +86,9 @@ pub struct Incoming<'a> {
     /// The body was read from the store just now (or the store cannot say more): it is not
     /// read again.
     pub settled: bool,
+    /// The body carries only the order's id (`order.deleted`): the store says what became of
+    /// the order when it can be read.
+    pub only_id: bool,
     /// An earlier body of this same receive was in a trigger status (kept across a store read,
     /// so an order that passed through a trigger status is never lost).
     pub entered_scope: bool,
@@ -126,6 +129,9 @@ pub fn is_trigger(triggers: &[TriggerStatus], status: &str) -> bool {
 
 /// Judges one received version against the order's record (`None`: never seen).
 pub fn judge(existing: Option<&OrderSync>, incoming: &Incoming<'_>, rules: &Rules<'_>) -> Verdict {
+    if incoming.only_id && rules.can_read_store && !incoming.settled {
+        return Verdict::ReadStore("the body carries only the id");
+    }
     let triggered = incoming.entered_scope || is_trigger(rules.triggers, incoming.status);
     let Some(e) = existing else {
         return Verdict::Apply {
@@ -270,6 +276,7 @@ mod tests {
             content,
             status,
             settled: false,
+            only_id: false,
             entered_scope: false,
         }
     }
@@ -318,6 +325,10 @@ mod tests {
             i.settled = true;
             i
         };
+        let only_id = |mut i: Incoming<'static>| {
+            i.only_id = true;
+            i
+        };
         let entered = |mut i: Incoming<'static>| {
             i.entered_scope = true;
             i
@@ -357,6 +368,11 @@ mod tests {
             ("a version older than one waiting is obsolete", Some(newer_waiting.clone()), incoming(T1, R0, "h5", "processing"), false,
                 Verdict::Ignore("a newer version is waiting to be delivered")),
             ("the waiting version itself goes ahead", Some(newer_waiting), incoming(T1, R1, "h6", "processing"), false, APPLY),
+            ("a deletion (only the id), keys: read the store", Some(processing(SyncState::Synced)), only_id(incoming(T1, R1, "h9", "trash")), true,
+                Verdict::ReadStore("the body carries only the id")),
+            ("a deletion, no keys: applied by its receipt second", Some(processing(SyncState::Synced)), only_id(incoming(T1, R1, "h9", "trash")), false, APPLY),
+            ("a deletion the store no longer knows (settled): applied", None, settled(only_id(incoming(T1, R1, "h9", "trash"))), true,
+                Verdict::Apply { in_scope: false, newest: true }),
             ("a draft-free cancelled body is applied", Some(processing(SyncState::Synced)), incoming(T1, R1, "h1", "cancelled"), false, APPLY),
         ];
         for (name, existing, inc, can_read, want) in table {

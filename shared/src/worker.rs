@@ -171,45 +171,76 @@ struct Version {
     key: VersionKey,
     /// Read from the store (so not read again), or the store cannot say more.
     settled: bool,
+    /// An `order.deleted` webhook's body: only the id, nothing to judge by.
+    only_id: bool,
     /// An earlier body of this receive was in a trigger status.
     entered_scope: bool,
 }
 
 impl Version {
-    /// `from_store`: the body is the store's answer, not a webhook's. `content`: the body's
-    /// SHA-256 when already known (the intake's, for a webhook's body).
-    fn parse(
-        raw: &str,
-        content: Option<&str>,
-        topic: WooTopic,
-        received_at: String,
-        from_store: bool,
-    ) -> Result<Self, RecordFailure> {
+    /// A webhook's body, as the intake received it (and hashed it).
+    fn delivered(raw: &str, head: &EnvelopeHead) -> Result<Self, RecordFailure> {
         let order = WooOrder::parse(raw).map_err(|e| {
-            tracing::error!(from_store, "order payload does not parse");
+            tracing::error!(store = %head.store_id(), "order payload does not parse");
             RecordFailure::from(e)
         })?;
         // `order.deleted` carries only the id: the order went to the trash (or for good).
-        let status = if topic == WooTopic::OrderDeleted && !from_store {
+        let only_id = head.topic() == WooTopic::OrderDeleted;
+        let status = if only_id {
             "trash".to_owned()
         } else {
             order.status.clone()
         };
+        Ok(Self::new(
+            order,
+            status,
+            head.body_sha256().to_owned(),
+            head.received_at().to_owned(),
+            false,
+            only_id,
+        ))
+    }
+
+    /// The store's answer to `GET /orders/{id}`, read just now; `None` when it is not that
+    /// order (a store may answer anything).
+    fn read(raw: &str, id: OrderId) -> Option<Self> {
+        let order = WooOrder::parse(raw).ok().filter(|o| o.id == id.get())?;
+        let status = order.status.clone();
+        let content = sha256_hex(raw.as_bytes());
+        Some(Self::new(
+            order,
+            status,
+            content,
+            EnvelopeHead::received_now(),
+            true,
+            false,
+        ))
+    }
+
+    fn new(
+        order: WooOrder,
+        status: String,
+        content: String,
+        received_at: String,
+        settled: bool,
+        only_id: bool,
+    ) -> Self {
         let modified = match order.date_modified_gmt.as_deref() {
             Some(m) if !m.trim().is_empty() => decide::normalise_version(m),
             _ => decide::version_of_receipt(&received_at),
         };
-        Ok(Self {
-            content: content.map_or_else(|| sha256_hex(raw.as_bytes()), str::to_owned),
+        Self {
+            content,
             status,
             key: VersionKey {
                 modified,
                 received: received_at,
             },
             order,
-            settled: from_store,
+            settled,
+            only_id,
             entered_scope: false,
-        })
+        }
     }
 
     fn view(&self) -> Incoming<'_> {
@@ -218,6 +249,7 @@ impl Version {
             content: &self.content,
             status: &self.status,
             settled: self.settled,
+            only_id: self.only_id,
             entered_scope: self.entered_scope,
         }
     }
@@ -292,11 +324,12 @@ impl Worker {
     /// Handles a batch of received messages, each on its own and concurrently (bounded);
     /// returns the ids of those that must come back (after the delay a failure asks for).
     pub async fn handle_batch(&self, messages: &[Received]) -> Vec<String> {
-        // (Owned messages: a stream of borrowed ones is not `Send` enough for `tokio::spawn`.)
-        stream::iter(messages.to_vec())
-            .map(|message| async move {
+        // (By index: a stream of borrowed messages is not `Send` enough for `tokio::spawn`.)
+        stream::iter(0..messages.len())
+            .map(|i| async move {
+                let message = &messages[i];
                 let span = tracing::info_span!("message", message_id = %message.message_id);
-                let outcome = self.handle_message(&message).instrument(span.clone()).await;
+                let outcome = self.handle_message(message).instrument(span.clone()).await;
                 let failure = outcome.err()?;
                 span.in_scope(
                     || tracing::warn!(reason = %failure.reason, "record will be retried"),
@@ -306,7 +339,7 @@ impl Worker {
                         tracing::warn!(error = %e, "could not set the retry delay");
                     }
                 }
-                Some(message.message_id)
+                Some(message.message_id.clone())
             })
             .buffer_unordered(self.settings.concurrency.max(1))
             .filter_map(|f| async move { f })
@@ -337,41 +370,18 @@ impl Worker {
         let head = &envelope.head;
         let link = self.link(head.store_id()).await?;
         let creds = open_woo_keys(&self.secrets, &link)?;
-        let mut store_readable = creds.is_some();
         let incoming = match (&envelope.payload, creds.as_ref()) {
-            (Some(p), _) => {
-                let mut received = Version::parse(
-                    p.get(),
-                    Some(head.body_sha256()),
-                    head.topic(),
-                    head.received_at().to_owned(),
-                    false,
-                )?;
-                // A deletion says nothing but the id: the store says what became of the order.
-                if head.topic() == WooTopic::OrderDeleted {
-                    if let Some(creds) = creds.as_ref() {
-                        match self.read_order(&link, creds, head.order_id()).await {
-                            Ok(Some(raw)) => {
-                                received =
-                                    Version::parse(&raw, None, head.topic(), now_text(), true)?
-                            }
-                            Ok(None) => received.settled = true,
-                            Err(e) => {
-                                tracing::warn!(store = %head.store_id(), order = %head.order_id(), error = %e, "could not read a deleted order");
-                                store_readable = false;
-                            }
-                        }
-                    }
-                }
-                received
-            }
+            (Some(p), _) => Version::delivered(p.get(), head)?,
+            // A claim check: the order was too large for the queue; the store has it.
             (None, Some(creds)) => {
                 let raw = self
                     .read_order(&link, creds, head.order_id())
                     .await
                     .map_err(|e| RecordFailure::now(format!("fetching the order: {e}")))?
                     .ok_or_else(|| RecordFailure::now("fetching the order: it is gone"))?;
-                Version::parse(&raw, None, head.topic(), now_text(), true)?
+                Version::read(&raw, head.order_id()).ok_or_else(|| {
+                    RecordFailure::now("fetching the order: the store's answer is not the order")
+                })?
             }
             (None, None) => {
                 return Err(RecordFailure::now(
@@ -379,15 +389,8 @@ impl Worker {
                 ))
             }
         };
-        self.settle(
-            &link,
-            creds.as_ref().filter(|_| store_readable),
-            incoming,
-            head,
-            attempt,
-            body,
-        )
-        .await
+        self.settle(&link, creds.as_ref(), incoming, head, attempt, body)
+            .await
     }
 
     /// Judges the version against the order's record until it is applied, ignored, or must
@@ -442,13 +445,17 @@ impl Worker {
                         Some(creds) => self.read_order(link, creds, order).await,
                         None => Ok(None),
                     };
-                    match read {
-                        Ok(Some(raw)) => {
-                            incoming = Version::parse(&raw, None, head.topic(), now_text(), true)?;
+                    match read.map(|raw| raw.map(|r| Version::read(&r, order))) {
+                        Ok(Some(Some(read))) => {
+                            incoming = read;
                             incoming.entered_scope = entered;
                         }
                         // Gone from the store: the body received is all there is.
                         Ok(None) => incoming.settled = true,
+                        Ok(Some(None)) => {
+                            tracing::warn!(%store, %order, "the store's answer is not this order; ordering by receipt");
+                            store_readable = false;
+                        }
                         Err(e) => {
                             tracing::warn!(%store, %order, error = %e, "the store could not be read; ordering by receipt");
                             store_readable = false;
@@ -876,10 +883,6 @@ impl Worker {
         let found = futures::future::try_join_all(calls).await?;
         Ok(found.into_iter().flatten().collect())
     }
-}
-
-fn now_text() -> String {
-    EnvelopeHead::received_now()
 }
 
 #[cfg(test)]

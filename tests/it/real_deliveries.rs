@@ -66,10 +66,24 @@ async fn linked_with_keys(app: &TestApp, store: &FakeStore) -> String {
     a.body["webhook"]["secret"].as_str().unwrap().to_owned()
 }
 
+/// What the store answers to `GET /orders/15` when woolink holds its keys.
+#[derive(Clone, Copy, PartialEq)]
+enum Reads {
+    /// No keys: nothing is read.
+    None,
+    /// The order as it was when the delivery was made.
+    Honest,
+    /// 200 with an HTML error page (a caching proxy, a broken plugin).
+    Junk,
+    /// 200 with another order (a hostile or confused store).
+    OtherOrder,
+}
+
 /// The order's life, each delivery sent when WooCommerce sent it (the worker done with the
-/// one before). `store`: the link holds keys and the store answers reads with the order as it
-/// was when the delivery was made.
-async fn life_of_an_order(backend: Backend, with_keys: bool) {
+/// one before). Whatever the store answers to reads, the tenant hears the same: an answer
+/// that is not the order counts as no answer, and the receipt order decides.
+async fn life_of_an_order(backend: Backend, reads: Reads) {
+    let with_keys = reads != Reads::None;
     let tenant = FakeTenant::start().await;
     let store = FakeStore::start(StoreMode::Healthy).await;
     let app = TestApp::pipeline(backend, &tenant).await;
@@ -81,7 +95,11 @@ async fn life_of_an_order(backend: Backend, with_keys: bool) {
     let mut told = Vec::new();
     for (name, topic) in LIFE {
         let body = real(name);
-        store.set_order(15, &body);
+        match reads {
+            Reads::Junk => store.set_order(15, b"<html><body>502 Bad Gateway</body></html>"),
+            Reads::OtherOrder => store.set_order(15, &real(SAME_SECOND[2].0)),
+            _ => store.set_order(15, &body),
+        }
         let a = deliver_signed(&app, "st_a1", topic, &body, &secret).await;
         assert_eq!(a.status, 200, "{name}: {}", a.body);
         drained(&app).await;
@@ -152,14 +170,27 @@ async fn life_of_an_order(backend: Backend, with_keys: bool) {
 }
 
 async fn an_orders_life_without_keys(backend: Backend) {
-    life_of_an_order(backend, false).await;
+    life_of_an_order(backend, Reads::None).await;
 }
 
 async fn an_orders_life_with_keys(backend: Backend) {
-    life_of_an_order(backend, true).await;
+    life_of_an_order(backend, Reads::Honest).await;
 }
 
-both_backends!(an_orders_life_without_keys, an_orders_life_with_keys);
+async fn an_orders_life_with_a_store_answering_junk(backend: Backend) {
+    life_of_an_order(backend, Reads::Junk).await;
+}
+
+async fn an_orders_life_with_a_store_answering_another_order(backend: Backend) {
+    life_of_an_order(backend, Reads::OtherOrder).await;
+}
+
+both_backends!(
+    an_orders_life_without_keys,
+    an_orders_life_with_keys,
+    an_orders_life_with_a_store_answering_junk,
+    an_orders_life_with_a_store_answering_another_order
+);
 
 /// The three deliveries of an order created pending and paid within one second, as the
 /// intake received them, handed to the worker in `order` (one batch each), or all in one
