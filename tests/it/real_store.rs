@@ -110,6 +110,13 @@ impl RealStore {
         .await
     }
 
+    /// A new order's id.
+    async fn new_order(&self, status: &str) -> u64 {
+        self.create_order(status).await["id"]
+            .as_u64()
+            .expect("an order id")
+    }
+
     async fn update_order(&self, id: u64, change: Value) -> Value {
         self.ok(
             reqwest::Method::PUT,
@@ -377,9 +384,7 @@ async fn quick_changes_in_the_real_store(backend: Backend) {
         "the store never created and paid an order within one second in {rounds} tries"
     );
     // Created straight in processing (one request: order.created and order.updated alike).
-    let id = real.create_order("processing").await["id"]
-        .as_u64()
-        .expect("id");
+    let id = real.new_order("processing").await;
     drained(app).await;
     assert_eq!(types(&events_of(tenant, id)), ["order.created"]);
     assert_eq!(state_of(app, key, id).await["state"], "synced");
@@ -392,9 +397,7 @@ async fn trash_and_restore_in_the_real_store(backend: Backend) {
     let turn = take_turn(backend).await;
     let (real, tenant, app, key) = (&turn.real, &turn.tenant, &turn.app, turn.key.as_str());
 
-    let id = real.create_order("processing").await["id"]
-        .as_u64()
-        .expect("id");
+    let id = real.new_order("processing").await;
     drained(app).await;
     real.ok(reqwest::Method::DELETE, &format!("wc/v3/orders/{id}"), None)
         .await;
@@ -440,9 +443,7 @@ async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
     app.intake.cache.forget(&store);
 
     // Creating sends order.updated too: failure 1; then five edits: failures 2–6.
-    let id = real.create_order("processing").await["id"]
-        .as_u64()
-        .expect("id");
+    let id = real.new_order("processing").await;
     for n in 2..=6 {
         real.update_order(id, json!({"customer_note": format!("edit {n}")}))
             .await;
@@ -482,9 +483,7 @@ async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
 async fn disconnect_from_the_real_store(backend: Backend) {
     let turn = take_turn(backend).await;
     let (real, tenant, app, key) = (&turn.real, &turn.tenant, &turn.app, turn.key.as_str());
-    let id = real.create_order("processing").await["id"]
-        .as_u64()
-        .expect("id");
+    let id = real.new_order("processing").await;
     drained(app).await;
     assert_eq!(types(&events_of(tenant, id)), ["order.created"]);
 
