@@ -10,7 +10,7 @@ use woolink::admin::{self, Seed, TenantSpec};
 use woolink::crypto::SecretString;
 use woolink::domain::{CustomerId, Email, Password, StoreId, TenantCode};
 use woolink::ports::Written;
-use woolink::services::Services;
+use woolink::wiring::Services;
 
 type CliResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -24,7 +24,7 @@ pub struct Target {
 impl Target {
     /// Needs `WOOLINK_SECRETS_KEY` (the stack's application key) to seal tenant secrets.
     async fn services(&self) -> Result<Arc<Services>, Box<dyn std::error::Error>> {
-        let (sdk, mut config) = woolink::services::load_config().await?;
+        let (sdk, mut config) = woolink::wiring::load_config().await?;
         config.table = self.table.clone();
         Ok(Services::aws(&sdk, &config)?)
     }
@@ -115,7 +115,7 @@ pub async fn seed(file: &Path, target: &Target) -> CliResult {
         .map_err(|e| format!("cannot read seed file {}: {e}", file.display()))?;
     let seed = Seed::parse(&text)?;
     let svc = target.services().await?;
-    let r = admin::apply_seed(&svc, seed).await?;
+    let r = admin::apply_seed(&svc.admin(), seed).await?;
     println!(
         "{}",
         json!({"tenants": r.tenants, "users": r.users, "stores": r.stores})
@@ -147,7 +147,7 @@ pub async fn tenant(cmd: TenantCommand) -> CliResult {
             };
             let svc = target.services().await?;
             let w = admin::put_tenant(
-                &svc,
+                &svc.admin(),
                 TenantSpec {
                     code: code.clone(),
                     name,
@@ -203,7 +203,7 @@ pub async fn user(cmd: UserCommand) -> CliResult {
     let email = Email::parse(&email)?;
     let password = read_password()?;
     let svc = target.services().await?;
-    let w = admin::put_user(&svc, &tenant, &email, password).await?;
+    let w = admin::put_user(&svc.admin(), &tenant, &email, password).await?;
     println!(
         "{}",
         json!({"tenant": tenant, "email": email, "result": written(w)})
@@ -224,7 +224,7 @@ pub async fn store(cmd: StoreCommand) -> CliResult {
             let svc = target.services().await?;
             let store = StoreId::parse(&id)?;
             let caller = woolink::disconnect::Caller::Operator { store };
-            let d = woolink::disconnect::disconnect(&svc, caller, purge).await?;
+            let d = woolink::disconnect::disconnect(&svc.unlinking(), caller, purge).await?;
             let c = d.cleanup;
             println!(
                 "{}",
@@ -237,7 +237,9 @@ pub async fn store(cmd: StoreCommand) -> CliResult {
         }
         StoreCommand::Purge { id, target } => {
             let svc = target.services().await?;
-            let n = woolink::disconnect::purge_orders(&svc, &StoreId::parse(&id)?).await?;
+            let n =
+                woolink::disconnect::purge_orders(svc.repos.orders.as_ref(), &StoreId::parse(&id)?)
+                    .await?;
             println!("{}", json!({"store": id, "ordersPurged": n}));
             return Ok(());
         }
@@ -246,7 +248,7 @@ pub async fn store(cmd: StoreCommand) -> CliResult {
     let id = StoreId::parse(&id)?;
     let customer = CustomerId::parse(&customer_id)?;
     let svc = target.services().await?;
-    let w = admin::put_store(&svc, &tenant, id.clone(), &name, customer).await?;
+    let w = admin::put_store(&svc.admin(), &tenant, id.clone(), &name, customer).await?;
     println!(
         "{}",
         json!({"tenant": tenant, "store": id, "result": written(w)})
@@ -283,7 +285,7 @@ pub enum DlqCommand {
 }
 
 pub async fn dlq(cmd: DlqCommand) -> CliResult {
-    let sdk = woolink::services::sdk_config().await;
+    let sdk = woolink::wiring::sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let open = |q: &Queues| {
         (

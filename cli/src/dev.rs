@@ -11,14 +11,13 @@ use woolink::config::{
     DEFAULT_RETENTION, DEFAULT_TOKEN_TTL,
 };
 use woolink::crypto::{SecretBox, SecretString};
-use woolink::intake::Intake;
 use woolink::local::{Inbox, LocalRunner};
 use woolink::outbound::OutboundPolicy;
 use woolink::ports::Repos;
 use woolink::queue::{MemoryQueue, Queue, SqsQueue};
-use woolink::services::Services;
 use woolink::store::{DynamoStore, MemoryStore};
-use woolink::worker::{Worker, WorkerSettings};
+use woolink::wiring::OneProcess;
+use woolink::worker::WorkerSettings;
 
 #[derive(clap::Args)]
 pub struct DevArgs {
@@ -53,7 +52,7 @@ async fn aws_backend(
     config: &Config,
     visibility: Duration,
 ) -> Result<Backend, Box<dyn std::error::Error>> {
-    let sdk = woolink::services::sdk_config().await;
+    let sdk = woolink::wiring::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     DynamoStore::ensure_table(&client, &config.table).await?;
     let store = Arc::new(DynamoStore::new(client, config.table.clone()));
@@ -120,24 +119,17 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         memory_backend(visibility)
     };
-    let intake = Arc::new(Intake::new(repos.links.clone(), queue.clone(), &config)?);
-    let mut services = Services::new(repos.clone(), &config)?;
-    // One process: link changes reach the intake's cache at once.
-    services.link_changes = intake.cache.clone();
-    let services = Arc::new(services);
     let defaults = WorkerSettings::default();
     let settings = WorkerSettings {
         // A claim older than the visibility timeout belongs to an attempt that is gone.
         in_flight_window: defaults.in_flight_window.min(visibility),
         ..defaults
     };
-    let worker = Arc::new(Worker::from_parts(
-        repos,
-        queue.clone(),
-        dlq,
-        &config,
-        settings,
-    )?);
+    let OneProcess {
+        services,
+        intake,
+        worker,
+    } = OneProcess::new(repos, queue.clone(), dlq, &config, settings)?;
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "woolink dev: {backend}")?;
@@ -146,7 +138,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read seed file {}: {e}", path.display()))?;
-            let report = admin::apply_seed(&services, Seed::parse(&text)?).await?;
+            let report = admin::apply_seed(&services.admin(), Seed::parse(&text)?).await?;
             writeln!(
                 out,
                 "seed {}: {} tenant(s), {} user(s), {} store(s)",
@@ -159,7 +151,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         None => {
             let inbox_url = format!("{}/_local/inbox", base.trim_end_matches('/'));
             let secret = admin::new_signing_secret();
-            admin::apply_seed(&services, Seed::demo(&inbox_url, &secret)).await?;
+            admin::apply_seed(&services.admin(), Seed::demo(&inbox_url, &secret)).await?;
             inbox = Some(Inbox::new(secret));
             writeln!(
                 out,

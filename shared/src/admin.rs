@@ -6,13 +6,23 @@ use base64::Engine as _;
 use rand::RngCore;
 use serde::Deserialize;
 
+use crate::crypto::SecretBox;
 use crate::crypto::{hash_password, verify_password, SecretString};
 use crate::domain::{CustomerId, Email, Password, StoreId, TenantCode};
 use crate::error::{Error, Result};
 use crate::model::{Fulfilment, Store, Tenant, User};
-use crate::ports::Written;
+use crate::outbound::OutboundPolicy;
+use crate::ports::{Stores, Tenants, Users, Written};
 use crate::secrets::{self, Sealing};
-use crate::services::Services;
+
+/// The ports the operator's use cases use.
+pub struct Admin<'a> {
+    pub tenants: &'a dyn Tenants,
+    pub users: &'a dyn Users,
+    pub stores: &'a dyn Stores,
+    pub secrets: &'a SecretBox,
+    pub outbound: &'a OutboundPolicy,
+}
 
 /// A new Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes.
 pub fn new_signing_secret() -> SecretString {
@@ -44,20 +54,20 @@ pub struct TenantSpec {
     pub fulfilment: Option<(String, SecretString)>,
 }
 
-pub async fn put_tenant(svc: &Services, spec: TenantSpec) -> Result<Written> {
+pub async fn put_tenant(ports: &Admin<'_>, spec: TenantSpec) -> Result<Written> {
     let name = spec.name.trim();
     if name.is_empty() || name.len() > 200 {
         return Err(Error::invalid_request(
             "tenant name must be 1-200 characters",
         ));
     }
-    let existing = svc.repos.tenants.get_tenant(&spec.code).await?;
+    let existing = ports.tenants.get_tenant(&spec.code).await?;
     let fulfilment = match spec.fulfilment {
         None => None,
         Some((url, secret)) => {
             let parsed = url::Url::parse(&url)
                 .map_err(|_| Error::invalid_request("the fulfilment URL is not a URL"))?;
-            svc.outbound.check_url(&parsed).map_err(|e| {
+            ports.outbound.check_url(&parsed).map_err(|e| {
                 Error::invalid_request(format!("fulfilment URL refused: {}", e.message()))
             })?;
             check_signing_secret(secret.expose())?;
@@ -67,11 +77,11 @@ pub async fn put_tenant(svc: &Services, spec: TenantSpec) -> Result<Written> {
                 .as_ref()
                 .and_then(|t| t.fulfilment.as_ref())
                 .filter(|f| f.url == url)
-                .and_then(|f| secrets::open(&svc.secrets, &f.secret, what).ok())
+                .and_then(|f| secrets::open(ports.secrets, &f.secret, what).ok())
                 .is_some_and(|old| old.expose() == secret.expose());
             let sealed = match existing.as_ref().and_then(|t| t.fulfilment.clone()) {
                 Some(f) if unchanged => f.secret,
-                _ => secrets::seal(&svc.secrets, secret.expose(), what)?,
+                _ => secrets::seal(ports.secrets, secret.expose(), what)?,
             };
             Some(Fulfilment {
                 url,
@@ -88,17 +98,17 @@ pub async fn put_tenant(svc: &Services, spec: TenantSpec) -> Result<Written> {
     if existing.as_ref() == Some(&tenant) {
         return Ok(Written::Unchanged);
     }
-    svc.repos.tenants.put_tenant(&tenant).await
+    ports.tenants.put_tenant(&tenant).await
 }
 
 pub async fn put_store(
-    svc: &Services,
+    ports: &Admin<'_>,
     tenant: &TenantCode,
     id: StoreId,
     name: &str,
     customer: CustomerId,
 ) -> Result<Written> {
-    if svc.repos.tenants.get_tenant(tenant).await?.is_none() {
+    if ports.tenants.get_tenant(tenant).await?.is_none() {
         return Err(Error::new(
             crate::error::ErrorKind::TenantNotFound,
             format!("tenant {tenant} does not exist"),
@@ -110,7 +120,7 @@ pub async fn put_store(
             "store name must be 1-200 characters",
         ));
     }
-    svc.repos
+    ports
         .stores
         .put_store(&Store {
             id,
@@ -122,18 +132,18 @@ pub async fn put_store(
 }
 
 pub async fn put_user(
-    svc: &Services,
+    ports: &Admin<'_>,
     tenant: &TenantCode,
     email: &Email,
     password: Password,
 ) -> Result<Written> {
-    if svc.repos.tenants.get_tenant(tenant).await?.is_none() {
+    if ports.tenants.get_tenant(tenant).await?.is_none() {
         return Err(Error::new(
             crate::error::ErrorKind::TenantNotFound,
             format!("tenant {tenant} does not exist"),
         ));
     }
-    hash_and_put_user(svc, tenant, email, password).await
+    hash_and_put_user(ports, tenant, email, password).await
 }
 
 /// The seed file format (README.md, "The local runner").
@@ -217,11 +227,11 @@ pub struct SeedReport {
     pub stores: usize,
 }
 
-pub async fn apply_seed(svc: &Services, seed: Seed) -> Result<SeedReport> {
+pub async fn apply_seed(ports: &Admin<'_>, seed: Seed) -> Result<SeedReport> {
     let mut report = SeedReport::default();
     for t in seed.tenants {
         put_tenant(
-            svc,
+            ports,
             TenantSpec {
                 code: t.code.clone(),
                 name: t.name,
@@ -232,11 +242,11 @@ pub async fn apply_seed(svc: &Services, seed: Seed) -> Result<SeedReport> {
         .await?;
         report.tenants += 1;
         for u in t.users {
-            put_user(svc, &t.code, &u.email, Password::parse(&u.password)?).await?;
+            put_user(ports, &t.code, &u.email, Password::parse(&u.password)?).await?;
             report.users += 1;
         }
         for s in t.stores {
-            put_store(svc, &t.code, s.id, &s.name, s.customer_id).await?;
+            put_store(ports, &t.code, s.id, &s.name, s.customer_id).await?;
             report.stores += 1;
         }
     }
@@ -286,12 +296,12 @@ pub async fn peek(
 
 /// Creates or updates a user with a freshly hashed password (unchanged when it already is).
 async fn hash_and_put_user(
-    svc: &Services,
+    ports: &Admin<'_>,
     tenant: &TenantCode,
     email: &Email,
     password: Password,
 ) -> Result<Written> {
-    if let Some(existing) = svc.repos.users.get_user(tenant, email).await? {
+    if let Some(existing) = ports.users.get_user(tenant, email).await? {
         let (pw, phc) = (password.clone(), existing.password_hash);
         let same = tokio::task::spawn_blocking(move || verify_password(&pw, Some(&phc)))
             .await
@@ -303,7 +313,7 @@ async fn hash_and_put_user(
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(Error::internal)??;
-    svc.repos
+    ports
         .users
         .put_user(&User {
             tenant: tenant.clone(),

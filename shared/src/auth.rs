@@ -8,7 +8,23 @@ use crate::crypto::{issue_credential, verify_password, CredentialHash, SecretStr
 use crate::domain::{DeviceId, Email, Password, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, Session, Tenant};
-use crate::services::Services;
+use crate::ports::{Links, Sessions, Tenants, Users};
+
+/// The ports logging in uses.
+pub struct Logins<'a> {
+    pub tenants: &'a dyn Tenants,
+    pub users: &'a dyn Users,
+    pub sessions: &'a dyn Sessions,
+    /// How long a login token is valid.
+    pub token_ttl: std::time::Duration,
+}
+
+/// The ports that say who a caller is: sessions of active tenants, and links by API key.
+pub struct Gate<'a> {
+    pub tenants: &'a dyn Tenants,
+    pub sessions: &'a dyn Sessions,
+    pub links: &'a dyn Links,
+}
 
 /// Prefix of login tokens.
 pub const TOKEN_PREFIX: &str = "wlt_";
@@ -30,10 +46,8 @@ fn tenant_inactive() -> Error {
     Error::new(ErrorKind::TenantInactive, "this tenant is not active")
 }
 
-async fn active_tenant(svc: &Services, code: &TenantCode) -> Result<Tenant> {
-    let tenant = svc
-        .repos
-        .tenants
+async fn active_tenant(tenants: &dyn Tenants, code: &TenantCode) -> Result<Tenant> {
+    let tenant = tenants
         .get_tenant(code)
         .await?
         .ok_or_else(|| Error::new(ErrorKind::TenantNotFound, "no tenant has this code"))?;
@@ -44,8 +58,8 @@ async fn active_tenant(svc: &Services, code: &TenantCode) -> Result<Tenant> {
 }
 
 /// Step 1: which tenant does this code name?
-pub async fn resolve(svc: &Services, code: &TenantCode) -> Result<Tenant> {
-    active_tenant(svc, code).await
+pub async fn resolve(tenants: &dyn Tenants, code: &TenantCode) -> Result<Tenant> {
+    active_tenant(tenants, code).await
 }
 
 /// A login token as handed to the client, once.
@@ -67,14 +81,14 @@ fn too_many_attempts(until: DateTime<Utc>, now: DateTime<Utc>) -> Error {
 
 /// Step 2: email and password for a session token bound to the site's device id.
 pub async fn login(
-    svc: &Services,
+    ports: &Logins<'_>,
     code: &TenantCode,
     email: &Email,
     password: Password,
     device: &DeviceId,
 ) -> Result<IssuedToken> {
-    active_tenant(svc, code).await?;
-    let users = &svc.repos.users;
+    active_tenant(ports.tenants, code).await?;
+    let users = ports.users;
     let now = Utc::now();
     let attempts = users.login_attempts(code, email).await?;
     if let Some(until) = attempts.locked_until.filter(|u| *u > now) {
@@ -104,8 +118,8 @@ pub async fn login(
     }
     let credential = issue_credential(TOKEN_PREFIX);
     let expires_at =
-        now + Duration::from_std(svc.token_ttl).map_err(|e| Error::internal(e.to_string()))?;
-    svc.repos
+        now + Duration::from_std(ports.token_ttl).map_err(|e| Error::internal(e.to_string()))?;
+    ports
         .sessions
         .put_session(&Session {
             token_hash: credential.hash,
@@ -129,18 +143,17 @@ fn invalid_token() -> Error {
 }
 
 /// The session behind a bearer token, if it is still valid and its tenant still active.
-pub async fn authenticate(svc: &Services, bearer: Option<&str>) -> Result<Session> {
+pub async fn authenticate(gate: &Gate<'_>, bearer: Option<&str>) -> Result<Session> {
     let token = bearer
         .filter(|t| t.starts_with(TOKEN_PREFIX))
         .ok_or_else(invalid_token)?;
-    let session = svc
-        .repos
+    let session = gate
         .sessions
         .get_session(&CredentialHash::of(token))
         .await?
         .filter(|s| s.expires_at > Utc::now())
         .ok_or_else(invalid_token)?;
-    let tenant = svc.repos.tenants.get_tenant(&session.tenant).await?;
+    let tenant = gate.tenants.get_tenant(&session.tenant).await?;
     if !tenant.is_some_and(|t| t.active) {
         return Err(tenant_inactive());
     }
@@ -170,40 +183,56 @@ pub fn invalid_api_key() -> Error {
     )
 }
 
-fn store_not_found() -> Error {
+pub fn store_not_found() -> Error {
     Error::new(ErrorKind::StoreNotFound, "no such store")
 }
 
-/// The link a caller may see: its own (API key), or one of its tenant's (token).
+impl Gate<'_> {
+    /// The link an API key belongs to: its current key, or the key a disconnect revoked (so a
+    /// repeated disconnect is answered again). The stored hash is compared in constant time.
+    pub async fn link_of_api_key(&self, key: &str) -> Result<Link> {
+        self.links
+            .find_link_by_api_key(&CredentialHash::of(key))
+            .await?
+            .filter(|l| {
+                [&l.api_key_hash, &l.revoked_api_key_hash]
+                    .into_iter()
+                    .flatten()
+                    .any(|h| h.matches(key))
+            })
+            .ok_or_else(invalid_api_key)
+    }
+
+    /// A store's link, for a login of the tenant that owns it.
+    pub async fn link_of_tenant(&self, token: Option<&str>, store: &StoreId) -> Result<Link> {
+        let session = authenticate(self, token).await?;
+        self.links
+            .get_link(store)
+            .await?
+            .filter(|l| l.tenant == session.tenant)
+            .ok_or_else(store_not_found)
+    }
+}
+
+/// The link a caller may see: its own (current API key), or one of its tenant's (token).
 pub async fn authorize_link(
-    svc: &Services,
+    gate: &Gate<'_>,
     caller: StoreCaller<'_>,
     store: &StoreId,
 ) -> Result<Link> {
     match caller {
         StoreCaller::ApiKey(key) => {
-            let link = svc
-                .repos
-                .links
-                .find_link_by_api_key(&CredentialHash::of(key))
-                .await?
-                .filter(|l| l.api_key_hash.as_ref().is_some_and(|h| h.matches(key)))
-                .ok_or_else(invalid_api_key)?;
+            let link = gate.link_of_api_key(key).await?;
+            if !link.api_key_hash.as_ref().is_some_and(|h| h.matches(key)) {
+                return Err(invalid_api_key());
+            }
             // Another store's key: do not reveal whether this store exists.
             if &link.store_id != store {
                 return Err(store_not_found());
             }
             Ok(link)
         }
-        StoreCaller::Token(token) => {
-            let session = authenticate(svc, Some(token)).await?;
-            svc.repos
-                .links
-                .get_link(store)
-                .await?
-                .filter(|l| l.tenant == session.tenant)
-                .ok_or_else(store_not_found)
-        }
+        StoreCaller::Token(token) => gate.link_of_tenant(Some(token), store).await,
     }
 }
 

@@ -5,13 +5,25 @@
 use chrono::{Duration, Utc};
 
 use crate::auth::API_KEY_PREFIX;
+use crate::crypto::SecretBox;
 use crate::crypto::{issue_credential, new_webhook_secret, SecretString};
 use crate::domain::{DeviceId, StoreId, StoreUrl, TriggerStatus, WooTopic};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LinkStatus, Session, Store, WooKeys};
+use crate::outbound::OutboundPolicy;
+use crate::ports::{LinkChanges, Links, Stores};
 use crate::secrets::{self, open_woo_keys, Sealing};
-use crate::services::Services;
-use crate::woocommerce::{WooCredentials, WooError};
+use crate::woocommerce::{WooClient, WooCredentials, WooError};
+
+/// The ports linking uses.
+pub struct Linking<'a> {
+    pub stores: &'a dyn Stores,
+    pub links: &'a dyn Links,
+    pub secrets: &'a SecretBox,
+    pub woo: &'a WooClient,
+    pub outbound: &'a OutboundPolicy,
+    pub link_changes: &'a dyn LinkChanges,
+}
 
 /// How long the secret before a rotation keeps verifying deliveries already on their way.
 const PREVIOUS_SECRET_GRACE: Duration = Duration::hours(24);
@@ -24,10 +36,10 @@ pub struct StoreChoice {
 }
 
 /// Step 3: the tenant's stores, with whether each is linked now.
-pub async fn list_stores(svc: &Services, session: &Session) -> Result<Vec<StoreChoice>> {
-    let stores = svc.repos.stores.list_stores(&session.tenant).await?;
+pub async fn list_stores(ports: &Linking<'_>, session: &Session) -> Result<Vec<StoreChoice>> {
+    let stores = ports.stores.list_stores(&session.tenant).await?;
     let ids: Vec<StoreId> = stores.iter().map(|s| s.id.clone()).collect();
-    let links = svc.repos.links.get_links(&ids).await?;
+    let links = ports.links.get_links(&ids).await?;
     Ok(stores
         .into_iter()
         .map(|store| {
@@ -68,7 +80,7 @@ pub fn delivery_url(base: &str, store: &StoreId) -> String {
 
 /// Step 4: link the store to this site, or rotate the secrets of the existing link.
 pub async fn link(
-    svc: &Services,
+    ports: &Linking<'_>,
     session: &Session,
     request: LinkRequest,
     public_base: &str,
@@ -79,15 +91,14 @@ pub async fn link(
             "the token was issued to another site",
         ));
     }
-    svc.outbound.vet(&request.store_url.url()).await?;
-    let store = svc
-        .repos
+    ports.outbound.vet(&request.store_url.url()).await?;
+    let store = ports
         .stores
         .get_store(&request.store_id)
         .await?
         .filter(|s| s.tenant == session.tenant)
         .ok_or_else(|| Error::new(ErrorKind::StoreNotFound, "this tenant has no such store"))?;
-    let existing = svc.repos.links.get_link(&store.id).await?;
+    let existing = ports.links.get_link(&store.id).await?;
     if let Some(current) = existing.as_ref().filter(|l| l.is_connected()) {
         if current.device_id != request.device_id || current.store_url != request.store_url {
             return Err(Error::new(
@@ -101,13 +112,14 @@ pub async fn link(
     let webhook_secret = new_webhook_secret();
     let api_key = issue_credential(API_KEY_PREFIX);
     let delivery = delivery_url(public_base, &store.id);
-    let seal = |value: &str, what| secrets::seal(&svc.secrets, value, what);
+    let seal = |value: &str, what| secrets::seal(ports.secrets, value, what);
 
     let (woo_keys, webhook_ids) = match &request.woo {
         None => (None, Vec::new()),
         Some(creds) => {
-            let ids = register_webhooks(svc, &request.store_url, creds, &delivery, &webhook_secret)
-                .await?;
+            let ids =
+                register_webhooks(ports, &request.store_url, creds, &delivery, &webhook_secret)
+                    .await?;
             let keys = WooKeys {
                 consumer_key: seal(creds.consumer_key.expose(), Sealing::WooKey(&store.id))?,
                 consumer_secret: seal(
@@ -148,25 +160,24 @@ pub async fn link(
         disconnected_at: None,
         revision: existing.as_ref().map_or(1, |l| l.revision + 1),
     };
-    if let Err(e) = svc
-        .repos
+    if let Err(e) = ports
         .links
         .save_link(&link, existing.as_ref().map(|l| l.revision))
         .await
     {
         // No half-made link: take back the webhooks registered for it.
         if let Some(creds) = &request.woo {
-            remove_webhooks(svc, &request.store_url, creds, &webhook_ids).await;
+            remove_webhooks(ports, &request.store_url, creds, &webhook_ids).await;
         }
         return Err(e);
     }
     // The webhooks of the link this one replaced now point at a rotated secret: remove them.
     if let Some(old) = existing.filter(|l| !l.webhook_ids.is_empty()) {
-        if let Some(creds) = open_woo_keys(&svc.secrets, &old)? {
-            remove_webhooks(svc, &old.store_url, &creds, &old.webhook_ids).await;
+        if let Some(creds) = open_woo_keys(ports.secrets, &old)? {
+            remove_webhooks(ports, &old.store_url, &creds, &old.webhook_ids).await;
         }
     }
-    svc.link_changes.link_changed(&link.store_id);
+    ports.link_changes.link_changed(&link.store_id);
     tracing::info!(tenant = %link.tenant, store = %link.store_id, webhooks = webhook_ids.len(), "store linked");
     Ok(LinkOutcome {
         link,
@@ -178,7 +189,7 @@ pub async fn link(
 }
 
 async fn register_webhooks(
-    svc: &Services,
+    ports: &Linking<'_>,
     store: &StoreUrl,
     creds: &WooCredentials,
     delivery: &str,
@@ -186,14 +197,14 @@ async fn register_webhooks(
 ) -> Result<Vec<u64>> {
     let mut ids = Vec::with_capacity(WooTopic::ALL.len());
     for topic in WooTopic::ALL {
-        match svc
+        match ports
             .woo
             .create_webhook(store, creds, topic, delivery, secret)
             .await
         {
             Ok(id) => ids.push(id),
             Err(e) => {
-                remove_webhooks(svc, store, creds, &ids).await;
+                remove_webhooks(ports, store, creds, &ids).await;
                 tracing::warn!(error = %e, %topic, "registering webhooks on the store failed");
                 return Err(match e {
                     WooError::AuthFailed => Error::new(
@@ -216,9 +227,14 @@ async fn register_webhooks(
 }
 
 /// Best effort: what cannot be removed now is reported in the log.
-async fn remove_webhooks(svc: &Services, store: &StoreUrl, creds: &WooCredentials, ids: &[u64]) {
+async fn remove_webhooks(
+    ports: &Linking<'_>,
+    store: &StoreUrl,
+    creds: &WooCredentials,
+    ids: &[u64],
+) {
     for id in ids {
-        if let Err(e) = svc.woo.delete_webhook(store, creds, *id).await {
+        if let Err(e) = ports.woo.delete_webhook(store, creds, *id).await {
             tracing::warn!(error = %e, webhook = id, "could not remove a webhook from the store");
         }
     }

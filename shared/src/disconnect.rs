@@ -5,13 +5,25 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::auth::{authenticate, invalid_api_key};
-use crate::crypto::CredentialHash;
+use crate::auth::{invalid_api_key, Gate};
+use crate::crypto::SecretBox;
 use crate::domain::{CustomerId, StoreId, StoreUrl};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LinkStatus};
+use crate::ports::{LinkChanges, OrderSyncs};
 use crate::secrets::open_woo_keys;
-use crate::services::Services;
+use crate::woocommerce::WooClient;
+
+/// The ports ending a link uses.
+pub struct Unlinking<'a> {
+    pub gate: Gate<'a>,
+    pub orders: &'a dyn OrderSyncs,
+    pub secrets: &'a SecretBox,
+    pub woo: &'a WooClient,
+    /// How long a disconnected store's order records are kept.
+    pub retention: chrono::Duration,
+    pub link_changes: &'a dyn LinkChanges,
+}
 
 /// Who asks.
 pub enum Caller<'a> {
@@ -49,7 +61,7 @@ pub struct Disconnected {
     pub cleanup: Cleanup,
 }
 
-async fn find_link(svc: &Services, caller: &Caller<'_>) -> Result<Link> {
+async fn find_link(ports: &Unlinking<'_>, caller: &Caller<'_>) -> Result<Link> {
     match caller {
         Caller::Plugin {
             api_key,
@@ -57,12 +69,7 @@ async fn find_link(svc: &Services, caller: &Caller<'_>) -> Result<Link> {
             customer_id,
         } => {
             let key = api_key.ok_or_else(invalid_api_key)?;
-            let link = svc
-                .repos
-                .links
-                .find_link_by_api_key(&CredentialHash::of(key))
-                .await?
-                .ok_or_else(invalid_api_key)?;
+            let link = ports.gate.link_of_api_key(key).await?;
             if &link.store_url != store_url || &link.customer_id != customer_id {
                 return Err(Error::new(
                     ErrorKind::LinkMismatch,
@@ -71,17 +78,9 @@ async fn find_link(svc: &Services, caller: &Caller<'_>) -> Result<Link> {
             }
             Ok(link)
         }
-        Caller::Tenant { token, store } => {
-            let session = authenticate(svc, *token).await?;
-            svc.repos
-                .links
-                .get_link(store)
-                .await?
-                .filter(|l| l.tenant == session.tenant)
-                .ok_or_else(|| Error::new(ErrorKind::StoreNotFound, "no such store"))
-        }
-        Caller::Operator { store } => svc
-            .repos
+        Caller::Tenant { token, store } => ports.gate.link_of_tenant(*token, store).await,
+        Caller::Operator { store } => ports
+            .gate
             .links
             .get_link(store)
             .await?
@@ -90,11 +89,15 @@ async fn find_link(svc: &Services, caller: &Caller<'_>) -> Result<Link> {
 }
 
 /// Disconnects (or, when already disconnected, reports the same outcome again).
-pub async fn disconnect(svc: &Services, caller: Caller<'_>, purge: bool) -> Result<Disconnected> {
-    let mut link = find_link(svc, &caller).await?;
+pub async fn disconnect(
+    ports: &Unlinking<'_>,
+    caller: Caller<'_>,
+    purge: bool,
+) -> Result<Disconnected> {
+    let mut link = find_link(ports, &caller).await?;
     let mut deleted = Vec::new();
     if link.is_connected() {
-        let creds = open_woo_keys(&svc.secrets, &link)?;
+        let creds = open_woo_keys(ports.secrets, &link)?;
         let now = Utc::now();
         let expected = link.revision;
         link.status = LinkStatus::Disconnected;
@@ -107,14 +110,14 @@ pub async fn disconnect(svc: &Services, caller: Caller<'_>, purge: bool) -> Resu
         // Erased with the same write: the keys are gone even if cleanup below is cut short.
         link.woo_keys = None;
         link.revision += 1;
-        svc.repos.links.save_link(&link, Some(expected)).await?;
-        svc.link_changes.link_changed(&link.store_id);
+        ports.gate.links.save_link(&link, Some(expected)).await?;
+        ports.link_changes.link_changed(&link.store_id);
         tracing::info!(tenant = %link.tenant, store = %link.store_id, "store disconnected");
 
         if let (Some(creds), false) = (creds, link.webhook_ids.is_empty()) {
             let mut left = Vec::new();
             for id in &link.webhook_ids {
-                match svc.woo.delete_webhook(&link.store_url, &creds, *id).await {
+                match ports.woo.delete_webhook(&link.store_url, &creds, *id).await {
                     Ok(()) => deleted.push(*id),
                     Err(e) => {
                         tracing::warn!(store = %link.store_id, webhook = id, error = %e, "webhook not deleted");
@@ -125,7 +128,7 @@ pub async fn disconnect(svc: &Services, caller: Caller<'_>, purge: bool) -> Resu
             let expected = link.revision;
             link.webhook_ids = left;
             link.revision += 1;
-            if let Err(e) = svc.repos.links.save_link(&link, Some(expected)).await {
+            if let Err(e) = ports.gate.links.save_link(&link, Some(expected)).await {
                 // A re-link raced us; it owns the record now.
                 tracing::warn!(store = %link.store_id, error = %e, "could not record the webhook cleanup");
             }
@@ -133,9 +136,12 @@ pub async fn disconnect(svc: &Services, caller: Caller<'_>, purge: bool) -> Resu
     }
 
     let (orders_expire_at, orders_purged) = if purge {
-        (None, Some(purge_orders(svc, &link.store_id).await?))
+        (
+            None,
+            Some(purge_orders(ports.orders, &link.store_id).await?),
+        )
     } else {
-        (Some(expire_orders(svc, &link).await?), None)
+        (Some(expire_orders(ports, &link).await?), None)
     };
     Ok(Disconnected {
         cleanup: Cleanup {
@@ -150,26 +156,21 @@ pub async fn disconnect(svc: &Services, caller: Caller<'_>, purge: bool) -> Resu
 }
 
 /// When a disconnected store's order records expire.
-pub fn orders_expiry(svc: &Services, link: &Link) -> DateTime<Utc> {
-    link.disconnected_at.unwrap_or_else(Utc::now) + svc.retention
+pub fn orders_expiry(ports: &Unlinking<'_>, link: &Link) -> DateTime<Utc> {
+    link.disconnected_at.unwrap_or_else(Utc::now) + ports.retention
 }
 
 /// Gives every order record of the store its expiry (DynamoDB TTL then erases them).
-async fn expire_orders(svc: &Services, link: &Link) -> Result<DateTime<Utc>> {
-    let expires = orders_expiry(svc, link);
-    for mut order in svc.repos.orders.list_order_syncs(&link.store_id).await? {
+async fn expire_orders(ports: &Unlinking<'_>, link: &Link) -> Result<DateTime<Utc>> {
+    let expires = orders_expiry(ports, link);
+    for mut order in ports.orders.list_order_syncs(&link.store_id).await? {
         if order.expires_at.is_some() {
             continue;
         }
         let expected = order.revision;
         order.expires_at = Some(expires);
         order.revision += 1;
-        match svc
-            .repos
-            .orders
-            .save_order_sync(&order, Some(expected))
-            .await
-        {
+        match ports.orders.save_order_sync(&order, Some(expected)).await {
             // The worker moved it meanwhile; it sets the expiry itself for a disconnected link.
             Err(e) if e.kind() == ErrorKind::Conflict => {}
             other => other?,
@@ -179,8 +180,8 @@ async fn expire_orders(svc: &Services, link: &Link) -> Result<DateTime<Utc>> {
 }
 
 /// Erases the store's order records now (TTL alone is too slow for erasure).
-pub async fn purge_orders(svc: &Services, store: &StoreId) -> Result<usize> {
-    let n = svc.repos.orders.delete_order_syncs(store).await?;
+pub async fn purge_orders(orders: &dyn OrderSyncs, store: &StoreId) -> Result<usize> {
+    let n = orders.delete_order_syncs(store).await?;
     tracing::info!(store = %store, records = n, "order records purged");
     Ok(n)
 }

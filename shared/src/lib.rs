@@ -22,11 +22,11 @@ pub mod outbound;
 pub mod ports;
 pub mod queue;
 pub mod secrets;
-pub mod services;
 pub mod sqs_batch;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod wiring;
 pub mod woocommerce;
 pub mod worker;
 

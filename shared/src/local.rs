@@ -20,7 +20,7 @@ use crate::api;
 use crate::crypto::SecretString;
 use crate::intake::Intake;
 use crate::queue::{Queue, Received};
-use crate::services::Services;
+use crate::wiring::Services;
 use crate::worker::Worker;
 
 /// What the local runner runs.

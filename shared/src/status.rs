@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::auth::{authorize_link, StoreCaller};
+use crate::auth::{authorize_link, Gate, StoreCaller};
 use crate::domain::{OrderId, StoreId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, OrderSync, SyncState};
-use crate::services::Services;
+use crate::ports::OrderSyncs;
 
 /// A store's link as the status route shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,14 +19,15 @@ pub struct StoreStatus {
 }
 
 pub async fn store_status(
-    svc: &Services,
+    gate: &Gate<'_>,
+    orders: &dyn OrderSyncs,
     caller: StoreCaller<'_>,
     store: &StoreId,
 ) -> Result<StoreStatus> {
-    let link = authorize_link(svc, caller, store).await?;
+    let link = authorize_link(gate, caller, store).await?;
     // Counted from the store's order records: one partition query on a read path that is
     // rare, rather than counter writes on every delivery.
-    let orders = svc.repos.orders.list_order_syncs(store).await?;
+    let orders = orders.list_order_syncs(store).await?;
     let count = |s: SyncState| orders.iter().filter(|o| o.state == s).count() as u64;
     Ok(StoreStatus {
         link,
@@ -39,15 +40,19 @@ pub async fn store_status(
 
 /// One order's sync state, for the link's own API key or the owning tenant.
 pub async fn order_status(
-    svc: &Services,
+    gate: &Gate<'_>,
+    orders: &dyn OrderSyncs,
     caller: StoreCaller<'_>,
     store: &StoreId,
     order: OrderId,
 ) -> Result<OrderSync> {
-    authorize_link(svc, caller, store).await?;
-    svc.repos
-        .orders
+    authorize_link(gate, caller, store).await?;
+    orders
         .get_order_sync(store, order)
         .await?
-        .ok_or_else(|| Error::new(ErrorKind::OrderNotFound, "woolink has not seen this order"))
+        .ok_or_else(order_not_found)
+}
+
+pub fn order_not_found() -> Error {
+    Error::new(ErrorKind::OrderNotFound, "woolink has not seen this order")
 }

@@ -23,7 +23,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fulfilment::{DeliveryError, Failure, FulfilmentClient};
 use crate::model::{Link, OrderSync, SyncState};
 use crate::order::{CatalogueId, OrderDocument, WeightSource, WooOrder};
-use crate::ports::Repos;
+use crate::ports::{Links, OrderSyncs, Tenants};
 use crate::queue::{Queue, Received};
 use crate::secrets::{self, open_woo_keys, Sealing};
 use crate::woocommerce::{WooClient, WooCredentials, WooError};
@@ -89,8 +89,16 @@ struct Target {
     secret: SecretString,
 }
 
+/// The repositories the worker reads and writes.
+#[derive(Clone)]
+pub struct WorkerRepos {
+    pub tenants: Arc<dyn Tenants>,
+    pub links: Arc<dyn Links>,
+    pub orders: Arc<dyn OrderSyncs>,
+}
+
 pub struct Worker {
-    repos: Repos,
+    repos: WorkerRepos,
     secrets: SecretBox,
     fulfilment: FulfilmentClient,
     woo: WooClient,
@@ -293,7 +301,7 @@ const MAX_WAIT_PAUSE: Duration = Duration::from_millis(200);
 
 impl Worker {
     pub fn new(
-        repos: Repos,
+        repos: WorkerRepos,
         secrets: SecretBox,
         fulfilment: FulfilmentClient,
         woo: WooClient,

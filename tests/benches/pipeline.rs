@@ -37,13 +37,13 @@ use woolink::config::{
     DEFAULT_TOKEN_TTL,
 };
 use woolink::crypto::{SecretBox, SecretString};
-use woolink::intake::{woo_signature, Intake};
+use woolink::intake::woo_signature;
 use woolink::local::LocalRunner;
 use woolink::outbound::OutboundPolicy;
 use woolink::ports::Repos;
 use woolink::queue::{MemoryQueue, Queue, SqsQueue};
-use woolink::services::Services;
 use woolink::store::{DynamoStore, MemoryStore};
+use woolink::wiring::OneProcess;
 use woolink::worker::{Worker, WorkerSettings};
 
 type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
@@ -219,15 +219,24 @@ async fn main() {
             dlq,
         )
     };
-    let services = Arc::new(Services::new(repos.clone(), &config).expect("services"));
-    let intake =
-        Arc::new(Intake::new(repos.links.clone(), queue.clone(), &config).expect("intake"));
+    let OneProcess {
+        services,
+        intake,
+        worker,
+    } = OneProcess::new(
+        repos.clone(),
+        queue.clone(),
+        dlq.clone(),
+        &config,
+        WorkerSettings::default(),
+    )
+    .expect("wiring");
     // PIPELINE_WORKERS=N: N consumers of the queue, each with a worker of its own (as Lambda
     // runs N batches in N containers); the first is the local runner's.
     let new_worker = || {
         Arc::new(
             Worker::from_parts(
-                repos.clone(),
+                &repos,
                 queue.clone(),
                 dlq.clone(),
                 &config,
@@ -236,7 +245,6 @@ async fn main() {
             .expect("worker"),
         )
     };
-    let worker = new_worker();
     let workers = env_num("PIPELINE_WORKERS", 1).max(1);
     for _ in 1..workers {
         let (_stop, stopped) = tokio::sync::watch::channel(false);
@@ -250,11 +258,14 @@ async fn main() {
     let seed = json!({"tenants": [{"code": "BENCH", "name": "Bench", "active": true,
         "users": [{"email": "ops@bench.test", "password": "bench-password-1"}],
         "stores": [{"id": "st_bench", "name": "Bench Shop", "customerId": "cus_bench"}]}]});
-    admin::apply_seed(&services, Seed::parse(&seed.to_string()).expect("seed"))
-        .await
-        .expect("seed applies");
+    admin::apply_seed(
+        &services.admin(),
+        Seed::parse(&seed.to_string()).expect("seed"),
+    )
+    .await
+    .expect("seed applies");
     admin::put_tenant(
-        &services,
+        &services.admin(),
         TenantSpec {
             code: woolink::domain::TenantCode::parse("BENCH").expect("code"),
             name: "Bench".into(),

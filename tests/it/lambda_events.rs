@@ -9,7 +9,7 @@ use lambda_http::{Adapter, Context, LambdaEvent};
 use serde_json::Value;
 use woolink::admin;
 use woolink::outbound::OutboundPolicy;
-use woolink::services::Services;
+use woolink::wiring::Services;
 
 use crate::helpers::*;
 
@@ -60,7 +60,7 @@ async fn connect_function() -> (LambdaHarness, Arc<Services>) {
     let mut config = test_config("http://unused", OutboundPolicy::local_development());
     config.public_url = None;
     let svc = Arc::new(Services::new(repos(Backend::Memory).await, &config).unwrap());
-    admin::apply_seed(&svc, test_seed()).await.unwrap();
+    admin::apply_seed(&svc.admin(), test_seed()).await.unwrap();
     (
         LambdaHarness::new(woolink::api::connect_app(svc.clone())),
         svc,

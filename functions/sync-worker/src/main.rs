@@ -8,7 +8,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     woolink::telemetry::init_json();
-    let (sdk, config) = woolink::services::load_config().await?;
+    let (sdk, config) = woolink::wiring::load_config().await?;
     let worker = woolink::worker::Worker::aws(&sdk, &config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();

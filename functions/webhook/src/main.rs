@@ -4,7 +4,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     woolink::telemetry::init_json();
-    let (sdk, config) = woolink::services::load_config().await?;
+    let (sdk, config) = woolink::wiring::load_config().await?;
     let intake = woolink::intake::Intake::aws(&sdk, &config)?;
     lambda_http::run(woolink::api::webhook_app(intake)).await
 }

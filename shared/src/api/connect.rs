@@ -7,18 +7,19 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::extract::{Bearer, JsonBody};
+use super::wire;
+use crate::auth::store_not_found;
 use crate::auth::{self, StoreCaller};
 use crate::connect::{self, LinkRequest};
 use crate::crypto::SecretString;
 use crate::domain::{
-    DeviceId, Email, Password, Platform, StoreId, StoreUrl, TenantCode, TriggerStatus,
+    DeviceId, Email, OrderId, Password, Platform, StoreId, StoreUrl, TenantCode, TriggerStatus,
 };
-use crate::error::{Error, Result};
-use crate::services::Services;
+use crate::error::{Error, ErrorKind, Result};
 use crate::status;
+use crate::wiring::Services;
 use crate::woocommerce::WooCredentials;
 
 type AppState = State<Arc<Services>>;
@@ -34,13 +35,11 @@ pub struct ResolveBody {
 pub async fn resolve(
     State(svc): AppState,
     JsonBody(body): JsonBody<ResolveBody>,
-) -> Result<Json<Value>> {
+) -> Result<impl IntoResponse> {
     DeviceId::parse(&body.device_id)?;
     Platform::parse(&body.platform)?;
-    let tenant = auth::resolve(&svc, &TenantCode::parse(&body.code)?).await?;
-    Ok(Json(
-        json!({"tenant": {"code": tenant.code, "name": tenant.name}}),
-    ))
+    let tenant = auth::resolve(svc.repos.tenants.as_ref(), &TenantCode::parse(&body.code)?).await?;
+    Ok(Json(wire::Resolved::from(&tenant)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -55,39 +54,25 @@ pub struct LoginBody {
 pub async fn login(
     State(svc): AppState,
     JsonBody(body): JsonBody<LoginBody>,
-) -> Result<Json<Value>> {
+) -> Result<impl IntoResponse> {
     let device = DeviceId::parse(&body.device_id)?;
     let code = TenantCode::parse(&body.code)?;
     let password = Password::parse(&body.password)?;
     // A malformed email cannot belong to an account: same answer as a wrong password.
-    let email = Email::parse(&body.email).map_err(|_| {
-        Error::new(
-            crate::error::ErrorKind::InvalidCredentials,
-            "email or password is wrong",
-        )
-    })?;
-    let issued = auth::login(&svc, &code, &email, password, &device).await?;
-    Ok(Json(json!({
-        "token": issued.token.expose(),
-        "expiresAt": issued.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    })))
+    let email = Email::parse(&body.email)
+        .map_err(|_| Error::new(ErrorKind::InvalidCredentials, "email or password is wrong"))?;
+    let issued = auth::login(&svc.logins(), &code, &email, password, &device).await?;
+    Ok(Json(wire::LoggedIn {
+        expires_at: wire::Time(issued.expires_at),
+        token: issued.token.expose(),
+    })
+    .into_response())
 }
 
-pub async fn stores(State(svc): AppState, bearer: Bearer) -> Result<Json<Value>> {
-    let session = auth::authenticate(&svc, bearer.as_deref()).await?;
-    let choices = connect::list_stores(&svc, &session).await?;
-    let stores: Vec<Value> = choices
-        .into_iter()
-        .map(|c| {
-            json!({
-                "id": c.store.id,
-                "name": c.store.name,
-                "customerId": c.store.customer_id,
-                "linked": c.linked,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "stores": stores })))
+pub async fn stores(State(svc): AppState, bearer: Bearer) -> Result<impl IntoResponse> {
+    let session = auth::authenticate(&svc.gate(), bearer.as_deref()).await?;
+    let choices = connect::list_stores(&svc.linking(), &session).await?;
+    Ok(Json(wire::StoreList::from(choices.as_slice())).into_response())
 }
 
 #[derive(Deserialize)]
@@ -145,7 +130,7 @@ pub async fn link(
     headers: HeaderMap,
     JsonBody(body): JsonBody<LinkBody>,
 ) -> Result<impl IntoResponse> {
-    let session = auth::authenticate(&svc, bearer.as_deref()).await?;
+    let session = auth::authenticate(&svc.gate(), bearer.as_deref()).await?;
     let request = LinkRequest {
         store_id: StoreId::parse(&body.store_id)?,
         store_url: StoreUrl::parse(&body.store_url)?,
@@ -154,78 +139,37 @@ pub async fn link(
         woo: body.woo_commerce.map(woo_credentials).transpose()?,
     };
     let base = public_base(&svc, &headers)?;
-    let out = connect::link(&svc, &session, request, &base).await?;
-    let l = &out.link;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "link": {
-                "storeId": l.store_id,
-                "customerId": l.customer_id,
-                "storeUrl": l.store_url,
-                "status": l.status.as_str(),
-                "triggerStatuses": l.trigger_statuses,
-            },
-            "webhook": {
-                "deliveryUrl": out.delivery_url,
-                "secret": out.webhook_secret.expose(),
-                "topics": out.topics,
-            },
-            "apiKey": out.api_key.expose(),
-        })),
-    ))
+    let out = connect::link(&svc.linking(), &session, request, &base).await?;
+    Ok((StatusCode::CREATED, Json(wire::Linked::from(&out))).into_response())
 }
 
 pub async fn store_status(
     State(svc): AppState,
     bearer: Bearer,
     Path(store_id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<impl IntoResponse> {
     let caller = StoreCaller::from_bearer(bearer.as_deref())?;
-    let store = StoreId::parse(&store_id)
-        .map_err(|_| Error::new(crate::error::ErrorKind::StoreNotFound, "no such store"))?;
-    let status = status::store_status(&svc, caller, &store).await?;
-    let l = &status.link;
-    let ts =
-        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    Ok(Json(json!({
-        "storeId": l.store_id,
-        "status": l.status.as_str(),
-        "storeUrl": l.store_url,
-        "customerId": l.customer_id,
-        "linkedAt": ts(l.linked_at),
-        "disconnectedAt": l.disconnected_at.map(ts),
-        "orders": {"received": status.received, "synced": status.synced, "failed": status.failed},
-        "lastSyncAt": status.last_sync_at.map(ts),
-    })))
+    let store = StoreId::parse(&store_id).map_err(|_| store_not_found())?;
+    let status =
+        status::store_status(&svc.gate(), svc.repos.orders.as_ref(), caller, &store).await?;
+    Ok(Json(wire::StoreState::from(&status)).into_response())
 }
 
 pub async fn order_status(
     State(svc): AppState,
     bearer: Bearer,
     Path((store_id, order_id)): Path<(String, String)>,
-) -> Result<Json<Value>> {
+) -> Result<impl IntoResponse> {
     let caller = StoreCaller::from_bearer(bearer.as_deref())?;
-    let store = StoreId::parse(&store_id)
-        .map_err(|_| Error::new(crate::error::ErrorKind::StoreNotFound, "no such store"))?;
-    let order = crate::domain::OrderId::parse(&order_id).map_err(|_| {
-        Error::new(
-            crate::error::ErrorKind::OrderNotFound,
-            "woolink has not seen this order",
-        )
-    })?;
-    let o = status::order_status(&svc, caller, &store, order).await?;
-    let ts =
-        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    Ok(Json(json!({
-        "orderId": o.order_id,
-        "state": o.state.as_str(),
-        "wooStatus": o.woo_status,
-        "version": o.version,
-        "event": o.event,
-        "webhookId": o.webhook_id,
-        "syncedAt": o.synced_at.map(ts),
-        "attempts": o.attempts,
-        "lastError": o.last_error,
-    })))
+    let store = StoreId::parse(&store_id).map_err(|_| store_not_found())?;
+    let order = OrderId::parse(&order_id).map_err(|_| status::order_not_found())?;
+    let o = status::order_status(
+        &svc.gate(),
+        svc.repos.orders.as_ref(),
+        caller,
+        &store,
+        order,
+    )
+    .await?;
+    Ok(Json(wire::OrderState::from(&o)).into_response())
 }

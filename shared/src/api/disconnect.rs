@@ -3,15 +3,17 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::extract::{Bearer, JsonBody};
+use super::wire;
+use crate::auth::store_not_found;
 use crate::disconnect::{self, Caller, Disconnected};
 use crate::domain::{CustomerId, StoreId, StoreUrl};
-use crate::error::{Error, ErrorKind, Result};
-use crate::services::Services;
+use crate::error::{Error, Result};
+use crate::wiring::Services;
 
 type AppState = State<Arc<Services>>;
 
@@ -38,22 +40,8 @@ pub struct DisconnectBody {
     customer_id: String,
 }
 
-fn answer(d: Disconnected) -> Json<Value> {
-    let ts =
-        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let c = &d.cleanup;
-    Json(json!({
-        "status": "disconnected",
-        "storeId": d.link.store_id,
-        "disconnectedAt": d.link.disconnected_at.map(ts),
-        "cleanup": {
-            "webhooksDeleted": c.webhooks_deleted,
-            "webhooksNotDeleted": c.webhooks_not_deleted,
-            "wooCommerceKeysErased": c.woo_keys_erased,
-            "ordersExpireAt": c.orders_expire_at.map(ts),
-            "ordersPurged": c.orders_purged,
-        },
-    }))
+fn answer(d: Disconnected) -> Response {
+    Json(wire::Unlinked::from(&d)).into_response()
 }
 
 /// `POST /v1/connect/disconnect`: the plugin's remote uninstall.
@@ -62,7 +50,7 @@ pub async fn by_plugin(
     bearer: Bearer,
     Query(q): Query<PurgeQuery>,
     JsonBody(body): JsonBody<DisconnectBody>,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let purge = q.purge()?;
     let caller = Caller::Plugin {
         api_key: bearer.as_deref(),
@@ -70,7 +58,7 @@ pub async fn by_plugin(
             .map_err(|_| Error::invalid_request("storeUrl is not a valid URL"))?,
         customer_id: CustomerId::parse(&body.customer_id)?,
     };
-    disconnect::disconnect(&svc, caller, purge)
+    disconnect::disconnect(&svc.unlinking(), caller, purge)
         .await
         .map(answer)
 }
@@ -81,15 +69,14 @@ pub async fn by_tenant(
     bearer: Bearer,
     Path(store): Path<String>,
     Query(q): Query<PurgeQuery>,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let purge = q.purge()?;
-    let store = StoreId::parse(&store)
-        .map_err(|_| Error::new(ErrorKind::StoreNotFound, "no such store"))?;
+    let store = StoreId::parse(&store).map_err(|_| store_not_found())?;
     let caller = Caller::Tenant {
         token: bearer.as_deref(),
         store,
     };
-    disconnect::disconnect(&svc, caller, purge)
+    disconnect::disconnect(&svc.unlinking(), caller, purge)
         .await
         .map(answer)
 }

@@ -2,7 +2,6 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::error::{Error, ErrorKind};
 
@@ -49,7 +48,12 @@ impl IntoResponse for Error {
             ErrorKind::Internal => "internal error",
             _ => self.message(),
         };
-        let body = json!({"error": {"code": kind.code(), "message": message}});
+        let body = super::wire::ErrorBody {
+            error: super::wire::ErrorView {
+                code: kind.code(),
+                message,
+            },
+        };
         let mut response = (status, axum::Json(body)).into_response();
         if let ErrorKind::TooManyAttempts { retry_after_secs } = kind {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {

@@ -6,6 +6,7 @@ pub mod disconnect;
 pub mod error;
 pub mod extract;
 pub mod webhook;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,7 +22,7 @@ use tracing::Instrument;
 
 use crate::error::{Error, ErrorKind};
 use crate::intake::Intake;
-use crate::services::Services;
+use crate::wiring::Services;
 
 /// Largest JSON body the connect routes accept.
 pub const CONNECT_BODY_LIMIT: usize = 64 * 1024;

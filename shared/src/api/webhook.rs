@@ -7,11 +7,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use serde_json::{json, Value};
 
 use super::extract::body_rejection;
+use super::wire::Acknowledged;
+use crate::auth::store_not_found;
 use crate::domain::StoreId;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::intake::{is_ping, Intake, Outcome, UnverifiedDelivery};
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -27,15 +28,14 @@ pub async fn deliver(
     Path(store_id): Path<String>,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Acknowledged>> {
     let body = body.map_err(body_rejection)?;
     let topic = header(&headers, "x-wc-webhook-topic");
     // WooCommerce's ping carries nothing to verify; it only needs a 200.
     if is_ping(topic.as_deref(), &body) {
-        return Ok(Json(json!({"status": "ok"})));
+        return Ok(Json(Acknowledged { status: "ok" }));
     }
-    let store_id = StoreId::parse(&store_id)
-        .map_err(|_| Error::new(ErrorKind::StoreNotFound, "no such store"))?;
+    let store_id = StoreId::parse(&store_id).map_err(|_| store_not_found())?;
     let outcome = intake
         .accept(UnverifiedDelivery {
             store_id,
@@ -44,8 +44,10 @@ pub async fn deliver(
             body,
         })
         .await?;
-    Ok(Json(match outcome {
-        Outcome::Ignored { .. } => json!({"status": "ignored"}),
-        Outcome::Queued { .. } => json!({"status": "queued"}),
+    Ok(Json(Acknowledged {
+        status: match outcome {
+            Outcome::Ignored { .. } => "ignored",
+            Outcome::Queued { .. } => "queued",
+        },
     }))
 }

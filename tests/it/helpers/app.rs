@@ -81,7 +81,7 @@ impl TestApp {
     /// Sets tenant `code`'s fulfilment endpoint and signing secret (as an operator would).
     pub async fn set_fulfilment(&self, code: &str, name: &str, url: &str, secret: &SecretString) {
         woolink::admin::put_tenant(
-            &self.services,
+            &self.services.admin(),
             woolink::admin::TenantSpec {
                 code: woolink::domain::TenantCode::parse(code).unwrap(),
                 name: name.into(),
@@ -105,7 +105,6 @@ impl TestApp {
         let mut config = test_config(&base, OutboundPolicy::local_development());
         adjust(&mut config);
         let repos = repos(backend).await;
-        let links = repos.links.clone();
         let (queue, dlq) =
             fresh_queue_with(backend, Duration::from_secs(30), config.max_receives).await;
         let mut settings = WorkerSettings {
@@ -114,21 +113,12 @@ impl TestApp {
         };
         tune(&mut settings);
         let worker_settings = settings.clone();
-        let intake = Arc::new(Intake::new(links, queue.clone(), &config).expect("intake"));
-        let mut services = Services::new(repos, &config).expect("services");
-        services.link_changes = intake.cache.clone();
-        let services = Arc::new(services);
-        let worker = Arc::new(
-            Worker::from_parts(
-                services.repos.clone(),
-                queue.clone(),
-                dlq.clone(),
-                &config,
-                settings,
-            )
-            .expect("worker"),
-        );
-        admin::apply_seed(&services, test_seed())
+        let OneProcess {
+            services,
+            intake,
+            worker,
+        } = OneProcess::new(repos, queue.clone(), dlq.clone(), &config, settings).expect("wiring");
+        admin::apply_seed(&services.admin(), test_seed())
             .await
             .expect("seed applies");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -164,7 +154,7 @@ impl TestApp {
     pub fn another_worker(&self) -> Arc<Worker> {
         Arc::new(
             Worker::from_parts(
-                self.services.repos.clone(),
+                &self.services.repos,
                 self.queue.clone(),
                 self.dlq.clone(),
                 &self.config,

@@ -21,8 +21,8 @@ use woolink::intake::Intake;
 use woolink::outbound::OutboundPolicy;
 use woolink::ports::Repos;
 use woolink::queue::{MemoryQueue, Queue, SqsQueue};
-use woolink::services::Services;
 use woolink::store::{DynamoStore, MemoryStore};
+use woolink::wiring::{OneProcess, Services};
 use woolink::worker::{Worker, WorkerSettings};
 
 mod app;

@@ -1,5 +1,6 @@
-//! The dependencies use cases run against, built once per process (cold start) and lent to
-//! every request. Each function builds only what it needs.
+//! Wiring: the one place that builds adapters and hands each use case the ports it uses.
+//! Deployed functions build their part once per container (cold start, `*::aws`); the local
+//! runner, tests and benchmarks build every part in one process (`one_process`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,8 +8,12 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use url::Url;
 
+use crate::admin::Admin;
+use crate::auth::{Gate, Logins};
 use crate::config::Config;
+use crate::connect::Linking;
 use crate::crypto::SecretBox;
+use crate::disconnect::Unlinking;
 use crate::error::Result;
 use crate::fulfilment::FulfilmentClient;
 use crate::intake::{Intake, LinkCache};
@@ -17,7 +22,7 @@ use crate::ports::{LinkChanges, LinkChangesIgnored, Links, Repos};
 use crate::queue::{Queue, SqsQueue};
 use crate::store::{DynamoStore, MemoryStore};
 use crate::woocommerce::WooClient;
-use crate::worker::{Worker, WorkerSettings};
+use crate::worker::{Worker, WorkerRepos, WorkerSettings};
 
 /// The standard AWS configuration chain; `AWS_ENDPOINT_URL` points every client at a moto
 /// server or another endpoint.
@@ -61,6 +66,8 @@ pub fn dynamo_store(sdk: &SdkConfig, config: &Config) -> Arc<DynamoStore> {
     ))
 }
 
+/// What the HTTP functions (connect, disconnect) and the operator CLI hold: the adapters
+/// their use cases are lent, a narrow set each (`logins`, `gate`, `linking`, …).
 pub struct Services {
     pub repos: Repos,
     pub secrets: SecretBox,
@@ -105,6 +112,89 @@ impl Services {
             config,
         )?))
     }
+
+    pub fn logins(&self) -> Logins<'_> {
+        Logins {
+            tenants: self.repos.tenants.as_ref(),
+            users: self.repos.users.as_ref(),
+            sessions: self.repos.sessions.as_ref(),
+            token_ttl: self.token_ttl,
+        }
+    }
+
+    pub fn gate(&self) -> Gate<'_> {
+        Gate {
+            tenants: self.repos.tenants.as_ref(),
+            sessions: self.repos.sessions.as_ref(),
+            links: self.repos.links.as_ref(),
+        }
+    }
+
+    pub fn linking(&self) -> Linking<'_> {
+        Linking {
+            stores: self.repos.stores.as_ref(),
+            links: self.repos.links.as_ref(),
+            secrets: &self.secrets,
+            woo: &self.woo,
+            outbound: &self.outbound,
+            link_changes: self.link_changes.as_ref(),
+        }
+    }
+
+    pub fn unlinking(&self) -> Unlinking<'_> {
+        Unlinking {
+            gate: self.gate(),
+            orders: self.repos.orders.as_ref(),
+            secrets: &self.secrets,
+            woo: &self.woo,
+            retention: self.retention,
+            link_changes: self.link_changes.as_ref(),
+        }
+    }
+
+    pub fn admin(&self) -> Admin<'_> {
+        Admin {
+            tenants: self.repos.tenants.as_ref(),
+            users: self.repos.users.as_ref(),
+            stores: self.repos.stores.as_ref(),
+            secrets: &self.secrets,
+            outbound: &self.outbound,
+        }
+    }
+}
+
+/// Every function in one process (local runner, tests, benchmarks): one set of repositories
+/// and queues, and link changes reach the intake's cache at once.
+pub struct OneProcess {
+    pub services: Arc<Services>,
+    pub intake: Arc<Intake>,
+    pub worker: Arc<Worker>,
+}
+
+impl OneProcess {
+    pub fn new(
+        repos: Repos,
+        queue: Arc<dyn Queue>,
+        dead_letters: Arc<dyn Queue>,
+        config: &Config,
+        settings: WorkerSettings,
+    ) -> Result<Self> {
+        let intake = Arc::new(Intake::new(repos.links.clone(), queue.clone(), config)?);
+        let mut services = Services::new(repos.clone(), config)?;
+        services.link_changes = intake.cache.clone();
+        let worker = Arc::new(Worker::from_parts(
+            &repos,
+            queue,
+            dead_letters,
+            config,
+            settings,
+        )?);
+        Ok(Self {
+            services: Arc::new(services),
+            intake,
+            worker,
+        })
+    }
 }
 
 impl Intake {
@@ -132,7 +222,7 @@ impl Intake {
 impl Worker {
     /// A worker over the given repositories and queues.
     pub fn from_parts(
-        repos: Repos,
+        repos: &Repos,
         queue: Arc<dyn Queue>,
         dead_letters: Arc<dyn Queue>,
         config: &Config,
@@ -140,7 +230,11 @@ impl Worker {
     ) -> Result<Self> {
         let http = config.outbound.client(config.http_timeout)?;
         Ok(Self::new(
-            repos,
+            WorkerRepos {
+                tenants: repos.tenants.clone(),
+                links: repos.links.clone(),
+                orders: repos.orders.clone(),
+            },
             SecretBox::from_base64(config.secrets_key.expose())?,
             FulfilmentClient::new(http.clone(), config.outbound),
             WooClient::new(http),
@@ -161,7 +255,7 @@ impl Worker {
             ..WorkerSettings::default()
         };
         Ok(Arc::new(Self::from_parts(
-            Repos::from_adapter(dynamo_store(sdk, config)),
+            &Repos::from_adapter(dynamo_store(sdk, config)),
             queue,
             dlq,
             config,

@@ -1,0 +1,447 @@
+//! The HTTP API's JSON answers, as types (API.md documents each). Fields are declared in
+//! alphabetical order of their JSON names: the answers were first written as `json!` maps,
+//! which sort their keys, and the bytes on the wire stay exactly what they were.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::connect::{LinkOutcome, StoreChoice};
+use crate::disconnect::Disconnected;
+use crate::domain::{
+    CustomerId, OrderId, StoreId, StoreUrl, TenantCode, TenantEvent, TriggerStatus, WooTopic,
+};
+use crate::model::{OrderSync, Tenant};
+use crate::status::StoreStatus;
+
+/// A time as the API writes it: RFC 3339 in UTC, to the second (`2026-11-29T10:00:00Z`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Time(pub DateTime<Utc>);
+
+impl Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_rfc3339_opts(SecondsFormat::Secs, true))
+    }
+}
+
+fn time(t: Option<DateTime<Utc>>) -> Option<Time> {
+    t.map(Time)
+}
+
+/// `POST /v1/connect/resolve`.
+#[derive(Serialize)]
+pub struct Resolved<'a> {
+    pub tenant: TenantName<'a>,
+}
+
+#[derive(Serialize)]
+pub struct TenantName<'a> {
+    pub code: &'a TenantCode,
+    pub name: &'a str,
+}
+
+impl<'a> From<&'a Tenant> for Resolved<'a> {
+    fn from(t: &'a Tenant) -> Self {
+        Self {
+            tenant: TenantName {
+                code: &t.code,
+                name: &t.name,
+            },
+        }
+    }
+}
+
+/// `POST /v1/connect/login`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedIn<'a> {
+    pub expires_at: Time,
+    pub token: &'a str,
+}
+
+/// `GET /v1/connect/stores`.
+#[derive(Serialize)]
+pub struct StoreList<'a> {
+    pub stores: Vec<StoreRow<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreRow<'a> {
+    pub customer_id: &'a CustomerId,
+    pub id: &'a StoreId,
+    pub linked: bool,
+    pub name: &'a str,
+}
+
+impl<'a> From<&'a [StoreChoice]> for StoreList<'a> {
+    fn from(choices: &'a [StoreChoice]) -> Self {
+        Self {
+            stores: choices
+                .iter()
+                .map(|c| StoreRow {
+                    customer_id: &c.store.customer_id,
+                    id: &c.store.id,
+                    linked: c.linked,
+                    name: &c.store.name,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `POST /v1/connect/link` (201).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Linked<'a> {
+    pub api_key: &'a str,
+    pub link: LinkView<'a>,
+    pub webhook: WebhookView<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkView<'a> {
+    pub customer_id: &'a CustomerId,
+    pub status: &'static str,
+    pub store_id: &'a StoreId,
+    pub store_url: &'a StoreUrl,
+    pub trigger_statuses: &'a [TriggerStatus],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookView<'a> {
+    pub delivery_url: &'a str,
+    pub secret: &'a str,
+    pub topics: &'a [WooTopic],
+}
+
+impl<'a> From<&'a LinkOutcome> for Linked<'a> {
+    fn from(out: &'a LinkOutcome) -> Self {
+        let l = &out.link;
+        Self {
+            api_key: out.api_key.expose(),
+            link: LinkView {
+                customer_id: &l.customer_id,
+                status: l.status.as_str(),
+                store_id: &l.store_id,
+                store_url: &l.store_url,
+                trigger_statuses: &l.trigger_statuses,
+            },
+            webhook: WebhookView {
+                delivery_url: &out.delivery_url,
+                secret: out.webhook_secret.expose(),
+                topics: &out.topics,
+            },
+        }
+    }
+}
+
+/// `GET /v1/stores/{storeId}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreState<'a> {
+    pub customer_id: &'a CustomerId,
+    pub disconnected_at: Option<Time>,
+    pub last_sync_at: Option<Time>,
+    pub linked_at: Time,
+    pub orders: OrderCounts,
+    pub status: &'static str,
+    pub store_id: &'a StoreId,
+    pub store_url: &'a StoreUrl,
+}
+
+#[derive(Serialize)]
+pub struct OrderCounts {
+    pub failed: u64,
+    pub received: u64,
+    pub synced: u64,
+}
+
+impl<'a> From<&'a StoreStatus> for StoreState<'a> {
+    fn from(s: &'a StoreStatus) -> Self {
+        let l = &s.link;
+        Self {
+            customer_id: &l.customer_id,
+            disconnected_at: time(l.disconnected_at),
+            last_sync_at: time(s.last_sync_at),
+            linked_at: Time(l.linked_at),
+            orders: OrderCounts {
+                failed: s.failed,
+                received: s.received,
+                synced: s.synced,
+            },
+            status: l.status.as_str(),
+            store_id: &l.store_id,
+            store_url: &l.store_url,
+        }
+    }
+}
+
+/// `GET /v1/stores/{storeId}/orders/{orderId}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderState<'a> {
+    pub attempts: u32,
+    pub event: Option<TenantEvent>,
+    pub last_error: Option<&'a str>,
+    pub order_id: OrderId,
+    pub state: &'static str,
+    pub synced_at: Option<Time>,
+    pub version: &'a str,
+    pub webhook_id: Option<&'a str>,
+    pub woo_status: &'a str,
+}
+
+impl<'a> From<&'a OrderSync> for OrderState<'a> {
+    fn from(o: &'a OrderSync) -> Self {
+        Self {
+            attempts: o.attempts,
+            event: o.event,
+            last_error: o.last_error.as_deref(),
+            order_id: o.order_id,
+            state: o.state.as_str(),
+            synced_at: time(o.synced_at),
+            version: o.version.as_str(),
+            webhook_id: o.webhook_id.as_deref(),
+            woo_status: &o.woo_status,
+        }
+    }
+}
+
+/// `POST /v1/connect/disconnect` and `DELETE /v1/connect/links/{storeId}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unlinked<'a> {
+    pub cleanup: CleanupView<'a>,
+    pub disconnected_at: Option<Time>,
+    pub status: &'static str,
+    pub store_id: &'a StoreId,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanupView<'a> {
+    pub orders_expire_at: Option<Time>,
+    pub orders_purged: Option<usize>,
+    pub webhooks_deleted: &'a [u64],
+    pub webhooks_not_deleted: &'a [u64],
+    pub woo_commerce_keys_erased: bool,
+}
+
+impl<'a> From<&'a Disconnected> for Unlinked<'a> {
+    fn from(d: &'a Disconnected) -> Self {
+        let c = &d.cleanup;
+        Self {
+            cleanup: CleanupView {
+                orders_expire_at: time(c.orders_expire_at),
+                orders_purged: c.orders_purged,
+                webhooks_deleted: &c.webhooks_deleted,
+                webhooks_not_deleted: &c.webhooks_not_deleted,
+                woo_commerce_keys_erased: c.woo_keys_erased,
+            },
+            disconnected_at: time(d.link.disconnected_at),
+            status: "disconnected",
+            store_id: &d.link.store_id,
+        }
+    }
+}
+
+/// A webhook delivery's answer: `ok` (a ping), `queued` or `ignored`.
+#[derive(Serialize)]
+pub struct Acknowledged {
+    pub status: &'static str,
+}
+
+/// The error body (`crate::api::error` picks the status).
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorView<'a>,
+}
+
+#[derive(Serialize)]
+pub struct ErrorView<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each answer's bytes against the `json!` map it replaced (keys sorted, the same values).
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+    use crate::crypto::SecretString;
+    use crate::disconnect::Cleanup;
+    use crate::domain::DeviceId;
+    use crate::model::{Link, LinkStatus, SyncState};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_764_400_000 + secs, 0).unwrap()
+    }
+
+    fn link(disconnected: Option<DateTime<Utc>>) -> Link {
+        Link {
+            store_id: StoreId::parse("st_1").unwrap(),
+            tenant: TenantCode::parse("ACME").unwrap(),
+            customer_id: CustomerId::parse("cus_1").unwrap(),
+            store_url: StoreUrl::parse("https://shop.example.com").unwrap(),
+            device_id: DeviceId::parse(&"ab".repeat(32)).unwrap(),
+            status: LinkStatus::Connected,
+            trigger_statuses: TriggerStatus::parse_list(None).unwrap(),
+            webhook_secret: None,
+            previous_webhook_secret: None,
+            previous_secret_until: None,
+            api_key_hash: None,
+            revoked_api_key_hash: None,
+            woo_keys: None,
+            webhook_ids: vec![7, 8],
+            linked_at: at(0),
+            updated_at: at(1),
+            disconnected_at: disconnected,
+            revision: 3,
+        }
+    }
+
+    fn same_bytes(typed: impl Serialize, map: serde_json::Value) {
+        assert_eq!(
+            serde_json::to_string(&typed).unwrap(),
+            serde_json::to_string(&map).unwrap()
+        );
+    }
+
+    #[test]
+    fn store_state_is_the_map_it_replaced() {
+        for (disconnected, last_sync) in [(None, None), (Some(at(9)), Some(at(5)))] {
+            let status = StoreStatus {
+                link: link(disconnected),
+                received: 4,
+                synced: 3,
+                failed: 1,
+                last_sync_at: last_sync,
+            };
+            let ts = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+            let l = &status.link;
+            same_bytes(
+                StoreState::from(&status),
+                json!({
+                    "storeId": l.store_id,
+                    "status": l.status.as_str(),
+                    "storeUrl": l.store_url,
+                    "customerId": l.customer_id,
+                    "linkedAt": ts(l.linked_at),
+                    "disconnectedAt": l.disconnected_at.map(ts),
+                    "orders": {"received": 4, "synced": 3, "failed": 1},
+                    "lastSyncAt": last_sync.map(ts),
+                }),
+            );
+        }
+    }
+
+    #[test]
+    fn order_state_is_the_map_it_replaced() {
+        let mut o = OrderSync::first(
+            StoreId::parse("st_1").unwrap(),
+            OrderId::parse("42").unwrap(),
+            at(0),
+        );
+        same_bytes(
+            OrderState::from(&o),
+            json!({"orderId": 42, "state": "skipped", "wooStatus": "", "version": "",
+                "event": null, "webhookId": null, "syncedAt": null, "attempts": 0,
+                "lastError": null}),
+        );
+        o.state = SyncState::Failed;
+        o.woo_status = "processing".into();
+        o.version = "2026-11-29T10:00:00.000".into();
+        o.event = Some(TenantEvent::Created);
+        o.webhook_id = Some("msg_1".into());
+        o.synced_at = Some(at(3));
+        o.attempts = 2;
+        o.last_error = Some("tenant answered 500".into());
+        same_bytes(
+            OrderState::from(&o),
+            json!({"orderId": 42, "state": "failed", "wooStatus": "processing",
+                "version": "2026-11-29T10:00:00.000", "event": "order.created",
+                "webhookId": "msg_1", "syncedAt": "2025-11-29T07:06:43Z", "attempts": 2,
+                "lastError": "tenant answered 500"}),
+        );
+    }
+
+    #[test]
+    fn link_and_unlink_answers_are_the_maps_they_replaced() {
+        let out = LinkOutcome {
+            link: link(None),
+            delivery_url: "https://api.example.com/v1/webhooks/woocommerce/st_1".into(),
+            webhook_secret: SecretString::new("s3cret".into()),
+            api_key: SecretString::new("wlk_x".into()),
+            topics: WooTopic::ALL.to_vec(),
+        };
+        let l = &out.link;
+        same_bytes(
+            Linked::from(&out),
+            json!({
+                "link": {
+                    "storeId": l.store_id,
+                    "customerId": l.customer_id,
+                    "storeUrl": l.store_url,
+                    "status": "connected",
+                    "triggerStatuses": l.trigger_statuses,
+                },
+                "webhook": {"deliveryUrl": out.delivery_url, "secret": "s3cret",
+                    "topics": out.topics},
+                "apiKey": "wlk_x",
+            }),
+        );
+        let gone = Disconnected {
+            link: link(Some(at(60))),
+            cleanup: Cleanup {
+                webhooks_deleted: vec![7],
+                webhooks_not_deleted: vec![8],
+                woo_keys_erased: true,
+                orders_expire_at: Some(at(120)),
+                orders_purged: None,
+            },
+        };
+        same_bytes(
+            Unlinked::from(&gone),
+            json!({
+                "status": "disconnected",
+                "storeId": "st_1",
+                "disconnectedAt": "2025-11-29T07:07:40Z",
+                "cleanup": {
+                    "webhooksDeleted": [7],
+                    "webhooksNotDeleted": [8],
+                    "wooCommerceKeysErased": true,
+                    "ordersExpireAt": "2025-11-29T07:08:40Z",
+                    "ordersPurged": null,
+                },
+            }),
+        );
+    }
+
+    #[test]
+    fn small_answers_are_the_maps_they_replaced() {
+        same_bytes(
+            LoggedIn {
+                expires_at: Time(at(0)),
+                token: "wlt_t",
+            },
+            json!({"token": "wlt_t", "expiresAt": "2025-11-29T07:06:40Z"}),
+        );
+        same_bytes(
+            ErrorBody {
+                error: ErrorView {
+                    code: "store_not_found",
+                    message: "no such store",
+                },
+            },
+            json!({"error": {"code": "store_not_found", "message": "no such store"}}),
+        );
+        same_bytes(
+            Acknowledged { status: "queued" },
+            json!({"status": "queued"}),
+        );
+    }
+}
