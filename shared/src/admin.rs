@@ -45,6 +45,27 @@ fn check_signing_secret(secret: &str) -> Result<()> {
     }
 }
 
+async fn require_tenant(ports: &Admin<'_>, tenant: &TenantCode) -> Result<()> {
+    match ports.tenants.get_tenant(tenant).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::new(
+            crate::error::ErrorKind::TenantNotFound,
+            format!("tenant {tenant} does not exist"),
+        )),
+    }
+}
+
+/// A tenant's or store's name, trimmed: 1-200 characters.
+fn display_name<'a>(what: &str, name: &'a str) -> Result<&'a str> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(Error::invalid_request(format!(
+            "{what} name must be 1-200 characters"
+        )));
+    }
+    Ok(name)
+}
+
 /// A tenant as an operator describes it.
 pub struct TenantSpec {
     pub code: TenantCode,
@@ -55,12 +76,7 @@ pub struct TenantSpec {
 }
 
 pub async fn put_tenant(ports: &Admin<'_>, spec: TenantSpec) -> Result<Written> {
-    let name = spec.name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(Error::invalid_request(
-            "tenant name must be 1-200 characters",
-        ));
-    }
+    let name = display_name("tenant", &spec.name)?;
     let existing = ports.tenants.get_tenant(&spec.code).await?;
     let fulfilment = match spec.fulfilment {
         None => None,
@@ -108,18 +124,8 @@ pub async fn put_store(
     name: &str,
     customer: CustomerId,
 ) -> Result<Written> {
-    if ports.tenants.get_tenant(tenant).await?.is_none() {
-        return Err(Error::new(
-            crate::error::ErrorKind::TenantNotFound,
-            format!("tenant {tenant} does not exist"),
-        ));
-    }
-    let name = name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(Error::invalid_request(
-            "store name must be 1-200 characters",
-        ));
-    }
+    require_tenant(ports, tenant).await?;
+    let name = display_name("store", name)?;
     ports
         .stores
         .put_store(&Store {
@@ -137,12 +143,7 @@ pub async fn put_user(
     email: &Email,
     password: Password,
 ) -> Result<Written> {
-    if ports.tenants.get_tenant(tenant).await?.is_none() {
-        return Err(Error::new(
-            crate::error::ErrorKind::TenantNotFound,
-            format!("tenant {tenant} does not exist"),
-        ));
-    }
+    require_tenant(ports, tenant).await?;
     hash_and_put_user(ports, tenant, email, password).await
 }
 

@@ -11,17 +11,17 @@
 use std::cmp::Ordering;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
-use crate::domain::{TenantEvent, TriggerStatus};
+use crate::domain::{OrderVersion, TenantEvent, TriggerStatus};
 use crate::model::{OrderSync, SyncState};
 use crate::order::is_cancelled;
 
-/// Where a version sits in an order's history: `date_modified_gmt` (normalised so it sorts as
-/// text), then when woolink received it (RFC 3339, milliseconds, `Z`).
+/// Where a version sits in an order's history: its `OrderVersion`, then when woolink received
+/// it (RFC 3339, microseconds, `Z`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct VersionKey {
-    pub modified: String,
+    pub modified: OrderVersion,
     pub received: String,
 }
 
@@ -43,35 +43,9 @@ impl VersionKey {
     pub fn decode(raw: &str) -> Option<Self> {
         let (modified, received) = raw.split_once('|')?;
         Some(Self {
-            modified: modified.to_owned(),
+            modified: OrderVersion::stored(modified.to_owned()),
             received: received.to_owned(),
         })
-    }
-}
-
-/// `date_modified_gmt` (or a receive time) as a version that sorts as text, to the millisecond.
-pub fn normalise_version(raw: &str) -> String {
-    let trimmed = raw.trim().trim_end_matches('Z');
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M:%S",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(trimmed, fmt) {
-            return t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string();
-        }
-    }
-    raw.to_owned()
-}
-
-/// The version of a body that carries no timestamp (`order.deleted` is only `{"id": N}`): the
-/// second it was received in, as WooCommerce would have stamped the change (so a restore in
-/// the same second, which carries that second, is not taken for an older version).
-pub fn version_of_receipt(received_at: &str) -> String {
-    let full = normalise_version(received_at);
-    match full.split_once('.') {
-        Some((seconds, _)) => format!("{seconds}.000"),
-        None => full,
     }
 }
 
@@ -426,15 +400,26 @@ mod tests {
 
     #[test]
     fn versions_sort_as_text_whatever_their_source() {
-        assert_eq!(normalise_version("2026-11-23T10:00:00"), T0);
         assert_eq!(
-            normalise_version("2026-11-23T10:00:01.250Z"),
+            OrderVersion::of_modified("2026-11-23T10:00:00").as_str(),
+            T0
+        );
+        assert_eq!(
+            OrderVersion::of_modified("2026-11-23 10:00:01.250Z").as_str(),
             "2026-11-23T10:00:01.250"
         );
-        assert!(
-            normalise_version("2026-11-23T10:00:00") < normalise_version("2026-11-23T10:00:00.5Z")
+        assert_eq!(
+            OrderVersion::of_modified("not a time").as_str(),
+            "not a time"
         );
-        assert_eq!(version_of_receipt("2026-11-23T10:00:00.734512Z"), T0);
+        assert!(
+            OrderVersion::of_modified("2026-11-23T10:00:00")
+                < OrderVersion::of_modified("2026-11-23T10:00:00.5Z")
+        );
+        assert_eq!(
+            OrderVersion::of_receipt("2026-11-23T10:00:00.734512Z").as_str(),
+            T0
+        );
         let k = VersionKey {
             modified: T0.into(),
             received: R0.into(),

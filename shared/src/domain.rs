@@ -485,3 +485,67 @@ mod tests {
         assert_eq!(TenantEvent::parse("order.deleted"), None);
     }
 }
+
+/// An order's version: its `date_modified_gmt` (or, for a body without one, the second woolink
+/// received it), normalised to `YYYY-MM-DDTHH:MM:SS.mmm` so that versions sort as text in
+/// time order (and as DynamoDB compares strings). A value that is not a time is kept as given.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderVersion(String);
+
+impl OrderVersion {
+    /// `date_modified_gmt` as WooCommerce writes it (`2026-11-23T10:00:00`, with or without
+    /// fractions or `Z`, or with a space for the `T`).
+    pub fn of_modified(raw: &str) -> Self {
+        let trimmed = raw.trim().trim_end_matches('Z');
+        for fmt in [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%d %H:%M:%S",
+        ] {
+            if let Ok(t) = chrono::NaiveDateTime::parse_from_str(trimmed, fmt) {
+                return Self(t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string());
+            }
+        }
+        Self(raw.to_owned())
+    }
+
+    /// The version of a body that carries no timestamp (`order.deleted` is only `{"id": N}`):
+    /// the second it was received in (RFC 3339), as WooCommerce would have stamped the change,
+    /// so a restore in the same second, which carries that second, is not taken for older.
+    pub fn of_receipt(received_at: &str) -> Self {
+        let full = Self::of_modified(received_at);
+        match full.0.split_once('.') {
+            Some((seconds, _)) => Self(format!("{seconds}.000")),
+            None => full,
+        }
+    }
+
+    /// A version as stored (already normalised when it was first made).
+    pub fn stored(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OrderVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for OrderVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+impl From<&str> for OrderVersion {
+    fn from(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+}

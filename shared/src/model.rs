@@ -172,8 +172,8 @@ pub struct OrderSync {
     pub state: SyncState,
     /// WooCommerce status of the latest version seen.
     pub woo_status: String,
-    /// The latest version seen (`date_modified_gmt`, normalised so it sorts).
-    pub version: String,
+    /// The latest version seen.
+    pub version: crate::domain::OrderVersion,
     /// When woolink received that version's body (orders different bodies with the same
     /// `date_modified_gmt`; see `crate::decide`).
     pub received_at: Option<String>,
@@ -211,7 +211,7 @@ impl OrderSync {
             order_id,
             state: SyncState::Skipped,
             woo_status: String::new(),
-            version: String::new(),
+            version: crate::domain::OrderVersion::default(),
             received_at: None,
             content_hash: None,
             waiting: None,

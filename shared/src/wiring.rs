@@ -22,7 +22,7 @@ use crate::ports::{LinkChanges, LinkChangesIgnored, Links, Repos};
 use crate::queue::{Queue, SqsQueue};
 use crate::store::{DynamoStore, MemoryStore};
 use crate::woocommerce::WooClient;
-use crate::worker::{Worker, WorkerRepos, WorkerSettings};
+use crate::worker::{Worker, WorkerPorts, WorkerRepos, WorkerSettings};
 
 /// The standard AWS configuration chain; `AWS_ENDPOINT_URL` points every client at a moto
 /// server or another endpoint.
@@ -230,16 +230,18 @@ impl Worker {
     ) -> Result<Self> {
         let http = config.outbound.client(config.http_timeout)?;
         Ok(Self::new(
-            WorkerRepos {
-                tenants: repos.tenants.clone(),
-                links: repos.links.clone(),
-                orders: repos.orders.clone(),
+            WorkerPorts {
+                repos: WorkerRepos {
+                    tenants: repos.tenants.clone(),
+                    links: repos.links.clone(),
+                    orders: repos.orders.clone(),
+                },
+                secrets: SecretBox::from_base64(config.secrets_key.expose())?,
+                fulfilment: FulfilmentClient::new(http.clone(), config.outbound),
+                woo: WooClient::new(http),
+                queue,
+                dead_letters,
             },
-            SecretBox::from_base64(config.secrets_key.expose())?,
-            FulfilmentClient::new(http.clone(), config.outbound),
-            WooClient::new(http),
-            queue,
-            dead_letters,
             settings,
         ))
     }

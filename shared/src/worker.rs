@@ -17,7 +17,7 @@ use tracing::Instrument;
 use crate::cache::TtlCache;
 use crate::crypto::{sha256_hex, SecretBox, SecretString};
 use crate::decide::{self, Incoming, Rules, Told, Verdict, VersionKey};
-use crate::domain::{OrderId, StoreId, TenantCode, TenantEvent, WooTopic};
+use crate::domain::{OrderId, OrderVersion, StoreId, TenantCode, TenantEvent, WooTopic};
 use crate::envelope::{Envelope, EnvelopeHead};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fulfilment::{DeliveryError, Failure, FulfilmentClient};
@@ -97,13 +97,19 @@ pub struct WorkerRepos {
     pub orders: Arc<dyn OrderSyncs>,
 }
 
+/// What the worker talks to: its repositories, the key that opens sealed secrets, the
+/// tenant's endpoint, the store's API, and its queue with the queue's dead letters.
+pub struct WorkerPorts {
+    pub repos: WorkerRepos,
+    pub secrets: SecretBox,
+    pub fulfilment: FulfilmentClient,
+    pub woo: WooClient,
+    pub queue: Arc<dyn Queue>,
+    pub dead_letters: Arc<dyn Queue>,
+}
+
 pub struct Worker {
-    repos: WorkerRepos,
-    secrets: SecretBox,
-    fulfilment: FulfilmentClient,
-    woo: WooClient,
-    queue: Arc<dyn Queue>,
-    dead_letters: Arc<dyn Queue>,
+    ports: WorkerPorts,
     settings: WorkerSettings,
     links: TtlCache<StoreId, Link>,
     targets: TtlCache<TenantCode, Target>,
@@ -234,8 +240,8 @@ impl Version {
         only_id: bool,
     ) -> Self {
         let modified = match order.date_modified_gmt.as_deref() {
-            Some(m) if !m.trim().is_empty() => decide::normalise_version(m),
-            _ => decide::version_of_receipt(&received_at),
+            Some(m) if !m.trim().is_empty() => OrderVersion::of_modified(m),
+            _ => OrderVersion::of_receipt(&received_at),
         };
         Self {
             content,
@@ -300,23 +306,10 @@ impl Deliveries {
 const MAX_WAIT_PAUSE: Duration = Duration::from_millis(200);
 
 impl Worker {
-    pub fn new(
-        repos: WorkerRepos,
-        secrets: SecretBox,
-        fulfilment: FulfilmentClient,
-        woo: WooClient,
-        queue: Arc<dyn Queue>,
-        dead_letters: Arc<dyn Queue>,
-        settings: WorkerSettings,
-    ) -> Self {
+    pub fn new(ports: WorkerPorts, settings: WorkerSettings) -> Self {
         let ttl = settings.cache_ttl;
         Self {
-            repos,
-            secrets,
-            fulfilment,
-            woo,
-            queue,
-            dead_letters,
+            ports,
             settings,
             links: TtlCache::new(ttl),
             targets: TtlCache::new(ttl),
@@ -343,7 +336,12 @@ impl Worker {
                     || tracing::warn!(reason = %failure.reason, "record will be retried"),
                 );
                 if let Some(delay) = failure.retry_after {
-                    if let Err(e) = self.queue.change_visibility(&message.receipt, delay).await {
+                    if let Err(e) = self
+                        .ports
+                        .queue
+                        .change_visibility(&message.receipt, delay)
+                        .await
+                    {
                         tracing::warn!(error = %e, "could not set the retry delay");
                     }
                 }
@@ -377,7 +375,7 @@ impl Worker {
     ) -> Result<(), RecordFailure> {
         let head = &envelope.head;
         let link = self.link(head.store_id()).await?;
-        let creds = open_woo_keys(&self.secrets, &link)?;
+        let creds = open_woo_keys(&self.ports.secrets, &link)?;
         let incoming = match (&envelope.payload, creds.as_ref()) {
             (Some(p), _) => Version::delivered(p.get(), head)?,
             // A claim check: the order was too large for the queue; the store has it.
@@ -431,7 +429,7 @@ impl Worker {
             let existing = if std::mem::take(&mut assume_new) {
                 None
             } else {
-                self.repos.orders.get_order_sync(store, order).await?
+                self.ports.repos.orders.get_order_sync(store, order).await?
             };
             let rules = Rules {
                 triggers: &link.trigger_statuses,
@@ -492,10 +490,20 @@ impl Worker {
                         .await?;
                     match plan {
                         Plan::Record(next) => {
-                            self.repos.orders.save_order_sync(&next, expected).await
+                            self.ports
+                                .repos
+                                .orders
+                                .save_order_sync(&next, expected)
+                                .await
                         }
                         Plan::Deliver { next, event, doc } => {
-                            match self.repos.orders.save_order_sync(&next, expected).await {
+                            match self
+                                .ports
+                                .repos
+                                .orders
+                                .save_order_sync(&next, expected)
+                                .await
+                            {
                                 Ok(()) => {
                                     return self
                                         .deliver(
@@ -545,6 +553,7 @@ impl Worker {
         next.waiting = Some(key.encode());
         next.revision += 1;
         match self
+            .ports
             .repos
             .orders
             .save_order_sync(&next, Some(record.revision))
@@ -628,7 +637,7 @@ impl Worker {
         next.webhook_id = Some(webhook_id(
             &link.store_id,
             next.order_id,
-            &incoming.key.modified,
+            incoming.key.modified.as_str(),
             &incoming.content,
         ));
         next.claimed_by = Some(attempt.message_id.to_owned());
@@ -654,12 +663,13 @@ impl Worker {
         let timestamp = doc
             .date_modified
             .clone()
-            .unwrap_or_else(|| state.version.clone() + "Z");
+            .unwrap_or_else(|| format!("{}Z", state.version));
         let body = serde_json::to_vec(&json!({"type": event, "timestamp": timestamp, "data": doc}))
             .map_err(|e| RecordFailure::now(e.to_string()))?;
         let outcome = match &target.url {
             Some(url) => {
-                self.fulfilment
+                self.ports
+                    .fulfilment
                     .deliver(url, &target.secret, &webhook_id, &body)
                     .await
             }
@@ -686,7 +696,7 @@ impl Worker {
                 state.last_error = Some(failure.to_string());
                 tracing::warn!(%store, %order, %event, "the tenant refused the order; parked in the dead-letter queue");
                 // No automatic retry: the message waits in the DLQ for a redrive.
-                self.dead_letters.send(message.to_owned()).await?;
+                self.ports.dead_letters.send(message.to_owned()).await?;
                 None
             }
             Err(DeliveryError::Retryable(failure)) => {
@@ -724,6 +734,7 @@ impl Worker {
     ) -> Result<(), RecordFailure> {
         for _ in 0..8 {
             match self
+                .ports
                 .repos
                 .orders
                 .save_order_sync(&state, Some(expected))
@@ -734,6 +745,7 @@ impl Worker {
                 Err(e) => return Err(e.into()),
             }
             let Some(now) = self
+                .ports
                 .repos
                 .orders
                 .get_order_sync(&state.store_id, state.order_id)
@@ -760,7 +772,8 @@ impl Worker {
     async fn link(&self, store: &StoreId) -> Result<Link, RecordFailure> {
         self.links
             .get_or_load(store, || async {
-                self.repos
+                self.ports
+                    .repos
                     .links
                     .get_link(store)
                     .await?
@@ -773,6 +786,7 @@ impl Worker {
         self.targets
             .get_or_load(tenant, || async {
                 let fulfilment = self
+                    .ports
                     .repos
                     .tenants
                     .get_tenant(tenant)
@@ -784,7 +798,7 @@ impl Worker {
                 Ok(Target {
                     url: url::Url::parse(&fulfilment.url).ok(),
                     secret: secrets::open(
-                        &self.secrets,
+                        &self.ports.secrets,
                         &fulfilment.secret,
                         Sealing::Fulfilment(tenant),
                     )?,
@@ -801,6 +815,7 @@ impl Worker {
         order: OrderId,
     ) -> Result<Option<String>, WooError> {
         match self
+            .ports
             .woo
             .get_order(&link.store_url, creds, order.get())
             .await
@@ -820,7 +835,7 @@ impl Worker {
         doc: &mut OrderDocument,
         receive_count: u32,
     ) -> Result<(), RecordFailure> {
-        let Some(creds) = open_woo_keys(&self.secrets, link)? else {
+        let Some(creds) = open_woo_keys(&self.ports.secrets, link)? else {
             doc.weight_source = WeightSource::NotAvailable;
             return Ok(());
         };
@@ -880,12 +895,12 @@ impl Worker {
         let mut calls = Vec::new();
         if !products.is_empty() {
             calls.push(futures::future::Either::Left(
-                self.woo.product_weights(url, creds, &products),
+                self.ports.woo.product_weights(url, creds, &products),
             ));
         }
         for (parent, ids) in &variations {
             calls.push(futures::future::Either::Right(
-                self.woo.variation_weights(url, creds, *parent, ids),
+                self.ports.woo.variation_weights(url, creds, *parent, ids),
             ));
         }
         let found = futures::future::try_join_all(calls).await?;

@@ -1,0 +1,635 @@
+//! Items: how each domain value is stored, and read back. Every value round-trips (tests
+//! below); a stored item that no longer parses is `corrupt`, an internal error (a bug or
+//! tampering, never the client's fault).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::keys;
+use crate::crypto::{CredentialHash, Sealed};
+use crate::domain::{
+    CustomerId, DeviceId, Email, OrderId, OrderVersion, StoreId, StoreUrl, TenantCode, TenantEvent,
+    TriggerStatus,
+};
+use crate::error::{Error, Result};
+use crate::model::{
+    Fulfilment, Link, LinkStatus, LoginAttempts, OrderSync, Session, Store, SyncState, Tenant,
+    User, WooKeys,
+};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn corrupt(what: &str) -> Error {
+    Error::internal(format!("stored {what} item is malformed"))
+}
+
+fn to_item<T: Serialize>(value: &T) -> Result<Item> {
+    serde_dynamo::to_item(value).map_err(|e| Error::internal(format!("encode item: {e}")))
+}
+
+fn from_item<T: DeserializeOwned>(item: Item, what: &str) -> Result<T> {
+    serde_dynamo::from_item(item).map_err(|_| corrupt(what))
+}
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// An item's key.
+pub fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TenantItem {
+    pk: String,
+    sk: String,
+    code: String,
+    name: String,
+    active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fulfilment_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fulfilment_secret: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserItem {
+    pk: String,
+    sk: String,
+    email: String,
+    password_hash: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoreItem {
+    pk: String,
+    sk: String,
+    store_id: String,
+    tenant: String,
+    name: String,
+    customer_id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkItem {
+    pk: String,
+    sk: String,
+    store_id: String,
+    tenant: String,
+    customer_id: String,
+    store_url: String,
+    device_id: String,
+    status: String,
+    trigger_statuses: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    webhook_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_webhook_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_secret_until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api_key_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revoked_api_key_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    woo_consumer_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    woo_consumer_secret: Option<String>,
+    #[serde(default)]
+    webhook_ids: Vec<u64>,
+    linked_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    disconnected_at: Option<DateTime<Utc>>,
+    revision: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiKeyItem {
+    pk: String,
+    sk: String,
+    store_id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionItem {
+    pk: String,
+    sk: String,
+    token_hash: String,
+    tenant: String,
+    email: String,
+    device_id: String,
+    expires_at: DateTime<Utc>,
+    ttl: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginItem {
+    #[serde(default)]
+    failures: u32,
+    #[serde(default)]
+    locked_until: Option<DateTime<Utc>>,
+}
+
+pub fn tenant(t: &Tenant) -> Result<Item> {
+    to_item(&tenant_item(t))
+}
+
+pub fn tenant_of(item: Item) -> Result<Tenant> {
+    tenant_from(from_item(item, "tenant")?)
+}
+
+fn tenant_from(item: TenantItem) -> Result<Tenant> {
+    let fulfilment = match (item.fulfilment_url, item.fulfilment_secret) {
+        (Some(url), Some(secret)) => Some(Fulfilment {
+            url,
+            secret: Sealed::from_stored(secret),
+        }),
+        _ => None,
+    };
+    Ok(Tenant {
+        code: TenantCode::parse(&item.code).map_err(|_| corrupt("tenant"))?,
+        name: item.name,
+        active: item.active,
+        fulfilment,
+    })
+}
+
+fn tenant_item(t: &Tenant) -> TenantItem {
+    TenantItem {
+        pk: keys::TENANTS.to_owned(),
+        sk: keys::tenant_sk(t.code.as_str()),
+        code: t.code.to_string(),
+        name: t.name.clone(),
+        active: t.active,
+        fulfilment_url: t.fulfilment.as_ref().map(|f| f.url.clone()),
+        fulfilment_secret: t.fulfilment.as_ref().map(|f| f.secret.as_str().to_owned()),
+    }
+}
+
+pub fn user(u: &User) -> Result<Item> {
+    to_item(&UserItem {
+        pk: keys::tenant_pk(u.tenant.as_str()),
+        sk: keys::user_sk(u.email.as_str()),
+        email: u.email.to_string(),
+        password_hash: u.password_hash.clone(),
+    })
+}
+
+/// A user item (its key names the tenant).
+pub fn user_of(item: Item, tenant: &TenantCode) -> Result<User> {
+    let u: UserItem = from_item(item, "user")?;
+    Ok(User {
+        tenant: tenant.clone(),
+        email: Email::parse(&u.email).map_err(|_| corrupt("user"))?,
+        password_hash: u.password_hash,
+    })
+}
+
+pub fn login_attempts_of(item: Item) -> Result<LoginAttempts> {
+    let l: LoginItem = from_item(item, "login attempts")?;
+    Ok(LoginAttempts {
+        consecutive_failures: l.failures,
+        locked_until: l.locked_until,
+    })
+}
+
+/// A store's own item and its copy in the tenant's partition (the store picker's listing).
+pub fn store(st: &Store) -> Result<(Item, Item)> {
+    let record = |pk: String, sk: String| StoreItem {
+        pk,
+        sk,
+        store_id: st.id.to_string(),
+        tenant: st.tenant.to_string(),
+        name: st.name.clone(),
+        customer_id: st.customer_id.to_string(),
+    };
+    Ok((
+        to_item(&record(
+            keys::store_pk(st.id.as_str()),
+            keys::STORE_SK.to_owned(),
+        ))?,
+        to_item(&record(
+            keys::tenant_pk(st.tenant.as_str()),
+            keys::store_pk(st.id.as_str()),
+        ))?,
+    ))
+}
+
+pub fn store_of(item: Item) -> Result<Store> {
+    store_from(from_item(item, "store")?)
+}
+
+fn store_from(item: StoreItem) -> Result<Store> {
+    Ok(Store {
+        id: StoreId::parse(&item.store_id).map_err(|_| corrupt("store"))?,
+        tenant: TenantCode::parse(&item.tenant).map_err(|_| corrupt("store"))?,
+        name: item.name,
+        customer_id: CustomerId::parse(&item.customer_id).map_err(|_| corrupt("store"))?,
+    })
+}
+
+pub fn link(l: &Link) -> Result<Item> {
+    to_item(&link_item(l))
+}
+
+pub fn link_of(item: Item) -> Result<Link> {
+    link_from(from_item(item, "link")?)
+}
+
+fn link_item(l: &Link) -> LinkItem {
+    LinkItem {
+        pk: keys::store_pk(l.store_id.as_str()),
+        sk: keys::LINK_SK.to_owned(),
+        store_id: l.store_id.to_string(),
+        tenant: l.tenant.to_string(),
+        customer_id: l.customer_id.to_string(),
+        store_url: l.store_url.to_string(),
+        device_id: l.device_id.to_string(),
+        status: l.status.as_str().to_owned(),
+        trigger_statuses: l.trigger_statuses.iter().map(|t| t.to_string()).collect(),
+        webhook_secret: l.webhook_secret.as_ref().map(|s| s.as_str().to_owned()),
+        previous_webhook_secret: l
+            .previous_webhook_secret
+            .as_ref()
+            .map(|s| s.as_str().to_owned()),
+        previous_secret_until: l.previous_secret_until,
+        api_key_hash: l.api_key_hash.as_ref().map(|h| h.as_str().to_owned()),
+        revoked_api_key_hash: l
+            .revoked_api_key_hash
+            .as_ref()
+            .map(|h| h.as_str().to_owned()),
+        woo_consumer_key: l
+            .woo_keys
+            .as_ref()
+            .map(|k| k.consumer_key.as_str().to_owned()),
+        woo_consumer_secret: l
+            .woo_keys
+            .as_ref()
+            .map(|k| k.consumer_secret.as_str().to_owned()),
+        webhook_ids: l.webhook_ids.clone(),
+        linked_at: l.linked_at,
+        updated_at: l.updated_at,
+        disconnected_at: l.disconnected_at,
+        revision: l.revision,
+    }
+}
+
+fn link_from(i: LinkItem) -> Result<Link> {
+    let c = |_| corrupt("link");
+    Ok(Link {
+        store_id: StoreId::parse(&i.store_id).map_err(c)?,
+        tenant: TenantCode::parse(&i.tenant).map_err(c)?,
+        customer_id: CustomerId::parse(&i.customer_id).map_err(c)?,
+        store_url: StoreUrl::parse(&i.store_url).map_err(c)?,
+        device_id: DeviceId::parse(&i.device_id).map_err(c)?,
+        status: LinkStatus::parse(&i.status).ok_or_else(|| corrupt("link"))?,
+        trigger_statuses: i
+            .trigger_statuses
+            .iter()
+            .map(|t| TriggerStatus::parse(t))
+            .collect::<Result<_>>()
+            .map_err(c)?,
+        webhook_secret: i.webhook_secret.map(Sealed::from_stored),
+        previous_webhook_secret: i.previous_webhook_secret.map(Sealed::from_stored),
+        previous_secret_until: i.previous_secret_until,
+        api_key_hash: i.api_key_hash.map(CredentialHash::from_stored),
+        revoked_api_key_hash: i.revoked_api_key_hash.map(CredentialHash::from_stored),
+        woo_keys: match (i.woo_consumer_key, i.woo_consumer_secret) {
+            (Some(k), Some(s)) => Some(WooKeys {
+                consumer_key: Sealed::from_stored(k),
+                consumer_secret: Sealed::from_stored(s),
+            }),
+            _ => None,
+        },
+        webhook_ids: i.webhook_ids,
+        linked_at: i.linked_at,
+        updated_at: i.updated_at,
+        disconnected_at: i.disconnected_at,
+        revision: i.revision,
+    })
+}
+
+/// The API-key index item: the key's hash names the store whose link holds it.
+pub fn api_key(hash: &CredentialHash, store: &StoreId) -> Result<Item> {
+    to_item(&ApiKeyItem {
+        pk: keys::api_key_pk(hash.as_str()),
+        sk: keys::API_KEY_SK.to_owned(),
+        store_id: store.to_string(),
+    })
+}
+
+pub fn api_key_store(item: Item) -> Result<StoreId> {
+    let index: ApiKeyItem = from_item(item, "api key")?;
+    StoreId::parse(&index.store_id).map_err(|_| corrupt("api key"))
+}
+
+pub fn session(session: &Session) -> Result<Item> {
+    to_item(&SessionItem {
+        pk: keys::session_pk(session.token_hash.as_str()),
+        sk: keys::SESSION_SK.to_owned(),
+        token_hash: session.token_hash.as_str().to_owned(),
+        tenant: session.tenant.to_string(),
+        email: session.email.to_string(),
+        device_id: session.device_id.to_string(),
+        expires_at: session.expires_at,
+        ttl: session.expires_at.timestamp(),
+    })
+}
+
+pub fn session_of(item: Item) -> Result<Session> {
+    let s: SessionItem = from_item(item, "session")?;
+    let c = |_| corrupt("session");
+    Ok(Session {
+        token_hash: CredentialHash::from_stored(s.token_hash),
+        tenant: TenantCode::parse(&s.tenant).map_err(c)?,
+        email: Email::parse(&s.email).map_err(c)?,
+        device_id: DeviceId::parse(&s.device_id).map_err(c)?,
+        expires_at: s.expires_at,
+    })
+}
+
+pub fn order(o: &OrderSync) -> Result<Item> {
+    to_item(&order_item(o))
+}
+
+pub fn order_of(item: Item) -> Result<OrderSync> {
+    order_from(from_item(item, "order")?)
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderItem {
+    pk: String,
+    sk: String,
+    store_id: String,
+    order_id: u64,
+    state: String,
+    woo_status: String,
+    version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    received_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    waiting: Option<String>,
+    in_scope: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    webhook_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claimed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    doc_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delivered_hash: Option<String>,
+    attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    synced_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttl: Option<i64>,
+    revision: u64,
+}
+
+fn order_item(o: &OrderSync) -> OrderItem {
+    OrderItem {
+        pk: keys::store_pk(o.store_id.as_str()),
+        sk: keys::order_sk(o.order_id.get()),
+        store_id: o.store_id.to_string(),
+        order_id: o.order_id.get(),
+        state: o.state.as_str().to_owned(),
+        woo_status: o.woo_status.clone(),
+        version: o.version.to_string(),
+        received_at: o.received_at.clone(),
+        content_hash: o.content_hash.clone(),
+        waiting: o.waiting.clone(),
+        in_scope: o.in_scope,
+        event: o.event.map(|e| e.as_str().to_owned()),
+        webhook_id: o.webhook_id.clone(),
+        claimed_by: o.claimed_by.clone(),
+        doc_hash: o.doc_hash.clone(),
+        delivered_hash: o.delivered_hash.clone(),
+        attempts: o.attempts,
+        last_error: o.last_error.clone(),
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+        synced_at: o.synced_at,
+        ttl: o.expires_at.map(|e| e.timestamp()),
+        revision: o.revision,
+    }
+}
+
+fn order_from(i: OrderItem) -> Result<OrderSync> {
+    Ok(OrderSync {
+        store_id: StoreId::parse(&i.store_id).map_err(|_| corrupt("order"))?,
+        order_id: OrderId::new(i.order_id),
+        state: SyncState::parse(&i.state).ok_or_else(|| corrupt("order"))?,
+        woo_status: i.woo_status,
+        version: OrderVersion::stored(i.version),
+        received_at: i.received_at,
+        content_hash: i.content_hash,
+        waiting: i.waiting,
+        in_scope: i.in_scope,
+        event: i
+            .event
+            .map(|e| TenantEvent::parse(&e).ok_or_else(|| corrupt("order")))
+            .transpose()?,
+        webhook_id: i.webhook_id,
+        claimed_by: i.claimed_by,
+        doc_hash: i.doc_hash,
+        delivered_hash: i.delivered_hash,
+        attempts: i.attempts,
+        last_error: i.last_error,
+        created_at: i.created_at,
+        updated_at: i.updated_at,
+        synced_at: i.synced_at,
+        expires_at: i.ttl.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)),
+        revision: i.revision,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_764_400_000 + secs, 0).unwrap()
+    }
+
+    fn code() -> TenantCode {
+        TenantCode::parse("ACME").unwrap()
+    }
+
+    fn store_id() -> StoreId {
+        StoreId::parse("st_1").unwrap()
+    }
+
+    fn link(full: bool) -> Link {
+        Link {
+            store_id: store_id(),
+            tenant: code(),
+            customer_id: CustomerId::parse("cus_1").unwrap(),
+            store_url: StoreUrl::parse("https://shop.example.com/de").unwrap(),
+            device_id: DeviceId::parse(&"ab".repeat(32)).unwrap(),
+            status: if full {
+                LinkStatus::Connected
+            } else {
+                LinkStatus::Disconnected
+            },
+            trigger_statuses: TriggerStatus::parse_list(Some(&[
+                "processing".to_owned(),
+                "on-hold".to_owned(),
+            ]))
+            .unwrap(),
+            webhook_secret: full.then(|| Sealed::from_stored("v1.sealed-a".into())),
+            previous_webhook_secret: full.then(|| Sealed::from_stored("v1.sealed-b".into())),
+            previous_secret_until: full.then(|| at(86_400)),
+            api_key_hash: full.then(|| CredentialHash::of("wlk_current")),
+            revoked_api_key_hash: full.then(|| CredentialHash::of("wlk_old")),
+            woo_keys: full.then(|| WooKeys {
+                consumer_key: Sealed::from_stored("v1.ck".into()),
+                consumer_secret: Sealed::from_stored("v1.cs".into()),
+            }),
+            webhook_ids: if full { vec![11, 12, 13] } else { vec![] },
+            linked_at: at(0),
+            updated_at: at(5),
+            disconnected_at: (!full).then(|| at(9)),
+            revision: 7,
+        }
+    }
+
+    fn order(full: bool) -> OrderSync {
+        let mut o = OrderSync::first(store_id(), OrderId::new(1_234), at(0));
+        if full {
+            o.state = SyncState::Synced;
+            o.woo_status = "processing".into();
+            o.version = OrderVersion::of_modified("2026-11-23T10:00:00");
+            o.received_at = Some("2026-11-23T10:00:00.250001Z".into());
+            o.content_hash = Some("c0ffee".into());
+            o.waiting = Some("2026-11-23T10:00:01.000|2026-11-23T10:00:01.5Z".into());
+            o.in_scope = true;
+            o.event = Some(TenantEvent::Cancelled);
+            o.webhook_id = Some("msg_abc".into());
+            o.claimed_by = Some("m-1".into());
+            o.doc_hash = Some("d1".into());
+            o.delivered_hash = Some("d0".into());
+            o.attempts = 3;
+            o.last_error = Some("tenant answered 503".into());
+            o.synced_at = Some(at(30));
+            o.expires_at = Some(at(90 * 86_400));
+            o.revision = 12;
+        }
+        o
+    }
+
+    #[test]
+    fn every_value_reads_back_as_it_was_written() {
+        for full in [false, true] {
+            let tenant = Tenant {
+                code: code(),
+                name: "Acme Couriers".into(),
+                active: full,
+                fulfilment: full.then(|| Fulfilment {
+                    url: "https://tenant.example.com/hook".into(),
+                    secret: Sealed::from_stored("v1.whsec".into()),
+                }),
+            };
+            assert_eq!(tenant_of(super::tenant(&tenant).unwrap()).unwrap(), tenant);
+
+            let l = link(full);
+            assert_eq!(link_of(super::link(&l).unwrap()).unwrap(), l);
+
+            let o = order(full);
+            assert_eq!(order_of(super::order(&o).unwrap()).unwrap(), o);
+        }
+
+        let u = User {
+            tenant: code(),
+            email: Email::parse("ops@acme.test").unwrap(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        };
+        assert_eq!(user_of(user(&u).unwrap(), &code()).unwrap(), u);
+
+        let st = Store {
+            id: store_id(),
+            tenant: code(),
+            name: "Shop".into(),
+            customer_id: CustomerId::parse("cus_1").unwrap(),
+        };
+        let (main, listing) = store(&st).unwrap();
+        assert_eq!(main["pk"], s("STORE#st_1"));
+        assert_eq!(listing["pk"], s("TENANT#ACME"));
+        assert_eq!(store_of(main).unwrap(), st);
+        assert_eq!(store_of(listing).unwrap(), st);
+
+        let hash = CredentialHash::of("wlk_current");
+        assert_eq!(
+            api_key_store(api_key(&hash, &store_id()).unwrap()).unwrap(),
+            store_id()
+        );
+
+        let sess = Session {
+            token_hash: CredentialHash::of("wlt_token"),
+            tenant: code(),
+            email: Email::parse("ops@acme.test").unwrap(),
+            device_id: DeviceId::parse(&"cd".repeat(32)).unwrap(),
+            expires_at: at(3_600),
+        };
+        let item = session(&sess).unwrap();
+        assert_eq!(
+            item["ttl"],
+            AttributeValue::N(at(3_600).timestamp().to_string())
+        );
+        assert_eq!(session_of(item).unwrap(), sess);
+    }
+
+    #[test]
+    fn keys_and_expiry_attributes_are_where_dynamodb_looks() {
+        let item = super::order(&order(true)).unwrap();
+        assert_eq!(item["pk"], s("STORE#st_1"));
+        assert_eq!(item["sk"], s("ORDER#00000000000000001234"));
+        assert_eq!(
+            item["ttl"],
+            AttributeValue::N(at(90 * 86_400).timestamp().to_string())
+        );
+        assert!(!super::order(&order(false)).unwrap().contains_key("ttl"));
+        let item = super::link(&link(true)).unwrap();
+        assert_eq!((&item["pk"], &item["sk"]), (&s("STORE#st_1"), &s("LINK")));
+    }
+
+    #[test]
+    fn malformed_items_are_corrupt_not_a_panic() {
+        let mut item = super::link(&link(true)).unwrap();
+        item.insert("status".into(), s("half-linked"));
+        assert_eq!(
+            link_of(item).unwrap_err().kind(),
+            crate::error::ErrorKind::Internal
+        );
+        let mut item = super::order(&order(true)).unwrap();
+        item.insert("state".into(), s("lost"));
+        assert!(order_of(item).is_err());
+        let mut item = super::order(&order(true)).unwrap();
+        item.remove("revision");
+        assert!(order_of(item).is_err());
+        assert!(login_attempts_of(HashMap::new()).is_ok_and(|a| a == LoginAttempts::default()));
+    }
+}

@@ -1,0 +1,63 @@
+//! Attribute names and key formats (the table in `super`'s documentation).
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const TTL: &str = "ttl";
+pub const TENANTS: &str = "TENANTS";
+
+pub fn tenant_sk(code: &str) -> String {
+    format!("TENANT#{code}")
+}
+pub fn tenant_pk(code: &str) -> String {
+    format!("TENANT#{code}")
+}
+pub fn user_sk(email: &str) -> String {
+    format!("USER#{email}")
+}
+pub fn login_sk(email: &str) -> String {
+    format!("LOGIN#{email}")
+}
+pub const STORE_PREFIX: &str = "STORE#";
+pub fn store_pk(id: &str) -> String {
+    format!("{STORE_PREFIX}{id}")
+}
+pub const STORE_SK: &str = "STORE";
+pub const LINK_SK: &str = "LINK";
+pub fn api_key_pk(hash: &str) -> String {
+    format!("APIKEY#{hash}")
+}
+pub const API_KEY_SK: &str = "APIKEY";
+pub fn session_pk(hash: &str) -> String {
+    format!("SESSION#{hash}")
+}
+pub const SESSION_SK: &str = "SESSION";
+pub const ORDER_PREFIX: &str = "ORDER#";
+pub fn order_sk(order: u64) -> String {
+    format!("{ORDER_PREFIX}{order:020}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_their_documented_forms() {
+        assert_eq!(tenant_sk("ACME"), "TENANT#ACME");
+        assert_eq!(tenant_pk("ACME"), "TENANT#ACME");
+        assert_eq!(user_sk("a@b.test"), "USER#a@b.test");
+        assert_eq!(login_sk("a@b.test"), "LOGIN#a@b.test");
+        assert_eq!(store_pk("st_1"), "STORE#st_1");
+        assert_eq!(api_key_pk("ab12"), "APIKEY#ab12");
+        assert_eq!(session_pk("ab12"), "SESSION#ab12");
+        assert_eq!(order_sk(42), "ORDER#00000000000000000042");
+    }
+
+    #[test]
+    fn order_keys_sort_as_their_numbers() {
+        let ids = [0u64, 9, 10, 99, 100, 1_000_000, u64::MAX];
+        for pair in ids.windows(2) {
+            assert!(order_sk(pair[0]) < order_sk(pair[1]));
+        }
+        assert!(order_sk(5).starts_with(ORDER_PREFIX));
+    }
+}
