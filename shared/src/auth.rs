@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::crypto::{issue_credential, verify_password, CredentialHash, SecretString};
 use crate::domain::{DeviceId, Email, Password, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Link, Session, Tenant};
+use crate::model::{Link, LoginAttempts, Session, Tenant};
 use crate::ports::{Links, Sessions, Tenants, Users};
 
 /// The ports logging in uses.
@@ -62,6 +62,42 @@ pub async fn resolve(tenants: &dyn Tenants, code: &TenantCode) -> Result<Tenant>
     active_tenant(tenants, code).await
 }
 
+/// How often a reservation is tried again after another attempt changed the record first.
+const RESERVE_ROUNDS: usize = 16;
+
+/// Counts one attempt on the account, as a failure until the password proves right: refused
+/// while the account is locked; the attempt that reaches the limit locks it (for the length
+/// its failure count earns). Under contention it fails closed (429, try again in a second).
+async fn reserve_attempt(
+    users: &dyn Users,
+    code: &TenantCode,
+    email: &Email,
+    now: DateTime<Utc>,
+) -> Result<LoginAttempts> {
+    for _ in 0..RESERVE_ROUNDS {
+        let current = users.login_attempts(code, email).await?;
+        if let Some(until) = current.locked_until.filter(|u| *u > now) {
+            return Err(too_many_attempts(until, now));
+        }
+        let failures = current.consecutive_failures.saturating_add(1);
+        let next = LoginAttempts {
+            consecutive_failures: failures,
+            locked_until: if failures >= LOCKOUT_THRESHOLD {
+                Some(now + lockout_duration(failures))
+            } else {
+                current.locked_until
+            },
+        };
+        if users
+            .swap_login_attempts(code, email, &current, &next)
+            .await?
+        {
+            return Ok(next);
+        }
+    }
+    Err(too_many_attempts(now, now))
+}
+
 /// A login token as handed to the client, once.
 #[derive(Debug)]
 pub struct IssuedToken {
@@ -90,10 +126,9 @@ pub async fn login(
     active_tenant(ports.tenants, code).await?;
     let users = ports.users;
     let now = Utc::now();
-    let attempts = users.login_attempts(code, email).await?;
-    if let Some(until) = attempts.locked_until.filter(|u| *u > now) {
-        return Err(too_many_attempts(until, now));
-    }
+    // The attempt is counted (and the account locked when it reaches the limit) before the
+    // password is checked, so parallel guesses cannot all pass one look at the counter.
+    let reserved = reserve_attempt(users, code, email, now).await?;
     let user = users.get_user(code, email).await?;
     let phc = user.map(|u| u.password_hash);
     // argon2id is deliberately slow; keep it off the async workers. Unknown accounts verify
@@ -102,10 +137,8 @@ pub async fn login(
         .await
         .map_err(Error::internal)?;
     if !ok {
-        let failures = users.add_login_failure(code, email).await?;
-        if failures >= LOCKOUT_THRESHOLD {
-            let until = now + lockout_duration(failures);
-            users.lock_login(code, email, until).await?;
+        if reserved.locked_until.is_some_and(|u| u > now) {
+            let failures = reserved.consecutive_failures;
             tracing::warn!(tenant = %code, failures, "login locked after repeated failures");
         }
         return Err(Error::new(
@@ -113,9 +146,7 @@ pub async fn login(
             "email or password is wrong",
         ));
     }
-    if attempts.consecutive_failures > 0 {
-        users.clear_login_failures(code, email).await?;
-    }
+    users.clear_login_failures(code, email).await?;
     let credential = issue_credential(TOKEN_PREFIX);
     let expires_at =
         now + Duration::from_std(ports.token_ttl).map_err(|e| Error::internal(e.to_string()))?;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
 use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
@@ -46,14 +45,18 @@ pub trait Users: Send + Sync {
     /// Creates or replaces the user (password change).
     async fn put_user(&self, user: &User) -> Result<Written>;
     async fn login_attempts(&self, tenant: &TenantCode, email: &Email) -> Result<LoginAttempts>;
-    /// Atomically adds one failure and returns the new count.
-    async fn add_login_failure(&self, tenant: &TenantCode, email: &Email) -> Result<u32>;
-    async fn lock_login(
+    /// Replaces the account's attempt record with `next` if its failure count is still
+    /// `expected`'s (as `login_attempts` returned it; 0: no record): `false` when another
+    /// attempt changed it first. Every write but clearing raises the count, so it serves as
+    /// the record's revision. This compare-and-set is what makes the lockout hold under
+    /// parallel requests.
+    async fn swap_login_attempts(
         &self,
         tenant: &TenantCode,
         email: &Email,
-        until: DateTime<Utc>,
-    ) -> Result<()>;
+        expected: &LoginAttempts,
+        next: &LoginAttempts,
+    ) -> Result<bool>;
     async fn clear_login_failures(&self, tenant: &TenantCode, email: &Email) -> Result<()>;
 }
 

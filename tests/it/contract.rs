@@ -4,7 +4,9 @@
 use chrono::{Duration, Utc};
 use woolink::crypto::{CredentialHash, Sealed};
 use woolink::domain::{CustomerId, DeviceId, Email, StoreId, StoreUrl, TenantCode, TriggerStatus};
-use woolink::model::{Fulfilment, Link, LinkStatus, Session, Store, Tenant, User, WooKeys};
+use woolink::model::{
+    Fulfilment, Link, LinkStatus, LoginAttempts, Session, Store, Tenant, User, WooKeys,
+};
 use woolink::ports::Written;
 use woolink::ErrorKind;
 
@@ -124,10 +126,37 @@ async fn users_contract(backend: Backend) {
             .consecutive_failures,
         0
     );
-    assert_eq!(r.users.add_login_failure(&t, &e).await.unwrap(), 1);
-    assert_eq!(r.users.add_login_failure(&t, &e).await.unwrap(), 2);
+    let none = LoginAttempts::default();
+    let one = LoginAttempts {
+        consecutive_failures: 1,
+        locked_until: None,
+    };
+    assert!(r
+        .users
+        .swap_login_attempts(&t, &e, &none, &one)
+        .await
+        .unwrap());
+    // A second writer that read the same record loses.
+    assert!(!r
+        .users
+        .swap_login_attempts(&t, &e, &none, &one)
+        .await
+        .unwrap());
     let until = Utc::now() + Duration::seconds(30);
-    r.users.lock_login(&t, &e, until).await.unwrap();
+    let two = LoginAttempts {
+        consecutive_failures: 2,
+        locked_until: Some(until),
+    };
+    assert!(!r
+        .users
+        .swap_login_attempts(&t, &e, &two, &two)
+        .await
+        .unwrap());
+    assert!(r
+        .users
+        .swap_login_attempts(&t, &e, &one, &two)
+        .await
+        .unwrap());
     let a = r.users.login_attempts(&t, &e).await.unwrap();
     assert_eq!(a.consecutive_failures, 2);
     assert_eq!(
@@ -141,6 +170,8 @@ async fn users_contract(backend: Backend) {
     );
 }
 
+/// Ten writers, each reading the record and swapping in one more failure until it wins:
+/// every one wins exactly once, each with its own count, and none is lost.
 async fn concurrent_login_failures_are_all_counted(backend: Backend) {
     let r = repos(backend).await;
     let (t, e) = (code("ACME"), email("ops@acme.test"));
@@ -149,7 +180,20 @@ async fn concurrent_login_failures_are_all_counted(backend: Backend) {
         let users = r.users.clone();
         let (t, e) = (t.clone(), e.clone());
         tasks.push(tokio::spawn(async move {
-            users.add_login_failure(&t, &e).await.unwrap()
+            loop {
+                let current = users.login_attempts(&t, &e).await.unwrap();
+                let next = LoginAttempts {
+                    consecutive_failures: current.consecutive_failures + 1,
+                    locked_until: None,
+                };
+                if users
+                    .swap_login_attempts(&t, &e, &current, &next)
+                    .await
+                    .unwrap()
+                {
+                    return next.consecutive_failures;
+                }
+            }
         }));
     }
     let mut seen = Vec::new();
@@ -158,6 +202,14 @@ async fn concurrent_login_failures_are_all_counted(backend: Backend) {
     }
     seen.sort_unstable();
     assert_eq!(seen, (1..=10).collect::<Vec<u32>>());
+    assert_eq!(
+        r.users
+            .login_attempts(&t, &e)
+            .await
+            .unwrap()
+            .consecutive_failures,
+        10
+    );
 }
 
 async fn stores_contract(backend: Backend) {

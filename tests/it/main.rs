@@ -6,6 +6,7 @@ mod connect_api;
 mod contract;
 mod disconnect;
 mod fuzz;
+mod hardening;
 mod helpers;
 mod lambda_events;
 mod logs;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{conflict_on_link, conflict_on_order};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
@@ -89,27 +89,21 @@ impl Users for MemoryStore {
                 .unwrap_or_default()
         })
     }
-    async fn add_login_failure(&self, tenant: &TenantCode, email: &Email) -> Result<u32> {
-        self.with(|d| {
-            let a = d
-                .attempts
-                .entry((tenant.clone(), email.clone()))
-                .or_default();
-            a.consecutive_failures += 1;
-            a.consecutive_failures
-        })
-    }
-    async fn lock_login(
+    async fn swap_login_attempts(
         &self,
         tenant: &TenantCode,
         email: &Email,
-        until: DateTime<Utc>,
-    ) -> Result<()> {
+        expected: &LoginAttempts,
+        next: &LoginAttempts,
+    ) -> Result<bool> {
         self.with(|d| {
-            d.attempts
-                .entry((tenant.clone(), email.clone()))
-                .or_default()
-                .locked_until = Some(until);
+            let key = (tenant.clone(), email.clone());
+            let stored = d.attempts.get(&key).map_or(0, |a| a.consecutive_failures);
+            if stored != expected.consecutive_failures {
+                return false;
+            }
+            d.attempts.insert(key, next.clone());
+            true
         })
     }
     async fn clear_login_failures(&self, tenant: &TenantCode, email: &Email) -> Result<()> {

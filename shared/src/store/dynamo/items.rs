@@ -134,12 +134,12 @@ struct SessionItem {
     ttl: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct LoginItem {
     #[serde(default)]
     failures: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     locked_until: Option<DateTime<Utc>>,
 }
 
@@ -196,6 +196,29 @@ pub fn user_of(item: Item, tenant: &TenantCode) -> Result<User> {
         email: Email::parse(&u.email).map_err(|_| corrupt("user"))?,
         password_hash: u.password_hash,
     })
+}
+
+/// An account's failed-login record; it expires `keep` after its last failure or lock.
+pub fn login_attempts(
+    tenant: &TenantCode,
+    email: &Email,
+    a: &LoginAttempts,
+    keep: chrono::Duration,
+) -> Result<Item> {
+    let mut item = to_item(&LoginItem {
+        failures: a.consecutive_failures,
+        locked_until: a.locked_until,
+    })?;
+    let last = a.locked_until.unwrap_or_else(Utc::now).max(Utc::now());
+    item.extend(key(
+        keys::tenant_pk(tenant.as_str()),
+        keys::login_sk(email.as_str()),
+    ));
+    item.insert(
+        keys::TTL.to_owned(),
+        AttributeValue::N((last + keep).timestamp().to_string()),
+    );
+    Ok(item)
 }
 
 pub fn login_attempts_of(item: Item) -> Result<LoginAttempts> {

@@ -25,7 +25,7 @@ use aws_sdk_dynamodb::types::{
     KeysAndAttributes, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
 use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
@@ -33,7 +33,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LoginAttempts, OrderSync, Session, Store, Tenant, User};
 use crate::ports::{Links, OrderSyncs, Sessions, Stores, Tenants, Users, Written};
 use crate::store::{conflict_on_link, conflict_on_order};
-use items::{corrupt, key, s, Item};
+use items::{key, s, Item};
 
 /// Runs a batch call until nothing is left unprocessed (DynamoDB hands back what it could not
 /// do under load): `round` takes what is pending and returns what is left and what it got. At
@@ -299,52 +299,32 @@ impl Users for DynamoStore {
             .map(Option::unwrap_or_default)
     }
 
-    async fn add_login_failure(&self, tenant: &TenantCode, email: &Email) -> Result<u32> {
-        let ttl = (Utc::now() + LOGIN_ATTEMPTS_TTL).timestamp();
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                keys::tenant_pk(tenant.as_str()),
-                keys::login_sk(email.as_str()),
-            )))
-            .update_expression("ADD failures :one SET #ttl = :ttl")
-            .expression_attribute_names("#ttl", keys::TTL)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(db_error)?;
-        out.attributes
-            .and_then(|a| a.get("failures").cloned())
-            .and_then(|v| v.as_n().ok().and_then(|n| n.parse().ok()))
-            .ok_or_else(|| corrupt("login attempts"))
-    }
-
-    async fn lock_login(
+    async fn swap_login_attempts(
         &self,
         tenant: &TenantCode,
         email: &Email,
-        until: DateTime<Utc>,
-    ) -> Result<()> {
-        let ttl = (until + LOGIN_ATTEMPTS_TTL).timestamp();
-        self.client
-            .update_item()
+        expected: &LoginAttempts,
+        next: &LoginAttempts,
+    ) -> Result<bool> {
+        let item = items::login_attempts(tenant, email, next, LOGIN_ATTEMPTS_TTL)?;
+        let mut put = self
+            .client
+            .put_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::tenant_pk(tenant.as_str()),
-                keys::login_sk(email.as_str()),
-            )))
-            .update_expression("SET lockedUntil = :u, #ttl = :ttl")
-            .expression_attribute_names("#ttl", keys::TTL)
-            .expression_attribute_values(":u", s(until.to_rfc3339()))
-            .expression_attribute_values(":ttl", AttributeValue::N(ttl.to_string()))
-            .send()
-            .await
-            .map_err(db_error)?;
-        Ok(())
+            .set_item(Some(item));
+        // A stored record always has a failure count of at least one (clearing deletes it),
+        // and every other write raises it: the count is the record's revision.
+        put = match expected.consecutive_failures {
+            0 => put.condition_expression("attribute_not_exists(pk)"),
+            f => put
+                .condition_expression("failures = :f")
+                .expression_attribute_values(":f", AttributeValue::N(f.to_string())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(db_error(e)),
+        }
     }
 
     async fn clear_login_failures(&self, tenant: &TenantCode, email: &Email) -> Result<()> {
