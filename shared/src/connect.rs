@@ -215,6 +215,10 @@ async fn register_webhooks(
                         ErrorKind::WooCommerceUnreachable,
                         format!("the store refused to create a webhook ({status} {code})"),
                     ),
+                    WooError::TooLarge { .. } => Error::new(
+                        ErrorKind::WooCommerceUnreachable,
+                        "the store's answer to creating a webhook was too large",
+                    ),
                     WooError::Unreachable(why) => Error::new(
                         ErrorKind::WooCommerceUnreachable,
                         format!("the store's WooCommerce API could not be reached ({why})"),

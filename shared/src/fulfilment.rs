@@ -125,8 +125,8 @@ impl FulfilmentClient {
             return Ok(status);
         }
         let retryable = status == 408 || status == 429 || status >= 500;
-        let answer = response.bytes().await.unwrap_or_default();
-        let text = String::from_utf8_lossy(&answer[..answer.len().min(ANSWER_KEPT)]).into_owned();
+        let answer = crate::outbound::read_prefix(response, ANSWER_KEPT).await;
+        let text = String::from_utf8_lossy(&answer).into_owned();
         let failure = Failure {
             summary: format!("tenant answered {status}"),
             answer: Some(text),

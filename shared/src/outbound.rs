@@ -132,6 +132,49 @@ impl OutboundPolicy {
     }
 }
 
+/// Why an answer's body could not be read whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// More than the limit: the rest was not read (the connection is dropped).
+    TooLarge { limit: usize },
+    /// The connection failed or timed out while reading.
+    Interrupted,
+}
+
+/// Reads an answer's body, streaming, up to `limit` bytes: a peer announcing or sending more is
+/// cut off there, so a hostile store or tenant cannot make woolink hold more than `limit`.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> std::result::Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|_| BodyError::Interrupted)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The first `keep` bytes of an answer's body (or fewer), without reading the rest.
+pub async fn read_prefix(mut response: reqwest::Response, keep: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < keep {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = keep - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            _ => break,
+        }
+    }
+    body
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum AddressClass {
     Public,

@@ -7,6 +7,13 @@ use serde_json::json;
 
 use crate::crypto::SecretString;
 use crate::domain::{StoreUrl, WooTopic};
+use crate::outbound::{read_capped, BodyError};
+
+/// Largest order answer read from a store (a claim-checked order: one too large for the queue).
+pub const ORDER_ANSWER_LIMIT: usize = 4 << 20;
+/// Largest other answer read from a store (webhooks, weight lists of at most 100 items asked
+/// for with `_fields=id,weight`, error bodies).
+pub const ANSWER_LIMIT: usize = 1 << 20;
 
 /// A store's REST API keys, in clear, only for the duration of a call.
 pub struct WooCredentials {
@@ -36,6 +43,15 @@ pub enum WooError {
     AuthFailed,
     /// Another 4xx with WooCommerce's error code.
     Rejected { status: u16, code: String },
+    /// The answer was larger than woolink reads from a store (it will not shrink on a retry).
+    TooLarge { limit: usize },
+}
+
+impl WooError {
+    /// Whether trying again later may help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unreachable(_))
+    }
 }
 
 impl fmt::Display for WooError {
@@ -44,6 +60,7 @@ impl fmt::Display for WooError {
             Self::Unreachable(why) => write!(f, "store unreachable: {why}"),
             Self::AuthFailed => f.write_str("store refused the API keys"),
             Self::Rejected { status, code } => write!(f, "store answered {status} {code}"),
+            Self::TooLarge { limit } => write!(f, "store answered more than {limit} bytes"),
         }
     }
 }
@@ -77,7 +94,11 @@ impl WooClient {
         match status {
             401 | 403 => WooError::AuthFailed,
             400..=499 => {
-                let body = response.json::<RestError>().await.unwrap_or_default();
+                let body = read_capped(response, ANSWER_LIMIT)
+                    .await
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<RestError>(&b).ok())
+                    .unwrap_or_default();
                 WooError::Rejected {
                     status,
                     code: body.code.chars().take(64).collect(),
@@ -102,6 +123,25 @@ impl WooClient {
         } else {
             Err(Self::classify(response).await)
         }
+    }
+
+    /// The answer's body, read up to `limit` bytes.
+    async fn body(response: reqwest::Response, limit: usize) -> Result<Vec<u8>, WooError> {
+        read_capped(response, limit).await.map_err(|e| match e {
+            BodyError::TooLarge { limit } => WooError::TooLarge { limit },
+            BodyError::Interrupted => WooError::Unreachable("the answer was cut off".into()),
+        })
+    }
+
+    /// The answer's body as `T`, read up to `limit` bytes.
+    async fn read<T: serde::de::DeserializeOwned>(
+        response: reqwest::Response,
+        limit: usize,
+        what: &str,
+    ) -> Result<T, WooError> {
+        let body = Self::body(response, limit).await?;
+        serde_json::from_slice(&body)
+            .map_err(|_| WooError::Unreachable(format!("answer was not {what}")))
     }
 
     fn transport(e: reqwest::Error) -> WooError {
@@ -135,12 +175,10 @@ impl WooClient {
                 "secret": secret.expose(),
                 "status": "active",
             }));
-        Self::call(request, creds)
-            .await?
-            .json::<CreatedWebhook>()
+        let response = Self::call(request, creds).await?;
+        Self::read::<CreatedWebhook>(response, ANSWER_LIMIT, "a WooCommerce webhook")
             .await
             .map(|w| w.id)
-            .map_err(|_| WooError::Unreachable("answer was not a WooCommerce webhook".into()))
     }
 
     /// `GET /wc/v3/orders/{id}`: the order as raw JSON (for claim-check messages).
@@ -153,11 +191,9 @@ impl WooClient {
         let request = self
             .http
             .get(store.rest_endpoint(&format!("wc/v3/orders/{id}")));
-        Self::call(request, creds)
-            .await?
-            .text()
-            .await
-            .map_err(Self::transport)
+        let response = Self::call(request, creds).await?;
+        let body = Self::body(response, ORDER_ANSWER_LIMIT).await?;
+        String::from_utf8(body).map_err(|_| WooError::Unreachable("answer was not text".into()))
     }
 
     /// Weights of products, one call: `GET /wc/v3/products?include=…&per_page=100`.
@@ -205,15 +241,13 @@ impl WooClient {
             .map(u64::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let request = self
-            .http
-            .get(url)
-            .query(&[("include", include.as_str()), ("per_page", "100")]);
-        let products: Vec<Product> = Self::call(request, creds)
-            .await?
-            .json()
-            .await
-            .map_err(|_| WooError::Unreachable("answer was not a product list".into()))?;
+        let request = self.http.get(url).query(&[
+            ("include", include.as_str()),
+            ("per_page", "100"),
+            ("_fields", "id,weight"),
+        ]);
+        let response = Self::call(request, creds).await?;
+        let products: Vec<Product> = Self::read(response, ANSWER_LIMIT, "a product list").await?;
         Ok(products
             .into_iter()
             .map(|p| {

@@ -853,7 +853,9 @@ impl Worker {
                         self.weights.put((store.clone(), c.id()), w);
                     }
                 }
-                Err(e) if receive_count < self.settings.weight_lookup_receives => {
+                Err(e)
+                    if e.is_transient() && receive_count < self.settings.weight_lookup_receives =>
+                {
                     return Err(RecordFailure {
                         reason: format!("weight lookup: {e}"),
                         retry_after: Some(self.settings.backoff(receive_count)),

@@ -2,6 +2,8 @@
 //! the lockout, floods from one source, hostile answers from stores and tenants, bad bodies,
 //! replays, revoked keys, and what a merchant is shown of a tenant's refusal.
 
+use std::time::Duration;
+
 use futures::future::join_all;
 
 use crate::both_backends;
@@ -51,3 +53,49 @@ async fn parallel_logins_cannot_outrun_the_lockout(backend: Backend) {
 }
 
 both_backends!(parallel_logins_cannot_outrun_the_lockout);
+
+/// A store whose order answer is 300 MB (streamed, or announced by Content-Length): the client
+/// stops at its limit and says so, instead of holding the answer.
+#[tokio::test]
+async fn a_huge_order_answer_is_refused_at_the_limit() {
+    use axum::body::{Body, Bytes};
+    use woolink::woocommerce::{WooClient, WooCredentials, WooError, ORDER_ANSWER_LIMIT};
+
+    let mib = Bytes::from(vec![b' '; 1 << 20]);
+    let streamed = mib.clone();
+    let app = axum::Router::new()
+        .route(
+            "/wp-json/wc/v3/orders/1",
+            axum::routing::get(move || {
+                let chunks =
+                    std::iter::repeat_n(streamed.clone(), 300).map(Ok::<_, std::io::Error>);
+                async move { Body::from_stream(futures::stream::iter(chunks)) }
+            }),
+        )
+        .route(
+            "/wp-json/wc/v3/orders/2",
+            axum::routing::get(move || {
+                let body = [mib.as_ref(); 8].concat();
+                async move { body }
+            }),
+        );
+    let (addr, _stop) = serve_on_loopback(app).await;
+    let store = woolink::domain::StoreUrl::parse(&format!("http://{addr}")).unwrap();
+    let http = woolink::outbound::OutboundPolicy::local_development()
+        .client(Duration::from_secs(10))
+        .unwrap();
+    let woo = WooClient::new(http);
+    let creds = WooCredentials {
+        consumer_key: woolink::crypto::SecretString::new("ck".into()),
+        consumer_secret: woolink::crypto::SecretString::new("cs".into()),
+    };
+    for id in [1, 2] {
+        assert_eq!(
+            woo.get_order(&store, &creds, id).await,
+            Err(WooError::TooLarge {
+                limit: ORDER_ANSWER_LIMIT
+            }),
+            "order {id}"
+        );
+    }
+}
