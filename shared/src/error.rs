@@ -29,6 +29,8 @@ pub enum ErrorKind {
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    /// The body is not in the media type the route takes (a delivery that is not JSON).
+    UnsupportedMediaType,
     /// An admin write that would contradict what is stored (e.g. a store id owned by another tenant).
     Conflict,
     /// A dependency (store, queue) is failing; the client may retry.
@@ -61,6 +63,7 @@ impl ErrorKind {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Conflict => "conflict",
             Self::Unavailable => "service_unavailable",
             Self::Internal => "internal_error",

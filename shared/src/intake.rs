@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::cache::TtlCache;
@@ -253,37 +253,30 @@ pub enum Outcome {
 /// The parts of an order the envelope needs; everything else is skipped while parsing.
 #[derive(Deserialize)]
 struct OrderHead {
-    #[serde(deserialize_with = "lenient_id")]
     id: u64,
     #[serde(default)]
     date_modified_gmt: Option<String>,
 }
 
-fn lenient_id<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id<'a> {
-        N(u64),
-        S(&'a str),
-    }
-    match Id::deserialize(d)? {
-        Id::N(n) => Ok(n),
-        Id::S(s) => s
-            .parse()
-            .map_err(|_| serde::de::Error::custom("id is not a number")),
-    }
-}
-
+/// A delivery's body must be a JSON object (WooCommerce sends the REST resource) with a
+/// positive integer `id`; anything else could never become an order and is refused here.
 fn parse_order_head(body: &[u8]) -> Result<OrderHead> {
+    let object = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    if !object {
+        return Err(Error::invalid_request("the body is not a JSON object"));
+    }
     let head: OrderHead = serde_json::from_slice(body).map_err(|e| {
         Error::invalid_request(if e.is_data() {
-            "the order has no numeric id"
+            "the order has no integer id"
         } else {
             "the body is not JSON"
         })
     })?;
     if head.id == 0 {
-        return Err(Error::invalid_request("the order has no numeric id"));
+        return Err(Error::invalid_request("the order has no integer id"));
     }
     Ok(head)
 }
@@ -441,13 +434,17 @@ mod tests {
     }
 
     #[test]
-    fn order_heads_parse_leniently() {
-        assert_eq!(parse_order_head(br#"{"id":"42"}"#).unwrap().id, 42);
+    fn order_heads_are_objects_with_an_integer_id() {
+        assert_eq!(parse_order_head(b" {\"id\":42}").unwrap().id, 42);
         let h = parse_order_head(br#"{"id":7,"date_modified_gmt":"2026-01-01T00:00:00"}"#).unwrap();
         assert_eq!(h.date_modified_gmt.as_deref(), Some("2026-01-01T00:00:00"));
         assert!(parse_order_head(br#"{"id":7,"date_modified_gmt":null}"#).is_ok());
         for bad in [
             &b"[]"[..],
+            b"[5]",
+            b"[5,\"2026-01-01T00:00:00\"]",
+            b"{\"id\":\"42\"}",
+            b"{\"id\":4.2}",
             b"{}",
             b"{\"id\":0}",
             b"{\"id\":-1}",

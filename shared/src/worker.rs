@@ -124,6 +124,9 @@ struct RecordFailure {
     reason: String,
     /// Delay before the next attempt; `None` keeps the queue's visibility timeout.
     retry_after: Option<Duration>,
+    /// The message can never be handled (it does not decode): parked in the dead-letter
+    /// queue at once instead of coming back until the queue gives up on it.
+    poison: bool,
 }
 
 impl RecordFailure {
@@ -131,6 +134,21 @@ impl RecordFailure {
         Self {
             reason: reason.into(),
             retry_after: None,
+            poison: false,
+        }
+    }
+
+    fn later(reason: impl Into<String>, delay: Duration) -> Self {
+        Self {
+            retry_after: Some(delay),
+            ..Self::now(reason)
+        }
+    }
+
+    fn poison(reason: impl Into<String>) -> Self {
+        Self {
+            poison: true,
+            ..Self::now(reason)
         }
     }
 }
@@ -195,8 +213,7 @@ impl Version {
     /// A webhook's body, as the intake received it (and hashed it).
     fn delivered(raw: &str, head: &EnvelopeHead) -> Result<Self, RecordFailure> {
         let order = WooOrder::parse(raw).map_err(|e| {
-            tracing::error!(store = %head.store_id(), "order payload does not parse");
-            RecordFailure::from(e)
+            RecordFailure::poison(format!("the order payload does not parse: {}", e.message()))
         })?;
         // `order.deleted` carries only the id: the order went to the trash (or for good).
         let only_id = head.topic() == WooTopic::OrderDeleted;
@@ -332,6 +349,15 @@ impl Worker {
                 let span = tracing::info_span!("message", message_id = %message.message_id);
                 let outcome = self.handle_message(message).instrument(span.clone()).await;
                 let failure = outcome.err()?;
+                if failure.poison {
+                    match self.ports.dead_letters.send(message.body.clone()).await {
+                        Ok(_) => {
+                            span.in_scope(|| tracing::error!(reason = %failure.reason, "undecodable message parked in the dead-letter queue"));
+                            return None;
+                        }
+                        Err(e) => span.in_scope(|| tracing::warn!(error = %e, "could not park an undecodable message")),
+                    }
+                }
                 span.in_scope(
                     || tracing::warn!(reason = %failure.reason, "record will be retried"),
                 );
@@ -353,13 +379,11 @@ impl Worker {
             .await
     }
 
-    /// One message: an envelope that does not decode comes back until the dead-letter queue
-    /// takes it (never dropped after a log line).
+    /// One message: an envelope that does not decode is parked in the dead-letter queue at
+    /// once (never dropped after a log line, never retried: it will not decode next time).
     async fn handle_message(&self, message: &Received) -> Result<(), RecordFailure> {
-        let envelope = Envelope::decode(&message.body).map_err(|e| {
-            tracing::error!(error = %e.message(), "undecodable message; it will reach the dead-letter queue");
-            RecordFailure::from(e)
-        })?;
+        let envelope = Envelope::decode(&message.body)
+            .map_err(|e| RecordFailure::poison(format!("undecodable message: {}", e.message())))?;
         self.sync(&envelope, Attempt::of(message), &message.body)
             .await
     }
@@ -471,10 +495,10 @@ impl Worker {
                 }
                 Verdict::Wait => {
                     if Instant::now() >= deadline {
-                        return Err(RecordFailure {
-                            reason: "another delivery of this order is in flight".into(),
-                            retry_after: Some(self.settings.wait_retry),
-                        });
+                        return Err(RecordFailure::later(
+                            "another delivery of this order is in flight",
+                            self.settings.wait_retry,
+                        ));
                     }
                     if let Some(e) = &existing {
                         self.mark_waiting(e, &incoming.key).await?;
@@ -716,11 +740,11 @@ impl Worker {
         saved?;
         match retry {
             None => Ok(()),
-            Some(failure) => Err(RecordFailure {
-                // The log gets the summary, not the tenant's answer (kept in the order record).
-                reason: failure.summary,
-                retry_after: Some(self.settings.backoff(receive_count)),
-            }),
+            // The log gets the summary, not the tenant's answer (kept in the order record).
+            Some(failure) => Err(RecordFailure::later(
+                failure.summary,
+                self.settings.backoff(receive_count),
+            )),
         }
     }
 
@@ -856,10 +880,10 @@ impl Worker {
                 Err(e)
                     if e.is_transient() && receive_count < self.settings.weight_lookup_receives =>
                 {
-                    return Err(RecordFailure {
-                        reason: format!("weight lookup: {e}"),
-                        retry_after: Some(self.settings.backoff(receive_count)),
-                    });
+                    return Err(RecordFailure::later(
+                        format!("weight lookup: {e}"),
+                        self.settings.backoff(receive_count),
+                    ));
                 }
                 Err(_) => {
                     doc.weight_source = WeightSource::LookupFailed;

@@ -153,7 +153,8 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let app = intake_app();
-            let mut headers = Vec::new();
+            // WooCommerce sends every delivery as JSON; without it the intake stops at 415.
+            let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
             if let Some(t) = &topic {
                 headers.push(("x-wc-webhook-topic".to_owned(), t.clone()));
             }
@@ -190,6 +191,7 @@ async fn boundary_inputs_are_refused_cleanly() {
     let app = intake_app();
     let signed = |body: &[u8]| {
         vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
             ("x-wc-webhook-topic".to_owned(), "order.updated".to_owned()),
             (
                 "x-wc-webhook-signature".to_owned(),

@@ -8,6 +8,7 @@ use futures::future::join_all;
 
 use crate::both_backends;
 use crate::helpers::*;
+use woolink::intake::woo_signature;
 
 /// Answers to `n` logins sent at once.
 async fn parallel_logins(app: &TestApp, passwords: Vec<&str>) -> Vec<Answer> {
@@ -99,3 +100,97 @@ async fn a_huge_order_answer_is_refused_at_the_limit() {
         );
     }
 }
+
+/// Signed bodies that are not a JSON object with an integer `id` are refused at the door
+/// (before: `[5]` was queued and retried for over two hours), and so is a delivery that does
+/// not say it is JSON; nothing reaches the queue.
+async fn bad_bodies_are_refused_at_the_intake(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline_paused(backend, &tenant).await;
+    let (_, secret) = linked(&app).await;
+    for body in [
+        "[5]",
+        "[5, \"2026-11-23T10:00:00\"]",
+        "5",
+        "\"order\"",
+        "null",
+        "{}",
+        "{\"id\": \"5\"}",
+        "{\"id\": 5.5}",
+        "{\"id\": -1}",
+        "{\"id\": 0}",
+        "{\"id\": 5",
+    ] {
+        deliver_signed(&app, "st_a1", "order.updated", body.as_bytes(), &secret)
+            .await
+            .error(400, "invalid_request");
+    }
+    let good = php_json(&order(77, "processing", "2026-11-23T10:00:00"));
+    let sig = woo_signature(secret.as_bytes(), &good);
+    for (content_type, status) in [
+        (None, 415),
+        (Some("text/plain"), 415),
+        (Some("application/x-www-form-urlencoded"), 415),
+        (Some("application/json; charset=UTF-8"), 200),
+    ] {
+        let mut headers = vec![
+            ("x-wc-webhook-topic", "order.updated"),
+            ("x-wc-webhook-signature", sig.as_str()),
+        ];
+        headers.extend(content_type.map(|c| ("content-type", c)));
+        let a = post_delivery(&app, "st_a1", good.clone(), &headers).await;
+        if status == 415 {
+            a.error(415, "unsupported_media_type");
+        } else {
+            assert_eq!(a.status, 200, "{}", a.body);
+        }
+    }
+    assert_eq!(
+        app.queue.depth().await.unwrap(),
+        (1, 0),
+        "only the good one queued"
+    );
+}
+
+/// A message the worker can never decode (an envelope cut short, a payload that is not an
+/// order) goes to the dead-letter queue on its first receive, not after 16.
+async fn undecodable_messages_are_parked_at_once(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline_paused(backend, &tenant).await;
+    linked(&app).await;
+    let head = woolink::envelope::EnvelopeHead::for_delivery(
+        woolink::domain::StoreId::parse("st_a1").unwrap(),
+        woolink::domain::TenantCode::parse("ACME").unwrap(),
+        woolink::domain::WooTopic::OrderUpdated,
+        woolink::domain::OrderId::new(5),
+        None,
+        b"[5]",
+    );
+    let not_an_order = woolink::envelope::encode(&head, Some("[5]")).unwrap();
+    for body in [
+        "{\"v\":1,\"kind\":\"woo.order\",\"trunc",
+        not_an_order.as_str(),
+    ] {
+        app.queue.send(body.to_owned()).await.unwrap();
+    }
+    let messages = app.queue.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(messages.len(), 2);
+    assert!(messages.iter().all(|m| m.receive_count == 1));
+    let failed = app.worker.handle_batch(&messages).await;
+    assert!(failed.is_empty(), "{failed:?} would come back");
+    let parked = app.dlq.receive(10, Duration::from_secs(1)).await.unwrap();
+    let mut bodies: Vec<&str> = parked.iter().map(|m| m.body.as_str()).collect();
+    bodies.sort_unstable();
+    let mut sent = vec![
+        "{\"v\":1,\"kind\":\"woo.order\",\"trunc",
+        not_an_order.as_str(),
+    ];
+    sent.sort_unstable();
+    assert_eq!(bodies, sent);
+    assert!(tenant.accepted().is_empty());
+}
+
+both_backends!(
+    bad_bodies_are_refused_at_the_intake,
+    undecodable_messages_are_parked_at_once
+);

@@ -203,6 +203,7 @@ async fn send_wave(app: &TestApp, wave: Vec<Delivery>, concurrency: usize) -> us
                 let sig = woolink::intake::woo_signature(d.secret.as_bytes(), &d.body);
                 let r = http
                     .post(format!("{base}/v1/webhooks/woocommerce/{}", d.store))
+                    .header("content-type", "application/json")
                     .header("x-wc-webhook-topic", d.topic)
                     .header("x-wc-webhook-signature", sig)
                     .body(d.body)

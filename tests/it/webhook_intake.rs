@@ -125,7 +125,10 @@ async fn pings_and_refusals(backend: Backend) {
         &app,
         "st_a1",
         body.to_vec(),
-        &[("x-wc-webhook-topic", "order.updated")],
+        &[
+            ("content-type", "application/json"),
+            ("x-wc-webhook-topic", "order.updated"),
+        ],
     )
     .await
     .error(401, "invalid_signature");
@@ -140,6 +143,7 @@ async fn pings_and_refusals(backend: Backend) {
         "st_a1",
         flipped,
         &[
+            ("content-type", "application/json"),
             ("x-wc-webhook-topic", "order.updated"),
             ("x-wc-webhook-signature", &sig),
         ],
@@ -151,10 +155,22 @@ async fn pings_and_refusals(backend: Backend) {
         &app,
         "st_a1",
         b"webhook_id=1".to_vec(),
-        &[("x-wc-webhook-topic", "order.updated")],
+        &[
+            ("content-type", "application/json"),
+            ("x-wc-webhook-topic", "order.updated"),
+        ],
     )
     .await
     .error(401, "invalid_signature");
+    // …and without saying it is JSON, it is refused before anything else.
+    post_delivery(
+        &app,
+        "st_a1",
+        b"webhook_id=1".to_vec(),
+        &[("x-wc-webhook-topic", "order.updated")],
+    )
+    .await
+    .error(415, "unsupported_media_type");
     deliver_signed(&app, "st_a1", "order.updated", b"not json", secret)
         .await
         .error(400, "invalid_request");
@@ -387,6 +403,7 @@ async fn an_sqs_outage_answers_503_and_queues_nothing() {
     tokio::spawn(async move { axum::serve(listener, webhook).await });
     let r = reqwest::Client::new()
         .post(format!("http://{addr}/v1/webhooks/woocommerce/st_a1"))
+        .header("content-type", "application/json")
         .header("x-wc-webhook-topic", "order.updated")
         .header("x-wc-webhook-signature", sig)
         .body(body.to_vec())

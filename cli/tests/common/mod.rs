@@ -112,6 +112,7 @@ pub async fn deliver_signed(
 ) -> u16 {
     let sig = woolink::intake::woo_signature(secret.as_bytes(), &body);
     http.post(url)
+        .header("content-type", "application/json")
         .header("x-wc-webhook-topic", topic)
         .header("x-wc-webhook-signature", sig)
         .body(body)

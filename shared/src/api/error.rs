@@ -18,6 +18,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         StoreAlreadyLinked | Conflict => StatusCode::CONFLICT,
         StoreDisconnected => StatusCode::GONE,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         UnsupportedPlatform | WooCommerceAuthFailed => StatusCode::UNPROCESSABLE_ENTITY,
         TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         WooCommerceUnreachable => StatusCode::BAD_GATEWAY,

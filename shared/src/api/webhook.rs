@@ -12,7 +12,7 @@ use super::extract::body_rejection;
 use super::wire::Acknowledged;
 use crate::auth::store_not_found;
 use crate::domain::StoreId;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::intake::{is_ping, Intake, Outcome, UnverifiedDelivery};
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -34,6 +34,18 @@ pub async fn deliver(
     // WooCommerce's ping carries nothing to verify; it only needs a 200.
     if is_ping(topic.as_deref(), &body) {
         return Ok(Json(Acknowledged { status: "ok" }));
+    }
+    // WooCommerce sends every delivery as `application/json` (its ping alone is a form).
+    let json = header(&headers, "content-type").is_some_and(|c| {
+        c.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !json {
+        return Err(Error::new(
+            ErrorKind::UnsupportedMediaType,
+            "a delivery must be application/json",
+        ));
     }
     let store_id = StoreId::parse(&store_id).map_err(|_| store_not_found())?;
     let outcome = intake
