@@ -54,7 +54,7 @@ async fn aws_backend(
 ) -> Result<Backend, Box<dyn std::error::Error>> {
     let sdk = woolink::wiring::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
-    DynamoStore::ensure_table(&client, &config.table).await?;
+    DynamoStore::ensure_local_table(&client, &config.table).await?;
     let store = Arc::new(DynamoStore::new(client, config.table.clone()));
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let (queue_url, dlq_url) = match (&config.queue_url, &config.dlq_url) {

@@ -519,3 +519,57 @@ async fn the_demo_order_reaches_the_demo_inbox() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `woolink dev --aws` seeds a demo login and loopback URLs: pointed at a table it did not
+/// create for local use (a deployed stack's, say), it refuses to start and says why. A table
+/// it created itself it uses again.
+#[tokio::test]
+async fn dev_refuses_a_table_it_did_not_create() {
+    let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT").expect("run with scripts/test");
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await;
+    let table = format!("woolink-deployed-{}", std::process::id());
+    woolink::store::DynamoStore::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .await
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_woolink"))
+        .args(["dev", "--port", "0", "--aws", "--table", &table])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("woolink dev started on a table it did not create");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&table) && stderr.contains("was not created by woolink dev"),
+        "{stderr}"
+    );
+
+    // Its own table: created on the first start, used again on the next.
+    let own = format!("woolink-own-{}", std::process::id());
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    drop(start_dev(&["--aws", "--table", &own], &env));
+    drop(start_dev(&["--aws", "--table", &own], &env));
+}

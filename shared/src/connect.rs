@@ -215,6 +215,7 @@ async fn register_webhooks(
                         ErrorKind::WooCommerceUnreachable,
                         format!("the store refused to create a webhook ({status} {code})"),
                     ),
+                    WooError::Refused(why) => Error::invalid_store_url(why),
                     WooError::TooLarge { .. } => Error::new(
                         ErrorKind::WooCommerceUnreachable,
                         "the store's answer to creating a webhook was too large",

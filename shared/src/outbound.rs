@@ -230,9 +230,14 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
     if ip.is_loopback() {
         return AddressClass::Loopback;
     }
-    // Addresses that embed an IPv4 address are judged by it.
+    // IPv4-mapped ::ffff:0:0/96 is never a peer's real address: internal, except the local
+    // runner's own loopback written that way.
     if let Some(v4) = ip.to_ipv4_mapped() {
-        return classify_v4(v4);
+        return if v4.is_loopback() {
+            AddressClass::Loopback
+        } else {
+            AddressClass::Forbidden
+        };
     }
     let seg = ip.segments();
     if seg[0] == 0x0064 && seg[1] == 0xff9b {
@@ -252,6 +257,7 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
         || (seg[0] & 0xffc0) == 0xfec0 // site-local fec0::/10
         || (seg[0] & 0xff00) == 0xff00 // multicast
         || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+        || (seg[0] == 0x2001 && seg[1] == 0x0000) // Teredo 2001::/32 (tunnels to anywhere)
         || (seg[0] == 0x0100 && seg[1..4].iter().all(|s| *s == 0)); // discard-only 100::/64
     if forbidden {
         AddressClass::Forbidden
@@ -351,6 +357,28 @@ mod tests {
         assert!(!refused(p, "https://93.184.216.34/"));
         assert!(!refused(p, "https://[2606:2800:220:1::]/"));
         assert!(!refused(p, "https://172.32.0.1/"));
+    }
+
+    /// IPv4-mapped addresses (::ffff:0:0/96) and Teredo (2001::/32) are never a store's or a
+    /// tenant's address: refused whatever they embed (a mapped public address too).
+    #[test]
+    fn mapped_and_teredo_addresses_are_internal() {
+        let p = OutboundPolicy::public_only();
+        for raw in [
+            "https://[::ffff:8.8.8.8]/",
+            "https://[::ffff:5db8:d822]/",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "https://[2001::1]/",
+        ] {
+            assert!(refused(p, raw), "{raw} should be refused");
+        }
+        // 2001:db8::/32 stays documentation (refused), 2001:4860::/32 is public.
+        assert!(!refused(p, "https://[2001:4860:4860::8888]/"));
+        // The local runner still reaches its own loopback through the mapped form.
+        assert!(!refused(
+            OutboundPolicy::local_development(),
+            "http://[::ffff:127.0.0.1]:9100/"
+        ));
     }
 
     #[test]

@@ -88,7 +88,7 @@ impl Services {
             repos,
             secrets: SecretBox::from_base64(config.secrets_key.expose())?,
             outbound: config.outbound,
-            woo: WooClient::new(http),
+            woo: WooClient::new(http, config.outbound),
             public_url: config.public_url.clone(),
             token_ttl: config.token_ttl,
             retention: chrono::Duration::from_std(config.retention)
@@ -238,7 +238,7 @@ impl Worker {
                 },
                 secrets: SecretBox::from_base64(config.secrets_key.expose())?,
                 fulfilment: FulfilmentClient::new(http.clone(), config.outbound),
-                woo: WooClient::new(http),
+                woo: WooClient::new(http, config.outbound),
                 queue,
                 dead_letters,
             },

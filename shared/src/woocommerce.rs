@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::crypto::SecretString;
 use crate::domain::{StoreUrl, WooTopic};
-use crate::outbound::{read_capped, BodyError};
+use crate::outbound::{read_capped, BodyError, OutboundPolicy};
 
 /// Largest order answer read from a store (a claim-checked order: one too large for the queue).
 pub const ORDER_ANSWER_LIMIT: usize = 4 << 20;
@@ -45,6 +45,8 @@ pub enum WooError {
     Rejected { status: u16, code: String },
     /// The answer was larger than woolink reads from a store (it will not shrink on a retry).
     TooLarge { limit: usize },
+    /// The store's address is one woolink may not call (checked before every call).
+    Refused(String),
 }
 
 impl WooError {
@@ -61,6 +63,7 @@ impl fmt::Display for WooError {
             Self::AuthFailed => f.write_str("store refused the API keys"),
             Self::Rejected { status, code } => write!(f, "store answered {status} {code}"),
             Self::TooLarge { limit } => write!(f, "store answered more than {limit} bytes"),
+            Self::Refused(why) => write!(f, "store address refused: {why}"),
         }
     }
 }
@@ -78,15 +81,31 @@ struct RestError {
     code: String,
 }
 
-/// The WooCommerce REST client. Wraps the vetted outbound client (`crate::outbound`).
+/// The WooCommerce REST client. Wraps the vetted outbound client (`crate::outbound`), and
+/// checks each URL itself first: an IP literal never reaches the vetting resolver.
 #[derive(Clone)]
 pub struct WooClient {
     http: reqwest::Client,
+    policy: OutboundPolicy,
 }
 
 impl WooClient {
-    pub fn new(http: reqwest::Client) -> Self {
-        Self { http }
+    pub fn new(http: reqwest::Client, policy: OutboundPolicy) -> Self {
+        Self { http, policy }
+    }
+
+    /// A request to `url` if the policy allows the address.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, WooError> {
+        let parsed = url::Url::parse(url)
+            .map_err(|_| WooError::Refused("the store URL is not a URL".into()))?;
+        self.policy
+            .check_url(&parsed)
+            .map_err(|e| WooError::Refused(e.message().to_owned()))?;
+        Ok(self.http.request(method, parsed))
     }
 
     async fn classify(response: reqwest::Response) -> WooError {
@@ -166,8 +185,10 @@ impl WooClient {
         secret: &SecretString,
     ) -> Result<u64, WooError> {
         let request = self
-            .http
-            .post(store.rest_endpoint("wc/v3/webhooks"))
+            .request(
+                reqwest::Method::POST,
+                &store.rest_endpoint("wc/v3/webhooks"),
+            )?
             .json(&json!({
                 "name": format!("woolink {topic}"),
                 "topic": topic,
@@ -188,9 +209,10 @@ impl WooClient {
         creds: &WooCredentials,
         id: u64,
     ) -> Result<String, WooError> {
-        let request = self
-            .http
-            .get(store.rest_endpoint(&format!("wc/v3/orders/{id}")));
+        let request = self.request(
+            reqwest::Method::GET,
+            &store.rest_endpoint(&format!("wc/v3/orders/{id}")),
+        )?;
         let response = Self::call(request, creds).await?;
         let body = Self::body(response, ORDER_ANSWER_LIMIT).await?;
         String::from_utf8(body).map_err(|_| WooError::Unreachable("answer was not text".into()))
@@ -241,7 +263,7 @@ impl WooClient {
             .map(u64::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let request = self.http.get(url).query(&[
+        let request = self.request(reqwest::Method::GET, &url)?.query(&[
             ("include", include.as_str()),
             ("per_page", "100"),
             ("_fields", "id,weight"),
@@ -269,8 +291,10 @@ impl WooClient {
         id: u64,
     ) -> Result<(), WooError> {
         let request = self
-            .http
-            .delete(store.rest_endpoint(&format!("wc/v3/webhooks/{id}")))
+            .request(
+                reqwest::Method::DELETE,
+                &store.rest_endpoint(&format!("wc/v3/webhooks/{id}")),
+            )?
             .query(&[("force", "true")]);
         match Self::call(request, creds).await {
             Ok(_) | Err(WooError::Rejected { status: 404, .. }) => Ok(()),

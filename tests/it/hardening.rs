@@ -82,10 +82,8 @@ async fn a_huge_order_answer_is_refused_at_the_limit() {
         );
     let (addr, _stop) = serve_on_loopback(app).await;
     let store = woolink::domain::StoreUrl::parse(&format!("http://{addr}")).unwrap();
-    let http = woolink::outbound::OutboundPolicy::local_development()
-        .client(Duration::from_secs(10))
-        .unwrap();
-    let woo = WooClient::new(http);
+    let policy = woolink::outbound::OutboundPolicy::local_development();
+    let woo = WooClient::new(policy.client(Duration::from_secs(10)).unwrap(), policy);
     let creds = WooCredentials {
         consumer_key: woolink::crypto::SecretString::new("ck".into()),
         consumer_secret: woolink::crypto::SecretString::new("cs".into()),
@@ -194,3 +192,56 @@ both_backends!(
     bad_bodies_are_refused_at_the_intake,
     undecodable_messages_are_parked_at_once
 );
+
+/// A store URL that is an IP literal never reaches the vetting resolver, so the store client
+/// checks the URL itself on every call, as the tenant client does: with the production policy
+/// no call to a loopback store leaves woolink.
+#[tokio::test]
+async fn store_calls_check_their_url_every_time() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use woolink::crypto::SecretString;
+    use woolink::domain::{StoreUrl, WooTopic};
+    use woolink::outbound::OutboundPolicy;
+    use woolink::woocommerce::{WooClient, WooCredentials};
+
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { "{\"id\": 1}" }
+    });
+    let (addr, _stop) = serve_on_loopback(app).await;
+    let policy = OutboundPolicy::public_only();
+    let woo = WooClient::new(policy.client(Duration::from_secs(5)).unwrap(), policy);
+    let creds = WooCredentials {
+        consumer_key: SecretString::new("ck".into()),
+        consumer_secret: SecretString::new("cs".into()),
+    };
+    let secret = SecretString::new("s".into());
+    for raw in [
+        format!("http://{addr}"),
+        format!("https://{addr}"),
+        format!("http://[::ffff:127.0.0.1]:{}", addr.port()),
+    ] {
+        let store = StoreUrl::parse(&raw).unwrap();
+        assert!(woo.get_order(&store, &creds, 1).await.is_err(), "{raw}");
+        assert!(woo.product_weights(&store, &creds, &[1]).await.is_err());
+        assert!(woo
+            .create_webhook(
+                &store,
+                &creds,
+                WooTopic::OrderCreated,
+                "https://x.test",
+                &secret
+            )
+            .await
+            .is_err());
+        assert!(woo.delete_webhook(&store, &creds, 1).await.is_err());
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "a call reached the loopback store"
+    );
+}

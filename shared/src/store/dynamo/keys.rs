@@ -31,6 +31,9 @@ pub fn session_pk(hash: &str) -> String {
     format!("SESSION#{hash}")
 }
 pub const SESSION_SK: &str = "SESSION";
+/// The item `woolink dev` writes into a table it creates, and looks for before using one.
+pub const LOCAL_MARKER_PK: &str = "WOOLINK";
+pub const LOCAL_MARKER_SK: &str = "LOCAL_DEV_TABLE";
 pub const ORDER_PREFIX: &str = "ORDER#";
 pub fn order_sk(order: u64) -> String {
     format!("{ORDER_PREFIX}{order:020}")

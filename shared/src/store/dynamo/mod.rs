@@ -134,11 +134,43 @@ impl DynamoStore {
     }
 
     /// Creates the table unless it exists already.
-    pub async fn ensure_table(client: &Client, table: &str) -> Result<()> {
+    /// The local runner's table: created (and marked as the local runner's) when missing;
+    /// an existing table is used only if it carries that mark, because the runner seeds a
+    /// demo login and loopback URLs into it (never into a deployed stack's table).
+    pub async fn ensure_local_table(client: &Client, table: &str) -> Result<()> {
+        let marker = key(keys::LOCAL_MARKER_PK.to_owned(), keys::LOCAL_MARKER_SK);
         match client.describe_table().table_name(table).send().await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                let found = client
+                    .get_item()
+                    .table_name(table)
+                    .set_key(Some(marker))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(db_error)?
+                    .item
+                    .is_some();
+                if found {
+                    Ok(())
+                } else {
+                    Err(Error::invalid_request(format!(
+                        "table {table} was not created by woolink dev (it may be a deployed \
+                         stack's table, and the local runner seeds a demo login and loopback \
+                         URLs); choose another --table"
+                    )))
+                }
+            }
             Err(e) if e.code() == Some("ResourceNotFoundException") => {
-                Self::create_table(client, table).await
+                Self::create_table(client, table).await?;
+                client
+                    .put_item()
+                    .table_name(table)
+                    .set_item(Some(marker))
+                    .send()
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
             }
             Err(e) => Err(db_error(e)),
         }
