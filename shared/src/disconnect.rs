@@ -88,6 +88,17 @@ async fn find_link(ports: &Unlinking<'_>, caller: &Caller<'_>) -> Result<Link> {
     }
 }
 
+/// Whether the caller holds only a revoked key: it may repeat the disconnect (and hear the
+/// same answer), nothing more.
+fn holds_revoked_key(caller: &Caller<'_>, link: &Link) -> bool {
+    match caller {
+        Caller::Plugin { api_key, .. } => {
+            !api_key.is_some_and(|k| link.api_key_hash.as_ref().is_some_and(|h| h.matches(k)))
+        }
+        Caller::Tenant { .. } | Caller::Operator { .. } => false,
+    }
+}
+
 /// Disconnects (or, when already disconnected, reports the same outcome again).
 pub async fn disconnect(
     ports: &Unlinking<'_>,
@@ -95,6 +106,21 @@ pub async fn disconnect(
     purge: bool,
 ) -> Result<Disconnected> {
     let mut link = find_link(ports, &caller).await?;
+    if holds_revoked_key(&caller, &link) {
+        if purge {
+            return Err(invalid_api_key());
+        }
+        return Ok(Disconnected {
+            cleanup: Cleanup {
+                webhooks_deleted: Vec::new(),
+                webhooks_not_deleted: link.webhook_ids.clone(),
+                woo_keys_erased: link.woo_keys.is_none(),
+                orders_expire_at: Some(orders_expiry(ports, &link)),
+                orders_purged: None,
+            },
+            link,
+        });
+    }
     let mut deleted = Vec::new();
     if link.is_connected() {
         let creds = open_woo_keys(ports.secrets, &link)?;

@@ -9,8 +9,9 @@ use crate::outbound::OutboundPolicy;
 /// How much of a refusing tenant's answer is kept.
 const ANSWER_KEPT: usize = 1024;
 
-/// What went wrong with a delivery: a summary safe to log (never the tenant's words), and
-/// the first 1 KB of the tenant's answer when it gave one (kept in the order's record only).
+/// What went wrong with a delivery: a summary safe to log and to show the merchant (a status
+/// and a class, never the tenant's words), and the first 1 KB of the tenant's answer when it
+/// gave one (kept in the order's record, shown only to the tenant).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub summary: String,

@@ -194,7 +194,10 @@ pub struct OrderSync {
     pub doc_hash: Option<String>,
     pub delivered_hash: Option<String>,
     pub attempts: u32,
+    /// Why the last delivery failed, as the merchant may see it (a status and a class).
     pub last_error: Option<String>,
+    /// The start (1 KB) of the tenant's refusal: shown to the tenant, never to the merchant.
+    pub tenant_answer: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub synced_at: Option<DateTime<Utc>>,
@@ -223,6 +226,7 @@ impl OrderSync {
             delivered_hash: None,
             attempts: 0,
             last_error: None,
+            tenant_answer: None,
             created_at: now,
             updated_at: now,
             synced_at: None,

@@ -626,6 +626,7 @@ impl Worker {
             if moved {
                 next.attempts = 0;
                 next.last_error = None;
+                next.tenant_answer = None;
             }
         }
         next.in_scope = in_scope;
@@ -712,12 +713,14 @@ impl Worker {
                 state.delivered_hash = state.doc_hash.clone();
                 state.synced_at = Some(state.updated_at);
                 state.last_error = None;
+                state.tenant_answer = None;
                 tracing::info!(%store, %order, %event, status, webhook_id = %webhook_id, "delivered to the tenant");
                 None
             }
             Err(DeliveryError::Permanent(failure)) => {
                 state.state = SyncState::Failed;
-                state.last_error = Some(failure.to_string());
+                state.last_error = Some(failure.summary.clone());
+                state.tenant_answer = failure.answer.clone();
                 tracing::warn!(%store, %order, %event, "the tenant refused the order; parked in the dead-letter queue");
                 // No automatic retry: the message waits in the DLQ for a redrive.
                 self.ports.dead_letters.send(message.to_owned()).await?;
@@ -730,7 +733,8 @@ impl Worker {
                 } else {
                     SyncState::Queued
                 };
-                state.last_error = Some(failure.to_string());
+                state.last_error = Some(failure.summary.clone());
+                state.tenant_answer = failure.answer.clone();
                 tracing::warn!(%store, %order, %event, receive_count, exhausted, "delivery failed; will retry");
                 Some(failure)
             }

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use serde_json::json;
+
 use futures::future::join_all;
 
 use crate::both_backends;
@@ -245,3 +247,45 @@ async fn store_calls_check_their_url_every_time() {
         "a call reached the loopback store"
     );
 }
+
+/// A disconnect revokes the link's API key: repeating the disconnect with it is answered the
+/// same (the plugin may retry), but it authorises nothing more — not a purge of the store's
+/// order records, which stay until their expiry or a purge by the tenant.
+async fn a_revoked_key_cannot_purge(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let (key, secret) = linked(&app).await;
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(31, "processing", "2026-11-23T18:00:00"),
+    )
+    .await;
+    drained(&app).await;
+    let body = json!({"storeUrl": "http://127.0.0.1:9", "customerId": "cus_a1"});
+    let first = app
+        .post_json("/v1/connect/disconnect", body.clone(), Some(&key))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let again = app
+        .post_json("/v1/connect/disconnect", body.clone(), Some(&key))
+        .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["disconnectedAt"], first.body["disconnectedAt"]);
+    app.post_json("/v1/connect/disconnect?purge=true", body, Some(&key))
+        .await
+        .error(401, "invalid_api_key");
+    let store = woolink::domain::StoreId::parse("st_a1").unwrap();
+    let records = app.services.repos.orders.list_order_syncs(&store).await;
+    assert_eq!(records.unwrap().len(), 1, "the records were not purged");
+    // The tenant still can.
+    let token = app.acme_token().await;
+    let a = app
+        .delete("/v1/connect/links/st_a1?purge=true", Some(&token))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["cleanup"]["ordersPurged"], 1);
+}
+
+both_backends!(a_revoked_key_cannot_purge);

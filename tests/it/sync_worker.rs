@@ -348,9 +348,15 @@ async fn a_refusal_is_recorded_and_parked(backend: Backend) {
     assert_eq!(s.body["state"], "failed");
     let err = s.body["lastError"].as_str().unwrap();
     assert!(err.starts_with("tenant answered 400"), "{err}");
+    // The tenant's own words are kept for the tenant, never shown to the merchant's site.
+    assert!(!s.body.to_string().contains("scripted"), "{}", s.body);
+    let token = app.acme_token().await;
+    let t = app.get("/v1/stores/st_a1/orders/700", Some(&token)).await;
+    assert_eq!(t.body["lastError"], s.body["lastError"]);
+    let answer = t.body["tenantAnswer"].as_str().unwrap();
     assert!(
-        err.contains("scripted"),
-        "the tenant's answer is kept: {err}"
+        answer.contains("scripted"),
+        "the tenant's answer is kept: {answer}"
     );
     let st = app.get("/v1/stores/st_a1", Some(&key)).await;
     assert_eq!(st.body["orders"]["failed"], 1);

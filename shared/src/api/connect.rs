@@ -161,6 +161,7 @@ pub async fn order_status(
     Path((store_id, order_id)): Path<(String, String)>,
 ) -> Result<impl IntoResponse> {
     let caller = StoreCaller::from_bearer(bearer.as_deref())?;
+    let tenant = matches!(caller, StoreCaller::Token(_));
     let store = StoreId::parse(&store_id).map_err(|_| store_not_found())?;
     let order = OrderId::parse(&order_id).map_err(|_| status::order_not_found())?;
     let o = status::order_status(
@@ -171,5 +172,10 @@ pub async fn order_status(
         order,
     )
     .await?;
-    Ok(Json(wire::OrderState::from(&o)).into_response())
+    Ok(Json(if tenant {
+        wire::OrderState::for_tenant(&o)
+    } else {
+        wire::OrderState::from(&o)
+    })
+    .into_response())
 }

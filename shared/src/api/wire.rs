@@ -188,12 +188,26 @@ pub struct OrderState<'a> {
     pub order_id: OrderId,
     pub state: &'static str,
     pub synced_at: Option<Time>,
+    /// Only for the tenant (a login of the owning tenant), never for the link's API key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_answer: Option<&'a str>,
     pub version: &'a str,
     pub webhook_id: Option<&'a str>,
     pub woo_status: &'a str,
 }
 
+impl<'a> OrderState<'a> {
+    /// The order as its tenant sees it: with the tenant's own answer to the last delivery.
+    pub fn for_tenant(o: &'a OrderSync) -> Self {
+        Self {
+            tenant_answer: o.tenant_answer.as_deref(),
+            ..Self::from(o)
+        }
+    }
+}
+
 impl<'a> From<&'a OrderSync> for OrderState<'a> {
+    /// The order as the merchant's site (the link's API key) sees it.
     fn from(o: &'a OrderSync) -> Self {
         Self {
             attempts: o.attempts,
@@ -202,6 +216,7 @@ impl<'a> From<&'a OrderSync> for OrderState<'a> {
             order_id: o.order_id,
             state: o.state.as_str(),
             synced_at: time(o.synced_at),
+            tenant_answer: None,
             version: o.version.as_str(),
             webhook_id: o.webhook_id.as_deref(),
             woo_status: &o.woo_status,

@@ -196,6 +196,15 @@ impl TestApp {
         Answer::from(req.send().await.expect("request sent")).await
     }
 
+    #[allow(dead_code)]
+    pub async fn delete(&self, path: &str, bearer: Option<&str>) -> Answer {
+        let mut req = self.http.delete(self.url(path));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        Answer::from(req.send().await.expect("request sent")).await
+    }
+
     pub async fn resolve(&self, code: &str) -> Answer {
         self.post_json(
             "/v1/connect/resolve",

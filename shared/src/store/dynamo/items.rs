@@ -422,6 +422,8 @@ struct OrderItem {
     attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant_answer: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -451,6 +453,7 @@ fn order_item(o: &OrderSync) -> OrderItem {
         delivered_hash: o.delivered_hash.clone(),
         attempts: o.attempts,
         last_error: o.last_error.clone(),
+        tenant_answer: o.tenant_answer.clone(),
         created_at: o.created_at,
         updated_at: o.updated_at,
         synced_at: o.synced_at,
@@ -480,6 +483,7 @@ fn order_from(i: OrderItem) -> Result<OrderSync> {
         delivered_hash: i.delivered_hash,
         attempts: i.attempts,
         last_error: i.last_error,
+        tenant_answer: i.tenant_answer,
         created_at: i.created_at,
         updated_at: i.updated_at,
         synced_at: i.synced_at,
@@ -557,6 +561,7 @@ mod tests {
             o.delivered_hash = Some("d0".into());
             o.attempts = 3;
             o.last_error = Some("tenant answered 503".into());
+            o.tenant_answer = Some("{\"error\": \"busy\"}".into());
             o.synced_at = Some(at(30));
             o.expires_at = Some(at(90 * 86_400));
             o.revision = 12;
