@@ -63,6 +63,8 @@ pub struct Incoming<'a> {
     /// The body carries only the order's id (`order.deleted`): the store says what became of
     /// the order when it can be read.
     pub only_id: bool,
+    /// The body carries its own `date_modified_gmt` (else its version is when it came).
+    pub timestamped: bool,
     /// An earlier body of this same receive was in a trigger status (kept across a store read,
     /// so an order that passed through a trigger status is never lost).
     pub entered_scope: bool,
@@ -105,6 +107,12 @@ pub fn is_trigger(triggers: &[TriggerStatus], status: &str) -> bool {
 pub fn judge(existing: Option<&OrderSync>, incoming: &Incoming<'_>, rules: &Rules<'_>) -> Verdict {
     if incoming.only_id && rules.can_read_store && !incoming.settled {
         return Verdict::ReadStore("the body carries only the id");
+    }
+    // A body without a timestamp is placed by when it came, so a replay of one would always
+    // look newest: when the store cannot say otherwise, a body already applied is a replay.
+    let seen_before = existing.is_some_and(|e| e.replay_guard.as_deref() == Some(incoming.content));
+    if !incoming.timestamped && !rules.can_read_store && seen_before {
+        return Verdict::Ignore("a replay of a body without a timestamp");
     }
     let triggered = incoming.entered_scope || is_trigger(rules.triggers, incoming.status);
     let Some(e) = existing else {
@@ -251,6 +259,7 @@ mod tests {
             status,
             settled: false,
             only_id: false,
+            timestamped: true,
             entered_scope: false,
         }
     }
@@ -301,12 +310,17 @@ mod tests {
         };
         let only_id = |mut i: Incoming<'static>| {
             i.only_id = true;
+            i.timestamped = false;
             i
         };
         let entered = |mut i: Incoming<'static>| {
             i.entered_scope = true;
             i
         };
+        // Deleted once ("h9" applied), then restored with a newer timestamp.
+        let mut restored = record(SyncState::Synced, T1, R1, "h10");
+        restored.replay_guard = Some("h9".into());
+        let later = "2026-11-23T11:00:00.000000Z";
 
         #[rustfmt::skip]
         let table: Vec<(&str, Option<OrderSync>, Incoming<'static>, bool, Verdict)> = vec![
@@ -347,6 +361,11 @@ mod tests {
             ("a deletion, no keys: applied by its receipt second", Some(processing(SyncState::Synced)), only_id(incoming(T1, R1, "h9", "trash")), false, APPLY),
             ("a deletion the store no longer knows (settled): applied", None, settled(only_id(incoming(T1, R1, "h9", "trash"))), true,
                 Verdict::Apply { in_scope: false, newest: true }),
+            ("a deletion body seen before, no keys: a replay, however late", Some(restored.clone()), only_id(incoming("2026-11-23T11:00:00.000", later, "h9", "trash")), false,
+                Verdict::Ignore("a replay of a body without a timestamp")),
+            ("a deletion body seen before, keys: the store decides", Some(restored.clone()), only_id(incoming("2026-11-23T11:00:00.000", later, "h9", "trash")), true,
+                Verdict::ReadStore("the body carries only the id")),
+            ("a deletion body seen before that the store no longer knows: applied", Some(restored), settled(only_id(incoming("2026-11-23T11:00:00.000", later, "h9", "trash"))), true, APPLY),
             ("a draft-free cancelled body is applied", Some(processing(SyncState::Synced)), incoming(T1, R1, "h1", "cancelled"), false, APPLY),
         ];
         for (name, existing, inc, can_read, want) in table {

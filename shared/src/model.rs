@@ -182,6 +182,9 @@ pub struct OrderSync {
     /// The newest version waiting for the delivery in flight (`VersionKey::encode`): an older
     /// one waiting too is obsolete and is dropped instead of delivered.
     pub waiting: Option<String>,
+    /// SHA-256 of the last body without a timestamp applied (an `order.deleted` body, the same
+    /// bytes every time): the same body again, when the store cannot be asked, is a replay.
+    pub replay_guard: Option<String>,
     /// Whether the order has entered scope (was seen in a trigger status).
     pub in_scope: bool,
     /// Event type and id of the latest delivery (pending or done).
@@ -218,6 +221,7 @@ impl OrderSync {
             received_at: None,
             content_hash: None,
             waiting: None,
+            replay_guard: None,
             in_scope: false,
             event: None,
             webhook_id: None,

@@ -188,6 +188,13 @@ enum Plan {
     },
 }
 
+/// An `order.deleted` body: a JSON object with nothing but the order's id.
+fn carries_only_the_id(raw: &str) -> bool {
+    raw.len() <= 64
+        && serde_json::from_str::<HashMap<String, serde_json::Value>>(raw)
+            .is_ok_and(|m| m.len() == 1 && m.contains_key("id"))
+}
+
 /// Stable per (store, order, version, body): the same on every retry, so tenants can
 /// deduplicate, and different for two bodies with the same `date_modified_gmt`.
 pub fn webhook_id(store: &StoreId, order: OrderId, version: &str, content: &str) -> String {
@@ -216,7 +223,8 @@ impl Version {
             RecordFailure::poison(format!("the order payload does not parse: {}", e.message()))
         })?;
         // `order.deleted` carries only the id: the order went to the trash (or for good).
-        let only_id = head.topic() == WooTopic::OrderDeleted;
+        // What a body means comes from the body: the topic header is not signed.
+        let only_id = carries_only_the_id(raw);
         let status = if only_id {
             "trash".to_owned()
         } else {
@@ -274,6 +282,14 @@ impl Version {
         }
     }
 
+    /// Whether the body carries its own `date_modified_gmt` (else it is placed by receipt).
+    fn timestamped(&self) -> bool {
+        self.order
+            .date_modified_gmt
+            .as_deref()
+            .is_some_and(|m| !m.trim().is_empty())
+    }
+
     fn view(&self) -> Incoming<'_> {
         Incoming {
             key: self.key.clone(),
@@ -281,6 +297,7 @@ impl Version {
             status: &self.status,
             settled: self.settled,
             only_id: self.only_id,
+            timestamped: self.timestamped(),
             entered_scope: self.entered_scope,
         }
     }
@@ -628,6 +645,11 @@ impl Worker {
                 next.last_error = None;
                 next.tenant_answer = None;
             }
+        }
+        if !incoming.timestamped() {
+            // Such a body is the same bytes each time (`{"id": N}`): once applied, the same
+            // body again is a replay, however late it comes.
+            next.replay_guard = Some(incoming.content.clone());
         }
         next.in_scope = in_scope;
         // Orders still queued when the store disconnected are delivered, and kept no longer

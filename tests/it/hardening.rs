@@ -289,3 +289,67 @@ async fn a_revoked_key_cannot_purge(backend: Backend) {
 }
 
 both_backends!(a_revoked_key_cannot_purge);
+
+/// Replays of captured signed bodies, on a link without WooCommerce keys (so the store cannot
+/// be asked): a deletion body (`{"id": N}`, the same bytes every time) replayed after the
+/// order was restored, a full body replayed under the `order.deleted` topic, and a deletion
+/// body under another topic. None changes the order; the tenant hears created, cancelled,
+/// updated (the real history) and nothing more.
+async fn replayed_bodies_change_nothing(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let (key, secret) = linked(&app).await;
+    // As on a store: the restore is stamped after the trashing, which woolink versions by
+    // the second it received the deletion (the body carries no time).
+    let stamp = |secs: i64| {
+        (chrono::Utc::now() + chrono::Duration::seconds(secs))
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string()
+    };
+    let created = php_json(&order(41, "processing", &stamp(-60)));
+    let deletion = b"{\"id\":41}".to_vec();
+    let restored = php_json(&order(41, "processing", &stamp(1)));
+    let steps: [(&str, &[u8]); 3] = [
+        ("order.created", &created),
+        ("order.deleted", &deletion),
+        ("order.restored", &restored),
+    ];
+    for (topic, body) in steps {
+        deliver_signed(&app, "st_a1", topic, body, &secret).await;
+        drained(&app).await;
+    }
+    let events = |t: &FakeTenant| -> Vec<String> {
+        t.accepted()
+            .iter()
+            .map(|c| c.json()["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        events(&tenant),
+        ["order.created", "order.cancelled", "order.updated"]
+    );
+    // The replays come later than everything the store stamped (hours later, in an attack).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let replays: [(&str, &[u8]); 4] = [
+        ("order.deleted", &deletion),
+        ("order.deleted", &restored),
+        ("order.updated", &deletion),
+        ("order.deleted", &created),
+    ];
+    for (topic, body) in replays {
+        let a = deliver_signed(&app, "st_a1", topic, body, &secret).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        drained(&app).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        events(&tenant),
+        ["order.created", "order.cancelled", "order.updated"],
+        "a replay reached the tenant"
+    );
+    let s = app.get("/v1/stores/st_a1/orders/41", Some(&key)).await;
+    assert_eq!(s.body["wooStatus"], "processing", "{}", s.body);
+    assert_eq!(s.body["state"], "synced", "{}", s.body);
+}
+
+both_backends!(replayed_bodies_change_nothing);

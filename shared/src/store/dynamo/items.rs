@@ -408,6 +408,8 @@ struct OrderItem {
     content_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     waiting: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replay_guard: Option<String>,
     in_scope: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     event: Option<String>,
@@ -445,6 +447,7 @@ fn order_item(o: &OrderSync) -> OrderItem {
         received_at: o.received_at.clone(),
         content_hash: o.content_hash.clone(),
         waiting: o.waiting.clone(),
+        replay_guard: o.replay_guard.clone(),
         in_scope: o.in_scope,
         event: o.event.map(|e| e.as_str().to_owned()),
         webhook_id: o.webhook_id.clone(),
@@ -472,6 +475,7 @@ fn order_from(i: OrderItem) -> Result<OrderSync> {
         received_at: i.received_at,
         content_hash: i.content_hash,
         waiting: i.waiting,
+        replay_guard: i.replay_guard,
         in_scope: i.in_scope,
         event: i
             .event
@@ -553,6 +557,7 @@ mod tests {
             o.received_at = Some("2026-11-23T10:00:00.250001Z".into());
             o.content_hash = Some("c0ffee".into());
             o.waiting = Some("2026-11-23T10:00:01.000|2026-11-23T10:00:01.5Z".into());
+            o.replay_guard = Some("5e1f".into());
             o.in_scope = true;
             o.event = Some(TenantEvent::Cancelled);
             o.webhook_id = Some("msg_abc".into());
