@@ -85,6 +85,62 @@ def main(sam_path, expanded_path):
           "worker concurrency is bounded by ScalingConfig.MaximumConcurrency")
     check("ReservedConcurrentExecutions" not in worker, "no reserved concurrency on the worker")
 
+    # Throttles and concurrency (a login flood must not starve the intake: WooCommerce never
+    # retries a delivery).
+    api = res["HttpApi"].get("Properties", {})
+    default = api.get("DefaultRouteSettings", {})
+    check("ThrottlingRateLimit" in default and "ThrottlingBurstLimit" in default,
+          "every HTTP route has a default throttle")
+    routes = api.get("RouteSettings", {})
+    for route in ["POST /v1/connect/login", "POST /v1/connect/resolve",
+                  "POST /v1/webhooks/woocommerce/{storeId}"]:
+        rs = routes.get(route, {})
+        check("ThrottlingRateLimit" in rs and "ThrottlingBurstLimit" in rs,
+              f"{route} has its own throttle")
+    check(routes.get("POST /v1/connect/login", {}).get("ThrottlingRateLimit") == {"Ref": "LoginRateLimit"},
+          "the login route's throttle is the login limit")
+    for name in ["WebhookFunction", "ConnectFunction", "DisconnectFunction"]:
+        rc = res[name]["Properties"].get("ReservedConcurrentExecutions")
+        check(isinstance(rc, dict) and "Fn::If" in rc,
+              f"{name} has reserved concurrency (a parameter; 0 leaves it unreserved)")
+
+    # Least privilege in the table: every DynamoDB statement names the key prefixes it may
+    # touch, and the writes of each function are the ones it needs.
+    def table_statements(name):
+        return [s for x in res[name]["Properties"].get("Policies", []) if isinstance(x, dict)
+                for s in x.get("Statement", [])
+                if any(a.startswith("dynamodb:") for a in actions_of(s))]
+
+    def prefixes(statement):
+        cond = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
+        return cond.get("dynamodb:LeadingKeys")
+
+    writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+              "dynamodb:BatchWriteItem"}
+    for name in FUNCTIONS:
+        for st in table_statements(name):
+            check(prefixes(st) is not None,
+                  f"{name}: {actions_of(st)} is limited to key prefixes")
+    def written(name):
+        return sorted({p for st in table_statements(name) if writes & set(actions_of(st))
+                       for p in (prefixes(st) or ["*"])})
+    check(written("ConnectFunction") == ["APIKEY#*", "SESSION#*", "STORE#*", "TENANT#*", "THROTTLE#*"],
+          f"connect writes only logins, sessions, links, API-key index, throttles ({written('ConnectFunction')})")
+    check(written("DisconnectFunction") == ["APIKEY#*", "STORE#*"],
+          f"disconnect writes only a store's items and the API-key index ({written('DisconnectFunction')})")
+    check(written("SyncWorkerFunction") == ["STORE#*"],
+          f"the worker writes only under STORE# ({written('SyncWorkerFunction')})")
+    check(written("WebhookFunction") == [], "the intake writes nothing in the table")
+    worker_puts = [st for st in table_statements("SyncWorkerFunction") if "dynamodb:PutItem" in actions_of(st)]
+    attrs = [st.get("Condition", {}).get("ForAllValues:StringEquals", {}).get("dynamodb:Attributes")
+             for st in worker_puts]
+    check(bool(worker_puts) and all(a and "webhookSecret" not in a and "storeUrl" not in a
+                                    and "tenant" not in a for a in attrs),
+          "the worker's puts may name only order-record attributes (not a link's)")
+    check(res["AppKey"].get("DeletionPolicy") == "Retain"
+          and res["AppKey"].get("UpdateReplacePolicy") == "Retain",
+          "the application key is retained like the table it opens")
+
     for name, binary in FUNCTIONS.items():
         fn = res[name]
         p = fn["Properties"]

@@ -8,13 +8,14 @@ use crate::crypto::{issue_credential, verify_password, CredentialHash, SecretStr
 use crate::domain::{DeviceId, Email, Password, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LoginAttempts, Session, Tenant};
-use crate::ports::{Links, Sessions, Tenants, Users};
+use crate::ports::{Links, Sessions, Tenants, Throttles, Users};
 
 /// The ports logging in uses.
 pub struct Logins<'a> {
     pub tenants: &'a dyn Tenants,
     pub users: &'a dyn Users,
     pub sessions: &'a dyn Sessions,
+    pub throttles: &'a dyn Throttles,
     /// How long a login token is valid.
     pub token_ttl: std::time::Duration,
 }
@@ -35,6 +36,15 @@ pub const API_KEY_PREFIX: &str = "wlk_";
 pub const LOCKOUT_THRESHOLD: u32 = 5;
 const LOCKOUT_BASE_SECS: i64 = 30;
 const LOCKOUT_MAX_SECS: i64 = 3600;
+
+/// Logins one source address may attempt per minute, whatever the accounts (the account
+/// lockout alone never limits guesses spread over many emails).
+pub const LOGINS_PER_SOURCE_PER_MINUTE: u32 = 20;
+
+/// At most this many password checks (argon2id, 19 MiB each) run at once in a process.
+const CONCURRENT_PASSWORD_CHECKS: usize = 4;
+static PASSWORD_CHECKS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(CONCURRENT_PASSWORD_CHECKS);
 
 /// Lock length after `failures` consecutive failures: 30 s, 60 s, 120 s… capped at an hour.
 pub fn lockout_duration(failures: u32) -> Duration {
@@ -60,6 +70,29 @@ async fn active_tenant(tenants: &dyn Tenants, code: &TenantCode) -> Result<Tenan
 /// Step 1: which tenant does this code name?
 pub async fn resolve(tenants: &dyn Tenants, code: &TenantCode) -> Result<Tenant> {
     active_tenant(tenants, code).await
+}
+
+/// Counts the login against its source address's minute; refused past the limit.
+async fn limit_source(
+    throttles: &dyn Throttles,
+    source: Option<std::net::IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let key = match source {
+        Some(ip) => format!("login/{ip}"),
+        None => "login/unknown".to_owned(),
+    };
+    let minute = now.timestamp().div_euclid(60);
+    let next_minute = (minute + 1) * 60;
+    if throttles
+        .take(&key, minute, LOGINS_PER_SOURCE_PER_MINUTE, next_minute + 60)
+        .await?
+    {
+        return Ok(());
+    }
+    tracing::warn!(source = %key, "login refused: too many from one source");
+    let until = DateTime::<Utc>::from_timestamp(next_minute, 0).unwrap_or(now);
+    Err(too_many_attempts(until, now))
 }
 
 /// How often a reservation is tried again after another attempt changed the record first.
@@ -118,14 +151,16 @@ fn too_many_attempts(until: DateTime<Utc>, now: DateTime<Utc>) -> Error {
 /// Step 2: email and password for a session token bound to the site's device id.
 pub async fn login(
     ports: &Logins<'_>,
+    source: Option<std::net::IpAddr>,
     code: &TenantCode,
     email: &Email,
     password: Password,
     device: &DeviceId,
 ) -> Result<IssuedToken> {
+    let now = Utc::now();
+    limit_source(ports.throttles, source, now).await?;
     active_tenant(ports.tenants, code).await?;
     let users = ports.users;
-    let now = Utc::now();
     // The attempt is counted (and the account locked when it reaches the limit) before the
     // password is checked, so parallel guesses cannot all pass one look at the counter.
     let reserved = reserve_attempt(users, code, email, now).await?;
@@ -133,9 +168,11 @@ pub async fn login(
     let phc = user.map(|u| u.password_hash);
     // argon2id is deliberately slow; keep it off the async workers. Unknown accounts verify
     // against a dummy hash so they take as long as known ones.
+    let permit = PASSWORD_CHECKS.acquire().await.map_err(Error::internal)?;
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, phc.as_deref()))
         .await
         .map_err(Error::internal)?;
+    drop(permit);
     if !ok {
         if reserved.locked_until.is_some_and(|u| u > now) {
             let failures = reserved.consecutive_failures;

@@ -46,6 +46,9 @@ pub async fn serve(
         .map(|worker| tokio::spawn(consume(runner.queue.clone(), worker, stop_rx)));
     let extra = runner.inbox.map(inbox_routes).unwrap_or_default();
     let app = api::local_app(runner.services, runner.intake, extra);
+    // The peer's address is the caller's source (per-source limits), as API Gateway's
+    // `sourceIp` is in Lambda.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

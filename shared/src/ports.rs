@@ -100,6 +100,16 @@ pub trait OrderSyncs: Send + Sync {
     async fn delete_order_syncs(&self, store: &StoreId) -> Result<usize>;
 }
 
+/// Fixed-window counters for limits that must hold across every container (each Lambda
+/// request may run in its own).
+#[async_trait]
+pub trait Throttles: Send + Sync {
+    /// Counts one use of `key` in the window `window` (any number that names it, such as the
+    /// minute) if fewer than `limit` were counted there already: `false` when the limit is
+    /// reached (nothing counted). Counters are forgotten after `expires_at` (epoch seconds).
+    async fn take(&self, key: &str, window: i64, limit: u32, expires_at: i64) -> Result<bool>;
+}
+
 /// The orders queue: what the intake sends and the worker receives.
 /// A message as received: its id, the handle to delete it or change its visibility, the body,
 /// and how many times it has been received (1 on the first delivery).
@@ -148,13 +158,14 @@ pub struct Repos {
     pub links: Arc<dyn Links>,
     pub sessions: Arc<dyn Sessions>,
     pub orders: Arc<dyn OrderSyncs>,
+    pub throttles: Arc<dyn Throttles>,
 }
 
 impl Repos {
     /// One adapter serving every port.
     pub fn from_adapter<A>(adapter: Arc<A>) -> Self
     where
-        A: Tenants + Users + Stores + Links + Sessions + OrderSyncs + 'static,
+        A: Tenants + Users + Stores + Links + Sessions + OrderSyncs + Throttles + 'static,
     {
         Self {
             tenants: adapter.clone(),
@@ -162,7 +173,8 @@ impl Repos {
             stores: adapter.clone(),
             links: adapter.clone(),
             sessions: adapter.clone(),
-            orders: adapter,
+            orders: adapter.clone(),
+            throttles: adapter,
         }
     }
 }

@@ -118,6 +118,7 @@ impl Services {
             tenants: self.repos.tenants.as_ref(),
             users: self.repos.users.as_ref(),
             sessions: self.repos.sessions.as_ref(),
+            throttles: self.repos.throttles.as_ref(),
             token_ttl: self.token_ttl,
         }
     }

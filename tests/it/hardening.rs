@@ -353,3 +353,37 @@ async fn replayed_bodies_change_nothing(backend: Backend) {
 }
 
 both_backends!(replayed_bodies_change_nothing);
+
+/// Logins spread over many emails from one address: the account lockout never sees two on
+/// the same account, so the per-source limit is what stops them — 20 a minute, each refused
+/// one before argon2 runs; another address is not affected.
+async fn one_source_cannot_spray_logins(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Start well inside a minute, so the run does not straddle two windows.
+    let second = chrono::Utc::now().timestamp().rem_euclid(60);
+    if second > 40 {
+        tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
+    }
+    let sprayer: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let mut answers = Vec::new();
+    for i in 0..26 {
+        let email = format!("guess-{i}@acme.test");
+        answers.push(
+            app.login_from(sprayer, "ACME", &email, "wrong-guess", DEVICE)
+                .await,
+        );
+    }
+    assert_eq!(count(&answers, 401), 20, "20 checked");
+    for a in &answers[20..] {
+        a.error(429, "too_many_attempts");
+        let wait: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=61).contains(&wait), "Retry-After {wait}");
+    }
+    let other: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+    let a = app
+        .login_from(other, "ACME", "ops@acme.test", PASSWORD, DEVICE)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
+both_backends!(one_source_cannot_spray_logins);

@@ -26,10 +26,20 @@ impl LambdaHarness {
     /// Feeds one fixture (with `{{NAME}}` placeholders replaced) and returns the
     /// API Gateway response JSON.
     pub async fn invoke(&self, fixture: &str, vars: &[(&str, &str)]) -> Value {
+        let vars: Vec<(String, &str)> = vars
+            .iter()
+            .map(|(name, value)| (format!("{{{{{name}}}}}"), *value))
+            .collect();
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        self.invoke_replacing(fixture, &pairs).await
+    }
+
+    /// The same, replacing literal text of the fixture (`from`, `to`).
+    pub async fn invoke_replacing(&self, fixture: &str, replace: &[(&str, &str)]) -> Value {
         let path = format!("{}/fixtures/apigw/{fixture}", env!("CARGO_MANIFEST_DIR"));
         let mut raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        for (name, value) in vars {
-            raw = raw.replace(&format!("{{{{{name}}}}}"), value);
+        for (from, to) in replace {
+            raw = raw.replace(from, to);
         }
         let request: LambdaRequest =
             serde_json::from_str(&raw).expect("fixture is an API Gateway event");
@@ -157,4 +167,33 @@ async fn webhook_function_on_api_gateway_events() {
             .await
             .unwrap();
     }
+}
+
+/// In Lambda the per-source login limit counts API Gateway's `requestContext.http.sourceIp`
+/// (never a header the client sets): 20 logins a minute from 203.0.113.7, the 21st refused;
+/// the same login from another address still works.
+#[tokio::test]
+async fn logins_are_limited_by_api_gateways_source_ip() {
+    let (f, _) = connect_function().await;
+    let second = chrono::Utc::now().timestamp().rem_euclid(60);
+    if second > 45 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
+    }
+    for _ in 0..20 {
+        let r = f.invoke("connect-login-base64.json", &[]).await;
+        assert_eq!(r["statusCode"], 200, "{r}");
+    }
+    let r = f.invoke("connect-login-base64.json", &[]).await;
+    assert_eq!(r["statusCode"], 429, "{r}");
+    assert_eq!(body_of(&r)["error"]["code"], "too_many_attempts");
+    let r = f
+        .invoke_replacing(
+            "connect-login-base64.json",
+            &[(
+                "\"sourceIp\": \"203.0.113.7\"",
+                "\"sourceIp\": \"198.51.100.9\"",
+            )],
+        )
+        .await;
+    assert_eq!(r["statusCode"], 200, "{r}");
 }

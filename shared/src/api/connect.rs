@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 
-use super::extract::{Bearer, JsonBody};
+use super::extract::{Bearer, JsonBody, SourceIp};
 use super::wire;
 use crate::auth::store_not_found;
 use crate::auth::{self, StoreCaller};
@@ -53,6 +53,7 @@ pub struct LoginBody {
 
 pub async fn login(
     State(svc): AppState,
+    SourceIp(source): SourceIp,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<impl IntoResponse> {
     let device = DeviceId::parse(&body.device_id)?;
@@ -61,7 +62,7 @@ pub async fn login(
     // A malformed email cannot belong to an account: same answer as a wrong password.
     let email = Email::parse(&body.email)
         .map_err(|_| Error::new(ErrorKind::InvalidCredentials, "email or password is wrong"))?;
-    let issued = auth::login(&svc.logins(), &code, &email, password, &device).await?;
+    let issued = auth::login(&svc.logins(), source, &code, &email, password, &device).await?;
     Ok(Json(wire::LoggedIn {
         expires_at: wire::Time(issued.expires_at),
         token: issued.token.expose(),

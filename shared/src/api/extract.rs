@@ -73,3 +73,26 @@ impl Bearer {
         self.0.as_deref()
     }
 }
+
+/// The address a request came from: API Gateway's `sourceIp` in Lambda, the socket's peer
+/// under `woolink dev`; `None` when neither says (never a client-supplied header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceIp {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        use lambda_http::request::RequestContext;
+        if let Some(RequestContext::ApiGatewayV2(ctx)) = parts.extensions.get::<RequestContext>() {
+            return Ok(Self(
+                ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+            ));
+        }
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Self(peer))
+    }
+}

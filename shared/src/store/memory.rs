@@ -13,13 +13,14 @@ use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LoginAttempts, OrderSync, Session, Store, Tenant, User};
-use crate::ports::{Links, OrderSyncs, Sessions, Stores, Tenants, Users, Written};
+use crate::ports::{Links, OrderSyncs, Sessions, Stores, Tenants, Throttles, Users, Written};
 
 #[derive(Default)]
 struct Data {
     tenants: BTreeMap<TenantCode, Tenant>,
     users: HashMap<(TenantCode, Email), User>,
     attempts: HashMap<(TenantCode, Email), LoginAttempts>,
+    throttles: HashMap<(String, i64), u32>,
     stores: BTreeMap<StoreId, Store>,
     links: HashMap<StoreId, Link>,
     api_keys: HashMap<CredentialHash, StoreId>,
@@ -223,6 +224,22 @@ impl OrderSyncs for MemoryStore {
             let before = d.orders.len();
             d.orders.retain(|(s, _), _| s != store);
             before - d.orders.len()
+        })
+    }
+}
+
+#[async_trait]
+impl Throttles for MemoryStore {
+    async fn take(&self, key: &str, window: i64, limit: u32, _expires_at: i64) -> Result<bool> {
+        self.with(|d| {
+            // Older windows are never read again.
+            d.throttles.retain(|(k, w), _| k != key || *w >= window);
+            let n = d.throttles.entry((key.to_owned(), window)).or_default();
+            if *n >= limit {
+                return false;
+            }
+            *n += 1;
+            true
         })
     }
 }

@@ -223,6 +223,30 @@ impl TestApp {
         .await
     }
 
+    /// A login sent from another loopback address (each its own source for the per-source
+    /// login limit).
+    #[allow(dead_code)]
+    pub async fn login_from(
+        &self,
+        source: std::net::IpAddr,
+        code: &str,
+        email: &str,
+        password: &str,
+        device: &str,
+    ) -> Answer {
+        let client = reqwest::Client::builder()
+            .local_address(source)
+            .build()
+            .expect("client");
+        let r = client
+            .post(self.url("/v1/connect/login"))
+            .json(&json!({"code": code, "email": email, "password": password, "deviceId": device}))
+            .send()
+            .await
+            .expect("request sent");
+        Answer::from(r).await
+    }
+
     /// Logs in as ACME's operator and returns the token.
     pub async fn acme_token(&self) -> String {
         self.token_for("ACME", "ops@acme.test").await

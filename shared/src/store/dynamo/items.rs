@@ -649,6 +649,24 @@ mod tests {
         assert_eq!((&item["pk"], &item["sk"]), (&s("STORE#st_1"), &s("LINK")));
     }
 
+    /// The worker may put only items whose attributes are all in template.yaml's list (IAM
+    /// `dynamodb:Attributes`): an order record with every field set must fit it exactly.
+    #[test]
+    fn the_workers_iam_attribute_list_is_the_order_record() {
+        let template = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"));
+        let line = template
+            .lines()
+            .find(|l| l.trim_start().starts_with("dynamodb:Attributes: ["))
+            .expect("template.yaml lists the worker's attributes");
+        let list = line.split_once('[').unwrap().1.trim_end().trim_end_matches(']');
+        let mut allowed: Vec<&str> = list.split(',').map(str::trim).collect();
+        allowed.sort_unstable();
+        let item = super::order(&order(true)).unwrap();
+        let mut written: Vec<&str> = item.keys().map(String::as_str).collect();
+        written.sort_unstable();
+        assert_eq!(written, allowed);
+    }
+
     #[test]
     fn malformed_items_are_corrupt_not_a_panic() {
         let mut item = super::link(&link(true)).unwrap();

@@ -34,6 +34,12 @@ pub const SESSION_SK: &str = "SESSION";
 /// The item `woolink dev` writes into a table it creates, and looks for before using one.
 pub const LOCAL_MARKER_PK: &str = "WOOLINK";
 pub const LOCAL_MARKER_SK: &str = "LOCAL_DEV_TABLE";
+pub fn throttle_pk(key: &str) -> String {
+    format!("THROTTLE#{key}")
+}
+pub fn throttle_sk(window: i64) -> String {
+    format!("W#{window}")
+}
 pub const ORDER_PREFIX: &str = "ORDER#";
 pub fn order_sk(order: u64) -> String {
     format!("{ORDER_PREFIX}{order:020}")

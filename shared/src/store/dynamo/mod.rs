@@ -31,7 +31,7 @@ use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LoginAttempts, OrderSync, Session, Store, Tenant, User};
-use crate::ports::{Links, OrderSyncs, Sessions, Stores, Tenants, Users, Written};
+use crate::ports::{Links, OrderSyncs, Sessions, Stores, Tenants, Throttles, Users, Written};
 use crate::store::{conflict_on_link, conflict_on_order};
 use items::{key, s, Item};
 
@@ -610,5 +610,32 @@ impl OrderSyncs for DynamoStore {
             .await?;
         }
         Ok(count)
+    }
+}
+
+#[async_trait]
+impl Throttles for DynamoStore {
+    async fn take(&self, key: &str, window: i64, limit: u32, expires_at: i64) -> Result<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(
+                keys::throttle_pk(key),
+                keys::throttle_sk(window),
+            )))
+            .update_expression("ADD n :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(n) OR n < :limit")
+            .expression_attribute_names("#ttl", keys::TTL)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(db_error(e)),
+        }
     }
 }
