@@ -317,3 +317,34 @@ pub async fn dlq(cmd: DlqCommand) -> CliResult {
         }
     }
 }
+
+#[derive(clap::Subcommand)]
+pub enum KeysCommand {
+    /// Re-seal every stored secret under the current application key (run after the new key
+    /// is current and every function has restarted; idempotent, run again after conflicts).
+    Reseal {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+pub async fn keys(command: KeysCommand) -> CliResult {
+    match command {
+        KeysCommand::Reseal { target } => {
+            let svc = target.services().await?;
+            let r = admin::reseal(&svc.admin()).await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "keyId": svc.secrets.current_key_id(),
+                    "tenants": r.tenants,
+                    "links": r.links,
+                    "resealed": r.resealed,
+                    "alreadyCurrent": r.current,
+                    "conflicts": r.conflicts,
+                })
+            );
+            Ok(())
+        }
+    }
+}

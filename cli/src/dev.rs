@@ -102,6 +102,13 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         secrets_key: SecretString::new(
             env("WOOLINK_SECRETS_KEY").unwrap_or_else(SecretBox::generate_key_base64),
         ),
+        previous_secrets_keys: env("WOOLINK_SECRETS_PREVIOUS_KEYS")
+            .map(|v| {
+                v.split(',')
+                    .map(|k| SecretString::new(k.trim().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default(),
         public_url: Some(public_url),
         token_ttl: DEFAULT_TOKEN_TTL,
         http_timeout: Duration::from_secs(10),

@@ -41,6 +41,9 @@ enum Command {
     /// Look at or redrive the orders dead-letter queue (SQS).
     #[command(subcommand)]
     Dlq(admin::DlqCommand),
+    /// Application-key rotation (README.md, "Rotating the application key").
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
     /// Print the X-WC-Webhook-Signature WooCommerce would send for a body (file or stdin).
     Sign {
         /// The link's webhook secret (or WOOLINK_WEBHOOK_SECRET).
@@ -80,6 +83,7 @@ async fn main() -> ExitCode {
         Command::User(c) => admin::user(c).await,
         Command::Store(c) => admin::store(c).await,
         Command::Dlq(c) => admin::dlq(c).await,
+        Command::Keys(c) => admin::keys(c).await,
         Command::Sign { secret, file } => sign(&secret, file.as_deref()),
     };
     match result {

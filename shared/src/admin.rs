@@ -12,7 +12,7 @@ use crate::domain::{CustomerId, Email, Password, StoreId, TenantCode};
 use crate::error::{Error, Result};
 use crate::model::{Fulfilment, Store, Tenant, User};
 use crate::outbound::OutboundPolicy;
-use crate::ports::{Stores, Tenants, Users, Written};
+use crate::ports::{Links, Stores, Tenants, Users, Written};
 use crate::secrets::{self, Sealing};
 
 /// The ports the operator's use cases use.
@@ -20,6 +20,7 @@ pub struct Admin<'a> {
     pub tenants: &'a dyn Tenants,
     pub users: &'a dyn Users,
     pub stores: &'a dyn Stores,
+    pub links: &'a dyn Links,
     pub secrets: &'a SecretBox,
     pub outbound: &'a OutboundPolicy,
 }
@@ -322,4 +323,97 @@ async fn hash_and_put_user(
             password_hash: hash,
         })
         .await
+}
+
+/// What a re-seal did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ResealReport {
+    pub tenants: usize,
+    pub links: usize,
+    /// Sealed values moved to the current key.
+    pub resealed: usize,
+    /// Sealed values already under the current key.
+    pub current: usize,
+    /// Links that changed while being re-sealed (run again: it skips what is done).
+    pub conflicts: usize,
+}
+
+/// A sealed value under the current key: opened with whichever key sealed it and sealed
+/// again, or kept when it already is. Counts into `report`.
+fn reseal_value(
+    secrets: &SecretBox,
+    sealed: &crate::crypto::Sealed,
+    what: Sealing<'_>,
+    report: &mut ResealReport,
+) -> Result<crate::crypto::Sealed> {
+    if secrets.is_current(sealed) {
+        report.current += 1;
+        return Ok(sealed.clone());
+    }
+    let plain = secrets::open(secrets, sealed, what)?;
+    report.resealed += 1;
+    secrets::seal(secrets, plain.expose(), what)
+}
+
+/// Key rotation, step two: every sealed value (tenants' signing secrets; links' webhook
+/// secrets and WooCommerce keys) re-sealed under the current key, so the previous key can be
+/// dropped. Idempotent and resumable: values already current are left alone; a link that
+/// changed meanwhile is counted in `conflicts` (the change sealed it with the current key,
+/// or a second run finishes it). Reads tenants, their stores and links; never scans.
+pub async fn reseal(ports: &Admin<'_>) -> Result<ResealReport> {
+    let mut report = ResealReport::default();
+    let s = ports.secrets;
+    for mut tenant in ports.tenants.list_tenants().await? {
+        report.tenants += 1;
+        if let Some(f) = tenant.fulfilment.as_mut() {
+            let before = report.resealed;
+            f.secret = reseal_value(s, &f.secret, Sealing::Fulfilment(&tenant.code), &mut report)?;
+            if report.resealed > before {
+                ports.tenants.put_tenant(&tenant).await?;
+            }
+        }
+        let stores: Vec<StoreId> = ports
+            .stores
+            .list_stores(&tenant.code)
+            .await?
+            .into_iter()
+            .map(|st| st.id)
+            .collect();
+        for mut link in ports.links.get_links(&stores).await? {
+            report.links += 1;
+            let before = report.resealed;
+            let id = link.store_id.clone();
+            if let Some(v) = &link.webhook_secret {
+                link.webhook_secret = Some(reseal_value(s, v, Sealing::Webhook(&id), &mut report)?);
+            }
+            if let Some(v) = &link.previous_webhook_secret {
+                link.previous_webhook_secret =
+                    Some(reseal_value(s, v, Sealing::Webhook(&id), &mut report)?);
+            }
+            if let Some(k) = link.woo_keys.as_mut() {
+                k.consumer_key =
+                    reseal_value(s, &k.consumer_key, Sealing::WooKey(&id), &mut report)?;
+                k.consumer_secret =
+                    reseal_value(s, &k.consumer_secret, Sealing::WooSecret(&id), &mut report)?;
+            }
+            if report.resealed == before {
+                continue;
+            }
+            let expected = link.revision;
+            link.revision += 1;
+            match ports.links.save_link(&link, Some(expected)).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == crate::error::ErrorKind::Conflict => report.conflicts += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    tracing::info!(
+        tenants = report.tenants,
+        links = report.links,
+        resealed = report.resealed,
+        conflicts = report.conflicts,
+        "secrets re-sealed under the current key"
+    );
+    Ok(report)
 }

@@ -15,6 +15,10 @@ pub struct Config {
     pub table: String,
     /// Base64 of the 32-byte application key for sealed secrets (`WOOLINK_SECRETS_KEY`).
     pub secrets_key: SecretString,
+    /// Keys that sealed values may still be under during a rotation, opened but never used to
+    /// seal (`WOOLINK_SECRETS_PREVIOUS_KEYS`, comma-separated; with Secrets Manager, the
+    /// secret's AWSPREVIOUS and AWSPENDING versions).
+    pub previous_secrets_keys: Vec<SecretString>,
     /// Public base URL of the HTTP API, for delivery URLs (`WOOLINK_PUBLIC_URL`); when absent,
     /// taken from the request's `Host` (API Gateway sets it to the API's domain).
     pub public_url: Option<Url>,
@@ -91,6 +95,14 @@ impl Config {
             .ok_or_else(|| Error::internal("WOOLINK_QUEUE_URL is not set"))
     }
 
+    /// The application keys: the current one, and the previous ones during a rotation.
+    pub fn secret_box(&self) -> Result<crate::crypto::SecretBox> {
+        crate::crypto::SecretBox::with_previous(
+            self.secrets_key.expose(),
+            &self.previous_secrets_keys,
+        )
+    }
+
     /// The configuration from the environment. The application key comes from
     /// `WOOLINK_SECRETS_KEY`, or is to be fetched from `WOOLINK_SECRETS_KEY_ARN` (Secrets
     /// Manager) by `services::load_config` before use.
@@ -111,6 +123,15 @@ impl Config {
         Ok(Self {
             table: env("WOOLINK_TABLE").unwrap_or_else(|| "woolink".to_owned()),
             secrets_key,
+            previous_secrets_keys: env("WOOLINK_SECRETS_PREVIOUS_KEYS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|k| !k.is_empty())
+                        .map(|k| SecretString::new(k.to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
             public_url,
             token_ttl: env_secs("WOOLINK_TOKEN_TTL_SECS", DEFAULT_TOKEN_TTL)?,
             http_timeout: env_secs("WOOLINK_HTTP_TIMEOUT_SECS", Duration::from_secs(10))?,

@@ -143,7 +143,9 @@ impl fmt::Debug for SecretString {
     }
 }
 
-/// A secret as stored: `v1.` + base64(nonce || AES-256-GCM ciphertext). Useless without the key.
+/// A secret as stored: `v2.<key id>.` + base64(nonce || AES-256-GCM ciphertext), useless
+/// without the key the id names. (Values sealed before key ids existed are `v1.` + base64,
+/// and are opened by trying each key.)
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Sealed(String);
 
@@ -154,12 +156,69 @@ impl Sealed {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// The id of the key that sealed it (`None` for a `v1.` value).
+    pub fn key_id(&self) -> Option<&str> {
+        self.0
+            .strip_prefix("v2.")?
+            .split_once('.')
+            .map(|(id, _)| id)
+    }
 }
 
-/// The application-level key for secrets that must be read back. It never lives in the table.
+/// One application key and its id: the first 8 bytes of SHA-256 over a label and the key,
+/// in hex (names the key without revealing it).
+#[derive(Clone)]
+struct AppKey {
+    id: String,
+    cipher: Aes256Gcm,
+}
+
+impl AppKey {
+    fn parse(key: &str) -> Result<Self> {
+        let key = key.trim();
+        let bytes =
+            match STANDARD.decode(key) {
+                Ok(k) if k.len() == 32 => k,
+                _ if key.len() >= 32 => Sha256::digest(key.as_bytes()).to_vec(),
+                _ => return Err(Error::internal(
+                    "secrets key must be base64 of 32 bytes or a random string of 32+ characters",
+                )),
+            };
+        let cipher = Aes256Gcm::new_from_slice(&bytes)
+            .map_err(|_| Error::internal("secrets key must be 32 bytes"))?;
+        let mut id = Sha256::new();
+        id.update(b"woolink key id\0");
+        id.update(&bytes);
+        Ok(Self {
+            id: hex::encode(&id.finalize()[..8]),
+            cipher,
+        })
+    }
+
+    fn decrypt(&self, blob: &[u8], context: &str) -> Option<Vec<u8>> {
+        if blob.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, ct) = blob.split_at(12);
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
+            .ok()
+    }
+}
+
+/// The application keys for secrets that must be read back: the current one seals, it and
+/// the previous ones open (so the key can be rotated: `woolink keys reseal`). They never live
+/// in the table.
 #[derive(Clone)]
 pub struct SecretBox {
-    cipher: Aes256Gcm,
+    /// The current key first.
+    keys: Vec<AppKey>,
 }
 
 impl fmt::Debug for SecretBox {
@@ -172,18 +231,31 @@ impl SecretBox {
     /// From the configured key: standard base64 of 32 bytes, or a random string of at least
     /// 32 characters (such as Secrets Manager generates), whose SHA-256 is the key.
     pub fn from_base64(key: &str) -> Result<Self> {
-        let key = key.trim();
-        let bytes =
-            match STANDARD.decode(key) {
-                Ok(k) if k.len() == 32 => k,
-                _ if key.len() >= 32 => Sha256::digest(key.as_bytes()).to_vec(),
-                _ => return Err(Error::internal(
-                    "secrets key must be base64 of 32 bytes or a random string of 32+ characters",
-                )),
-            };
-        let cipher = Aes256Gcm::new_from_slice(&bytes)
-            .map_err(|_| Error::internal("secrets key must be 32 bytes"))?;
-        Ok(Self { cipher })
+        Ok(Self {
+            keys: vec![AppKey::parse(key)?],
+        })
+    }
+
+    /// The current key and the previous ones still accepted for opening.
+    pub fn with_previous(current: &str, previous: &[SecretString]) -> Result<Self> {
+        let mut keys = vec![AppKey::parse(current)?];
+        for p in previous {
+            let key = AppKey::parse(p.expose())?;
+            if keys.iter().all(|k| k.id != key.id) {
+                keys.push(key);
+            }
+        }
+        Ok(Self { keys })
+    }
+
+    /// The id of the key that seals now.
+    pub fn current_key_id(&self) -> &str {
+        &self.keys[0].id
+    }
+
+    /// Whether `sealed` is sealed with the current key (nothing to re-seal).
+    pub fn is_current(&self, sealed: &Sealed) -> bool {
+        sealed.key_id() == Some(self.current_key_id())
     }
 
     /// A fresh random key (the local runner's default: data lives only in memory anyway).
@@ -191,11 +263,12 @@ impl SecretBox {
         STANDARD.encode(random_bytes::<32>())
     }
 
-    /// Encrypts `plaintext`, bound to `context` (e.g. `link/st_1/webhook`) so a sealed value
-    /// cannot be moved to another item or field.
+    /// Encrypts `plaintext` with the current key, bound to `context` (e.g.
+    /// `link/st_1/webhook`) so a sealed value cannot be moved to another item or field.
     pub fn seal(&self, plaintext: &str, context: &str) -> Result<Sealed> {
+        let key = &self.keys[0];
         let nonce_bytes = random_bytes::<12>();
-        let ct = self
+        let ct = key
             .cipher
             .encrypt(
                 Nonce::from_slice(&nonce_bytes),
@@ -208,28 +281,31 @@ impl SecretBox {
         let mut blob = Vec::with_capacity(12 + ct.len());
         blob.extend_from_slice(&nonce_bytes);
         blob.extend_from_slice(&ct);
-        Ok(Sealed(format!("v1.{}", STANDARD.encode(blob))))
+        Ok(Sealed(format!("v2.{}.{}", key.id, STANDARD.encode(blob))))
     }
 
     pub fn open(&self, sealed: &Sealed, context: &str) -> Result<SecretString> {
         let fail = || Error::internal("a stored secret could not be decrypted");
-        let b64 = sealed.0.strip_prefix("v1.").ok_or_else(fail)?;
-        let blob = STANDARD.decode(b64).map_err(|_| fail())?;
-        if blob.len() < 12 + 16 {
-            return Err(fail());
-        }
-        let (nonce, ct) = blob.split_at(12);
-        let pt = self
-            .cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ct,
-                    aad: context.as_bytes(),
-                },
-            )
-            .map_err(|_| fail())?;
-        String::from_utf8(pt).map(SecretString).map_err(|_| fail())
+        let plaintext = if let Some(rest) = sealed.0.strip_prefix("v2.") {
+            let (id, b64) = rest.split_once('.').ok_or_else(fail)?;
+            let key = self.keys.iter().find(|k| k.id == id).ok_or_else(|| {
+                Error::internal(format!(
+                    "a stored secret is sealed with key {id}, which is not configured"
+                ))
+            })?;
+            let blob = STANDARD.decode(b64).map_err(|_| fail())?;
+            key.decrypt(&blob, context).ok_or_else(fail)?
+        } else {
+            let b64 = sealed.0.strip_prefix("v1.").ok_or_else(fail)?;
+            let blob = STANDARD.decode(b64).map_err(|_| fail())?;
+            self.keys
+                .iter()
+                .find_map(|k| k.decrypt(&blob, context))
+                .ok_or_else(fail)?
+        };
+        String::from_utf8(plaintext)
+            .map(SecretString)
+            .map_err(|_| fail())
     }
 }
 
@@ -274,6 +350,8 @@ mod tests {
         assert!(sb.open(&sealed, "link/st_2/webhook").is_err());
         let other = SecretBox::from_base64(&SecretBox::generate_key_base64()).unwrap();
         assert!(other.open(&sealed, "link/st_1/webhook").is_err());
+        assert_eq!(sealed.key_id(), Some(sb.current_key_id()));
+        assert!(sb.is_current(&sealed));
         assert!(SecretBox::from_base64("c2hvcnQ=").is_err());
         // A generated alphanumeric secret works too (its SHA-256 is the key).
         let generated = "Zq8xT2mN4vB7cR1yK6wP3sD9fH5jL0gA2eU8iO4tY7rE1wQ6zX3cV9bN5mK2lJ8h";
@@ -287,6 +365,38 @@ mod tests {
                 .expose(),
             "x"
         );
+    }
+
+    /// Rotation: a box with a new current key and the old one as previous opens values of
+    /// both (and `v1.` values from before key ids), seals with the new one only; a box
+    /// without the old key names the key it lacks.
+    #[test]
+    fn keys_rotate() {
+        let old_key = SecretBox::generate_key_base64();
+        let new_key = SecretBox::generate_key_base64();
+        let old = SecretBox::from_base64(&old_key).unwrap();
+        let sealed_old = old.seal("s3cret", "c").unwrap();
+        // A value as sealed before key ids: v1 + base64(nonce || ciphertext).
+        let legacy = Sealed(format!(
+            "v1.{}",
+            sealed_old.as_str().rsplit_once('.').unwrap().1
+        ));
+        let both = SecretBox::with_previous(&new_key, &[SecretString::new(old_key)]).unwrap();
+        assert_ne!(both.current_key_id(), old.current_key_id());
+        for v in [&sealed_old, &legacy] {
+            assert_eq!(both.open(v, "c").unwrap().expose(), "s3cret");
+            assert!(!both.is_current(v));
+        }
+        let resealed = both.seal("s3cret", "c").unwrap();
+        assert!(both.is_current(&resealed));
+        let new_only = SecretBox::from_base64(&new_key).unwrap();
+        assert_eq!(new_only.open(&resealed, "c").unwrap().expose(), "s3cret");
+        let e = new_only.open(&sealed_old, "c").unwrap_err();
+        assert!(
+            e.cause().unwrap_or_default().contains(old.current_key_id())
+                || format!("{e:?}").contains(old.current_key_id())
+        );
+        assert!(new_only.open(&legacy, "c").is_err());
     }
 
     #[test]

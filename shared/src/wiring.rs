@@ -36,26 +36,50 @@ pub async fn load_config() -> Result<(SdkConfig, Config)> {
     let mut config = Config::from_env()?;
     let sdk = sdk_config().await;
     if let Some(arn) = Config::secrets_key_arn() {
-        let secret = aws_sdk_secretsmanager::Client::new(&sdk)
-            .get_secret_value()
-            .secret_id(arn)
-            .send()
-            .await
-            .map_err(|e| {
-                crate::error::Error::unavailable(
-                    "the secrets store",
-                    format!(
-                        "secretsmanager: {}",
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                    ),
-                )
-            })?;
-        let key = secret
-            .secret_string()
+        let client = aws_sdk_secretsmanager::Client::new(&sdk);
+        config.secrets_key = secret_version(&client, &arn, "AWSCURRENT")
+            .await?
             .ok_or_else(|| crate::error::Error::internal("the application key secret is empty"))?;
-        config.secrets_key = crate::crypto::SecretString::new(key.to_owned());
+        // During a rotation, values may still be sealed with the previous key (or, between
+        // the two steps, with the pending one): both open, neither seals.
+        for stage in ["AWSPREVIOUS", "AWSPENDING"] {
+            if let Some(key) = secret_version(&client, &arn, stage).await? {
+                config.previous_secrets_keys.push(key);
+            }
+        }
     }
     Ok((sdk, config))
+}
+
+/// One version stage of the application key secret (`None`: no such version, or empty).
+async fn secret_version(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+    stage: &str,
+) -> Result<Option<crate::crypto::SecretString>> {
+    use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+    match client
+        .get_secret_value()
+        .secret_id(arn)
+        .version_stage(stage)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .secret_string()
+            .filter(|s| !s.is_empty())
+            .map(|s| crate::crypto::SecretString::new(s.to_owned()))),
+        Err(e) if stage != "AWSCURRENT" && e.code() == Some("ResourceNotFoundException") => {
+            Ok(None)
+        }
+        Err(e) => Err(crate::error::Error::unavailable(
+            "the secrets store",
+            format!(
+                "secretsmanager: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ),
+        )),
+    }
 }
 
 /// The DynamoDB adapter for the configured table.
@@ -86,7 +110,7 @@ impl Services {
         let http = config.outbound.client(config.http_timeout)?;
         Ok(Self {
             repos,
-            secrets: SecretBox::from_base64(config.secrets_key.expose())?,
+            secrets: config.secret_box()?,
             outbound: config.outbound,
             woo: WooClient::new(http, config.outbound),
             public_url: config.public_url.clone(),
@@ -158,6 +182,7 @@ impl Services {
             tenants: self.repos.tenants.as_ref(),
             users: self.repos.users.as_ref(),
             stores: self.repos.stores.as_ref(),
+            links: self.repos.links.as_ref(),
             secrets: &self.secrets,
             outbound: &self.outbound,
         }
@@ -203,7 +228,7 @@ impl Intake {
         Ok(Self {
             links,
             queue,
-            secrets: SecretBox::from_base64(config.secrets_key.expose())?,
+            secrets: config.secret_box()?,
             cache: Arc::new(LinkCache::new(config.link_cache_ttl)),
             max_message_bytes: config.max_message_bytes,
         })
@@ -237,7 +262,7 @@ impl Worker {
                     links: repos.links.clone(),
                     orders: repos.orders.clone(),
                 },
-                secrets: SecretBox::from_base64(config.secrets_key.expose())?,
+                secrets: config.secret_box()?,
                 fulfilment: FulfilmentClient::new(http.clone(), config.outbound),
                 woo: WooClient::new(http, config.outbound),
                 queue,

@@ -163,6 +163,7 @@ async fn main() {
     let config = Config {
         table: "bench".into(),
         secrets_key: SecretString::new(SecretBox::generate_key_base64()),
+        previous_secrets_keys: Vec::new(),
         public_url: Some(url::Url::parse(&base).expect("url")),
         token_ttl: DEFAULT_TOKEN_TTL,
         http_timeout: Duration::from_secs(10),

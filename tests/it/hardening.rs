@@ -387,3 +387,78 @@ async fn one_source_cannot_spray_logins(backend: Backend) {
 }
 
 both_backends!(one_source_cannot_spray_logins);
+
+/// Rotating the application key: a box with the new key current and the old one previous
+/// opens everything and re-seals every stored secret (a tenant's signing secret, a link's
+/// webhook secret) under the new key; after that the new key alone opens them, and the old
+/// one alone no longer does; a second run has nothing to do. The intake, given only the new
+/// key, still verifies the store's deliveries.
+async fn the_application_key_rotates(backend: Backend) {
+    use woolink::crypto::{SecretBox, SecretString};
+    use woolink::intake::{Intake, UnverifiedDelivery};
+    use woolink::secrets::{self, Sealing};
+
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let (_, webhook_secret) = linked(&app).await;
+    let old_key = app.config().secrets_key.expose().to_owned();
+    let new_key = SecretBox::generate_key_base64();
+    let rotating =
+        SecretBox::with_previous(&new_key, &[SecretString::new(old_key.clone())]).unwrap();
+    let repos = &app.services.repos;
+    let admin = woolink::admin::Admin {
+        tenants: repos.tenants.as_ref(),
+        users: repos.users.as_ref(),
+        stores: repos.stores.as_ref(),
+        links: repos.links.as_ref(),
+        secrets: &rotating,
+        outbound: &app.config().outbound,
+    };
+    let report = woolink::admin::reseal(&admin).await.unwrap();
+    assert_eq!(report.conflicts, 0);
+    assert!(report.resealed >= 2, "{report:?}");
+
+    let store = woolink::domain::StoreId::parse("st_a1").unwrap();
+    let code = woolink::domain::TenantCode::parse("ACME").unwrap();
+    let link = repos.links.get_link(&store).await.unwrap().unwrap();
+    let fulfilment = repos
+        .tenants
+        .get_tenant(&code)
+        .await
+        .unwrap()
+        .unwrap()
+        .fulfilment
+        .unwrap();
+    let new_only = SecretBox::from_base64(&new_key).unwrap();
+    let old_only = SecretBox::from_base64(&old_key).unwrap();
+    let sealed_webhook = link.webhook_secret.as_ref().unwrap();
+    assert_eq!(
+        secrets::open(&new_only, sealed_webhook, Sealing::Webhook(&store))
+            .unwrap()
+            .expose(),
+        webhook_secret
+    );
+    assert!(secrets::open(&new_only, &fulfilment.secret, Sealing::Fulfilment(&code)).is_ok());
+    assert!(secrets::open(&old_only, sealed_webhook, Sealing::Webhook(&store)).is_err());
+    assert!(secrets::open(&old_only, &fulfilment.secret, Sealing::Fulfilment(&code)).is_err());
+
+    let again = woolink::admin::reseal(&admin).await.unwrap();
+    assert_eq!((again.resealed, again.conflicts), (0, 0), "{again:?}");
+    assert!(again.current >= 2);
+
+    let mut config = app.config().clone();
+    config.secrets_key = SecretString::new(new_key);
+    let intake = Intake::new(repos.links.clone(), app.queue.clone(), &config).unwrap();
+    let body = php_json(&order(61, "processing", "2026-11-23T10:00:00"));
+    let outcome = intake
+        .accept(UnverifiedDelivery {
+            store_id: store,
+            topic: Some("order.created".into()),
+            signature: Some(woo_signature(webhook_secret.as_bytes(), &body)),
+            body: body.into(),
+        })
+        .await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+}
+
+both_backends!(the_application_key_rotates);

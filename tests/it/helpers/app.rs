@@ -164,6 +164,12 @@ impl TestApp {
         )
     }
 
+    /// The configuration the app runs with (its application key, limits, …).
+    #[allow(dead_code)]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

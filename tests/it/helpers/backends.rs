@@ -130,6 +130,7 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
     Config {
         table: "unused".into(),
         secrets_key: SecretString::new(SecretBox::generate_key_base64()),
+        previous_secrets_keys: Vec::new(),
         public_url: Some(url::Url::parse(public_url).expect("url")),
         token_ttl: DEFAULT_TOKEN_TTL,
         http_timeout: Duration::from_secs(5),

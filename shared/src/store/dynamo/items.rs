@@ -658,7 +658,12 @@ mod tests {
             .lines()
             .find(|l| l.trim_start().starts_with("dynamodb:Attributes: ["))
             .expect("template.yaml lists the worker's attributes");
-        let list = line.split_once('[').unwrap().1.trim_end().trim_end_matches(']');
+        let list = line
+            .split_once('[')
+            .unwrap()
+            .1
+            .trim_end()
+            .trim_end_matches(']');
         let mut allowed: Vec<&str> = list.split(',').map(str::trim).collect();
         allowed.sort_unstable();
         let item = super::order(&order(true)).unwrap();
