@@ -131,6 +131,9 @@ def main(sam_path, expanded_path):
     check(written("SyncWorkerFunction") == ["STORE#*"],
           f"the worker writes only under STORE# ({written('SyncWorkerFunction')})")
     check(written("WebhookFunction") == [], "the intake writes nothing in the table")
+    intake_reads = sorted(p for st in table_statements("WebhookFunction") for p in (prefixes(st) or ["*"]))
+    check(intake_reads == ["STORE#*", "TENANTS"],
+          f"the intake reads only links and tenants ({intake_reads})")
     worker_puts = [st for st in table_statements("SyncWorkerFunction") if "dynamodb:PutItem" in actions_of(st)]
     attrs = [st.get("Condition", {}).get("ForAllValues:StringEquals", {}).get("dynamodb:Attributes")
              for st in worker_puts]

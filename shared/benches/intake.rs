@@ -84,6 +84,7 @@ struct LineItem {
 fn link() -> IntakeLink {
     IntakeLink {
         tenant: TenantCode::parse("ACME").expect("code"),
+        tenant_active: true,
         status: LinkStatus::Connected,
         verifier: Verifier::new(vec![SecretString::new(SECRET.to_owned())]),
         holds_woo_keys: false,

@@ -258,8 +258,10 @@ pub fn store_not_found() -> Error {
 impl Gate<'_> {
     /// The link an API key belongs to: its current key, or the key a disconnect revoked (so a
     /// repeated disconnect is answered again). The stored hash is compared in constant time.
+    /// A deactivated tenant's keys authorise nothing.
     pub async fn link_of_api_key(&self, key: &str) -> Result<Link> {
-        self.links
+        let link = self
+            .links
             .find_link_by_api_key(&CredentialHash::of(key))
             .await?
             .filter(|l| {
@@ -268,7 +270,12 @@ impl Gate<'_> {
                     .flatten()
                     .any(|h| h.matches(key))
             })
-            .ok_or_else(invalid_api_key)
+            .ok_or_else(invalid_api_key)?;
+        let tenant = self.tenants.get_tenant(&link.tenant).await?;
+        if !tenant.is_some_and(|t| t.active) {
+            return Err(tenant_inactive());
+        }
+        Ok(link)
     }
 
     /// A store's link, for a login of the tenant that owns it.

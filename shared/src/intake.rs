@@ -20,7 +20,7 @@ use crate::domain::{OrderId, StoreId, TenantCode, WooTopic};
 use crate::envelope::{self, EnvelopeHead};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LinkStatus};
-use crate::ports::Links;
+use crate::ports::{Links, Tenants};
 use crate::queue::Queue;
 use crate::secrets::{self, Sealing};
 
@@ -149,13 +149,15 @@ pub fn is_ping(topic: Option<&str>, body: &[u8]) -> bool {
 #[derive(Clone, Debug)]
 pub struct IntakeLink {
     pub tenant: TenantCode,
+    /// The tenant is active (a deactivated tenant's stores are refused).
+    pub tenant_active: bool,
     pub status: LinkStatus,
     pub verifier: Verifier,
     pub holds_woo_keys: bool,
 }
 
 impl IntakeLink {
-    fn from_link(link: &Link, secrets: &SecretBox) -> Result<Self> {
+    fn from_link(link: &Link, tenant_active: bool, secrets: &SecretBox) -> Result<Self> {
         let mut opened = Vec::with_capacity(2);
         if let Some(current) = &link.webhook_secret {
             opened.push(secrets::open(
@@ -174,6 +176,7 @@ impl IntakeLink {
         }
         Ok(Self {
             tenant: link.tenant.clone(),
+            tenant_active,
             status: link.status,
             verifier: Verifier::new(opened),
             holds_woo_keys: link.woo_keys.is_some(),
@@ -203,20 +206,27 @@ impl LinkCache {
         self.inner.forget(store);
     }
 
-    /// The store's link (or its absence), read at most once per TTL however many deliveries
-    /// for the store arrive at once.
+    /// The store's link (or its absence) and whether its tenant is active, read at most
+    /// once per TTL however many deliveries for the store arrive at once.
     pub async fn get(
         &self,
         store: &StoreId,
         links: &dyn Links,
+        tenants: &dyn Tenants,
         secrets: &SecretBox,
     ) -> Result<Option<Arc<IntakeLink>>> {
         self.inner
             .get_or_load(store, || async {
-                match links.get_link(store).await? {
-                    Some(link) => Ok(Some(Arc::new(IntakeLink::from_link(&link, secrets)?))),
-                    None => Ok(None),
-                }
+                let Some(link) = links.get_link(store).await? else {
+                    return Ok(None);
+                };
+                let active = tenants
+                    .get_tenant(&link.tenant)
+                    .await?
+                    .is_some_and(|t| t.active);
+                Ok(Some(Arc::new(IntakeLink::from_link(
+                    &link, active, secrets,
+                )?)))
             })
             .await
     }
@@ -231,6 +241,7 @@ impl crate::ports::LinkChanges for LinkCache {
 /// The intake's dependencies: link reads and queue sends, nothing else.
 pub struct Intake {
     pub links: Arc<dyn Links>,
+    pub tenants: Arc<dyn Tenants>,
     pub queue: Arc<dyn Queue>,
     pub secrets: SecretBox,
     pub cache: Arc<LinkCache>,
@@ -287,9 +298,20 @@ impl Intake {
     pub async fn accept(&self, delivery: UnverifiedDelivery) -> Result<Outcome> {
         let link = self
             .cache
-            .get(&delivery.store_id, self.links.as_ref(), &self.secrets)
+            .get(
+                &delivery.store_id,
+                self.links.as_ref(),
+                self.tenants.as_ref(),
+                &self.secrets,
+            )
             .await?
             .ok_or_else(|| Error::new(ErrorKind::StoreNotFound, "no such store"))?;
+        if !link.tenant_active {
+            return Err(Error::new(
+                ErrorKind::TenantInactive,
+                "this store's tenant is not active",
+            ));
+        }
         if link.status == LinkStatus::Disconnected {
             return Err(Error::new(
                 ErrorKind::StoreDisconnected,

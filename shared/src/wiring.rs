@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::fulfilment::FulfilmentClient;
 use crate::intake::{Intake, LinkCache};
 use crate::outbound::OutboundPolicy;
-use crate::ports::{LinkChanges, LinkChangesIgnored, Links, Repos};
+use crate::ports::{LinkChanges, LinkChangesIgnored, Links, Repos, Tenants};
 use crate::queue::{Queue, SqsQueue};
 use crate::store::{DynamoStore, MemoryStore};
 use crate::woocommerce::WooClient;
@@ -205,7 +205,12 @@ impl OneProcess {
         config: &Config,
         settings: WorkerSettings,
     ) -> Result<Self> {
-        let intake = Arc::new(Intake::new(repos.links.clone(), queue.clone(), config)?);
+        let intake = Arc::new(Intake::new(
+            repos.links.clone(),
+            repos.tenants.clone(),
+            queue.clone(),
+            config,
+        )?);
         let mut services = Services::new(repos.clone(), config)?;
         services.link_changes = intake.cache.clone();
         let worker = Arc::new(Worker::from_parts(
@@ -224,9 +229,15 @@ impl OneProcess {
 }
 
 impl Intake {
-    pub fn new(links: Arc<dyn Links>, queue: Arc<dyn Queue>, config: &Config) -> Result<Self> {
+    pub fn new(
+        links: Arc<dyn Links>,
+        tenants: Arc<dyn Tenants>,
+        queue: Arc<dyn Queue>,
+        config: &Config,
+    ) -> Result<Self> {
         Ok(Self {
             links,
+            tenants,
             queue,
             secrets: config.secret_box()?,
             cache: Arc::new(LinkCache::new(config.link_cache_ttl)),
@@ -237,8 +248,10 @@ impl Intake {
     /// The deployed intake: links from DynamoDB, messages to SQS.
     pub fn aws(sdk: &SdkConfig, config: &Config) -> Result<Arc<Self>> {
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.require_queue_url()?);
+        let store = dynamo_store(sdk, config);
         Ok(Arc::new(Self::new(
-            dynamo_store(sdk, config),
+            store.clone(),
+            store,
             Arc::new(queue),
             config,
         )?))

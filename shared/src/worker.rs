@@ -113,6 +113,8 @@ pub struct Worker {
     settings: WorkerSettings,
     links: TtlCache<StoreId, Link>,
     targets: TtlCache<TenantCode, Target>,
+    /// Whether each tenant is active (deactivated: nothing delivered).
+    active: TtlCache<TenantCode, bool>,
     /// Item weights by (store, product or variation id).
     weights: TtlCache<(StoreId, u64), Option<f64>>,
     deliveries: Deliveries,
@@ -124,8 +126,9 @@ struct RecordFailure {
     reason: String,
     /// Delay before the next attempt; `None` keeps the queue's visibility timeout.
     retry_after: Option<Duration>,
-    /// The message can never be handled (it does not decode): parked in the dead-letter
-    /// queue at once instead of coming back until the queue gives up on it.
+    /// The message cannot be handled now or later without an operator (it does not decode,
+    /// or its tenant is inactive): parked in the dead-letter queue at once instead of coming
+    /// back until the queue gives up on it.
     poison: bool,
 }
 
@@ -347,6 +350,7 @@ impl Worker {
             settings,
             links: TtlCache::new(ttl),
             targets: TtlCache::new(ttl),
+            active: TtlCache::new(ttl),
             weights: TtlCache::new(Duration::from_secs(600)),
             deliveries: Deliveries::default(),
         }
@@ -369,7 +373,7 @@ impl Worker {
                 if failure.poison {
                     match self.ports.dead_letters.send(message.body.clone()).await {
                         Ok(_) => {
-                            span.in_scope(|| tracing::error!(reason = %failure.reason, "undecodable message parked in the dead-letter queue"));
+                            span.in_scope(|| tracing::error!(reason = %failure.reason, "message parked in the dead-letter queue"));
                             return None;
                         }
                         Err(e) => span.in_scope(|| tracing::warn!(error = %e, "could not park an undecodable message")),
@@ -416,6 +420,14 @@ impl Worker {
     ) -> Result<(), RecordFailure> {
         let head = &envelope.head;
         let link = self.link(head.store_id()).await?;
+        // A deactivated tenant's orders wait in the dead-letter queue (a redrive after it is
+        // active again delivers them), untouched and unread.
+        if !self.tenant_active(&link.tenant).await? {
+            return Err(RecordFailure::poison(format!(
+                "tenant {} is not active",
+                link.tenant
+            )));
+        }
         let creds = open_woo_keys(&self.ports.secrets, &link)?;
         let incoming = match (&envelope.payload, creds.as_ref()) {
             (Some(p), _) => Version::delivered(p.get(), head)?,
@@ -828,6 +840,15 @@ impl Worker {
                     .get_link(store)
                     .await?
                     .ok_or_else(|| RecordFailure::now(format!("store {store} has no link")))
+            })
+            .await
+    }
+
+    async fn tenant_active(&self, tenant: &TenantCode) -> Result<bool, RecordFailure> {
+        self.active
+            .get_or_load(tenant, || async {
+                let found = self.ports.repos.tenants.get_tenant(tenant).await?;
+                Ok::<_, RecordFailure>(found.is_some_and(|t| t.active))
             })
             .await
     }

@@ -393,8 +393,13 @@ async fn another_containers_cache_lets_a_revoked_secret_through_for_at_most_its_
         woolink::outbound::OutboundPolicy::local_development(),
     );
     config.link_cache_ttl = ttl;
-    let mut elsewhere =
-        Intake::new(app.services.repos.links.clone(), app.queue.clone(), &config).unwrap();
+    let mut elsewhere = Intake::new(
+        app.services.repos.links.clone(),
+        app.services.repos.tenants.clone(),
+        app.queue.clone(),
+        &config,
+    )
+    .unwrap();
     elsewhere.secrets = app.services.secrets.clone();
     let elsewhere = Arc::new(elsewhere);
     let body = php_json(&order(1, "processing", "2026-11-23T18:00:00"));

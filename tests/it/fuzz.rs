@@ -36,7 +36,13 @@ fn intake_app() -> axum::Router {
         let queue = std::sync::Arc::new(woolink::queue::MemoryQueue::new(
             std::time::Duration::from_secs(30),
         ));
-        let intake = woolink::intake::Intake::new(repos.links.clone(), queue, &config).unwrap();
+        let intake = woolink::intake::Intake::new(
+            repos.links.clone(),
+            repos.tenants.clone(),
+            queue,
+            &config,
+        )
+        .unwrap();
         let id = StoreId::parse("st_a1").unwrap();
         let now = chrono::Utc::now();
         let link = Link {
@@ -64,13 +70,23 @@ fn intake_app() -> axum::Router {
             disconnected_at: None,
             revision: 1,
         };
+        // The link's tenant, active (a link always belongs to one).
+        let tenant = woolink::model::Tenant {
+            code: TenantCode::parse("ACME").unwrap(),
+            name: "Acme".into(),
+            active: true,
+            fulfilment: None,
+        };
         // Built on a thread of its own: callers may already be inside a runtime.
-        let links = repos.links.clone();
+        let (links, tenants) = (repos.links.clone(), repos.tenants.clone());
         std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .build()
                 .unwrap()
-                .block_on(links.save_link(&link, None))
+                .block_on(async {
+                    tenants.put_tenant(&tenant).await?;
+                    links.save_link(&link, None).await
+                })
         })
         .join()
         .unwrap()

@@ -448,7 +448,13 @@ async fn the_application_key_rotates(backend: Backend) {
 
     let mut config = app.config().clone();
     config.secrets_key = SecretString::new(new_key);
-    let intake = Intake::new(repos.links.clone(), app.queue.clone(), &config).unwrap();
+    let intake = Intake::new(
+        repos.links.clone(),
+        repos.tenants.clone(),
+        app.queue.clone(),
+        &config,
+    )
+    .unwrap();
     let body = php_json(&order(61, "processing", "2026-11-23T10:00:00"));
     let outcome = intake
         .accept(UnverifiedDelivery {
@@ -462,3 +468,40 @@ async fn the_application_key_rotates(backend: Backend) {
 }
 
 both_backends!(the_application_key_rotates);
+
+/// Deactivating a tenant stops its intake (deliveries to its stores are refused, 403, once
+/// the intake's 5 s link cache has turned over), its deliveries (an order queued before is
+/// parked in the dead-letter queue, not delivered) and its stores' API keys.
+async fn a_deactivated_tenant_gets_nothing_and_authorises_nothing(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline_paused(backend, &tenant).await;
+    let (key, secret) = linked(&app).await;
+    let queued = php_json(&order(71, "processing", "2026-11-23T10:00:00"));
+    let a = deliver_signed(&app, "st_a1", "order.created", &queued, &secret).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+
+    let code = woolink::domain::TenantCode::parse("ACME").unwrap();
+    let repos = &app.services.repos;
+    let mut acme = repos.tenants.get_tenant(&code).await.unwrap().unwrap();
+    acme.active = false;
+    repos.tenants.put_tenant(&acme).await.unwrap();
+
+    app.get("/v1/stores/st_a1", Some(&key))
+        .await
+        .error(403, "tenant_inactive");
+    let worker = app.another_worker();
+    let messages = app.queue.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert!(worker.handle_batch(&messages).await.is_empty());
+    let parked = app.dlq.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(parked.len(), 1, "the order waits in the DLQ");
+    assert!(tenant.calls().is_empty(), "nothing delivered");
+
+    tokio::time::sleep(app.config().link_cache_ttl + Duration::from_millis(200)).await;
+    let later = php_json(&order(72, "processing", "2026-11-23T10:00:00"));
+    deliver_signed(&app, "st_a1", "order.created", &later, &secret)
+        .await
+        .error(403, "tenant_inactive");
+}
+
+both_backends!(a_deactivated_tenant_gets_nothing_and_authorises_nothing);

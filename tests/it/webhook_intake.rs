@@ -363,6 +363,7 @@ async fn an_sqs_outage_answers_503_and_queues_nothing() {
     );
     let mut intake = Intake::new(
         app.services.repos.links.clone(),
+        app.services.repos.tenants.clone(),
         Arc::new(SqsQueue::new(client, url)),
         &config,
     )
@@ -389,6 +390,7 @@ async fn an_sqs_outage_answers_503_and_queues_nothing() {
     );
     let mut intake = Intake::new(
         app.services.repos.links.clone(),
+        app.services.repos.tenants.clone(),
         Arc::new(SqsQueue::new(
             unreachable,
             format!("{dead}/123456789012/orders"),
