@@ -187,8 +187,11 @@ def main():
         r = invoke("sync-worker", {"Records": records + [poison]})
         failed = [f["itemIdentifier"] for f in r["batchItemFailures"]]
         # The pending order is skipped (success); the processing one has no tenant endpoint to
-        # go to yet (retry); the poison record fails.
-        expect("poison-1" in failed, "undecodable record reported as failed")
+        # go to yet (retry); the poison record can never decode: parked in the DLQ at once and
+        # reported done (so the event source deletes it instead of retrying it).
+        expect("poison-1" not in failed, "undecodable record not retried")
+        parked = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+        expect([m["Body"] for m in parked] == ["{not an envelope"], "undecodable record parked in the DLQ")
         by_order = {json.loads(m["Body"])["orderId"]: m["MessageId"] for m in got}
         expect(by_order[501] not in failed, "pending order handled (skipped)")
         expect(by_order[502] in failed, "tenant without an endpoint → retried")

@@ -526,12 +526,7 @@ async fn the_demo_order_reaches_the_demo_inbox() {
 #[tokio::test]
 async fn dev_refuses_a_table_it_did_not_create() {
     let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT").expect("run with scripts/test");
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await;
+    let sdk = moto_sdk().await;
     let table = format!("woolink-deployed-{}", std::process::id());
     woolink::store::DynamoStore::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
         .await

@@ -133,16 +133,7 @@ async fn a_runner_killed_mid_run_loses_nothing_and_doubles_nothing() {
     let mut dev = start_dev(&args, &envs);
     let base = dev.base.clone();
 
-    let (s, r) = post(
-        &base,
-        "/v1/connect/login",
-        json!({"code": "ACME", "email": "ops@acme.test",
-        "password": "correct horse battery staple", "deviceId": DEVICE}),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{r}");
-    let token = r["token"].as_str().unwrap().to_owned();
+    let token = acme_token(&base).await;
     let (s, r) = post(
         &base,
         "/v1/connect/link",

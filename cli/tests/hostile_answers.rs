@@ -97,16 +97,7 @@ async fn huge_answers_from_a_store_and_a_tenant_are_cut_off() {
     );
     let dev = start_dev(&["--seed", seed.to_str().unwrap()], &[]);
     let b = dev.base.as_str();
-    let (s, r) = post(
-        b,
-        "/v1/connect/login",
-        json!({"code": "ACME", "email": "ops@acme.test",
-        "password": "correct horse battery staple", "deviceId": DEVICE}),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{r}");
-    let token = r["token"].as_str().unwrap().to_owned();
+    let token = acme_token(b).await;
     let (s, r) = post(
         b,
         "/v1/connect/link",

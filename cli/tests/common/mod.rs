@@ -81,16 +81,34 @@ pub async fn get(base: &str, path: &str, bearer: &str) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
-/// An SQS client for the moto server `scripts/test` started.
-pub async fn moto_sqs() -> aws_sdk_sqs::Client {
+/// The AWS configuration for the moto server `scripts/test` started.
+pub async fn moto_sdk() -> aws_config::SdkConfig {
     let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT").expect("run with scripts/test");
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .test_credentials()
         .load()
-        .await;
-    aws_sdk_sqs::Client::new(&sdk)
+        .await
+}
+
+/// An SQS client for the moto server `scripts/test` started.
+pub async fn moto_sqs() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&moto_sdk().await)
+}
+
+/// Logs in as the seed's ACME operator (`ops@acme.test`); the token.
+pub async fn acme_token(base: &str) -> String {
+    let (s, r) = post(
+        base,
+        "/v1/connect/login",
+        serde_json::json!({"code": "ACME", "email": "ops@acme.test",
+            "password": "correct horse battery staple", "deviceId": DEVICE}),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    r["token"].as_str().unwrap().to_owned()
 }
 
 /// Writes a seed file into a fresh folder of the temporary directory; returns its path.
