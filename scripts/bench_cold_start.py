@@ -135,6 +135,11 @@ def env_for(port, name):
         "WOOLINK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
         "WOOLINK_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq",
         "RUST_LOG": "error",
+        # The worker parks an undecodable record in the DLQ: that one SQS call goes to a
+        # closed loopback port and fails at once (one attempt), so the run measures the
+        # function, not a network timeout.
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_MAX_ATTEMPTS": "1",
     }
 
 
