@@ -502,3 +502,93 @@ both_backends!(
     a_failing_webhook_is_disabled_by_the_real_store,
     disconnect_from_the_real_store,
 );
+
+/// The order listing backfill and polling stand on, against the real store: pages in id
+/// order with nothing missing or repeated, `X-WP-Total` and `X-WP-TotalPages` as WooCommerce
+/// counts, each order's raw JSON with its id, and the status and creation-time filters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_are_listed_in_pages_by_the_real_store() {
+    use woolink::crypto::SecretString;
+    use woolink::domain::StoreUrl;
+    use woolink::outbound::OutboundPolicy;
+    use woolink::woocommerce::{OrderQuery, WooClient, WooCredentials};
+
+    let _turn = TURN.lock().await;
+    let real = RealStore::get();
+    // Two orders of our own, so the listing is never empty.
+    for _ in 0..2 {
+        real.new_order("processing").await;
+    }
+    let policy = OutboundPolicy::local_development();
+    let woo = WooClient::new(policy.client(Duration::from_secs(10)).unwrap(), policy);
+    let store = StoreUrl::parse(&real.url).unwrap();
+    let creds = WooCredentials {
+        consumer_key: SecretString::new(real.key.clone()),
+        consumer_secret: SecretString::new(real.secret.clone()),
+    };
+    let processing = OrderQuery {
+        statuses: vec!["processing".into()],
+        ..OrderQuery::default()
+    };
+    let count = woo
+        .orders_page(&store, &creds, &processing, 1, 1)
+        .await
+        .unwrap();
+    assert!(count.total >= 2, "{count:?}");
+    assert_eq!(count.total_pages, count.total, "one per page");
+
+    let per_page = 5;
+    let mut seen: Vec<u64> = Vec::new();
+    let mut page = 1;
+    loop {
+        let p = woo
+            .orders_page(&store, &creds, &processing, page, per_page)
+            .await
+            .unwrap();
+        assert_eq!(p.total, count.total);
+        assert_eq!(p.total_pages, count.total.div_ceil(per_page as u64));
+        for (id, raw) in &p.orders {
+            let order: Value = serde_json::from_str(raw).unwrap();
+            assert_eq!(order["id"].as_u64(), Some(*id));
+            assert_eq!(order["status"], "processing");
+        }
+        seen.extend(p.orders.iter().map(|(id, _)| *id));
+        if page as u64 >= p.total_pages {
+            break;
+        }
+        page += 1;
+    }
+    assert_eq!(
+        seen.len() as u64,
+        count.total,
+        "nothing missing or repeated"
+    );
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "ids ascend: {seen:?}");
+
+    // Created after the middle order: only the later ones.
+    let middle = seen[seen.len() / 2];
+    let order = real
+        .ok(
+            reqwest::Method::GET,
+            &format!("wc/v3/orders/{middle}"),
+            None,
+        )
+        .await;
+    let created = order["date_created_gmt"].as_str().unwrap().to_owned();
+    let after = OrderQuery {
+        created_after: Some(created.clone()),
+        ..processing.clone()
+    };
+    let later = woo
+        .orders_page(&store, &creds, &after, 1, 100)
+        .await
+        .unwrap();
+    for (id, raw) in &later.orders {
+        let o: Value = serde_json::from_str(raw).unwrap();
+        assert!(
+            o["date_created_gmt"].as_str().unwrap() > created.as_str(),
+            "order {id} created {} is not after {created}",
+            o["date_created_gmt"]
+        );
+    }
+}
