@@ -9,6 +9,13 @@ use crate::crypto::SecretString;
 use crate::domain::{StoreUrl, WooTopic};
 use crate::outbound::{read_capped, BodyError, OutboundPolicy};
 
+/// How woolink introduces itself to stores (their logs and firewalls see who calls).
+pub const USER_AGENT: &str = concat!(
+    "woolink/",
+    env!("CARGO_PKG_VERSION"),
+    " (WooCommerce integration)"
+);
+
 /// Largest order answer read from a store (a claim-checked order: one too large for the queue).
 pub const ORDER_ANSWER_LIMIT: usize = 4 << 20;
 /// Largest other answer read from a store (webhooks, weight lists of at most 100 items asked
@@ -99,6 +106,26 @@ pub struct OrdersPage {
     pub total_pages: u64,
 }
 
+/// A webhook's state on the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookStatus {
+    Active,
+    Paused,
+    Disabled,
+}
+
+/// A webhook as the store lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct StoreWebhook {
+    pub id: u64,
+    #[serde(default)]
+    pub topic: String,
+    pub status: WebhookStatus,
+    #[serde(default)]
+    pub delivery_url: String,
+}
+
 /// Largest order page read from a store: 100 orders of a typical 3-30 KB each, with room.
 pub const ORDER_PAGE_LIMIT: usize = 16 << 20;
 
@@ -126,7 +153,10 @@ impl WooClient {
         self.policy
             .check_url(&parsed)
             .map_err(|e| WooError::Refused(e.message().to_owned()))?;
-        Ok(self.http.request(method, parsed))
+        Ok(self
+            .http
+            .request(method, parsed)
+            .header(reqwest::header::USER_AGENT, USER_AGENT))
     }
 
     async fn classify(response: reqwest::Response) -> WooError {
@@ -367,6 +397,47 @@ impl WooClient {
                 (p.id, w)
             })
             .collect())
+    }
+
+    /// The store's webhooks (`GET /wc/v3/webhooks`, up to 100): what self-healing compares
+    /// with the link's (WooCommerce disables a webhook after repeated failed deliveries).
+    pub async fn list_webhooks(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+    ) -> Result<Vec<StoreWebhook>, WooError> {
+        let request = self
+            .request(reqwest::Method::GET, &store.rest_endpoint("wc/v3/webhooks"))?
+            .query(&[("per_page", "100")]);
+        let response = Self::call(request, creds).await?;
+        Self::read(response, ANSWER_LIMIT, "a webhook list").await
+    }
+
+    /// `PUT /wc/v3/webhooks/{id}` with a new status (`active` re-enables a webhook
+    /// WooCommerce disabled).
+    pub async fn set_webhook_status(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        id: u64,
+        status: WebhookStatus,
+    ) -> Result<(), WooError> {
+        let request = self
+            .request(
+                reqwest::Method::PUT,
+                &store.rest_endpoint(&format!("wc/v3/webhooks/{id}")),
+            )?
+            .json(&json!({ "status": status }));
+        let response = Self::call(request, creds).await?;
+        let hook: StoreWebhook = Self::read(response, ANSWER_LIMIT, "a webhook").await?;
+        if hook.status == status {
+            Ok(())
+        } else {
+            Err(WooError::Unreachable(format!(
+                "the store kept webhook {id} {:?}",
+                hook.status
+            )))
+        }
     }
 
     /// `DELETE /wc/v3/webhooks/{id}?force=true`; a 404 means it is already gone.

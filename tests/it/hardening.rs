@@ -77,9 +77,18 @@ async fn a_huge_order_answer_is_refused_at_the_limit() {
         )
         .route(
             "/wp-json/wc/v3/orders/2",
-            axum::routing::get(move || {
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
                 let body = [mib.as_ref(); 8].concat();
-                async move { body }
+                // Every store call says who it is.
+                let ua = headers.get("user-agent").and_then(|v| v.to_str().ok());
+                let ok = ua == Some(woolink::woocommerce::USER_AGENT);
+                async move {
+                    if ok {
+                        (axum::http::StatusCode::OK, body)
+                    } else {
+                        (axum::http::StatusCode::BAD_REQUEST, Vec::new())
+                    }
+                }
             }),
         );
     let (addr, _stop) = serve_on_loopback(app).await;

@@ -466,6 +466,41 @@ async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
     assert_eq!((visible, in_flight), (0, 0), "nothing was queued");
     assert!(events_of(tenant, id).is_empty());
 
+    // Self-healing's part, through woolink's store client: the listing shows it disabled,
+    // setting it active makes the store deliver again (the link is back, as after a fix).
+    use woolink::woocommerce::{WebhookStatus, WooClient, WooCredentials};
+    let policy = woolink::outbound::OutboundPolicy::local_development();
+    let woo = WooClient::new(policy.client(Duration::from_secs(10)).unwrap(), policy);
+    let url = woolink::domain::StoreUrl::parse(&real.url).unwrap();
+    let creds = WooCredentials {
+        consumer_key: woolink::crypto::SecretString::new(real.key.clone()),
+        consumer_secret: woolink::crypto::SecretString::new(real.secret.clone()),
+    };
+    let listed = woo.list_webhooks(&url, &creds).await.unwrap();
+    let ours = listed.iter().find(|w| w.id == updated).expect("listed");
+    assert_eq!(ours.status, WebhookStatus::Disabled);
+    assert_eq!(ours.topic, "order.updated");
+    let mut link = links.get_link(&store).await.unwrap().expect("the link");
+    let expected = link.revision;
+    link.status = woolink::model::LinkStatus::Connected;
+    link.disconnected_at = None;
+    link.revision += 1;
+    links.save_link(&link, Some(expected)).await.unwrap();
+    app.intake.cache.forget(&store);
+    woo.set_webhook_status(&url, &creds, updated, WebhookStatus::Active)
+        .await
+        .unwrap();
+    assert_eq!(
+        hook(real.ok(reqwest::Method::GET, &path, None).await),
+        "active"
+    );
+    real.update_order(id, json!({"customer_note": "after the repair"}))
+        .await;
+    eventually("the repaired webhook delivers", || {
+        !events_of(tenant, id).is_empty()
+    })
+    .await;
+
     // Clean up as an operator would: the store's webhooks go with woolink's.
     for w in real.webhooks_to(&app.base).await {
         let id = w["id"].as_u64().expect("id");
