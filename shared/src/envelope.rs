@@ -12,6 +12,23 @@ use crate::error::{Error, Result};
 pub const ENVELOPE_VERSION: u8 = 1;
 pub const KIND_WOO_ORDER: &str = "woo.order";
 
+/// How an order reached woolink: its webhook (the default, not written), or read from the
+/// store by a backfill or the reconciliation poll. The worker treats all alike.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    #[default]
+    Webhook,
+    Backfill,
+    Poll,
+}
+
+impl Source {
+    fn is_webhook(&self) -> bool {
+        *self == Self::Webhook
+    }
+}
+
 /// The envelope's fields besides the payload.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -28,6 +45,9 @@ pub struct EnvelopeHead {
     received_at: String,
     /// SHA-256 hex of the delivery's raw body.
     body_sha256: String,
+    /// Absent for webhooks (messages stay byte-identical to those before it existed).
+    #[serde(default, skip_serializing_if = "Source::is_webhook")]
+    source: Source,
 }
 
 impl EnvelopeHead {
@@ -51,7 +71,18 @@ impl EnvelopeHead {
             modified_at,
             received_at: Self::received_now(),
             body_sha256: crate::crypto::sha256_hex(body),
+            source: Source::Webhook,
         }
+    }
+
+    /// The same head for an order read from the store rather than delivered by its webhook.
+    pub fn from_source(mut self, source: Source) -> Self {
+        self.source = source;
+        self
+    }
+
+    pub fn source(&self) -> Source {
+        self.source
     }
 
     pub fn received_now() -> String {
@@ -148,7 +179,25 @@ mod tests {
             modified_at: Some("2026-11-23T10:00:00".into()),
             received_at: "2026-11-23T10:00:01.000Z".into(),
             body_sha256: "ab".repeat(32),
+            source: Source::Webhook,
         }
+    }
+
+    /// A webhook's message has no `source` (the bytes before it existed); a backfill's says so.
+    #[test]
+    fn the_source_is_written_only_when_not_a_webhook() {
+        let webhook = encode(&head(), Some("{}")).unwrap();
+        assert!(!webhook.contains("source"), "{webhook}");
+        assert_eq!(
+            Envelope::decode(&webhook).unwrap().head.source(),
+            Source::Webhook
+        );
+        let backfill = encode(&head().from_source(Source::Backfill), Some("{}")).unwrap();
+        assert!(backfill.contains(r#""source":"backfill""#), "{backfill}");
+        assert_eq!(
+            Envelope::decode(&backfill).unwrap().head.source(),
+            Source::Backfill
+        );
     }
 
     #[test]

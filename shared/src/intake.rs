@@ -17,7 +17,7 @@ use sha2::Sha256;
 use crate::cache::TtlCache;
 use crate::crypto::{SecretBox, SecretString};
 use crate::domain::{OrderId, StoreId, TenantCode, WooTopic};
-use crate::envelope::{self, EnvelopeHead};
+use crate::envelope::{self, EnvelopeHead, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LinkStatus};
 use crate::ports::{Links, Tenants};
@@ -373,25 +373,53 @@ pub fn prepare(
             topic: raw_topic.to_owned(),
         });
     };
-    let body = delivery.body();
-    let order = parse_order_head(body)?;
+    let order = OrderBody {
+        store_id: &delivery.store_id,
+        tenant: &link.tenant,
+        topic,
+        body: delivery.body(),
+        source: Source::Webhook,
+    };
+    message_for(order, link.holds_woo_keys, max_message_bytes).map(Prepared::Message)
+}
+
+/// An order's body from a store (a verified delivery, or a page the store answered), as the
+/// one queue message it becomes.
+pub struct OrderBody<'a> {
+    pub store_id: &'a StoreId,
+    pub tenant: &'a TenantCode,
+    pub topic: WooTopic,
+    pub body: &'a [u8],
+    pub source: Source,
+}
+
+/// The queue message for an order's body: the envelope around the raw body, or a claim check
+/// when it would not fit the queue and the link holds keys to fetch it again.
+pub fn message_for(
+    order: OrderBody<'_>,
+    holds_woo_keys: bool,
+    max_message_bytes: usize,
+) -> Result<Message> {
+    let body = order.body;
+    let parsed = parse_order_head(body)?;
     let payload =
         std::str::from_utf8(body).map_err(|_| Error::invalid_request("the body is not UTF-8"))?;
     let head = EnvelopeHead::for_delivery(
-        delivery.store_id.clone(),
-        link.tenant.clone(),
-        topic,
-        OrderId::new(order.id),
-        order.date_modified_gmt,
+        order.store_id.clone(),
+        order.tenant.clone(),
+        order.topic,
+        OrderId::new(parsed.id),
+        parsed.date_modified_gmt,
         body,
-    );
+    )
+    .from_source(order.source);
     let full = (payload.len() < max_message_bytes)
         .then(|| envelope::encode(&head, Some(payload)))
         .transpose()?
         .filter(|m| m.len() < max_message_bytes);
     let (body, claim_check) = match full {
         Some(m) => (m, false),
-        None if link.holds_woo_keys => (envelope::encode(&head, None)?, true),
+        None if holds_woo_keys => (envelope::encode(&head, None)?, true),
         None => {
             return Err(Error::new(
                 ErrorKind::PayloadTooLarge,
@@ -399,11 +427,11 @@ pub fn prepare(
             ))
         }
     };
-    Ok(Prepared::Message(Message {
+    Ok(Message {
         head,
         body,
         claim_check,
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -239,3 +239,53 @@ impl OrderSync {
         }
     }
 }
+
+/// Where a backfill run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackfillState {
+    Running,
+    Done,
+    Failed,
+}
+
+impl BackfillState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "running" => Some(Self::Running),
+            "done" => Some(Self::Done),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A store's backfill: which orders, how far it got (its cursor: the next page, the last
+/// order id queued, and the total that page numbering was read with), one per store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackfillRun {
+    pub store_id: StoreId,
+    pub run_id: String,
+    pub state: BackfillState,
+    /// WooCommerce statuses asked for (the link's trigger statuses unless given).
+    pub statuses: Vec<String>,
+    pub created_after: Option<String>,
+    pub created_before: Option<String>,
+    /// What the store counted as matching (`X-WP-Total`) when the last page was read.
+    pub matched: u64,
+    /// Orders sent to the orders queue so far.
+    pub queued: u64,
+    pub next_page: u32,
+    pub last_id: u64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub revision: u64,
+}

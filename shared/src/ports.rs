@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::Result;
-use crate::model::{Link, LoginAttempts, OrderSync, Session, Store, Tenant, User};
+use crate::model::{BackfillRun, Link, LoginAttempts, OrderSync, Session, Store, Tenant, User};
 
 /// What an idempotent admin write did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +100,14 @@ pub trait OrderSyncs: Send + Sync {
     async fn delete_order_syncs(&self, store: &StoreId) -> Result<usize>;
 }
 
+#[async_trait]
+pub trait Backfills: Send + Sync {
+    async fn get_backfill(&self, store: &StoreId) -> Result<Option<BackfillRun>>;
+    /// Saves if the stored revision is still `expected` (`None`: none stored yet); a lost race
+    /// is a `Conflict`. `run.revision` must be `expected + 1` (or 1).
+    async fn save_backfill(&self, run: &BackfillRun, expected: Option<u64>) -> Result<()>;
+}
+
 /// Fixed-window counters for limits that must hold across every container (each Lambda
 /// request may run in its own).
 #[async_trait]
@@ -159,13 +167,22 @@ pub struct Repos {
     pub sessions: Arc<dyn Sessions>,
     pub orders: Arc<dyn OrderSyncs>,
     pub throttles: Arc<dyn Throttles>,
+    pub backfills: Arc<dyn Backfills>,
 }
 
 impl Repos {
     /// One adapter serving every port.
     pub fn from_adapter<A>(adapter: Arc<A>) -> Self
     where
-        A: Tenants + Users + Stores + Links + Sessions + OrderSyncs + Throttles + 'static,
+        A: Tenants
+            + Users
+            + Stores
+            + Links
+            + Sessions
+            + OrderSyncs
+            + Throttles
+            + Backfills
+            + 'static,
     {
         Self {
             tenants: adapter.clone(),
@@ -174,7 +191,8 @@ impl Repos {
             links: adapter.clone(),
             sessions: adapter.clone(),
             orders: adapter.clone(),
-            throttles: adapter,
+            throttles: adapter.clone(),
+            backfills: adapter,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Cross-function tests. `scripts/test` starts the moto server they use.
 #![allow(clippy::unwrap_used)]
 
+mod backfill;
 mod bursts;
 mod connect_api;
 mod contract;

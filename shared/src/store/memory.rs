@@ -13,7 +13,9 @@ use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LoginAttempts, OrderSync, Session, Store, Tenant, User};
-use crate::ports::{Links, OrderSyncs, Sessions, Stores, Tenants, Throttles, Users, Written};
+use crate::ports::{
+    Backfills, Links, OrderSyncs, Sessions, Stores, Tenants, Throttles, Users, Written,
+};
 
 #[derive(Default)]
 struct Data {
@@ -21,6 +23,7 @@ struct Data {
     users: HashMap<(TenantCode, Email), User>,
     attempts: HashMap<(TenantCode, Email), LoginAttempts>,
     throttles: HashMap<(String, i64), u32>,
+    backfills: HashMap<StoreId, crate::model::BackfillRun>,
     stores: BTreeMap<StoreId, Store>,
     links: HashMap<StoreId, Link>,
     api_keys: HashMap<CredentialHash, StoreId>,
@@ -241,5 +244,28 @@ impl Throttles for MemoryStore {
             *n += 1;
             true
         })
+    }
+}
+
+#[async_trait]
+impl Backfills for MemoryStore {
+    async fn get_backfill(&self, store: &StoreId) -> Result<Option<crate::model::BackfillRun>> {
+        self.with(|d| d.backfills.get(store).cloned())
+    }
+    async fn save_backfill(
+        &self,
+        run: &crate::model::BackfillRun,
+        expected: Option<u64>,
+    ) -> Result<()> {
+        self.with(|d| {
+            if d.backfills.get(&run.store_id).map(|r| r.revision) != expected {
+                return Err(crate::error::Error::new(
+                    crate::error::ErrorKind::Conflict,
+                    format!("the backfill of store {} changed meanwhile", run.store_id),
+                ));
+            }
+            d.backfills.insert(run.store_id.clone(), run.clone());
+            Ok(())
+        })?
     }
 }

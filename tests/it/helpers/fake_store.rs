@@ -201,6 +201,59 @@ impl FakeStore {
                 ),
             )
             .route(
+                "/wp-json/wc/v3/orders",
+                axum::routing::get(
+                    |State(st): State<St>, RawQuery(q): RawQuery, headers: HeaderMap| async move {
+                        record(
+                            &st,
+                            "GET",
+                            "/wp-json/wc/v3/orders".into(),
+                            q.clone(),
+                            &headers,
+                        );
+                        if !authorized(&headers) {
+                            let (status, body) = not_allowed();
+                            return (status, HeaderMap::new(), body.0.to_string());
+                        }
+                        let param = |name: &str| -> Option<String> {
+                            q.as_deref()?.split('&').find_map(|kv| {
+                                kv.strip_prefix(&format!("{name}="))
+                                    .map(|v| v.replace("%2C", ","))
+                            })
+                        };
+                        let page: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                        let per_page: usize =
+                            param("per_page").and_then(|p| p.parse().ok()).unwrap_or(10);
+                        let statuses: Vec<String> = param("status")
+                            .map(|s| s.split(',').map(str::to_owned).collect())
+                            .unwrap_or_default();
+                        let orders = st.orders.lock().expect("lock").clone();
+                        let mut matching: Vec<(u64, String)> = orders
+                            .into_iter()
+                            .filter(|(_, raw)| {
+                                statuses.is_empty()
+                                    || serde_json::from_str::<Value>(raw).is_ok_and(|o| {
+                                        statuses.iter().any(|s| o["status"] == s.as_str())
+                                    })
+                            })
+                            .collect();
+                        matching.sort_by_key(|(id, _)| *id);
+                        let total = matching.len();
+                        let pages = total.div_ceil(per_page.max(1));
+                        let body: Vec<&str> = matching
+                            .iter()
+                            .skip((page - 1) * per_page)
+                            .take(per_page)
+                            .map(|(_, raw)| raw.as_str())
+                            .collect();
+                        let mut h = HeaderMap::new();
+                        h.insert("x-wp-total", total.into());
+                        h.insert("x-wp-totalpages", pages.into());
+                        (StatusCode::OK, h, format!("[{}]", body.join(",")))
+                    },
+                ),
+            )
+            .route(
                 "/wp-json/wc/v3/webhooks",
                 post(
                     |State(st): State<St>, headers: HeaderMap, body: axum::Json<Value>| async move {
@@ -293,6 +346,12 @@ impl FakeStore {
     pub fn set_order(&self, id: u64, raw: &[u8]) {
         let raw = String::from_utf8(raw.to_vec()).expect("utf-8");
         self.orders.lock().expect("lock").insert(id, raw);
+    }
+
+    /// The order is gone from the store (deleted for good).
+    #[allow(dead_code)]
+    pub fn remove_order(&self, id: u64) {
+        self.orders.lock().expect("lock").remove(&id);
     }
 
     pub fn calls(&self) -> Vec<StoreCall> {

@@ -496,6 +496,73 @@ fn order_from(i: OrderItem) -> Result<OrderSync> {
     })
 }
 
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BackfillItem {
+    pk: String,
+    sk: String,
+    store_id: String,
+    run_id: String,
+    state: String,
+    #[serde(default)]
+    statuses: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_before: Option<String>,
+    matched: u64,
+    queued: u64,
+    next_page: u32,
+    last_id: u64,
+    started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    finished_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    revision: u64,
+}
+
+pub fn backfill(r: &crate::model::BackfillRun) -> Result<Item> {
+    to_item(&BackfillItem {
+        pk: keys::store_pk(r.store_id.as_str()),
+        sk: keys::BACKFILL_SK.to_owned(),
+        store_id: r.store_id.to_string(),
+        run_id: r.run_id.clone(),
+        state: r.state.as_str().to_owned(),
+        statuses: r.statuses.clone(),
+        created_after: r.created_after.clone(),
+        created_before: r.created_before.clone(),
+        matched: r.matched,
+        queued: r.queued,
+        next_page: r.next_page,
+        last_id: r.last_id,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        error: r.error.clone(),
+        revision: r.revision,
+    })
+}
+
+pub fn backfill_of(item: Item) -> Result<crate::model::BackfillRun> {
+    let i: BackfillItem = from_item(item, "backfill")?;
+    Ok(crate::model::BackfillRun {
+        store_id: StoreId::parse(&i.store_id).map_err(|_| corrupt("backfill"))?,
+        run_id: i.run_id,
+        state: crate::model::BackfillState::parse(&i.state).ok_or_else(|| corrupt("backfill"))?,
+        statuses: i.statuses,
+        created_after: i.created_after,
+        created_before: i.created_before,
+        matched: i.matched,
+        queued: i.queued,
+        next_page: i.next_page,
+        last_id: i.last_id,
+        started_at: i.started_at,
+        finished_at: i.finished_at,
+        error: i.error,
+        revision: i.revision,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -593,6 +660,30 @@ mod tests {
 
             let o = order(full);
             assert_eq!(order_of(super::order(&o).unwrap()).unwrap(), o);
+        }
+
+        for finished in [false, true] {
+            let run = crate::model::BackfillRun {
+                store_id: store_id(),
+                run_id: "bf_1".into(),
+                state: if finished {
+                    crate::model::BackfillState::Done
+                } else {
+                    crate::model::BackfillState::Running
+                },
+                statuses: vec!["processing".into()],
+                created_after: finished.then(|| "2026-01-01T00:00:00".into()),
+                created_before: None,
+                matched: 1_050,
+                queued: 300,
+                next_page: 4,
+                last_id: 412,
+                started_at: at(0),
+                finished_at: finished.then(|| at(60)),
+                error: None,
+                revision: 5,
+            };
+            assert_eq!(backfill_of(backfill(&run).unwrap()).unwrap(), run);
         }
 
         let u = User {

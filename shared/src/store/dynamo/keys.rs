@@ -23,6 +23,7 @@ pub fn store_pk(id: &str) -> String {
 }
 pub const STORE_SK: &str = "STORE";
 pub const LINK_SK: &str = "LINK";
+pub const BACKFILL_SK: &str = "BACKFILL";
 pub fn api_key_pk(hash: &str) -> String {
     format!("APIKEY#{hash}")
 }

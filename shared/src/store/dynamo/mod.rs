@@ -31,7 +31,9 @@ use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LoginAttempts, OrderSync, Session, Store, Tenant, User};
-use crate::ports::{Links, OrderSyncs, Sessions, Stores, Tenants, Throttles, Users, Written};
+use crate::ports::{
+    Backfills, Links, OrderSyncs, Sessions, Stores, Tenants, Throttles, Users, Written,
+};
 use crate::store::{conflict_on_link, conflict_on_order};
 use items::{key, s, Item};
 
@@ -635,6 +637,42 @@ impl Throttles for DynamoStore {
         match out {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(db_error(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Backfills for DynamoStore {
+    async fn get_backfill(&self, store: &StoreId) -> Result<Option<crate::model::BackfillRun>> {
+        let item = self
+            .get(key(keys::store_pk(store.as_str()), keys::BACKFILL_SK))
+            .await?;
+        item.map(items::backfill_of).transpose()
+    }
+
+    async fn save_backfill(
+        &self,
+        run: &crate::model::BackfillRun,
+        expected: Option<u64>,
+    ) -> Result<()> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::backfill(run)?));
+        put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(rev) => put
+                .condition_expression("revision = :rev")
+                .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Err(Error::new(
+                ErrorKind::Conflict,
+                format!("the backfill of store {} changed meanwhile", run.store_id),
+            )),
             Err(e) => Err(db_error(e)),
         }
     }
