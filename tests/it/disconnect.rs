@@ -234,8 +234,7 @@ async fn an_unreachable_store_does_not_block_the_disconnect(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let l = link_with_keys(&app, &store.url).await;
     let url = store.url.clone();
-    drop(store);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.stop().await;
     let a = disconnect(
         &app,
         Some(&l.api_key),

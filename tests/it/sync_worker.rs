@@ -642,17 +642,8 @@ async fn weights_come_from_the_store_when_the_link_holds_keys(backend: Backend) 
         2
     );
 
-    // The store goes away: a bounded wait, then delivered without weights, saying so. (Its
-    // server stops on its own task: wait until the port refuses connections, or a request
-    // racing the shutdown could still be served on a pooled connection.)
-    let addr = store.url.trim_start_matches("http://").to_owned();
-    drop(store);
-    for _ in 0..250 {
-        if tokio::net::TcpStream::connect(&addr).await.is_err() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The store goes away: a bounded wait, then delivered without weights, saying so.
+    store.stop().await;
     let mut other = order(1002, "processing", "2026-11-23T17:00:00");
     other["line_items"][0]["product_id"] = json!(4242);
     send(&app, &secret, "order.created", &other).await;

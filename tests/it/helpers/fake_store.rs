@@ -348,6 +348,21 @@ impl FakeStore {
         self.orders.lock().expect("lock").insert(id, raw);
     }
 
+    /// Stops the store and waits until its port refuses connections (its server stops on its
+    /// own task; until then a pooled keep-alive connection could still be served).
+    #[allow(dead_code)]
+    pub async fn stop(self) {
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        drop(self);
+        for _ in 0..250 {
+            if tokio::net::TcpStream::connect(&addr).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the fake store at {addr} did not stop");
+    }
+
     /// The order is gone from the store (deleted for good).
     #[allow(dead_code)]
     pub fn remove_order(&self, id: u64) {
