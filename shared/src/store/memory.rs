@@ -259,10 +259,7 @@ impl Backfills for MemoryStore {
     ) -> Result<()> {
         self.with(|d| {
             if d.backfills.get(&run.store_id).map(|r| r.revision) != expected {
-                return Err(crate::error::Error::new(
-                    crate::error::ErrorKind::Conflict,
-                    format!("the backfill of store {} changed meanwhile", run.store_id),
-                ));
+                return Err(crate::store::conflict_on_backfill(&run.store_id));
             }
             d.backfills.insert(run.store_id.clone(), run.clone());
             Ok(())

@@ -24,3 +24,11 @@ pub(crate) fn conflict_on_order(store: &StoreId, order: OrderId) -> Error {
         format!("order {order} of store {store} was changed concurrently"),
     )
 }
+
+/// A lost race on a backfill run's revision.
+pub(crate) fn conflict_on_backfill(store: &StoreId) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!("the backfill of store {store} changed meanwhile"),
+    )
+}

@@ -34,7 +34,7 @@ use crate::model::{Link, LoginAttempts, OrderSync, Session, Store, Tenant, User}
 use crate::ports::{
     Backfills, Links, OrderSyncs, Sessions, Stores, Tenants, Throttles, Users, Written,
 };
-use crate::store::{conflict_on_link, conflict_on_order};
+use crate::store::{conflict_on_backfill, conflict_on_link, conflict_on_order};
 use items::{key, s, Item};
 
 /// Runs a batch call until nothing is left unprocessed (DynamoDB hands back what it could not
@@ -203,6 +203,32 @@ impl DynamoStore {
     }
 
     /// All items of one partition (optionally below a sort-key prefix), following pages.
+    /// Puts `item` if the stored item's revision is still `expected` (`None`: none stored
+    /// yet); a lost race is `conflict()`.
+    async fn put_at_revision(
+        &self,
+        item: Item,
+        expected: Option<u64>,
+        conflict: impl FnOnce() -> Error,
+    ) -> Result<()> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = match expected {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(rev) => put
+                .condition_expression("revision = :rev")
+                .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Err(conflict()),
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
     async fn query_partition(&self, pk: String, sk_prefix: Option<&str>) -> Result<Vec<Item>> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
@@ -543,24 +569,10 @@ impl OrderSyncs for DynamoStore {
     }
 
     async fn save_order_sync(&self, sync: &OrderSync, expected: Option<u64>) -> Result<()> {
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(items::order(sync)?));
-        put = match expected {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(rev) => put
-                .condition_expression("revision = :rev")
-                .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
-        };
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
-                Err(conflict_on_order(&sync.store_id, sync.order_id))
-            }
-            Err(e) => Err(db_error(e)),
-        }
+        self.put_at_revision(items::order(sync)?, expected, || {
+            conflict_on_order(&sync.store_id, sync.order_id)
+        })
+        .await
     }
 
     async fn list_order_syncs(&self, store: &StoreId) -> Result<Vec<OrderSync>> {
@@ -656,24 +668,9 @@ impl Backfills for DynamoStore {
         run: &crate::model::BackfillRun,
         expected: Option<u64>,
     ) -> Result<()> {
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(items::backfill(run)?));
-        put = match expected {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(rev) => put
-                .condition_expression("revision = :rev")
-                .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
-        };
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Err(Error::new(
-                ErrorKind::Conflict,
-                format!("the backfill of store {} changed meanwhile", run.store_id),
-            )),
-            Err(e) => Err(db_error(e)),
-        }
+        self.put_at_revision(items::backfill(run)?, expected, || {
+            conflict_on_backfill(&run.store_id)
+        })
+        .await
     }
 }
