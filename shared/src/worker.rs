@@ -81,6 +81,14 @@ impl WorkerSettings {
     }
 }
 
+/// What the worker keeps of a tenant: whether it is active (deactivated: nothing delivered)
+/// and its endpoint with the secret opened, or why there is none.
+#[derive(Clone)]
+struct TenantView {
+    active: bool,
+    target: std::result::Result<Target, String>,
+}
+
 /// A tenant's endpoint with its secret opened.
 #[derive(Clone)]
 struct Target {
@@ -112,9 +120,7 @@ pub struct Worker {
     ports: WorkerPorts,
     settings: WorkerSettings,
     links: TtlCache<StoreId, Link>,
-    targets: TtlCache<TenantCode, Target>,
-    /// Whether each tenant is active (deactivated: nothing delivered).
-    active: TtlCache<TenantCode, bool>,
+    tenants: TtlCache<TenantCode, TenantView>,
     /// Item weights by (store, product or variation id).
     weights: TtlCache<(StoreId, u64), Option<f64>>,
     deliveries: Deliveries,
@@ -349,8 +355,7 @@ impl Worker {
             ports,
             settings,
             links: TtlCache::new(ttl),
-            targets: TtlCache::new(ttl),
-            active: TtlCache::new(ttl),
+            tenants: TtlCache::new(ttl),
             weights: TtlCache::new(Duration::from_secs(600)),
             deliveries: Deliveries::default(),
         }
@@ -422,7 +427,7 @@ impl Worker {
         let link = self.link(head.store_id()).await?;
         // A deactivated tenant's orders wait in the dead-letter queue (a redrive after it is
         // active again delivers them), untouched and unread.
-        if !self.tenant_active(&link.tenant).await? {
+        if !self.tenant(&link.tenant).await?.active {
             return Err(RecordFailure::poison(format!(
                 "tenant {} is not active",
                 link.tenant
@@ -844,38 +849,34 @@ impl Worker {
             .await
     }
 
-    async fn tenant_active(&self, tenant: &TenantCode) -> Result<bool, RecordFailure> {
-        self.active
+    /// The tenant as the worker needs it, read once per cache period for both questions
+    /// (is it active, where do its orders go).
+    async fn tenant(&self, tenant: &TenantCode) -> Result<TenantView, RecordFailure> {
+        self.tenants
             .get_or_load(tenant, || async {
                 let found = self.ports.repos.tenants.get_tenant(tenant).await?;
-                Ok::<_, RecordFailure>(found.is_some_and(|t| t.active))
+                let active = found.as_ref().is_some_and(|t| t.active);
+                let target = match found.and_then(|t| t.fulfilment) {
+                    None => Err(format!("tenant {tenant} has no fulfilment endpoint")),
+                    Some(f) => {
+                        secrets::open(&self.ports.secrets, &f.secret, Sealing::Fulfilment(tenant))
+                            .map(|secret| Target {
+                                url: url::Url::parse(&f.url).ok(),
+                                secret,
+                            })
+                            .map_err(|e| e.to_string())
+                    }
+                };
+                Ok::<_, RecordFailure>(TenantView { active, target })
             })
             .await
     }
 
     async fn target(&self, tenant: &TenantCode) -> Result<Target, RecordFailure> {
-        self.targets
-            .get_or_load(tenant, || async {
-                let fulfilment = self
-                    .ports
-                    .repos
-                    .tenants
-                    .get_tenant(tenant)
-                    .await?
-                    .and_then(|t| t.fulfilment)
-                    .ok_or_else(|| {
-                        RecordFailure::now(format!("tenant {tenant} has no fulfilment endpoint"))
-                    })?;
-                Ok(Target {
-                    url: url::Url::parse(&fulfilment.url).ok(),
-                    secret: secrets::open(
-                        &self.ports.secrets,
-                        &fulfilment.secret,
-                        Sealing::Fulfilment(tenant),
-                    )?,
-                })
-            })
-            .await
+        self.tenant(tenant)
+            .await?
+            .target
+            .map_err(RecordFailure::now)
     }
 
     /// `GET` the order from the store: `None` when it is gone (404).
