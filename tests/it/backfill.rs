@@ -233,3 +233,37 @@ async fn relink(app: &TestApp, st: &StoreId, url: &str, keys: Option<(&str, &str
 }
 
 both_backends!(a_backfill_survives_deletions_and_stops_on_refused_keys);
+
+/// Ten starts of a backfill at once (as ten API calls in ten containers would): exactly one
+/// run is recorded, the nine others are refused as a conflict.
+async fn parallel_starts_record_one_run(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline_paused(backend, &tenant).await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    store.set_order(1, &php_json(&order(1, "processing", "2026-11-20T10:00:00")));
+    let token = app.acme_token().await;
+    assert_eq!(
+        app.link_with_keys(&token, "st_a1", &store.url).await.status,
+        201
+    );
+    let st = StoreId::parse("st_a1").unwrap();
+    let p = ports(&app);
+    let starts = futures::future::join_all(
+        (0..10).map(|_| start_backfill(&p, &st, BackfillRequest::default())),
+    )
+    .await;
+    let running = starts
+        .iter()
+        .filter(|r| matches!(r, Ok(Started::Running(_))))
+        .count();
+    let refused = starts
+        .iter()
+        .filter(|r| {
+            r.as_ref()
+                .is_err_and(|e| e.kind() == woolink::ErrorKind::Conflict)
+        })
+        .count();
+    assert_eq!((running, refused), (1, 9), "{starts:?}");
+}
+
+both_backends!(parallel_starts_record_one_run);

@@ -530,7 +530,80 @@ async fn disconnect_from_the_real_store(backend: Backend) {
     assert_eq!(types(&events_of(tenant, id)), ["order.created"]);
 }
 
+/// Backfill against the real store: two orders that were already `processing` when the store
+/// linked reach the tenant through the backfill; one that came after, by its webhook, is not
+/// sent to the tenant a second time. Counted by the store (`X-WP-Total`) in a dry run first.
+async fn orders_from_before_the_link_are_backfilled_from_the_real_store(backend: Backend) {
+    use woolink::catchup::{backfill_step, start_backfill, BackfillRequest, CatchUp, Started};
+    use woolink::model::BackfillState;
+
+    let turn = TURN.lock().await;
+    let real = RealStore::get();
+    // WooCommerce's `after` is exclusive and to the second.
+    let since = (chrono::Utc::now() - chrono::Duration::seconds(1))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    let before = [
+        real.new_order("processing").await,
+        real.new_order("processing").await,
+    ];
+    let tenant = FakeTenant::start().await;
+    let (app, key) = linked_to(&real, backend, &tenant).await;
+    let after_link = real.new_order("processing").await;
+    eventually("the webhook's order", || {
+        !events_of(&tenant, after_link).is_empty()
+    })
+    .await;
+    assert!(before.iter().all(|id| events_of(&tenant, *id).is_empty()));
+
+    let repos = &app.services.repos;
+    let ports = CatchUp {
+        links: repos.links.as_ref(),
+        backfills: repos.backfills.as_ref(),
+        secrets: &app.services.secrets,
+        woo: &app.services.woo,
+        orders: app.queue.as_ref(),
+        max_message_bytes: app.config().max_message_bytes,
+    };
+    let st = woolink::domain::StoreId::parse("st_a1").unwrap();
+    let request = |dry_run| BackfillRequest {
+        created_after: Some(since.clone()),
+        dry_run,
+        ..BackfillRequest::default()
+    };
+    let dry = start_backfill(&ports, &st, request(true)).await.unwrap();
+    assert_eq!(dry, Started::DryRun { matching: 3 });
+    let Started::Running(run) = start_backfill(&ports, &st, request(false)).await.unwrap() else {
+        panic!("a run")
+    };
+    let mut last = run.clone();
+    while last.state == BackfillState::Running {
+        last = backfill_step(&ports, &st, &run.run_id, 5)
+            .await
+            .unwrap()
+            .run;
+    }
+    assert_eq!(
+        (last.state, last.queued, last.matched),
+        (BackfillState::Done, 3, 3)
+    );
+    for id in before {
+        eventually("a backfilled order", || !events_of(&tenant, id).is_empty()).await;
+        assert_eq!(types(&events_of(&tenant, id)), ["order.created"]);
+    }
+    drained(&app).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        types(&events_of(&tenant, after_link)),
+        ["order.created"],
+        "the webhook's order is not sent again"
+    );
+    disconnect(&real, &app, &key).await;
+    drop(turn);
+}
+
 both_backends!(
+    orders_from_before_the_link_are_backfilled_from_the_real_store,
     an_orders_life_in_the_real_store,
     quick_changes_in_the_real_store,
     trash_and_restore_in_the_real_store,
