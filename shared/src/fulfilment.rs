@@ -27,7 +27,8 @@ impl Failure {
     }
 }
 
-/// The record's last error: `summary: answer`.
+/// `summary: answer`, as `DeliveryError` prints it (the order record keeps the two apart:
+/// `lastError` for the merchant, `tenantAnswer` for the tenant).
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.answer {
