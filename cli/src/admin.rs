@@ -95,6 +95,31 @@ pub enum StoreCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Backfill a linked store's existing orders (it must hold WooCommerce keys): counts them
+    /// with --dry-run, else starts a run that the catch-up function carries out; --wait shows
+    /// its progress on stderr until it ends. Needs WOOLINK_JOBS_QUEUE_URL (the stack's
+    /// CatchUpQueueUrl output).
+    Backfill {
+        #[arg(long)]
+        id: String,
+        /// WooCommerce statuses, comma-separated (default: the link's trigger statuses).
+        #[arg(long, value_delimiter = ',')]
+        statuses: Option<Vec<String>>,
+        /// Only orders created after this time (RFC 3339, or YYYY-MM-DDTHH:MM:SS in GMT).
+        #[arg(long)]
+        created_after: Option<String>,
+        /// Only orders created before this time.
+        #[arg(long)]
+        created_before: Option<String>,
+        /// Count the matching orders; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Wait for the run to end, showing progress on stderr.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Add a merchant store to a tenant (or rename it).
     Add {
         #[arg(long)]
@@ -232,6 +257,50 @@ pub async fn store(cmd: StoreCommand) -> CliResult {
                     "webhooksDeleted": c.webhooks_deleted, "webhooksNotDeleted": c.webhooks_not_deleted,
                     "wooCommerceKeysErased": c.woo_keys_erased,
                     "ordersExpireAt": c.orders_expire_at.map(|t| t.to_rfc3339()), "ordersPurged": c.orders_purged})
+            );
+            return Ok(());
+        }
+        StoreCommand::Backfill {
+            id,
+            statuses,
+            created_after,
+            created_before,
+            dry_run,
+            wait,
+            target,
+        } => {
+            let request = woolink::catchup::BackfillRequest::parse(
+                statuses.as_deref(),
+                created_after.as_deref(),
+                created_before.as_deref(),
+                dry_run,
+            )?;
+            let svc = target.services().await?;
+            let store = StoreId::parse(&id)?;
+            let run =
+                match woolink::catchup::start_backfill(&svc.starting()?, &store, request).await? {
+                    woolink::catchup::Started::DryRun { matching } => {
+                        println!("{}", json!({"store": id, "matching": matching}));
+                        return Ok(());
+                    }
+                    woolink::catchup::Started::Running(run) => run,
+                };
+            let mut run = run;
+            while wait && run.state == woolink::model::BackfillState::Running {
+                eprintln!(
+                    "backfill {}: {} of {} queued",
+                    run.run_id, run.queued, run.matched
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                match svc.repos.backfills.get_backfill(&store).await? {
+                    Some(r) if r.run_id == run.run_id => run = r,
+                    _ => break,
+                }
+            }
+            println!(
+                "{}",
+                json!({"store": id, "runId": run.run_id, "state": run.state.as_str(),
+                    "matched": run.matched, "queued": run.queued, "error": run.error})
             );
             return Ok(());
         }

@@ -8,15 +8,16 @@ use std::time::Duration;
 use woolink::admin::{self, Seed};
 use woolink::config::{
     Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_RECEIVES,
-    DEFAULT_RETENTION, DEFAULT_TOKEN_TTL,
+    DEFAULT_POLL_OVERLAP, DEFAULT_RETENTION, DEFAULT_TOKEN_TTL,
 };
 use woolink::crypto::{SecretBox, SecretString};
 use woolink::local::{Inbox, LocalRunner};
 use woolink::outbound::OutboundPolicy;
+use woolink::politeness::StoreRate;
 use woolink::ports::Repos;
-use woolink::queue::{MemoryQueue, Queue, SqsQueue};
+use woolink::queue::{MemoryQueue, SqsQueue};
 use woolink::store::{DynamoStore, MemoryStore};
-use woolink::wiring::OneProcess;
+use woolink::wiring::{OneProcess, Queues};
 use woolink::worker::WorkerSettings;
 
 #[derive(clap::Args)]
@@ -40,13 +41,17 @@ pub struct DevArgs {
     /// runner died holding it (set on the queues the runner creates, and the in-memory one).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=43_200))]
     queue_visibility: u64,
+    /// Minutes between reconciliation polls of every linked store with keys (the deployed
+    /// stack's schedule); 0 turns the poll off.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=1_440))]
+    poll_minutes: u64,
 }
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-type Backend = (Repos, Arc<dyn Queue>, Arc<dyn Queue>, String);
+type Backend = (Repos, Queues, String);
 
 async fn aws_backend(
     config: &Config,
@@ -64,10 +69,22 @@ async fn aws_backend(
             SqsQueue::create_with_dlq(&sqs, &name, visibility, DEFAULT_MAX_RECEIVES).await?
         }
     };
+    let jobs_url = match &config.jobs_queue_url {
+        Some(url) => url.clone(),
+        None => {
+            let name = format!("{}-catch-up", config.table);
+            SqsQueue::create_with_dlq(&sqs, &name, visibility, DEFAULT_MAX_RECEIVES)
+                .await?
+                .0
+        }
+    };
     Ok((
         Repos::from_adapter(store),
-        Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
-        Arc::new(SqsQueue::new(sqs, dlq_url)),
+        Queues {
+            orders: Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
+            dead_letters: Arc::new(SqsQueue::new(sqs.clone(), dlq_url)),
+            jobs: Arc::new(SqsQueue::new(sqs, jobs_url)),
+        },
         format!("DynamoDB table {}, SQS queue {queue_url}", config.table),
     ))
 }
@@ -81,8 +98,11 @@ fn memory_backend(visibility: Duration) -> Backend {
     ));
     (
         Repos::from_adapter(Arc::new(MemoryStore::new())),
-        queue,
-        dlq,
+        Queues {
+            orders: queue,
+            dead_letters: dlq,
+            jobs: Arc::new(MemoryQueue::new(visibility)),
+        },
         "in-memory store and queue (nothing leaves this process)".to_owned(),
     )
 }
@@ -119,9 +139,15 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         retention: DEFAULT_RETENTION,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        jobs_queue_url: env("WOOLINK_JOBS_QUEUE_URL"),
+        store_rate: match env("WOOLINK_STORE_RATE") {
+            None => StoreRate::DEFAULT,
+            Some(v) => StoreRate::parse(&v).ok_or("WOOLINK_STORE_RATE must be like 5/10")?,
+        },
+        poll_overlap: DEFAULT_POLL_OVERLAP,
     };
     let visibility = Duration::from_secs(args.queue_visibility);
-    let (repos, queue, dlq, backend) = if use_aws {
+    let (repos, queues, backend) = if use_aws {
         aws_backend(&config, visibility).await?
     } else {
         memory_backend(visibility)
@@ -132,11 +158,13 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         in_flight_window: defaults.in_flight_window.min(visibility),
         ..defaults
     };
+    let queue = queues.orders.clone();
     let OneProcess {
         services,
         intake,
         worker,
-    } = OneProcess::new(repos, queue.clone(), dlq, &config, settings)?;
+        catch_up,
+    } = OneProcess::new(repos, queues, &config, settings)?;
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "woolink dev: {backend}")?;
@@ -183,6 +211,8 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         worker: Some(worker),
         queue,
         inbox,
+        catch_up: Some(catch_up),
+        poll_every: (args.poll_minutes > 0).then(|| Duration::from_secs(args.poll_minutes * 60)),
     };
     woolink::local::serve(listener, runner, async {
         let _ = tokio::signal::ctrl_c().await;

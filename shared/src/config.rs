@@ -43,6 +43,13 @@ pub struct Config {
     /// The queue's maximum message size (`WOOLINK_MAX_MESSAGE_BYTES`, default 1 MiB, as the
     /// template configures the queue).
     pub max_message_bytes: usize,
+    /// The catch-up queue (`WOOLINK_JOBS_QUEUE_URL`): backfill and poll jobs. Without it the
+    /// backfill route answers 503.
+    pub jobs_queue_url: Option<String>,
+    /// Calls per second and burst to one store (`WOOLINK_STORE_RATE`, `5/10`).
+    pub store_rate: crate::politeness::StoreRate,
+    /// How far before its watermark a poll reads again (`WOOLINK_POLL_OVERLAP_SECS`, 120).
+    pub poll_overlap: Duration,
 }
 
 pub const DEFAULT_LINK_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -52,6 +59,8 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// tenant failing 35 % of requests loses nothing to the DLQ (0.35^16 ≈ 5e-8 per version).
 pub const DEFAULT_MAX_RECEIVES: u32 = 16;
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+
+pub const DEFAULT_POLL_OVERLAP: Duration = Duration::from_secs(120);
 
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -86,6 +95,13 @@ impl Config {
         self.dlq_url
             .as_deref()
             .ok_or_else(|| Error::internal("WOOLINK_DLQ_URL is not set"))
+    }
+
+    /// The catch-up queue URL, for the functions that cannot run without one.
+    pub fn require_jobs_queue_url(&self) -> Result<&str> {
+        self.jobs_queue_url
+            .as_deref()
+            .ok_or_else(|| Error::internal("WOOLINK_JOBS_QUEUE_URL is not set"))
     }
 
     /// The queue URL, for functions that cannot run without one.
@@ -166,6 +182,14 @@ impl Config {
                         Error::internal("WOOLINK_MAX_MESSAGE_BYTES must be a number ≥ 1024")
                     })?,
             },
+            jobs_queue_url: env("WOOLINK_JOBS_QUEUE_URL"),
+            store_rate: match env("WOOLINK_STORE_RATE") {
+                None => crate::politeness::StoreRate::DEFAULT,
+                Some(v) => crate::politeness::StoreRate::parse(&v).ok_or_else(|| {
+                    Error::internal("WOOLINK_STORE_RATE must be `per-second` or `per-second/burst`")
+                })?,
+            },
+            poll_overlap: env_secs("WOOLINK_POLL_OVERLAP_SECS", DEFAULT_POLL_OVERLAP)?,
         })
     }
 }

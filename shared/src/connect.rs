@@ -224,6 +224,10 @@ async fn register_webhooks(
                         ErrorKind::WooCommerceUnreachable,
                         format!("the store's WooCommerce API could not be reached ({why})"),
                     ),
+                    busy @ WooError::Busy { .. } => Error::new(
+                        ErrorKind::WooCommerceUnreachable,
+                        format!("the store's WooCommerce API is busy ({busy})"),
+                    ),
                 });
             }
         }

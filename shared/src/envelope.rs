@@ -24,8 +24,25 @@ pub enum Source {
 }
 
 impl Source {
-    fn is_webhook(&self) -> bool {
+    pub fn is_webhook(&self) -> bool {
         *self == Self::Webhook
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Backfill => "backfill",
+            Self::Poll => "poll",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "webhook" => Some(Self::Webhook),
+            "backfill" => Some(Self::Backfill),
+            "poll" => Some(Self::Poll),
+            _ => None,
+        }
     }
 }
 

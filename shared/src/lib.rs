@@ -20,6 +20,7 @@ pub mod local;
 pub mod model;
 pub mod order;
 pub mod outbound;
+pub mod politeness;
 pub mod ports;
 pub mod queue;
 pub mod secrets;

@@ -20,7 +20,7 @@ use crate::api;
 use crate::crypto::SecretString;
 use crate::intake::Intake;
 use crate::queue::{Queue, Received};
-use crate::wiring::Services;
+use crate::wiring::{CatchUpWork, Services};
 use crate::worker::Worker;
 
 /// What the local runner runs.
@@ -32,6 +32,11 @@ pub struct LocalRunner {
     pub queue: Arc<dyn Queue>,
     /// A demo fulfilment inbox at `/_local/inbox`, verifying with this secret.
     pub inbox: Option<Arc<Inbox>>,
+    /// Catch-up jobs (backfills, polls) run from its queue in process; `None` leaves that
+    /// queue alone (tests that run jobs themselves).
+    pub catch_up: Option<Arc<CatchUpWork>>,
+    /// The reconciliation poll's period (the scheduler's, in AWS); `None`: no poll.
+    pub poll_every: Option<Duration>,
 }
 
 /// Serves the merged app and runs the queue consumer until `shutdown` completes.
@@ -41,9 +46,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let consumer = runner
-        .worker
-        .map(|worker| tokio::spawn(consume(runner.queue.clone(), worker, stop_rx)));
+    let consumer = runner.worker.map({
+        let stop = stop_rx.clone();
+        |worker| tokio::spawn(consume(runner.queue.clone(), worker, stop))
+    });
+    let jobs = runner.catch_up.clone().map({
+        let stop = stop_rx.clone();
+        |work| tokio::spawn(run_jobs(work, stop))
+    });
+    let poll = match (runner.catch_up, runner.poll_every) {
+        (Some(work), Some(every)) => Some(tokio::spawn(poll_every(work, every, stop_rx))),
+        _ => None,
+    };
     let extra = runner.inbox.map(inbox_routes).unwrap_or_default();
     let app = api::local_app(runner.services, runner.intake, extra);
     // The peer's address is the caller's source (per-source limits), as API Gateway's
@@ -53,10 +67,61 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);
-    if let Some(consumer) = consumer {
-        let _ = consumer.await;
+    for task in [consumer, jobs, poll].into_iter().flatten() {
+        let _ = task.await;
     }
     served
+}
+
+/// Runs catch-up jobs from their queue, as the catch-up function's event source does.
+pub async fn run_jobs(work: Arc<CatchUpWork>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let received = tokio::select! {
+            r = work.jobs.receive(10, Duration::from_secs(1)) => r,
+            _ = stop.changed() => return,
+        };
+        match received {
+            Ok(messages) if !messages.is_empty() => {
+                let failed = work.handle_batch(&messages).await;
+                let done: Vec<String> = messages
+                    .iter()
+                    .filter(|m| !failed.contains(&m.message_id))
+                    .map(|m| m.receipt.clone())
+                    .collect();
+                if let Err(e) = work.jobs.delete(&done).await {
+                    tracing::warn!(error = %e, "deleting finished jobs failed; they will run again");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "receiving catch-up jobs failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// The reconciliation poll's schedule: a fan-out every `every`, the first one after `every`.
+pub async fn poll_every(
+    work: Arc<CatchUpWork>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                if let Err(e) = work.fan_out().await {
+                    tracing::warn!(error = %e, "the reconciliation poll's fan-out failed");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Polls the queue and hands batches to the worker until told to stop.

@@ -206,6 +206,11 @@ pub struct OrderSync {
     pub synced_at: Option<DateTime<Utc>>,
     /// Set once the store is disconnected: the record is erased after this (TTL).
     pub expires_at: Option<DateTime<Utc>>,
+    /// How the latest version reached woolink (webhook, backfill, poll).
+    pub source: crate::envelope::Source,
+    /// When the reconciliation poll found a version the tenant had to hear of before its
+    /// webhook came (an order the webhooks alone would have lost).
+    pub recovered_at: Option<DateTime<Utc>>,
     pub revision: u64,
 }
 
@@ -235,6 +240,8 @@ impl OrderSync {
             updated_at: now,
             synced_at: None,
             expires_at: None,
+            source: crate::envelope::Source::Webhook,
+            recovered_at: None,
             revision: 1,
         }
     }
@@ -288,4 +295,78 @@ pub struct BackfillRun {
     pub finished_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
     pub revision: u64,
+}
+
+/// What the last check of a store's webhooks found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookHealth {
+    /// Every woolink webhook was there and active.
+    Healthy,
+    /// Some were re-activated, recreated or de-duplicated.
+    Repaired,
+    /// They could not be read or repaired (`Reconciliation::last_error` says why).
+    Failing,
+}
+
+impl WebhookHealth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Repaired => "repaired",
+            Self::Failing => "failing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "healthy" => Some(Self::Healthy),
+            "repaired" => Some(Self::Repaired),
+            "failing" => Some(Self::Failing),
+            _ => None,
+        }
+    }
+}
+
+/// A store's reconciliation poll: how far its orders have been read back from the store (the
+/// watermark), its webhooks' health, and whether it needs a person's attention. One per store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reconciliation {
+    pub store_id: StoreId,
+    /// The store's own modification time (GMT, `YYYY-MM-DDTHH:MM:SS`): every order modified
+    /// up to it has been queued. The next poll reads from it minus the overlap.
+    pub watermark: Option<String>,
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// Orders the last poll queued.
+    pub last_queued: u64,
+    /// Why the last run failed, if it did.
+    pub last_error: Option<String>,
+    /// A run holds the store until then (one poll of a store at a time).
+    pub lease_until: Option<DateTime<Utc>>,
+    pub webhooks: Option<WebhookHealth>,
+    pub webhooks_checked_at: Option<DateTime<Utc>>,
+    /// Webhook repairs made since the link.
+    pub repairs: u64,
+    /// Set when the store refuses the keys (401/403): a person must act; cleared by a run that
+    /// succeeds.
+    pub attention: Option<String>,
+    pub revision: u64,
+}
+
+impl Reconciliation {
+    /// A store never polled.
+    pub fn new(store_id: StoreId) -> Self {
+        Self {
+            store_id,
+            watermark: None,
+            last_run_at: None,
+            last_queued: 0,
+            last_error: None,
+            lease_until: None,
+            webhooks: None,
+            webhooks_checked_at: None,
+            repairs: 0,
+            attention: None,
+            revision: 0,
+        }
+    }
 }

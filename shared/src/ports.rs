@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::Result;
-use crate::model::{BackfillRun, Link, LoginAttempts, OrderSync, Session, Store, Tenant, User};
+use crate::model::{
+    BackfillRun, Link, LoginAttempts, OrderSync, Reconciliation, Session, Store, Tenant, User,
+};
 
 /// What an idempotent admin write did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +81,14 @@ pub trait Links: Send + Sync {
     /// keeping the API-key index in step. `link.revision` must be `expected + 1` (or 1).
     /// A lost race is a `Conflict`.
     async fn save_link(&self, link: &Link, expected: Option<u64>) -> Result<()>;
+    /// One page of the stores the reconciliation poll visits (connected links holding
+    /// WooCommerce keys), from an index (never a scan): pass the returned cursor back for the
+    /// next page; `None` when there is none.
+    async fn pollable_stores(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<StoreId>, Option<String>)>;
 }
 
 #[async_trait]
@@ -108,6 +118,18 @@ pub trait Backfills: Send + Sync {
     async fn save_backfill(&self, run: &BackfillRun, expected: Option<u64>) -> Result<()>;
 }
 
+#[async_trait]
+pub trait Reconciliations: Send + Sync {
+    async fn get_reconciliation(&self, store: &StoreId) -> Result<Option<Reconciliation>>;
+    /// Saves if the stored revision is still `expected` (`None`: none stored yet); a lost race
+    /// is a `Conflict`. `state.revision` must be `expected + 1` (or 1).
+    async fn save_reconciliation(
+        &self,
+        state: &Reconciliation,
+        expected: Option<u64>,
+    ) -> Result<()>;
+}
+
 /// Fixed-window counters for limits that must hold across every container (each Lambda
 /// request may run in its own).
 #[async_trait]
@@ -133,6 +155,15 @@ pub struct Received {
 pub trait Queue: Send + Sync {
     /// Sends one message; returns its id once the queue has accepted it.
     async fn send(&self, body: String) -> Result<String>;
+    /// Sends one message that becomes visible only after `delay` (at most 15 minutes).
+    async fn send_delayed(&self, body: String, delay: Duration) -> Result<String>;
+    /// Sends several messages, in as few calls as the queue allows (SQS: 10 per call).
+    async fn send_many(&self, bodies: Vec<String>) -> Result<()> {
+        for body in bodies {
+            self.send(body).await?;
+        }
+        Ok(())
+    }
     /// Up to `max` (≤ 10) messages, waiting up to `wait` for the first.
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>>;
     /// Deletes received messages by receipt.
@@ -168,6 +199,7 @@ pub struct Repos {
     pub orders: Arc<dyn OrderSyncs>,
     pub throttles: Arc<dyn Throttles>,
     pub backfills: Arc<dyn Backfills>,
+    pub reconciliations: Arc<dyn Reconciliations>,
 }
 
 impl Repos {
@@ -182,6 +214,7 @@ impl Repos {
             + OrderSyncs
             + Throttles
             + Backfills
+            + Reconciliations
             + 'static,
     {
         Self {
@@ -192,7 +225,8 @@ impl Repos {
             sessions: adapter.clone(),
             orders: adapter.clone(),
             throttles: adapter.clone(),
-            backfills: adapter,
+            backfills: adapter.clone(),
+            reconciliations: adapter,
         }
     }
 }

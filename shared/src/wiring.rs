@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::admin::Admin;
 use crate::auth::{Gate, Logins};
+use crate::catchup::{fan_out, run_job, CatchUp, CatchUpSettings, Job, Starting};
 use crate::config::Config;
 use crate::connect::Linking;
 use crate::crypto::SecretBox;
@@ -19,7 +20,7 @@ use crate::fulfilment::FulfilmentClient;
 use crate::intake::{Intake, LinkCache};
 use crate::outbound::OutboundPolicy;
 use crate::ports::{LinkChanges, LinkChangesIgnored, Links, Repos, Tenants};
-use crate::queue::{Queue, SqsQueue};
+use crate::queue::{Queue, Received, SqsQueue};
 use crate::store::{DynamoStore, MemoryStore};
 use crate::woocommerce::WooClient;
 use crate::worker::{Worker, WorkerPorts, WorkerRepos, WorkerSettings};
@@ -94,6 +95,8 @@ pub fn dynamo_store(sdk: &SdkConfig, config: &Config) -> Arc<DynamoStore> {
 /// their use cases are lent, a narrow set each (`logins`, `gate`, `linking`, …).
 pub struct Services {
     pub repos: Repos,
+    /// The catch-up queue, where a backfill's first job goes (`None`: not configured).
+    pub jobs: Option<Arc<dyn Queue>>,
     pub secrets: SecretBox,
     pub outbound: OutboundPolicy,
     pub woo: WooClient,
@@ -110,9 +113,10 @@ impl Services {
         let http = config.outbound.client(config.http_timeout)?;
         Ok(Self {
             repos,
+            jobs: None,
             secrets: config.secret_box()?,
             outbound: config.outbound,
-            woo: WooClient::new(http, config.outbound),
+            woo: WooClient::new(http, config.outbound).with_rate(config.store_rate),
             public_url: config.public_url.clone(),
             token_ttl: config.token_ttl,
             retention: chrono::Duration::from_std(config.retention)
@@ -129,12 +133,30 @@ impl Services {
         )?))
     }
 
-    /// DynamoDB-backed.
+    /// DynamoDB-backed, with the catch-up queue when one is configured.
     pub fn aws(sdk: &SdkConfig, config: &Config) -> Result<Arc<Self>> {
-        Ok(Arc::new(Self::new(
-            Repos::from_adapter(dynamo_store(sdk, config)),
-            config,
-        )?))
+        let mut services = Self::new(Repos::from_adapter(dynamo_store(sdk, config)), config)?;
+        services.jobs = config.jobs_queue_url.as_ref().map(|url| {
+            Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)) as Arc<dyn Queue>
+        });
+        Ok(Arc::new(services))
+    }
+
+    /// What starting a backfill uses; a stack without a catch-up queue cannot.
+    pub fn starting(&self) -> Result<Starting<'_>> {
+        let jobs = self.jobs.as_deref().ok_or_else(|| {
+            crate::error::Error::unavailable(
+                "the catch-up queue",
+                "WOOLINK_JOBS_QUEUE_URL is not set",
+            )
+        })?;
+        Ok(Starting {
+            links: self.repos.links.as_ref(),
+            backfills: self.repos.backfills.as_ref(),
+            secrets: &self.secrets,
+            woo: &self.woo,
+            jobs,
+        })
     }
 
     pub fn logins(&self) -> Logins<'_> {
@@ -195,16 +217,28 @@ pub struct OneProcess {
     pub services: Arc<Services>,
     pub intake: Arc<Intake>,
     pub worker: Arc<Worker>,
+    pub catch_up: Arc<CatchUpWork>,
+}
+
+/// The queues one process uses: orders, their dead letters, and catch-up jobs.
+pub struct Queues {
+    pub orders: Arc<dyn Queue>,
+    pub dead_letters: Arc<dyn Queue>,
+    pub jobs: Arc<dyn Queue>,
 }
 
 impl OneProcess {
     pub fn new(
         repos: Repos,
-        queue: Arc<dyn Queue>,
-        dead_letters: Arc<dyn Queue>,
+        queues: Queues,
         config: &Config,
         settings: WorkerSettings,
     ) -> Result<Self> {
+        let Queues {
+            orders: queue,
+            dead_letters,
+            jobs,
+        } = queues;
         let intake = Arc::new(Intake::new(
             repos.links.clone(),
             repos.tenants.clone(),
@@ -213,6 +247,17 @@ impl OneProcess {
         )?);
         let mut services = Services::new(repos.clone(), config)?;
         services.link_changes = intake.cache.clone();
+        services.jobs = Some(jobs.clone());
+        let catch_up = Arc::new(CatchUpWork::new(
+            &repos,
+            queue.clone(),
+            jobs,
+            config,
+            CatchUpSettings {
+                max_receives: config.max_receives,
+                ..CatchUpSettings::default()
+            },
+        )?);
         let worker = Arc::new(Worker::from_parts(
             &repos,
             queue,
@@ -224,6 +269,7 @@ impl OneProcess {
             services: Arc::new(services),
             intake,
             worker,
+            catch_up,
         })
     }
 }
@@ -277,7 +323,7 @@ impl Worker {
                 },
                 secrets: config.secret_box()?,
                 fulfilment: FulfilmentClient::new(http.clone(), config.outbound),
-                woo: WooClient::new(http, config.outbound),
+                woo: WooClient::new(http, config.outbound).with_rate(config.store_rate),
                 queue,
                 dead_letters,
             },
@@ -302,5 +348,105 @@ impl Worker {
             config,
             settings,
         )?))
+    }
+}
+
+/// The catch-up function's parts: backfill and poll jobs from the catch-up queue, orders to
+/// the orders queue (see `crate::catchup`).
+pub struct CatchUpWork {
+    pub repos: Repos,
+    pub secrets: SecretBox,
+    pub woo: WooClient,
+    pub orders: Arc<dyn Queue>,
+    pub jobs: Arc<dyn Queue>,
+    pub max_message_bytes: usize,
+    pub settings: CatchUpSettings,
+}
+
+impl CatchUpWork {
+    pub fn new(
+        repos: &Repos,
+        orders: Arc<dyn Queue>,
+        jobs: Arc<dyn Queue>,
+        config: &Config,
+        mut settings: CatchUpSettings,
+    ) -> Result<Self> {
+        let http = config.outbound.client(config.http_timeout)?;
+        settings.overlap = config.poll_overlap;
+        if settings.public_base.is_none() {
+            settings.public_base = config
+                .public_url
+                .as_ref()
+                .map(|u| u.as_str().trim_end_matches('/').to_owned());
+        }
+        Ok(Self {
+            repos: repos.clone(),
+            secrets: config.secret_box()?,
+            woo: WooClient::new(http, config.outbound).with_rate(config.store_rate),
+            orders,
+            jobs,
+            max_message_bytes: config.max_message_bytes,
+            settings,
+        })
+    }
+
+    /// The deployed catch-up function: DynamoDB, the orders and catch-up queues on SQS.
+    pub fn aws(sdk: &SdkConfig, config: &Config) -> Result<Arc<Self>> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let orders = Arc::new(SqsQueue::new(sqs.clone(), config.require_queue_url()?));
+        let jobs = Arc::new(SqsQueue::new(sqs, config.require_jobs_queue_url()?));
+        Ok(Arc::new(Self::new(
+            &Repos::from_adapter(dynamo_store(sdk, config)),
+            orders,
+            jobs,
+            config,
+            CatchUpSettings {
+                max_receives: config
+                    .max_receives
+                    .min(CatchUpSettings::default().max_receives),
+                ..CatchUpSettings::default()
+            },
+        )?))
+    }
+
+    pub fn ports(&self) -> CatchUp<'_> {
+        CatchUp {
+            links: self.repos.links.as_ref(),
+            backfills: self.repos.backfills.as_ref(),
+            reconciliations: self.repos.reconciliations.as_ref(),
+            secrets: &self.secrets,
+            woo: &self.woo,
+            orders: self.orders.as_ref(),
+            jobs: self.jobs.as_ref(),
+            max_message_bytes: self.max_message_bytes,
+            settings: &self.settings,
+        }
+    }
+
+    /// Runs a batch of jobs one after another (each is bounded; jobs of one store must not
+    /// overlap): returns the ids of the messages that must come back. A message that is not a
+    /// job is dropped with a log line (it will never become one).
+    pub async fn handle_batch(&self, messages: &[Received]) -> Vec<String> {
+        let ports = self.ports();
+        let mut failed = Vec::new();
+        for message in messages {
+            let job = match Job::decode(&message.body) {
+                Ok(job) => job,
+                Err(e) => {
+                    tracing::error!(message = %message.message_id, error = %e.message(), "not a catch-up job; dropped");
+                    continue;
+                }
+            };
+            if let Err(e) = run_job(&ports, &job, message.receive_count).await {
+                tracing::warn!(store = %job.store_id(), error = %e, "catch-up job failed; it will come back");
+                failed.push(message.message_id.clone());
+            }
+        }
+        failed
+    }
+
+    /// One poll job per store the poll visits (the scheduled fan-out).
+    pub async fn fan_out(&self) -> Result<u64> {
+        fan_out(self.repos.links.as_ref(), self.jobs.as_ref()).await
     }
 }

@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::crypto::SecretString;
 use crate::domain::{StoreUrl, WooTopic};
 use crate::outbound::{read_capped, BodyError, OutboundPolicy};
+use crate::politeness::{self, StoreRate};
 
 /// How woolink introduces itself to stores (their logs and firewalls see who calls).
 pub const USER_AGENT: &str = concat!(
@@ -28,10 +29,28 @@ pub struct WooCredentials {
     pub consumer_secret: SecretString,
 }
 
-impl WooCredentials {
-    /// The password half of HTTP Basic auth.
-    fn secret(&self) -> Option<&str> {
-        Some(self.consumer_secret.expose())
+/// Puts the keys on a request: HTTP Basic auth, or WooCommerce's query-string form
+/// (`consumer_key`/`consumer_secret`, accepted over HTTPS) for hosts that lose the header.
+fn authorize(request: &mut reqwest::Request, creds: &WooCredentials, by_query: bool) {
+    use base64::Engine as _;
+    if by_query {
+        request
+            .url_mut()
+            .query_pairs_mut()
+            .append_pair("consumer_key", creds.consumer_key.expose())
+            .append_pair("consumer_secret", creds.consumer_secret.expose());
+        return;
+    }
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        creds.consumer_key.expose(),
+        creds.consumer_secret.expose()
+    ));
+    if let Ok(mut value) = reqwest::header::HeaderValue::from_str(&format!("Basic {basic}")) {
+        value.set_sensitive(true);
+        request
+            .headers_mut()
+            .insert(reqwest::header::AUTHORIZATION, value);
     }
 }
 
@@ -54,12 +73,15 @@ pub enum WooError {
     TooLarge { limit: usize },
     /// The store's address is one woolink may not call (checked before every call).
     Refused(String),
+    /// The store asked to be called again later (`429`, `503` with `Retry-After`) for longer
+    /// than a call waits.
+    Busy { retry_after_secs: u64 },
 }
 
 impl WooError {
     /// Whether trying again later may help.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unreachable(_))
+        matches!(self, Self::Unreachable(_) | Self::Busy { .. })
     }
 }
 
@@ -71,6 +93,9 @@ impl fmt::Display for WooError {
             Self::Rejected { status, code } => write!(f, "store answered {status} {code}"),
             Self::TooLarge { limit } => write!(f, "store answered more than {limit} bytes"),
             Self::Refused(why) => write!(f, "store address refused: {why}"),
+            Self::Busy { retry_after_secs } => {
+                write!(f, "store busy: asked to wait {retry_after_secs} s")
+            }
         }
     }
 }
@@ -95,13 +120,35 @@ pub struct OrderQuery {
     pub statuses: Vec<String>,
     pub created_after: Option<String>,
     pub created_before: Option<String>,
+    /// Orders modified strictly after this time (WooCommerce's `modified_after`).
     pub modified_after: Option<String>,
+    pub order_by: OrderBy,
 }
 
-/// One page of orders: `(id, raw JSON)` in id order, and what the store says matches in all.
+/// The order of a listing, always ascending.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OrderBy {
+    /// By id: orders created meanwhile land on later pages (the backfill).
+    #[default]
+    Id,
+    /// By modification time (the poll).
+    Modified,
+}
+
+/// An order as a listing carried it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedOrder {
+    pub id: u64,
+    /// Its `date_modified_gmt` (`YYYY-MM-DDTHH:MM:SS`), when it has one.
+    pub modified: Option<String>,
+    /// The order's JSON exactly as the store sent it.
+    pub raw: String,
+}
+
+/// One page of orders, in the listing's order, and what the store says matches in all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrdersPage {
-    pub orders: Vec<(u64, String)>,
+    pub orders: Vec<ListedOrder>,
     pub total: u64,
     pub total_pages: u64,
 }
@@ -135,11 +182,23 @@ pub const ORDER_PAGE_LIMIT: usize = 16 << 20;
 pub struct WooClient {
     http: reqwest::Client,
     policy: OutboundPolicy,
+    rate: StoreRate,
 }
 
 impl WooClient {
+    /// A client calling each store at most at the default rate (`StoreRate::DEFAULT`).
     pub fn new(http: reqwest::Client, policy: OutboundPolicy) -> Self {
-        Self { http, policy }
+        Self {
+            http,
+            policy,
+            rate: StoreRate::DEFAULT,
+        }
+    }
+
+    /// The same client with another rate per store.
+    pub fn with_rate(mut self, rate: StoreRate) -> Self {
+        self.rate = rate;
+        self
     }
 
     /// A request to `url` if the policy allows the address.
@@ -178,20 +237,68 @@ impl WooClient {
         }
     }
 
-    /// Sends `request` with the store's keys; any answer but a 2xx is classified as an error.
+    /// Sends `request` with the store's keys, in the store's turn (`crate::politeness`); any
+    /// answer but a 2xx is classified as an error. A `429` (or a `503` with `Retry-After`)
+    /// pauses the store for as long as it asks, up to `MAX_RETRY_AFTER`, and is tried again
+    /// twice; a longer wait ends the call (`Busy`). A `401` over HTTPS is tried once more with
+    /// the keys in the query string: hosts that strip the `Authorization` header answer so to
+    /// valid keys, and the store is then called that way from then on.
     async fn call(
+        &self,
         request: reqwest::RequestBuilder,
         creds: &WooCredentials,
     ) -> Result<reqwest::Response, WooError> {
-        let response = request
-            .basic_auth(creds.consumer_key.expose(), creds.secret())
-            .send()
-            .await
-            .map_err(Self::transport)?;
-        if response.status().is_success() {
-            Ok(response)
-        } else {
-            Err(Self::classify(response).await)
+        let template = request
+            .build()
+            .map_err(|_| WooError::Refused("the request could not be built".into()))?;
+        let url = template.url();
+        let host = format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or_default()
+        );
+        let query_allowed = url.scheme() == "https" || self.policy.allows_loopback();
+        let mut by_query = query_allowed && politeness::uses_query_auth(&host);
+        let mut tried_query = by_query;
+        let mut waits = 0;
+        loop {
+            let mut attempt = template
+                .try_clone()
+                .ok_or_else(|| WooError::Refused("the request could not be repeated".into()))?;
+            authorize(&mut attempt, creds, by_query);
+            politeness::turn(&host, self.rate).await;
+            let response = self.http.execute(attempt).await.map_err(Self::transport)?;
+            let status = response.status().as_u16();
+            if response.status().is_success() {
+                if by_query && !politeness::uses_query_auth(&host) {
+                    tracing::warn!(store = %host, "the store loses the Authorization header; using query-string authentication");
+                    politeness::use_query_auth(&host);
+                }
+                return Ok(response);
+            }
+            let asked = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            match status {
+                429 | 503 if status == 429 || asked.is_some() => {
+                    let delay = politeness::retry_after(asked.as_deref());
+                    politeness::pause(&host, delay.min(politeness::MAX_RETRY_AFTER));
+                    if delay > politeness::MAX_RETRY_AFTER || waits >= 2 {
+                        return Err(WooError::Busy {
+                            retry_after_secs: delay.as_secs(),
+                        });
+                    }
+                    tracing::info!(store = %host, status, wait_secs = delay.as_secs(), "the store asked to slow down");
+                    waits += 1;
+                }
+                401 if query_allowed && !tried_query => {
+                    tried_query = true;
+                    by_query = true;
+                }
+                _ => return Err(Self::classify(response).await),
+            }
         }
     }
 
@@ -247,7 +354,7 @@ impl WooClient {
                 "secret": secret.expose(),
                 "status": "active",
             }));
-        let response = Self::call(request, creds).await?;
+        let response = self.call(request, creds).await?;
         Self::read::<CreatedWebhook>(response, ANSWER_LIMIT, "a WooCommerce webhook")
             .await
             .map(|w| w.id)
@@ -264,12 +371,12 @@ impl WooClient {
             reqwest::Method::GET,
             &store.rest_endpoint(&format!("wc/v3/orders/{id}")),
         )?;
-        let response = Self::call(request, creds).await?;
+        let response = self.call(request, creds).await?;
         let body = Self::body(response, ORDER_ANSWER_LIMIT).await?;
         String::from_utf8(body).map_err(|_| WooError::Unreachable("answer was not text".into()))
     }
 
-    /// One page of the store's orders, oldest id first (`orderby=id&order=asc`, so orders
+    /// One page of the store's orders in `query.order_by` order, ascending (by id: orders
     /// created meanwhile land on later pages, never shift earlier ones), with WooCommerce's
     /// own count of what matches (`X-WP-Total`). Each order comes back as the raw JSON the store
     /// sent for it (the worker parses and hashes it as it does a webhook's body). With
@@ -282,8 +389,12 @@ impl WooClient {
         page: u32,
         per_page: u32,
     ) -> Result<OrdersPage, WooError> {
+        let order_by = match query.order_by {
+            OrderBy::Id => "id",
+            OrderBy::Modified => "modified",
+        };
         let mut params: Vec<(&str, String)> = vec![
-            ("orderby", "id".into()),
+            ("orderby", order_by.into()),
             ("order", "asc".into()),
             ("page", page.max(1).to_string()),
             ("per_page", per_page.clamp(1, 100).to_string()),
@@ -304,7 +415,7 @@ impl WooClient {
         let request = self
             .request(reqwest::Method::GET, &store.rest_endpoint("wc/v3/orders"))?
             .query(&params);
-        let response = Self::call(request, creds).await?;
+        let response = self.call(request, creds).await?;
         let header = |name: &str| {
             response
                 .headers()
@@ -316,14 +427,20 @@ impl WooClient {
         let raw: Vec<Box<serde_json::value::RawValue>> =
             Self::read(response, ORDER_PAGE_LIMIT, "an order list").await?;
         #[derive(Deserialize)]
-        struct Id {
+        struct Head {
             id: u64,
+            #[serde(default)]
+            date_modified_gmt: Option<String>,
         }
         let orders = raw
             .into_iter()
             .map(|r| {
-                serde_json::from_str::<Id>(r.get())
-                    .map(|o| (o.id, r.get().to_owned()))
+                serde_json::from_str::<Head>(r.get())
+                    .map(|o| ListedOrder {
+                        id: o.id,
+                        modified: o.date_modified_gmt,
+                        raw: r.get().to_owned(),
+                    })
                     .map_err(|_| WooError::Unreachable("an order in the list has no id".into()))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -384,7 +501,7 @@ impl WooClient {
             ("per_page", "100"),
             ("_fields", "id,weight"),
         ]);
-        let response = Self::call(request, creds).await?;
+        let response = self.call(request, creds).await?;
         let products: Vec<Product> = Self::read(response, ANSWER_LIMIT, "a product list").await?;
         Ok(products
             .into_iter()
@@ -409,7 +526,7 @@ impl WooClient {
         let request = self
             .request(reqwest::Method::GET, &store.rest_endpoint("wc/v3/webhooks"))?
             .query(&[("per_page", "100")]);
-        let response = Self::call(request, creds).await?;
+        let response = self.call(request, creds).await?;
         Self::read(response, ANSWER_LIMIT, "a webhook list").await
     }
 
@@ -428,7 +545,7 @@ impl WooClient {
                 &store.rest_endpoint(&format!("wc/v3/webhooks/{id}")),
             )?
             .json(&json!({ "status": status }));
-        let response = Self::call(request, creds).await?;
+        let response = self.call(request, creds).await?;
         let hook: StoreWebhook = Self::read(response, ANSWER_LIMIT, "a webhook").await?;
         if hook.status == status {
             Ok(())
@@ -453,7 +570,7 @@ impl WooClient {
                 &store.rest_endpoint(&format!("wc/v3/webhooks/{id}")),
             )?
             .query(&[("force", "true")]);
-        match Self::call(request, creds).await {
+        match self.call(request, creds).await {
             Ok(_) | Err(WooError::Rejected { status: 404, .. }) => Ok(()),
             Err(e) => Err(e),
         }

@@ -18,7 +18,7 @@ use crate::cache::TtlCache;
 use crate::crypto::{sha256_hex, SecretBox, SecretString};
 use crate::decide::{self, Incoming, Rules, Told, Verdict, VersionKey};
 use crate::domain::{OrderId, OrderVersion, StoreId, TenantCode, TenantEvent, WooTopic};
-use crate::envelope::{Envelope, EnvelopeHead};
+use crate::envelope::{Envelope, EnvelopeHead, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fulfilment::{DeliveryError, Failure, FulfilmentClient};
 use crate::model::{Link, OrderSync, SyncState};
@@ -544,7 +544,14 @@ impl Worker {
                 Verdict::Apply { in_scope, newest } => {
                     let expected = existing.as_ref().map(|e| e.revision);
                     let plan = self
-                        .plan(link, existing, &incoming, in_scope, newest, attempt)
+                        .plan(
+                            link,
+                            existing,
+                            &incoming,
+                            (in_scope, newest),
+                            head.source(),
+                            attempt,
+                        )
                         .await?;
                     match plan {
                         Plan::Record(next) => {
@@ -629,8 +636,8 @@ impl Worker {
         link: &Link,
         existing: Option<OrderSync>,
         incoming: &Version,
-        in_scope: bool,
-        newest: bool,
+        (in_scope, newest): (bool, bool),
+        source: Source,
         attempt: Attempt<'_>,
     ) -> Result<Plan, RecordFailure> {
         let now = Utc::now();
@@ -649,6 +656,7 @@ impl Worker {
             next.version = incoming.key.modified.clone();
             next.received_at = Some(incoming.key.received.clone());
             next.content_hash = Some(incoming.content.clone());
+            next.source = source;
             let superseded = next
                 .waiting
                 .as_deref()
@@ -706,6 +714,10 @@ impl Worker {
         ));
         next.claimed_by = Some(attempt.message_id.to_owned());
         next.doc_hash = Some(hash);
+        // The poll found what the tenant had to hear before any webhook said it.
+        if source == Source::Poll {
+            next.recovered_at = Some(now);
+        }
         Ok(Plan::Deliver {
             next,
             event,

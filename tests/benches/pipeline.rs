@@ -174,6 +174,9 @@ async fn main() {
         retention: woolink::config::DEFAULT_RETENTION,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        jobs_queue_url: None,
+        store_rate: woolink::politeness::StoreRate::DEFAULT,
+        poll_overlap: woolink::config::DEFAULT_POLL_OVERLAP,
     };
     let counter = CallCounter::default();
     let moto = std::env::var("PIPELINE_BACKEND").is_ok_and(|b| b == "moto");
@@ -224,10 +227,14 @@ async fn main() {
         services,
         intake,
         worker,
+        ..
     } = OneProcess::new(
         repos.clone(),
-        queue.clone(),
-        dlq.clone(),
+        woolink::wiring::Queues {
+            orders: queue.clone(),
+            dead_letters: dlq.clone(),
+            jobs: Arc::new(MemoryQueue::new(Duration::from_secs(60))),
+        },
         &config,
         WorkerSettings::default(),
     )
@@ -282,6 +289,8 @@ async fn main() {
         worker: Some(worker),
         queue: queue.clone(),
         inbox: None,
+        catch_up: None,
+        poll_every: None,
     };
     tokio::spawn(
         async move { woolink::local::serve(listener, runner, std::future::pending()).await },

@@ -1,5 +1,6 @@
-//! Backfill (issue 15, the use cases before their route and function): a store with 1,050
-//! existing orders in mixed statuses, on both backends, through the real worker to a tenant.
+//! Backfill, its use cases driven step by step: a store with 1,050 existing orders in mixed
+//! statuses, on both backends, through the real worker to a tenant. (The route, the jobs
+//! and the link-time backfill are in `catch_up.rs`.)
 
 use std::collections::HashMap;
 
@@ -11,15 +12,7 @@ use crate::both_backends;
 use crate::helpers::*;
 
 fn ports(app: &TestApp) -> CatchUp<'_> {
-    let repos = &app.services.repos;
-    CatchUp {
-        links: repos.links.as_ref(),
-        backfills: repos.backfills.as_ref(),
-        secrets: &app.services.secrets,
-        woo: &app.services.woo,
-        orders: app.queue.as_ref(),
-        max_message_bytes: app.config().max_message_bytes,
-    }
+    app.catch_up.ports()
 }
 
 /// Which store pages of 100 the fake store was asked for, in order.
@@ -44,7 +37,7 @@ fn pages_read(store: &FakeStore) -> Vec<u32> {
 /// tenant hears 350 `order.created`, one per order; running it all again changes nothing.
 async fn a_backfill_sends_each_in_scope_order_once_and_resumes(backend: Backend) {
     let tenant = FakeTenant::start().await;
-    let app = TestApp::pipeline(backend, &tenant).await;
+    let app = TestApp::pipeline_jobs_paused(backend, &tenant, |_| {}).await;
     let store = FakeStore::start(StoreMode::Healthy).await;
     for id in 1..=1_050u64 {
         let status = ["processing", "pending", "completed"][(id % 3) as usize];
@@ -61,19 +54,19 @@ async fn a_backfill_sends_each_in_scope_order_once_and_resumes(backend: Backend)
         ..BackfillRequest::default()
     };
     assert_eq!(
-        start_backfill(&p, &st, dry).await.unwrap(),
+        start_backfill(&p.starting(), &st, dry).await.unwrap(),
         Started::DryRun { matching: 350 }
     );
     assert!(pages_read(&store).is_empty(), "a dry run reads no page");
 
-    let Started::Running(run) = start_backfill(&p, &st, BackfillRequest::default())
+    let Started::Running(run) = start_backfill(&p.starting(), &st, BackfillRequest::default())
         .await
         .unwrap()
     else {
         panic!("a run")
     };
     assert_eq!((run.matched, run.next_page), (350, 1));
-    let again = start_backfill(&p, &st, BackfillRequest::default()).await;
+    let again = start_backfill(&p.starting(), &st, BackfillRequest::default()).await;
     assert_eq!(again.unwrap_err().kind(), woolink::ErrorKind::Conflict);
 
     // Two pages, then the step ends (as a function would at its time budget, or die).
@@ -116,7 +109,7 @@ async fn a_backfill_sends_each_in_scope_order_once_and_resumes(backend: Backend)
     );
 
     // The whole backfill again: the worker knows every order; nothing new for the tenant.
-    let Started::Running(run) = start_backfill(&p, &st, BackfillRequest::default())
+    let Started::Running(run) = start_backfill(&p.starting(), &st, BackfillRequest::default())
         .await
         .unwrap()
     else {
@@ -146,7 +139,7 @@ both_backends!(a_backfill_sends_each_in_scope_order_once_and_resumes);
 /// the reason, instead of retrying.
 async fn a_backfill_survives_deletions_and_stops_on_refused_keys(backend: Backend) {
     let tenant = FakeTenant::start().await;
-    let app = TestApp::pipeline(backend, &tenant).await;
+    let app = TestApp::pipeline_jobs_paused(backend, &tenant, |_| {}).await;
     let store = FakeStore::start(StoreMode::Healthy).await;
     for id in 1..=500u64 {
         store.set_order(
@@ -161,7 +154,7 @@ async fn a_backfill_survives_deletions_and_stops_on_refused_keys(backend: Backen
     );
     let st = StoreId::parse("st_a1").unwrap();
     let p = ports(&app);
-    let Started::Running(run) = start_backfill(&p, &st, BackfillRequest::default())
+    let Started::Running(run) = start_backfill(&p.starting(), &st, BackfillRequest::default())
         .await
         .unwrap()
     else {
@@ -191,7 +184,7 @@ async fn a_backfill_survives_deletions_and_stops_on_refused_keys(backend: Backen
     let other = FakeStore::start(StoreMode::Healthy).await;
     other.set_order(9, &php_json(&order(9, "processing", "2026-11-20T10:00:00")));
     relink(&app, &st, &other.url, None).await;
-    let Started::Running(run) = start_backfill(&p, &st, BackfillRequest::default())
+    let Started::Running(run) = start_backfill(&p.starting(), &st, BackfillRequest::default())
         .await
         .unwrap()
     else {
@@ -207,7 +200,7 @@ async fn a_backfill_survives_deletions_and_stops_on_refused_keys(backend: Backen
             .is_some_and(|e| e.contains("refused")),
         "{failed:?}"
     );
-    let refused = start_backfill(&p, &st, BackfillRequest::default()).await;
+    let refused = start_backfill(&p.starting(), &st, BackfillRequest::default()).await;
     assert_eq!(
         refused.unwrap_err().kind(),
         woolink::ErrorKind::WooCommerceAuthFailed
@@ -248,8 +241,9 @@ async fn parallel_starts_record_one_run(backend: Backend) {
     );
     let st = StoreId::parse("st_a1").unwrap();
     let p = ports(&app);
+    let starting = p.starting();
     let starts = futures::future::join_all(
-        (0..10).map(|_| start_backfill(&p, &st, BackfillRequest::default())),
+        (0..10).map(|_| start_backfill(&starting, &st, BackfillRequest::default())),
     )
     .await;
     let running = starts

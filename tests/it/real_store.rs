@@ -534,9 +534,6 @@ async fn disconnect_from_the_real_store(backend: Backend) {
 /// linked reach the tenant through the backfill; one that came after, by its webhook, is not
 /// sent to the tenant a second time. Counted by the store (`X-WP-Total`) in a dry run first.
 async fn orders_from_before_the_link_are_backfilled_from_the_real_store(backend: Backend) {
-    use woolink::catchup::{backfill_step, start_backfill, BackfillRequest, CatchUp, Started};
-    use woolink::model::BackfillState;
-
     let turn = TURN.lock().await;
     let real = RealStore::get();
     // WooCommerce's `after` is exclusive and to the second.
@@ -556,36 +553,34 @@ async fn orders_from_before_the_link_are_backfilled_from_the_real_store(backend:
     .await;
     assert!(before.iter().all(|id| events_of(&tenant, *id).is_empty()));
 
-    let repos = &app.services.repos;
-    let ports = CatchUp {
-        links: repos.links.as_ref(),
-        backfills: repos.backfills.as_ref(),
-        secrets: &app.services.secrets,
-        woo: &app.services.woo,
-        orders: app.queue.as_ref(),
-        max_message_bytes: app.config().max_message_bytes,
-    };
-    let st = woolink::domain::StoreId::parse("st_a1").unwrap();
-    let request = |dry_run| BackfillRequest {
-        created_after: Some(since.clone()),
-        dry_run,
-        ..BackfillRequest::default()
-    };
-    let dry = start_backfill(&ports, &st, request(true)).await.unwrap();
-    assert_eq!(dry, Started::DryRun { matching: 3 });
-    let Started::Running(run) = start_backfill(&ports, &st, request(false)).await.unwrap() else {
-        panic!("a run")
-    };
-    let mut last = run.clone();
-    while last.state == BackfillState::Running {
-        last = backfill_step(&ports, &st, &run.run_id, 5)
-            .await
-            .unwrap()
-            .run;
+    // Through the route, with the link's own API key, and the catch-up jobs of the app.
+    let path = "/v1/stores/st_a1/backfill";
+    let dry = app
+        .post_json(
+            path,
+            json!({"createdAfter": since, "dryRun": true}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!((dry.status, &dry.body), (200, &json!({"matching": 3})));
+    let started = app
+        .post_json(path, json!({"createdAfter": since}), Some(&key))
+        .await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    assert_eq!(started.body["backfill"]["state"], "running");
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        status = app.get("/v1/stores/st_a1", Some(&key)).await.body;
+        if status["backfill"]["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let b = &status["backfill"];
     assert_eq!(
-        (last.state, last.queued, last.matched),
-        (BackfillState::Done, 3, 3)
+        (&b["state"], &b["queued"], &b["matched"]),
+        (&json!("done"), &json!(3), &json!(3)),
+        "{status}"
     );
     for id in before {
         eventually("a backfilled order", || !events_of(&tenant, id).is_empty()).await;
@@ -655,12 +650,13 @@ async fn orders_are_listed_in_pages_by_the_real_store() {
             .unwrap();
         assert_eq!(p.total, count.total);
         assert_eq!(p.total_pages, count.total.div_ceil(per_page as u64));
-        for (id, raw) in &p.orders {
-            let order: Value = serde_json::from_str(raw).unwrap();
-            assert_eq!(order["id"].as_u64(), Some(*id));
+        for o in &p.orders {
+            let order: Value = serde_json::from_str(&o.raw).unwrap();
+            assert_eq!(order["id"].as_u64(), Some(o.id));
             assert_eq!(order["status"], "processing");
+            assert_eq!(order["date_modified_gmt"].as_str(), o.modified.as_deref());
         }
-        seen.extend(p.orders.iter().map(|(id, _)| *id));
+        seen.extend(p.orders.iter().map(|o| o.id));
         if page as u64 >= p.total_pages {
             break;
         }
@@ -691,8 +687,8 @@ async fn orders_are_listed_in_pages_by_the_real_store() {
         .orders_page(&store, &creds, &after, 1, 100)
         .await
         .unwrap();
-    for (id, raw) in &later.orders {
-        let o: Value = serde_json::from_str(raw).unwrap();
+    for listed in &later.orders {
+        let (id, o): (u64, Value) = (listed.id, serde_json::from_str(&listed.raw).unwrap());
         assert!(
             o["date_created_gmt"].as_str().unwrap() > created.as_str(),
             "order {id} created {} is not after {created}",

@@ -12,6 +12,7 @@ use super::extract::{Bearer, JsonBody, SourceIp};
 use super::wire;
 use crate::auth::store_not_found;
 use crate::auth::{self, StoreCaller};
+use crate::catchup::{self, BackfillRequest, Started};
 use crate::connect::{self, LinkRequest};
 use crate::crypto::SecretString;
 use crate::domain::{
@@ -93,6 +94,54 @@ pub struct LinkBody {
     trigger_statuses: Option<Vec<String>>,
     #[serde(default)]
     woo_commerce: Option<WooKeysBody>,
+    /// A backfill to start once linked (needs `wooCommerce` keys).
+    #[serde(default)]
+    backfill: Option<BackfillBody>,
+}
+
+/// `POST /v1/stores/{storeId}/backfill`, and `backfill` in the link body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackfillBody {
+    #[serde(default)]
+    statuses: Option<Vec<String>>,
+    #[serde(default)]
+    created_after: Option<String>,
+    #[serde(default)]
+    created_before: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn backfill_request(body: BackfillBody) -> Result<BackfillRequest> {
+    BackfillRequest::parse(
+        body.statuses.as_deref(),
+        body.created_after.as_deref(),
+        body.created_before.as_deref(),
+        body.dry_run,
+    )
+}
+
+pub async fn backfill(
+    State(svc): AppState,
+    bearer: Bearer,
+    Path(store_id): Path<String>,
+    JsonBody(body): JsonBody<BackfillBody>,
+) -> Result<impl IntoResponse> {
+    let caller = StoreCaller::from_bearer(bearer.as_deref())?;
+    let store = StoreId::parse(&store_id).map_err(|_| store_not_found())?;
+    let request = backfill_request(body)?;
+    auth::authorize_link(&svc.gate(), caller, &store).await?;
+    match catchup::start_backfill(&svc.starting()?, &store, request).await? {
+        Started::DryRun { matching } => Ok(Json(wire::BackfillCount { matching }).into_response()),
+        Started::Running(run) => Ok((
+            StatusCode::ACCEPTED,
+            Json(wire::BackfillStarted {
+                backfill: wire::BackfillView::from(&run),
+            }),
+        )
+            .into_response()),
+    }
 }
 
 fn woo_credentials(body: WooKeysBody) -> Result<WooCredentials> {
@@ -132,6 +181,12 @@ pub async fn link(
     JsonBody(body): JsonBody<LinkBody>,
 ) -> Result<impl IntoResponse> {
     let session = auth::authenticate(&svc.gate(), bearer.as_deref()).await?;
+    let backfill = body.backfill.map(backfill_request).transpose()?;
+    if backfill.is_some() && body.woo_commerce.is_none() {
+        return Err(Error::invalid_request(
+            "a backfill needs the store's wooCommerce keys in the link body",
+        ));
+    }
     let request = LinkRequest {
         store_id: StoreId::parse(&body.store_id)?,
         store_url: StoreUrl::parse(&body.store_url)?,
@@ -141,7 +196,27 @@ pub async fn link(
     };
     let base = public_base(&svc, &headers)?;
     let out = connect::link(&svc.linking(), &session, request, &base).await?;
-    Ok((StatusCode::CREATED, Json(wire::Linked::from(&out))).into_response())
+    let mut answer = serde_json::to_value(wire::Linked::from(&out))
+        .map_err(|e| Error::internal(e.to_string()))?;
+    if let Some(request) = backfill {
+        // The link stands whatever the backfill does; its outcome is part of the answer.
+        let started = match svc.starting() {
+            Ok(ports) => catchup::start_backfill(&ports, &out.link.store_id, request).await,
+            Err(e) => Err(e),
+        };
+        answer["backfill"] = match started {
+            Ok(Started::Running(run)) => serde_json::to_value(wire::BackfillView::from(&run)),
+            Ok(Started::DryRun { matching }) => {
+                serde_json::to_value(wire::BackfillCount { matching })
+            }
+            Err(e) => {
+                tracing::warn!(store = %out.link.store_id, error = %e, "the backfill asked for with the link did not start");
+                Ok(serde_json::json!({"state": "failed", "error": e.message()}))
+            }
+        }
+        .map_err(|e| Error::internal(e.to_string()))?;
+    }
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 pub async fn store_status(
@@ -151,8 +226,18 @@ pub async fn store_status(
 ) -> Result<impl IntoResponse> {
     let caller = StoreCaller::from_bearer(bearer.as_deref())?;
     let store = StoreId::parse(&store_id).map_err(|_| store_not_found())?;
-    let status =
-        status::store_status(&svc.gate(), svc.repos.orders.as_ref(), caller, &store).await?;
+    let records = status::CatchUpRecords {
+        backfills: svc.repos.backfills.as_ref(),
+        reconciliations: svc.repos.reconciliations.as_ref(),
+    };
+    let status = status::store_status(
+        &svc.gate(),
+        svc.repos.orders.as_ref(),
+        records,
+        caller,
+        &store,
+    )
+    .await?;
     Ok(Json(wire::StoreState::from(&status)).into_response())
 }
 

@@ -41,6 +41,7 @@ pub fn connect_routes() -> Router<Arc<Services>> {
         .route("/v1/connect/stores", get(connect::stores))
         .route("/v1/connect/link", post(connect::link))
         .route("/v1/stores/{storeId}", get(connect::store_status))
+        .route("/v1/stores/{storeId}/backfill", post(connect::backfill))
         .route(
             "/v1/stores/{storeId}/orders/{orderId}",
             get(connect::order_status),

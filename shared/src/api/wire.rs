@@ -10,7 +10,7 @@ use crate::disconnect::Disconnected;
 use crate::domain::{
     CustomerId, OrderId, StoreId, StoreUrl, TenantCode, TenantEvent, TriggerStatus, WooTopic,
 };
-use crate::model::{OrderSync, Tenant};
+use crate::model::{BackfillRun, OrderSync, Tenant};
 use crate::status::StoreStatus;
 
 /// A time as the API writes it: RFC 3339 in UTC, to the second (`2026-11-29T10:00:00Z`).
@@ -141,14 +141,85 @@ impl<'a> From<&'a LinkOutcome> for Linked<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreState<'a> {
+    pub backfill: Option<BackfillView<'a>>,
     pub customer_id: &'a CustomerId,
     pub disconnected_at: Option<Time>,
+    pub health: Health<'a>,
     pub last_sync_at: Option<Time>,
+    pub last_webhook_at: Option<Time>,
     pub linked_at: Time,
     pub orders: OrderCounts,
+    pub reconciliation: ReconciliationView<'a>,
     pub status: &'static str,
     pub store_id: &'a StoreId,
     pub store_url: &'a StoreUrl,
+    pub webhooks: Option<WebhooksView>,
+}
+
+/// A backfill run as the API shows it (`GET /v1/stores/{id}`, `POST …/backfill`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackfillView<'a> {
+    pub error: Option<&'a str>,
+    pub finished_at: Option<Time>,
+    pub matched: u64,
+    pub queued: u64,
+    pub run_id: &'a str,
+    pub started_at: Time,
+    pub state: &'static str,
+    pub statuses: &'a [String],
+}
+
+impl<'a> From<&'a BackfillRun> for BackfillView<'a> {
+    fn from(r: &'a BackfillRun) -> Self {
+        Self {
+            error: r.error.as_deref(),
+            finished_at: time(r.finished_at),
+            matched: r.matched,
+            queued: r.queued,
+            run_id: &r.run_id,
+            started_at: Time(r.started_at),
+            state: r.state.as_str(),
+            statuses: &r.statuses,
+        }
+    }
+}
+
+/// `POST /v1/stores/{id}/backfill`: a run started.
+#[derive(Serialize)]
+pub struct BackfillStarted<'a> {
+    pub backfill: BackfillView<'a>,
+}
+
+/// `POST /v1/stores/{id}/backfill` with `dryRun`.
+#[derive(Serialize)]
+pub struct BackfillCount {
+    pub matching: u64,
+}
+
+#[derive(Serialize)]
+pub struct Health<'a> {
+    pub reason: Option<&'a str>,
+    pub state: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconciliationView<'a> {
+    pub last_error: Option<&'a str>,
+    pub last_queued: u64,
+    pub last_run_at: Option<Time>,
+    #[serde(rename = "recovered24h")]
+    pub recovered_24h: u64,
+    pub watermark: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhooksView {
+    pub checked_at: Option<Time>,
+    pub repairs: u64,
+    pub state: &'static str,
 }
 
 #[derive(Serialize)]
@@ -161,19 +232,45 @@ pub struct OrderCounts {
 impl<'a> From<&'a StoreStatus> for StoreState<'a> {
     fn from(s: &'a StoreStatus) -> Self {
         let l = &s.link;
+        let r = s.reconciliation.as_ref();
+        let attention = r.and_then(|r| r.attention.as_deref());
         Self {
+            backfill: s.backfill.as_ref().map(BackfillView::from),
             customer_id: &l.customer_id,
             disconnected_at: time(l.disconnected_at),
+            health: Health {
+                reason: attention,
+                state: if attention.is_some() {
+                    "attention_needed"
+                } else {
+                    "ok"
+                },
+            },
             last_sync_at: time(s.last_sync_at),
+            last_webhook_at: time(s.last_webhook_at),
             linked_at: Time(l.linked_at),
             orders: OrderCounts {
                 failed: s.failed,
                 received: s.received,
                 synced: s.synced,
             },
+            reconciliation: ReconciliationView {
+                last_error: r.and_then(|r| r.last_error.as_deref()),
+                last_queued: r.map_or(0, |r| r.last_queued),
+                last_run_at: time(r.and_then(|r| r.last_run_at)),
+                recovered_24h: s.recovered_24h,
+                watermark: r.and_then(|r| r.watermark.as_deref()),
+            },
             status: l.status.as_str(),
             store_id: &l.store_id,
             store_url: &l.store_url,
+            webhooks: r.and_then(|r| {
+                r.webhooks.map(|w| WebhooksView {
+                    checked_at: time(r.webhooks_checked_at),
+                    repairs: r.repairs,
+                    state: w.as_str(),
+                })
+            }),
         }
     }
 }
@@ -335,6 +432,10 @@ mod tests {
                 synced: 3,
                 failed: 1,
                 last_sync_at: last_sync,
+                last_webhook_at: None,
+                recovered_24h: 2,
+                backfill: None,
+                reconciliation: None,
             };
             let ts = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
             let l = &status.link;
@@ -349,6 +450,12 @@ mod tests {
                     "disconnectedAt": l.disconnected_at.map(ts),
                     "orders": {"received": 4, "synced": 3, "failed": 1},
                     "lastSyncAt": last_sync.map(ts),
+                    "backfill": null,
+                    "health": {"state": "ok", "reason": null},
+                    "lastWebhookAt": null,
+                    "reconciliation": {"lastRunAt": null, "watermark": null,
+                        "recovered24h": 2, "lastQueued": 0, "lastError": null},
+                    "webhooks": null,
                 }),
             );
         }

@@ -108,6 +108,23 @@ impl Queue for MemoryQueue {
         self.push(body)
     }
 
+    async fn send_delayed(&self, body: String, delay: Duration) -> Result<String> {
+        // Held as if in flight, never received: it becomes ready when the delay ends.
+        let mut s = self.lock()?;
+        s.next += 1;
+        let id = format!("mem-{:016x}", s.next);
+        let stored = Stored {
+            id: id.clone(),
+            body,
+            receive_count: 0,
+        };
+        s.in_flight.insert(
+            format!("{id}#delayed"),
+            (stored, Instant::now() + delay.min(Duration::from_secs(900))),
+        );
+        Ok(id)
+    }
+
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>> {
         let until = Instant::now() + wait;
         loop {
@@ -224,6 +241,20 @@ mod tests {
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].body, "b");
         assert_eq!(again[0].receive_count, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delayed_message_appears_when_its_delay_ends() {
+        let dlq = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+        let q = MemoryQueue::with_dead_letter(Duration::from_secs(30), 1, dlq.clone());
+        q.send_delayed("later".into(), Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let got = q.receive(10, Duration::ZERO).await.unwrap();
+        assert_eq!((got[0].body.as_str(), got[0].receive_count), ("later", 1));
+        assert!(dlq.receive(10, Duration::ZERO).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
 
@@ -101,6 +102,51 @@ impl Queue for SqsQueue {
             .await
             .map_err(sqs_error)?;
         Ok(out.message_id.unwrap_or_default())
+    }
+
+    async fn send_delayed(&self, body: String, delay: Duration) -> Result<String> {
+        let out = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(delay.as_secs().min(900) as i32)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+
+    /// `SendMessageBatch`, 10 at a time; entries SQS reports as failed are sent once more,
+    /// one by one.
+    async fn send_many(&self, bodies: Vec<String>) -> Result<()> {
+        for chunk in bodies.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body.clone())
+                        .build()
+                        .map_err(|e| Error::internal(e.to_string()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs_error)?;
+            for failed in out.failed() {
+                if let Some(body) = failed.id().parse::<usize>().ok().and_then(|i| chunk.get(i)) {
+                    self.send(body.clone()).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>> {

@@ -12,9 +12,10 @@ use chrono::Utc;
 use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Link, LoginAttempts, OrderSync, Session, Store, Tenant, User};
+use crate::model::{Link, LoginAttempts, OrderSync, Reconciliation, Session, Store, Tenant, User};
 use crate::ports::{
-    Backfills, Links, OrderSyncs, Sessions, Stores, Tenants, Throttles, Users, Written,
+    Backfills, Links, OrderSyncs, Reconciliations, Sessions, Stores, Tenants, Throttles, Users,
+    Written,
 };
 
 #[derive(Default)]
@@ -24,6 +25,7 @@ struct Data {
     attempts: HashMap<(TenantCode, Email), LoginAttempts>,
     throttles: HashMap<(String, i64), u32>,
     backfills: HashMap<StoreId, crate::model::BackfillRun>,
+    reconciliations: HashMap<StoreId, Reconciliation>,
     stores: BTreeMap<StoreId, Store>,
     links: HashMap<StoreId, Link>,
     api_keys: HashMap<CredentialHash, StoreId>,
@@ -180,6 +182,26 @@ impl Links for MemoryStore {
             Ok(())
         })?
     }
+    async fn pollable_stores(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<StoreId>, Option<String>)> {
+        self.with(|d| {
+            let mut ids: Vec<&StoreId> = d
+                .links
+                .values()
+                .filter(|l| l.is_connected() && l.woo_keys.is_some())
+                .map(|l| &l.store_id)
+                .filter(|id| cursor.as_deref().is_none_or(|c| id.as_str() > c))
+                .collect();
+            ids.sort();
+            let more = ids.len() > limit;
+            let page: Vec<StoreId> = ids.into_iter().take(limit).cloned().collect();
+            let next = more.then(|| page.last().map(|id| id.to_string())).flatten();
+            (page, next)
+        })
+    }
 }
 
 #[async_trait]
@@ -262,6 +284,27 @@ impl Backfills for MemoryStore {
                 return Err(crate::store::conflict_on_backfill(&run.store_id));
             }
             d.backfills.insert(run.store_id.clone(), run.clone());
+            Ok(())
+        })?
+    }
+}
+
+#[async_trait]
+impl Reconciliations for MemoryStore {
+    async fn get_reconciliation(&self, store: &StoreId) -> Result<Option<Reconciliation>> {
+        self.with(|d| d.reconciliations.get(store).cloned())
+    }
+    async fn save_reconciliation(
+        &self,
+        state: &Reconciliation,
+        expected: Option<u64>,
+    ) -> Result<()> {
+        self.with(|d| {
+            if d.reconciliations.get(&state.store_id).map(|r| r.revision) != expected {
+                return Err(crate::store::conflict_on_reconciliation(&state.store_id));
+            }
+            d.reconciliations
+                .insert(state.store_id.clone(), state.clone());
             Ok(())
         })?
     }

@@ -32,3 +32,10 @@ pub(crate) fn conflict_on_backfill(store: &StoreId) -> Error {
         format!("the backfill of store {store} changed meanwhile"),
     )
 }
+
+pub(crate) fn conflict_on_reconciliation(store: &StoreId) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!("the reconciliation of store {store} changed meanwhile"),
+    )
+}

@@ -3,6 +3,14 @@
 
 use super::*;
 
+/// Which queues the app's own consumers read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Consume {
+    Nothing,
+    Orders,
+    Everything,
+}
+
 /// A running app (all routes, as the local runner serves them) and a client for it.
 pub struct TestApp {
     pub base: String,
@@ -14,6 +22,9 @@ pub struct TestApp {
     /// The orders queue's dead-letter queue (the worker's tests inspect it).
     #[allow(dead_code)]
     pub dlq: Arc<dyn Queue>,
+    /// Backfill and poll jobs, and what runs them.
+    #[allow(dead_code)]
+    pub catch_up: Arc<woolink::wiring::CatchUpWork>,
     config: Config,
     settings: WorkerSettings,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -40,7 +51,7 @@ impl TestApp {
     /// With the configuration adjusted by `adjust` (cache TTL, message size…); the queue is
     /// left alone (no worker consumes it) so tests can look at what the intake sent.
     pub async fn spawn_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::start(backend, adjust, |_| {}, false).await
+        Self::start(backend, adjust, |_| {}, Consume::Nothing).await
     }
 
     /// The whole pipeline: intake, queue, worker (fed like the SQS event source) and ACME's
@@ -62,12 +73,30 @@ impl TestApp {
         config: impl FnOnce(&mut Config),
         settings: impl FnOnce(&mut WorkerSettings),
     ) -> Self {
-        let app = Self::start(backend, config, settings, true).await;
+        let app = Self::start(backend, config, settings, Consume::Everything).await;
+        app.point_acme_at(tenant).await;
+        app
+    }
+
+    /// The whole pipeline, but catch-up jobs (backfill steps, polls) are left on their queue
+    /// for the test to run.
+    #[allow(dead_code)]
+    pub async fn pipeline_jobs_paused(
+        backend: Backend,
+        tenant: &FakeTenant,
+        config: impl FnOnce(&mut Config),
+    ) -> Self {
+        let app = Self::start(backend, config, |_| {}, Consume::Orders).await;
         app.point_acme_at(tenant).await;
         app
     }
 
     async fn pipeline_with(backend: Backend, tenant: &FakeTenant, consume: bool) -> Self {
+        let consume = if consume {
+            Consume::Everything
+        } else {
+            Consume::Nothing
+        };
         let app = Self::start(backend, |_| {}, |_| {}, consume).await;
         app.point_acme_at(tenant).await;
         app
@@ -97,7 +126,7 @@ impl TestApp {
         backend: Backend,
         adjust: impl FnOnce(&mut Config),
         tune: impl FnOnce(&mut WorkerSettings),
-        consume: bool,
+        consume: Consume,
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -113,11 +142,18 @@ impl TestApp {
         };
         tune(&mut settings);
         let worker_settings = settings.clone();
+        let jobs = fresh_jobs_queue(backend, Duration::from_secs(30)).await;
+        let queues = woolink::wiring::Queues {
+            orders: queue.clone(),
+            dead_letters: dlq.clone(),
+            jobs,
+        };
         let OneProcess {
             services,
             intake,
             worker,
-        } = OneProcess::new(repos, queue.clone(), dlq.clone(), &config, settings).expect("wiring");
+            catch_up,
+        } = OneProcess::new(repos, queues, &config, settings).expect("wiring");
         admin::apply_seed(&services.admin(), test_seed())
             .await
             .expect("seed applies");
@@ -125,9 +161,11 @@ impl TestApp {
         let runner = woolink::local::LocalRunner {
             services: services.clone(),
             intake: intake.clone(),
-            worker: consume.then(|| worker.clone()),
+            worker: (consume != Consume::Nothing).then(|| worker.clone()),
             queue: queue.clone(),
             inbox: None,
+            catch_up: (consume == Consume::Everything).then(|| catch_up.clone()),
+            poll_every: None,
         };
         tokio::spawn(async move {
             let _ = woolink::local::serve(listener, runner, async {
@@ -143,6 +181,7 @@ impl TestApp {
             worker,
             queue,
             dlq,
+            catch_up,
             config,
             settings: worker_settings,
             shutdown: Some(tx),

@@ -141,6 +141,28 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
         retention: woolink::config::DEFAULT_RETENTION,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        jobs_queue_url: None,
+        // Fast for tests that are not about politeness (those set their own rate).
+        store_rate: woolink::politeness::StoreRate {
+            per_second: 10_000.0,
+            burst: 10_000.0,
+        },
+        poll_overlap: woolink::config::DEFAULT_POLL_OVERLAP,
+    }
+}
+
+/// A fresh catch-up queue (no dead-letter queue), in memory, or SQS on moto.
+pub async fn fresh_jobs_queue(backend: Backend, visibility: Duration) -> Arc<dyn Queue> {
+    match backend {
+        Backend::Memory => Arc::new(MemoryQueue::new(visibility)),
+        Backend::Dynamo => {
+            let client = aws_sdk_sqs::Client::new(&moto_sdk_config().await);
+            let (url, _) =
+                SqsQueue::create_with_dlq(&client, &unique_name("jobs"), visibility, 100)
+                    .await
+                    .expect("create test queue on moto");
+            Arc::new(SqsQueue::new(client, url))
+        }
     }
 }
 

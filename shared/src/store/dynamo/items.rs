@@ -17,8 +17,8 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    Fulfilment, Link, LinkStatus, LoginAttempts, OrderSync, Session, Store, SyncState, Tenant,
-    User, WooKeys,
+    Fulfilment, Link, LinkStatus, LoginAttempts, OrderSync, Reconciliation, Session, Store,
+    SyncState, Tenant, User, WebhookHealth, WooKeys,
 };
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -110,6 +110,11 @@ struct LinkItem {
     updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     disconnected_at: Option<DateTime<Utc>>,
+    /// The poll index's keys, present only while the link is connected with keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    poll_shard: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    poll_key: Option<String>,
     revision: u64,
 }
 
@@ -306,8 +311,15 @@ fn link_item(l: &Link) -> LinkItem {
         linked_at: l.linked_at,
         updated_at: l.updated_at,
         disconnected_at: l.disconnected_at,
+        poll_shard: pollable(l).then(|| keys::poll_shard(l.store_id.as_str())),
+        poll_key: pollable(l).then(|| l.store_id.to_string()),
         revision: l.revision,
     }
+}
+
+/// Whether the reconciliation poll visits the link's store.
+fn pollable(l: &Link) -> bool {
+    l.is_connected() && l.woo_keys.is_some()
 }
 
 fn link_from(i: LinkItem) -> Result<Link> {
@@ -432,6 +444,11 @@ struct OrderItem {
     synced_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ttl: Option<i64>,
+    /// Absent for webhooks (the items written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recovered_at: Option<DateTime<Utc>>,
     revision: u64,
 }
 
@@ -461,6 +478,8 @@ fn order_item(o: &OrderSync) -> OrderItem {
         updated_at: o.updated_at,
         synced_at: o.synced_at,
         ttl: o.expires_at.map(|e| e.timestamp()),
+        source: (!o.source.is_webhook()).then(|| o.source.as_str().to_owned()),
+        recovered_at: o.recovered_at,
         revision: o.revision,
     }
 }
@@ -492,6 +511,11 @@ fn order_from(i: OrderItem) -> Result<OrderSync> {
         updated_at: i.updated_at,
         synced_at: i.synced_at,
         expires_at: i.ttl.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)),
+        source: match i.source {
+            None => crate::envelope::Source::Webhook,
+            Some(s) => crate::envelope::Source::parse(&s).ok_or_else(|| corrupt("order"))?,
+        },
+        recovered_at: i.recovered_at,
         revision: i.revision,
     })
 }
@@ -559,6 +583,71 @@ pub fn backfill_of(item: Item) -> Result<crate::model::BackfillRun> {
         started_at: i.started_at,
         finished_at: i.finished_at,
         error: i.error,
+        revision: i.revision,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReconciliationItem {
+    pk: String,
+    sk: String,
+    store_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    watermark: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_run_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    last_queued: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    webhooks: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    webhooks_checked_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    repairs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attention: Option<String>,
+    revision: u64,
+}
+
+pub fn reconciliation(r: &Reconciliation) -> Result<Item> {
+    to_item(&ReconciliationItem {
+        pk: keys::store_pk(r.store_id.as_str()),
+        sk: keys::POLL_SK.to_owned(),
+        store_id: r.store_id.to_string(),
+        watermark: r.watermark.clone(),
+        last_run_at: r.last_run_at,
+        last_queued: r.last_queued,
+        last_error: r.last_error.clone(),
+        lease_until: r.lease_until,
+        webhooks: r.webhooks.map(|w| w.as_str().to_owned()),
+        webhooks_checked_at: r.webhooks_checked_at,
+        repairs: r.repairs,
+        attention: r.attention.clone(),
+        revision: r.revision,
+    })
+}
+
+pub fn reconciliation_of(item: Item) -> Result<Reconciliation> {
+    let i: ReconciliationItem = from_item(item, "reconciliation")?;
+    Ok(Reconciliation {
+        store_id: StoreId::parse(&i.store_id).map_err(|_| corrupt("reconciliation"))?,
+        watermark: i.watermark,
+        last_run_at: i.last_run_at,
+        last_queued: i.last_queued,
+        last_error: i.last_error,
+        lease_until: i.lease_until,
+        webhooks: i
+            .webhooks
+            .map(|w| WebhookHealth::parse(&w).ok_or_else(|| corrupt("reconciliation")))
+            .transpose()?,
+        webhooks_checked_at: i.webhooks_checked_at,
+        repairs: i.repairs,
+        attention: i.attention,
         revision: i.revision,
     })
 }
@@ -636,6 +725,8 @@ mod tests {
             o.tenant_answer = Some("{\"error\": \"busy\"}".into());
             o.synced_at = Some(at(30));
             o.expires_at = Some(at(90 * 86_400));
+            o.source = crate::envelope::Source::Poll;
+            o.recovered_at = Some(at(31));
             o.revision = 12;
         }
         o
@@ -660,6 +751,24 @@ mod tests {
 
             let o = order(full);
             assert_eq!(order_of(super::order(&o).unwrap()).unwrap(), o);
+
+            let mut r = Reconciliation::new(store_id());
+            if full {
+                r.watermark = Some("2026-11-29T10:00:00".into());
+                r.last_run_at = Some(at(40));
+                r.last_queued = 3;
+                r.last_error = Some("store unreachable".into());
+                r.lease_until = Some(at(41));
+                r.webhooks = Some(WebhookHealth::Repaired);
+                r.webhooks_checked_at = Some(at(42));
+                r.repairs = 2;
+                r.attention = Some("keys refused".into());
+                r.revision = 4;
+            }
+            assert_eq!(
+                reconciliation_of(super::reconciliation(&r).unwrap()).unwrap(),
+                r
+            );
         }
 
         for finished in [false, true] {
@@ -738,6 +847,16 @@ mod tests {
         assert!(!super::order(&order(false)).unwrap().contains_key("ttl"));
         let item = super::link(&link(true)).unwrap();
         assert_eq!((&item["pk"], &item["sk"]), (&s("STORE#st_1"), &s("LINK")));
+        // Only a connected link with keys is in the poll index.
+        assert_eq!(item[keys::POLL_KEY], s("st_1"));
+        assert_eq!(item[keys::POLL_SHARD], s(keys::poll_shard("st_1")));
+        let item = super::link(&link(false)).unwrap();
+        assert!(!item.contains_key(keys::POLL_SHARD) && !item.contains_key(keys::POLL_KEY));
+        let mut keyless = link(true);
+        keyless.woo_keys = None;
+        assert!(!super::link(&keyless)
+            .unwrap()
+            .contains_key(keys::POLL_SHARD));
     }
 
     /// The worker may put only items whose attributes are all in template.yaml's list (IAM

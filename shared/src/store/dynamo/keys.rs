@@ -24,6 +24,22 @@ pub fn store_pk(id: &str) -> String {
 pub const STORE_SK: &str = "STORE";
 pub const LINK_SK: &str = "LINK";
 pub const BACKFILL_SK: &str = "BACKFILL";
+pub const POLL_SK: &str = "POLL";
+/// The sparse index of links the reconciliation poll visits (connected, with keys): its
+/// partition key is one of `POLL_SHARDS` shards (so no partition holds every store), its sort
+/// key the store id.
+pub const POLL_INDEX: &str = "poll";
+pub const POLL_SHARD: &str = "pollShard";
+pub const POLL_KEY: &str = "pollKey";
+pub const POLL_SHARDS: u32 = 16;
+pub fn poll_shard(store: &str) -> String {
+    let digest = crate::crypto::sha256_hex(store.as_bytes());
+    let n = u32::from_str_radix(&digest[..8], 16).unwrap_or(0) % POLL_SHARDS;
+    poll_shard_name(n)
+}
+pub fn poll_shard_name(n: u32) -> String {
+    format!("POLL#{n:02}")
+}
 pub fn api_key_pk(hash: &str) -> String {
     format!("APIKEY#{hash}")
 }
@@ -60,6 +76,18 @@ mod tests {
         assert_eq!(api_key_pk("ab12"), "APIKEY#ab12");
         assert_eq!(session_pk("ab12"), "SESSION#ab12");
         assert_eq!(order_sk(42), "ORDER#00000000000000000042");
+        assert_eq!(poll_shard_name(7), "POLL#07");
+    }
+
+    #[test]
+    fn stores_spread_over_every_poll_shard() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..1_000 {
+            let shard = poll_shard(&format!("st_{i}"));
+            assert_eq!(shard, poll_shard(&format!("st_{i}")), "stable");
+            seen.insert(shard);
+        }
+        assert_eq!(seen.len(), POLL_SHARDS as usize);
     }
 
     #[test]

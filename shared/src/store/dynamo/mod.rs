@@ -21,8 +21,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType,
-    KeysAndAttributes, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::Duration;
@@ -30,11 +31,14 @@ use chrono::Duration;
 use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Link, LoginAttempts, OrderSync, Session, Store, Tenant, User};
+use crate::model::{Link, LoginAttempts, OrderSync, Reconciliation, Session, Store, Tenant, User};
 use crate::ports::{
-    Backfills, Links, OrderSyncs, Sessions, Stores, Tenants, Throttles, Users, Written,
+    Backfills, Links, OrderSyncs, Reconciliations, Sessions, Stores, Tenants, Throttles, Users,
+    Written,
 };
-use crate::store::{conflict_on_backfill, conflict_on_link, conflict_on_order};
+use crate::store::{
+    conflict_on_backfill, conflict_on_link, conflict_on_order, conflict_on_reconciliation,
+};
 use items::{key, s, Item};
 
 /// Runs a batch call until nothing is left unprocessed (DynamoDB hands back what it could not
@@ -114,8 +118,23 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attr(keys::PK)?)
             .attribute_definitions(attr(keys::SK)?)
+            .attribute_definitions(attr(keys::POLL_SHARD)?)
+            .attribute_definitions(attr(keys::POLL_KEY)?)
             .key_schema(key_el(keys::PK, KeyType::Hash)?)
             .key_schema(key_el(keys::SK, KeyType::Range)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(keys::POLL_INDEX)
+                    .key_schema(key_el(keys::POLL_SHARD, KeyType::Hash)?)
+                    .key_schema(key_el(keys::POLL_KEY, KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::KeysOnly)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|e| Error::internal(e.to_string()))?,
+            )
             .send()
             .await
             .map_err(db_error)?;
@@ -452,6 +471,53 @@ fn store_owned_elsewhere(id: &StoreId) -> Error {
 
 #[async_trait]
 impl Links for DynamoStore {
+    /// One shard of the poll index per call (cursor `NN|last store id`): a query, never a
+    /// scan; an empty page with a cursor only means that shard had nothing more.
+    async fn pollable_stores(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<StoreId>, Option<String>)> {
+        let (shard, after) = match cursor.as_deref().and_then(|c| c.split_once('|')) {
+            Some((n, after)) => (
+                n.parse::<u32>()
+                    .map_err(|_| Error::invalid_request("malformed poll cursor"))?,
+                after.to_owned(),
+            ),
+            None => (0, String::new()),
+        };
+        if shard >= keys::POLL_SHARDS {
+            return Ok((Vec::new(), None));
+        }
+        let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::POLL_INDEX)
+            .key_condition_expression("#shard = :shard AND #key > :after")
+            .expression_attribute_names("#shard", keys::POLL_SHARD)
+            .expression_attribute_names("#key", keys::POLL_KEY)
+            .expression_attribute_values(":shard", s(keys::poll_shard_name(shard)))
+            .expression_attribute_values(":after", s(after))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(db_error)?;
+        let ids = out
+            .items()
+            .iter()
+            .filter_map(|i| i.get(keys::POLL_KEY)?.as_s().ok())
+            .map(|id| StoreId::parse(id).map_err(|_| items::corrupt("poll index")))
+            .collect::<Result<Vec<_>>>()?;
+        let next = match (out.last_evaluated_key().is_some(), ids.last()) {
+            (true, Some(last)) => Some(format!("{shard}|{last}")),
+            _ if shard + 1 < keys::POLL_SHARDS => Some(format!("{}|", shard + 1)),
+            _ => None,
+        };
+        Ok((ids, next))
+    }
+
     async fn get_link(&self, store: &StoreId) -> Result<Option<Link>> {
         let item = self
             .get(key(keys::store_pk(store.as_str()), keys::LINK_SK))
@@ -670,6 +736,27 @@ impl Backfills for DynamoStore {
     ) -> Result<()> {
         self.put_at_revision(items::backfill(run)?, expected, || {
             conflict_on_backfill(&run.store_id)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Reconciliations for DynamoStore {
+    async fn get_reconciliation(&self, store: &StoreId) -> Result<Option<Reconciliation>> {
+        let item = self
+            .get(key(keys::store_pk(store.as_str()), keys::POLL_SK))
+            .await?;
+        item.map(items::reconciliation_of).transpose()
+    }
+
+    async fn save_reconciliation(
+        &self,
+        state: &Reconciliation,
+        expected: Option<u64>,
+    ) -> Result<()> {
+        self.put_at_revision(items::reconciliation(state)?, expected, || {
+            conflict_on_reconciliation(&state.store_id)
         })
         .await
     }

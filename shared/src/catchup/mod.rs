@@ -1,0 +1,270 @@
+//! Catching up with a store, for orders whose webhook never came: the **backfill** of orders
+//! that existed before the link (`backfill`), the **reconciliation poll** of orders modified
+//! since the last one, and the repair of woolink's webhooks on the store (`poll`,
+//! `webhooks`). Both feed the orders queue exactly as the intake does (same envelope,
+//! `source: backfill | poll`), so the worker's state machine deduplicates them against
+//! webhooks and the tenant hears of each change once.
+//!
+//! The work is cut into jobs (`Job`) on the catch-up queue, each bounded (pages per job), a
+//! job that did not finish sending its own continuation: a Lambda call lasts at most 15
+//! minutes, a store may have 200,000 orders. A fan-out (`fan_out`, on a schedule) sends one
+//! poll job per store that holds keys, read from an index.
+
+mod backfill;
+mod poll;
+mod webhooks;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use backfill::{backfill_step, start_backfill, BackfillRequest, Started, Stepped, PAGE_SIZE};
+pub use poll::{poll_store, Polled};
+pub use webhooks::{heal_webhooks, Healed};
+
+use crate::crypto::SecretBox;
+use crate::domain::StoreId;
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{BackfillState, Link};
+use crate::ports::{Backfills, Links, Queue, Reconciliations};
+use crate::secrets::open_woo_keys;
+use crate::woocommerce::{WooClient, WooCredentials, WooError};
+
+/// How catch-up work is cut and paced.
+#[derive(Clone, Debug)]
+pub struct CatchUpSettings {
+    /// Store pages (of 100 orders) one backfill or poll job reads before handing on.
+    pub pages_per_job: u32,
+    /// How far before its watermark a poll reads again (clock skew, WooCommerce's write lag).
+    pub overlap: Duration,
+    /// How long a poll holds its store (one poll per store at a time).
+    pub lease: Duration,
+    /// Receives of a failing backfill job before the run is marked failed.
+    pub max_receives: u32,
+    /// The API's public base URL, for recreating a webhook the store lost when no sibling
+    /// shows the delivery URL (`WOOLINK_PUBLIC_URL`).
+    pub public_base: Option<String>,
+}
+
+impl Default for CatchUpSettings {
+    fn default() -> Self {
+        Self {
+            pages_per_job: 50,
+            overlap: Duration::from_secs(120),
+            lease: Duration::from_secs(300),
+            max_receives: 5,
+            public_base: None,
+        }
+    }
+}
+
+/// The ports catch-up work uses.
+pub struct CatchUp<'a> {
+    pub links: &'a dyn Links,
+    pub backfills: &'a dyn Backfills,
+    pub reconciliations: &'a dyn Reconciliations,
+    pub secrets: &'a SecretBox,
+    pub woo: &'a WooClient,
+    /// The orders queue (what the worker reads).
+    pub orders: &'a dyn Queue,
+    /// The catch-up queue (jobs and their continuations).
+    pub jobs: &'a dyn Queue,
+    pub max_message_bytes: usize,
+    pub settings: &'a CatchUpSettings,
+}
+
+/// The ports starting a backfill uses (the connect function and the operator CLI).
+pub struct Starting<'a> {
+    pub links: &'a dyn Links,
+    pub backfills: &'a dyn Backfills,
+    pub secrets: &'a SecretBox,
+    pub woo: &'a WooClient,
+    /// The catch-up queue, where the run's first job goes.
+    pub jobs: &'a dyn Queue,
+}
+
+impl CatchUp<'_> {
+    /// The part of these ports that starts a backfill.
+    pub fn starting(&self) -> Starting<'_> {
+        Starting {
+            links: self.links,
+            backfills: self.backfills,
+            secrets: self.secrets,
+            woo: self.woo,
+            jobs: self.jobs,
+        }
+    }
+}
+
+/// One unit of catch-up work, as a message on the catch-up queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "camelCase")]
+pub enum Job {
+    /// Carry backfill run `run_id` of the store on from its cursor.
+    #[serde(rename_all = "camelCase")]
+    Backfill { store_id: StoreId, run_id: String },
+    /// Repair the store's webhooks and read the orders modified since its watermark.
+    #[serde(rename_all = "camelCase")]
+    Poll { store_id: StoreId },
+}
+
+impl Job {
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn decode(raw: &str) -> Result<Self> {
+        serde_json::from_str(raw)
+            .map_err(|e| Error::invalid_request(format!("not a catch-up job: {e}")))
+    }
+
+    pub fn store_id(&self) -> &StoreId {
+        match self {
+            Self::Backfill { store_id, .. } | Self::Poll { store_id } => store_id,
+        }
+    }
+}
+
+/// Runs one job received for the `receive_count`-th time. An error leaves the message to come
+/// back (SQS's visibility timeout); a job that cannot succeed ends with a reason recorded
+/// (a backfill run marked failed after `max_receives`, a poll's `last_error`) and `Ok`.
+pub async fn run_job(ports: &CatchUp<'_>, job: &Job, receive_count: u32) -> Result<()> {
+    match job {
+        Job::Backfill { store_id, run_id } => {
+            match backfill_step(ports, store_id, run_id, ports.settings.pages_per_job).await {
+                Ok(step) if step.run.state == BackfillState::Running => {
+                    ports.jobs.send(job.encode()).await?;
+                    Ok(())
+                }
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+                Err(e) if receive_count >= ports.settings.max_receives => {
+                    backfill::fail_run(ports.backfills, store_id, run_id, e.message()).await
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Job::Poll { store_id } => {
+            let polled = poll_store(ports, store_id).await?;
+            if polled.more {
+                ports.jobs.send(job.encode()).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Sends one poll job per store the poll visits (connected, holding keys), read page by page
+/// from an index: returns how many. Run on a schedule.
+pub async fn fan_out(links: &dyn Links, jobs: &dyn Queue) -> Result<u64> {
+    let mut cursor = None;
+    let mut sent = 0u64;
+    loop {
+        let (stores, next) = links.pollable_stores(cursor, 500).await?;
+        let bodies: Vec<String> = stores
+            .into_iter()
+            .map(|store_id| Job::Poll { store_id }.encode())
+            .collect();
+        sent += bodies.len() as u64;
+        if !bodies.is_empty() {
+            jobs.send_many(bodies).await?;
+        }
+        match next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    tracing::info!(stores = sent, "reconciliation poll fanned out");
+    Ok(sent)
+}
+
+pub(crate) fn store_error(e: WooError) -> Error {
+    match e {
+        WooError::AuthFailed => Error::new(
+            ErrorKind::WooCommerceAuthFailed,
+            "the store refused the WooCommerce API keys",
+        ),
+        other => Error::new(
+            ErrorKind::WooCommerceUnreachable,
+            format!("the store's order list could not be read ({other})"),
+        ),
+    }
+}
+
+/// The store's connected link and its keys in clear.
+pub(crate) async fn keyed_link(
+    links: &dyn Links,
+    secrets: &SecretBox,
+    store: &StoreId,
+) -> Result<(Link, WooCredentials)> {
+    let link = links
+        .get_link(store)
+        .await?
+        .filter(Link::is_connected)
+        .ok_or_else(|| Error::new(ErrorKind::StoreNotFound, "this store is not linked"))?;
+    let creds = open_woo_keys(secrets, &link)?.ok_or_else(|| {
+        Error::invalid_request("this needs the store's WooCommerce keys on the link")
+    })?;
+    Ok((link, creds))
+}
+
+/// Sends `raw` (an order as the store listed it) to the orders queue as its webhook would
+/// have: `Ok(false)` when it is not an order (skipped, with a log line).
+pub(crate) async fn queue_order(
+    ports: &CatchUp<'_>,
+    link: &Link,
+    raw: &str,
+    source: crate::envelope::Source,
+) -> Result<bool> {
+    let message = crate::intake::message_for(
+        crate::intake::OrderBody {
+            store_id: &link.store_id,
+            tenant: &link.tenant,
+            topic: crate::domain::WooTopic::OrderUpdated,
+            body: raw.as_bytes(),
+            source,
+        },
+        true,
+        ports.max_message_bytes,
+    );
+    match message {
+        Ok(m) => {
+            ports.orders.send(m.body).await?;
+            Ok(true)
+        }
+        Err(e) => {
+            tracing::warn!(store = %link.store_id, error = %e.message(), source = source.as_str(), "an order the store listed was skipped");
+            Ok(false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_travel_as_small_tagged_json() {
+        let job = Job::Backfill {
+            store_id: StoreId::parse("st_1").unwrap(),
+            run_id: "bf_1".into(),
+        };
+        assert_eq!(
+            job.encode(),
+            r#"{"job":"backfill","storeId":"st_1","runId":"bf_1"}"#
+        );
+        assert_eq!(Job::decode(&job.encode()).unwrap(), job);
+        let poll = Job::Poll {
+            store_id: StoreId::parse("st_2").unwrap(),
+        };
+        assert_eq!(poll.encode(), r#"{"job":"poll","storeId":"st_2"}"#);
+        for bad in [
+            "",
+            "{}",
+            r#"{"job":"dance","storeId":"st_1"}"#,
+            r#"{"job":"poll","storeId":"../x"}"#,
+        ] {
+            assert!(Job::decode(bad).is_err(), "{bad}");
+        }
+    }
+}

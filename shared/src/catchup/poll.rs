@@ -1,0 +1,285 @@
+//! The reconciliation poll of one store: repair its webhooks, then read the orders modified
+//! since its watermark (minus an overlap) and send them to the orders queue (`source: poll`),
+//! so an order whose webhook was lost reaches the tenant within one poll period.
+//!
+//! Reading: `modified_after=<cursor>&orderby=modified&order=asc`, always page 1 of a cursor
+//! that moves to just before the last page's newest second (keyset paging: an order modified
+//! while the poll runs moves past the cursor and is read later, it never shifts a page so
+//! that another is skipped). Only when a whole page shares one second (a bulk edit) does it
+//! page by number within that second. The watermark is saved after each page, and only up
+//! to what that page fully queued.
+//!
+//! What it cannot see: on classic (post) order storage an edit of the address alone does not
+//! move `date_modified_gmt` (see the repository's WooCommerce notes), so such an edit whose
+//! webhook was lost is not recovered by the poll.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use super::{heal_webhooks, keyed_link, queue_order, CatchUp};
+use crate::domain::StoreId;
+use crate::envelope::Source;
+use crate::error::{ErrorKind, Result};
+use crate::model::{Link, Reconciliation, WebhookHealth};
+use crate::woocommerce::{OrderBy, OrderQuery, WooError};
+
+const WOO_TIME: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// What one poll job did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Polled {
+    /// Orders sent to the orders queue.
+    pub queued: u64,
+    /// Store pages read.
+    pub pages: u32,
+    /// Webhook repairs made.
+    pub repairs: u64,
+    /// It stopped at its page budget: another job should carry on.
+    pub more: bool,
+    /// It did nothing: the store is not polled (no keys, not linked) or another poll holds it.
+    pub skipped: bool,
+}
+
+fn parse_woo_time(s: &str) -> Option<DateTime<Utc>> {
+    let trimmed = s.trim().trim_end_matches('Z');
+    let whole = trimmed.split('.').next().unwrap_or(trimmed);
+    NaiveDateTime::parse_from_str(whole, WOO_TIME)
+        .ok()
+        .map(|n| n.and_utc())
+}
+
+fn woo_time(t: DateTime<Utc>) -> String {
+    t.format(WOO_TIME).to_string()
+}
+
+/// Polls `store` once (see the module's documentation). A store that refuses the keys is
+/// marked as needing attention (once per period, one request: never a retry storm); any other
+/// store error is recorded as the run's `last_error` and the watermark stays where it is.
+pub async fn poll_store(ports: &CatchUp<'_>, store: &StoreId) -> Result<Polled> {
+    let (link, creds) = match keyed_link(ports.links, ports.secrets, store).await {
+        Ok(found) => found,
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::StoreNotFound | ErrorKind::InvalidRequest
+            ) =>
+        {
+            return Ok(Polled {
+                skipped: true,
+                ..Polled::default()
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    let now = Utc::now();
+    let existing = ports.reconciliations.get_reconciliation(store).await?;
+    if existing
+        .as_ref()
+        .and_then(|r| r.lease_until)
+        .is_some_and(|until| until > now)
+    {
+        tracing::info!(%store, "another poll of this store is running");
+        return Ok(Polled {
+            skipped: true,
+            ..Polled::default()
+        });
+    }
+    // Take the store: a conditional write, so two polls cannot both run it.
+    let mut state = existing.unwrap_or_else(|| Reconciliation::new(store.clone()));
+    state.lease_until = chrono::Duration::from_std(ports.settings.lease)
+        .ok()
+        .map(|l| now + l);
+    let Some(mut state) = save(ports, state).await? else {
+        return Ok(Polled {
+            skipped: true,
+            ..Polled::default()
+        });
+    };
+
+    let mut polled = Polled::default();
+    let outcome = run(ports, &link, &creds, &mut state, &mut polled).await;
+    state.last_run_at = Some(Utc::now());
+    state.lease_until = None;
+    state.last_queued = polled.queued;
+    match outcome {
+        Ok(()) => {
+            state.last_error = None;
+            state.attention = None;
+        }
+        Err(WooError::AuthFailed) => {
+            let why = "the store refused woolink's WooCommerce keys (401/403): re-link the \
+                       store with working keys";
+            tracing::warn!(%store, "{why}");
+            state.attention = Some(why.to_owned());
+            state.last_error = Some(why.to_owned());
+            polled.more = false;
+        }
+        Err(e) => {
+            tracing::warn!(%store, error = %e, "the poll could not finish");
+            state.last_error = Some(e.to_string());
+            polled.more = false;
+        }
+    }
+    save(ports, state).await?;
+    tracing::info!(%store, queued = polled.queued, pages = polled.pages, repairs = polled.repairs, more = polled.more, "store polled");
+    Ok(polled)
+}
+
+async fn run(
+    ports: &CatchUp<'_>,
+    link: &Link,
+    creds: &crate::woocommerce::WooCredentials,
+    state: &mut Reconciliation,
+    polled: &mut Polled,
+) -> std::result::Result<(), WooError> {
+    let healed = heal_webhooks(ports, link, creds, ports.settings.public_base.as_deref())
+        .await
+        .map_err(|e| WooError::Unreachable(e.message().to_owned()))?;
+    state.webhooks_checked_at = Some(Utc::now());
+    match healed {
+        Ok(h) => {
+            state.webhooks = Some(h.health);
+            state.repairs += h.repairs;
+            polled.repairs = h.repairs;
+            if h.webhook_ids != link.webhook_ids {
+                remember_webhooks(ports, link, h.webhook_ids).await;
+            }
+        }
+        Err(WooError::AuthFailed) => return Err(WooError::AuthFailed),
+        // The orders are still read: that is what recovers what broken webhooks lose.
+        Err(e) => {
+            state.webhooks = Some(WebhookHealth::Failing);
+            tracing::warn!(store = %link.store_id, error = %e, "the store's webhooks could not be checked or repaired");
+        }
+    }
+
+    let overlap = chrono::Duration::from_std(ports.settings.overlap).unwrap_or_default();
+    let start = state
+        .watermark
+        .as_deref()
+        .and_then(parse_woo_time)
+        .unwrap_or(link.linked_at)
+        - overlap;
+    let mut cursor = start;
+    let mut page_no = 1u32;
+    let mut sent: HashSet<u64> = HashSet::new();
+    while polled.pages < ports.settings.pages_per_job {
+        let query = OrderQuery {
+            modified_after: Some(woo_time(cursor)),
+            order_by: OrderBy::Modified,
+            ..OrderQuery::default()
+        };
+        let page = ports
+            .woo
+            .orders_page(&link.store_url, creds, &query, page_no, super::PAGE_SIZE)
+            .await?;
+        polled.pages += 1;
+        for order in &page.orders {
+            if !sent.insert(order.id) {
+                continue;
+            }
+            let queued = queue_order(ports, link, &order.raw, Source::Poll)
+                .await
+                .map_err(|e| WooError::Unreachable(e.message().to_owned()))?;
+            if queued {
+                polled.queued += 1;
+            }
+        }
+        let newest = page
+            .orders
+            .iter()
+            .filter_map(|o| o.modified.as_deref().and_then(parse_woo_time))
+            .max();
+        let full = page.orders.len() as u32 >= super::PAGE_SIZE;
+        let Some(newest) = newest else {
+            break;
+        };
+        if !full {
+            // Everything modified up to the newest order seen is queued.
+            advance(state, newest);
+            break;
+        }
+        // Orders of the newest second may continue on the next page: read again from just
+        // before it (what was sent is not sent twice), or, when the whole page was that one
+        // second, the next page of it.
+        let before_newest = newest - chrono::Duration::seconds(1);
+        if before_newest > cursor {
+            cursor = before_newest;
+            page_no = 1;
+        } else {
+            page_no += 1;
+        }
+        advance(state, cursor);
+        if polled.pages >= ports.settings.pages_per_job {
+            polled.more = true;
+        }
+        // Saved per page: a poll that dies later keeps what it did.
+        if let Ok(Some(saved)) = save(ports, state.clone()).await {
+            *state = saved;
+        }
+    }
+    Ok(())
+}
+
+/// Moves the watermark forward to `to` (never back).
+fn advance(state: &mut Reconciliation, to: DateTime<Utc>) {
+    let current = state.watermark.as_deref().and_then(parse_woo_time);
+    if current.is_none_or(|c| to > c) {
+        state.watermark = Some(woo_time(to));
+    }
+}
+
+/// Saves `state` at its next revision: `None` when another poll saved first.
+async fn save(ports: &CatchUp<'_>, mut state: Reconciliation) -> Result<Option<Reconciliation>> {
+    let expected = (state.revision > 0).then_some(state.revision);
+    state.revision += 1;
+    match ports
+        .reconciliations
+        .save_reconciliation(&state, expected)
+        .await
+    {
+        Ok(()) => Ok(Some(state)),
+        Err(e) if e.kind() == ErrorKind::Conflict => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records the repaired webhook ids on the link (a disconnect removes those); a link that
+/// changed meanwhile keeps its own (the next poll looks again).
+async fn remember_webhooks(ports: &CatchUp<'_>, link: &Link, ids: Vec<u64>) {
+    let next = Link {
+        webhook_ids: ids,
+        updated_at: Utc::now(),
+        revision: link.revision + 1,
+        ..link.clone()
+    };
+    if let Err(e) = ports.links.save_link(&next, Some(link.revision)).await {
+        tracing::info!(store = %link.store_id, error = %e.message(), "the link changed meanwhile; its webhook ids are left for the next poll");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn woocommerce_times_read_and_write_to_the_second() {
+        let t = parse_woo_time("2026-11-29T10:00:05").unwrap();
+        assert_eq!(woo_time(t), "2026-11-29T10:00:05");
+        assert_eq!(parse_woo_time("2026-11-29T10:00:05Z"), Some(t));
+        assert_eq!(parse_woo_time("2026-11-29T10:00:05.123"), Some(t));
+        assert_eq!(parse_woo_time("yesterday"), None);
+    }
+
+    #[test]
+    fn the_watermark_only_moves_forward() {
+        let mut r = Reconciliation::new(StoreId::parse("st_1").unwrap());
+        let t = parse_woo_time("2026-11-29T10:00:05").unwrap();
+        advance(&mut r, t);
+        advance(&mut r, t - chrono::Duration::seconds(60));
+        assert_eq!(r.watermark.as_deref(), Some("2026-11-29T10:00:05"));
+        advance(&mut r, t + chrono::Duration::seconds(1));
+        assert_eq!(r.watermark.as_deref(), Some("2026-11-29T10:00:06"));
+    }
+}

@@ -1,0 +1,130 @@
+//! Webhook self-healing: WooCommerce disables a webhook after more than 5 failed deliveries
+//! in a row, and merchants delete or pause webhooks by hand. Each poll compares the store's
+//! webhooks with the ones woolink needs (one active webhook per topic, pointing at the
+//! store's delivery URL) and repairs the difference.
+
+use super::CatchUp;
+use crate::domain::WooTopic;
+use crate::error::Result;
+use crate::model::{Link, WebhookHealth};
+use crate::secrets::{open, Sealing};
+use crate::woocommerce::{StoreWebhook, WebhookStatus, WooCredentials, WooError};
+
+/// What a check found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Healed {
+    pub health: WebhookHealth,
+    /// Webhooks re-activated, recreated or deleted.
+    pub repairs: u64,
+    /// The link's webhook ids after the repairs.
+    pub webhook_ids: Vec<u64>,
+}
+
+/// The path every woolink delivery URL of `link`'s store ends with (the host is the API's).
+fn delivery_path(link: &Link) -> String {
+    format!("/v1/webhooks/woocommerce/{}", link.store_id)
+}
+
+/// Whether the store's webhook delivers to woolink for this store.
+fn is_ours(hook: &StoreWebhook, link: &Link) -> bool {
+    hook.delivery_url.ends_with(&delivery_path(link))
+}
+
+/// Checks the store's webhooks against the link and repairs them: a woolink webhook that is
+/// `disabled` or `paused` is set `active`; a missing one is recreated with the link's current
+/// secret (at the delivery URL its siblings use, or `public_base`'s); duplicates for one topic
+/// are deleted (the one the link names is kept). Webhooks that are not woolink's are never
+/// touched. Store errors are returned as they are (the caller records them).
+pub async fn heal_webhooks(
+    ports: &CatchUp<'_>,
+    link: &Link,
+    creds: &WooCredentials,
+    public_base: Option<&str>,
+) -> Result<std::result::Result<Healed, WooError>> {
+    let hooks = match ports.woo.list_webhooks(&link.store_url, creds).await {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(e)),
+    };
+    let ours: Vec<&StoreWebhook> = hooks.iter().filter(|h| is_ours(h, link)).collect();
+    let delivery_url = ours
+        .first()
+        .map(|h| h.delivery_url.clone())
+        .or_else(|| public_base.map(|b| crate::connect::delivery_url(b, &link.store_id)));
+    let mut repairs = 0u64;
+    let mut ids = Vec::with_capacity(WooTopic::ALL.len());
+    for topic in WooTopic::ALL {
+        let mut same: Vec<&StoreWebhook> = ours
+            .iter()
+            .copied()
+            .filter(|h| h.topic == topic.as_str())
+            .collect();
+        // Keep the one the link names, else an active one, else any.
+        same.sort_by_key(|h| {
+            (
+                !link.webhook_ids.contains(&h.id),
+                h.status != WebhookStatus::Active,
+                h.id,
+            )
+        });
+        let mut kept = same.first().copied();
+        for extra in same.iter().skip(1) {
+            if let Err(e) = ports
+                .woo
+                .delete_webhook(&link.store_url, creds, extra.id)
+                .await
+            {
+                return Ok(Err(e));
+            }
+            tracing::info!(store = %link.store_id, webhook = extra.id, %topic, "duplicate webhook deleted");
+            repairs += 1;
+        }
+        if let Some(hook) = kept.filter(|h| h.status != WebhookStatus::Active) {
+            match ports
+                .woo
+                .set_webhook_status(&link.store_url, creds, hook.id, WebhookStatus::Active)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(store = %link.store_id, webhook = hook.id, %topic, was = ?hook.status, "webhook re-activated");
+                    repairs += 1;
+                }
+                // Gone between the listing and now: recreate it below.
+                Err(WooError::Rejected { status: 404, .. }) => kept = None,
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        match kept {
+            Some(hook) => ids.push(hook.id),
+            None => {
+                let (Some(url), Some(sealed)) = (&delivery_url, &link.webhook_secret) else {
+                    return Ok(Err(WooError::Unreachable(format!(
+                        "the {topic} webhook is missing and cannot be recreated here (no \
+                         delivery URL or secret known)"
+                    ))));
+                };
+                let secret = open(ports.secrets, sealed, Sealing::Webhook(&link.store_id))?;
+                match ports
+                    .woo
+                    .create_webhook(&link.store_url, creds, topic, url, &secret)
+                    .await
+                {
+                    Ok(id) => {
+                        tracing::info!(store = %link.store_id, webhook = id, %topic, "missing webhook recreated");
+                        ids.push(id);
+                        repairs += 1;
+                    }
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+        }
+    }
+    Ok(Ok(Healed {
+        health: if repairs == 0 {
+            WebhookHealth::Healthy
+        } else {
+            WebhookHealth::Repaired
+        },
+        repairs,
+        webhook_ids: ids,
+    }))
+}
