@@ -145,6 +145,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             Some(v) => StoreRate::parse(&v).ok_or("WOOLINK_STORE_RATE must be like 5/10")?,
         },
         poll_overlap: DEFAULT_POLL_OVERLAP,
+        catchup_pages_per_job: woolink::config::DEFAULT_CATCHUP_PAGES_PER_JOB,
     };
     let visibility = Duration::from_secs(args.queue_visibility);
     let (repos, queues, backend) = if use_aws {

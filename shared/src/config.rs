@@ -50,6 +50,9 @@ pub struct Config {
     pub store_rate: crate::politeness::StoreRate,
     /// How far before its watermark a poll reads again (`WOOLINK_POLL_OVERLAP_SECS`, 120).
     pub poll_overlap: Duration,
+    /// Store pages (100 orders each) one catch-up job reads before it hands on to the next
+    /// (`WOOLINK_CATCHUP_PAGES_PER_JOB`, 50: well inside the function's timeout).
+    pub catchup_pages_per_job: u32,
 }
 
 pub const DEFAULT_LINK_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -61,6 +64,7 @@ pub const DEFAULT_MAX_RECEIVES: u32 = 16;
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 
 pub const DEFAULT_POLL_OVERLAP: Duration = Duration::from_secs(120);
+pub const DEFAULT_CATCHUP_PAGES_PER_JOB: u32 = 50;
 
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 
@@ -190,6 +194,17 @@ impl Config {
                 })?,
             },
             poll_overlap: env_secs("WOOLINK_POLL_OVERLAP_SECS", DEFAULT_POLL_OVERLAP)?,
+            catchup_pages_per_job: match env("WOOLINK_CATCHUP_PAGES_PER_JOB") {
+                None => DEFAULT_CATCHUP_PAGES_PER_JOB,
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1_000).contains(n))
+                    .ok_or_else(|| {
+                        Error::internal("WOOLINK_CATCHUP_PAGES_PER_JOB must be 1-1000")
+                    })?,
+            },
         })
     }
 }

@@ -373,6 +373,7 @@ impl CatchUpWork {
     ) -> Result<Self> {
         let http = config.outbound.client(config.http_timeout)?;
         settings.overlap = config.poll_overlap;
+        settings.pages_per_job = config.catchup_pages_per_job;
         if settings.public_base.is_none() {
             settings.public_base = config
                 .public_url

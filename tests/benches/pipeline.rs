@@ -177,6 +177,7 @@ async fn main() {
         jobs_queue_url: None,
         store_rate: woolink::politeness::StoreRate::DEFAULT,
         poll_overlap: woolink::config::DEFAULT_POLL_OVERLAP,
+        catchup_pages_per_job: woolink::config::DEFAULT_CATCHUP_PAGES_PER_JOB,
     };
     let counter = CallCounter::default();
     let moto = std::env::var("PIPELINE_BACKEND").is_ok_and(|b| b == "moto");

@@ -3,6 +3,7 @@
 
 mod backfill;
 mod bursts;
+mod catch_up;
 mod connect_api;
 mod contract;
 mod disconnect;

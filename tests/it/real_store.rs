@@ -536,6 +536,8 @@ async fn disconnect_from_the_real_store(backend: Backend) {
 async fn orders_from_before_the_link_are_backfilled_from_the_real_store(backend: Backend) {
     let turn = TURN.lock().await;
     let real = RealStore::get();
+    // No order of an earlier test in the seconds `since` covers.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     // WooCommerce's `after` is exclusive and to the second.
     let since = (chrono::Utc::now() - chrono::Duration::seconds(1))
         .format("%Y-%m-%dT%H:%M:%S")

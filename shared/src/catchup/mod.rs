@@ -103,9 +103,22 @@ pub enum Job {
     /// Carry backfill run `run_id` of the store on from its cursor.
     #[serde(rename_all = "camelCase")]
     Backfill { store_id: StoreId, run_id: String },
-    /// Repair the store's webhooks and read the orders modified since its watermark.
+    /// Repair the store's webhooks and read the orders modified since its watermark; or,
+    /// with `resume`, carry on reading where the job before stopped.
     #[serde(rename_all = "camelCase")]
-    Poll { store_id: StoreId },
+    Poll {
+        store_id: StoreId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<PollCursor>,
+    },
+}
+
+/// Where a poll that ran out of pages stopped: the listing's `modified_after` and page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollCursor {
+    pub modified_after: String,
+    pub page: u32,
 }
 
 impl Job {
@@ -120,7 +133,7 @@ impl Job {
 
     pub fn store_id(&self) -> &StoreId {
         match self {
-            Self::Backfill { store_id, .. } | Self::Poll { store_id } => store_id,
+            Self::Backfill { store_id, .. } | Self::Poll { store_id, .. } => store_id,
         }
     }
 }
@@ -144,9 +157,13 @@ pub async fn run_job(ports: &CatchUp<'_>, job: &Job, receive_count: u32) -> Resu
                 Err(e) => Err(e),
             }
         }
-        Job::Poll { store_id } => {
-            let polled = poll_store(ports, store_id).await?;
-            if polled.more {
+        Job::Poll { store_id, resume } => {
+            let polled = poll_store(ports, store_id, resume.clone()).await?;
+            if let Some(next) = polled.next {
+                let job = Job::Poll {
+                    store_id: store_id.clone(),
+                    resume: Some(next),
+                };
                 ports.jobs.send(job.encode()).await?;
             }
             Ok(())
@@ -163,7 +180,13 @@ pub async fn fan_out(links: &dyn Links, jobs: &dyn Queue) -> Result<u64> {
         let (stores, next) = links.pollable_stores(cursor, 500).await?;
         let bodies: Vec<String> = stores
             .into_iter()
-            .map(|store_id| Job::Poll { store_id }.encode())
+            .map(|store_id| {
+                Job::Poll {
+                    store_id,
+                    resume: None,
+                }
+                .encode()
+            })
             .collect();
         sent += bodies.len() as u64;
         if !bodies.is_empty() {
@@ -256,8 +279,21 @@ mod tests {
         assert_eq!(Job::decode(&job.encode()).unwrap(), job);
         let poll = Job::Poll {
             store_id: StoreId::parse("st_2").unwrap(),
+            resume: None,
         };
         assert_eq!(poll.encode(), r#"{"job":"poll","storeId":"st_2"}"#);
+        let resumed = Job::Poll {
+            store_id: StoreId::parse("st_2").unwrap(),
+            resume: Some(PollCursor {
+                modified_after: "2026-11-29T10:00:00".into(),
+                page: 2,
+            }),
+        };
+        assert_eq!(
+            resumed.encode(),
+            r#"{"job":"poll","storeId":"st_2","resume":{"modifiedAfter":"2026-11-29T10:00:00","page":2}}"#
+        );
+        assert_eq!(Job::decode(&resumed.encode()).unwrap(), resumed);
         for bad in [
             "",
             "{}",

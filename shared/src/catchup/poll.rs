@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::{heal_webhooks, keyed_link, queue_order, CatchUp};
+use super::{heal_webhooks, keyed_link, queue_order, CatchUp, PollCursor};
 use crate::domain::StoreId;
 use crate::envelope::Source;
 use crate::error::{ErrorKind, Result};
@@ -35,8 +35,8 @@ pub struct Polled {
     pub pages: u32,
     /// Webhook repairs made.
     pub repairs: u64,
-    /// It stopped at its page budget: another job should carry on.
-    pub more: bool,
+    /// It stopped at its page budget: another job carries on from here.
+    pub next: Option<PollCursor>,
     /// It did nothing: the store is not polled (no keys, not linked) or another poll holds it.
     pub skipped: bool,
 }
@@ -56,7 +56,11 @@ fn woo_time(t: DateTime<Utc>) -> String {
 /// Polls `store` once (see the module's documentation). A store that refuses the keys is
 /// marked as needing attention (once per period, one request: never a retry storm); any other
 /// store error is recorded as the run's `last_error` and the watermark stays where it is.
-pub async fn poll_store(ports: &CatchUp<'_>, store: &StoreId) -> Result<Polled> {
+pub async fn poll_store(
+    ports: &CatchUp<'_>,
+    store: &StoreId,
+    resume: Option<PollCursor>,
+) -> Result<Polled> {
     let (link, creds) = match keyed_link(ports.links, ports.secrets, store).await {
         Ok(found) => found,
         Err(e)
@@ -98,7 +102,7 @@ pub async fn poll_store(ports: &CatchUp<'_>, store: &StoreId) -> Result<Polled> 
     };
 
     let mut polled = Polled::default();
-    let outcome = run(ports, &link, &creds, &mut state, &mut polled).await;
+    let outcome = run(ports, &link, &creds, &mut state, &mut polled, resume).await;
     state.last_run_at = Some(Utc::now());
     state.lease_until = None;
     state.last_queued = polled.queued;
@@ -113,20 +117,109 @@ pub async fn poll_store(ports: &CatchUp<'_>, store: &StoreId) -> Result<Polled> 
             tracing::warn!(%store, "{why}");
             state.attention = Some(why.to_owned());
             state.last_error = Some(why.to_owned());
-            polled.more = false;
+            polled.next = None;
         }
         Err(e) => {
             tracing::warn!(%store, error = %e, "the poll could not finish");
             state.last_error = Some(e.to_string());
-            polled.more = false;
+            polled.next = None;
         }
     }
     save(ports, state).await?;
-    tracing::info!(%store, queued = polled.queued, pages = polled.pages, repairs = polled.repairs, more = polled.more, "store polled");
+    tracing::info!(%store, queued = polled.queued, pages = polled.pages, repairs = polled.repairs, more = polled.next.is_some(), "store polled");
     Ok(polled)
 }
 
 async fn run(
+    ports: &CatchUp<'_>,
+    link: &Link,
+    creds: &crate::woocommerce::WooCredentials,
+    state: &mut Reconciliation,
+    polled: &mut Polled,
+    resume: Option<PollCursor>,
+) -> std::result::Result<(), WooError> {
+    // A run's first job checks the webhooks; its continuations only read on.
+    if resume.is_none() {
+        check_webhooks(ports, link, creds, state, polled).await?;
+    }
+    let overlap = chrono::Duration::from_std(ports.settings.overlap).unwrap_or_default();
+    let (mut cursor, mut page_no) = match resume
+        .as_ref()
+        .and_then(|r| Some((parse_woo_time(&r.modified_after)?, r.page.max(1))))
+    {
+        Some(resumed) => resumed,
+        None => (
+            state
+                .watermark
+                .as_deref()
+                .and_then(parse_woo_time)
+                .unwrap_or(link.linked_at)
+                - overlap,
+            1,
+        ),
+    };
+    let mut sent: HashSet<u64> = HashSet::new();
+    loop {
+        if polled.pages >= ports.settings.pages_per_job {
+            polled.next = Some(PollCursor {
+                modified_after: woo_time(cursor),
+                page: page_no,
+            });
+            return Ok(());
+        }
+        let query = OrderQuery {
+            modified_after: Some(woo_time(cursor)),
+            order_by: OrderBy::Modified,
+            ..OrderQuery::default()
+        };
+        let page = ports
+            .woo
+            .orders_page(&link.store_url, creds, &query, page_no, super::PAGE_SIZE)
+            .await?;
+        polled.pages += 1;
+        for order in &page.orders {
+            if !sent.insert(order.id) {
+                continue;
+            }
+            let queued = queue_order(ports, link, &order.raw, Source::Poll)
+                .await
+                .map_err(|e| WooError::Unreachable(e.message().to_owned()))?;
+            if queued {
+                polled.queued += 1;
+            }
+        }
+        let times: Vec<DateTime<Utc>> = page
+            .orders
+            .iter()
+            .filter_map(|o| o.modified.as_deref().and_then(parse_woo_time))
+            .collect();
+        let (Some(oldest), Some(newest)) = (times.iter().min(), times.iter().max()) else {
+            return Ok(());
+        };
+        if (page.orders.len() as u32) < super::PAGE_SIZE {
+            // Everything modified up to the newest order seen is queued.
+            advance(state, *newest);
+            return Ok(());
+        }
+        if oldest == newest {
+            // A whole page of one second (a bulk edit): the next page of the same listing.
+            page_no += 1;
+        } else {
+            // Everything before the newest second is queued: read on from just before it
+            // (what was sent is not sent twice).
+            cursor = *newest - chrono::Duration::seconds(1);
+            page_no = 1;
+            advance(state, cursor);
+            // Saved per page: a poll that dies later keeps what it did.
+            if let Ok(Some(saved)) = save(ports, state.clone()).await {
+                *state = saved;
+            }
+        }
+    }
+}
+
+/// The webhook check of a run, recorded on `state`: refused keys end the run.
+async fn check_webhooks(
     ports: &CatchUp<'_>,
     link: &Link,
     creds: &crate::woocommerce::WooCredentials,
@@ -151,72 +244,6 @@ async fn run(
         Err(e) => {
             state.webhooks = Some(WebhookHealth::Failing);
             tracing::warn!(store = %link.store_id, error = %e, "the store's webhooks could not be checked or repaired");
-        }
-    }
-
-    let overlap = chrono::Duration::from_std(ports.settings.overlap).unwrap_or_default();
-    let start = state
-        .watermark
-        .as_deref()
-        .and_then(parse_woo_time)
-        .unwrap_or(link.linked_at)
-        - overlap;
-    let mut cursor = start;
-    let mut page_no = 1u32;
-    let mut sent: HashSet<u64> = HashSet::new();
-    while polled.pages < ports.settings.pages_per_job {
-        let query = OrderQuery {
-            modified_after: Some(woo_time(cursor)),
-            order_by: OrderBy::Modified,
-            ..OrderQuery::default()
-        };
-        let page = ports
-            .woo
-            .orders_page(&link.store_url, creds, &query, page_no, super::PAGE_SIZE)
-            .await?;
-        polled.pages += 1;
-        for order in &page.orders {
-            if !sent.insert(order.id) {
-                continue;
-            }
-            let queued = queue_order(ports, link, &order.raw, Source::Poll)
-                .await
-                .map_err(|e| WooError::Unreachable(e.message().to_owned()))?;
-            if queued {
-                polled.queued += 1;
-            }
-        }
-        let newest = page
-            .orders
-            .iter()
-            .filter_map(|o| o.modified.as_deref().and_then(parse_woo_time))
-            .max();
-        let full = page.orders.len() as u32 >= super::PAGE_SIZE;
-        let Some(newest) = newest else {
-            break;
-        };
-        if !full {
-            // Everything modified up to the newest order seen is queued.
-            advance(state, newest);
-            break;
-        }
-        // Orders of the newest second may continue on the next page: read again from just
-        // before it (what was sent is not sent twice), or, when the whole page was that one
-        // second, the next page of it.
-        let before_newest = newest - chrono::Duration::seconds(1);
-        if before_newest > cursor {
-            cursor = before_newest;
-            page_no = 1;
-        } else {
-            page_no += 1;
-        }
-        advance(state, cursor);
-        if polled.pages >= ports.settings.pages_per_job {
-            polled.more = true;
-        }
-        // Saved per page: a poll that dies later keeps what it did.
-        if let Ok(Some(saved)) = save(ports, state.clone()).await {
-            *state = saved;
         }
     }
     Ok(())

@@ -148,6 +148,7 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
             burst: 10_000.0,
         },
         poll_overlap: woolink::config::DEFAULT_POLL_OVERLAP,
+        catchup_pages_per_job: woolink::config::DEFAULT_CATCHUP_PAGES_PER_JOB,
     }
 }
 

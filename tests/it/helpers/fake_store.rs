@@ -10,6 +10,17 @@ pub struct StoreCall {
     pub query: Option<String>,
     pub auth: Option<String>,
     pub body: Value,
+    /// When it arrived.
+    pub at: std::time::Instant,
+}
+
+/// How the store misbehaves, changeable while it runs.
+#[derive(Clone, Debug, Default)]
+pub struct Misbehaviour {
+    /// Its host drops the `Authorization` header (keys work only in the query string).
+    pub strips_authorization: bool,
+    /// It answers `429` with `Retry-After: <secs>` to calls beyond this many per second.
+    pub rate_limit: Option<(usize, u64)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +61,9 @@ pub struct FakeStore {
     /// The pings of new webhooks: delivery URL and the status it answered (0: no answer).
     pings: Arc<Mutex<Vec<(String, u16)>>>,
     orders: Arc<Mutex<std::collections::HashMap<u64, String>>>,
+    webhooks: Arc<Mutex<std::collections::BTreeMap<u64, Value>>>,
+    misbehaviour: Arc<Mutex<Misbehaviour>>,
+    next_id: Arc<AtomicU64>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -68,7 +82,8 @@ impl FakeStore {
     pub async fn start(mode: StoreMode) -> Self {
         use axum::extract::{Path, RawQuery, State};
         use axum::http::{HeaderMap, StatusCode};
-        use axum::routing::{delete, post};
+        use axum::response::IntoResponse;
+        use axum::routing::post;
         use base64::Engine as _;
 
         #[derive(Clone)]
@@ -76,6 +91,8 @@ impl FakeStore {
             calls: Arc<Mutex<Vec<StoreCall>>>,
             pings: Arc<Mutex<Vec<(String, u16)>>>,
             orders: Arc<Mutex<std::collections::HashMap<u64, String>>>,
+            webhooks: Arc<Mutex<std::collections::BTreeMap<u64, Value>>>,
+            misbehaviour: Arc<Mutex<Misbehaviour>>,
             mode: StoreMode,
             next_id: Arc<AtomicU64>,
         }
@@ -84,23 +101,40 @@ impl FakeStore {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         }
-        fn authorized(h: &HeaderMap) -> bool {
+        fn query_param(q: &Option<String>, name: &str) -> Option<String> {
+            q.as_deref()?.split('&').find_map(|kv| {
+                kv.strip_prefix(&format!("{name}="))
+                    .map(|v| v.replace("%2C", ",").replace("%3A", ":"))
+            })
+        }
+        /// As WooCommerce: HTTP Basic keys, or (over HTTPS, here anywhere) the query string;
+        /// a host that strips the header leaves only the latter.
+        fn authorized(st: &St, h: &HeaderMap, q: &Option<String>) -> bool {
             let expected = format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD
                     .encode(format!("{CONSUMER_KEY}:{CONSUMER_SECRET}"))
             );
-            auth_of(h).as_deref() == Some(expected.as_str())
+            let stripped = st.misbehaviour.lock().expect("lock").strips_authorization;
+            let by_header = !stripped && auth_of(h).as_deref() == Some(expected.as_str());
+            let by_query = query_param(q, "consumer_key").as_deref() == Some(CONSUMER_KEY)
+                && query_param(q, "consumer_secret").as_deref() == Some(CONSUMER_SECRET);
+            by_header || by_query
         }
         let calls = Arc::new(Mutex::new(Vec::new()));
         let orders = Arc::new(Mutex::new(std::collections::HashMap::new()));
+        let webhooks = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
+        let misbehaviour = Arc::new(Mutex::new(Misbehaviour::default()));
         let pings = Arc::new(Mutex::new(Vec::new()));
+        let next_id = Arc::new(AtomicU64::new(100));
         let state = St {
             calls: calls.clone(),
             pings: pings.clone(),
             orders: orders.clone(),
+            webhooks: webhooks.clone(),
+            misbehaviour: misbehaviour.clone(),
             mode,
-            next_id: Arc::new(AtomicU64::new(100)),
+            next_id: next_id.clone(),
         };
         fn record(st: &St, method: &str, path: String, query: Option<String>, h: &HeaderMap) {
             st.calls.lock().expect("lock").push(StoreCall {
@@ -109,7 +143,28 @@ impl FakeStore {
                 query,
                 auth: auth_of(h),
                 body: Value::Null,
+                at: std::time::Instant::now(),
             });
+        }
+        /// A `429` when the calls of the last second exceed the store's own limit.
+        fn limited(st: &St) -> Option<axum::response::Response> {
+            let (per_second, retry_after) = st.misbehaviour.lock().expect("lock").rate_limit?;
+            let now = std::time::Instant::now();
+            let recent = st
+                .calls
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|c| now.duration_since(c.at) < Duration::from_secs(1))
+                .count();
+            (recent > per_second).then(|| {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", retry_after.to_string())],
+                    "{\"code\":\"rate_limited\"}",
+                )
+                    .into_response()
+            })
         }
         fn not_allowed() -> (StatusCode, axum::Json<Value>) {
             (
@@ -139,8 +194,11 @@ impl FakeStore {
                             q.clone(),
                             &headers,
                         );
-                        if !authorized(&headers) {
-                            return not_allowed();
+                        if let Some(busy) = limited(&st) {
+                            return busy;
+                        }
+                        if !authorized(&st, &headers, &q) {
+                            return not_allowed().into_response();
                         }
                         // As WooCommerce: variations are not listed among the products.
                         let products: Vec<Value> = included(&q)
@@ -148,7 +206,7 @@ impl FakeStore {
                             .filter(|id| catalogue_parent(*id).is_none())
                             .map(|id| json!({"id": id, "weight": catalogue_weight(id)}))
                             .collect();
-                        (StatusCode::OK, axum::Json(Value::Array(products)))
+                        (StatusCode::OK, axum::Json(Value::Array(products))).into_response()
                     },
                 ),
             )
@@ -161,41 +219,50 @@ impl FakeStore {
                      headers: HeaderMap| async move {
                         let path = format!("/wp-json/wc/v3/products/{parent}/variations");
                         record(&st, "GET", path, q.clone(), &headers);
-                        if !authorized(&headers) {
-                            return not_allowed();
+                        if let Some(busy) = limited(&st) {
+                            return busy;
+                        }
+                        if !authorized(&st, &headers, &q) {
+                            return not_allowed().into_response();
                         }
                         let variations: Vec<Value> = included(&q)
                             .into_iter()
                             .filter(|id| catalogue_parent(*id) == Some(parent))
                             .map(|id| json!({"id": id, "weight": catalogue_weight(id)}))
                             .collect();
-                        (StatusCode::OK, axum::Json(Value::Array(variations)))
+                        (StatusCode::OK, axum::Json(Value::Array(variations))).into_response()
                     },
                 ),
             )
             .route(
                 "/wp-json/wc/v3/orders/{id}",
                 axum::routing::get(
-                    |State(st): State<St>, Path(id): Path<u64>, headers: HeaderMap| async move {
+                    |State(st): State<St>,
+                     Path(id): Path<u64>,
+                     RawQuery(q): RawQuery,
+                     headers: HeaderMap| async move {
                         record(
                             &st,
                             "GET",
                             format!("/wp-json/wc/v3/orders/{id}"),
-                            None,
+                            q.clone(),
                             &headers,
                         );
-                        if !authorized(&headers) {
-                            let (status, body) = not_allowed();
-                            return (status, body.0.to_string());
+                        if let Some(busy) = limited(&st) {
+                            return busy;
+                        }
+                        if !authorized(&st, &headers, &q) {
+                            return not_allowed().into_response();
                         }
                         match st.orders.lock().expect("lock").get(&id) {
-                            Some(raw) => (StatusCode::OK, raw.clone()),
+                            Some(raw) => (StatusCode::OK, raw.clone()).into_response(),
                             None => (
                                 StatusCode::NOT_FOUND,
                                 json!({"code": "woocommerce_rest_shop_order_invalid_id",
                                     "message": "Invalid ID.", "data": {"status": 404}})
                                 .to_string(),
-                            ),
+                            )
+                                .into_response(),
                         }
                     },
                 ),
@@ -211,16 +278,16 @@ impl FakeStore {
                             q.clone(),
                             &headers,
                         );
-                        if !authorized(&headers) {
-                            let (status, body) = not_allowed();
-                            return (status, HeaderMap::new(), body.0.to_string());
+                        if let Some(busy) = limited(&st) {
+                            return busy;
                         }
-                        let param = |name: &str| -> Option<String> {
-                            q.as_deref()?.split('&').find_map(|kv| {
-                                kv.strip_prefix(&format!("{name}="))
-                                    .map(|v| v.replace("%2C", ","))
-                            })
-                        };
+                        if !authorized(&st, &headers, &q) {
+                            return not_allowed().into_response();
+                        }
+                        let param = |name: &str| query_param(&q, name);
+                        // As WooCommerce: `modified_after` is exclusive, to the second.
+                        let modified_after = param("modified_after");
+                        let by_modified = param("orderby").as_deref() == Some("modified");
                         let page: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
                         let per_page: usize =
                             param("per_page").and_then(|p| p.parse().ok()).unwrap_or(10);
@@ -228,6 +295,12 @@ impl FakeStore {
                             .map(|s| s.split(',').map(str::to_owned).collect())
                             .unwrap_or_default();
                         let orders = st.orders.lock().expect("lock").clone();
+                        let modified = |raw: &str| -> String {
+                            serde_json::from_str::<Value>(raw)
+                                .ok()
+                                .and_then(|o| o["date_modified_gmt"].as_str().map(str::to_owned))
+                                .unwrap_or_default()
+                        };
                         let mut matching: Vec<(u64, String)> = orders
                             .into_iter()
                             .filter(|(_, raw)| {
@@ -236,8 +309,17 @@ impl FakeStore {
                                         statuses.iter().any(|s| o["status"] == s.as_str())
                                     })
                             })
+                            .filter(|(_, raw)| {
+                                modified_after
+                                    .as_deref()
+                                    .is_none_or(|after| modified(raw).as_str() > after)
+                            })
                             .collect();
-                        matching.sort_by_key(|(id, _)| *id);
+                        if by_modified {
+                            matching.sort_by_key(|(id, raw)| (modified(raw), *id));
+                        } else {
+                            matching.sort_by_key(|(id, _)| *id);
+                        }
                         let total = matching.len();
                         let pages = total.div_ceil(per_page.max(1));
                         let body: Vec<&str> = matching
@@ -249,32 +331,40 @@ impl FakeStore {
                         let mut h = HeaderMap::new();
                         h.insert("x-wp-total", total.into());
                         h.insert("x-wp-totalpages", pages.into());
-                        (StatusCode::OK, h, format!("[{}]", body.join(",")))
+                        (StatusCode::OK, h, format!("[{}]", body.join(","))).into_response()
                     },
                 ),
             )
             .route(
                 "/wp-json/wc/v3/webhooks",
                 post(
-                    |State(st): State<St>, headers: HeaderMap, body: axum::Json<Value>| async move {
+                    |State(st): State<St>,
+                     RawQuery(q): RawQuery,
+                     headers: HeaderMap,
+                     body: axum::Json<Value>| async move {
                         let created = {
                             let mut c = st.calls.lock().expect("lock");
                             c.push(StoreCall {
                                 method: "POST".into(),
                                 path: "/wp-json/wc/v3/webhooks".into(),
-                                query: None,
+                                query: q.clone(),
                                 auth: auth_of(&headers),
                                 body: body.0.clone(),
+                                at: std::time::Instant::now(),
                             });
                             c.iter().filter(|c| c.method == "POST").count()
                         };
-                        if !authorized(&headers) {
+                        if let Some(busy) = limited(&st) {
+                            return busy;
+                        }
+                        if !authorized(&st, &headers, &q) {
                             return (
                                 StatusCode::UNAUTHORIZED,
                                 axum::Json(json!({"code": "woocommerce_rest_cannot_create",
                                     "message": "Sorry, you are not allowed to create resources.",
                                     "data": {"status": 401}})),
-                            );
+                            )
+                                .into_response();
                         }
                         if let StoreMode::FailsAfter(n) = st.mode {
                             if created > n {
@@ -282,7 +372,8 @@ impl FakeStore {
                                     StatusCode::INTERNAL_SERVER_ERROR,
                                     axum::Json(json!({"code": "internal_server_error",
                                         "message": "boom", "data": {"status": 500}})),
-                                );
+                                )
+                                    .into_response();
                             }
                         }
                         let id = st.next_id.fetch_add(1, Ordering::Relaxed);
@@ -302,19 +393,79 @@ impl FakeStore {
                             .map(|r| r.status().as_u16())
                             .unwrap_or(0);
                         st.pings.lock().expect("lock").push((url, answered));
-                        (
-                            StatusCode::CREATED,
-                            axum::Json(
-                                json!({"id": id, "name": body.0["name"], "status": "active",
-                                "topic": body.0["topic"], "delivery_url": body.0["delivery_url"]}),
-                            ),
-                        )
+                        let hook = json!({"id": id, "name": body.0["name"], "status": "active",
+                            "topic": body.0["topic"], "delivery_url": body.0["delivery_url"],
+                            "secret": body.0["secret"]});
+                        st.webhooks.lock().expect("lock").insert(id, hook.clone());
+                        (StatusCode::CREATED, axum::Json(hook)).into_response()
+                    },
+                )
+                .get(
+                    |State(st): State<St>, RawQuery(q): RawQuery, headers: HeaderMap| async move {
+                        record(
+                            &st,
+                            "GET",
+                            "/wp-json/wc/v3/webhooks".into(),
+                            q.clone(),
+                            &headers,
+                        );
+                        if let Some(busy) = limited(&st) {
+                            return busy;
+                        }
+                        if !authorized(&st, &headers, &q) {
+                            return not_allowed().into_response();
+                        }
+                        let hooks: Vec<Value> = st
+                            .webhooks
+                            .lock()
+                            .expect("lock")
+                            .values()
+                            .cloned()
+                            .collect();
+                        (StatusCode::OK, axum::Json(Value::Array(hooks))).into_response()
                     },
                 ),
             )
             .route(
                 "/wp-json/wc/v3/webhooks/{id}",
-                delete(
+                axum::routing::put(
+                    |State(st): State<St>,
+                     Path(id): Path<u64>,
+                     RawQuery(q): RawQuery,
+                     headers: HeaderMap,
+                     body: axum::Json<Value>| async move {
+                        st.calls.lock().expect("lock").push(StoreCall {
+                            method: "PUT".into(),
+                            path: format!("/wp-json/wc/v3/webhooks/{id}"),
+                            query: q.clone(),
+                            auth: auth_of(&headers),
+                            body: body.0.clone(),
+                            at: std::time::Instant::now(),
+                        });
+                        if let Some(busy) = limited(&st) {
+                            return busy;
+                        }
+                        if !authorized(&st, &headers, &q) {
+                            return not_allowed().into_response();
+                        }
+                        let mut hooks = st.webhooks.lock().expect("lock");
+                        match hooks.get_mut(&id) {
+                            Some(hook) => {
+                                if let Some(status) = body.0.get("status") {
+                                    hook["status"] = status.clone();
+                                }
+                                (StatusCode::OK, axum::Json(hook.clone())).into_response()
+                            }
+                            None => (
+                                StatusCode::NOT_FOUND,
+                                axum::Json(json!({"code": "woocommerce_rest_webhook_invalid_id",
+                                    "message": "Invalid ID.", "data": {"status": 404}})),
+                            )
+                                .into_response(),
+                        }
+                    },
+                )
+                .delete(
                     |State(st): State<St>,
                      Path(id): Path<u64>,
                      RawQuery(q): RawQuery,
@@ -322,11 +473,16 @@ impl FakeStore {
                         st.calls.lock().expect("lock").push(StoreCall {
                             method: "DELETE".into(),
                             path: format!("/wp-json/wc/v3/webhooks/{id}"),
-                            query: q,
+                            query: q.clone(),
                             auth: auth_of(&headers),
                             body: Value::Null,
+                            at: std::time::Instant::now(),
                         });
-                        (StatusCode::OK, axum::Json(json!({"id": id})))
+                        if let Some(busy) = limited(&st) {
+                            return busy;
+                        }
+                        st.webhooks.lock().expect("lock").remove(&id);
+                        (StatusCode::OK, axum::Json(json!({"id": id}))).into_response()
                     },
                 ),
             )
@@ -337,6 +493,9 @@ impl FakeStore {
             calls,
             pings,
             orders,
+            webhooks,
+            misbehaviour,
+            next_id,
             shutdown: Some(tx),
         }
     }
@@ -367,6 +526,53 @@ impl FakeStore {
     #[allow(dead_code)]
     pub fn remove_order(&self, id: u64) {
         self.orders.lock().expect("lock").remove(&id);
+    }
+
+    /// The store's webhooks, as `GET /wc/v3/webhooks` lists them.
+    #[allow(dead_code)]
+    pub fn webhooks(&self) -> Vec<Value> {
+        self.webhooks
+            .lock()
+            .expect("lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// What a merchant or WooCommerce itself does to a webhook: `Some(status)` sets it
+    /// (`disabled` after failed deliveries, `paused` by hand), `None` deletes it.
+    #[allow(dead_code)]
+    pub fn tamper_webhook(&self, id: u64, status: Option<&str>) {
+        let mut hooks = self.webhooks.lock().expect("lock");
+        match status {
+            Some(s) => {
+                if let Some(h) = hooks.get_mut(&id) {
+                    h["status"] = json!(s);
+                }
+            }
+            None => {
+                hooks.remove(&id);
+            }
+        }
+    }
+
+    /// A second webhook for `topic` to `delivery_url` (a plugin re-registering, a restore
+    /// from backup): returns its id.
+    #[allow(dead_code)]
+    pub fn add_webhook(&self, topic: &str, delivery_url: &str) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.webhooks.lock().expect("lock").insert(
+            id,
+            json!({"id": id, "name": "copy", "status": "active", "topic": topic,
+                "delivery_url": delivery_url}),
+        );
+        id
+    }
+
+    /// Changes how the store misbehaves from now on.
+    #[allow(dead_code)]
+    pub fn misbehave(&self, m: Misbehaviour) {
+        *self.misbehaviour.lock().expect("lock") = m;
     }
 
     pub fn calls(&self) -> Vec<StoreCall> {

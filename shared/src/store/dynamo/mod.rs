@@ -490,20 +490,25 @@ impl Links for DynamoStore {
             return Ok((Vec::new(), None));
         }
         let limit = i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
-        let out = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(keys::POLL_INDEX)
-            .key_condition_expression("#shard = :shard AND #key > :after")
             .expression_attribute_names("#shard", keys::POLL_SHARD)
-            .expression_attribute_names("#key", keys::POLL_KEY)
             .expression_attribute_values(":shard", s(keys::poll_shard_name(shard)))
-            .expression_attribute_values(":after", s(after))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(db_error)?;
+            .limit(limit);
+        // A key attribute cannot be compared with an empty string: a shard's first page has
+        // no lower bound.
+        let query = if after.is_empty() {
+            query.key_condition_expression("#shard = :shard")
+        } else {
+            query
+                .key_condition_expression("#shard = :shard AND #key > :after")
+                .expression_attribute_names("#key", keys::POLL_KEY)
+                .expression_attribute_values(":after", s(after))
+        };
+        let out = query.send().await.map_err(db_error)?;
         let ids = out
             .items()
             .iter()
