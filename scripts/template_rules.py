@@ -13,6 +13,8 @@ FUNCTIONS = {
     "WebhookFunction": "webhook",
     "SyncWorkerFunction": "sync-worker",
     "DisconnectFunction": "disconnect",
+    "CatchUpFunction": "catch-up",
+    "PollFanOutFunction": "poll-fanout",
 }
 
 ROUTES = {
@@ -22,6 +24,7 @@ ROUTES = {
     ("POST", "/v1/connect/link"): "ConnectFunction",
     ("GET", "/v1/stores/{storeId}"): "ConnectFunction",
     ("GET", "/v1/stores/{storeId}/orders/{orderId}"): "ConnectFunction",
+    ("POST", "/v1/stores/{storeId}/backfill"): "ConnectFunction",
     ("POST", "/v1/webhooks/woocommerce/{storeId}"): "WebhookFunction",
     ("POST", "/v1/connect/disconnect"): "DisconnectFunction",
     ("DELETE", "/v1/connect/links/{storeId}"): "DisconnectFunction",
@@ -140,6 +143,62 @@ def main(sam_path, expanded_path):
     check(bool(worker_puts) and all(a and "webhookSecret" not in a and "storeUrl" not in a
                                     and "tenant" not in a for a in attrs),
           "the worker's puts may name only order-record attributes (not a link's)")
+    check(written("CatchUpFunction") == ["APIKEY#*", "STORE#*"],
+          f"catch-up writes only a store's items and the API-key index ({written('CatchUpFunction')})")
+    check(written("PollFanOutFunction") == [], "the poll fan-out writes nothing in the table")
+    fanout = table_statements("PollFanOutFunction")
+    check(len(fanout) == 1 and actions_of(fanout[0]) == ["dynamodb:Query"]
+          and resources_of(fanout[0]) == [{"Fn::Sub": "${Table.Arn}/index/poll"}]
+          and prefixes(fanout[0]) == ["POLL#*"],
+          "the poll fan-out only queries the poll index")
+
+    # Catch-up: its queue, its event source, its schedule.
+    cq = res["CatchUpQueue"]["Properties"]
+    cdlq = res["CatchUpDeadLetterQueue"]["Properties"]
+    catchup = res["CatchUpFunction"]["Properties"]
+    check(cq["VisibilityTimeout"] >= 6 * catchup["Timeout"],
+          f"catch-up queue visibility {cq['VisibilityTimeout']} s >= 6 x catch-up timeout {catchup['Timeout']} s")
+    check(cdlq["MessageRetentionPeriod"] > cq["MessageRetentionPeriod"],
+          "catch-up DLQ retention is longer than the queue's")
+    check(str(cq["RedrivePolicy"]["maxReceiveCount"])
+          == catchup["Environment"]["Variables"].get("WOOLINK_MAX_RECEIVES"),
+          "catch-up's WOOLINK_MAX_RECEIVES equals its queue's maxReceiveCount")
+    check(cq.get("SqsManagedSseEnabled") is True and cdlq.get("SqsManagedSseEnabled") is True,
+          "catch-up queues use SQS-managed encryption")
+    jobs = catchup["Events"]["Jobs"]
+    check(jobs["Type"] == "SQS" and jobs["Properties"]["Queue"] == {"Fn::GetAtt": ["CatchUpQueue", "Arn"]},
+          "catch-up is fed by the catch-up queue")
+    check(jobs["Properties"].get("BatchSize") == 1, "catch-up takes one job per call (each may take minutes)")
+    check("ReportBatchItemFailures" in jobs["Properties"].get("FunctionResponseTypes", []),
+          "catch-up reports batch item failures")
+    check("MaximumConcurrency" in jobs["Properties"].get("ScalingConfig", {}),
+          "catch-up concurrency is bounded")
+    pages = int(catchup["Environment"]["Variables"].get("WOOLINK_CATCHUP_PAGES_PER_JOB", "0"))
+    check(0 < pages <= catchup["Timeout"] / 10,
+          f"a catch-up job's pages ({pages}) fit its timeout at 10 s a page")
+    sched = res["PollFanOutFunction"]["Properties"]["Events"]["Schedule"]
+    check(sched["Type"] == "ScheduleV2"
+          and sched["Properties"]["ScheduleExpression"] == {"Fn::Sub": "rate(${PollMinutes} minutes)"},
+          "the poll runs on EventBridge Scheduler every PollMinutes")
+    check(sam["Parameters"]["PollMinutes"]["MinValue"] >= 2,
+          "PollMinutes starts at 2 (rate(1 minutes) is not a valid expression)")
+    gsis = {g["IndexName"]: g for g in res["Table"]["Properties"].get("GlobalSecondaryIndexes", [])}
+    poll_index = gsis.get("poll", {})
+    check([k["AttributeName"] for k in poll_index.get("KeySchema", [])] == ["pollShard", "pollKey"]
+          and poll_index.get("Projection", {}).get("ProjectionType") == "KEYS_ONLY",
+          "the table has the sparse poll index (pollShard, pollKey; keys only)")
+    def sends_to(name):
+        return sorted(json.dumps(r, sort_keys=True)
+                      for x in res[name]["Properties"].get("Policies", []) if isinstance(x, dict)
+                      for st in x.get("Statement", []) if "sqs:SendMessage" in actions_of(st)
+                      for r in resources_of(st))
+    check(sends_to("ConnectFunction") == [json.dumps({"Fn::GetAtt": ["CatchUpQueue", "Arn"]})],
+          "connect sends only to the catch-up queue")
+    check(sends_to("PollFanOutFunction") == [json.dumps({"Fn::GetAtt": ["CatchUpQueue", "Arn"]})],
+          "the fan-out sends only to the catch-up queue")
+    check("CatchUpDeadLettersAlarm" in res and "CatchUpErrorsAlarm" in res,
+          "alarms on catch-up dead letters and catch-up errors")
+
     check(res["AppKey"].get("DeletionPolicy") == "Retain"
           and res["AppKey"].get("UpdateReplacePolicy") == "Retain",
           "the application key is retained like the table it opens")
@@ -203,7 +262,8 @@ def main(sam_path, expanded_path):
           "functions read the key by ARN (not as a plain environment value)")
     check("DeadLettersAlarm" in res and "WorkerErrorsAlarm" in res, "alarms on dead letters and worker errors")
     outputs = sam.get("Outputs", {})
-    for o in ["ApiUrl", "TableName", "OrdersQueueUrl", "OrdersDeadLetterQueueUrl"]:
+    for o in ["ApiUrl", "TableName", "OrdersQueueUrl", "OrdersDeadLetterQueueUrl",
+              "CatchUpQueueUrl", "CatchUpDeadLetterQueueUrl"]:
         check(o in outputs, f"output {o}")
 
     if failures:
