@@ -295,8 +295,8 @@ async fn the_poll_recovers_every_order_whose_webhook_was_lost(backend: Backend) 
 both_backends!(the_poll_recovers_every_order_whose_webhook_was_lost);
 
 /// The store's woolink webhooks broken every way: one disabled (by WooCommerce after failed
-/// deliveries), one paused, one deleted, one duplicated, and a webhook of another app beside
-/// them. The poll re-activates, recreates (with the link's current secret), de-duplicates,
+/// deliveries), one paused, one deleted, one duplicated, and webhooks of another app and of
+/// another woolink deployment beside them. The poll re-activates, recreates (with the link's current secret), de-duplicates,
 /// leaves the other app's alone, and records it; the next poll finds them healthy.
 async fn the_poll_repairs_woolinks_webhooks(backend: Backend) {
     let tenant = FakeTenant::start().await;
@@ -326,6 +326,11 @@ async fn the_poll_repairs_woolinks_webhooks(backend: Backend) {
     store.tamper_webhook(id_of("order.deleted"), None);
     let copy = store.add_webhook("order.restored", &delivery);
     let foreign = store.add_webhook("order.updated", "https://erp.example.com/hook");
+    // Another woolink deployment (staging, say) that links a store of the same id.
+    let staging = store.add_webhook(
+        "order.created",
+        "https://staging.example.com/v1/webhooks/woocommerce/st_a1",
+    );
 
     let polled: Polled = poll_store(&app.catch_up.ports(), &st(), None)
         .await

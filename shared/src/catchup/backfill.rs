@@ -7,7 +7,7 @@
 use chrono::Utc;
 use rand::RngCore;
 
-use super::{keyed_link, queue_order, store_error, CatchUp, Job, Starting};
+use super::{keyed_link, order_message, store_error, CatchUp, Job, Starting};
 use crate::domain::StoreId;
 use crate::envelope::Source;
 use crate::error::{Error, ErrorKind, Result};
@@ -275,12 +275,13 @@ pub async fn backfill_step(
         run.matched = page.total;
         let mut sent = 0;
         let after = run.last_id;
+        let mut bodies = Vec::with_capacity(page.orders.len());
         for row in page.orders.iter().filter(|o| o.id > after) {
-            if queue_order(ports, &link, &row.raw, Source::Backfill).await? {
-                sent += 1;
-            }
+            bodies.extend(order_message(ports, &link, &row.raw, Source::Backfill));
             run.last_id = run.last_id.max(row.id);
         }
+        sent += bodies.len() as u64;
+        ports.orders.send_many(bodies).await?;
         run.queued += sent;
         let last_page = u64::from(run.next_page) >= page.total_pages;
         run.next_page += 1;

@@ -231,14 +231,14 @@ pub(crate) async fn keyed_link(
     Ok((link, creds))
 }
 
-/// Sends `raw` (an order as the store listed it) to the orders queue as its webhook would
-/// have: `Ok(false)` when it is not an order (skipped, with a log line).
-pub(crate) async fn queue_order(
+/// The orders-queue message for `raw` (an order as the store listed it), as its webhook
+/// would have made it: `None` when it is not an order (skipped, with a log line).
+pub(crate) fn order_message(
     ports: &CatchUp<'_>,
     link: &Link,
     raw: &str,
     source: crate::envelope::Source,
-) -> Result<bool> {
+) -> Option<String> {
     let message = crate::intake::message_for(
         crate::intake::OrderBody {
             store_id: &link.store_id,
@@ -251,13 +251,10 @@ pub(crate) async fn queue_order(
         ports.max_message_bytes,
     );
     match message {
-        Ok(m) => {
-            ports.orders.send(m.body).await?;
-            Ok(true)
-        }
+        Ok(m) => Some(m.body),
         Err(e) => {
             tracing::warn!(store = %link.store_id, error = %e.message(), source = source.as_str(), "an order the store listed was skipped");
-            Ok(false)
+            None
         }
     }
 }

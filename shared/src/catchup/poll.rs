@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::{heal_webhooks, keyed_link, queue_order, CatchUp, PollCursor};
+use super::{heal_webhooks, keyed_link, order_message, CatchUp, PollCursor};
 use crate::domain::StoreId;
 use crate::envelope::Source;
 use crate::error::{ErrorKind, Result};
@@ -177,17 +177,18 @@ async fn run(
             .orders_page(&link.store_url, creds, &query, page_no, super::PAGE_SIZE)
             .await?;
         polled.pages += 1;
-        for order in &page.orders {
-            if !sent.insert(order.id) {
-                continue;
-            }
-            let queued = queue_order(ports, link, &order.raw, Source::Poll)
-                .await
-                .map_err(|e| WooError::Unreachable(e.message().to_owned()))?;
-            if queued {
-                polled.queued += 1;
-            }
-        }
+        let bodies: Vec<String> = page
+            .orders
+            .iter()
+            .filter(|o| sent.insert(o.id))
+            .filter_map(|o| order_message(ports, link, &o.raw, Source::Poll))
+            .collect();
+        polled.queued += bodies.len() as u64;
+        ports
+            .orders
+            .send_many(bodies)
+            .await
+            .map_err(|e| WooError::Unreachable(e.message().to_owned()))?;
         let times: Vec<DateTime<Utc>> = page
             .orders
             .iter()

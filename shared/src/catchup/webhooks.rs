@@ -20,21 +20,30 @@ pub struct Healed {
     pub webhook_ids: Vec<u64>,
 }
 
-/// The path every woolink delivery URL of `link`'s store ends with (the host is the API's).
-fn delivery_path(link: &Link) -> String {
-    format!("/v1/webhooks/woocommerce/{}", link.store_id)
-}
-
-/// Whether the store's webhook delivers to woolink for this store.
-fn is_ours(hook: &StoreWebhook, link: &Link) -> bool {
-    hook.delivery_url.ends_with(&delivery_path(link))
+/// The delivery URL of this deployment for the store: from the API's public base when it is
+/// configured, else the one a webhook the link registered shows.
+fn our_delivery_url(
+    hooks: &[StoreWebhook],
+    link: &Link,
+    public_base: Option<&str>,
+) -> Option<String> {
+    public_base
+        .map(|b| crate::connect::delivery_url(b, &link.store_id))
+        .or_else(|| {
+            hooks
+                .iter()
+                .find(|h| link.webhook_ids.contains(&h.id))
+                .map(|h| h.delivery_url.clone())
+        })
 }
 
 /// Checks the store's webhooks against the link and repairs them: a woolink webhook that is
 /// `disabled` or `paused` is set `active`; a missing one is recreated with the link's current
-/// secret (at the delivery URL its siblings use, or `public_base`'s); duplicates for one topic
-/// are deleted (the one the link names is kept). Webhooks that are not woolink's are never
-/// touched. Store errors are returned as they are (the caller records them).
+/// secret (at `public_base`'s delivery URL, or the one its siblings use); duplicates for one
+/// topic are deleted (the one the link names is kept). Webhooks that are neither named by the
+/// link nor pointed at this deployment's delivery URL are never touched (another app's, or
+/// another woolink deployment's). Store errors are returned as they are (the caller records
+/// them).
 pub async fn heal_webhooks(
     ports: &CatchUp<'_>,
     link: &Link,
@@ -45,11 +54,16 @@ pub async fn heal_webhooks(
         Ok(h) => h,
         Err(e) => return Ok(Err(e)),
     };
-    let ours: Vec<&StoreWebhook> = hooks.iter().filter(|h| is_ours(h, link)).collect();
-    let delivery_url = ours
-        .first()
-        .map(|h| h.delivery_url.clone())
-        .or_else(|| public_base.map(|b| crate::connect::delivery_url(b, &link.store_id)));
+    // Ours: the ones the link registered, and any other to this deployment's delivery URL
+    // for the store (never a webhook of another app, or of another woolink deployment).
+    let delivery_url = our_delivery_url(&hooks, link, public_base);
+    let ours: Vec<&StoreWebhook> = hooks
+        .iter()
+        .filter(|h| {
+            link.webhook_ids.contains(&h.id)
+                || delivery_url.as_deref() == Some(h.delivery_url.as_str())
+        })
+        .collect();
     let mut repairs = 0u64;
     let mut ids = Vec::with_capacity(WooTopic::ALL.len());
     for topic in WooTopic::ALL {
