@@ -361,6 +361,10 @@ async fn the_poll_repairs_woolinks_webhooks(backend: Backend) {
         hooks.iter().any(|h| h["id"] == foreign),
         "another app's webhook is left alone"
     );
+    assert!(
+        hooks.iter().any(|h| h["id"] == staging),
+        "so is another deployment's"
+    );
     let recreated = ours.iter().find(|h| h["topic"] == "order.deleted").unwrap();
     assert_eq!(
         recreated["secret"],
