@@ -44,6 +44,10 @@ use woolink::ports::Repos;
 use woolink::queue::{MemoryQueue, Queue, SqsQueue};
 use woolink::store::{DynamoStore, MemoryStore};
 use woolink::wiring::OneProcess;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::CallCounter;
 use woolink::worker::{Worker, WorkerSettings};
 
 type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
@@ -54,38 +58,6 @@ type Delivery = (u64, &'static str, Vec<u8>, String);
 const MAX_VERSIONS: u64 = 8;
 
 /// Counts every AWS call by service and operation.
-#[derive(Debug, Default, Clone)]
-struct CallCounter(Arc<Mutex<std::collections::BTreeMap<String, u64>>>);
-
-impl aws_sdk_dynamodb::config::Intercept for CallCounter {
-    fn name(&self) -> &'static str {
-        "CallCounter"
-    }
-    /// Once per HTTP attempt (so SDK retries are counted too, as AWS bills them).
-    fn read_before_transmit(
-        &self,
-        _: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _: &aws_sdk_dynamodb::config::RuntimeComponents,
-        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        if let Some(m) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
-            // The SDK's own retries (of a throttled or failed attempt) are counted apart, so
-            // the calls the code makes can be told from what a saturated server caused.
-            let retry = cfg
-                .load::<aws_smithy_runtime_api::client::retries::RequestAttempts>()
-                .is_some_and(|a| a.attempts() > 1);
-            let suffix = if retry { " (SDK retry)" } else { "" };
-            *self
-                .0
-                .lock()
-                .expect("lock")
-                .entry(format!("{}.{}{suffix}", m.service(), m.name()))
-                .or_default() += 1;
-        }
-        Ok(())
-    }
-}
-
 #[derive(Clone)]
 struct Tenant {
     secret: String,
