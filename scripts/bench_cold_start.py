@@ -44,6 +44,9 @@ FUNCTIONS = {
     "webhook": load("webhook-ping.json"),
     "sync-worker": SQS_POISON,
     "disconnect": disconnect_event(),
+    # A record that is not a job: dropped without a call to AWS. (poll-fanout is left out: every
+    # invocation of it queries DynamoDB.)
+    "catch-up": SQS_POISON,
 }
 
 

@@ -71,17 +71,22 @@ def main():
         ddb, sqs = boto3.client("dynamodb", **aws), boto3.client("sqs", **aws)
         table = "woolink-lambda"
         ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+                         AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
+                                               for n in ["pk", "sk", "pollShard", "pollKey"]],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                         GlobalSecondaryIndexes=[{"IndexName": "poll", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                                                  "KeySchema": [{"AttributeName": "pollShard", "KeyType": "HASH"},
+                                                                {"AttributeName": "pollKey", "KeyType": "RANGE"}]}])
         dlq = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         queue = sqs.create_queue(QueueName="orders", Attributes={
             "VisibilityTimeout": "180", "MaximumMessageSize": "1048576",
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
+        jobs = sqs.create_queue(QueueName="catch-up", Attributes={"VisibilityTimeout": "1800"})["QueueUrl"]
 
         env = dict(os.environ, AWS_ENDPOINT_URL=moto_url, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
                    AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1", WOOLINK_TABLE=table, WOOLINK_SECRETS_KEY=KEY,
-                   WOOLINK_QUEUE_URL=queue, WOOLINK_DLQ_URL=dlq, PATH=VENV_BIN + os.pathsep + os.environ["PATH"])
+                   WOOLINK_QUEUE_URL=queue, WOOLINK_DLQ_URL=dlq, WOOLINK_JOBS_QUEUE_URL=jobs, PATH=VENV_BIN + os.pathsep + os.environ["PATH"])
         seed = os.path.join(tmp, "seed.json")
         with open(seed, "w") as f:
             # No fulfilment endpoint: nothing here may call outside this machine, so the
@@ -95,7 +100,7 @@ def main():
         env_file = os.path.join(tmp, "lambda.env")
         with open(env_file, "w") as f:
             for k in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "WOOLINK_TABLE",
-                      "WOOLINK_SECRETS_KEY", "WOOLINK_QUEUE_URL", "WOOLINK_DLQ_URL"]:
+                      "WOOLINK_SECRETS_KEY", "WOOLINK_QUEUE_URL", "WOOLINK_DLQ_URL", "WOOLINK_JOBS_QUEUE_URL"]:
                 f.write(f'{k}="{env[k]}"\n')
             f.write("RUST_LOG=warn\n")
             # The webhook function's link cache: a disconnect is seen within this many seconds.
@@ -199,6 +204,27 @@ def main():
         ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/v1/stores/st_a1/orders/501"
         r = invoke("connect", ev)
         expect(r["statusCode"] == 200 and body(r)["state"] == "skipped", "order 501 state skipped")
+
+        print("catch-up", flush=True)
+        # The backfill route through the connect function: this link holds no WooCommerce keys.
+        ev = apigw("connect-store-status.json", API_KEY=api_key)
+        ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/v1/stores/st_a1/backfill"
+        ev["requestContext"]["http"]["method"] = "POST"
+        ev["routeKey"] = "POST /v1/stores/{storeId}/backfill"
+        ev["headers"]["content-type"] = "application/json"
+        ev["body"] = json.dumps({"dryRun": True})
+        ev["headers"]["content-length"] = str(len(ev["body"]))
+        r = invoke("connect", ev)
+        expect(r["statusCode"] == 400 and body(r)["error"]["code"] == "invalid_request",
+               "backfill of a link without keys → 400")
+        # The scheduler's invocation: no store holds keys, so no job.
+        r = invoke("poll-fanout", {})
+        expect(r == {"stores": 0}, f"poll fan-out → no store to poll ({r})")
+        job = dict(records[0], messageId="job-1", body=json.dumps({"job": "poll", "storeId": "st_a1"}),
+                   eventSourceARN="arn:aws:sqs:us-east-1:123456789012:catch-up")
+        junk = dict(job, messageId="job-2", body="not a job")
+        r = invoke("catch-up", {"Records": [job, junk]})
+        expect(r == {"batchItemFailures": []}, f"catch-up: a poll of a keyless store and a non-job are done ({r})")
 
         print("disconnect", flush=True)
         ev = apigw("connect-resolve.json")
