@@ -412,6 +412,7 @@ impl CatchUpWork {
 
     pub fn ports(&self) -> CatchUp<'_> {
         CatchUp {
+            tenants: self.repos.tenants.as_ref(),
             links: self.repos.links.as_ref(),
             backfills: self.repos.backfills.as_ref(),
             reconciliations: self.repos.reconciliations.as_ref(),

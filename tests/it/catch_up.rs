@@ -638,3 +638,49 @@ async fn malformed_and_orphan_jobs_are_dropped() {
     run_jobs(&app).await;
     assert_eq!(app.catch_up.jobs.depth().await.unwrap(), (0, 0));
 }
+
+/// A deactivated tenant's stores are not read: the poll skips them (their orders would only be
+/// parked by the worker, again every period), and a backfill ends as failed with the reason.
+async fn a_deactivated_tenants_stores_are_not_read(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline_jobs_paused(backend, &tenant, |_| {}).await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    store.set_order(1, &php_json(&order(1, "processing", "2026-11-20T10:00:00")));
+    let linked = link_keyed(&app, &store, json!({})).await;
+    assert_eq!(linked.status, 201, "{}", linked.body);
+    let started = woolink::catchup::start_backfill(
+        &app.catch_up.ports().starting(),
+        &st(),
+        woolink::catchup::BackfillRequest::default(),
+    )
+    .await
+    .unwrap();
+    let woolink::catchup::Started::Running(run) = started else {
+        panic!("a run")
+    };
+    woolink::admin::put_tenant(
+        &app.services.admin(),
+        woolink::admin::TenantSpec {
+            code: woolink::domain::TenantCode::parse("ACME").unwrap(),
+            name: "Acme Couriers".into(),
+            active: false,
+            fulfilment: Some((tenant.url.clone(), tenant.secret.clone())),
+        },
+    )
+    .await
+    .unwrap();
+    let before = store.calls().len();
+    let polled = poll_store(&app.catch_up.ports(), &st(), None)
+        .await
+        .unwrap();
+    assert!(polled.skipped, "{polled:?}");
+    let step = woolink::catchup::backfill_step(&app.catch_up.ports(), &st(), &run.run_id, 5)
+        .await
+        .unwrap();
+    assert_eq!(step.run.state, woolink::model::BackfillState::Failed);
+    assert_eq!(step.run.error.as_deref(), Some("the tenant is not active"));
+    assert_eq!(store.calls().len(), before, "the store was not called");
+    assert_eq!(app.queue.depth().await.unwrap(), (0, 0), "nothing queued");
+}
+
+both_backends!(a_deactivated_tenants_stores_are_not_read);

@@ -7,7 +7,7 @@
 use chrono::Utc;
 use rand::RngCore;
 
-use super::{keyed_link, order_message, store_error, CatchUp, Job, Starting};
+use super::{keyed_link, order_message, store_error, tenant_active, CatchUp, Job, Starting};
 use crate::domain::StoreId;
 use crate::envelope::Source;
 use crate::error::{Error, ErrorKind, Result};
@@ -237,6 +237,9 @@ pub async fn backfill_step(
         Ok(found) => found,
         Err(e) => return finish(ports.backfills, run, Err(e.message().to_owned())).await,
     };
+    if !tenant_active(ports, &link).await? {
+        return finish(ports.backfills, run, Err("the tenant is not active".into())).await;
+    }
     let mut pages = 0;
     while pages < max_pages {
         let page = match ports

@@ -26,7 +26,7 @@ use crate::crypto::SecretBox;
 use crate::domain::StoreId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{BackfillState, Link};
-use crate::ports::{Backfills, Links, Queue, Reconciliations};
+use crate::ports::{Backfills, Links, Queue, Reconciliations, Tenants};
 use crate::secrets::open_woo_keys;
 use crate::woocommerce::{WooClient, WooCredentials, WooError};
 
@@ -60,6 +60,7 @@ impl Default for CatchUpSettings {
 
 /// The ports catch-up work uses.
 pub struct CatchUp<'a> {
+    pub tenants: &'a dyn Tenants,
     pub links: &'a dyn Links,
     pub backfills: &'a dyn Backfills,
     pub reconciliations: &'a dyn Reconciliations,
@@ -229,6 +230,16 @@ pub(crate) async fn keyed_link(
         Error::invalid_request("this needs the store's WooCommerce keys on the link")
     })?;
     Ok((link, creds))
+}
+
+/// Whether the link's tenant is active: a deactivated tenant's stores are not read (their
+/// orders would only be parked by the worker).
+pub(crate) async fn tenant_active(ports: &CatchUp<'_>, link: &Link) -> Result<bool> {
+    Ok(ports
+        .tenants
+        .get_tenant(&link.tenant)
+        .await?
+        .is_some_and(|t| t.active))
 }
 
 /// The orders-queue message for `raw` (an order as the store listed it), as its webhook

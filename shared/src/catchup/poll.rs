@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::{heal_webhooks, keyed_link, order_message, CatchUp, PollCursor};
+use super::{heal_webhooks, keyed_link, order_message, tenant_active, CatchUp, PollCursor};
 use crate::domain::StoreId;
 use crate::envelope::Source;
 use crate::error::{ErrorKind, Result};
@@ -76,6 +76,13 @@ pub async fn poll_store(
         }
         Err(e) => return Err(e),
     };
+    if !tenant_active(ports, &link).await? {
+        tracing::info!(%store, tenant = %link.tenant, "not polled: the tenant is not active");
+        return Ok(Polled {
+            skipped: true,
+            ..Polled::default()
+        });
+    }
     let now = Utc::now();
     let existing = ports.reconciliations.get_reconciliation(store).await?;
     if existing
