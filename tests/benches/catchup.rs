@@ -87,6 +87,19 @@ async fn list_webhooks(State(shop): State<Shop>) -> axum::Json<Value> {
     axum::Json((*shop.hooks).clone())
 }
 
+/// The calls counted since `before`.
+fn since(
+    counter: &CallCounter,
+    before: &std::collections::BTreeMap<String, u64>,
+) -> std::collections::BTreeMap<String, u64> {
+    counter
+        .snapshot()
+        .into_iter()
+        .map(|(k, v)| (k.clone(), v - before.get(&k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
 fn per(n: u64, of: u64) -> f64 {
     n as f64 / of.max(1) as f64
 }
@@ -150,24 +163,7 @@ async fn main() {
 
     let counter = CallCounter::default();
     let (repos, orders_queue, jobs): (Repos, Arc<dyn Queue>, Arc<dyn Queue>) = if moto {
-        let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT")
-            .expect("WOOLINK_TEST_MOTO_ENDPOINT for the moto backend");
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .test_credentials()
-            .load()
-            .await;
-        let ddb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .interceptor(counter.clone())
-                .build(),
-        );
-        let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&sdk)
-                .interceptor(counter.clone())
-                .build(),
-        );
+        let (ddb, sqs) = common::moto_clients(&counter).await;
         let name = format!("catchup-{}", std::process::id());
         DynamoStore::create_table(&ddb, &name).await.expect("table");
         let (orders, _) = SqsQueue::create_with_dlq(&sqs, &name, Duration::from_secs(60), 16)
@@ -285,12 +281,7 @@ async fn main() {
     assert_eq!(done.run_id, run.run_id);
     assert_eq!(done.state, BackfillState::Done, "{done:?}");
     assert_eq!(done.queued, n, "every order queued");
-    let calls: std::collections::BTreeMap<String, u64> = counter
-        .snapshot()
-        .into_iter()
-        .map(|(k, v)| (k.clone(), v - before_calls.get(&k).copied().unwrap_or(0)))
-        .filter(|(_, v)| *v > 0)
-        .collect();
+    let calls = since(&counter, &before_calls);
     let requests = shop.requests.load(Ordering::Relaxed) - before_requests;
     println!(
         "catch-up bench ({}): backfill of {n} orders (~{order_bytes} bytes each), {} jobs of ≤ {} pages",
@@ -343,12 +334,7 @@ async fn main() {
         );
     }
     let took = started.elapsed();
-    let calls: std::collections::BTreeMap<String, u64> = counter
-        .snapshot()
-        .into_iter()
-        .map(|(k, v)| (k.clone(), v - before_calls.get(&k).copied().unwrap_or(0)))
-        .filter(|(_, v)| *v > 0)
-        .collect();
+    let calls = since(&counter, &before_calls);
     let requests = shop.requests.load(Ordering::Relaxed) - before_requests;
     println!("steady-state poll of an unchanged store, {polls} runs");
     println!(

@@ -154,24 +154,7 @@ async fn main() {
     let counter = CallCounter::default();
     let moto = std::env::var("PIPELINE_BACKEND").is_ok_and(|b| b == "moto");
     let (repos, queue, dlq): (Repos, Arc<dyn Queue>, Arc<dyn Queue>) = if moto {
-        let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT")
-            .expect("WOOLINK_TEST_MOTO_ENDPOINT for the moto backend");
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .test_credentials()
-            .load()
-            .await;
-        let ddb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .interceptor(counter.clone())
-                .build(),
-        );
-        let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&sdk)
-                .interceptor(counter.clone())
-                .build(),
-        );
+        let (ddb, sqs) = common::moto_clients(&counter).await;
         let name = format!("bench-{}", std::process::id());
         DynamoStore::create_table(&ddb, &name).await.expect("table");
         let (q, d) =

@@ -15,22 +15,6 @@ fn ports(app: &TestApp) -> CatchUp<'_> {
     app.catch_up.ports()
 }
 
-/// Which store pages of 100 the fake store was asked for, in order.
-fn pages_read(store: &FakeStore) -> Vec<u32> {
-    store
-        .calls()
-        .iter()
-        .filter(|c| c.method == "GET" && c.path == "/wp-json/wc/v3/orders")
-        .filter_map(|c| c.query.clone())
-        .filter(|q| q.contains("per_page=100"))
-        .filter_map(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("page="))
-                .and_then(|p| p.parse().ok())
-        })
-        .collect()
-}
-
 /// 1,050 orders, a third of them `processing` (the link's trigger status): a dry run counts
 /// 350; the run sends exactly those, each once, stopped after two pages and carried on from
 /// its cursor (page 3, never page 1 again); a second start while it runs is refused; the
@@ -57,7 +41,7 @@ async fn a_backfill_sends_each_in_scope_order_once_and_resumes(backend: Backend)
         start_backfill(&p.starting(), &st, dry).await.unwrap(),
         Started::DryRun { matching: 350 }
     );
-    assert!(pages_read(&store).is_empty(), "a dry run reads no page");
+    assert!(store.pages_read().is_empty(), "a dry run reads no page");
 
     let Started::Running(run) = start_backfill(&p.starting(), &st, BackfillRequest::default())
         .await
@@ -83,7 +67,7 @@ async fn a_backfill_sends_each_in_scope_order_once_and_resumes(backend: Backend)
     }
     assert_eq!(last.state, BackfillState::Done, "{last:?}");
     assert_eq!((last.queued, last.matched), (350, 350));
-    assert_eq!(pages_read(&store), [1, 2, 3, 4], "no page read twice");
+    assert_eq!(store.pages_read(), [1, 2, 3, 4], "no page read twice");
 
     drained_within(&app, std::time::Duration::from_secs(90)).await;
     eventually("350 orders at the tenant", || {

@@ -31,6 +31,15 @@ async fn link_keyed(app: &TestApp, store: &FakeStore, extra: Value) -> Answer {
     app.link(&token, body).await
 }
 
+/// A tenant, the whole pipeline, a healthy store, and st_a1 linked to it with keys.
+async fn keyed_pipeline(backend: Backend) -> (FakeTenant, TestApp, FakeStore, Answer) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    let linked = link_keyed(&app, &store, json!({})).await;
+    (tenant, app, store, linked)
+}
+
 /// `GET /v1/stores/st_a1` until `done` holds for it.
 async fn status_until(app: &TestApp, key: &str, done: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;
@@ -76,22 +85,6 @@ async fn run_jobs(app: &TestApp) {
     }
 }
 
-/// The pages of 100 a listing was asked for, in order.
-fn pages_read(store: &FakeStore) -> Vec<u32> {
-    store
-        .calls()
-        .iter()
-        .filter(|c| c.method == "GET" && c.path == "/wp-json/wc/v3/orders")
-        .filter_map(|c| c.query.clone())
-        .filter(|q| q.contains("per_page=100"))
-        .filter_map(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("page="))
-                .and_then(|p| p.parse().ok())
-        })
-        .collect()
-}
-
 /// A backfill asked for in the link body: the link answers with the run, the catch-up jobs
 /// carry it (one page per job here, so every page after the first is a continuation) to
 /// `done` as `GET /v1/stores/{id}` shows, and the tenant hears each in-scope order once.
@@ -123,7 +116,7 @@ async fn a_backfill_asked_for_at_link_time_runs_through_its_jobs(backend: Backen
         "{status}"
     );
     assert!(b["finishedAt"].is_string() && b["startedAt"].is_string());
-    assert_eq!(pages_read(&store), [1, 2, 3, 4], "each page once");
+    assert_eq!(store.pages_read(), [1, 2, 3, 4], "each page once");
     drained(&app).await;
     eventually("350 orders at the tenant", || {
         tenant.accepted().len() >= 350
@@ -277,7 +270,7 @@ async fn the_poll_recovers_every_order_whose_webhook_was_lost(backend: Backend) 
     assert!(status["lastWebhookAt"].is_string(), "{status}");
     assert_eq!(status["health"], json!({"state": "ok", "reason": null}));
     // Keyset paging: 4 pages for 250 orders (two of them within one second).
-    let listings = pages_read(&store);
+    let listings = store.pages_read();
     assert_eq!(listings, [1, 2, 1, 2], "pages read");
 
     // Again: the overlap re-reads all of them; the worker knows each; nothing new.
@@ -299,10 +292,7 @@ both_backends!(the_poll_recovers_every_order_whose_webhook_was_lost);
 /// another woolink deployment beside them. The poll re-activates, recreates (with the link's current secret), de-duplicates,
 /// leaves the other app's alone, and records it; the next poll finds them healthy.
 async fn the_poll_repairs_woolinks_webhooks(backend: Backend) {
-    let tenant = FakeTenant::start().await;
-    let app = TestApp::pipeline(backend, &tenant).await;
-    let store = FakeStore::start(StoreMode::Healthy).await;
-    let linked = link_keyed(&app, &store, json!({})).await;
+    let (_tenant, app, store, linked) = keyed_pipeline(backend).await;
     assert_eq!(linked.status, 201, "{}", linked.body);
     let key = linked.body["apiKey"].as_str().unwrap().to_owned();
     let secret = linked.body["webhook"]["secret"]
@@ -412,10 +402,7 @@ both_backends!(the_poll_repairs_woolinks_webhooks);
 /// case the host lost the header), marks the store as needing attention with the reason, and
 /// goes no further; working keys clear it.
 async fn refused_keys_mark_the_store_for_attention(backend: Backend) {
-    let tenant = FakeTenant::start().await;
-    let app = TestApp::pipeline(backend, &tenant).await;
-    let store = FakeStore::start(StoreMode::Healthy).await;
-    let linked = link_keyed(&app, &store, json!({})).await;
+    let (_tenant, app, store, linked) = keyed_pipeline(backend).await;
     let key = linked.body["apiKey"].as_str().unwrap().to_owned();
     set_keys(&app, "ck_revoked", "cs_revoked").await;
     let before = store.calls().len();

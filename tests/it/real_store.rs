@@ -127,6 +127,19 @@ impl RealStore {
     }
 
     /// The store's webhooks that deliver to `base` (a woolink instance).
+    /// Deletes the store's webhooks to `base` (cleaning up as an operator would).
+    async fn remove_webhooks_to(&self, base: &str) {
+        for w in self.webhooks_to(base).await {
+            let id = w["id"].as_u64().expect("id");
+            self.ok(
+                reqwest::Method::DELETE,
+                &format!("wc/v3/webhooks/{id}?force=true"),
+                None,
+            )
+            .await;
+        }
+    }
+
     async fn webhooks_to(&self, base: &str) -> Vec<Value> {
         let all = self
             .ok(reqwest::Method::GET, "wc/v3/webhooks?per_page=100", None)
@@ -164,15 +177,7 @@ impl RealStore {
 /// store's keys; returns the app and the link's API key.
 async fn linked_to(real: &RealStore, backend: Backend, tenant: &FakeTenant) -> (TestApp, String) {
     let app = TestApp::pipeline(backend, tenant).await;
-    let token = app.acme_token().await;
-    let a = app
-        .link(
-            &token,
-            json!({"storeId": "st_a1", "storeUrl": real.url, "deviceId": DEVICE,
-                   "wooCommerce": {"consumerKey": real.key, "consumerSecret": real.secret}}),
-        )
-        .await;
-    assert_eq!(a.status, 201, "{}", a.body);
+    let key = link_real(&app, real).await;
     let hooks = real.webhooks_to(&app.base).await;
     let mut topics: Vec<&str> = hooks.iter().filter_map(|w| w["topic"].as_str()).collect();
     topics.sort_unstable();
@@ -186,7 +191,21 @@ async fn linked_to(real: &RealStore, backend: Backend, tenant: &FakeTenant) -> (
         ]
     );
     assert!(hooks.iter().all(|w| w["status"] == "active"), "{hooks:?}");
-    (app, a.body["apiKey"].as_str().expect("api key").to_owned())
+    (app, key)
+}
+
+/// Links ACME's st_a1 to the real store with its keys: the link's API key.
+async fn link_real(app: &TestApp, real: &RealStore) -> String {
+    let token = app.acme_token().await;
+    let a = app
+        .link(
+            &token,
+            json!({"storeId": "st_a1", "storeUrl": real.url, "deviceId": DEVICE,
+                   "wooCommerce": {"consumerKey": real.key, "consumerSecret": real.secret}}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    a.body["apiKey"].as_str().expect("api key").to_owned()
 }
 
 /// One test's turn on the real store: woolink linked to it, a tenant listening.
@@ -503,15 +522,7 @@ async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
     .await;
 
     // Clean up as an operator would: the store's webhooks go with woolink's.
-    for w in real.webhooks_to(&app.base).await {
-        let id = w["id"].as_u64().expect("id");
-        real.ok(
-            reqwest::Method::DELETE,
-            &format!("wc/v3/webhooks/{id}?force=true"),
-            None,
-        )
-        .await;
-    }
+    real.remove_webhooks_to(&app.base).await;
 }
 
 /// After a disconnect the store holds none of woolink's webhooks and its later changes reach
@@ -617,16 +628,7 @@ async fn what_the_poll_recovers_on_the_real_store() {
         |_| {},
     )
     .await;
-    let token = app.acme_token().await;
-    let linked = app
-        .link(
-            &token,
-            json!({"storeId": "st_a1", "storeUrl": real.url, "deviceId": DEVICE,
-                   "wooCommerce": {"consumerKey": real.key, "consumerSecret": real.secret}}),
-        )
-        .await;
-    assert_eq!(linked.status, 201, "{}", linked.body);
-    let key = linked.body["apiKey"].as_str().unwrap().to_owned();
+    let key = link_real(&app, &real).await;
     let store = woolink::domain::StoreId::parse("st_a1").unwrap();
     let first = real.new_order("processing").await;
     eventually("the first order by webhook", || {
@@ -685,15 +687,7 @@ async fn what_the_poll_recovers_on_the_real_store() {
         status["reconciliation"]["recovered24h"].as_u64() >= Some(1),
         "{status}"
     );
-    for w in real.webhooks_to(&app.base).await {
-        let id = w["id"].as_u64().expect("id");
-        real.ok(
-            reqwest::Method::DELETE,
-            &format!("wc/v3/webhooks/{id}?force=true"),
-            None,
-        )
-        .await;
-    }
+    real.remove_webhooks_to(&app.base).await;
 }
 
 /// Marks st_a1's link connected or not (a disconnected link's deliveries are refused).

@@ -42,3 +42,30 @@ impl CallCounter {
         self.0.lock().expect("lock").clone()
     }
 }
+
+/// DynamoDB and SQS clients for the moto server at `WOOLINK_TEST_MOTO_ENDPOINT`, each call
+/// counted by `counter`.
+#[allow(dead_code)]
+pub async fn moto_clients(
+    counter: &CallCounter,
+) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+    let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT")
+        .expect("WOOLINK_TEST_MOTO_ENDPOINT for the moto backend");
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await;
+    let ddb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    (ddb, sqs)
+}

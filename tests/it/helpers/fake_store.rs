@@ -575,6 +575,22 @@ impl FakeStore {
         *self.misbehaviour.lock().expect("lock") = m;
     }
 
+    /// Which pages of 100 an order listing was asked for, in order.
+    #[allow(dead_code)]
+    pub fn pages_read(&self) -> Vec<u32> {
+        self.calls()
+            .iter()
+            .filter(|c| c.method == "GET" && c.path == "/wp-json/wc/v3/orders")
+            .filter_map(|c| c.query.clone())
+            .filter(|q| q.contains("per_page=100"))
+            .filter_map(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("page="))
+                    .and_then(|p| p.parse().ok())
+            })
+            .collect()
+    }
+
     pub fn calls(&self) -> Vec<StoreCall> {
         self.calls.lock().expect("lock").clone()
     }
