@@ -5,6 +5,7 @@
 //! Reports wall time, orders per second, AWS calls per order and per poll (counted by an SDK
 //! interceptor), and WooCommerce requests per order and per poll.
 //!
+//! `CATCHUP_STORE_RATE=R/B` replaces the default 5 requests/s, burst 10, to one store.
 //! `CATCHUP_BACKEND=moto` (with `WOOLINK_TEST_MOTO_ENDPOINT`) uses DynamoDB and SQS on a moto
 //! server; the default is the in-memory store and queues. `scripts/bench` runs both.
 
@@ -201,8 +202,12 @@ async fn main() {
         link_cache_ttl: woolink::config::DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: woolink::config::DEFAULT_MAX_MESSAGE_BYTES,
         jobs_queue_url: None,
-        // The deployed default: the bench shows what a polite backfill costs in time.
-        store_rate: woolink::politeness::StoreRate::DEFAULT,
+        // The deployed default (the pace a polite backfill keeps), or `CATCHUP_STORE_RATE`
+        // (`10000/10000` shows woolink's own speed).
+        store_rate: std::env::var("CATCHUP_STORE_RATE")
+            .ok()
+            .and_then(|r| woolink::politeness::StoreRate::parse(&r))
+            .unwrap_or(woolink::politeness::StoreRate::DEFAULT),
         poll_overlap: woolink::config::DEFAULT_POLL_OVERLAP,
         // The template's value.
         catchup_pages_per_job: 20,
@@ -233,6 +238,16 @@ async fn main() {
         disconnected_at: None,
         revision: 1,
     };
+    repos
+        .tenants
+        .put_tenant(&woolink::model::Tenant {
+            code: link.tenant.clone(),
+            name: "Bench".into(),
+            active: true,
+            fulfilment: None,
+        })
+        .await
+        .expect("tenant");
     repos.links.save_link(&link, None).await.expect("link");
     let work = CatchUpWork::new(
         &repos,
