@@ -389,7 +389,88 @@ async fn sessions_contract(backend: Backend) {
     );
 }
 
+/// The poll record: conditional on its revision like every record with an invariant, and read
+/// back as written; ten parallel first saves leave exactly one.
+async fn reconciliations_contract(backend: Backend) {
+    use woolink::model::{Reconciliation, WebhookHealth};
+    let r = repos(backend).await;
+    let store = sid("st_r1");
+    assert_eq!(
+        r.reconciliations.get_reconciliation(&store).await.unwrap(),
+        None
+    );
+    let mut first = Reconciliation::new(store.clone());
+    first.revision = 1;
+    first.watermark = Some("2026-11-30T10:00:00".into());
+    first.webhooks = Some(WebhookHealth::Repaired);
+    first.repairs = 2;
+    let saves = futures::future::join_all(
+        (0..10).map(|_| r.reconciliations.save_reconciliation(&first, None)),
+    )
+    .await;
+    assert_eq!(saves.iter().filter(|s| s.is_ok()).count(), 1, "{saves:?}");
+    assert!(saves
+        .iter()
+        .filter_map(|s| s.as_ref().err())
+        .all(|e| e.kind() == ErrorKind::Conflict));
+    assert_eq!(
+        r.reconciliations.get_reconciliation(&store).await.unwrap(),
+        Some(first.clone())
+    );
+    let mut next = first.clone();
+    next.revision = 2;
+    next.attention = Some("keys refused".into());
+    let stale = r.reconciliations.save_reconciliation(&next, Some(5)).await;
+    assert_eq!(stale.unwrap_err().kind(), ErrorKind::Conflict);
+    r.reconciliations
+        .save_reconciliation(&next, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.reconciliations.get_reconciliation(&store).await.unwrap(),
+        Some(next)
+    );
+}
+
+/// Sending many and sending later, as the catch-up path uses the queues: every body arrives
+/// once (more than SQS's 10 per batch), and a delayed one only after its delay.
+async fn queues_send_many_and_later(backend: Backend) {
+    let (queue, _dlq) = fresh_queue_with(backend, std::time::Duration::from_secs(30), 5).await;
+    let bodies: Vec<String> = (0..23).map(|i| format!("m{i}")).collect();
+    queue.send_many(bodies.clone()).await.unwrap();
+    queue
+        .send_delayed("later".into(), std::time::Duration::from_secs(2))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        let batch = queue
+            .receive(10, std::time::Duration::from_millis(100))
+            .await
+            .unwrap();
+        got.extend(batch.into_iter().map(|m| m.body));
+        if got.len() >= 23 {
+            break;
+        }
+    }
+    got.sort();
+    let mut want = bodies.clone();
+    want.sort();
+    assert_eq!(got, want, "each body once, the delayed one not yet");
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    let later = queue
+        .receive(10, std::time::Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert_eq!(
+        later.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["later"]
+    );
+}
+
 both_backends!(
+    reconciliations_contract,
+    queues_send_many_and_later,
     tenants_contract,
     users_contract,
     concurrent_login_failures_are_all_counted,
