@@ -25,6 +25,7 @@ ROUTES = {
     ("GET", "/v1/stores/{storeId}"): "ConnectFunction",
     ("GET", "/v1/stores/{storeId}/orders/{orderId}"): "ConnectFunction",
     ("POST", "/v1/stores/{storeId}/backfill"): "ConnectFunction",
+    ("GET", "/v1/tenant/stores/{storeId}"): "ConnectFunction",
     ("POST", "/v1/webhooks/woocommerce/{storeId}"): "WebhookFunction",
     ("POST", "/v1/connect/disconnect"): "DisconnectFunction",
     ("DELETE", "/v1/connect/links/{storeId}"): "DisconnectFunction",
@@ -127,8 +128,13 @@ def main(sam_path, expanded_path):
     def written(name):
         return sorted({p for st in table_statements(name) if writes & set(actions_of(st))
                        for p in (prefixes(st) or ["*"])})
-    check(written("ConnectFunction") == ["APIKEY#*", "SESSION#*", "STORE#*", "TENANT#*", "THROTTLE#*"],
-          f"connect writes only logins, sessions, links, API-key index, throttles ({written('ConnectFunction')})")
+    check(written("ConnectFunction") == ["APIKEY#*", "SESSION#*", "STORE#*", "TENANT#*", "THROTTLE#*", "TKEY#*"],
+          f"connect writes only logins, sessions, links, API-key index, throttles, key use ({written('ConnectFunction')})")
+    key_writes = [st for st in table_statements("ConnectFunction") if prefixes(st) == ["TKEY#*"]]
+    check(len(key_writes) == 1 and actions_of(key_writes[0]) == ["dynamodb:UpdateItem"]
+          and key_writes[0].get("Condition", {}).get("ForAllValues:StringEquals", {})
+          .get("dynamodb:Attributes") == ["pk", "sk", "lastUsedAt"],
+          "connect may only record a tenant API key's last use")
     check(written("DisconnectFunction") == ["APIKEY#*", "STORE#*"],
           f"disconnect writes only a store's items and the API-key index ({written('DisconnectFunction')})")
     check(written("SyncWorkerFunction") == ["STORE#*"],

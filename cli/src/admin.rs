@@ -61,6 +61,80 @@ pub enum TenantCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// The tenant's machine credentials (wlt_…) for its own systems.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(clap::Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key with the given scopes; the key is printed once and stored only as a hash.
+    Create {
+        /// The tenant's code.
+        #[arg(long)]
+        tenant: String,
+        /// Comma-separated: stores:read, orders:read, shipments:write, shipments:read, inventory:write.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scope: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List the tenant's keys: ids, scopes, created, last used, revoked (never the keys).
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Revoke a key by its id (from then on it authorises nothing).
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+fn key_json(k: &woolink::model::TenantApiKey) -> serde_json::Value {
+    json!({"id": k.id, "tenant": k.tenant, "scopes": k.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "createdAt": k.created_at.to_rfc3339(), "lastUsedAt": k.last_used_at.map(|t| t.to_rfc3339()),
+        "revokedAt": k.revoked_at.map(|t| t.to_rfc3339())})
+}
+
+async fn api_key(cmd: ApiKeyCommand) -> CliResult {
+    match cmd {
+        ApiKeyCommand::Create {
+            tenant,
+            scope,
+            target,
+        } => {
+            let tenant = TenantCode::parse(&tenant)?;
+            let scopes = woolink::domain::Scope::parse_list(&scope)?;
+            let svc = target.services().await?;
+            let (plain, key) = admin::create_tenant_key(&svc.admin(), &tenant, &scopes).await?;
+            let mut out = key_json(&key);
+            out["key"] = json!(plain.expose());
+            println!("{out}");
+        }
+        ApiKeyCommand::List { tenant, target } => {
+            let tenant = TenantCode::parse(&tenant)?;
+            let svc = target.services().await?;
+            let keys = admin::list_tenant_keys(&svc.admin(), &tenant).await?;
+            println!(
+                "{}",
+                json!({"tenant": tenant, "keys": keys.iter().map(key_json).collect::<Vec<_>>()})
+            );
+        }
+        ApiKeyCommand::Revoke { tenant, id, target } => {
+            let tenant = TenantCode::parse(&tenant)?;
+            let svc = target.services().await?;
+            let key = admin::revoke_tenant_key(&svc.admin(), &tenant, &id).await?;
+            println!("{}", key_json(&key));
+        }
+    }
+    Ok(())
 }
 
 #[derive(clap::Subcommand)]
@@ -143,7 +217,7 @@ pub async fn seed(file: &Path, target: &Target) -> CliResult {
     let r = admin::apply_seed(&svc.admin(), seed).await?;
     println!(
         "{}",
-        json!({"tenants": r.tenants, "users": r.users, "stores": r.stores})
+        json!({"tenants": r.tenants, "users": r.users, "stores": r.stores, "apiKeys": r.api_keys})
     );
     Ok(())
 }
@@ -188,6 +262,7 @@ pub async fn tenant(cmd: TenantCommand) -> CliResult {
             println!("{out}");
             Ok(())
         }
+        TenantCommand::ApiKey(c) => api_key(c).await,
         TenantCommand::List { target } => {
             let svc = target.services().await?;
             for t in svc.repos.tenants.list_tenants().await? {

@@ -177,11 +177,12 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             let report = admin::apply_seed(&services.admin(), Seed::parse(&text)?).await?;
             writeln!(
                 out,
-                "seed {}: {} tenant(s), {} user(s), {} store(s)",
+                "seed {}: {} tenant(s), {} user(s), {} store(s), {} tenant API key(s)",
                 path.display(),
                 report.tenants,
                 report.users,
-                report.stores
+                report.stores,
+                report.api_keys
             )?;
         }
         None => {

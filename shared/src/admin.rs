@@ -8,16 +8,17 @@ use serde::Deserialize;
 
 use crate::crypto::SecretBox;
 use crate::crypto::{hash_password, verify_password, SecretString};
-use crate::domain::{CustomerId, Email, Password, StoreId, TenantCode};
+use crate::domain::{CustomerId, Email, Password, Scope, StoreId, TenantCode};
 use crate::error::{Error, Result};
-use crate::model::{Fulfilment, Store, Tenant, User};
+use crate::model::{Fulfilment, Store, Tenant, TenantApiKey, User};
 use crate::outbound::OutboundPolicy;
-use crate::ports::{Links, Stores, Tenants, Users, Written};
+use crate::ports::{Links, Stores, TenantKeys, Tenants, Users, Written};
 use crate::secrets::{self, Sealing};
 
 /// The ports the operator's use cases use.
 pub struct Admin<'a> {
     pub tenants: &'a dyn Tenants,
+    pub tenant_keys: &'a dyn TenantKeys,
     pub users: &'a dyn Users,
     pub stores: &'a dyn Stores,
     pub links: &'a dyn Links,
@@ -65,6 +66,114 @@ fn display_name<'a>(what: &str, name: &'a str) -> Result<&'a str> {
         )));
     }
     Ok(name)
+}
+
+/// Prefix of tenant API keys.
+pub const TENANT_KEY_PREFIX: &str = "wlt_";
+
+/// A tenant API key as a seed file gives it: the key in clear (hashed on load), its scopes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedApiKey {
+    pub key: String,
+    pub scopes: Vec<String>,
+}
+
+/// Creates a tenant API key with `scopes`: the key in clear (shown once, never stored) and
+/// what is stored of it.
+pub async fn create_tenant_key(
+    ports: &Admin<'_>,
+    tenant: &TenantCode,
+    scopes: &[Scope],
+) -> Result<(SecretString, TenantApiKey)> {
+    let issued = crate::crypto::issue_credential(TENANT_KEY_PREFIX);
+    let key = add_tenant_key(ports, tenant, &issued.plaintext, scopes).await?;
+    Ok((SecretString::new(issued.plaintext), key))
+}
+
+/// Stores the given key (a seed file's fixed key) for `tenant`; one stored already is left
+/// as it is (`Unchanged`), so a seed can be applied again.
+pub async fn put_fixed_tenant_key(
+    ports: &Admin<'_>,
+    tenant: &TenantCode,
+    plaintext: &str,
+    scopes: &[Scope],
+) -> Result<Written> {
+    let valid = plaintext
+        .strip_prefix(TENANT_KEY_PREFIX)
+        .is_some_and(|rest| rest.len() >= 32 && rest.bytes().all(|b| b.is_ascii_graphic()));
+    if !valid {
+        return Err(Error::invalid_request(
+            "a tenant API key is wlt_ followed by at least 32 visible characters",
+        ));
+    }
+    let hash = crate::crypto::CredentialHash::of(plaintext);
+    if let Some(existing) = ports.tenant_keys.find_tenant_key(&hash).await? {
+        if &existing.tenant != tenant {
+            return Err(Error::new(
+                crate::error::ErrorKind::Conflict,
+                "this API key belongs to another tenant",
+            ));
+        }
+        return Ok(Written::Unchanged);
+    }
+    add_tenant_key(ports, tenant, plaintext, scopes).await?;
+    Ok(Written::Created)
+}
+
+async fn add_tenant_key(
+    ports: &Admin<'_>,
+    tenant: &TenantCode,
+    plaintext: &str,
+    scopes: &[Scope],
+) -> Result<TenantApiKey> {
+    require_tenant(ports, tenant).await?;
+    if scopes.is_empty() {
+        return Err(Error::invalid_request(
+            "a tenant API key needs at least one scope",
+        ));
+    }
+    let mut id = [0u8; 6];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    let key = TenantApiKey {
+        id: format!("tk_{}", hex::encode(id)),
+        tenant: tenant.clone(),
+        hash: crate::crypto::CredentialHash::of(plaintext),
+        scopes: scopes.to_vec(),
+        created_at: chrono::Utc::now(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    ports.tenant_keys.put_tenant_key(&key).await?;
+    tracing::info!(tenant = %tenant, key = %key.id, "tenant API key created");
+    Ok(key)
+}
+
+/// The tenant's keys (never the keys themselves: only ids, scopes and times).
+pub async fn list_tenant_keys(ports: &Admin<'_>, tenant: &TenantCode) -> Result<Vec<TenantApiKey>> {
+    require_tenant(ports, tenant).await?;
+    ports.tenant_keys.list_tenant_keys(tenant).await
+}
+
+/// Revokes key `id` of `tenant` (from then on it authorises nothing); revoking again is a
+/// no-op. An unknown id is `NotFound`.
+pub async fn revoke_tenant_key(
+    ports: &Admin<'_>,
+    tenant: &TenantCode,
+    id: &str,
+) -> Result<TenantApiKey> {
+    let key = ports
+        .tenant_keys
+        .revoke_tenant_key(tenant, id, chrono::Utc::now())
+        .await?
+        .ok_or_else(|| {
+            Error::new(
+                crate::error::ErrorKind::NotFound,
+                format!("tenant {tenant} has no API key {id}"),
+            )
+        })?;
+    tracing::info!(tenant = %tenant, key = %key.id, "tenant API key revoked");
+    Ok(key)
 }
 
 /// A tenant as an operator describes it.
@@ -168,6 +277,9 @@ pub struct SeedTenant {
     pub users: Vec<SeedUser>,
     #[serde(default)]
     pub stores: Vec<SeedStore>,
+    /// Fixed tenant API keys (local runs, demos, tests), hashed on load.
+    #[serde(default)]
+    pub api_keys: Vec<SeedApiKey>,
 }
 
 fn yes() -> bool {
@@ -227,6 +339,7 @@ pub struct SeedReport {
     pub tenants: usize,
     pub users: usize,
     pub stores: usize,
+    pub api_keys: usize,
 }
 
 pub async fn apply_seed(ports: &Admin<'_>, seed: Seed) -> Result<SeedReport> {
@@ -250,6 +363,11 @@ pub async fn apply_seed(ports: &Admin<'_>, seed: Seed) -> Result<SeedReport> {
         for s in t.stores {
             put_store(ports, &t.code, s.id, &s.name, s.customer_id).await?;
             report.stores += 1;
+        }
+        for k in t.api_keys {
+            let scopes = Scope::parse_list(&k.scopes)?;
+            put_fixed_tenant_key(ports, &t.code, &k.key, &scopes).await?;
+            report.api_keys += 1;
         }
     }
     Ok(report)

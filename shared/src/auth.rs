@@ -5,10 +5,10 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::crypto::{issue_credential, verify_password, CredentialHash, SecretString};
-use crate::domain::{DeviceId, Email, Password, StoreId, TenantCode};
+use crate::domain::{DeviceId, Email, Password, Scope, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Link, LoginAttempts, Session, Tenant};
-use crate::ports::{Links, Sessions, Tenants, Throttles, Users};
+use crate::model::{Link, LoginAttempts, Session, Tenant, TenantApiKey};
+use crate::ports::{Links, Sessions, TenantKeys, Tenants, Throttles, Users};
 
 /// The ports logging in uses.
 pub struct Logins<'a> {
@@ -25,10 +25,14 @@ pub struct Gate<'a> {
     pub tenants: &'a dyn Tenants,
     pub sessions: &'a dyn Sessions,
     pub links: &'a dyn Links,
+    pub tenant_keys: &'a dyn TenantKeys,
 }
 
+/// How often a key's last-used time is written (at most once per this, per key).
+const LAST_USED_EVERY: Duration = Duration::minutes(1);
+
 /// Prefix of login tokens.
-pub const TOKEN_PREFIX: &str = "wlt_";
+pub const TOKEN_PREFIX: &str = "wls_";
 /// Prefix of per-link API keys.
 pub const API_KEY_PREFIX: &str = "wlk_";
 
@@ -285,6 +289,64 @@ impl Gate<'_> {
             .get_link(store)
             .await?
             .filter(|l| l.tenant == session.tenant)
+            .ok_or_else(store_not_found)
+    }
+}
+
+impl Gate<'_> {
+    /// The tenant API key `bearer` is, if it is one, not revoked, of an active tenant, and
+    /// holds `scope`. Its last use is recorded (at most once a minute). A key that is not one
+    /// is 401 `invalid_api_key`; a missing scope 403 `insufficient_scope`.
+    pub async fn tenant_key(&self, bearer: Option<&str>, scope: Scope) -> Result<TenantApiKey> {
+        let plaintext = bearer
+            .filter(|b| b.starts_with(crate::admin::TENANT_KEY_PREFIX))
+            .ok_or_else(invalid_api_key)?;
+        let hash = CredentialHash::of(plaintext);
+        let key = self
+            .tenant_keys
+            .find_tenant_key(&hash)
+            .await?
+            .filter(|k| k.hash.matches(plaintext) && k.revoked_at.is_none())
+            .ok_or_else(invalid_api_key)?;
+        if !self
+            .tenants
+            .get_tenant(&key.tenant)
+            .await?
+            .is_some_and(|t| t.active)
+        {
+            return Err(tenant_inactive());
+        }
+        if !key.scopes.contains(&scope) {
+            return Err(Error::new(
+                ErrorKind::InsufficientScope,
+                format!("this API key lacks the {scope} scope"),
+            ));
+        }
+        let now = Utc::now();
+        if key
+            .last_used_at
+            .is_none_or(|at| now - at >= LAST_USED_EVERY)
+        {
+            if let Err(e) = self.tenant_keys.touch_tenant_key(&key.hash, now).await {
+                tracing::warn!(key = %key.id, error = %e, "recording a key's last use failed");
+            }
+        }
+        Ok(key)
+    }
+
+    /// A store's link for a tenant API key holding `scope`: another tenant's store, or one
+    /// never linked, is 404 `store_not_found` alike.
+    pub async fn link_for_tenant_key(
+        &self,
+        bearer: Option<&str>,
+        scope: Scope,
+        store: &StoreId,
+    ) -> Result<Link> {
+        let key = self.tenant_key(bearer, scope).await?;
+        self.links
+            .get_link(store)
+            .await?
+            .filter(|l| l.tenant == key.tenant)
             .ok_or_else(store_not_found)
     }
 }

@@ -385,8 +385,91 @@ impl Platform {
     }
 }
 
+/// What a tenant API key may do (`woolink tenant api-key create --scope …`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Read the tenant's stores and their status.
+    StoresRead,
+    /// Read orders and their sync state.
+    OrdersRead,
+    /// Post shipments (tracking) back to stores.
+    ShipmentsWrite,
+    /// Read shipments.
+    ShipmentsRead,
+    /// Push inventory to stores.
+    InventoryWrite,
+}
+
+impl Scope {
+    pub const ALL: [Self; 5] = [
+        Self::StoresRead,
+        Self::OrdersRead,
+        Self::ShipmentsWrite,
+        Self::ShipmentsRead,
+        Self::InventoryWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StoresRead => "stores:read",
+            Self::OrdersRead => "orders:read",
+            Self::ShipmentsWrite => "shipments:write",
+            Self::ShipmentsRead => "shipments:read",
+            Self::InventoryWrite => "inventory:write",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let s = raw.trim();
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid_request(format!(
+                    "unknown scope {s:?} (known: {})",
+                    Self::ALL.map(Self::as_str).join(", ")
+                ))
+            })
+    }
+
+    /// A non-empty list, sorted, without repeats.
+    pub fn parse_list<S: AsRef<str>>(raw: &[S]) -> Result<Vec<Self>, Error> {
+        let mut scopes = raw
+            .iter()
+            .map(|s| Self::parse(s.as_ref()))
+            .collect::<Result<Vec<_>, Error>>()?;
+        scopes.sort_unstable();
+        scopes.dedup();
+        if scopes.is_empty() {
+            return Err(Error::invalid_request(
+                "a tenant API key needs at least one scope",
+            ));
+        }
+        Ok(scopes)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn scopes_parse_as_documented() {
+        for s in Scope::ALL {
+            assert_eq!(Scope::parse(s.as_str()).unwrap(), s);
+        }
+        assert_eq!(
+            Scope::parse_list(&["shipments:write", " orders:read", "shipments:write"]).unwrap(),
+            [Scope::OrdersRead, Scope::ShipmentsWrite]
+        );
+        assert!(Scope::parse("shipments:delete").is_err());
+        assert!(Scope::parse_list::<&str>(&[]).is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -26,6 +26,8 @@ pub enum ErrorKind {
     InvalidSignature,
     StoreDisconnected,
     LinkMismatch,
+    /// A tenant API key without the scope the route needs.
+    InsufficientScope,
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
@@ -60,6 +62,7 @@ impl ErrorKind {
             Self::InvalidSignature => "invalid_signature",
             Self::StoreDisconnected => "store_disconnected",
             Self::LinkMismatch => "link_mismatch",
+            Self::InsufficientScope => "insufficient_scope",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",

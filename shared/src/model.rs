@@ -370,3 +370,17 @@ impl Reconciliation {
         }
     }
 }
+
+/// A tenant's machine credential (`wlt_…`): for its own systems, scoped, stored only as a
+/// hash. The id names it in listings and revocation; the key itself is shown once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TenantApiKey {
+    pub id: String,
+    pub tenant: TenantCode,
+    pub hash: CredentialHash,
+    pub scopes: Vec<crate::domain::Scope>,
+    pub created_at: DateTime<Utc>,
+    /// Recorded at most once a minute per key.
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}

@@ -10,7 +10,8 @@ use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::Result;
 use crate::model::{
-    BackfillRun, Link, LoginAttempts, OrderSync, Reconciliation, Session, Store, Tenant, User,
+    BackfillRun, Link, LoginAttempts, OrderSync, Reconciliation, Session, Store, Tenant,
+    TenantApiKey, User,
 };
 
 /// What an idempotent admin write did.
@@ -130,6 +131,29 @@ pub trait Reconciliations: Send + Sync {
     ) -> Result<()>;
 }
 
+#[async_trait]
+pub trait TenantKeys: Send + Sync {
+    /// Stores a new key; one whose hash or id is already stored is a `Conflict`.
+    async fn put_tenant_key(&self, key: &TenantApiKey) -> Result<()>;
+    async fn find_tenant_key(&self, hash: &CredentialHash) -> Result<Option<TenantApiKey>>;
+    /// The tenant's keys, revoked ones too (one partition query and a batch read).
+    async fn list_tenant_keys(&self, tenant: &TenantCode) -> Result<Vec<TenantApiKey>>;
+    /// Marks key `id` of `tenant` revoked at `at`: the key as it is now, `None` if the tenant
+    /// has no such key. Revoking twice keeps the first time.
+    async fn revoke_tenant_key(
+        &self,
+        tenant: &TenantCode,
+        id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<TenantApiKey>>;
+    /// Records a use of the key.
+    async fn touch_tenant_key(
+        &self,
+        hash: &CredentialHash,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()>;
+}
+
 /// Fixed-window counters for limits that must hold across every container (each Lambda
 /// request may run in its own).
 #[async_trait]
@@ -200,6 +224,7 @@ pub struct Repos {
     pub throttles: Arc<dyn Throttles>,
     pub backfills: Arc<dyn Backfills>,
     pub reconciliations: Arc<dyn Reconciliations>,
+    pub tenant_keys: Arc<dyn TenantKeys>,
 }
 
 impl Repos {
@@ -215,6 +240,7 @@ impl Repos {
             + Throttles
             + Backfills
             + Reconciliations
+            + TenantKeys
             + 'static,
     {
         Self {
@@ -226,7 +252,8 @@ impl Repos {
             orders: adapter.clone(),
             throttles: adapter.clone(),
             backfills: adapter.clone(),
-            reconciliations: adapter,
+            reconciliations: adapter.clone(),
+            tenant_keys: adapter,
         }
     }
 }

@@ -38,6 +38,16 @@ pub async fn store_status(
     store: &StoreId,
 ) -> Result<StoreStatus> {
     let link = authorize_link(gate, caller, store).await?;
+    describe_store(link, orders, records).await
+}
+
+/// The status of a store whose link the caller may see (however it was authorised).
+pub async fn describe_store(
+    link: Link,
+    orders: &dyn OrderSyncs,
+    records: CatchUpRecords<'_>,
+) -> Result<StoreStatus> {
+    let store = &link.store_id.clone();
     // Counted from the store's order records: one partition query on a read path that is
     // rare, rather than counter writes on every delivery.
     let orders = orders.list_order_syncs(store).await?;

@@ -174,6 +174,7 @@ impl Services {
             tenants: self.repos.tenants.as_ref(),
             sessions: self.repos.sessions.as_ref(),
             links: self.repos.links.as_ref(),
+            tenant_keys: self.repos.tenant_keys.as_ref(),
         }
     }
 
@@ -202,6 +203,7 @@ impl Services {
     pub fn admin(&self) -> Admin<'_> {
         Admin {
             tenants: self.repos.tenants.as_ref(),
+            tenant_keys: self.repos.tenant_keys.as_ref(),
             users: self.repos.users.as_ref(),
             stores: self.repos.stores.as_ref(),
             links: self.repos.links.as_ref(),

@@ -26,7 +26,7 @@ async fn wizard_links_a_store(backend: Backend) {
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
     let token = a.body["token"].as_str().unwrap().to_owned();
-    assert!(token.starts_with("wlt_") && token.len() >= 4 + 43);
+    assert!(token.starts_with("wls_") && token.len() >= 4 + 43);
     let expires =
         chrono::DateTime::parse_from_rfc3339(a.body["expiresAt"].as_str().unwrap()).unwrap();
     let ttl = expires.with_timezone(&Utc) - Utc::now();
@@ -282,7 +282,7 @@ async fn tokens_are_checked(backend: Backend) {
     app.get("/v1/connect/stores", None)
         .await
         .error(401, "invalid_token");
-    app.get("/v1/connect/stores", Some("wlt_bogus"))
+    app.get("/v1/connect/stores", Some("wls_bogus"))
         .await
         .error(401, "invalid_token");
     // An API key is not a login token.
@@ -290,7 +290,7 @@ async fn tokens_are_checked(backend: Backend) {
         .await
         .error(401, "invalid_token");
     // An expired session is refused even if the store still has it (TTL deletion is lazy).
-    let expired = "wlt_expired-token-for-test-purposes-only-0000000";
+    let expired = "wls_expired-token-for-test-purposes-only-0000000";
     app.services
         .repos
         .sessions
@@ -360,7 +360,7 @@ async fn link_refuses_bad_input(backend: Backend) {
         .await
         .error(401, "invalid_token");
     app.link(
-        "wlt_nope",
+        "wls_nope",
         json!({"storeId": "st_a1", "storeUrl": "http://127.0.0.1:9", "deviceId": DEVICE}),
     )
     .await

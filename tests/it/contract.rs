@@ -369,7 +369,7 @@ async fn links_contract(backend: Backend) {
 async fn sessions_contract(backend: Backend) {
     let r = repos(backend).await;
     let s = Session {
-        token_hash: CredentialHash::of("wlt_abc"),
+        token_hash: CredentialHash::of("wls_abc"),
         tenant: code("ACME"),
         email: email("ops@acme.test"),
         device_id: DeviceId::parse(DEVICE).unwrap(),
@@ -382,7 +382,7 @@ async fn sessions_contract(backend: Backend) {
     );
     assert_eq!(
         r.sessions
-            .get_session(&CredentialHash::of("wlt_other"))
+            .get_session(&CredentialHash::of("wls_other"))
             .await
             .unwrap(),
         None

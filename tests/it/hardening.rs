@@ -417,6 +417,7 @@ async fn the_application_key_rotates(backend: Backend) {
     let repos = &app.services.repos;
     let admin = woolink::admin::Admin {
         tenants: repos.tenants.as_ref(),
+        tenant_keys: repos.tenant_keys.as_ref(),
         users: repos.users.as_ref(),
         stores: repos.stores.as_ref(),
         links: repos.links.as_ref(),

@@ -124,7 +124,7 @@ async fn connect_errors_on_api_gateway_events() {
     assert_eq!(body_of(&r)["error"]["code"], "method_not_allowed");
 
     let r = f
-        .invoke("connect-stores.json", &[("TOKEN", "wlt_forged")])
+        .invoke("connect-stores.json", &[("TOKEN", "wls_forged")])
         .await;
     assert_eq!(r["statusCode"], 401, "{r}");
     assert_eq!(body_of(&r)["error"]["code"], "invalid_token");

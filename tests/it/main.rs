@@ -17,4 +17,5 @@ mod real_store;
 mod reliability;
 mod security;
 mod sync_worker;
+mod tenant_keys;
 mod webhook_intake;

@@ -16,7 +16,8 @@ use crate::catchup::{self, BackfillRequest, Started};
 use crate::connect::{self, LinkRequest};
 use crate::crypto::SecretString;
 use crate::domain::{
-    DeviceId, Email, OrderId, Password, Platform, StoreId, StoreUrl, TenantCode, TriggerStatus,
+    DeviceId, Email, OrderId, Password, Platform, Scope, StoreId, StoreUrl, TenantCode,
+    TriggerStatus,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::status;
@@ -238,6 +239,25 @@ pub async fn store_status(
         &store,
     )
     .await?;
+    Ok(Json(wire::StoreState::from(&status)).into_response())
+}
+
+/// `GET /v1/tenant/stores/{storeId}`: the same status, for a tenant API key (`stores:read`).
+pub async fn tenant_store_status(
+    State(svc): AppState,
+    bearer: Bearer,
+    Path(store_id): Path<String>,
+) -> Result<impl IntoResponse> {
+    let store = StoreId::parse(&store_id).map_err(|_| store_not_found())?;
+    let link = svc
+        .gate()
+        .link_for_tenant_key(bearer.as_deref(), Scope::StoresRead, &store)
+        .await?;
+    let records = status::CatchUpRecords {
+        backfills: svc.repos.backfills.as_ref(),
+        reconciliations: svc.repos.reconciliations.as_ref(),
+    };
+    let status = status::describe_store(link, svc.repos.orders.as_ref(), records).await?;
     Ok(Json(wire::StoreState::from(&status)).into_response())
 }
 

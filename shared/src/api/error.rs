@@ -12,7 +12,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         InvalidCredentials | InvalidToken | InvalidApiKey | InvalidSignature => {
             StatusCode::UNAUTHORIZED
         }
-        TenantInactive | LinkMismatch => StatusCode::FORBIDDEN,
+        TenantInactive | LinkMismatch | InsufficientScope => StatusCode::FORBIDDEN,
         TenantNotFound | StoreNotFound | OrderNotFound | NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         StoreAlreadyLinked | Conflict => StatusCode::CONFLICT,

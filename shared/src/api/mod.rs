@@ -43,6 +43,10 @@ pub fn connect_routes() -> Router<Arc<Services>> {
         .route("/v1/stores/{storeId}", get(connect::store_status))
         .route("/v1/stores/{storeId}/backfill", post(connect::backfill))
         .route(
+            "/v1/tenant/stores/{storeId}",
+            get(connect::tenant_store_status),
+        )
+        .route(
             "/v1/stores/{storeId}/orders/{orderId}",
             get(connect::order_status),
         )

@@ -548,9 +548,9 @@ mod tests {
         same_bytes(
             LoggedIn {
                 expires_at: Time(at(0)),
-                token: "wlt_t",
+                token: "wls_t",
             },
-            json!({"token": "wlt_t", "expiresAt": "2025-11-29T07:06:40Z"}),
+            json!({"token": "wls_t", "expiresAt": "2025-11-29T07:06:40Z"}),
         );
         same_bytes(
             ErrorBody {

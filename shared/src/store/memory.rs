@@ -12,10 +12,12 @@ use chrono::Utc;
 use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Link, LoginAttempts, OrderSync, Reconciliation, Session, Store, Tenant, User};
+use crate::model::{
+    Link, LoginAttempts, OrderSync, Reconciliation, Session, Store, Tenant, TenantApiKey, User,
+};
 use crate::ports::{
-    Backfills, Links, OrderSyncs, Reconciliations, Sessions, Stores, Tenants, Throttles, Users,
-    Written,
+    Backfills, Links, OrderSyncs, Reconciliations, Sessions, Stores, TenantKeys, Tenants,
+    Throttles, Users, Written,
 };
 
 #[derive(Default)]
@@ -26,6 +28,7 @@ struct Data {
     throttles: HashMap<(String, i64), u32>,
     backfills: HashMap<StoreId, crate::model::BackfillRun>,
     reconciliations: HashMap<StoreId, Reconciliation>,
+    tenant_keys: HashMap<CredentialHash, TenantApiKey>,
     stores: BTreeMap<StoreId, Store>,
     links: HashMap<StoreId, Link>,
     api_keys: HashMap<CredentialHash, StoreId>,
@@ -307,5 +310,67 @@ impl Reconciliations for MemoryStore {
                 .insert(state.store_id.clone(), state.clone());
             Ok(())
         })?
+    }
+}
+
+#[async_trait]
+impl TenantKeys for MemoryStore {
+    async fn put_tenant_key(&self, key: &TenantApiKey) -> Result<()> {
+        self.with(|d| {
+            let taken = d.tenant_keys.contains_key(&key.hash)
+                || d.tenant_keys
+                    .values()
+                    .any(|k| k.tenant == key.tenant && k.id == key.id);
+            if taken {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    "this tenant API key exists",
+                ));
+            }
+            d.tenant_keys.insert(key.hash.clone(), key.clone());
+            Ok(())
+        })?
+    }
+    async fn find_tenant_key(&self, hash: &CredentialHash) -> Result<Option<TenantApiKey>> {
+        self.with(|d| d.tenant_keys.get(hash).cloned())
+    }
+    async fn list_tenant_keys(&self, tenant: &TenantCode) -> Result<Vec<TenantApiKey>> {
+        self.with(|d| {
+            let mut keys: Vec<TenantApiKey> = d
+                .tenant_keys
+                .values()
+                .filter(|k| &k.tenant == tenant)
+                .cloned()
+                .collect();
+            keys.sort_by(|a, b| a.id.cmp(&b.id));
+            keys
+        })
+    }
+    async fn revoke_tenant_key(
+        &self,
+        tenant: &TenantCode,
+        id: &str,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<Option<TenantApiKey>> {
+        self.with(|d| {
+            d.tenant_keys
+                .values_mut()
+                .find(|k| &k.tenant == tenant && k.id == id)
+                .map(|k| {
+                    k.revoked_at.get_or_insert(at);
+                    k.clone()
+                })
+        })
+    }
+    async fn touch_tenant_key(
+        &self,
+        hash: &CredentialHash,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<()> {
+        self.with(|d| {
+            if let Some(k) = d.tenant_keys.get_mut(hash) {
+                k.last_used_at = Some(at);
+            }
+        })
     }
 }

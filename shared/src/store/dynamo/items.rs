@@ -18,7 +18,7 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::model::{
     Fulfilment, Link, LinkStatus, LoginAttempts, OrderSync, Reconciliation, Session, Store,
-    SyncState, Tenant, User, WebhookHealth, WooKeys,
+    SyncState, Tenant, TenantApiKey, User, WebhookHealth, WooKeys,
 };
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -652,6 +652,64 @@ pub fn reconciliation_of(item: Item) -> Result<Reconciliation> {
     })
 }
 
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TenantKeyItem {
+    pk: String,
+    sk: String,
+    id: String,
+    tenant: String,
+    hash: String,
+    scopes: Vec<String>,
+    created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_used_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A tenant API key: the item found by its hash, and its entry under the tenant (the hash).
+pub fn tenant_key(k: &TenantApiKey) -> Result<(Item, Item)> {
+    let item = to_item(&TenantKeyItem {
+        pk: keys::tenant_key_pk(k.hash.as_str()),
+        sk: keys::TENANT_KEY_SK.to_owned(),
+        id: k.id.clone(),
+        tenant: k.tenant.to_string(),
+        hash: k.hash.as_str().to_owned(),
+        scopes: k.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+        revoked_at: k.revoked_at,
+    })?;
+    let mut entry = key(
+        keys::tenant_pk(k.tenant.as_str()),
+        keys::tenant_key_sk(&k.id),
+    );
+    entry.insert("hash".into(), s(k.hash.as_str()));
+    Ok((item, entry))
+}
+
+pub fn tenant_key_of(item: Item) -> Result<TenantApiKey> {
+    let i: TenantKeyItem = from_item(item, "tenant key")?;
+    Ok(TenantApiKey {
+        id: i.id,
+        tenant: TenantCode::parse(&i.tenant).map_err(|_| corrupt("tenant key"))?,
+        hash: CredentialHash::from_stored(i.hash),
+        scopes: crate::domain::Scope::parse_list(&i.scopes).map_err(|_| corrupt("tenant key"))?,
+        created_at: i.created_at,
+        last_used_at: i.last_used_at,
+        revoked_at: i.revoked_at,
+    })
+}
+
+/// The hash a tenant's key entry names.
+pub fn tenant_key_entry_hash(item: &Item) -> Result<CredentialHash> {
+    item.get("hash")
+        .and_then(|v| v.as_s().ok())
+        .map(|h| CredentialHash::from_stored(h.clone()))
+        .ok_or_else(|| corrupt("tenant key entry"))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -769,6 +827,22 @@ mod tests {
                 reconciliation_of(super::reconciliation(&r).unwrap()).unwrap(),
                 r
             );
+
+            let k = TenantApiKey {
+                id: "tk_1".into(),
+                tenant: code(),
+                hash: CredentialHash::of("wlt_x"),
+                scopes: vec![
+                    crate::domain::Scope::OrdersRead,
+                    crate::domain::Scope::ShipmentsWrite,
+                ],
+                created_at: at(1),
+                last_used_at: full.then(|| at(2)),
+                revoked_at: full.then(|| at(3)),
+            };
+            let (item, entry) = super::tenant_key(&k).unwrap();
+            assert_eq!(tenant_key_of(item).unwrap(), k);
+            assert_eq!(tenant_key_entry_hash(&entry).unwrap(), k.hash);
         }
 
         for finished in [false, true] {
@@ -821,7 +895,7 @@ mod tests {
         );
 
         let sess = Session {
-            token_hash: CredentialHash::of("wlt_token"),
+            token_hash: CredentialHash::of("wls_token"),
             tenant: code(),
             email: Email::parse("ops@acme.test").unwrap(),
             device_id: DeviceId::parse(&"cd".repeat(32)).unwrap(),

@@ -44,6 +44,16 @@ pub fn api_key_pk(hash: &str) -> String {
     format!("APIKEY#{hash}")
 }
 pub const API_KEY_SK: &str = "APIKEY";
+/// A tenant API key by its hash (what a request looks up) …
+pub fn tenant_key_pk(hash: &str) -> String {
+    format!("TKEY#{hash}")
+}
+pub const TENANT_KEY_SK: &str = "TKEY";
+/// … and its entry in the tenant's partition (what listing and revocation read).
+pub const TENANT_KEY_PREFIX: &str = "TKEY#";
+pub fn tenant_key_sk(id: &str) -> String {
+    format!("{TENANT_KEY_PREFIX}{id}")
+}
 pub fn session_pk(hash: &str) -> String {
     format!("SESSION#{hash}")
 }
@@ -77,6 +87,8 @@ mod tests {
         assert_eq!(session_pk("ab12"), "SESSION#ab12");
         assert_eq!(order_sk(42), "ORDER#00000000000000000042");
         assert_eq!(poll_shard_name(7), "POLL#07");
+        assert_eq!(tenant_key_pk("ab12"), "TKEY#ab12");
+        assert_eq!(tenant_key_sk("tk_1"), "TKEY#tk_1");
     }
 
     #[test]

@@ -31,10 +31,12 @@ use chrono::Duration;
 use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Link, LoginAttempts, OrderSync, Reconciliation, Session, Store, Tenant, User};
+use crate::model::{
+    Link, LoginAttempts, OrderSync, Reconciliation, Session, Store, Tenant, TenantApiKey, User,
+};
 use crate::ports::{
-    Backfills, Links, OrderSyncs, Reconciliations, Sessions, Stores, Tenants, Throttles, Users,
-    Written,
+    Backfills, Links, OrderSyncs, Reconciliations, Sessions, Stores, TenantKeys, Tenants,
+    Throttles, Users, Written,
 };
 use crate::store::{
     conflict_on_backfill, conflict_on_link, conflict_on_order, conflict_on_reconciliation,
@@ -764,5 +766,107 @@ impl Reconciliations for DynamoStore {
             conflict_on_reconciliation(&state.store_id)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl TenantKeys for DynamoStore {
+    async fn put_tenant_key(&self, k: &TenantApiKey) -> Result<()> {
+        let (item, entry) = items::tenant_key(k)?;
+        let new = "attribute_not_exists(pk)";
+        let ops = vec![
+            self.put_op(item, Some(new), HashMap::new())?,
+            self.put_op(entry, Some(new), HashMap::new())?,
+        ];
+        self.transact(
+            ops,
+            Error::new(ErrorKind::Conflict, "this tenant API key exists"),
+        )
+        .await
+    }
+
+    async fn find_tenant_key(&self, hash: &CredentialHash) -> Result<Option<TenantApiKey>> {
+        let item = self
+            .get(key(keys::tenant_key_pk(hash.as_str()), keys::TENANT_KEY_SK))
+            .await?;
+        item.map(items::tenant_key_of).transpose()
+    }
+
+    async fn list_tenant_keys(&self, tenant: &TenantCode) -> Result<Vec<TenantApiKey>> {
+        let entries = self
+            .query_partition(
+                keys::tenant_pk(tenant.as_str()),
+                Some(keys::TENANT_KEY_PREFIX),
+            )
+            .await?;
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            let hash = items::tenant_key_entry_hash(entry)?;
+            if let Some(k) = self.find_tenant_key(&hash).await? {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn revoke_tenant_key(
+        &self,
+        tenant: &TenantCode,
+        id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<TenantApiKey>> {
+        let Some(entry) = self
+            .get(key(
+                keys::tenant_pk(tenant.as_str()),
+                keys::tenant_key_sk(id),
+            ))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let hash = items::tenant_key_entry_hash(&entry)?;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::tenant_key_pk(hash.as_str()),
+                keys::TENANT_KEY_SK,
+            )))
+            .update_expression("SET revokedAt = if_not_exists(revokedAt, :at)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => self.find_tenant_key(&hash).await,
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    async fn touch_tenant_key(
+        &self,
+        hash: &CredentialHash,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::tenant_key_pk(hash.as_str()),
+                keys::TENANT_KEY_SK,
+            )))
+            .update_expression("SET lastUsedAt = :at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(db_error(e)),
+        }
     }
 }
