@@ -671,3 +671,59 @@ async fn a_deactivated_tenants_stores_are_not_read(backend: Backend) {
 }
 
 both_backends!(a_deactivated_tenants_stores_are_not_read);
+
+/// A store whose order list ignores `page` and `modified_after` (the same first page every
+/// time, a million counted): the backfill ends as failed after three repeated pages instead
+/// of reading forever, and the poll stops at once with the reason recorded.
+async fn a_store_that_ignores_paging_cannot_keep_catch_up_busy(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline_jobs_paused(backend, &tenant, |_| {}).await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    for id in 1..=150u64 {
+        let modified = woo_time(Utc::now() + chrono::Duration::seconds(60 + (id % 7) as i64));
+        store.set_order(id, &php_json(&order(id, "processing", &modified)));
+    }
+    let linked = link_keyed(&app, &store, json!({})).await;
+    let key = linked.body["apiKey"].as_str().unwrap().to_owned();
+    store.misbehave(Misbehaviour {
+        ignores_paging: true,
+        ..Misbehaviour::default()
+    });
+    let ports = app.catch_up.ports();
+    let started = woolink::catchup::start_backfill(
+        &ports.starting(),
+        &st(),
+        woolink::catchup::BackfillRequest::default(),
+    )
+    .await
+    .unwrap();
+    let woolink::catchup::Started::Running(run) = started else {
+        panic!("a run")
+    };
+    let step = woolink::catchup::backfill_step(&ports, &st(), &run.run_id, 50)
+        .await
+        .unwrap();
+    assert_eq!(step.run.state, woolink::model::BackfillState::Failed);
+    assert!(
+        step.run
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("repeats pages")),
+        "{:?}",
+        step.run
+    );
+    assert!(step.pages <= 5, "{} pages read", step.pages);
+    assert_eq!(step.run.queued, 100, "the first page, once");
+
+    let polled = poll_store(&ports, &st(), None).await.unwrap();
+    assert!(polled.next.is_none() && polled.pages <= 2, "{polled:?}");
+    let status = app.get("/v1/stores/st_a1", Some(&key)).await.body;
+    assert!(
+        status["reconciliation"]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("ignores modified_after")),
+        "{status}"
+    );
+}
+
+both_backends!(a_store_that_ignores_paging_cannot_keep_catch_up_busy);

@@ -18,6 +18,9 @@ use crate::woocommerce::{OrderQuery, WooError};
 /// Orders per store page (WooCommerce's maximum).
 pub const PAGE_SIZE: u32 = 100;
 
+/// Most orders one backfill reads, whatever the store counts (10 million: 100,000 pages).
+const MAX_ORDERS: u64 = 10_000_000;
+
 /// Which orders to backfill.
 #[derive(Clone, Debug, Default)]
 pub struct BackfillRequest {
@@ -241,7 +244,19 @@ pub async fn backfill_step(
         return finish(ports.backfills, run, Err("the tenant is not active".into())).await;
     }
     let mut pages = 0;
+    // A hostile or broken store (one that ignores `page`) must not keep a run going: full
+    // pages with nothing new, other than those re-read after stepping back, end it.
+    let (mut stale, mut grace) = (0u32, 0u32);
     while pages < max_pages {
+        let cap = run.matched.min(MAX_ORDERS).div_ceil(u64::from(PAGE_SIZE)) + 10;
+        if u64::from(run.next_page) > cap {
+            return finish(
+                ports.backfills,
+                run,
+                Err("the store's paging does not end (more pages than it counts)".into()),
+            )
+            .await;
+        }
         let page = match ports
             .woo
             .orders_page(
@@ -273,11 +288,28 @@ pub async fn backfill_step(
             let back = u32::try_from(gone.div_ceil(u64::from(PAGE_SIZE))).unwrap_or(u32::MAX);
             run.next_page = run.next_page.saturating_sub(back).max(1);
             run.matched = page.total;
+            grace = grace.saturating_add(back).saturating_add(1);
             continue;
         }
         run.matched = page.total;
         let mut sent = 0;
         let after = run.last_id;
+        let fresh = page.orders.iter().any(|o| o.id > after);
+        if fresh {
+            stale = 0;
+        } else if grace > 0 {
+            grace -= 1;
+        } else if page.orders.len() as u32 >= PAGE_SIZE {
+            stale += 1;
+            if stale >= 3 {
+                return finish(
+                    ports.backfills,
+                    run,
+                    Err("the store repeats pages (it does not honour page numbers)".into()),
+                )
+                .await;
+            }
+        }
         let mut bodies = Vec::with_capacity(page.orders.len());
         for row in page.orders.iter().filter(|o| o.id > after) {
             bodies.extend(order_message(ports, &link, &row.raw, Source::Backfill));

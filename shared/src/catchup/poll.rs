@@ -26,6 +26,9 @@ use crate::woocommerce::{OrderBy, OrderQuery, WooError};
 
 const WOO_TIME: &str = "%Y-%m-%dT%H:%M:%S";
 
+/// Pages read within one second of modifications before the listing is taken as broken.
+const MAX_PAGES_IN_ONE_SECOND: u32 = 100;
+
 /// What one poll job did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Polled {
@@ -209,13 +212,31 @@ async fn run(
             advance(state, *newest);
             return Ok(());
         }
+        if *newest <= cursor {
+            // Nothing listed is after the cursor: the store ignores `modified_after`.
+            return Err(WooError::Unreachable(
+                "the store's order list ignores modified_after".into(),
+            ));
+        }
         if oldest == newest {
             // A whole page of one second (a bulk edit): the next page of the same listing.
             page_no += 1;
+            if page_no > MAX_PAGES_IN_ONE_SECOND {
+                return Err(WooError::Unreachable(
+                    "the store lists more than 10,000 orders modified in one second".into(),
+                ));
+            }
         } else {
             // Everything before the newest second is queued: read on from just before it
-            // (what was sent is not sent twice).
-            cursor = *newest - chrono::Duration::seconds(1);
+            // (what was sent is not sent twice). A store that honours `modified_after` always
+            // moves the cursor on from page 1; one that does not would keep it in place.
+            let next = *newest - chrono::Duration::seconds(1);
+            if next <= cursor && page_no == 1 {
+                return Err(WooError::Unreachable(
+                    "the store's order list ignores modified_after".into(),
+                ));
+            }
+            cursor = next;
             page_no = 1;
             advance(state, cursor);
             // Saved per page: a poll that dies later keeps what it did.

@@ -21,6 +21,9 @@ pub struct Misbehaviour {
     pub strips_authorization: bool,
     /// It answers `429` with `Retry-After: <secs>` to calls beyond this many per second.
     pub rate_limit: Option<(usize, u64)>,
+    /// Its order list ignores `page` and `modified_after` (the first page, every time) and
+    /// counts a million orders.
+    pub ignores_paging: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -286,9 +289,14 @@ impl FakeStore {
                         }
                         let param = |name: &str| query_param(&q, name);
                         // As WooCommerce: `modified_after` is exclusive, to the second.
-                        let modified_after = param("modified_after");
+                        let broken = st.misbehaviour.lock().expect("lock").ignores_paging;
+                        let modified_after = param("modified_after").filter(|_| !broken);
                         let by_modified = param("orderby").as_deref() == Some("modified");
-                        let page: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                        let page: usize = if broken {
+                            1
+                        } else {
+                            param("page").and_then(|p| p.parse().ok()).unwrap_or(1)
+                        };
                         let per_page: usize =
                             param("per_page").and_then(|p| p.parse().ok()).unwrap_or(10);
                         let statuses: Vec<String> = param("status")
@@ -320,7 +328,7 @@ impl FakeStore {
                         } else {
                             matching.sort_by_key(|(id, _)| *id);
                         }
-                        let total = matching.len();
+                        let total = if broken { 1_000_000 } else { matching.len() };
                         let pages = total.div_ceil(per_page.max(1));
                         let body: Vec<&str> = matching
                             .iter()
