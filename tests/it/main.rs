@@ -18,4 +18,5 @@ mod reliability;
 mod security;
 mod sync_worker;
 mod tenant_keys;
+mod tracking;
 mod webhook_intake;

@@ -805,3 +805,98 @@ async fn orders_are_listed_in_pages_by_the_real_store() {
         );
     }
 }
+
+/// The store-side half of tracking write-back (issue 16), against the real store with AST:
+/// woolink's client finds AST (core fulfillments are not in WooCommerce 7.9: 404), adds a
+/// tracking number that then shows in the store's own tracking list, deletes it (twice: the
+/// second is a no-op), and adds a customer-visible order note (the fallback of a store
+/// without a tracking plugin).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_numbers_are_written_through_ast_on_the_real_store() {
+    use woolink::woocommerce::{NewTracking, TrackingApi, WooClient, WooCredentials};
+
+    let _turn = TURN.lock().await;
+    let real = RealStore::get();
+    let order = real.new_order("processing").await;
+    let policy = woolink::outbound::OutboundPolicy::local_development();
+    let woo = WooClient::new(policy.client(Duration::from_secs(10)).unwrap(), policy);
+    let url = woolink::domain::StoreUrl::parse(&real.url).unwrap();
+    let creds = WooCredentials {
+        consumer_key: woolink::crypto::SecretString::new(real.key.clone()),
+        consumer_secret: woolink::crypto::SecretString::new(real.secret.clone()),
+    };
+    let api = woo.detect_tracking_api(&url, &creds, order).await.unwrap();
+    assert_eq!(api, TrackingApi::Ast);
+
+    let added = woo
+        .add_tracking(
+            &url,
+            &creds,
+            api,
+            order,
+            &NewTracking {
+                provider: "UPS",
+                number: "1Z999AA10123456784",
+                date_shipped: Some("2026-11-30"),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!added.tracking_id.is_empty());
+    assert_eq!(added.tracking_number, "1Z999AA10123456784");
+    // The store's own list, through the Shipment Tracking namespace AST also serves.
+    let listed = real
+        .ok(
+            reqwest::Method::GET,
+            &format!("wc-shipment-tracking/v3/orders/{order}/shipment-trackings"),
+            None,
+        )
+        .await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["tracking_id"] == added.tracking_id.as_str()),
+        "{listed}"
+    );
+    let ours = woo.list_trackings(&url, &creds, api, order).await.unwrap();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+
+    woo.delete_tracking(&url, &creds, api, order, &added.tracking_id)
+        .await
+        .unwrap();
+    assert!(woo
+        .list_trackings(&url, &creds, api, order)
+        .await
+        .unwrap()
+        .is_empty());
+    woo.delete_tracking(&url, &creds, api, order, &added.tracking_id)
+        .await
+        .unwrap();
+
+    let note = woo
+        .add_order_note(
+            &url,
+            &creds,
+            order,
+            "Shipped with UPS: 1Z999AA10123456784",
+            true,
+        )
+        .await
+        .unwrap();
+    let notes = real
+        .ok(
+            reqwest::Method::GET,
+            &format!("wc/v3/orders/{order}/notes"),
+            None,
+        )
+        .await;
+    let ours = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == note)
+        .expect("the note");
+    assert_eq!(ours["customer_note"], true);
+}
