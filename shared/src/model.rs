@@ -384,3 +384,67 @@ pub struct TenantApiKey {
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
+
+/// Where a shipment stands with the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShipmentState {
+    /// Accepted; not yet on the store.
+    Pending,
+    /// On the store (`store_tracking_id` names it there).
+    Written,
+    /// The store refused it, or retries ran out (`last_error` says why).
+    Failed,
+}
+
+impl ShipmentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Written => "written",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "written" => Some(Self::Written),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One shipped item: by SKU or by the order's line item id, and how many.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShipmentItem {
+    pub sku: Option<String>,
+    pub line_item_id: Option<u64>,
+    pub quantity: u32,
+}
+
+/// A tenant's shipment of (part of) an order, to be written to the store as a tracking
+/// number. `shipment_id` is the tenant's idempotency key; `request_hash` is what the tenant
+/// sent under it (the same id with another body is a conflict).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shipment {
+    pub store_id: StoreId,
+    pub order_id: crate::domain::OrderId,
+    pub shipment_id: String,
+    pub tracking_number: String,
+    pub carrier: String,
+    pub tracking_url: Option<String>,
+    pub shipped_at: Option<DateTime<Utc>>,
+    pub items: Vec<ShipmentItem>,
+    pub notify_customer: bool,
+    pub request_hash: String,
+    pub state: ShipmentState,
+    /// How it was written (`TrackingApi::as_str`).
+    pub method: Option<String>,
+    pub store_tracking_id: Option<String>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revision: u64,
+}

@@ -10,7 +10,7 @@ use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::Result;
 use crate::model::{
-    BackfillRun, Link, LoginAttempts, OrderSync, Reconciliation, Session, Store, Tenant,
+    BackfillRun, Link, LoginAttempts, OrderSync, Reconciliation, Session, Shipment, Store, Tenant,
     TenantApiKey, User,
 };
 
@@ -132,6 +132,28 @@ pub trait Reconciliations: Send + Sync {
 }
 
 #[async_trait]
+pub trait Shipments: Send + Sync {
+    async fn get_shipment(
+        &self,
+        store: &StoreId,
+        order: OrderId,
+        shipment_id: &str,
+    ) -> Result<Option<Shipment>>;
+    /// Saves if the stored revision is still `expected` (`None`: none stored yet); a lost race
+    /// is a `Conflict`. `shipment.revision` must be `expected + 1` (or 1).
+    async fn save_shipment(&self, shipment: &Shipment, expected: Option<u64>) -> Result<()>;
+    /// The order's shipments, oldest first (one partition query).
+    async fn list_shipments(&self, store: &StoreId, order: OrderId) -> Result<Vec<Shipment>>;
+    /// Removes the record; `false` when there was none.
+    async fn delete_shipment(
+        &self,
+        store: &StoreId,
+        order: OrderId,
+        shipment_id: &str,
+    ) -> Result<bool>;
+}
+
+#[async_trait]
 pub trait TenantKeys: Send + Sync {
     /// Stores a new key; one whose hash or id is already stored is a `Conflict`.
     async fn put_tenant_key(&self, key: &TenantApiKey) -> Result<()>;
@@ -225,6 +247,7 @@ pub struct Repos {
     pub backfills: Arc<dyn Backfills>,
     pub reconciliations: Arc<dyn Reconciliations>,
     pub tenant_keys: Arc<dyn TenantKeys>,
+    pub shipments: Arc<dyn Shipments>,
 }
 
 impl Repos {
@@ -241,6 +264,7 @@ impl Repos {
             + Backfills
             + Reconciliations
             + TenantKeys
+            + Shipments
             + 'static,
     {
         Self {
@@ -253,7 +277,8 @@ impl Repos {
             throttles: adapter.clone(),
             backfills: adapter.clone(),
             reconciliations: adapter.clone(),
-            tenant_keys: adapter,
+            tenant_keys: adapter.clone(),
+            shipments: adapter,
         }
     }
 }

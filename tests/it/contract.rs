@@ -478,3 +478,102 @@ both_backends!(
     links_contract,
     sessions_contract,
 );
+
+/// Shipment records: conditional on their revision, listed per order oldest first, deleted
+/// once.
+async fn shipments_contract(backend: Backend) {
+    use woolink::domain::OrderId;
+    use woolink::model::{Shipment, ShipmentItem, ShipmentState};
+    let r = repos(backend).await;
+    let store = sid("st_s1");
+    let shipment = |id: &str, order: u64, secs: i64| Shipment {
+        store_id: store.clone(),
+        order_id: OrderId::new(order),
+        shipment_id: id.into(),
+        tracking_number: format!("1Z{id}"),
+        carrier: "UPS".into(),
+        tracking_url: None,
+        shipped_at: None,
+        items: vec![ShipmentItem {
+            sku: Some("TSHIRT-001".into()),
+            line_item_id: None,
+            quantity: 1,
+        }],
+        notify_customer: true,
+        request_hash: "h".into(),
+        state: ShipmentState::Pending,
+        method: None,
+        store_tracking_id: None,
+        attempts: 0,
+        last_error: None,
+        created_at: Utc::now() + Duration::seconds(secs),
+        updated_at: Utc::now(),
+        revision: 1,
+    };
+    let (a, b, other) = (
+        shipment("b-2", 7, 0),
+        shipment("a-1", 7, 5),
+        shipment("c", 8, 0),
+    );
+    for s in [&a, &b, &other] {
+        r.shipments.save_shipment(s, None).await.unwrap();
+    }
+    assert_eq!(
+        r.shipments
+            .save_shipment(&a, None)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Conflict,
+        "the same id twice"
+    );
+    let listed = r
+        .shipments
+        .list_shipments(&store, OrderId::new(7))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        [a.clone(), b.clone()],
+        "oldest first, this order only"
+    );
+    let mut written = a.clone();
+    written.state = ShipmentState::Written;
+    written.store_tracking_id = Some("t1".into());
+    written.revision = 2;
+    assert_eq!(
+        r.shipments
+            .save_shipment(&written, Some(5))
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Conflict
+    );
+    r.shipments.save_shipment(&written, Some(1)).await.unwrap();
+    assert_eq!(
+        r.shipments
+            .get_shipment(&store, OrderId::new(7), "b-2")
+            .await
+            .unwrap(),
+        Some(written)
+    );
+    assert!(r
+        .shipments
+        .delete_shipment(&store, OrderId::new(7), "b-2")
+        .await
+        .unwrap());
+    assert!(!r
+        .shipments
+        .delete_shipment(&store, OrderId::new(7), "b-2")
+        .await
+        .unwrap());
+    assert_eq!(
+        r.shipments
+            .list_shipments(&store, OrderId::new(7))
+            .await
+            .unwrap(),
+        [b]
+    );
+}
+
+both_backends!(shipments_contract);

@@ -13,11 +13,12 @@ use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    Link, LoginAttempts, OrderSync, Reconciliation, Session, Store, Tenant, TenantApiKey, User,
+    Link, LoginAttempts, OrderSync, Reconciliation, Session, Shipment, Store, Tenant, TenantApiKey,
+    User,
 };
 use crate::ports::{
-    Backfills, Links, OrderSyncs, Reconciliations, Sessions, Stores, TenantKeys, Tenants,
-    Throttles, Users, Written,
+    Backfills, Links, OrderSyncs, Reconciliations, Sessions, Shipments, Stores, TenantKeys,
+    Tenants, Throttles, Users, Written,
 };
 
 #[derive(Default)]
@@ -29,6 +30,7 @@ struct Data {
     backfills: HashMap<StoreId, crate::model::BackfillRun>,
     reconciliations: HashMap<StoreId, Reconciliation>,
     tenant_keys: HashMap<CredentialHash, TenantApiKey>,
+    shipments: BTreeMap<(StoreId, OrderId, String), Shipment>,
     stores: BTreeMap<StoreId, Store>,
     links: HashMap<StoreId, Link>,
     api_keys: HashMap<CredentialHash, StoreId>,
@@ -371,6 +373,65 @@ impl TenantKeys for MemoryStore {
             if let Some(k) = d.tenant_keys.get_mut(hash) {
                 k.last_used_at = Some(at);
             }
+        })
+    }
+}
+
+#[async_trait]
+impl Shipments for MemoryStore {
+    async fn get_shipment(
+        &self,
+        store: &StoreId,
+        order: OrderId,
+        shipment_id: &str,
+    ) -> Result<Option<Shipment>> {
+        self.with(|d| {
+            d.shipments
+                .get(&(store.clone(), order, shipment_id.to_owned()))
+                .cloned()
+        })
+    }
+    async fn save_shipment(&self, shipment: &Shipment, expected: Option<u64>) -> Result<()> {
+        self.with(|d| {
+            let key = (
+                shipment.store_id.clone(),
+                shipment.order_id,
+                shipment.shipment_id.clone(),
+            );
+            if d.shipments.get(&key).map(|s| s.revision) != expected {
+                return Err(crate::store::conflict_on_shipment(
+                    &shipment.store_id,
+                    &shipment.shipment_id,
+                ));
+            }
+            d.shipments.insert(key, shipment.clone());
+            Ok(())
+        })?
+    }
+    async fn list_shipments(&self, store: &StoreId, order: OrderId) -> Result<Vec<Shipment>> {
+        self.with(|d| {
+            let mut list: Vec<Shipment> = d
+                .shipments
+                .iter()
+                .filter(|((s, o, _), _)| s == store && *o == order)
+                .map(|(_, v)| v.clone())
+                .collect();
+            list.sort_by(|a, b| {
+                (a.created_at, &a.shipment_id).cmp(&(b.created_at, &b.shipment_id))
+            });
+            list
+        })
+    }
+    async fn delete_shipment(
+        &self,
+        store: &StoreId,
+        order: OrderId,
+        shipment_id: &str,
+    ) -> Result<bool> {
+        self.with(|d| {
+            d.shipments
+                .remove(&(store.clone(), order, shipment_id.to_owned()))
+                .is_some()
         })
     }
 }

@@ -39,3 +39,10 @@ pub(crate) fn conflict_on_reconciliation(store: &StoreId) -> Error {
         format!("the reconciliation of store {store} changed meanwhile"),
     )
 }
+
+pub(crate) fn conflict_on_shipment(store: &StoreId, shipment: &str) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!("shipment {shipment} of store {store} changed meanwhile"),
+    )
+}

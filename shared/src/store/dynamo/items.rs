@@ -17,8 +17,9 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    Fulfilment, Link, LinkStatus, LoginAttempts, OrderSync, Reconciliation, Session, Store,
-    SyncState, Tenant, TenantApiKey, User, WebhookHealth, WooKeys,
+    Fulfilment, Link, LinkStatus, LoginAttempts, OrderSync, Reconciliation, Session, Shipment,
+    ShipmentItem, ShipmentState, Store, SyncState, Tenant, TenantApiKey, User, WebhookHealth,
+    WooKeys,
 };
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -710,6 +711,112 @@ pub fn tenant_key_entry_hash(item: &Item) -> Result<CredentialHash> {
         .ok_or_else(|| corrupt("tenant key entry"))
 }
 
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ShipmentLine {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sku: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    line_item_id: Option<u64>,
+    quantity: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ShipmentItemRecord {
+    pk: String,
+    sk: String,
+    store_id: String,
+    order_id: u64,
+    shipment_id: String,
+    tracking_number: String,
+    carrier: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tracking_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shipped_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    items: Vec<ShipmentLine>,
+    notify_customer: bool,
+    request_hash: String,
+    state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    store_tracking_id: Option<String>,
+    attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    revision: u64,
+}
+
+pub fn shipment(x: &Shipment) -> Result<Item> {
+    to_item(&ShipmentItemRecord {
+        pk: keys::store_pk(x.store_id.as_str()),
+        sk: keys::shipment_sk(x.order_id.get(), &x.shipment_id),
+        store_id: x.store_id.to_string(),
+        order_id: x.order_id.get(),
+        shipment_id: x.shipment_id.clone(),
+        tracking_number: x.tracking_number.clone(),
+        carrier: x.carrier.clone(),
+        tracking_url: x.tracking_url.clone(),
+        shipped_at: x.shipped_at,
+        items: x
+            .items
+            .iter()
+            .map(|i| ShipmentLine {
+                sku: i.sku.clone(),
+                line_item_id: i.line_item_id,
+                quantity: i.quantity,
+            })
+            .collect(),
+        notify_customer: x.notify_customer,
+        request_hash: x.request_hash.clone(),
+        state: x.state.as_str().to_owned(),
+        method: x.method.clone(),
+        store_tracking_id: x.store_tracking_id.clone(),
+        attempts: x.attempts,
+        last_error: x.last_error.clone(),
+        created_at: x.created_at,
+        updated_at: x.updated_at,
+        revision: x.revision,
+    })
+}
+
+pub fn shipment_of(item: Item) -> Result<Shipment> {
+    let i: ShipmentItemRecord = from_item(item, "shipment")?;
+    Ok(Shipment {
+        store_id: StoreId::parse(&i.store_id).map_err(|_| corrupt("shipment"))?,
+        order_id: OrderId::new(i.order_id),
+        shipment_id: i.shipment_id,
+        tracking_number: i.tracking_number,
+        carrier: i.carrier,
+        tracking_url: i.tracking_url,
+        shipped_at: i.shipped_at,
+        items: i
+            .items
+            .into_iter()
+            .map(|l| ShipmentItem {
+                sku: l.sku,
+                line_item_id: l.line_item_id,
+                quantity: l.quantity,
+            })
+            .collect(),
+        notify_customer: i.notify_customer,
+        request_hash: i.request_hash,
+        state: ShipmentState::parse(&i.state).ok_or_else(|| corrupt("shipment"))?,
+        method: i.method,
+        store_tracking_id: i.store_tracking_id,
+        attempts: i.attempts,
+        last_error: i.last_error,
+        created_at: i.created_at,
+        updated_at: i.updated_at,
+        revision: i.revision,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -840,6 +947,47 @@ mod tests {
                 last_used_at: full.then(|| at(2)),
                 revoked_at: full.then(|| at(3)),
             };
+            let sh = Shipment {
+                store_id: store_id(),
+                order_id: OrderId::new(1_234),
+                shipment_id: "sh-1".into(),
+                tracking_number: "1Z999".into(),
+                carrier: "UPS".into(),
+                tracking_url: full.then(|| "https://ups.example/1Z999".into()),
+                shipped_at: full.then(|| at(4)),
+                items: if full {
+                    vec![
+                        ShipmentItem {
+                            sku: Some("TSHIRT-001".into()),
+                            line_item_id: None,
+                            quantity: 2,
+                        },
+                        ShipmentItem {
+                            sku: None,
+                            line_item_id: Some(7),
+                            quantity: 1,
+                        },
+                    ]
+                } else {
+                    vec![]
+                },
+                notify_customer: full,
+                request_hash: "feed".into(),
+                state: if full {
+                    ShipmentState::Written
+                } else {
+                    ShipmentState::Pending
+                },
+                method: full.then(|| "ast".into()),
+                store_tracking_id: full.then(|| "abc123".into()),
+                attempts: 2,
+                last_error: full.then(|| "store answered 500".into()),
+                created_at: at(5),
+                updated_at: at(6),
+                revision: 3,
+            };
+            assert_eq!(shipment_of(super::shipment(&sh).unwrap()).unwrap(), sh);
+
             let (item, entry) = super::tenant_key(&k).unwrap();
             assert_eq!(tenant_key_of(item).unwrap(), k);
             assert_eq!(tenant_key_entry_hash(&entry).unwrap(), k.hash);

@@ -67,6 +67,13 @@ pub fn throttle_pk(key: &str) -> String {
 pub fn throttle_sk(window: i64) -> String {
     format!("W#{window}")
 }
+/// A shipment's sort key: under its order, so an order's shipments are one prefix.
+pub fn shipment_prefix(order: u64) -> String {
+    format!("SHIP#{order:020}#")
+}
+pub fn shipment_sk(order: u64, shipment: &str) -> String {
+    format!("{}{shipment}", shipment_prefix(order))
+}
 pub const ORDER_PREFIX: &str = "ORDER#";
 pub fn order_sk(order: u64) -> String {
     format!("{ORDER_PREFIX}{order:020}")
@@ -88,6 +95,7 @@ mod tests {
         assert_eq!(order_sk(42), "ORDER#00000000000000000042");
         assert_eq!(poll_shard_name(7), "POLL#07");
         assert_eq!(tenant_key_pk("ab12"), "TKEY#ab12");
+        assert_eq!(shipment_sk(42, "sh-1"), "SHIP#00000000000000000042#sh-1");
         assert_eq!(tenant_key_sk("tk_1"), "TKEY#tk_1");
     }
 

@@ -32,14 +32,16 @@ use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    Link, LoginAttempts, OrderSync, Reconciliation, Session, Store, Tenant, TenantApiKey, User,
+    Link, LoginAttempts, OrderSync, Reconciliation, Session, Shipment, Store, Tenant, TenantApiKey,
+    User,
 };
 use crate::ports::{
-    Backfills, Links, OrderSyncs, Reconciliations, Sessions, Stores, TenantKeys, Tenants,
-    Throttles, Users, Written,
+    Backfills, Links, OrderSyncs, Reconciliations, Sessions, Shipments, Stores, TenantKeys,
+    Tenants, Throttles, Users, Written,
 };
 use crate::store::{
     conflict_on_backfill, conflict_on_link, conflict_on_order, conflict_on_reconciliation,
+    conflict_on_shipment,
 };
 use items::{key, s, Item};
 
@@ -868,5 +870,66 @@ impl TenantKeys for DynamoStore {
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
             Err(e) => Err(db_error(e)),
         }
+    }
+}
+
+#[async_trait]
+impl Shipments for DynamoStore {
+    async fn get_shipment(
+        &self,
+        store: &StoreId,
+        order: OrderId,
+        shipment_id: &str,
+    ) -> Result<Option<Shipment>> {
+        let item = self
+            .get(key(
+                keys::store_pk(store.as_str()),
+                keys::shipment_sk(order.get(), shipment_id),
+            ))
+            .await?;
+        item.map(items::shipment_of).transpose()
+    }
+
+    async fn save_shipment(&self, shipment: &Shipment, expected: Option<u64>) -> Result<()> {
+        self.put_at_revision(items::shipment(shipment)?, expected, || {
+            conflict_on_shipment(&shipment.store_id, &shipment.shipment_id)
+        })
+        .await
+    }
+
+    async fn list_shipments(&self, store: &StoreId, order: OrderId) -> Result<Vec<Shipment>> {
+        let found = self
+            .query_partition(
+                keys::store_pk(store.as_str()),
+                Some(&keys::shipment_prefix(order.get())),
+            )
+            .await?;
+        let mut list = found
+            .into_iter()
+            .map(items::shipment_of)
+            .collect::<Result<Vec<_>>>()?;
+        list.sort_by(|a, b| (a.created_at, &a.shipment_id).cmp(&(b.created_at, &b.shipment_id)));
+        Ok(list)
+    }
+
+    async fn delete_shipment(
+        &self,
+        store: &StoreId,
+        order: OrderId,
+        shipment_id: &str,
+    ) -> Result<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::store_pk(store.as_str()),
+                keys::shipment_sk(order.get(), shipment_id),
+            )))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(db_error)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 }
