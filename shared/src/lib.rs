@@ -24,6 +24,7 @@ pub mod politeness;
 pub mod ports;
 pub mod queue;
 pub mod secrets;
+pub mod shipments;
 pub mod sqs_batch;
 pub mod status;
 pub mod store;

@@ -718,6 +718,28 @@ impl WooClient {
         }
     }
 
+    /// The order's notes (`GET /wc/v3/orders/{id}/notes`): ids and texts.
+    pub async fn list_order_notes(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        order: u64,
+    ) -> Result<Vec<(u64, String)>, WooError> {
+        #[derive(Deserialize)]
+        struct Note {
+            id: u64,
+            #[serde(default)]
+            note: String,
+        }
+        let request = self.request(
+            reqwest::Method::GET,
+            &store.rest_endpoint(&format!("wc/v3/orders/{order}/notes")),
+        )?;
+        let response = self.call(request, creds).await?;
+        let notes: Vec<Note> = Self::read(response, ANSWER_LIMIT, "a note list").await?;
+        Ok(notes.into_iter().map(|n| (n.id, n.note)).collect())
+    }
+
     /// Adds an order note (`customer_note`: the customer sees it and is emailed): its id.
     pub async fn add_order_note(
         &self,

@@ -900,3 +900,90 @@ async fn tracking_numbers_are_written_through_ast_on_the_real_store() {
         .expect("the note");
     assert_eq!(ours["customer_note"], true);
 }
+
+/// The shipment writer against the real store: a tenant's shipment lands in the store's own
+/// AST tracking list once, however often it is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shipment_is_written_once_to_the_real_store() {
+    use woolink::domain::{OrderId, StoreId};
+    use woolink::model::{Shipment, ShipmentState};
+
+    let _turn = TURN.lock().await;
+    let real = RealStore::get();
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline(Backend::Memory, &tenant).await;
+    link_real(&app, &real).await;
+    let order = real.new_order("processing").await;
+    let st = StoreId::parse("st_a1").unwrap();
+    let now = chrono::Utc::now();
+    let shipment = Shipment {
+        store_id: st.clone(),
+        order_id: OrderId::new(order),
+        shipment_id: "sh-real-1".into(),
+        tracking_number: "9400111899562537866361".into(),
+        carrier: "USPS".into(),
+        tracking_url: None,
+        shipped_at: Some(now),
+        items: vec![],
+        notify_customer: true,
+        request_hash: "h".into(),
+        state: ShipmentState::Pending,
+        method: None,
+        store_tracking_id: None,
+        attempts: 0,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+        revision: 1,
+    };
+    app.services
+        .repos
+        .shipments
+        .save_shipment(&shipment, None)
+        .await
+        .unwrap();
+    let apis = woolink::cache::TtlCache::new(woolink::shipments::TRACKING_API_TTL);
+    let ports = woolink::shipments::Writing {
+        links: app.services.repos.links.as_ref(),
+        shipments: app.services.repos.shipments.as_ref(),
+        secrets: &app.services.secrets,
+        woo: &app.services.woo,
+        apis: &apis,
+    };
+    let done = woolink::shipments::write_shipment(&ports, &st, OrderId::new(order), "sh-real-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.state, done.method.as_deref()),
+        (ShipmentState::Written, Some("ast"))
+    );
+    // Written again from a fresh record (as after a crash before the record was saved).
+    let mut replay = shipment.clone();
+    replay.revision = done.revision + 1;
+    replay.state = ShipmentState::Pending;
+    app.services
+        .repos
+        .shipments
+        .save_shipment(&replay, Some(done.revision))
+        .await
+        .unwrap();
+    let again = woolink::shipments::write_shipment(&ports, &st, OrderId::new(order), "sh-real-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        again.store_tracking_id, done.store_tracking_id,
+        "adopted, not added"
+    );
+    let listed = real
+        .ok(
+            reqwest::Method::GET,
+            &format!("wc-shipment-tracking/v3/orders/{order}/shipment-trackings"),
+            None,
+        )
+        .await;
+    let list = listed.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{listed}");
+    assert_eq!(list[0]["tracking_number"], "9400111899562537866361");
+    assert_eq!(list[0]["tracking_provider"], "USPS");
+    real.remove_webhooks_to(&app.base).await;
+}

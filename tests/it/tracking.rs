@@ -20,3 +20,235 @@ async fn a_store_without_a_tracking_plugin_gets_order_notes() {
     let api = woo.detect_tracking_api(&url, &creds, 1).await.unwrap();
     assert_eq!(api, woolink::woocommerce::TrackingApi::OrderNote);
 }
+
+use serde_json::json;
+use woolink::cache::TtlCache;
+use woolink::domain::{OrderId, StoreId};
+use woolink::model::{Shipment, ShipmentItem, ShipmentState};
+use woolink::shipments::{note_marker, write_shipment, Writing, TRACKING_API_TTL};
+
+use crate::both_backends;
+
+fn writing<'a>(
+    app: &'a TestApp,
+    apis: &'a TtlCache<StoreId, woolink::woocommerce::TrackingApi>,
+) -> Writing<'a> {
+    Writing {
+        links: app.services.repos.links.as_ref(),
+        shipments: app.services.repos.shipments.as_ref(),
+        secrets: &app.services.secrets,
+        woo: &app.services.woo,
+        apis,
+    }
+}
+
+/// A pending shipment of st_a1's order 727, as a tenant would have posted it.
+async fn pending(app: &TestApp, id: &str, number: &str) -> Shipment {
+    let s = Shipment {
+        store_id: StoreId::parse("st_a1").unwrap(),
+        order_id: OrderId::new(727),
+        shipment_id: id.into(),
+        tracking_number: number.into(),
+        carrier: "UPS".into(),
+        tracking_url: Some(format!("https://ups.example/{number}")),
+        shipped_at: Some(chrono::Utc::now()),
+        items: vec![ShipmentItem {
+            sku: Some("TSHIRT-001".into()),
+            line_item_id: None,
+            quantity: 1,
+        }],
+        notify_customer: true,
+        request_hash: "h".into(),
+        state: ShipmentState::Pending,
+        method: None,
+        store_tracking_id: None,
+        attempts: 0,
+        last_error: None,
+        created_at: chrono::Utc::now(),
+        updated_at: chrono::Utc::now(),
+        revision: 1,
+    };
+    app.services
+        .repos
+        .shipments
+        .save_shipment(&s, None)
+        .await
+        .unwrap();
+    s
+}
+
+fn posts(store: &FakeStore, path_end: &str) -> usize {
+    store
+        .calls()
+        .iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with(path_end))
+        .count()
+}
+
+/// Through AST: written once with the store's tracking id; written again, nothing new; a
+/// retry after a crash between the store's write and the record's (the number already on
+/// the order) adopts the store's entry instead of adding a second.
+async fn shipments_are_written_once_through_ast(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    store.misbehave(Misbehaviour {
+        ast: true,
+        ..Misbehaviour::default()
+    });
+    let token = app.acme_token().await;
+    assert_eq!(
+        app.link_with_keys(&token, "st_a1", &store.url).await.status,
+        201
+    );
+    let apis = TtlCache::new(TRACKING_API_TTL);
+    let ports = writing(&app, &apis);
+    let st = StoreId::parse("st_a1").unwrap();
+
+    pending(&app, "sh-1", "1Z001").await;
+    let done = write_shipment(&ports, &st, OrderId::new(727), "sh-1")
+        .await
+        .unwrap();
+    assert_eq!(done.state, ShipmentState::Written);
+    assert_eq!(done.method.as_deref(), Some("ast"));
+    let on_store = store.trackings(727);
+    assert_eq!(on_store.len(), 1);
+    assert_eq!(
+        done.store_tracking_id.as_deref(),
+        on_store[0]["tracking_id"].as_str()
+    );
+    assert_eq!(on_store[0]["tracking_provider"], "UPS");
+    let again = write_shipment(&ports, &st, OrderId::new(727), "sh-1")
+        .await
+        .unwrap();
+    assert_eq!(again, done, "a written shipment is not written again");
+    assert_eq!(posts(&store, "/shipment-trackings"), 1);
+
+    // The store took sh-2's number, but the record never heard (the writer died).
+    pending(&app, "sh-2", "1Z002").await;
+    let ap = woolink::woocommerce::NewTracking {
+        provider: "UPS",
+        number: "1Z002",
+        date_shipped: None,
+    };
+    let creds = woolink::woocommerce::WooCredentials {
+        consumer_key: woolink::crypto::SecretString::new(CONSUMER_KEY.into()),
+        consumer_secret: woolink::crypto::SecretString::new(CONSUMER_SECRET.into()),
+    };
+    let url = woolink::domain::StoreUrl::parse(&store.url).unwrap();
+    app.services
+        .woo
+        .add_tracking(
+            &url,
+            &creds,
+            woolink::woocommerce::TrackingApi::Ast,
+            727,
+            &ap,
+        )
+        .await
+        .unwrap();
+    let adopted = write_shipment(&ports, &st, OrderId::new(727), "sh-2")
+        .await
+        .unwrap();
+    assert_eq!(adopted.state, ShipmentState::Written);
+    assert_eq!(store.trackings(727).len(), 2, "no second entry for 1Z002");
+    assert_eq!(
+        posts(&store, "/shipment-trackings"),
+        2,
+        "only the simulated one"
+    );
+}
+
+both_backends!(shipments_are_written_once_through_ast);
+
+/// A store without a tracking plugin: a customer note with the carrier, number and link and
+/// woolink's marker, once (a retry finds its own note). A store answering 500 keeps the
+/// shipment pending with the error (to be retried); keys it refuses fail it for good.
+async fn stores_without_a_plugin_get_a_note_and_failures_are_told_apart(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    let token = app.acme_token().await;
+    assert_eq!(
+        app.link_with_keys(&token, "st_a1", &store.url).await.status,
+        201
+    );
+    let apis = TtlCache::new(TRACKING_API_TTL);
+    let ports = writing(&app, &apis);
+    let st = StoreId::parse("st_a1").unwrap();
+
+    pending(&app, "sh-n", "1Z777").await;
+    store.misbehave(Misbehaviour {
+        tracking_fails: true,
+        ..Misbehaviour::default()
+    });
+    let e = write_shipment(&ports, &st, OrderId::new(727), "sh-n")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), woolink::ErrorKind::Unavailable);
+    let held = app
+        .services
+        .repos
+        .shipments
+        .get_shipment(&st, OrderId::new(727), "sh-n")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((held.state, held.attempts), (ShipmentState::Pending, 1));
+    assert!(
+        held.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("500")),
+        "{held:?}"
+    );
+
+    store.misbehave(Misbehaviour::default());
+    let done = write_shipment(&ports, &st, OrderId::new(727), "sh-n")
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.state, done.method.as_deref()),
+        (ShipmentState::Written, Some("order_note"))
+    );
+    let notes = store.notes(727);
+    assert_eq!(notes.len(), 1);
+    let text = notes[0]["note"].as_str().unwrap();
+    assert!(
+        text.contains("UPS")
+            && text.contains("1Z777")
+            && text.contains("https://ups.example/1Z777")
+    );
+    assert!(text.contains(&note_marker("sh-n")));
+    assert_eq!(notes[0]["customer_note"], json!(true));
+
+    // Keys the store refuses: failed, with the reason, no retry.
+    pending(&app, "sh-k", "1Z888").await;
+    let links = &app.services.repos.links;
+    let mut link = links.get_link(&st).await.unwrap().unwrap();
+    let expected = link.revision;
+    let secrets = &app.services.secrets;
+    link.woo_keys = Some(woolink::model::WooKeys {
+        consumer_key: woolink::secrets::seal(
+            secrets,
+            "ck_bad",
+            woolink::secrets::Sealing::WooKey(&st),
+        )
+        .unwrap(),
+        consumer_secret: woolink::secrets::seal(
+            secrets,
+            "cs_bad",
+            woolink::secrets::Sealing::WooSecret(&st),
+        )
+        .unwrap(),
+    });
+    link.revision += 1;
+    links.save_link(&link, Some(expected)).await.unwrap();
+    let failed = write_shipment(&ports, &st, OrderId::new(727), "sh-k")
+        .await
+        .unwrap();
+    assert_eq!(failed.state, ShipmentState::Failed);
+    assert!(failed
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("refused")));
+}
+
+both_backends!(stores_without_a_plugin_get_a_note_and_failures_are_told_apart);

@@ -24,6 +24,11 @@ pub struct Misbehaviour {
     /// Its order list ignores `page` and `modified_after` (the first page, every time) and
     /// counts a million orders.
     pub ignores_paging: bool,
+    /// It runs Advanced Shipment Tracking (`/wc-ast/v3/…/shipment-trackings`); without it
+    /// those routes are 404 `rest_no_route`.
+    pub ast: bool,
+    /// Adding a tracking number or a note answers 500.
+    pub tracking_fails: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,8 +72,13 @@ pub struct FakeStore {
     webhooks: Arc<Mutex<std::collections::BTreeMap<u64, Value>>>,
     misbehaviour: Arc<Mutex<Misbehaviour>>,
     next_id: Arc<AtomicU64>,
+    trackings: Trackings,
+    notes: Trackings,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
+
+/// Entries per order (AST tracking numbers, order notes), as the store keeps them.
+type Trackings = Arc<Mutex<std::collections::HashMap<u64, Vec<Value>>>>;
 
 impl Drop for FakeStore {
     fn drop(&mut self) {
@@ -96,6 +106,8 @@ impl FakeStore {
             orders: Arc<Mutex<std::collections::HashMap<u64, String>>>,
             webhooks: Arc<Mutex<std::collections::BTreeMap<u64, Value>>>,
             misbehaviour: Arc<Mutex<Misbehaviour>>,
+            trackings: Trackings,
+            notes: Trackings,
             mode: StoreMode,
             next_id: Arc<AtomicU64>,
         }
@@ -130,7 +142,11 @@ impl FakeStore {
         let misbehaviour = Arc::new(Mutex::new(Misbehaviour::default()));
         let pings = Arc::new(Mutex::new(Vec::new()));
         let next_id = Arc::new(AtomicU64::new(100));
+        let trackings: Trackings = Arc::default();
+        let notes: Trackings = Arc::default();
         let state = St {
+            trackings: trackings.clone(),
+            notes: notes.clone(),
             calls: calls.clone(),
             pings: pings.clone(),
             orders: orders.clone(),
@@ -148,6 +164,82 @@ impl FakeStore {
                 body: Value::Null,
                 at: std::time::Instant::now(),
             });
+        }
+        fn no_route() -> axum::response::Response {
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"code": "rest_no_route",
+                    "message": "No route was found matching the URL and request method",
+                    "data": {"status": 404}})),
+            )
+                .into_response()
+        }
+        fn server_error() -> axum::response::Response {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(json!({"code": "internal_server_error", "message": "boom",
+                    "data": {"status": 500}})),
+            )
+                .into_response()
+        }
+        /// AST's and the notes' shared handling: list, add (`body`), checked and recorded.
+        fn entries(
+            st: &St,
+            kind: &str,
+            order: u64,
+            q: &Option<String>,
+            h: &HeaderMap,
+            body: Option<Value>,
+        ) -> axum::response::Response {
+            let ast = kind == "trackings";
+            let path = if ast {
+                format!("/wp-json/wc-ast/v3/orders/{order}/shipment-trackings")
+            } else {
+                format!("/wp-json/wc/v3/orders/{order}/notes")
+            };
+            st.calls.lock().expect("lock").push(StoreCall {
+                method: if body.is_some() { "POST" } else { "GET" }.into(),
+                path,
+                query: q.clone(),
+                auth: auth_of(h),
+                body: body.clone().unwrap_or(Value::Null),
+                at: std::time::Instant::now(),
+            });
+            let m = st.misbehaviour.lock().expect("lock").clone();
+            if ast && !m.ast {
+                return no_route();
+            }
+            if !authorized(st, h, q) {
+                return not_allowed().into_response();
+            }
+            let store = if ast { &st.trackings } else { &st.notes };
+            let Some(body) = body else {
+                let list = store
+                    .lock()
+                    .expect("lock")
+                    .get(&order)
+                    .cloned()
+                    .unwrap_or_default();
+                return (StatusCode::OK, axum::Json(Value::Array(list))).into_response();
+            };
+            if m.tracking_fails {
+                return server_error();
+            }
+            let id = st.next_id.fetch_add(1, Ordering::Relaxed);
+            let entry = if ast {
+                json!({"tracking_id": format!("{id:032x}"), "tracking_provider": body["tracking_provider"],
+                    "tracking_number": body["tracking_number"], "tracking_link": "",
+                    "date_shipped": body["date_shipped"]})
+            } else {
+                json!({"id": id, "note": body["note"], "customer_note": body["customer_note"]})
+            };
+            store
+                .lock()
+                .expect("lock")
+                .entry(order)
+                .or_default()
+                .push(entry.clone());
+            (StatusCode::CREATED, axum::Json(entry)).into_response()
         }
         /// A `429` when the calls of the last second exceed the store's own limit.
         fn limited(st: &St) -> Option<axum::response::Response> {
@@ -267,6 +359,46 @@ impl FakeStore {
                             )
                                 .into_response(),
                         }
+                    },
+                ),
+            )
+            .route(
+                "/wp-json/wc-ast/v3/orders/{id}/shipment-trackings",
+                axum::routing::get(
+                    |State(st): State<St>,
+                     Path(id): Path<u64>,
+                     RawQuery(q): RawQuery,
+                     headers: HeaderMap| async move {
+                        entries(&st, "trackings", id, &q, &headers, None)
+                    },
+                )
+                .post(
+                    |State(st): State<St>,
+                     Path(id): Path<u64>,
+                     RawQuery(q): RawQuery,
+                     headers: HeaderMap,
+                     body: axum::Json<Value>| async move {
+                        entries(&st, "trackings", id, &q, &headers, Some(body.0))
+                    },
+                ),
+            )
+            .route(
+                "/wp-json/wc/v3/orders/{id}/notes",
+                axum::routing::get(
+                    |State(st): State<St>,
+                     Path(id): Path<u64>,
+                     RawQuery(q): RawQuery,
+                     headers: HeaderMap| async move {
+                        entries(&st, "notes", id, &q, &headers, None)
+                    },
+                )
+                .post(
+                    |State(st): State<St>,
+                     Path(id): Path<u64>,
+                     RawQuery(q): RawQuery,
+                     headers: HeaderMap,
+                     body: axum::Json<Value>| async move {
+                        entries(&st, "notes", id, &q, &headers, Some(body.0))
                     },
                 ),
             )
@@ -504,6 +636,8 @@ impl FakeStore {
             webhooks,
             misbehaviour,
             next_id,
+            trackings,
+            notes,
             shutdown: Some(tx),
         }
     }
@@ -575,6 +709,28 @@ impl FakeStore {
                 "delivery_url": delivery_url}),
         );
         id
+    }
+
+    /// Order `order`'s AST tracking entries.
+    #[allow(dead_code)]
+    pub fn trackings(&self, order: u64) -> Vec<Value> {
+        self.trackings
+            .lock()
+            .expect("lock")
+            .get(&order)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Order `order`'s notes.
+    #[allow(dead_code)]
+    pub fn notes(&self, order: u64) -> Vec<Value> {
+        self.notes
+            .lock()
+            .expect("lock")
+            .get(&order)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Changes how the store misbehaves from now on.
