@@ -107,7 +107,8 @@ pub trait OrderSyncs: Send + Sync {
     async fn save_order_sync(&self, sync: &OrderSync, expected: Option<u64>) -> Result<()>;
     /// Every order record of a store (status counters, lifecycle), one partition query.
     async fn list_order_syncs(&self, store: &StoreId) -> Result<Vec<OrderSync>>;
-    /// Erases every order record of a store; returns how many there were.
+    /// Erases every order record of a store, with its shipments and its backfill and poll
+    /// records (the store and its link stay); returns how many order records there were.
     async fn delete_order_syncs(&self, store: &StoreId) -> Result<usize>;
 }
 

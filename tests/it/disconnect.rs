@@ -290,6 +290,41 @@ async fn purge_erases_order_records_now(backend: Backend) {
             .len(),
         3
     );
+    // A shipment and a poll record of the store go with its orders.
+    let repos = &app.services.repos;
+    let now = chrono::Utc::now();
+    let shipment = woolink::model::Shipment {
+        store_id: id(),
+        order_id: woolink::domain::OrderId::new(10),
+        shipment_id: "sh-1".into(),
+        tracking_number: "1Z1".into(),
+        carrier: "UPS".into(),
+        tracking_url: None,
+        shipped_at: None,
+        items: vec![],
+        notify_customer: false,
+        request_hash: "h".into(),
+        state: woolink::model::ShipmentState::Written,
+        method: None,
+        store_tracking_id: None,
+        attempts: 1,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+        revision: 1,
+    };
+    repos
+        .shipments
+        .save_shipment(&shipment, None)
+        .await
+        .unwrap();
+    let mut poll = woolink::model::Reconciliation::new(id());
+    poll.revision = 1;
+    repos
+        .reconciliations
+        .save_reconciliation(&poll, None)
+        .await
+        .unwrap();
     let a = disconnect(
         &app,
         Some(&key),
@@ -307,6 +342,25 @@ async fn purge_erases_order_records_now(backend: Backend) {
         .await
         .unwrap()
         .is_empty());
+    let order = woolink::domain::OrderId::new(10);
+    assert!(repos
+        .shipments
+        .list_shipments(&id(), order)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        repos
+            .reconciliations
+            .get_reconciliation(&id())
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        repos.links.get_link(&id()).await.unwrap().is_some(),
+        "the link stays"
+    );
 }
 
 async fn relink_after_disconnect_issues_new_secrets(backend: Backend) {

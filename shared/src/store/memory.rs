@@ -253,6 +253,10 @@ impl OrderSyncs for MemoryStore {
         self.with(|d| {
             let before = d.orders.len();
             d.orders.retain(|(s, _), _| s != store);
+            // With them go the store's shipments and catch-up records, as in DynamoDB.
+            d.shipments.retain(|(s, _, _), _| s != store);
+            d.backfills.remove(store);
+            d.reconciliations.remove(store);
             before - d.orders.len()
         })
     }

@@ -659,10 +659,26 @@ impl OrderSyncs for DynamoStore {
     }
 
     async fn delete_order_syncs(&self, store: &StoreId) -> Result<usize> {
-        let items = self
-            .query_partition(keys::store_pk(store.as_str()), Some(keys::ORDER_PREFIX))
-            .await?;
-        let count = items.len();
+        // Every record of the store's orders (order state, shipments) and of its catch-up
+        // (backfill, poll); the store itself and its link stay.
+        let items: Vec<Item> = self
+            .query_partition(keys::store_pk(store.as_str()), None)
+            .await?
+            .into_iter()
+            .filter(|i| {
+                i.get(keys::SK)
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|sk| sk != keys::STORE_SK && sk != keys::LINK_SK)
+            })
+            .collect();
+        let count = items
+            .iter()
+            .filter(|i| {
+                i.get(keys::SK)
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|sk| sk.starts_with(keys::ORDER_PREFIX))
+            })
+            .count();
         for chunk in items.chunks(25) {
             let requests: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
                 .iter()
