@@ -483,32 +483,12 @@ both_backends!(
 /// once.
 async fn shipments_contract(backend: Backend) {
     use woolink::domain::OrderId;
-    use woolink::model::{Shipment, ShipmentItem, ShipmentState};
+    use woolink::model::{Shipment, ShipmentState};
     let r = repos(backend).await;
     let store = sid("st_s1");
     let shipment = |id: &str, order: u64, secs: i64| Shipment {
-        store_id: store.clone(),
-        order_id: OrderId::new(order),
-        shipment_id: id.into(),
-        tracking_number: format!("1Z{id}"),
-        carrier: "UPS".into(),
-        tracking_url: None,
-        shipped_at: None,
-        items: vec![ShipmentItem {
-            sku: Some("TSHIRT-001".into()),
-            line_item_id: None,
-            quantity: 1,
-        }],
-        notify_customer: true,
-        request_hash: "h".into(),
-        state: ShipmentState::Pending,
-        method: None,
-        store_tracking_id: None,
-        attempts: 0,
-        last_error: None,
         created_at: Utc::now() + Duration::seconds(secs),
-        updated_at: Utc::now(),
-        revision: 1,
+        ..shipment_of("st_s1", order, id, &format!("1Z{id}"))
     };
     let (a, b, other) = (
         shipment("b-2", 7, 0),

@@ -292,27 +292,7 @@ async fn purge_erases_order_records_now(backend: Backend) {
     );
     // A shipment and a poll record of the store go with its orders.
     let repos = &app.services.repos;
-    let now = chrono::Utc::now();
-    let shipment = woolink::model::Shipment {
-        store_id: id(),
-        order_id: woolink::domain::OrderId::new(10),
-        shipment_id: "sh-1".into(),
-        tracking_number: "1Z1".into(),
-        carrier: "UPS".into(),
-        tracking_url: None,
-        shipped_at: None,
-        items: vec![],
-        notify_customer: false,
-        request_hash: "h".into(),
-        state: woolink::model::ShipmentState::Written,
-        method: None,
-        store_tracking_id: None,
-        attempts: 1,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-        revision: 1,
-    };
+    let shipment = shipment_of("st_a1", 10, "sh-1", "1Z1");
     repos
         .shipments
         .save_shipment(&shipment, None)

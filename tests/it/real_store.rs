@@ -915,26 +915,11 @@ async fn a_shipment_is_written_once_to_the_real_store() {
     link_real(&app, &real).await;
     let order = real.new_order("processing").await;
     let st = StoreId::parse("st_a1").unwrap();
-    let now = chrono::Utc::now();
     let shipment = Shipment {
-        store_id: st.clone(),
-        order_id: OrderId::new(order),
-        shipment_id: "sh-real-1".into(),
-        tracking_number: "9400111899562537866361".into(),
         carrier: "USPS".into(),
-        tracking_url: None,
-        shipped_at: Some(now),
+        shipped_at: Some(chrono::Utc::now()),
         items: vec![],
-        notify_customer: true,
-        request_hash: "h".into(),
-        state: ShipmentState::Pending,
-        method: None,
-        store_tracking_id: None,
-        attempts: 0,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-        revision: 1,
+        ..shipment_of("st_a1", order, "sh-real-1", "9400111899562537866361")
     };
     app.services
         .repos

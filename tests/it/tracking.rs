@@ -24,7 +24,7 @@ async fn a_store_without_a_tracking_plugin_gets_order_notes() {
 use serde_json::json;
 use woolink::cache::TtlCache;
 use woolink::domain::{OrderId, StoreId};
-use woolink::model::{Shipment, ShipmentItem, ShipmentState};
+use woolink::model::{Shipment, ShipmentState};
 use woolink::shipments::{note_marker, write_shipment, Writing, TRACKING_API_TTL};
 
 use crate::both_backends;
@@ -45,28 +45,9 @@ fn writing<'a>(
 /// A pending shipment of st_a1's order 727, as a tenant would have posted it.
 async fn pending(app: &TestApp, id: &str, number: &str) -> Shipment {
     let s = Shipment {
-        store_id: StoreId::parse("st_a1").unwrap(),
-        order_id: OrderId::new(727),
-        shipment_id: id.into(),
-        tracking_number: number.into(),
-        carrier: "UPS".into(),
         tracking_url: Some(format!("https://ups.example/{number}")),
         shipped_at: Some(chrono::Utc::now()),
-        items: vec![ShipmentItem {
-            sku: Some("TSHIRT-001".into()),
-            line_item_id: None,
-            quantity: 1,
-        }],
-        notify_customer: true,
-        request_hash: "h".into(),
-        state: ShipmentState::Pending,
-        method: None,
-        store_tracking_id: None,
-        attempts: 0,
-        last_error: None,
-        created_at: chrono::Utc::now(),
-        updated_at: chrono::Utc::now(),
-        revision: 1,
+        ..shipment_of("st_a1", 727, id, number)
     };
     app.services
         .repos

@@ -174,3 +174,34 @@ pub async fn take_all(app: &TestApp) -> Vec<Received> {
         out.extend(batch);
     }
 }
+
+/// A shipment record of `store`'s order `order`, pending, as a tenant would have posted it
+/// (UPS, one T-shirt).
+#[allow(dead_code)]
+pub fn shipment_of(store: &str, order: u64, id: &str, number: &str) -> woolink::model::Shipment {
+    let now = Utc::now();
+    woolink::model::Shipment {
+        store_id: StoreId::parse(store).unwrap(),
+        order_id: woolink::domain::OrderId::new(order),
+        shipment_id: id.into(),
+        tracking_number: number.into(),
+        carrier: "UPS".into(),
+        tracking_url: None,
+        shipped_at: None,
+        items: vec![woolink::model::ShipmentItem {
+            sku: Some("TSHIRT-001".into()),
+            line_item_id: None,
+            quantity: 1,
+        }],
+        notify_customer: true,
+        request_hash: "h".into(),
+        state: woolink::model::ShipmentState::Pending,
+        method: None,
+        store_tracking_id: None,
+        attempts: 0,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+        revision: 1,
+    }
+}

@@ -843,23 +843,13 @@ impl TenantKeys for DynamoStore {
             return Ok(None);
         };
         let hash = items::tenant_key_entry_hash(&entry)?;
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                keys::tenant_key_pk(hash.as_str()),
-                keys::TENANT_KEY_SK,
-            )))
-            .update_expression("SET revokedAt = if_not_exists(revokedAt, :at)")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":at", s(at.to_rfc3339()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => self.find_tenant_key(&hash).await,
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
-            Err(e) => Err(db_error(e)),
+        if self
+            .set_on_tenant_key(&hash, "SET revokedAt = if_not_exists(revokedAt, :at)", at)
+            .await?
+        {
+            self.find_tenant_key(&hash).await
+        } else {
+            Ok(None)
         }
     }
 
@@ -868,6 +858,21 @@ impl TenantKeys for DynamoStore {
         hash: &CredentialHash,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
+        self.set_on_tenant_key(hash, "SET lastUsedAt = :at", at)
+            .await
+            .map(|_| ())
+    }
+}
+
+impl DynamoStore {
+    /// Applies `update` (with `:at`) to the tenant key stored under `hash`: `false` when
+    /// there is none.
+    async fn set_on_tenant_key(
+        &self,
+        hash: &CredentialHash,
+        update: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
         let out = self
             .client
             .update_item()
@@ -876,14 +881,14 @@ impl TenantKeys for DynamoStore {
                 keys::tenant_key_pk(hash.as_str()),
                 keys::TENANT_KEY_SK,
             )))
-            .update_expression("SET lastUsedAt = :at")
+            .update_expression(update)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":at", s(at.to_rfc3339()))
             .send()
             .await;
         match out {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
             Err(e) => Err(db_error(e)),
         }
     }
