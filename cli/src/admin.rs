@@ -81,6 +81,7 @@ pub enum ApiKeyCommand {
     },
     /// List the tenant's keys: ids, scopes, created, last used, revoked (never the keys).
     List {
+        /// The tenant's code.
         #[arg(long)]
         tenant: String,
         #[command(flatten)]
@@ -88,8 +89,10 @@ pub enum ApiKeyCommand {
     },
     /// Revoke a key by its id (from then on it authorises nothing).
     Revoke {
+        /// The tenant's code.
         #[arg(long)]
         tenant: String,
+        /// The key's id (`tk_…`, from `create` or `list`).
         #[arg(long)]
         id: String,
         #[command(flatten)]
@@ -174,6 +177,7 @@ pub enum StoreCommand {
     /// its progress on stderr until it ends. Needs WOOLINK_JOBS_QUEUE_URL (the stack's
     /// CatchUpQueueUrl output).
     Backfill {
+        /// The store's id.
         #[arg(long)]
         id: String,
         /// WooCommerce statuses, comma-separated (default: the link's trigger statuses).
