@@ -137,6 +137,7 @@ def env_for(port, name):
         "WOOLINK_SECRETS_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
         "WOOLINK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
         "WOOLINK_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq",
+        "WOOLINK_JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/catch-up",
         "RUST_LOG": "error",
         # The worker parks an undecodable record in the DLQ: that one SQS call goes to a
         # closed loopback port and fails at once (one attempt), so the run measures the
