@@ -444,6 +444,8 @@ pub struct Shipment {
     pub store_tracking_id: Option<String>,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// A writer holds the shipment until then (one write to the store at a time).
+    pub claimed_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub revision: u64,

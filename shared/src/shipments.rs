@@ -129,7 +129,7 @@ pub async fn write_shipment(
         Ok(api) => api,
         Err(e) => return settle(ports, shipment, Err(judged(&e))).await,
     };
-    shipment.attempts += 1;
+    let shipment = claim(ports, shipment).await?;
     let written = write(ports, &link, &creds, api, &shipment).await;
     if let Err(WooError::Rejected { status: 404, .. }) = &written {
         // The plugin went away (or came): detect again on the next attempt.
@@ -138,6 +138,29 @@ pub async fn write_shipment(
     let outcome = written.map(|id| (api, id)).map_err(|e| judged(&e));
     settle(ports, shipment, outcome).await
 }
+
+/// Takes the shipment for one attempt (a conditional write), so two writers — a message SQS
+/// delivered twice at once — never both add an entry: the other is told to come back.
+async fn claim(ports: &Writing<'_>, mut s: Shipment) -> Result<Shipment> {
+    let now = Utc::now();
+    let busy = || Error::unavailable("the shipment", "another writer holds it");
+    if s.claimed_until.is_some_and(|until| until > now) {
+        return Err(busy());
+    }
+    let expected = s.revision;
+    s.revision += 1;
+    s.attempts += 1;
+    s.claimed_until = chrono::Duration::from_std(CLAIM).ok().map(|c| now + c);
+    s.updated_at = now;
+    match ports.shipments.save_shipment(&s, Some(expected)).await {
+        Ok(()) => Ok(s),
+        Err(e) if e.kind() == ErrorKind::Conflict => Err(busy()),
+        Err(e) => Err(e),
+    }
+}
+
+/// How long one attempt holds a shipment (longer than a store call's timeouts and waits).
+const CLAIM: Duration = Duration::from_secs(120);
 
 /// Adds the entry unless the order already has it: the store's id for it.
 async fn write(
@@ -199,6 +222,7 @@ async fn settle(
     let expected = s.revision;
     s.revision += 1;
     s.updated_at = Utc::now();
+    s.claimed_until = None;
     let retry = match outcome {
         Ok((api, id)) => {
             s.state = ShipmentState::Written;

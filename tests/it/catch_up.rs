@@ -727,3 +727,26 @@ async fn a_store_that_ignores_paging_cannot_keep_catch_up_busy(backend: Backend)
 }
 
 both_backends!(a_store_that_ignores_paging_cannot_keep_catch_up_busy);
+
+/// Ten polls of one store at once (a slow poll meeting the next period's, a job delivered
+/// twice): one runs, the others see the store held and do nothing.
+async fn parallel_polls_of_a_store_run_once(backend: Backend) {
+    let (_tenant, app, store, linked) = keyed_pipeline(backend).await;
+    assert_eq!(linked.status, 201, "{}", linked.body);
+    let before = store.calls().len();
+    let (ports, store_id) = (app.catch_up.ports(), st());
+    let polls =
+        futures::future::join_all((0..10).map(|_| poll_store(&ports, &store_id, None))).await;
+    let ran = polls
+        .iter()
+        .filter(|p| p.as_ref().is_ok_and(|p| !p.skipped))
+        .count();
+    assert_eq!(ran, 1, "{polls:?}");
+    let webhook_lists = store.calls()[before..]
+        .iter()
+        .filter(|c| c.method == "GET" && c.path == "/wp-json/wc/v3/webhooks")
+        .count();
+    assert_eq!(webhook_lists, 1, "the store was read by one poll");
+}
+
+both_backends!(parallel_polls_of_a_store_run_once);

@@ -233,3 +233,40 @@ async fn stores_without_a_plugin_get_a_note_and_failures_are_told_apart(backend:
 }
 
 both_backends!(stores_without_a_plugin_get_a_note_and_failures_are_told_apart);
+
+/// Eight writers of one shipment at once (SQS may hand a message to two workers): the store
+/// gets one entry; the writers that lost the claim are told to come back, and coming back
+/// they find it written.
+async fn parallel_writers_add_one_entry(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    store.misbehave(Misbehaviour {
+        ast: true,
+        ..Misbehaviour::default()
+    });
+    let token = app.acme_token().await;
+    assert_eq!(
+        app.link_with_keys(&token, "st_a1", &store.url).await.status,
+        201
+    );
+    let apis = TtlCache::new(TRACKING_API_TTL);
+    let ports = writing(&app, &apis);
+    let st = StoreId::parse("st_a1").unwrap();
+    pending(&app, "sh-p", "1Z999").await;
+    let results = futures::future::join_all(
+        (0..8).map(|_| write_shipment(&ports, &st, OrderId::new(727), "sh-p")),
+    )
+    .await;
+    assert_eq!(store.trackings(727).len(), 1, "{results:?}");
+    assert!(results.iter().all(|r| match r {
+        Ok(s) => s.state == ShipmentState::Written,
+        Err(e) => e.kind() == woolink::ErrorKind::Unavailable,
+    }));
+    let after = write_shipment(&ports, &st, OrderId::new(727), "sh-p")
+        .await
+        .unwrap();
+    assert_eq!((after.state, after.attempts), (ShipmentState::Written, 1));
+    assert_eq!(store.trackings(727).len(), 1);
+}
+
+both_backends!(parallel_writers_add_one_entry);

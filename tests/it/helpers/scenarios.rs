@@ -200,6 +200,7 @@ pub fn shipment_of(store: &str, order: u64, id: &str, number: &str) -> woolink::
         store_tracking_id: None,
         attempts: 0,
         last_error: None,
+        claimed_until: None,
         created_at: now,
         updated_at: now,
         revision: 1,

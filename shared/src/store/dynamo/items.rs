@@ -747,6 +747,8 @@ struct ShipmentItemRecord {
     attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claimed_until: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     revision: u64,
@@ -779,6 +781,7 @@ pub fn shipment(x: &Shipment) -> Result<Item> {
         store_tracking_id: x.store_tracking_id.clone(),
         attempts: x.attempts,
         last_error: x.last_error.clone(),
+        claimed_until: x.claimed_until,
         created_at: x.created_at,
         updated_at: x.updated_at,
         revision: x.revision,
@@ -811,6 +814,7 @@ pub fn shipment_of(item: Item) -> Result<Shipment> {
         store_tracking_id: i.store_tracking_id,
         attempts: i.attempts,
         last_error: i.last_error,
+        claimed_until: i.claimed_until,
         created_at: i.created_at,
         updated_at: i.updated_at,
         revision: i.revision,
@@ -982,6 +986,7 @@ mod tests {
                 store_tracking_id: full.then(|| "abc123".into()),
                 attempts: 2,
                 last_error: full.then(|| "store answered 500".into()),
+                claimed_until: full.then(|| at(7)),
                 created_at: at(5),
                 updated_at: at(6),
                 revision: 3,
