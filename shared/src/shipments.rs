@@ -97,7 +97,7 @@ pub async fn write_shipment(
     order: OrderId,
     shipment_id: &str,
 ) -> Result<Shipment> {
-    let mut shipment = ports
+    let shipment = ports
         .shipments
         .get_shipment(store, order, shipment_id)
         .await?
