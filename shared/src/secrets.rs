@@ -57,6 +57,30 @@ pub fn open_woo_keys(secrets: &SecretBox, link: &Link) -> Result<Option<WooCrede
     }))
 }
 
+/// A store's connected link and its WooCommerce keys in clear: what every use case that
+/// calls the store on its own (backfill, poll, shipments) starts from. Not linked is
+/// `StoreNotFound`; linked without keys `InvalidRequest`.
+pub async fn keyed_link(
+    links: &dyn crate::ports::Links,
+    secrets: &SecretBox,
+    store: &crate::domain::StoreId,
+) -> Result<(Link, WooCredentials)> {
+    let link = links
+        .get_link(store)
+        .await?
+        .filter(Link::is_connected)
+        .ok_or_else(|| {
+            crate::error::Error::new(
+                crate::error::ErrorKind::StoreNotFound,
+                "this store is not linked",
+            )
+        })?;
+    let creds = open_woo_keys(secrets, &link)?.ok_or_else(|| {
+        crate::error::Error::invalid_request("this needs the store's WooCommerce keys on the link")
+    })?;
+    Ok((link, creds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

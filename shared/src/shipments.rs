@@ -21,7 +21,7 @@ use crate::domain::{OrderId, StoreId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, Shipment, ShipmentState};
 use crate::ports::{Links, Shipments};
-use crate::secrets::open_woo_keys;
+use crate::secrets::keyed_link;
 use crate::woocommerce::{NewTracking, TrackingApi, WooClient, WooCredentials, WooError};
 
 /// How long a store's detected tracking API is trusted.
@@ -74,19 +74,6 @@ fn judged(e: &WooError) -> Outcome {
     }
 }
 
-async fn keyed(ports: &Writing<'_>, store: &StoreId) -> Result<(Link, WooCredentials)> {
-    let link = ports
-        .links
-        .get_link(store)
-        .await?
-        .filter(Link::is_connected)
-        .ok_or_else(|| Error::new(ErrorKind::StoreNotFound, "this store is not linked"))?;
-    let creds = open_woo_keys(ports.secrets, &link)?.ok_or_else(|| {
-        Error::invalid_request("writing tracking needs the store's WooCommerce keys")
-    })?;
-    Ok((link, creds))
-}
-
 /// Writes shipment `shipment_id` of order `order` to the store, once: a shipment already
 /// written or failed is returned as it is. A store error that may pass is an `Unavailable`
 /// error (the caller's queue retries; the attempt is recorded); one that will not (keys
@@ -105,7 +92,7 @@ pub async fn write_shipment(
     if shipment.state != ShipmentState::Pending {
         return Ok(shipment);
     }
-    let (link, creds) = match keyed(ports, store).await {
+    let (link, creds) = match keyed_link(ports.links, ports.secrets, store).await {
         Ok(found) => found,
         Err(e) => {
             return settle(

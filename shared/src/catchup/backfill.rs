@@ -7,12 +7,13 @@
 use chrono::Utc;
 use rand::RngCore;
 
-use super::{keyed_link, order_message, store_error, tenant_active, CatchUp, Job, Starting};
+use super::{order_message, store_error, tenant_active, CatchUp, Job, Starting};
 use crate::domain::StoreId;
 use crate::envelope::Source;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{BackfillRun, BackfillState};
 use crate::ports::Backfills;
+use crate::secrets::keyed_link;
 use crate::woocommerce::{OrderQuery, WooError};
 
 /// Orders per store page (WooCommerce's maximum).

@@ -27,8 +27,7 @@ use crate::domain::StoreId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{BackfillState, Link};
 use crate::ports::{Backfills, Links, Queue, Reconciliations, Tenants};
-use crate::secrets::open_woo_keys;
-use crate::woocommerce::{WooClient, WooCredentials, WooError};
+use crate::woocommerce::{WooClient, WooError};
 
 /// How catch-up work is cut and paced.
 #[derive(Clone, Debug)]
@@ -215,21 +214,24 @@ pub(crate) fn store_error(e: WooError) -> Error {
     }
 }
 
-/// The store's connected link and its keys in clear.
-pub(crate) async fn keyed_link(
-    links: &dyn Links,
-    secrets: &SecretBox,
-    store: &StoreId,
-) -> Result<(Link, WooCredentials)> {
-    let link = links
-        .get_link(store)
-        .await?
-        .filter(Link::is_connected)
-        .ok_or_else(|| Error::new(ErrorKind::StoreNotFound, "this store is not linked"))?;
-    let creds = open_woo_keys(secrets, &link)?.ok_or_else(|| {
-        Error::invalid_request("this needs the store's WooCommerce keys on the link")
-    })?;
-    Ok((link, creds))
+/// Why a store's catch-up run stopped short: the store (recorded on the run, which ends), or
+/// woolink's own table or queue (returned, so the job comes back).
+#[derive(Debug)]
+pub enum Halt {
+    Store(WooError),
+    Ours(Error),
+}
+
+impl From<WooError> for Halt {
+    fn from(e: WooError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<Error> for Halt {
+    fn from(e: Error) -> Self {
+        Self::Ours(e)
+    }
 }
 
 /// Whether the link's tenant is active: a deactivated tenant's stores are not read (their

@@ -17,11 +17,12 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::{heal_webhooks, keyed_link, order_message, tenant_active, CatchUp, PollCursor};
+use super::{heal_webhooks, order_message, tenant_active, CatchUp, Halt, PollCursor};
 use crate::domain::StoreId;
 use crate::envelope::Source;
 use crate::error::{ErrorKind, Result};
 use crate::model::{Link, Reconciliation, WebhookHealth};
+use crate::secrets::keyed_link;
 use crate::woocommerce::{OrderBy, OrderQuery, WooError};
 
 const WOO_TIME: &str = "%Y-%m-%dT%H:%M:%S";
@@ -42,6 +43,15 @@ pub struct Polled {
     pub next: Option<PollCursor>,
     /// It did nothing: the store is not polled (no keys, not linked) or another poll holds it.
     pub skipped: bool,
+}
+
+impl Polled {
+    fn skipped() -> Self {
+        Self {
+            skipped: true,
+            ..Self::default()
+        }
+    }
 }
 
 fn parse_woo_time(s: &str) -> Option<DateTime<Utc>> {
@@ -72,19 +82,13 @@ pub async fn poll_store(
                 ErrorKind::StoreNotFound | ErrorKind::InvalidRequest
             ) =>
         {
-            return Ok(Polled {
-                skipped: true,
-                ..Polled::default()
-            })
+            return Ok(Polled::skipped())
         }
         Err(e) => return Err(e),
     };
     if !tenant_active(ports, &link).await? {
         tracing::info!(%store, tenant = %link.tenant, "not polled: the tenant is not active");
-        return Ok(Polled {
-            skipped: true,
-            ..Polled::default()
-        });
+        return Ok(Polled::skipped());
     }
     let now = Utc::now();
     let existing = ports.reconciliations.get_reconciliation(store).await?;
@@ -94,10 +98,7 @@ pub async fn poll_store(
         .is_some_and(|until| until > now)
     {
         tracing::info!(%store, "another poll of this store is running");
-        return Ok(Polled {
-            skipped: true,
-            ..Polled::default()
-        });
+        return Ok(Polled::skipped());
     }
     // Take the store: a conditional write, so two polls cannot both run it.
     let mut state = existing.unwrap_or_else(|| Reconciliation::new(store.clone()));
@@ -105,10 +106,7 @@ pub async fn poll_store(
         .ok()
         .map(|l| now + l);
     let Some(mut state) = save(ports, state).await? else {
-        return Ok(Polled {
-            skipped: true,
-            ..Polled::default()
-        });
+        return Ok(Polled::skipped());
     };
 
     let mut polled = Polled::default();
@@ -121,7 +119,13 @@ pub async fn poll_store(
             state.last_error = None;
             state.attention = None;
         }
-        Err(WooError::AuthFailed) => {
+        // Woolink's own table or queue failed: the job comes back (the store is let go).
+        Err(Halt::Ours(e)) => {
+            state.lease_until = None;
+            save(ports, state).await?;
+            return Err(e);
+        }
+        Err(Halt::Store(WooError::AuthFailed)) => {
             let why = "the store refused woolink's WooCommerce keys (401/403): re-link the \
                        store with working keys";
             tracing::warn!(%store, "{why}");
@@ -129,7 +133,7 @@ pub async fn poll_store(
             state.last_error = Some(why.to_owned());
             polled.next = None;
         }
-        Err(e) => {
+        Err(Halt::Store(e)) => {
             tracing::warn!(%store, error = %e, "the poll could not finish");
             state.last_error = Some(e.to_string());
             polled.next = None;
@@ -147,7 +151,7 @@ async fn run(
     state: &mut Reconciliation,
     polled: &mut Polled,
     resume: Option<PollCursor>,
-) -> std::result::Result<(), WooError> {
+) -> std::result::Result<(), Halt> {
     // A run's first job checks the webhooks; its continuations only read on.
     if resume.is_none() {
         check_webhooks(ports, link, creds, state, polled).await?;
@@ -194,11 +198,7 @@ async fn run(
             .filter_map(|o| order_message(ports, link, &o.raw, Source::Poll))
             .collect();
         polled.queued += bodies.len() as u64;
-        ports
-            .orders
-            .send_many(bodies)
-            .await
-            .map_err(|e| WooError::Unreachable(e.message().to_owned()))?;
+        ports.orders.send_many(bodies).await?;
         let times: Vec<DateTime<Utc>> = page
             .orders
             .iter()
@@ -214,17 +214,15 @@ async fn run(
         }
         if *newest <= cursor {
             // Nothing listed is after the cursor: the store ignores `modified_after`.
-            return Err(WooError::Unreachable(
-                "the store's order list ignores modified_after".into(),
-            ));
+            return Err(ignores_modified_after());
         }
         if oldest == newest {
             // A whole page of one second (a bulk edit): the next page of the same listing.
             page_no += 1;
             if page_no > MAX_PAGES_IN_ONE_SECOND {
-                return Err(WooError::Unreachable(
+                return Err(Halt::Store(WooError::Unreachable(
                     "the store lists more than 10,000 orders modified in one second".into(),
-                ));
+                )));
             }
         } else {
             // Everything before the newest second is queued: read on from just before it
@@ -232,19 +230,23 @@ async fn run(
             // moves the cursor on from page 1; one that does not would keep it in place.
             let next = *newest - chrono::Duration::seconds(1);
             if next <= cursor && page_no == 1 {
-                return Err(WooError::Unreachable(
-                    "the store's order list ignores modified_after".into(),
-                ));
+                return Err(ignores_modified_after());
             }
             cursor = next;
             page_no = 1;
             advance(state, cursor);
             // Saved per page: a poll that dies later keeps what it did.
-            if let Ok(Some(saved)) = save(ports, state.clone()).await {
+            if let Some(saved) = save(ports, state.clone()).await? {
                 *state = saved;
             }
         }
     }
+}
+
+fn ignores_modified_after() -> Halt {
+    Halt::Store(WooError::Unreachable(
+        "the store's order list ignores modified_after".into(),
+    ))
 }
 
 /// The webhook check of a run, recorded on `state`: refused keys end the run.
@@ -254,10 +256,8 @@ async fn check_webhooks(
     creds: &crate::woocommerce::WooCredentials,
     state: &mut Reconciliation,
     polled: &mut Polled,
-) -> std::result::Result<(), WooError> {
-    let healed = heal_webhooks(ports, link, creds, ports.settings.public_base.as_deref())
-        .await
-        .map_err(|e| WooError::Unreachable(e.message().to_owned()))?;
+) -> std::result::Result<(), Halt> {
+    let healed = heal_webhooks(ports, link, creds, ports.settings.public_base.as_deref()).await;
     state.webhooks_checked_at = Some(Utc::now());
     match healed {
         Ok(h) => {
@@ -268,9 +268,10 @@ async fn check_webhooks(
                 remember_webhooks(ports, link, h.webhook_ids).await;
             }
         }
-        Err(WooError::AuthFailed) => return Err(WooError::AuthFailed),
+        Err(Halt::Store(WooError::AuthFailed)) => return Err(WooError::AuthFailed.into()),
+        Err(Halt::Ours(e)) => return Err(Halt::Ours(e)),
         // The orders are still read: that is what recovers what broken webhooks lose.
-        Err(e) => {
+        Err(Halt::Store(e)) => {
             state.webhooks = Some(WebhookHealth::Failing);
             tracing::warn!(store = %link.store_id, error = %e, "the store's webhooks could not be checked or repaired");
         }

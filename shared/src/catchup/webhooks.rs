@@ -3,9 +3,8 @@
 //! webhooks with the ones woolink needs (one active webhook per topic, pointing at the
 //! store's delivery URL) and repairs the difference.
 
-use super::CatchUp;
+use super::{CatchUp, Halt};
 use crate::domain::WooTopic;
-use crate::error::Result;
 use crate::model::{Link, WebhookHealth};
 use crate::secrets::{open, Sealing};
 use crate::woocommerce::{StoreWebhook, WebhookStatus, WooCredentials, WooError};
@@ -43,17 +42,14 @@ fn our_delivery_url(
 /// topic are deleted (the one the link names is kept). Webhooks that are neither named by the
 /// link nor pointed at this deployment's delivery URL are never touched (another app's, or
 /// another woolink deployment's). Store errors are returned as they are (the caller records
-/// them).
+/// them as `Halt::Store`; woolink's own failures are `Halt::Ours`).
 pub async fn heal_webhooks(
     ports: &CatchUp<'_>,
     link: &Link,
     creds: &WooCredentials,
     public_base: Option<&str>,
-) -> Result<std::result::Result<Healed, WooError>> {
-    let hooks = match ports.woo.list_webhooks(&link.store_url, creds).await {
-        Ok(h) => h,
-        Err(e) => return Ok(Err(e)),
-    };
+) -> std::result::Result<Healed, Halt> {
+    let hooks = ports.woo.list_webhooks(&link.store_url, creds).await?;
     // Ours: the ones the link registered, and any other to this deployment's delivery URL
     // for the store (never a webhook of another app, or of another woolink deployment).
     let delivery_url = our_delivery_url(&hooks, link, public_base);
@@ -82,13 +78,10 @@ pub async fn heal_webhooks(
         });
         let mut kept = same.first().copied();
         for extra in same.iter().skip(1) {
-            if let Err(e) = ports
+            ports
                 .woo
                 .delete_webhook(&link.store_url, creds, extra.id)
-                .await
-            {
-                return Ok(Err(e));
-            }
+                .await?;
             tracing::info!(store = %link.store_id, webhook = extra.id, %topic, "duplicate webhook deleted");
             repairs += 1;
         }
@@ -104,14 +97,14 @@ pub async fn heal_webhooks(
                 }
                 // Gone between the listing and now: recreate it below.
                 Err(WooError::Rejected { status: 404, .. }) => kept = None,
-                Err(e) => return Ok(Err(e)),
+                Err(e) => return Err(e.into()),
             }
         }
         match kept {
             Some(hook) => ids.push(hook.id),
             None => {
                 let (Some(url), Some(sealed)) = (&delivery_url, &link.webhook_secret) else {
-                    return Ok(Err(WooError::Unreachable(format!(
+                    return Err(Halt::Store(WooError::Unreachable(format!(
                         "the {topic} webhook is missing and cannot be recreated here (no \
                          delivery URL or secret known)"
                     ))));
@@ -127,12 +120,12 @@ pub async fn heal_webhooks(
                         ids.push(id);
                         repairs += 1;
                     }
-                    Err(e) => return Ok(Err(e)),
+                    Err(e) => return Err(e.into()),
                 }
             }
         }
     }
-    Ok(Ok(Healed {
+    Ok(Healed {
         health: if repairs == 0 {
             WebhookHealth::Healthy
         } else {
@@ -140,5 +133,5 @@ pub async fn heal_webhooks(
         },
         repairs,
         webhook_ids: ids,
-    }))
+    })
 }
