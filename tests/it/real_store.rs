@@ -442,7 +442,8 @@ async fn trash_and_restore_in_the_real_store(backend: Backend) {
 /// the webhook for good. Here woolink's intake refuses every delivery (410: the link was ended
 /// while the store could not be reached, so its webhooks stayed behind) while the shop keeps
 /// changing an order. Once the link is back, the next reconciliation poll re-activates the
-/// webhook and recovers the order none of whose deliveries arrived.
+/// webhook and recovers the order none of whose deliveries arrived; a webhook deleted and one
+/// copied on the store are recreated and removed by the poll after.
 async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
     let turn = take_turn(backend).await;
     let (real, tenant, app) = (&turn.real, &turn.tenant, &turn.app);
@@ -518,6 +519,57 @@ async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
     real.update_order(id, json!({"status": "on-hold"})).await;
     eventually("the repaired webhook delivers", || {
         types(&events_of(tenant, id)).contains(&"order.updated".to_owned())
+    })
+    .await;
+
+    // A webhook deleted on the store and another copied (a merchant's doing, a restored
+    // backup): the next poll recreates the one and deletes the other, on the real store.
+    let created = hooks
+        .iter()
+        .find(|w| w["topic"] == "order.created")
+        .and_then(|w| w["id"].as_u64())
+        .expect("the order.created webhook");
+    real.ok(
+        reqwest::Method::DELETE,
+        &format!("wc/v3/webhooks/{created}?force=true"),
+        None,
+    )
+    .await;
+    let delivery = hooks[0]["delivery_url"].as_str().unwrap().to_owned();
+    real.ok(
+        reqwest::Method::POST,
+        "wc/v3/webhooks",
+        Some(
+            json!({"name": "copy", "topic": "order.restored", "delivery_url": delivery,
+                    "secret": "a-copied-secret", "status": "active"}),
+        ),
+    )
+    .await;
+    let polled = woolink::catchup::poll_store(&app.catch_up.ports(), &store, None)
+        .await
+        .unwrap();
+    assert_eq!(polled.repairs, 2, "{polled:?}");
+    let now_hooks = real.webhooks_to(&app.base).await;
+    let mut topics: Vec<&str> = now_hooks
+        .iter()
+        .filter_map(|w| w["topic"].as_str())
+        .collect();
+    topics.sort_unstable();
+    assert_eq!(
+        topics,
+        [
+            "order.created",
+            "order.deleted",
+            "order.restored",
+            "order.updated"
+        ],
+        "{now_hooks:?}"
+    );
+    assert!(now_hooks.iter().all(|w| w["status"] == "active"));
+    // The recreated webhook signs with the link's secret: its deliveries verify.
+    let next = real.new_order("processing").await;
+    eventually("an order through the recreated webhook", || {
+        !events_of(tenant, next).is_empty()
     })
     .await;
 
