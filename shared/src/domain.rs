@@ -385,6 +385,27 @@ impl Platform {
     }
 }
 
+/// WooCommerce's own time form for listings and cursors: `YYYY-MM-DDTHH:MM:SS`, GMT, to the
+/// second.
+pub fn woo_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// A time as WooCommerce writes it (`YYYY-MM-DDTHH:MM:SS`, with or without fractions or a
+/// `Z`, taken as GMT) or as RFC 3339 with any offset; to the second.
+pub fn parse_woo_time(raw: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::Timelike as _;
+    let t = raw.trim();
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
+        return d.with_timezone(&chrono::Utc).with_nanosecond(0);
+    }
+    let naive = t.trim_end_matches('Z');
+    let whole = naive.split('.').next().unwrap_or(naive);
+    chrono::NaiveDateTime::parse_from_str(whole, "%Y-%m-%dT%H:%M:%S")
+        .ok()
+        .map(|n| n.and_utc())
+}
+
 /// What a tenant API key may do (`woolink tenant api-key create --scope …`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
@@ -457,6 +478,16 @@ impl fmt::Display for Scope {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn woocommerce_times_read_and_write_to_the_second() {
+        let t = parse_woo_time("2026-11-29T10:00:05").unwrap();
+        assert_eq!(woo_time(t), "2026-11-29T10:00:05");
+        assert_eq!(parse_woo_time("2026-11-29T10:00:05Z"), Some(t));
+        assert_eq!(parse_woo_time("2026-11-29T10:00:05.123"), Some(t));
+        assert_eq!(parse_woo_time("2026-11-29T11:00:05+01:00"), Some(t));
+        assert_eq!(parse_woo_time("yesterday"), None);
+    }
+
     #[test]
     fn scopes_parse_as_documented() {
         for s in Scope::ALL {

@@ -8,7 +8,7 @@ use chrono::Utc;
 use rand::RngCore;
 
 use super::{order_message, store_error, tenant_active, CatchUp, Job, Starting};
-use crate::domain::StoreId;
+use crate::domain::{parse_woo_time, woo_time, StoreId, TriggerStatus};
 use crate::envelope::Source;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{BackfillRun, BackfillState};
@@ -56,10 +56,10 @@ impl BackfillRequest {
             ),
         };
         let after = created_after
-            .map(|t| woo_time("createdAfter", t))
+            .map(|t| requested_time("createdAfter", t))
             .transpose()?;
         let before = created_before
-            .map(|t| woo_time("createdBefore", t))
+            .map(|t| requested_time("createdBefore", t))
             .transpose()?;
         if let (Some(a), Some(b)) = (after, before) {
             if a >= b {
@@ -68,45 +68,32 @@ impl BackfillRequest {
                 ));
             }
         }
-        let fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
         Ok(Self {
             statuses,
-            created_after: after.map(fmt),
-            created_before: before.map(fmt),
+            created_after: after.map(woo_time),
+            created_before: before.map(woo_time),
             dry_run,
         })
     }
 }
 
-/// A WooCommerce status as a listing takes it (`processing`, `wc-on-hold`, a plugin's own).
+/// A WooCommerce status as a listing takes it: the rule trigger statuses follow.
 fn woo_status(raw: &str) -> Result<String> {
-    let s = raw.trim();
-    let s = s.strip_prefix("wc-").unwrap_or(s);
-    let valid = !s.is_empty()
-        && s.len() <= 40
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if valid {
-        Ok(s.to_owned())
-    } else {
-        Err(Error::invalid_request(format!(
-            "statuses: {raw:?} is not a WooCommerce order status"
-        )))
-    }
-}
-
-fn woo_time(field: &str, raw: &str) -> Result<chrono::DateTime<Utc>> {
-    let t = raw.trim();
-    chrono::DateTime::parse_from_rfc3339(t)
-        .map(|d| d.with_timezone(&Utc))
-        .or_else(|_| {
-            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").map(|n| n.and_utc())
-        })
+    TriggerStatus::parse(raw)
+        .map(|s| s.as_str().to_owned())
         .map_err(|_| {
             Error::invalid_request(format!(
-                "{field} must be a time such as 2026-11-01T00:00:00Z"
+                "statuses: {raw:?} is not a WooCommerce order status"
             ))
         })
+}
+
+fn requested_time(field: &str, raw: &str) -> Result<chrono::DateTime<Utc>> {
+    parse_woo_time(raw).ok_or_else(|| {
+        Error::invalid_request(format!(
+            "{field} must be a time such as 2026-11-01T00:00:00Z"
+        ))
+    })
 }
 
 /// What starting a backfill did.
@@ -293,7 +280,6 @@ pub async fn backfill_step(
             continue;
         }
         run.matched = page.total;
-        let mut sent = 0;
         let after = run.last_id;
         let fresh = page.orders.iter().any(|o| o.id > after);
         if fresh {
@@ -316,9 +302,8 @@ pub async fn backfill_step(
             bodies.extend(order_message(ports, &link, &row.raw, Source::Backfill));
             run.last_id = run.last_id.max(row.id);
         }
-        sent += bodies.len() as u64;
+        run.queued += bodies.len() as u64;
         ports.orders.send_many(bodies).await?;
-        run.queued += sent;
         let last_page = u64::from(run.next_page) >= page.total_pages;
         run.next_page += 1;
         if last_page || page.orders.is_empty() {

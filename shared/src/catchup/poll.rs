@@ -15,17 +15,15 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{heal_webhooks, order_message, tenant_active, CatchUp, Halt, PollCursor};
-use crate::domain::StoreId;
+use crate::domain::{parse_woo_time, woo_time, StoreId};
 use crate::envelope::Source;
 use crate::error::{ErrorKind, Result};
 use crate::model::{Link, Reconciliation, WebhookHealth};
 use crate::secrets::keyed_link;
 use crate::woocommerce::{OrderBy, OrderQuery, WooError};
-
-const WOO_TIME: &str = "%Y-%m-%dT%H:%M:%S";
 
 /// Pages read within one second of modifications before the listing is taken as broken.
 const MAX_PAGES_IN_ONE_SECOND: u32 = 100;
@@ -52,18 +50,6 @@ impl Polled {
             ..Self::default()
         }
     }
-}
-
-fn parse_woo_time(s: &str) -> Option<DateTime<Utc>> {
-    let trimmed = s.trim().trim_end_matches('Z');
-    let whole = trimmed.split('.').next().unwrap_or(trimmed);
-    NaiveDateTime::parse_from_str(whole, WOO_TIME)
-        .ok()
-        .map(|n| n.and_utc())
-}
-
-fn woo_time(t: DateTime<Utc>) -> String {
-    t.format(WOO_TIME).to_string()
 }
 
 /// Polls `store` once (see the module's documentation). A store that refuses the keys is
@@ -319,15 +305,6 @@ async fn remember_webhooks(ports: &CatchUp<'_>, link: &Link, ids: Vec<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn woocommerce_times_read_and_write_to_the_second() {
-        let t = parse_woo_time("2026-11-29T10:00:05").unwrap();
-        assert_eq!(woo_time(t), "2026-11-29T10:00:05");
-        assert_eq!(parse_woo_time("2026-11-29T10:00:05Z"), Some(t));
-        assert_eq!(parse_woo_time("2026-11-29T10:00:05.123"), Some(t));
-        assert_eq!(parse_woo_time("yesterday"), None);
-    }
 
     #[test]
     fn the_watermark_only_moves_forward() {

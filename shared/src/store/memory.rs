@@ -420,9 +420,7 @@ impl Shipments for MemoryStore {
                 .filter(|((s, o, _), _)| s == store && *o == order)
                 .map(|(_, v)| v.clone())
                 .collect();
-            list.sort_by(|a, b| {
-                (a.created_at, &a.shipment_id).cmp(&(b.created_at, &b.shipment_id))
-            });
+            crate::store::oldest_first(&mut list);
             list
         })
     }

@@ -86,6 +86,21 @@ where
     )
 }
 
+/// Whether a conditional write's condition held: `false` when DynamoDB refused it for that
+/// reason, any other failure an error.
+fn condition_met<O, E>(
+    out: std::result::Result<O, aws_sdk_dynamodb::error::SdkError<E>>,
+) -> Result<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match out {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(db_error(e)),
+    }
+}
+
 pub struct DynamoStore {
     client: Client,
     table: String,
@@ -245,10 +260,10 @@ impl DynamoStore {
                 .condition_expression("revision = :rev")
                 .expression_attribute_values(":rev", AttributeValue::N(rev.to_string())),
         };
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Err(conflict()),
-            Err(e) => Err(db_error(e)),
+        if condition_met(put.send().await)? {
+            Ok(())
+        } else {
+            Err(conflict())
         }
     }
 
@@ -403,11 +418,7 @@ impl Users for DynamoStore {
                 .condition_expression("failures = :f")
                 .expression_attribute_values(":f", AttributeValue::N(f.to_string())),
         };
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(db_error(e)),
-        }
+        condition_met(put.send().await)
     }
 
     async fn clear_login_failures(&self, tenant: &TenantCode, email: &Email) -> Result<()> {
@@ -737,11 +748,7 @@ impl Throttles for DynamoStore {
             .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(db_error(e)),
-        }
+        condition_met(out)
     }
 }
 
@@ -886,11 +893,7 @@ impl DynamoStore {
             .expression_attribute_values(":at", s(at.to_rfc3339()))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(db_error(e)),
-        }
+        condition_met(out)
     }
 }
 
@@ -929,7 +932,7 @@ impl Shipments for DynamoStore {
             .into_iter()
             .map(items::shipment_of)
             .collect::<Result<Vec<_>>>()?;
-        list.sort_by(|a, b| (a.created_at, &a.shipment_id).cmp(&(b.created_at, &b.shipment_id)));
+        crate::store::oldest_first(&mut list);
         Ok(list)
     }
 
