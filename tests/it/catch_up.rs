@@ -750,3 +750,59 @@ async fn parallel_polls_of_a_store_run_once(backend: Backend) {
 }
 
 both_backends!(parallel_polls_of_a_store_run_once);
+
+/// An orders queue that refuses every send (woolink's own outage, not the store's).
+struct DownQueue;
+
+#[async_trait::async_trait]
+impl woolink::queue::Queue for DownQueue {
+    async fn send(&self, _: String) -> woolink::Result<String> {
+        Err(woolink::Error::unavailable("the queue", "down"))
+    }
+    async fn send_delayed(&self, _: String, _: std::time::Duration) -> woolink::Result<String> {
+        Err(woolink::Error::unavailable("the queue", "down"))
+    }
+    async fn receive(
+        &self,
+        _: usize,
+        _: std::time::Duration,
+    ) -> woolink::Result<Vec<woolink::queue::Received>> {
+        Ok(Vec::new())
+    }
+    async fn delete(&self, _: &[String]) -> woolink::Result<()> {
+        Ok(())
+    }
+    async fn change_visibility(&self, _: &str, _: std::time::Duration) -> woolink::Result<()> {
+        Ok(())
+    }
+    async fn depth(&self) -> woolink::Result<(u64, u64)> {
+        Ok((0, 0))
+    }
+}
+
+/// The orders queue down while a poll reads the store: the poll fails (its job comes back),
+/// lets go of the store at once, and does not blame the store.
+async fn woolinks_own_outage_is_not_the_stores(backend: Backend) {
+    let (_tenant, app, store, linked) = keyed_pipeline(backend).await;
+    let key = linked.body["apiKey"].as_str().unwrap().to_owned();
+    let modified = woo_time(Utc::now() + chrono::Duration::seconds(60));
+    store.set_order(1, &php_json(&order(1, "processing", &modified)));
+    let mut ports = app.catch_up.ports();
+    ports.orders = &DownQueue;
+    let e = poll_store(&ports, &st(), None).await.unwrap_err();
+    assert_eq!(e.kind(), woolink::ErrorKind::Unavailable);
+    let status = app.get("/v1/stores/st_a1", Some(&key)).await.body;
+    assert_eq!(
+        status["reconciliation"]["lastError"],
+        Value::Null,
+        "{status}"
+    );
+    assert_eq!(status["health"]["state"], "ok");
+    // Let go: the next poll runs at once (with the queue back) and queues the order.
+    let again = poll_store(&app.catch_up.ports(), &st(), None)
+        .await
+        .unwrap();
+    assert!(!again.skipped && again.queued == 1, "{again:?}");
+}
+
+both_backends!(woolinks_own_outage_is_not_the_stores);
