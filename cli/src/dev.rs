@@ -78,18 +78,34 @@ async fn aws_backend(
                 .0
         }
     };
+    let (shipments_url, shipments_dlq_url) =
+        match (&config.shipments_queue_url, &config.shipments_dlq_url) {
+            (Some(q), Some(d)) => (q.clone(), d.clone()),
+            _ => {
+                let name = format!("{}-shipments", config.table);
+                SqsQueue::create_with_dlq(&sqs, &name, visibility, DEFAULT_MAX_RECEIVES).await?
+            }
+        };
     Ok((
         Repos::from_adapter(store),
         Queues {
             orders: Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
             dead_letters: Arc::new(SqsQueue::new(sqs.clone(), dlq_url)),
-            jobs: Arc::new(SqsQueue::new(sqs, jobs_url)),
+            jobs: Arc::new(SqsQueue::new(sqs.clone(), jobs_url)),
+            shipments: Arc::new(SqsQueue::new(sqs.clone(), shipments_url)),
+            shipment_dead_letters: Arc::new(SqsQueue::new(sqs, shipments_dlq_url)),
         },
         format!("DynamoDB table {}, SQS queue {queue_url}", config.table),
     ))
 }
 
 fn memory_backend(visibility: Duration) -> Backend {
+    let shipments_dlq = Arc::new(MemoryQueue::new(visibility));
+    let shipments_queue = Arc::new(MemoryQueue::with_dead_letter(
+        visibility,
+        DEFAULT_MAX_RECEIVES,
+        shipments_dlq.clone(),
+    ));
     let dlq = Arc::new(MemoryQueue::new(visibility));
     let queue = Arc::new(MemoryQueue::with_dead_letter(
         visibility,
@@ -102,6 +118,8 @@ fn memory_backend(visibility: Duration) -> Backend {
             orders: queue,
             dead_letters: dlq,
             jobs: Arc::new(MemoryQueue::new(visibility)),
+            shipments: shipments_queue,
+            shipment_dead_letters: shipments_dlq,
         },
         "in-memory store and queue (nothing leaves this process)".to_owned(),
     )
@@ -140,6 +158,8 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         jobs_queue_url: env("WOOLINK_JOBS_QUEUE_URL"),
+        shipments_queue_url: env("WOOLINK_SHIPMENTS_QUEUE_URL"),
+        shipments_dlq_url: env("WOOLINK_SHIPMENTS_DLQ_URL"),
         store_rate: match env("WOOLINK_STORE_RATE") {
             None => StoreRate::DEFAULT,
             Some(v) => StoreRate::parse(&v).ok_or("WOOLINK_STORE_RATE must be like 5/10")?,
@@ -165,6 +185,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         intake,
         worker,
         catch_up,
+        shipments,
     } = OneProcess::new(repos, queues, &config, settings)?;
 
     let mut out = std::io::stdout().lock();
@@ -214,6 +235,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         queue,
         inbox,
         catch_up: Some(catch_up),
+        shipments: Some(shipments),
         poll_every: (args.poll_minutes > 0).then(|| Duration::from_secs(args.poll_minutes * 60)),
     };
     woolink::local::serve(listener, runner, async {

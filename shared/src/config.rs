@@ -46,6 +46,11 @@ pub struct Config {
     /// The catch-up queue (`WOOLINK_JOBS_QUEUE_URL`): backfill and poll jobs. Without it the
     /// backfill route answers 503.
     pub jobs_queue_url: Option<String>,
+    /// The shipments queue (`WOOLINK_SHIPMENTS_QUEUE_URL`): tenant shipments to write to
+    /// stores. Without it the shipment routes answer 503.
+    pub shipments_queue_url: Option<String>,
+    /// Its dead-letter queue (`WOOLINK_SHIPMENTS_DLQ_URL`), for the shipments worker.
+    pub shipments_dlq_url: Option<String>,
     /// Calls per second and burst to one store (`WOOLINK_STORE_RATE`, `5/10`).
     pub store_rate: crate::politeness::StoreRate,
     /// How far before its watermark a poll reads again (`WOOLINK_POLL_OVERLAP_SECS`, 120).
@@ -106,6 +111,19 @@ impl Config {
         self.jobs_queue_url
             .as_deref()
             .ok_or_else(|| Error::internal("WOOLINK_JOBS_QUEUE_URL is not set"))
+    }
+
+    /// The shipments queue and its dead-letter queue, for the shipments worker.
+    pub fn require_shipments_queues(&self) -> Result<(&str, &str)> {
+        let queue = self
+            .shipments_queue_url
+            .as_deref()
+            .ok_or_else(|| Error::internal("WOOLINK_SHIPMENTS_QUEUE_URL is not set"))?;
+        let dlq = self
+            .shipments_dlq_url
+            .as_deref()
+            .ok_or_else(|| Error::internal("WOOLINK_SHIPMENTS_DLQ_URL is not set"))?;
+        Ok((queue, dlq))
     }
 
     /// The queue URL, for functions that cannot run without one.
@@ -187,6 +205,8 @@ impl Config {
                     })?,
             },
             jobs_queue_url: env("WOOLINK_JOBS_QUEUE_URL"),
+            shipments_queue_url: env("WOOLINK_SHIPMENTS_QUEUE_URL"),
+            shipments_dlq_url: env("WOOLINK_SHIPMENTS_DLQ_URL"),
             store_rate: match env("WOOLINK_STORE_RATE") {
                 None => crate::politeness::StoreRate::DEFAULT,
                 Some(v) => crate::politeness::StoreRate::parse(&v).ok_or_else(|| {

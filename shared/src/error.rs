@@ -28,6 +28,12 @@ pub enum ErrorKind {
     LinkMismatch,
     /// A tenant API key without the scope the route needs.
     InsufficientScope,
+    /// A shipment id already used with another body.
+    ShipmentConflict,
+    /// A shipment for an order woolink never delivered to the tenant (or the store lacks).
+    OrderNotInScope,
+    /// A shipment's items that do not match the order (details name them).
+    InvalidItems,
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
@@ -63,6 +69,9 @@ impl ErrorKind {
             Self::StoreDisconnected => "store_disconnected",
             Self::LinkMismatch => "link_mismatch",
             Self::InsufficientScope => "insufficient_scope",
+            Self::ShipmentConflict => "shipment_conflict",
+            Self::OrderNotInScope => "order_not_in_scope",
+            Self::InvalidItems => "invalid_items",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
@@ -76,10 +85,13 @@ impl ErrorKind {
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// A failure with its kind, a message safe to show the client, and (for logs only) a cause.
+/// A failure with its kind, a message safe to show the client, details for the client when
+/// the message cannot name everything (the offending items of a shipment), and (for logs
+/// only) a cause.
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    details: Option<serde_json::Value>,
     source: Option<BoxError>,
 }
 
@@ -90,8 +102,19 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            details: None,
             source: None,
         }
+    }
+
+    /// The same error with details for the client (JSON, never secrets).
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        self.details.as_ref()
     }
 
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {

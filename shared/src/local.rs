@@ -20,6 +20,7 @@ use crate::api;
 use crate::crypto::SecretString;
 use crate::intake::Intake;
 use crate::queue::{Queue, Received};
+use crate::shipments::ShipmentWorker;
 use crate::wiring::{CatchUpWork, Services};
 use crate::worker::Worker;
 
@@ -37,6 +38,9 @@ pub struct LocalRunner {
     pub catch_up: Option<Arc<CatchUpWork>>,
     /// The reconciliation poll's period (the scheduler's, in AWS); `None`: no poll.
     pub poll_every: Option<Duration>,
+    /// Shipments written to stores from their queue in process; `None` leaves that queue
+    /// alone (tests that run the worker themselves).
+    pub shipments: Option<Arc<ShipmentWorker>>,
 }
 
 /// Serves the merged app and runs the queue consumer until `shutdown` completes.
@@ -52,7 +56,11 @@ pub async fn serve(
     });
     let jobs = runner.catch_up.clone().map({
         let stop = stop_rx.clone();
-        |work| tokio::spawn(run_jobs(work, stop))
+        |work| tokio::spawn(consume(work.jobs.clone(), work, stop))
+    });
+    let shipments = runner.shipments.map({
+        let stop = stop_rx.clone();
+        |work| tokio::spawn(consume(work.queue.clone(), work, stop))
     });
     let poll = match (runner.catch_up, runner.poll_every) {
         (Some(work), Some(every)) => Some(tokio::spawn(poll_every(work, every, stop_rx))),
@@ -67,41 +75,10 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);
-    for task in [consumer, jobs, poll].into_iter().flatten() {
+    for task in [consumer, jobs, shipments, poll].into_iter().flatten() {
         let _ = task.await;
     }
     served
-}
-
-/// Runs catch-up jobs from their queue, as the catch-up function's event source does.
-pub async fn run_jobs(work: Arc<CatchUpWork>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let received = tokio::select! {
-            r = work.jobs.receive(10, Duration::from_secs(1)) => r,
-            _ = stop.changed() => return,
-        };
-        match received {
-            Ok(messages) if !messages.is_empty() => {
-                let failed = work.handle_batch(&messages).await;
-                let done: Vec<String> = messages
-                    .iter()
-                    .filter(|m| !failed.contains(&m.message_id))
-                    .map(|m| m.receipt.clone())
-                    .collect();
-                if let Err(e) = work.jobs.delete(&done).await {
-                    tracing::warn!(error = %e, "deleting finished jobs failed; they will run again");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "receiving catch-up jobs failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
 }
 
 /// The reconciliation poll's schedule: a fan-out every `every`, the first one after `every`.
@@ -124,10 +101,45 @@ pub async fn poll_every(
     }
 }
 
-/// Polls the queue and hands batches to the worker until told to stop.
-pub async fn consume(
+/// What consumes a queue the way Lambda's SQS event source feeds a function: batches in,
+/// the ids of the messages that must come back out.
+#[async_trait::async_trait]
+pub trait Consumer: Send + Sync {
+    async fn handle_batch(&self, messages: &[Received]) -> Vec<String>;
+}
+
+#[async_trait::async_trait]
+impl Consumer for Worker {
+    async fn handle_batch(&self, messages: &[Received]) -> Vec<String> {
+        Worker::handle_batch(self, messages).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Consumer for CatchUpWork {
+    async fn handle_batch(&self, messages: &[Received]) -> Vec<String> {
+        CatchUpWork::handle_batch(self, messages).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Consumer for ShipmentWorker {
+    async fn handle_batch(&self, messages: &[Received]) -> Vec<String> {
+        ShipmentWorker::handle_batch(self, messages).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: Consumer + ?Sized> Consumer for Arc<T> {
+    async fn handle_batch(&self, messages: &[Received]) -> Vec<String> {
+        self.as_ref().handle_batch(messages).await
+    }
+}
+
+/// Polls the queue and hands batches to the consumer until told to stop.
+pub async fn consume<C: Consumer + ?Sized>(
     queue: Arc<dyn Queue>,
-    worker: Arc<Worker>,
+    worker: Arc<C>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -149,12 +161,16 @@ pub async fn consume(
         if messages.is_empty() {
             continue;
         }
-        process_batch(queue.as_ref(), &worker, &messages).await;
+        process_batch(queue.as_ref(), worker.as_ref(), &messages).await;
     }
 }
 
-/// One batch through the worker's handler; deletes what succeeded.
-pub async fn process_batch(queue: &dyn Queue, worker: &Worker, messages: &[Received]) -> usize {
+/// One batch through the consumer's handler; deletes what succeeded.
+pub async fn process_batch<C: Consumer + ?Sized>(
+    queue: &dyn Queue,
+    worker: &C,
+    messages: &[Received],
+) -> usize {
     let failed = worker.handle_batch(messages).await;
     let done: Vec<String> = messages
         .iter()

@@ -394,6 +394,8 @@ pub enum ShipmentState {
     Written,
     /// The store refused it, or retries ran out (`last_error` says why).
     Failed,
+    /// The tenant deleted it; being removed from the store (then the record goes).
+    Deleting,
 }
 
 impl ShipmentState {
@@ -402,6 +404,7 @@ impl ShipmentState {
             Self::Pending => "pending",
             Self::Written => "written",
             Self::Failed => "failed",
+            Self::Deleting => "deleting",
         }
     }
 
@@ -410,12 +413,43 @@ impl ShipmentState {
             "pending" => Some(Self::Pending),
             "written" => Some(Self::Written),
             "failed" => Some(Self::Failed),
+            "deleting" => Some(Self::Deleting),
             _ => None,
         }
     }
 }
 
-/// One shipped item: by SKU or by the order's line item id, and how many.
+/// What a shipment does to the order's status once it is on the store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CompleteRule {
+    /// `completed` once every line item has shipped (over all the order's shipments), else
+    /// `partial-shipped` when the store has that status.
+    #[default]
+    Auto,
+    /// `completed` now.
+    Always,
+    /// The status is left alone.
+    Never,
+}
+
+impl CompleteRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Always => "always",
+            Self::Never => "never",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Auto, Self::Always, Self::Never]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// One shipped item: the order's line item (resolved from the SKU the tenant named, when it
+/// named one), and how many.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShipmentItem {
     pub sku: Option<String>,
@@ -437,6 +471,7 @@ pub struct Shipment {
     pub shipped_at: Option<DateTime<Utc>>,
     pub items: Vec<ShipmentItem>,
     pub notify_customer: bool,
+    pub complete: CompleteRule,
     pub request_hash: String,
     pub state: ShipmentState,
     /// How it was written (`TrackingApi::as_str`).
@@ -446,6 +481,11 @@ pub struct Shipment {
     pub last_error: Option<String>,
     /// A writer holds the shipment until then (one write to the store at a time).
     pub claimed_until: Option<DateTime<Utc>>,
+    /// The status woolink moved the order to after writing it (`completed`,
+    /// `partial-shipped`), or why it did not (`unchanged: …`).
+    pub order_status: Option<String>,
+    /// The tenant has been told the outcome (`shipment.written` / `shipment.failed`).
+    pub reported: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub revision: u64,

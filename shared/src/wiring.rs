@@ -21,6 +21,7 @@ use crate::intake::{Intake, LinkCache};
 use crate::outbound::OutboundPolicy;
 use crate::ports::{LinkChanges, LinkChangesIgnored, Links, Repos, Tenants};
 use crate::queue::{Queue, Received, SqsQueue};
+use crate::shipments::{Accepting, ShipmentWorker};
 use crate::store::{DynamoStore, MemoryStore};
 use crate::woocommerce::WooClient;
 use crate::worker::{Worker, WorkerPorts, WorkerRepos, WorkerSettings};
@@ -97,6 +98,8 @@ pub struct Services {
     pub repos: Repos,
     /// The catch-up queue, where a backfill's first job goes (`None`: not configured).
     pub jobs: Option<Arc<dyn Queue>>,
+    /// The shipments queue, where accepted shipments go (`None`: not configured).
+    pub shipments: Option<Arc<dyn Queue>>,
     pub secrets: SecretBox,
     pub outbound: OutboundPolicy,
     pub woo: WooClient,
@@ -114,6 +117,7 @@ impl Services {
         Ok(Self {
             repos,
             jobs: None,
+            shipments: None,
             secrets: config.secret_box()?,
             outbound: config.outbound,
             woo: WooClient::new(http, config.outbound).with_rate(config.store_rate),
@@ -136,9 +140,11 @@ impl Services {
     /// DynamoDB-backed, with the catch-up queue when one is configured.
     pub fn aws(sdk: &SdkConfig, config: &Config) -> Result<Arc<Self>> {
         let mut services = Self::new(Repos::from_adapter(dynamo_store(sdk, config)), config)?;
-        services.jobs = config.jobs_queue_url.as_ref().map(|url| {
+        let queue = |url: &String| {
             Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)) as Arc<dyn Queue>
-        });
+        };
+        services.jobs = config.jobs_queue_url.as_ref().map(queue);
+        services.shipments = config.shipments_queue_url.as_ref().map(queue);
         Ok(Arc::new(services))
     }
 
@@ -156,6 +162,24 @@ impl Services {
             secrets: &self.secrets,
             woo: &self.woo,
             jobs,
+        })
+    }
+
+    /// What the shipment routes use; a stack without a shipments queue cannot.
+    pub fn accepting(&self) -> Result<Accepting<'_>> {
+        let queue = self.shipments.as_deref().ok_or_else(|| {
+            crate::error::Error::unavailable(
+                "the shipments queue",
+                "WOOLINK_SHIPMENTS_QUEUE_URL is not set",
+            )
+        })?;
+        Ok(Accepting {
+            links: self.repos.links.as_ref(),
+            orders: self.repos.orders.as_ref(),
+            shipments: self.repos.shipments.as_ref(),
+            secrets: &self.secrets,
+            woo: &self.woo,
+            queue,
         })
     }
 
@@ -220,13 +244,17 @@ pub struct OneProcess {
     pub intake: Arc<Intake>,
     pub worker: Arc<Worker>,
     pub catch_up: Arc<CatchUpWork>,
+    pub shipments: Arc<ShipmentWorker>,
 }
 
-/// The queues one process uses: orders, their dead letters, and catch-up jobs.
+/// The queues one process uses: orders, their dead letters, catch-up jobs, shipments and
+/// theirs.
 pub struct Queues {
     pub orders: Arc<dyn Queue>,
     pub dead_letters: Arc<dyn Queue>,
     pub jobs: Arc<dyn Queue>,
+    pub shipments: Arc<dyn Queue>,
+    pub shipment_dead_letters: Arc<dyn Queue>,
 }
 
 impl OneProcess {
@@ -240,6 +268,8 @@ impl OneProcess {
             orders: queue,
             dead_letters,
             jobs,
+            shipments,
+            shipment_dead_letters,
         } = queues;
         let intake = Arc::new(Intake::new(
             repos.links.clone(),
@@ -250,6 +280,19 @@ impl OneProcess {
         let mut services = Services::new(repos.clone(), config)?;
         services.link_changes = intake.cache.clone();
         services.jobs = Some(jobs.clone());
+        services.shipments = Some(shipments.clone());
+        let shipments = Arc::new(ShipmentWorker::from_parts(
+            &repos,
+            shipments,
+            shipment_dead_letters,
+            config,
+            WorkerSettings {
+                max_receives: settings.max_receives,
+                backoff_base: settings.backoff_base,
+                backoff_max: settings.backoff_max,
+                ..WorkerSettings::default()
+            },
+        )?);
         let catch_up = Arc::new(CatchUpWork::new(
             &repos,
             queue.clone(),
@@ -272,6 +315,7 @@ impl OneProcess {
             intake,
             worker,
             catch_up,
+            shipments,
         })
     }
 }
@@ -349,6 +393,47 @@ impl Worker {
             dlq,
             config,
             settings,
+        )?))
+    }
+}
+
+impl ShipmentWorker {
+    /// A shipments worker over the given repositories and queues.
+    pub fn from_parts(
+        repos: &Repos,
+        queue: Arc<dyn Queue>,
+        dead_letters: Arc<dyn Queue>,
+        config: &Config,
+        settings: WorkerSettings,
+    ) -> Result<Self> {
+        let http = config.outbound.client(config.http_timeout)?;
+        Ok(Self {
+            links: repos.links.clone(),
+            shipments: repos.shipments.clone(),
+            tenants: repos.tenants.clone(),
+            secrets: config.secret_box()?,
+            woo: WooClient::new(http.clone(), config.outbound).with_rate(config.store_rate),
+            fulfilment: FulfilmentClient::new(http, config.outbound),
+            queue,
+            dead_letters,
+            settings,
+            profiles: crate::cache::TtlCache::new(crate::shipments::PROFILE_TTL),
+        })
+    }
+
+    /// The deployed shipments worker: DynamoDB, the shipments queue and its DLQ on SQS.
+    pub fn aws(sdk: &SdkConfig, config: &Config) -> Result<Arc<Self>> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let (queue, dlq) = config.require_shipments_queues()?;
+        Ok(Arc::new(Self::from_parts(
+            &Repos::from_adapter(dynamo_store(sdk, config)),
+            Arc::new(SqsQueue::new(sqs.clone(), queue)),
+            Arc::new(SqsQueue::new(sqs, dlq)),
+            config,
+            WorkerSettings {
+                max_receives: config.max_receives,
+                ..WorkerSettings::default()
+            },
         )?))
     }
 }

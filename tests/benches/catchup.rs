@@ -202,6 +202,8 @@ async fn main() {
         link_cache_ttl: woolink::config::DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: woolink::config::DEFAULT_MAX_MESSAGE_BYTES,
         jobs_queue_url: None,
+        shipments_queue_url: None,
+        shipments_dlq_url: None,
         // The deployed default (the pace a polite backfill keeps), or `CATCHUP_STORE_RATE`
         // (`10000/10000` shows woolink's own speed).
         store_rate: std::env::var("CATCHUP_STORE_RATE")

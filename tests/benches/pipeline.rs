@@ -147,6 +147,8 @@ async fn main() {
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         jobs_queue_url: None,
+        shipments_queue_url: None,
+        shipments_dlq_url: None,
         store_rate: woolink::politeness::StoreRate::DEFAULT,
         poll_overlap: woolink::config::DEFAULT_POLL_OVERLAP,
         catchup_pages_per_job: woolink::config::DEFAULT_CATCHUP_PAGES_PER_JOB,
@@ -190,6 +192,8 @@ async fn main() {
             orders: queue.clone(),
             dead_letters: dlq.clone(),
             jobs: Arc::new(MemoryQueue::new(Duration::from_secs(60))),
+            shipments: Arc::new(MemoryQueue::new(Duration::from_secs(60))),
+            shipment_dead_letters: Arc::new(MemoryQueue::new(Duration::from_secs(60))),
         },
         &config,
         WorkerSettings::default(),
@@ -247,6 +251,7 @@ async fn main() {
         inbox: None,
         catch_up: None,
         poll_every: None,
+        shipments: None,
     };
     tokio::spawn(
         async move { woolink::local::serve(listener, runner, std::future::pending()).await },

@@ -888,8 +888,12 @@ async fn tracking_numbers_are_written_through_ast_on_the_real_store() {
             order,
             &NewTracking {
                 provider: "UPS",
+                custom: false,
+                link: None,
                 number: "1Z999AA10123456784",
                 date_shipped: Some("2026-11-30"),
+                items: &[],
+                notify_customer: true,
             },
         )
         .await
@@ -979,14 +983,7 @@ async fn a_shipment_is_written_once_to_the_real_store() {
         .save_shipment(&shipment, None)
         .await
         .unwrap();
-    let apis = woolink::cache::TtlCache::new(woolink::shipments::TRACKING_API_TTL);
-    let ports = woolink::shipments::Writing {
-        links: app.services.repos.links.as_ref(),
-        shipments: app.services.repos.shipments.as_ref(),
-        secrets: &app.services.secrets,
-        woo: &app.services.woo,
-        apis: &apis,
-    };
+    let ports = app.shipments.writing();
     let done = woolink::shipments::write_shipment(&ports, &st, OrderId::new(order), "sh-real-1")
         .await
         .unwrap();

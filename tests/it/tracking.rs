@@ -22,24 +22,14 @@ async fn a_store_without_a_tracking_plugin_gets_order_notes() {
 }
 
 use serde_json::json;
-use woolink::cache::TtlCache;
 use woolink::domain::{OrderId, StoreId};
 use woolink::model::{Shipment, ShipmentState};
-use woolink::shipments::{note_marker, write_shipment, Writing, TRACKING_API_TTL};
+use woolink::shipments::{note_marker, write_shipment, Writing};
 
 use crate::both_backends;
 
-fn writing<'a>(
-    app: &'a TestApp,
-    apis: &'a TtlCache<StoreId, woolink::woocommerce::TrackingApi>,
-) -> Writing<'a> {
-    Writing {
-        links: app.services.repos.links.as_ref(),
-        shipments: app.services.repos.shipments.as_ref(),
-        secrets: &app.services.secrets,
-        woo: &app.services.woo,
-        apis,
-    }
+fn writing(app: &TestApp) -> Writing<'_> {
+    app.shipments.writing()
 }
 
 /// A pending shipment of st_a1's order 727, as a tenant would have posted it.
@@ -81,8 +71,7 @@ async fn shipments_are_written_once_through_ast(backend: Backend) {
         app.link_with_keys(&token, "st_a1", &store.url).await.status,
         201
     );
-    let apis = TtlCache::new(TRACKING_API_TTL);
-    let ports = writing(&app, &apis);
+    let ports = writing(&app);
     let st = StoreId::parse("st_a1").unwrap();
 
     pending(&app, "sh-1", "1Z001").await;
@@ -108,8 +97,12 @@ async fn shipments_are_written_once_through_ast(backend: Backend) {
     pending(&app, "sh-2", "1Z002").await;
     let ap = woolink::woocommerce::NewTracking {
         provider: "UPS",
+        custom: false,
+        link: None,
         number: "1Z002",
         date_shipped: None,
+        items: &[],
+        notify_customer: true,
     };
     let creds = woolink::woocommerce::WooCredentials {
         consumer_key: woolink::crypto::SecretString::new(CONSUMER_KEY.into()),
@@ -152,8 +145,7 @@ async fn stores_without_a_plugin_get_a_note_and_failures_are_told_apart(backend:
         app.link_with_keys(&token, "st_a1", &store.url).await.status,
         201
     );
-    let apis = TtlCache::new(TRACKING_API_TTL);
-    let ports = writing(&app, &apis);
+    let ports = writing(&app);
     let st = StoreId::parse("st_a1").unwrap();
 
     pending(&app, "sh-n", "1Z777").await;
@@ -249,8 +241,7 @@ async fn parallel_writers_add_one_entry(backend: Backend) {
         app.link_with_keys(&token, "st_a1", &store.url).await.status,
         201
     );
-    let apis = TtlCache::new(TRACKING_API_TTL);
-    let ports = writing(&app, &apis);
+    let ports = writing(&app);
     let st = StoreId::parse("st_a1").unwrap();
     pending(&app, "sh-p", "1Z999").await;
     let results = futures::future::join_all(

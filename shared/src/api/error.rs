@@ -13,6 +13,8 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
             StatusCode::UNAUTHORIZED
         }
         TenantInactive | LinkMismatch | InsufficientScope => StatusCode::FORBIDDEN,
+        ShipmentConflict => StatusCode::CONFLICT,
+        OrderNotInScope | InvalidItems => StatusCode::UNPROCESSABLE_ENTITY,
         TenantNotFound | StoreNotFound | OrderNotFound | NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         StoreAlreadyLinked | Conflict => StatusCode::CONFLICT,
@@ -53,6 +55,7 @@ impl IntoResponse for Error {
             error: super::wire::ErrorView {
                 code: kind.code(),
                 message,
+                details: self.details(),
             },
         };
         let mut response = (status, axum::Json(body)).into_response();

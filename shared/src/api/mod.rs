@@ -5,6 +5,7 @@ pub mod connect;
 pub mod disconnect;
 pub mod error;
 pub mod extract;
+pub mod shipments;
 pub mod webhook;
 pub mod wire;
 
@@ -49,6 +50,14 @@ pub fn connect_routes() -> Router<Arc<Services>> {
         .route(
             "/v1/stores/{storeId}/orders/{orderId}",
             get(connect::order_status),
+        )
+        .route(
+            "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments",
+            post(shipments::create).get(shipments::list),
+        )
+        .route(
+            "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments/{shipmentId}",
+            delete(shipments::delete),
         )
         .layer(DefaultBodyLimit::max(CONNECT_BODY_LIMIT))
 }

@@ -375,6 +375,8 @@ pub struct ErrorBody<'a> {
 pub struct ErrorView<'a> {
     pub code: &'a str,
     pub message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<&'a serde_json::Value>,
 }
 
 #[cfg(test)]
@@ -557,6 +559,7 @@ mod tests {
                 error: ErrorView {
                     code: "store_not_found",
                     message: "no such store",
+                    details: None,
                 },
             },
             json!({"error": {"code": "store_not_found", "message": "no such store"}}),

@@ -25,6 +25,10 @@ pub struct TestApp {
     /// Backfill and poll jobs, and what runs them.
     #[allow(dead_code)]
     pub catch_up: Arc<woolink::wiring::CatchUpWork>,
+    /// Shipments to write to stores, and what writes them (consumed in process unless the
+    /// app consumes nothing).
+    #[allow(dead_code)]
+    pub shipments: Arc<woolink::shipments::ShipmentWorker>,
     config: Config,
     settings: WorkerSettings,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -143,16 +147,21 @@ impl TestApp {
         tune(&mut settings);
         let worker_settings = settings.clone();
         let jobs = fresh_jobs_queue(backend, Duration::from_secs(30)).await;
+        let (shipment_queue, shipment_dlq) =
+            fresh_queue_with(backend, Duration::from_secs(30), config.max_receives).await;
         let queues = woolink::wiring::Queues {
             orders: queue.clone(),
             dead_letters: dlq.clone(),
             jobs,
+            shipments: shipment_queue,
+            shipment_dead_letters: shipment_dlq,
         };
         let OneProcess {
             services,
             intake,
             worker,
             catch_up,
+            shipments,
         } = OneProcess::new(repos, queues, &config, settings).expect("wiring");
         admin::apply_seed(&services.admin(), test_seed())
             .await
@@ -166,6 +175,7 @@ impl TestApp {
             inbox: None,
             catch_up: (consume == Consume::Everything).then(|| catch_up.clone()),
             poll_every: None,
+            shipments: (consume != Consume::Nothing).then(|| shipments.clone()),
         };
         tokio::spawn(async move {
             let _ = woolink::local::serve(listener, runner, async {
@@ -182,6 +192,7 @@ impl TestApp {
             queue,
             dlq,
             catch_up,
+            shipments,
             config,
             settings: worker_settings,
             shutdown: Some(tx),

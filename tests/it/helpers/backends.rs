@@ -142,6 +142,8 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         jobs_queue_url: None,
+        shipments_queue_url: None,
+        shipments_dlq_url: None,
         // Fast for tests that are not about politeness (those set their own rate).
         store_rate: woolink::politeness::StoreRate {
             per_second: 10_000.0,

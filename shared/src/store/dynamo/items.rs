@@ -17,7 +17,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    Fulfilment, Link, LinkStatus, LoginAttempts, OrderSync, Reconciliation, Session, Shipment,
+    CompleteRule, Fulfilment, Link, LinkStatus, LoginAttempts, OrderSync, Reconciliation, Session, Shipment,
     ShipmentItem, ShipmentState, Store, SyncState, Tenant, TenantApiKey, User, WebhookHealth,
     WooKeys,
 };
@@ -738,6 +738,8 @@ struct ShipmentItemRecord {
     #[serde(default)]
     items: Vec<ShipmentLine>,
     notify_customer: bool,
+    #[serde(default)]
+    complete: Option<String>,
     request_hash: String,
     state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -749,6 +751,10 @@ struct ShipmentItemRecord {
     last_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     claimed_until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    order_status: Option<String>,
+    #[serde(default)]
+    reported: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     revision: u64,
@@ -775,6 +781,7 @@ pub fn shipment(x: &Shipment) -> Result<Item> {
             })
             .collect(),
         notify_customer: x.notify_customer,
+        complete: Some(x.complete.as_str().to_owned()),
         request_hash: x.request_hash.clone(),
         state: x.state.as_str().to_owned(),
         method: x.method.clone(),
@@ -782,6 +789,8 @@ pub fn shipment(x: &Shipment) -> Result<Item> {
         attempts: x.attempts,
         last_error: x.last_error.clone(),
         claimed_until: x.claimed_until,
+        order_status: x.order_status.clone(),
+        reported: x.reported,
         created_at: x.created_at,
         updated_at: x.updated_at,
         revision: x.revision,
@@ -808,6 +817,10 @@ pub fn shipment_of(item: Item) -> Result<Shipment> {
             })
             .collect(),
         notify_customer: i.notify_customer,
+        complete: match i.complete.as_deref() {
+            None => CompleteRule::default(),
+            Some(c) => CompleteRule::parse(c).ok_or_else(|| corrupt("shipment"))?,
+        },
         request_hash: i.request_hash,
         state: ShipmentState::parse(&i.state).ok_or_else(|| corrupt("shipment"))?,
         method: i.method,
@@ -815,6 +828,8 @@ pub fn shipment_of(item: Item) -> Result<Shipment> {
         attempts: i.attempts,
         last_error: i.last_error,
         claimed_until: i.claimed_until,
+        order_status: i.order_status,
+        reported: i.reported,
         created_at: i.created_at,
         updated_at: i.updated_at,
         revision: i.revision,
@@ -976,6 +991,11 @@ mod tests {
                     vec![]
                 },
                 notify_customer: full,
+                complete: if full {
+                    CompleteRule::Never
+                } else {
+                    CompleteRule::Auto
+                },
                 request_hash: "feed".into(),
                 state: if full {
                     ShipmentState::Written
@@ -987,6 +1007,8 @@ mod tests {
                 attempts: 2,
                 last_error: full.then(|| "store answered 500".into()),
                 claimed_until: full.then(|| at(7)),
+                order_status: full.then(|| "completed".into()),
+                reported: full,
                 created_at: at(5),
                 updated_at: at(6),
                 revision: 3,

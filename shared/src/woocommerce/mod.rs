@@ -10,6 +10,10 @@ use crate::domain::{StoreUrl, WooTopic};
 use crate::outbound::{read_capped, BodyError, OutboundPolicy};
 use crate::politeness::{self, StoreRate};
 
+mod tracking;
+
+pub use tracking::{FulfillmentItem, NewTracking, StoreTracking, TrackingApi};
+
 /// How woolink introduces itself to stores (their logs and firewalls see who calls).
 pub const USER_AGENT: &str = concat!(
     "woolink/",
@@ -171,60 +175,6 @@ pub struct StoreWebhook {
     pub status: WebhookStatus,
     #[serde(default)]
     pub delivery_url: String,
-}
-
-/// How a store takes tracking numbers, in woolink's order of preference (issue 16).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TrackingApi {
-    /// WooCommerce core Order Fulfillments (`/wc/v3/orders/{id}/fulfillments`, 10.1+).
-    Fulfillments,
-    /// Advanced Shipment Tracking (`/wc-ast/v3/…/shipment-trackings`).
-    Ast,
-    /// The Shipment Tracking extension (`/wc-shipment-tracking/v3/…`), also served by AST.
-    ShipmentTracking,
-    /// None of them: a customer-visible order note.
-    OrderNote,
-}
-
-impl TrackingApi {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Fulfillments => "fulfillments",
-            Self::Ast => "ast",
-            Self::ShipmentTracking => "shipment_tracking",
-            Self::OrderNote => "order_note",
-        }
-    }
-
-    /// The REST namespace of a shipment-tracking flavour.
-    fn namespace(self) -> Option<&'static str> {
-        match self {
-            Self::Ast => Some("wc-ast/v3"),
-            Self::ShipmentTracking => Some("wc-shipment-tracking/v3"),
-            Self::Fulfillments | Self::OrderNote => None,
-        }
-    }
-}
-
-/// A tracking number to add: the carrier (a provider name the plugin knows, or any name),
-/// the number, and the day it shipped (`YYYY-MM-DD`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewTracking<'a> {
-    pub provider: &'a str,
-    pub number: &'a str,
-    pub date_shipped: Option<&'a str>,
-}
-
-/// A tracking number as a shipment-tracking API lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct StoreTracking {
-    pub tracking_id: String,
-    #[serde(default)]
-    pub tracking_provider: String,
-    #[serde(default)]
-    pub tracking_number: String,
-    #[serde(default)]
-    pub tracking_link: String,
 }
 
 /// Largest order page read from a store: 100 orders of a typical 3-30 KB each, with room.
@@ -609,156 +559,6 @@ impl WooClient {
                 hook.status
             )))
         }
-    }
-
-    /// Which tracking API the store serves, asked of order `order` (an order of the store's):
-    /// core fulfillments, AST, the Shipment Tracking extension, else order notes. A route the
-    /// store does not have answers 404 (`rest_no_route`, or the feature off).
-    pub async fn detect_tracking_api(
-        &self,
-        store: &StoreUrl,
-        creds: &WooCredentials,
-        order: u64,
-    ) -> Result<TrackingApi, WooError> {
-        let probes = [
-            (
-                TrackingApi::Fulfillments,
-                format!("wc/v3/orders/{order}/fulfillments"),
-            ),
-            (
-                TrackingApi::Ast,
-                format!("wc-ast/v3/orders/{order}/shipment-trackings"),
-            ),
-            (
-                TrackingApi::ShipmentTracking,
-                format!("wc-shipment-tracking/v3/orders/{order}/shipment-trackings"),
-            ),
-        ];
-        for (api, path) in probes {
-            let request = self.request(reqwest::Method::GET, &store.rest_endpoint(&path))?;
-            match self.call(request, creds).await {
-                Ok(_) => return Ok(api),
-                Err(WooError::Rejected { status: 404, .. }) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(TrackingApi::OrderNote)
-    }
-
-    /// Adds a tracking number to order `order` through a shipment-tracking flavour (AST or
-    /// Shipment Tracking): the store's tracking id.
-    pub async fn add_tracking(
-        &self,
-        store: &StoreUrl,
-        creds: &WooCredentials,
-        api: TrackingApi,
-        order: u64,
-        tracking: &NewTracking<'_>,
-    ) -> Result<StoreTracking, WooError> {
-        let ns = api.namespace().ok_or_else(|| {
-            WooError::Refused(format!("{} takes no tracking entries", api.as_str()))
-        })?;
-        let mut body =
-            json!({"tracking_provider": tracking.provider, "tracking_number": tracking.number});
-        if let Some(d) = tracking.date_shipped {
-            body["date_shipped"] = json!(d);
-        }
-        let request = self
-            .request(
-                reqwest::Method::POST,
-                &store.rest_endpoint(&format!("{ns}/orders/{order}/shipment-trackings")),
-            )?
-            .json(&body);
-        let response = self.call(request, creds).await?;
-        Self::read(response, ANSWER_LIMIT, "a tracking entry").await
-    }
-
-    /// The order's tracking entries through a shipment-tracking flavour.
-    pub async fn list_trackings(
-        &self,
-        store: &StoreUrl,
-        creds: &WooCredentials,
-        api: TrackingApi,
-        order: u64,
-    ) -> Result<Vec<StoreTracking>, WooError> {
-        let ns = api.namespace().ok_or_else(|| {
-            WooError::Refused(format!("{} lists no tracking entries", api.as_str()))
-        })?;
-        let request = self.request(
-            reqwest::Method::GET,
-            &store.rest_endpoint(&format!("{ns}/orders/{order}/shipment-trackings")),
-        )?;
-        let response = self.call(request, creds).await?;
-        Self::read(response, ANSWER_LIMIT, "a tracking list").await
-    }
-
-    /// Removes tracking entry `tracking_id` from order `order`; one already gone is fine.
-    pub async fn delete_tracking(
-        &self,
-        store: &StoreUrl,
-        creds: &WooCredentials,
-        api: TrackingApi,
-        order: u64,
-        tracking_id: &str,
-    ) -> Result<(), WooError> {
-        let ns = api.namespace().ok_or_else(|| {
-            WooError::Refused(format!("{} has no tracking entries", api.as_str()))
-        })?;
-        let id: String = tracking_id
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect();
-        let request = self.request(
-            reqwest::Method::DELETE,
-            &store.rest_endpoint(&format!("{ns}/orders/{order}/shipment-trackings/{id}")),
-        )?;
-        match self.call(request, creds).await {
-            Ok(_) | Err(WooError::Rejected { status: 404, .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The order's notes (`GET /wc/v3/orders/{id}/notes`): ids and texts.
-    pub async fn list_order_notes(
-        &self,
-        store: &StoreUrl,
-        creds: &WooCredentials,
-        order: u64,
-    ) -> Result<Vec<(u64, String)>, WooError> {
-        #[derive(Deserialize)]
-        struct Note {
-            id: u64,
-            #[serde(default)]
-            note: String,
-        }
-        let request = self.request(
-            reqwest::Method::GET,
-            &store.rest_endpoint(&format!("wc/v3/orders/{order}/notes")),
-        )?;
-        let response = self.call(request, creds).await?;
-        let notes: Vec<Note> = Self::read(response, ANSWER_LIMIT, "a note list").await?;
-        Ok(notes.into_iter().map(|n| (n.id, n.note)).collect())
-    }
-
-    /// Adds an order note (`customer_note`: the customer sees it and is emailed): its id.
-    pub async fn add_order_note(
-        &self,
-        store: &StoreUrl,
-        creds: &WooCredentials,
-        order: u64,
-        note: &str,
-        customer_note: bool,
-    ) -> Result<u64, WooError> {
-        let request = self
-            .request(
-                reqwest::Method::POST,
-                &store.rest_endpoint(&format!("wc/v3/orders/{order}/notes")),
-            )?
-            .json(&json!({"note": note, "customer_note": customer_note}));
-        let response = self.call(request, creds).await?;
-        Self::read::<Created>(response, ANSWER_LIMIT, "an order note")
-            .await
-            .map(|n| n.id)
     }
 
     /// `DELETE /wc/v3/webhooks/{id}?force=true`; a 404 means it is already gone.

@@ -1,0 +1,143 @@
+//! A tenant's carrier name (`"ups"`, `"DHL"`, `"Royal Mail"`, `"Acme Parcel"`) as each
+//! tracking API knows it: a provider the store lists (AST and Shipment Tracking list theirs),
+//! a slug (core fulfillments), or a custom provider with the tenant's tracking link.
+
+use crate::woocommerce::TrackingApi;
+
+/// Common carriers: woolink's key (lowercase letters and digits), the fulfillments slug, and
+/// the names the plugins list them under, preferred first.
+const KNOWN: &[(&str, &str, &[&str])] = &[
+    ("ups", "ups", &["UPS"]),
+    ("usps", "usps", &["USPS"]),
+    ("fedex", "fedex", &["FedEx", "Fedex"]),
+    ("dhl", "dhl", &["DHL Express", "DHL", "DHL US", "DHL eCommerce"]),
+    ("dhlexpress", "dhl", &["DHL Express", "DHL"]),
+    ("royalmail", "royal-mail", &["Royal Mail"]),
+    ("australiapost", "australia-post", &["Australia Post"]),
+    ("auspost", "australia-post", &["Australia Post"]),
+    ("canadapost", "canada-post", &["Canada Post"]),
+    ("dpd", "dpd", &["DPD", "DPD UK", "DPD.de"]),
+    ("gls", "gls", &["GLS"]),
+    ("postnl", "postnl", &["PostNL"]),
+    ("tnt", "tnt", &["TNT Express", "TNT"]),
+    ("colissimo", "colissimo", &["Colissimo"]),
+    ("evri", "evri", &["Evri", "Hermes"]),
+    ("hermes", "evri", &["Hermes", "Evri"]),
+    ("purolator", "purolator", &["Purolator"]),
+];
+
+/// How a carrier goes to the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provider {
+    /// The name (or slug) to send.
+    pub name: String,
+    /// Not one the store knows: sent as a custom provider, with the tenant's tracking link.
+    pub custom: bool,
+}
+
+fn key(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// `carrier` as `api` takes it, given the providers the store lists (`known`, by name).
+pub fn provider_for(carrier: &str, api: TrackingApi, known: &[String]) -> Provider {
+    let wanted = key(carrier);
+    let entry = KNOWN.iter().find(|(k, _, _)| *k == wanted);
+    match api {
+        TrackingApi::Fulfillments => Provider {
+            name: entry.map_or(carrier, |(_, slug, _)| slug).to_owned(),
+            custom: entry.is_none(),
+        },
+        TrackingApi::Ast | TrackingApi::ShipmentTracking => {
+            let listed = |candidate: &str| known.iter().find(|n| key(n) == key(candidate));
+            let found = listed(carrier).or_else(|| {
+                entry
+                    .into_iter()
+                    .flat_map(|(_, _, names)| names.iter())
+                    .find_map(|n| listed(n))
+            });
+            match found {
+                Some(name) => Provider {
+                    name: name.clone(),
+                    custom: false,
+                },
+                None => Provider {
+                    name: carrier.to_owned(),
+                    custom: true,
+                },
+            }
+        }
+        TrackingApi::OrderNote => Provider {
+            name: carrier.to_owned(),
+            custom: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed() -> Vec<String> {
+        // The real test store's AST carriers.
+        ["USPS", "UPS", "FedEx", "DHL Express"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    #[test]
+    fn known_carriers_take_the_stores_own_names() {
+        for (carrier, name) in [
+            ("ups", "UPS"),
+            ("U.P.S.", "UPS"),
+            ("fedex", "FedEx"),
+            ("FEDEX", "FedEx"),
+            ("dhl", "DHL Express"),
+            ("DHL Express", "DHL Express"),
+        ] {
+            assert_eq!(
+                provider_for(carrier, TrackingApi::Ast, &listed()),
+                Provider {
+                    name: name.into(),
+                    custom: false
+                },
+                "{carrier}"
+            );
+        }
+    }
+
+    #[test]
+    fn others_are_custom_providers() {
+        for carrier in ["Acme Parcel", "Royal Mail"] {
+            assert_eq!(
+                provider_for(carrier, TrackingApi::ShipmentTracking, &listed()),
+                Provider {
+                    name: carrier.into(),
+                    custom: true
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn fulfillments_take_slugs() {
+        assert_eq!(
+            provider_for("Royal Mail", TrackingApi::Fulfillments, &[]).name,
+            "royal-mail"
+        );
+        assert_eq!(
+            provider_for("Acme Parcel", TrackingApi::Fulfillments, &[]),
+            Provider {
+                name: "Acme Parcel".into(),
+                custom: true
+            }
+        );
+        assert_eq!(
+            provider_for("Acme Parcel", TrackingApi::OrderNote, &[]).name,
+            "Acme Parcel"
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! The shipments queue's consumer (the `shipment-worker` function; in process locally): each
+//! message writes or removes one shipment, then tells the tenant the outcome as a Standard
+//! Webhooks event (`shipment.written` / `shipment.failed`), signed and retried as orders are.
+
+use std::sync::Arc;
+
+use chrono::SecondsFormat;
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Value};
+
+use super::write::give_up;
+use super::{remove_shipment, write_shipment, ShipmentJob, ShipmentOp, StoreProfile, Writing};
+use crate::cache::TtlCache;
+use crate::crypto::{sha256_hex, SecretBox};
+use crate::domain::StoreId;
+use crate::error::{Error, ErrorKind};
+use crate::fulfilment::{DeliveryError, FulfilmentClient};
+use crate::model::{Shipment, ShipmentState};
+use crate::ports::{Links, Queue, Received, Shipments, Tenants};
+use crate::secrets::{self, Sealing};
+use crate::woocommerce::WooClient;
+use crate::worker::WorkerSettings;
+
+/// A shipment as the tenant sees it (the routes' answers and the events' `data`).
+pub fn shipment_document(s: &Shipment) -> Value {
+    let items: Vec<Value> = s
+        .items
+        .iter()
+        .map(|i| {
+            let mut v = json!({"lineItemId": i.line_item_id, "quantity": i.quantity});
+            if let Some(sku) = &i.sku {
+                v["sku"] = json!(sku);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "id": s.shipment_id,
+        "storeId": s.store_id,
+        "orderId": s.order_id.get(),
+        "state": s.state.as_str(),
+        "trackingNumber": s.tracking_number,
+        "carrier": s.carrier,
+        "trackingUrl": s.tracking_url,
+        "shippedAt": s.shipped_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        "items": items,
+        "notifyCustomer": s.notify_customer,
+        "complete": s.complete.as_str(),
+        "method": s.method,
+        "storeTrackingId": s.store_tracking_id,
+        "orderStatus": s.order_status,
+        "attempts": s.attempts,
+        "lastError": s.last_error,
+        "createdAt": s.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "updatedAt": s.updated_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    })
+}
+
+/// The shipments worker's parts.
+pub struct ShipmentWorker {
+    pub links: Arc<dyn Links>,
+    pub shipments: Arc<dyn Shipments>,
+    pub tenants: Arc<dyn Tenants>,
+    pub secrets: SecretBox,
+    pub woo: WooClient,
+    pub fulfilment: FulfilmentClient,
+    /// The shipments queue (retry delays) and its dead letters.
+    pub queue: Arc<dyn Queue>,
+    pub dead_letters: Arc<dyn Queue>,
+    /// Receives, backoff and concurrency, as the order worker's.
+    pub settings: WorkerSettings,
+    pub profiles: TtlCache<StoreId, StoreProfile>,
+}
+
+/// Why a message comes back.
+struct Again {
+    reason: String,
+    backoff: bool,
+}
+
+impl From<Error> for Again {
+    fn from(e: Error) -> Self {
+        Self {
+            reason: e.to_string(),
+            backoff: true,
+        }
+    }
+}
+
+impl ShipmentWorker {
+    pub fn writing(&self) -> Writing<'_> {
+        Writing {
+            links: self.links.as_ref(),
+            shipments: self.shipments.as_ref(),
+            secrets: &self.secrets,
+            woo: &self.woo,
+            profiles: &self.profiles,
+        }
+    }
+
+    /// Handles a batch, each message on its own (bounded concurrency): the ids of those that
+    /// must come back, after the backoff their receive count asks for.
+    pub async fn handle_batch(&self, messages: &[Received]) -> Vec<String> {
+        stream::iter(0..messages.len())
+            .map(|i| async move {
+                let message = &messages[i];
+                let again = self.handle(message).await.err()?;
+                tracing::warn!(message_id = %message.message_id, reason = %again.reason, "shipment job will be retried");
+                if again.backoff {
+                    let delay = self.settings.backoff(message.receive_count.max(1));
+                    if let Err(e) = self.queue.change_visibility(&message.receipt, delay).await {
+                        tracing::warn!(error = %e, "could not set the retry delay");
+                    }
+                }
+                Some(message.message_id.clone())
+            })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .filter_map(|f| async move { f })
+            .collect()
+            .await
+    }
+
+    async fn handle(&self, message: &Received) -> std::result::Result<(), Again> {
+        let job = match ShipmentJob::decode(&message.body) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!(message_id = %message.message_id, error = %e.message(), "not a shipment job; parked in the dead-letter queue");
+                self.dead_letters.send(message.body.clone()).await?;
+                return Ok(());
+            }
+        };
+        let ports = self.writing();
+        let (store, order, id) = (&job.store_id, job.order_id, job.shipment_id.as_str());
+        match job.op {
+            ShipmentOp::Delete => Ok(remove_shipment(&ports, store, order, id).await?),
+            ShipmentOp::Write => {
+                let last_try = message.receive_count >= self.settings.max_receives;
+                let shipment = match write_shipment(&ports, store, order, id).await {
+                    Ok(s) => s,
+                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                    Err(e) if last_try => {
+                        let Some(s) = self.shipments.get_shipment(store, order, id).await? else {
+                            return Ok(());
+                        };
+                        let why = s.last_error.clone().unwrap_or_else(|| e.to_string());
+                        give_up(&ports, s, format!("gave up after {} attempts: {why}", message.receive_count)).await?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                self.report(&shipment, &message.body).await
+            }
+        }
+    }
+
+    /// Tells the tenant a final outcome once (`reported` marks it). A refusal parks the
+    /// message in the dead-letter queue (a redrive sends the event again); a failure that may
+    /// pass comes back with backoff.
+    async fn report(&self, s: &Shipment, message: &str) -> std::result::Result<(), Again> {
+        let kind = match s.state {
+            ShipmentState::Written => "shipment.written",
+            ShipmentState::Failed => "shipment.failed",
+            ShipmentState::Pending | ShipmentState::Deleting => return Ok(()),
+        };
+        if s.reported {
+            return Ok(());
+        }
+        let Some(link) = self.links.get_link(&s.store_id).await? else {
+            return Ok(());
+        };
+        let tenant = self.tenants.get_tenant(&link.tenant).await?;
+        let Some(fulfilment) = tenant.filter(|t| t.active).and_then(|t| t.fulfilment) else {
+            tracing::info!(store = %s.store_id, "no active tenant endpoint; shipment outcome not sent");
+            return Ok(());
+        };
+        let secret = secrets::open(
+            &self.secrets,
+            &fulfilment.secret,
+            Sealing::Fulfilment(&link.tenant),
+        )?;
+        let webhook_id = format!(
+            "shp_{}",
+            &sha256_hex(
+                format!("{}|{}|{}|{kind}", s.store_id, s.order_id, s.shipment_id).as_bytes()
+            )[..32]
+        );
+        let body = json!({
+            "type": kind,
+            "timestamp": s.updated_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "data": shipment_document(s),
+        })
+        .to_string();
+        let outcome = match url::Url::parse(&fulfilment.url) {
+            Ok(url) => {
+                self.fulfilment
+                    .deliver(&url, &secret, &webhook_id, body.as_bytes())
+                    .await
+            }
+            Err(_) => Err(DeliveryError::Permanent(
+                crate::fulfilment::Failure::plain("the fulfilment URL is not a URL"),
+            )),
+        };
+        match outcome {
+            Ok(status) => {
+                tracing::info!(store = %s.store_id, order = %s.order_id, shipment = %s.shipment_id, kind, status, "shipment outcome sent to the tenant");
+                self.mark_reported(s).await
+            }
+            Err(DeliveryError::Permanent(f)) => {
+                tracing::warn!(store = %s.store_id, shipment = %s.shipment_id, reason = %f.summary, "the tenant refused the shipment event; parked in the dead-letter queue");
+                self.dead_letters.send(message.to_owned()).await?;
+                Ok(())
+            }
+            Err(DeliveryError::Retryable(f)) => Err(Again {
+                reason: f.summary,
+                backoff: true,
+            }),
+        }
+    }
+
+    async fn mark_reported(&self, s: &Shipment) -> std::result::Result<(), Again> {
+        let mut next = s.clone();
+        next.reported = true;
+        next.revision += 1;
+        match self.shipments.save_shipment(&next, Some(s.revision)).await {
+            // Changed meanwhile (deleted): the event went; nothing to mark.
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::Conflict => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! The store's side of shipments (issue 16): which tracking API it serves, that API's entries
+//! (core fulfillments, AST / Shipment Tracking numbers, or order notes), its carriers, and the
+//! order's status.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{Created, WooClient, WooCredentials, WooError, ANSWER_LIMIT};
+use crate::domain::StoreUrl;
+
+/// How a store takes tracking numbers, in woolink's order of preference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrackingApi {
+    /// WooCommerce core Order Fulfillments (`/wc/v3/orders/{id}/fulfillments`, 10.1+).
+    Fulfillments,
+    /// Advanced Shipment Tracking (`/wc-ast/v3/…/shipment-trackings`).
+    Ast,
+    /// The Shipment Tracking extension (`/wc-shipment-tracking/v3/…`), also served by AST.
+    ShipmentTracking,
+    /// None of them: a customer-visible order note.
+    OrderNote,
+}
+
+impl TrackingApi {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fulfillments => "fulfillments",
+            Self::Ast => "ast",
+            Self::ShipmentTracking => "shipment_tracking",
+            Self::OrderNote => "order_note",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Fulfillments,
+            Self::Ast,
+            Self::ShipmentTracking,
+            Self::OrderNote,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+
+    /// The REST namespace of a shipment-tracking flavour.
+    fn namespace(self) -> Option<&'static str> {
+        match self {
+            Self::Ast => Some("wc-ast/v3"),
+            Self::ShipmentTracking => Some("wc-shipment-tracking/v3"),
+            Self::Fulfillments | Self::OrderNote => None,
+        }
+    }
+}
+
+/// One line item's share of a shipment (a core fulfillment's `_items`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FulfillmentItem {
+    pub item_id: u64,
+    pub qty: u32,
+}
+
+/// A tracking entry to add.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewTracking<'a> {
+    /// A carrier the store lists (AST, Shipment Tracking: its name; fulfillments: its slug),
+    /// or, with `custom`, any name (sent as a custom provider with `link`).
+    pub provider: &'a str,
+    pub custom: bool,
+    pub link: Option<&'a str>,
+    pub number: &'a str,
+    /// The day it shipped (`YYYY-MM-DD`).
+    pub date_shipped: Option<&'a str>,
+    /// What it carries (fulfillments only; the other APIs take no items).
+    pub items: &'a [FulfillmentItem],
+    /// Fulfillments only: WooCommerce emails the customer (the plugins email on the order's
+    /// status change instead).
+    pub notify_customer: bool,
+}
+
+/// A tracking entry as the store lists it (for a fulfillment: its id and tracking meta).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct StoreTracking {
+    pub tracking_id: String,
+    #[serde(default)]
+    pub tracking_provider: String,
+    #[serde(default)]
+    pub tracking_number: String,
+    #[serde(default)]
+    pub tracking_link: String,
+}
+
+/// A core fulfillment as WooCommerce answers it: an id and meta entries.
+#[derive(Deserialize)]
+struct Fulfillment {
+    id: Value,
+    #[serde(default)]
+    meta_data: Vec<Meta>,
+}
+
+#[derive(Deserialize)]
+struct Meta {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    value: Value,
+}
+
+impl From<Fulfillment> for StoreTracking {
+    fn from(f: Fulfillment) -> Self {
+        let meta = |key: &str| {
+            f.meta_data
+                .iter()
+                .find(|m| m.key == key)
+                .and_then(|m| m.value.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Self {
+            tracking_id: match &f.id {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+            tracking_provider: meta("_shipping_provider"),
+            tracking_number: meta("_tracking_number"),
+            tracking_link: meta("_tracking_url"),
+        }
+    }
+}
+
+/// Keeps only what may go into a URL path segment (ids the store made).
+fn path_id(id: &str) -> String {
+    id.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
+impl WooClient {
+    /// Which tracking API the store serves, asked of order `order` (an order of the store's):
+    /// core fulfillments, AST, the Shipment Tracking extension, else order notes. A route the
+    /// store does not have answers 404 (`rest_no_route`, or the feature off).
+    pub async fn detect_tracking_api(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        order: u64,
+    ) -> Result<TrackingApi, WooError> {
+        let probes = [
+            (
+                TrackingApi::Fulfillments,
+                format!("wc/v3/orders/{order}/fulfillments"),
+            ),
+            (
+                TrackingApi::Ast,
+                format!("wc-ast/v3/orders/{order}/shipment-trackings"),
+            ),
+            (
+                TrackingApi::ShipmentTracking,
+                format!("wc-shipment-tracking/v3/orders/{order}/shipment-trackings"),
+            ),
+        ];
+        for (api, path) in probes {
+            let request = self.request(reqwest::Method::GET, &store.rest_endpoint(&path))?;
+            match self.call(request, creds).await {
+                Ok(_) => return Ok(api),
+                Err(WooError::Rejected { status: 404, .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(TrackingApi::OrderNote)
+    }
+
+    /// The carriers a shipment-tracking flavour knows (`…/shipment-trackings/providers`:
+    /// `{country: {name: url}}`), by name. Other APIs list none.
+    pub async fn tracking_providers(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        api: TrackingApi,
+        order: u64,
+    ) -> Result<Vec<String>, WooError> {
+        let Some(ns) = api.namespace() else {
+            return Ok(Vec::new());
+        };
+        let request = self.request(
+            reqwest::Method::GET,
+            &store.rest_endpoint(&format!(
+                "{ns}/orders/{order}/shipment-trackings/providers"
+            )),
+        )?;
+        let response = self.call(request, creds).await?;
+        let by_country: Value = Self::read(response, ANSWER_LIMIT, "a provider list").await?;
+        let mut names: Vec<String> = by_country
+            .as_object()
+            .into_iter()
+            .flat_map(|countries| countries.values())
+            .filter_map(Value::as_object)
+            .flat_map(|providers| providers.keys().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Adds a tracking entry to order `order`: the store's id for it.
+    pub async fn add_tracking(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        api: TrackingApi,
+        order: u64,
+        tracking: &NewTracking<'_>,
+    ) -> Result<StoreTracking, WooError> {
+        if api == TrackingApi::Fulfillments {
+            return self.add_fulfillment(store, creds, order, tracking).await;
+        }
+        let ns = api.namespace().ok_or_else(|| {
+            WooError::Refused(format!("{} takes no tracking entries", api.as_str()))
+        })?;
+        let mut body = json!({"tracking_number": tracking.number});
+        if tracking.custom {
+            body["custom_tracking_provider"] = json!(tracking.provider);
+            if let Some(link) = tracking.link {
+                body["custom_tracking_link"] = json!(link);
+            }
+        } else {
+            body["tracking_provider"] = json!(tracking.provider);
+        }
+        if let Some(d) = tracking.date_shipped {
+            body["date_shipped"] = json!(d);
+        }
+        let request = self
+            .request(
+                reqwest::Method::POST,
+                &store.rest_endpoint(&format!("{ns}/orders/{order}/shipment-trackings")),
+            )?
+            .json(&body);
+        let response = self.call(request, creds).await?;
+        Self::read(response, ANSWER_LIMIT, "a tracking entry").await
+    }
+
+    async fn add_fulfillment(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        order: u64,
+        tracking: &NewTracking<'_>,
+    ) -> Result<StoreTracking, WooError> {
+        let items: Vec<Value> = tracking
+            .items
+            .iter()
+            .map(|i| json!({"item_id": i.item_id, "qty": i.qty}))
+            .collect();
+        let mut meta = vec![
+            json!({"key": "_items", "value": items}),
+            json!({"key": "_tracking_number", "value": tracking.number}),
+            json!({"key": "_shipping_provider", "value": tracking.provider}),
+        ];
+        if let Some(link) = tracking.link {
+            meta.push(json!({"key": "_tracking_url", "value": link}));
+        }
+        if let Some(d) = tracking.date_shipped {
+            meta.push(json!({"key": "_date_shipped", "value": d}));
+        }
+        let request = self
+            .request(
+                reqwest::Method::POST,
+                &store.rest_endpoint(&format!("wc/v3/orders/{order}/fulfillments")),
+            )?
+            .query(&[("notify_customer", tracking.notify_customer.to_string())])
+            .json(&json!({"status": "fulfilled", "is_fulfilled": true, "meta_data": meta}));
+        let response = self.call(request, creds).await?;
+        Self::read::<Fulfillment>(response, ANSWER_LIMIT, "a fulfillment")
+            .await
+            .map(StoreTracking::from)
+    }
+
+    /// The order's tracking entries (fulfillments, or a shipment-tracking flavour's).
+    pub async fn list_trackings(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        api: TrackingApi,
+        order: u64,
+    ) -> Result<Vec<StoreTracking>, WooError> {
+        if api == TrackingApi::Fulfillments {
+            let request = self.request(
+                reqwest::Method::GET,
+                &store.rest_endpoint(&format!("wc/v3/orders/{order}/fulfillments")),
+            )?;
+            let response = self.call(request, creds).await?;
+            let list: Vec<Fulfillment> =
+                Self::read(response, ANSWER_LIMIT, "a fulfillment list").await?;
+            return Ok(list.into_iter().map(StoreTracking::from).collect());
+        }
+        let ns = api.namespace().ok_or_else(|| {
+            WooError::Refused(format!("{} lists no tracking entries", api.as_str()))
+        })?;
+        let request = self.request(
+            reqwest::Method::GET,
+            &store.rest_endpoint(&format!("{ns}/orders/{order}/shipment-trackings")),
+        )?;
+        let response = self.call(request, creds).await?;
+        Self::read(response, ANSWER_LIMIT, "a tracking list").await
+    }
+
+    /// Removes tracking entry `tracking_id` from order `order`; one already gone is fine.
+    pub async fn delete_tracking(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        api: TrackingApi,
+        order: u64,
+        tracking_id: &str,
+    ) -> Result<(), WooError> {
+        let id = path_id(tracking_id);
+        let path = match api {
+            TrackingApi::Fulfillments => format!("wc/v3/orders/{order}/fulfillments/{id}"),
+            TrackingApi::OrderNote => format!("wc/v3/orders/{order}/notes/{id}"),
+            _ => {
+                let ns = api.namespace().unwrap_or_default();
+                format!("{ns}/orders/{order}/shipment-trackings/{id}")
+            }
+        };
+        let request = self
+            .request(reqwest::Method::DELETE, &store.rest_endpoint(&path))?
+            .query(&[("force", "true")]);
+        match self.call(request, creds).await {
+            Ok(_) | Err(WooError::Rejected { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The order's notes (`GET /wc/v3/orders/{id}/notes`): ids and texts.
+    pub async fn list_order_notes(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        order: u64,
+    ) -> Result<Vec<(u64, String)>, WooError> {
+        #[derive(Deserialize)]
+        struct Note {
+            id: u64,
+            #[serde(default)]
+            note: String,
+        }
+        let request = self.request(
+            reqwest::Method::GET,
+            &store.rest_endpoint(&format!("wc/v3/orders/{order}/notes")),
+        )?;
+        let response = self.call(request, creds).await?;
+        let notes: Vec<Note> = Self::read(response, ANSWER_LIMIT, "a note list").await?;
+        Ok(notes.into_iter().map(|n| (n.id, n.note)).collect())
+    }
+
+    /// Adds an order note (`customer_note`: the customer sees it and is emailed): its id.
+    pub async fn add_order_note(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        order: u64,
+        note: &str,
+        customer_note: bool,
+    ) -> Result<u64, WooError> {
+        let request = self
+            .request(
+                reqwest::Method::POST,
+                &store.rest_endpoint(&format!("wc/v3/orders/{order}/notes")),
+            )?
+            .json(&json!({"note": note, "customer_note": customer_note}));
+        let response = self.call(request, creds).await?;
+        Self::read::<Created>(response, ANSWER_LIMIT, "an order note")
+            .await
+            .map(|n| n.id)
+    }
+
+    /// The order statuses the store has (`GET /wc/v3/reports/orders/totals`: core ones and
+    /// those plugins register, such as AST's `partial-shipped`), by slug.
+    pub async fn order_statuses(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+    ) -> Result<Vec<String>, WooError> {
+        #[derive(Deserialize)]
+        struct Total {
+            slug: String,
+        }
+        let request = self.request(
+            reqwest::Method::GET,
+            &store.rest_endpoint("wc/v3/reports/orders/totals"),
+        )?;
+        let response = self.call(request, creds).await?;
+        let totals: Vec<Total> = Self::read(response, ANSWER_LIMIT, "order totals").await?;
+        Ok(totals.into_iter().map(|t| t.slug).collect())
+    }
+
+    /// Which of products `ids` are virtual (nothing to ship), one call:
+    /// `GET /wc/v3/products?include=…&_fields=id,virtual`.
+    pub async fn virtual_products(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        ids: &[u64],
+    ) -> Result<Vec<u64>, WooError> {
+        #[derive(Deserialize)]
+        struct Product {
+            id: u64,
+            #[serde(default)]
+            r#virtual: bool,
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let include = ids
+            .iter()
+            .take(100)
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let request = self
+            .request(reqwest::Method::GET, &store.rest_endpoint("wc/v3/products"))?
+            .query(&[
+                ("include", include.as_str()),
+                ("per_page", "100"),
+                ("_fields", "id,virtual"),
+            ]);
+        let response = self.call(request, creds).await?;
+        let products: Vec<Product> = Self::read(response, ANSWER_LIMIT, "a product list").await?;
+        Ok(products
+            .into_iter()
+            .filter(|p| p.r#virtual)
+            .map(|p| p.id)
+            .collect())
+    }
+
+    /// `PUT /wc/v3/orders/{id}` with a new status; the store must answer with it.
+    pub async fn set_order_status(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        order: u64,
+        status: &str,
+    ) -> Result<(), WooError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            status: String,
+        }
+        let request = self
+            .request(
+                reqwest::Method::PUT,
+                &store.rest_endpoint(&format!("wc/v3/orders/{order}")),
+            )?
+            .json(&json!({"status": status}));
+        let response = self.call(request, creds).await?;
+        let answer: Answer =
+            Self::read(response, super::ORDER_ANSWER_LIMIT, "an order").await?;
+        if answer.status == status {
+            Ok(())
+        } else {
+            Err(WooError::Unreachable(format!(
+                "the store kept the order {:?}",
+                answer.status
+            )))
+        }
+    }
+}
