@@ -16,6 +16,7 @@ mod real_deliveries;
 mod real_store;
 mod reliability;
 mod security;
+mod shipments;
 mod sync_worker;
 mod tenant_keys;
 mod tracking;

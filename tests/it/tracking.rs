@@ -32,6 +32,16 @@ fn writing(app: &TestApp) -> Writing<'_> {
     app.shipments.writing()
 }
 
+/// A store holding order 727 (the REST docs' sample, processing).
+async fn store_with_order() -> FakeStore {
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    store.set_order(
+        727,
+        &php_json(&order(727, "processing", "2026-11-30T10:00:00")),
+    );
+    store
+}
+
 /// A pending shipment of st_a1's order 727, as a tenant would have posted it.
 async fn pending(app: &TestApp, id: &str, number: &str) -> Shipment {
     let s = Shipment {
@@ -61,7 +71,7 @@ fn posts(store: &FakeStore, path_end: &str) -> usize {
 /// the order) adopts the store's entry instead of adding a second.
 async fn shipments_are_written_once_through_ast(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let store = FakeStore::start(StoreMode::Healthy).await;
+    let store = store_with_order().await;
     store.misbehave(Misbehaviour {
         ast: true,
         ..Misbehaviour::default()
@@ -139,7 +149,7 @@ both_backends!(shipments_are_written_once_through_ast);
 /// shipment pending with the error (to be retried); keys it refuses fail it for good.
 async fn stores_without_a_plugin_get_a_note_and_failures_are_told_apart(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let store = FakeStore::start(StoreMode::Healthy).await;
+    let store = store_with_order().await;
     let token = app.acme_token().await;
     assert_eq!(
         app.link_with_keys(&token, "st_a1", &store.url).await.status,
@@ -231,7 +241,7 @@ both_backends!(stores_without_a_plugin_get_a_note_and_failures_are_told_apart);
 /// they find it written.
 async fn parallel_writers_add_one_entry(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let store = FakeStore::start(StoreMode::Healthy).await;
+    let store = store_with_order().await;
     store.misbehave(Misbehaviour {
         ast: true,
         ..Misbehaviour::default()

@@ -11,14 +11,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::extract::{Bearer, JsonBody};
+use super::extract::{parse_json, Bearer, RawBody};
 use crate::auth::store_not_found;
 use crate::domain::{OrderId, Scope, StoreId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::CompleteRule;
-use crate::shipments::{
-    self, shipment_document, Accepted, RequestedItem, ShipmentRequest,
-};
+use crate::shipments::{self, shipment_document, Accepted, RequestedItem, ShipmentRequest};
 use crate::wiring::Services;
 
 type AppState = State<Arc<Services>>;
@@ -142,9 +140,8 @@ fn request_of(body: ShipmentBody) -> Result<ShipmentRequest> {
         .collect::<Result<Vec<_>>>()?;
     let complete = match body.complete.as_deref() {
         None => CompleteRule::Auto,
-        Some(c) => CompleteRule::parse(c).ok_or_else(|| {
-            Error::invalid_request("complete must be one of auto, always, never")
-        })?,
+        Some(c) => CompleteRule::parse(c)
+            .ok_or_else(|| Error::invalid_request("complete must be one of auto, always, never"))?,
     };
     Ok(ShipmentRequest {
         shipment_id: body.shipment_id,
@@ -169,14 +166,14 @@ pub async fn create(
     State(svc): AppState,
     bearer: Bearer,
     Path((store_id, order_id)): Path<(String, String)>,
-    JsonBody(body): JsonBody<ShipmentBody>,
+    RawBody(body): RawBody,
 ) -> Result<impl IntoResponse> {
     let (store, order) = ids(&store_id, &order_id)?;
     let link = svc
         .gate()
         .link_for_tenant_key(bearer.as_deref(), Scope::ShipmentsWrite, &store)
         .await?;
-    let request = request_of(body)?;
+    let request = request_of(parse_json(&body)?)?;
     let (status, shipment) =
         match shipments::accept_shipment(&svc.accepting()?, &link, order, request).await? {
             Accepted::Created(s) => (StatusCode::ACCEPTED, s),
@@ -231,10 +228,12 @@ mod tests {
 
     #[test]
     fn a_full_body_is_read() {
-        let r = body(json!({"shipmentId": "sh-1", "trackingNumber": " 1Z999 ", "carrier": "UPS",
+        let r = body(
+            json!({"shipmentId": "sh-1", "trackingNumber": " 1Z999 ", "carrier": "UPS",
             "trackingUrl": "https://ups.example/1Z999", "shippedAt": "2026-11-01T10:00:00+01:00",
             "items": [{"sku": "TSHIRT-001", "quantity": 2}, {"lineItemId": 7, "quantity": 1}],
-            "notifyCustomer": false, "complete": "never"}))
+            "notifyCustomer": false, "complete": "never"}),
+        )
         .unwrap();
         assert_eq!(r.tracking_number, "1Z999");
         assert_eq!(r.complete, CompleteRule::Never);
@@ -259,7 +258,10 @@ mod tests {
             ("shippedAt", json!("2999-01-01T00:00:00Z")),
             ("complete", json!("sometimes")),
             ("items", json!([{"quantity": 1}])),
-            ("items", json!([{"sku": "A", "lineItemId": 1, "quantity": 1}])),
+            (
+                "items",
+                json!([{"sku": "A", "lineItemId": 1, "quantity": 1}]),
+            ),
             ("items", json!([{"sku": "A", "quantity": 0}])),
         ];
         for (field, value) in cases {
@@ -269,7 +271,9 @@ mod tests {
             assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{field} {value}");
             assert!(err.message().contains(field), "{field}: {}", err.message());
         }
-        let many: Vec<_> = (0..101).map(|i| json!({"lineItemId": i, "quantity": 1})).collect();
+        let many: Vec<_> = (0..101)
+            .map(|i| json!({"lineItemId": i, "quantity": 1}))
+            .collect();
         let mut b = base.clone();
         b["items"] = json!(many);
         assert!(body(b).is_err());

@@ -200,10 +200,7 @@ async fn replay(ports: &Accepting<'_>, existing: Shipment, hash: &str) -> Result
     if existing.request_hash != hash {
         return Err(Error::new(
             ErrorKind::ShipmentConflict,
-            format!(
-                "shipment {} exists with another body",
-                existing.shipment_id
-            ),
+            format!("shipment {} exists with another body", existing.shipment_id),
         )
         .with_details(json!({"shipmentId": existing.shipment_id})));
     }
@@ -297,9 +294,8 @@ fn allocate(
                     .map(|l| l.id)
                     .collect();
                 if lines.is_empty() {
-                    problems.push(
-                        json!({"sku": sku, "quantity": quantity, "problem": "unknown_sku"}),
-                    );
+                    problems
+                        .push(json!({"sku": sku, "quantity": quantity, "problem": "unknown_sku"}));
                     continue;
                 }
                 let available: u64 = lines.iter().map(|l| left(*l, &shipped)).sum();
@@ -331,11 +327,7 @@ fn allocate(
     if !problems.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidItems,
-            format!(
-                "{} item(s) do not match order {}",
-                problems.len(),
-                order.id
-            ),
+            format!("{} item(s) do not match order {}", problems.len(), order.id),
         )
         .with_details(json!({"items": problems})));
     }

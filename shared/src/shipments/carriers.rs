@@ -10,7 +10,11 @@ const KNOWN: &[(&str, &str, &[&str])] = &[
     ("ups", "ups", &["UPS"]),
     ("usps", "usps", &["USPS"]),
     ("fedex", "fedex", &["FedEx", "Fedex"]),
-    ("dhl", "dhl", &["DHL Express", "DHL", "DHL US", "DHL eCommerce"]),
+    (
+        "dhl",
+        "dhl",
+        &["DHL Express", "DHL", "DHL US", "DHL eCommerce"],
+    ),
     ("dhlexpress", "dhl", &["DHL Express", "DHL"]),
     ("royalmail", "royal-mail", &["Royal Mail"]),
     ("australiapost", "australia-post", &["Australia Post"]),

@@ -126,14 +126,22 @@ mod tests {
         );
         assert_eq!(
             next_status(CompleteRule::Auto, "processing", &LINES, &[&first], false),
-            StatusMove::Unchanged("shipped in part; the store has no partial-shipped status".into())
+            StatusMove::Unchanged(
+                "shipped in part; the store has no partial-shipped status".into()
+            )
         );
         assert_eq!(
             next_status(CompleteRule::Auto, PARTIAL_SHIPPED, &LINES, &[&first], true),
             StatusMove::Unchanged("the order is already partial-shipped".into())
         );
         assert_eq!(
-            next_status(CompleteRule::Auto, PARTIAL_SHIPPED, &LINES, &[&first, &rest], true),
+            next_status(
+                CompleteRule::Auto,
+                PARTIAL_SHIPPED,
+                &LINES,
+                &[&first, &rest],
+                true
+            ),
             StatusMove::To("completed")
         );
     }
@@ -155,7 +163,13 @@ mod tests {
             StatusMove::To("completed")
         );
         assert_eq!(
-            next_status(CompleteRule::Never, "processing", &LINES, &[&shipment(&[])], true),
+            next_status(
+                CompleteRule::Never,
+                "processing",
+                &LINES,
+                &[&shipment(&[])],
+                true
+            ),
             StatusMove::Unchanged("complete: never".into())
         );
         for status in ["cancelled", "refunded", "completed", "failed", "trash"] {

@@ -143,7 +143,12 @@ impl ShipmentWorker {
                             return Ok(());
                         };
                         let why = s.last_error.clone().unwrap_or_else(|| e.to_string());
-                        give_up(&ports, s, format!("gave up after {} attempts: {why}", message.receive_count)).await?
+                        give_up(
+                            &ports,
+                            s,
+                            format!("gave up after {} attempts: {why}", message.receive_count),
+                        )
+                        .await?
                     }
                     Err(e) => return Err(e.into()),
                 };
@@ -195,9 +200,9 @@ impl ShipmentWorker {
                     .deliver(&url, &secret, &webhook_id, body.as_bytes())
                     .await
             }
-            Err(_) => Err(DeliveryError::Permanent(
-                crate::fulfilment::Failure::plain("the fulfilment URL is not a URL"),
-            )),
+            Err(_) => Err(DeliveryError::Permanent(crate::fulfilment::Failure::plain(
+                "the fulfilment URL is not a URL",
+            ))),
         };
         match outcome {
             Ok(status) => {

@@ -50,6 +50,11 @@ enum Outcome {
 fn judged(e: &WooError) -> Outcome {
     match e {
         WooError::AuthFailed => Outcome::Failed("the store refused the WooCommerce keys".into()),
+        // A route that is gone is the plugin going away (learnt again next time); any other
+        // 404 is the order gone.
+        WooError::Rejected { status: 404, code } if code != "rest_no_route" => {
+            Outcome::Failed(format!("the store no longer has the order ({code})"))
+        }
         WooError::Rejected { status, code } if *status != 404 && *status != 429 => Outcome::Failed(
             format!("the store refused the tracking entry ({status} {code})"),
         ),
@@ -142,7 +147,8 @@ pub async fn write_shipment(
                 .await?;
             }
             Err(e) => {
-                if let WooError::Rejected { status: 404, .. } = &e {
+                if matches!(&e, WooError::Rejected { status: 404, code } if code == "rest_no_route")
+                {
                     // The plugin went away (or came): learn the store again next attempt.
                     ports.profiles.forget(store);
                 }

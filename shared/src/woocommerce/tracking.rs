@@ -181,9 +181,7 @@ impl WooClient {
         };
         let request = self.request(
             reqwest::Method::GET,
-            &store.rest_endpoint(&format!(
-                "{ns}/orders/{order}/shipment-trackings/providers"
-            )),
+            &store.rest_endpoint(&format!("{ns}/orders/{order}/shipment-trackings/providers")),
         )?;
         let response = self.call(request, creds).await?;
         let by_country: Value = Self::read(response, ANSWER_LIMIT, "a provider list").await?;
@@ -450,8 +448,7 @@ impl WooClient {
             )?
             .json(&json!({"status": status}));
         let response = self.call(request, creds).await?;
-        let answer: Answer =
-            Self::read(response, super::ORDER_ANSWER_LIMIT, "an order").await?;
+        let answer: Answer = Self::read(response, super::ORDER_ANSWER_LIMIT, "an order").await?;
         if answer.status == status {
             Ok(())
         } else {

@@ -27,8 +27,17 @@ pub struct Misbehaviour {
     /// It runs Advanced Shipment Tracking (`/wc-ast/v3/…/shipment-trackings`); without it
     /// those routes are 404 `rest_no_route`.
     pub ast: bool,
-    /// Adding a tracking number or a note answers 500.
+    /// It runs the official Shipment Tracking extension (`/wc-shipment-tracking/v3/…` only,
+    /// no per-item data; custom providers shown as given).
+    pub shipment_tracking: bool,
+    /// It runs WooCommerce 10.1+ with Order Fulfillments on (`/wc/v3/orders/{id}/fulfillments`).
+    pub fulfillments: bool,
+    /// It has AST's `partial-shipped` order status (AST registers it when its setting is on).
+    pub partial_shipped: bool,
+    /// Adding a tracking number, fulfillment or note answers 500.
     pub tracking_fails: bool,
+    /// Adding a tracking number, fulfillment or note never answers (the client times out).
+    pub tracking_hangs: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +61,9 @@ fn catalogue_parent(id: u64) -> Option<u64> {
     }
 }
 
+/// The catalogue's virtual product (a gift card: nothing to ship).
+pub const VIRTUAL_PRODUCT: u64 = 15;
+
 fn catalogue_weight(id: u64) -> String {
     match id {
         10 => "0.25".into(),
@@ -74,6 +86,7 @@ pub struct FakeStore {
     next_id: Arc<AtomicU64>,
     trackings: Trackings,
     notes: Trackings,
+    fulfillments: Trackings,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -108,6 +121,7 @@ impl FakeStore {
             misbehaviour: Arc<Mutex<Misbehaviour>>,
             trackings: Trackings,
             notes: Trackings,
+            fulfillments: Trackings,
             mode: StoreMode,
             next_id: Arc<AtomicU64>,
         }
@@ -144,9 +158,11 @@ impl FakeStore {
         let next_id = Arc::new(AtomicU64::new(100));
         let trackings: Trackings = Arc::default();
         let notes: Trackings = Arc::default();
+        let fulfillments: Trackings = Arc::default();
         let state = St {
             trackings: trackings.clone(),
             notes: notes.clone(),
+            fulfillments: fulfillments.clone(),
             calls: calls.clone(),
             pings: pings.clone(),
             orders: orders.clone(),
@@ -182,64 +198,262 @@ impl FakeStore {
             )
                 .into_response()
         }
-        /// AST's and the notes' shared handling: list, add (`body`), checked and recorded.
-        fn entries(
-            st: &St,
-            kind: &str,
-            order: u64,
-            q: &Option<String>,
-            h: &HeaderMap,
-            body: Option<Value>,
+        /// The tracking side of a store: AST (both its namespaces), the Shipment Tracking
+        /// extension, core fulfillments, order notes, order statuses and status updates, as
+        /// their docs and the real store describe them.
+        async fn tracking_api(
+            State(st): State<St>,
+            method: axum::http::Method,
+            uri: axum::http::Uri,
+            RawQuery(q): RawQuery,
+            headers: HeaderMap,
+            body: axum::body::Bytes,
         ) -> axum::response::Response {
-            let ast = kind == "trackings";
-            let path = if ast {
-                format!("/wp-json/wc-ast/v3/orders/{order}/shipment-trackings")
-            } else {
-                format!("/wp-json/wc/v3/orders/{order}/notes")
-            };
+            let path = uri.path().to_owned();
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             st.calls.lock().expect("lock").push(StoreCall {
-                method: if body.is_some() { "POST" } else { "GET" }.into(),
-                path,
+                method: method.to_string(),
+                path: path.clone(),
                 query: q.clone(),
-                auth: auth_of(h),
-                body: body.clone().unwrap_or(Value::Null),
+                auth: auth_of(&headers),
+                body: body.clone(),
                 at: std::time::Instant::now(),
             });
+            if let Some(busy) = limited(&st) {
+                return busy;
+            }
             let m = st.misbehaviour.lock().expect("lock").clone();
-            if ast && !m.ast {
+            let rest = path.trim_start_matches("/wp-json/");
+            let parts: Vec<&str> = rest.split('/').collect();
+            // (namespace, resource, order, entry)
+            let (ns, resource, order, entry) = match parts.as_slice() {
+                [a, b, "orders", id, res] => (format!("{a}/{b}"), *res, id.parse().ok(), None),
+                [a, b, "orders", id, res, e] => {
+                    (format!("{a}/{b}"), *res, id.parse().ok(), Some(*e))
+                }
+                ["wc", "v3", "reports", "orders", "totals"] => {
+                    ("wc/v3".into(), "totals", None, None)
+                }
+                ["wc", "v3", "orders", id] => ("wc/v3".into(), "order", id.parse().ok(), None),
+                _ => return no_route(),
+            };
+            let served = match (ns.as_str(), resource) {
+                ("wc-ast/v3", "shipment-trackings") => m.ast,
+                ("wc-shipment-tracking/v3", "shipment-trackings") => m.ast || m.shipment_tracking,
+                ("wc/v3", "fulfillments") => m.fulfillments,
+                ("wc/v3", "notes" | "totals" | "order") => true,
+                _ => false,
+            };
+            if !served {
                 return no_route();
             }
-            if !authorized(st, h, q) {
+            if !authorized(&st, &headers, &q) {
                 return not_allowed().into_response();
             }
-            let store = if ast { &st.trackings } else { &st.notes };
-            let Some(body) = body else {
-                let list = store
+            let writes = method == axum::http::Method::POST;
+            if writes && m.tracking_hangs {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            if writes && m.tracking_fails {
+                return server_error();
+            }
+            let statuses = || {
+                let mut s: Vec<&str> = vec![
+                    "pending",
+                    "processing",
+                    "on-hold",
+                    "completed",
+                    "cancelled",
+                    "refunded",
+                    "failed",
+                    "checkout-draft",
+                ];
+                if m.partial_shipped {
+                    s.push("partial-shipped");
+                }
+                s
+            };
+            if resource == "totals" {
+                let list: Vec<Value> = statuses()
+                    .into_iter()
+                    .map(|slug| json!({"slug": slug, "name": slug, "total": 0}))
+                    .collect();
+                return (StatusCode::OK, axum::Json(Value::Array(list))).into_response();
+            }
+            let Some(order) = order else {
+                return no_route();
+            };
+            if resource == "order" {
+                // PUT /wc/v3/orders/{id}: only the status is changed here.
+                let wanted = body["status"].as_str().unwrap_or_default().to_owned();
+                if !statuses().contains(&wanted.as_str()) {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        axum::Json(json!({"code": "rest_invalid_param",
+                        "message": "Invalid parameter(s): status", "data": {"status": 400}})),
+                    )
+                        .into_response();
+                }
+                let mut orders = st.orders.lock().expect("lock");
+                let Some(raw) = orders.get_mut(&order) else {
+                    return (
+                        StatusCode::NOT_FOUND,
+                        axum::Json(json!({"code": "woocommerce_rest_shop_order_invalid_id",
+                        "message": "Invalid ID.", "data": {"status": 404}})),
+                    )
+                        .into_response();
+                };
+                let mut o: Value = serde_json::from_str(raw).expect("stored order");
+                o["status"] = json!(wanted);
+                *raw = o.to_string();
+                return (StatusCode::OK, axum::Json(o)).into_response();
+            }
+            let kind = match resource {
+                "fulfillments" => &st.fulfillments,
+                "notes" => &st.notes,
+                _ => &st.trackings,
+            };
+            if method == axum::http::Method::DELETE {
+                let id = entry.unwrap_or_default().to_owned();
+                let mut all = kind.lock().expect("lock");
+                let list = all.entry(order).or_default();
+                let before = list.len();
+                list.retain(|e| {
+                    let eid = match resource {
+                        "shipment-trackings" => {
+                            e["tracking_id"].as_str().unwrap_or_default().to_owned()
+                        }
+                        _ => e["id"].to_string(),
+                    };
+                    eid != id
+                });
+                if list.len() == before {
+                    return (
+                        StatusCode::NOT_FOUND,
+                        axum::Json(json!({"code": "woocommerce_rest_invalid_id",
+                        "message": "Invalid ID.", "data": {"status": 404}})),
+                    )
+                        .into_response();
+                }
+                return (StatusCode::OK, axum::Json(json!({"deleted": true}))).into_response();
+            }
+            if method == axum::http::Method::GET {
+                if entry == Some("providers") {
+                    let providers = if m.ast {
+                        // The real test store's AST carriers.
+                        json!({"United States": {"USPS": "https://tools.usps.com/?%1$s",
+                            "UPS": "https://www.ups.com/track?tracknum=%1$s",
+                            "FedEx": "https://www.fedex.com/fedextrack/?tracknumbers=%1$s"},
+                            "Global": {"DHL Express": "https://www.dhl.com/?AWB=%1$s"}})
+                    } else {
+                        let sample: Value = serde_json::from_slice(&fixture(
+                            "fluxc-wc-order-shipment-providers-success.json",
+                        ))
+                        .expect("fixture");
+                        sample["data"].clone()
+                    };
+                    return (StatusCode::OK, axum::Json(providers)).into_response();
+                }
+                let list = kind
                     .lock()
                     .expect("lock")
                     .get(&order)
                     .cloned()
                     .unwrap_or_default();
                 return (StatusCode::OK, axum::Json(Value::Array(list))).into_response();
-            };
-            if m.tracking_fails {
-                return server_error();
+            }
+            if !writes {
+                return no_route();
+            }
+            if !st.orders.lock().expect("lock").contains_key(&order) && resource != "notes" {
+                return (
+                    StatusCode::NOT_FOUND,
+                    axum::Json(json!({"code": "woocommerce_rest_order_invalid_id",
+                    "message": "Invalid order ID.", "data": {"status": 404}})),
+                )
+                    .into_response();
             }
             let id = st.next_id.fetch_add(1, Ordering::Relaxed);
-            let entry = if ast {
-                json!({"tracking_id": format!("{id:032x}"), "tracking_provider": body["tracking_provider"],
-                    "tracking_number": body["tracking_number"], "tracking_link": "",
-                    "date_shipped": body["date_shipped"]})
-            } else {
-                json!({"id": id, "note": body["note"], "customer_note": body["customer_note"]})
+            let created = match resource {
+                "fulfillments" => {
+                    let meta: Vec<Value> = body["meta_data"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, mut e)| {
+                            e["id"] = json!(id * 100 + i as u64);
+                            e
+                        })
+                        .collect();
+                    if !meta.iter().any(|e| e["key"] == "_tracking_number") {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            axum::Json(json!({"code": "woocommerce_rest_tracking_number_missing",
+                            "message": "Tracking number is required.", "data": {"status": 400}})),
+                        )
+                            .into_response();
+                    }
+                    json!({"id": id, "entity_type": "WC_Order", "entity_id": order.to_string(),
+                        "status": body["status"], "is_fulfilled": body["is_fulfilled"],
+                        "notify_customer": query_param(&q, "notify_customer"),
+                        "date_deleted": null, "meta_data": meta})
+                }
+                "notes" => {
+                    json!({"id": id, "note": body["note"], "customer_note": body["customer_note"]})
+                }
+                _ => {
+                    if body["tracking_number"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .is_empty()
+                    {
+                        return (StatusCode::BAD_REQUEST, axum::Json(json!({"code": "rest_missing_callback_param",
+                            "message": "Missing parameter(s): tracking_number", "data": {"status": 400}}))).into_response();
+                    }
+                    let known = ["USPS", "UPS", "FedEx", "DHL Express"];
+                    let named = body["tracking_provider"].as_str().unwrap_or_default();
+                    let custom = body["custom_tracking_provider"]
+                        .as_str()
+                        .unwrap_or_default();
+                    // AST shows a carrier it does not list as empty (the real store's README);
+                    // the Shipment Tracking extension shows a custom one as given.
+                    let (provider, link) = if m.ast {
+                        let name = if custom.is_empty() { named } else { custom };
+                        if known.contains(&name) {
+                            (
+                                name.to_owned(),
+                                format!(
+                                    "https://track.example/{}",
+                                    body["tracking_number"].as_str().unwrap_or_default()
+                                ),
+                            )
+                        } else {
+                            (String::new(), String::new())
+                        }
+                    } else if custom.is_empty() {
+                        (named.to_owned(), String::new())
+                    } else {
+                        (
+                            custom.to_owned(),
+                            body["custom_tracking_link"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        )
+                    };
+                    json!({"tracking_id": format!("{id:032x}"), "tracking_provider": provider,
+                        "tracking_number": body["tracking_number"], "tracking_link": link,
+                        "date_shipped": body["date_shipped"]})
+                }
             };
-            store
-                .lock()
+            kind.lock()
                 .expect("lock")
                 .entry(order)
                 .or_default()
-                .push(entry.clone());
-            (StatusCode::CREATED, axum::Json(entry)).into_response()
+                .push(created.clone());
+            (StatusCode::CREATED, axum::Json(created)).into_response()
         }
         /// A `429` when the calls of the last second exceed the store's own limit.
         fn limited(st: &St) -> Option<axum::response::Response> {
@@ -299,7 +513,10 @@ impl FakeStore {
                         let products: Vec<Value> = included(&q)
                             .into_iter()
                             .filter(|id| catalogue_parent(*id).is_none())
-                            .map(|id| json!({"id": id, "weight": catalogue_weight(id)}))
+                            .map(|id| {
+                                json!({"id": id, "weight": catalogue_weight(id),
+                                "virtual": id == VIRTUAL_PRODUCT})
+                            })
                             .collect();
                         (StatusCode::OK, axum::Json(Value::Array(products))).into_response()
                     },
@@ -360,47 +577,20 @@ impl FakeStore {
                                 .into_response(),
                         }
                     },
-                ),
+                )
+                .put(tracking_api),
             )
             .route(
-                "/wp-json/wc-ast/v3/orders/{id}/shipment-trackings",
-                axum::routing::get(
-                    |State(st): State<St>,
-                     Path(id): Path<u64>,
-                     RawQuery(q): RawQuery,
-                     headers: HeaderMap| async move {
-                        entries(&st, "trackings", id, &q, &headers, None)
-                    },
-                )
-                .post(
-                    |State(st): State<St>,
-                     Path(id): Path<u64>,
-                     RawQuery(q): RawQuery,
-                     headers: HeaderMap,
-                     body: axum::Json<Value>| async move {
-                        entries(&st, "trackings", id, &q, &headers, Some(body.0))
-                    },
-                ),
+                "/wp-json/{ns}/{version}/orders/{id}/{resource}",
+                axum::routing::any(tracking_api),
             )
             .route(
-                "/wp-json/wc/v3/orders/{id}/notes",
-                axum::routing::get(
-                    |State(st): State<St>,
-                     Path(id): Path<u64>,
-                     RawQuery(q): RawQuery,
-                     headers: HeaderMap| async move {
-                        entries(&st, "notes", id, &q, &headers, None)
-                    },
-                )
-                .post(
-                    |State(st): State<St>,
-                     Path(id): Path<u64>,
-                     RawQuery(q): RawQuery,
-                     headers: HeaderMap,
-                     body: axum::Json<Value>| async move {
-                        entries(&st, "notes", id, &q, &headers, Some(body.0))
-                    },
-                ),
+                "/wp-json/{ns}/{version}/orders/{id}/{resource}/{entry}",
+                axum::routing::any(tracking_api),
+            )
+            .route(
+                "/wp-json/wc/v3/reports/orders/totals",
+                axum::routing::get(tracking_api),
             )
             .route(
                 "/wp-json/wc/v3/orders",
@@ -638,6 +828,7 @@ impl FakeStore {
             next_id,
             trackings,
             notes,
+            fulfillments,
             shutdown: Some(tx),
         }
     }
@@ -720,6 +911,25 @@ impl FakeStore {
             .get(&order)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Order `order`'s core fulfillments.
+    #[allow(dead_code)]
+    pub fn fulfillments(&self, order: u64) -> Vec<Value> {
+        self.fulfillments
+            .lock()
+            .expect("lock")
+            .get(&order)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Order `order`'s status as the store has it now.
+    #[allow(dead_code)]
+    pub fn order_status(&self, order: u64) -> Option<String> {
+        let orders = self.orders.lock().expect("lock");
+        let o: Value = serde_json::from_str(orders.get(&order)?).ok()?;
+        o["status"].as_str().map(str::to_owned)
     }
 
     /// Order `order`'s notes.

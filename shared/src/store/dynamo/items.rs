@@ -17,9 +17,9 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    CompleteRule, Fulfilment, Link, LinkStatus, LoginAttempts, OrderSync, Reconciliation, Session, Shipment,
-    ShipmentItem, ShipmentState, Store, SyncState, Tenant, TenantApiKey, User, WebhookHealth,
-    WooKeys,
+    CompleteRule, Fulfilment, Link, LinkStatus, LoginAttempts, OrderSync, Reconciliation, Session,
+    Shipment, ShipmentItem, ShipmentState, Store, SyncState, Tenant, TenantApiKey, User,
+    WebhookHealth, WooKeys,
 };
 
 pub type Item = HashMap<String, AttributeValue>;
