@@ -23,6 +23,7 @@ struct RealStore {
     key: String,
     secret: String,
     wp_dir: String,
+    mail_log: String,
     tshirt: u64,
     hoodie: u64,
     hoodie_small: u64,
@@ -52,6 +53,7 @@ impl RealStore {
             key: text(&s["consumer_key"]),
             secret: text(&s["consumer_secret"]),
             wp_dir: text(&s["wp_dir"]),
+            mail_log: text(&s["mail_log"]),
             tshirt: tshirt["id"].as_u64().expect("id"),
             hoodie: hoodie["id"].as_u64().expect("id"),
             hoodie_small: hoodie["variations"]
@@ -156,11 +158,11 @@ impl RealStore {
             .collect()
     }
 
-    /// What a shop manager's "Restore" in wp-admin does: `wp_untrash_post`, in WordPress.
-    fn restore_from_trash(&self, id: u64) {
+    /// Runs PHP `code` inside WordPress (as wp-admin's own code would run it): its output.
+    fn wp_php(&self, code: &str) -> String {
         let code = format!(
             "define('WP_USE_THEMES', false); $_SERVER['HTTP_HOST'] = '127.0.0.1'; \
-             require 'wp-load.php'; echo wp_untrash_post({id}) ? 'restored' : 'not restored';"
+             require 'wp-load.php'; {code}"
         );
         let out = std::process::Command::new("php")
             .arg("-r")
@@ -168,8 +170,29 @@ impl RealStore {
             .current_dir(&self.wp_dir)
             .output()
             .expect("php runs");
-        let text = String::from_utf8_lossy(&out.stdout);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// What a shop manager's "Restore" in wp-admin does: `wp_untrash_post`, in WordPress.
+    fn restore_from_trash(&self, id: u64) {
+        let text = self.wp_php(&format!(
+            "echo wp_untrash_post({id}) ? 'restored' : 'not restored';"
+        ));
         assert!(text.contains("restored") && !text.contains("not"), "{text}");
+    }
+
+    /// The emails the store sent (the stack logs each: to, subject, size) since line `from`.
+    fn mails_since(&self, from: usize) -> Vec<Value> {
+        std::fs::read_to_string(&self.mail_log)
+            .unwrap_or_default()
+            .lines()
+            .skip(from)
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    fn mail_count(&self) -> usize {
+        self.mails_since(0).len()
     }
 }
 
@@ -1020,4 +1043,180 @@ async fn a_shipment_is_written_once_to_the_real_store() {
     assert_eq!(list[0]["tracking_number"], "9400111899562537866361");
     assert_eq!(list[0]["tracking_provider"], "USPS");
     real.remove_webhooks_to(&app.base).await;
+}
+
+/// Issue 16 against the real store (AST 3.9.2 on WooCommerce 7.9), through the tenant's own
+/// route: shipments appear in the store's AST tracking list with AST's own carrier names; the
+/// first (the T-shirts) moves the order to AST's `partial-shipped` (its setting on), the
+/// second (the hoodie) to `completed`; the customer's emails are sent, and the completed-order
+/// email WooCommerce renders carries both tracking numbers; a deleted shipment leaves the
+/// store's list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_shipments_reach_the_real_store() {
+    use woolink::domain::{Scope, TenantCode};
+
+    let t = take_turn(Backend::Memory).await;
+    let (real, app) = (&t.real, &t.app);
+    // AST's "Partially Shipped" status, as a merchant switches it on in AST's settings.
+    let on = real.wp_php(
+        "$s = get_option('ast_general_settings', array()); \
+         $s['wc_ast_status_partial_shipped'] = 1; update_option('ast_general_settings', $s); \
+         echo 'on';",
+    );
+    assert_eq!(on, "on");
+    let created = real.create_order("processing").await;
+    let order = created["id"].as_u64().unwrap();
+    order_status_until(app, &t.key, order, Duration::from_secs(20), |s| {
+        s["state"] == "synced"
+    })
+    .await;
+    let key = format!("wlt_{}", "e5".repeat(20));
+    woolink::admin::put_fixed_tenant_key(
+        &app.services.admin(),
+        &TenantCode::parse("ACME").unwrap(),
+        &key,
+        &[Scope::ShipmentsWrite, Scope::ShipmentsRead],
+    )
+    .await
+    .unwrap();
+    let path = format!("/v1/tenant/stores/st_a1/orders/{order}/shipments");
+    let settled = |id: &'static str| {
+        let path = path.clone();
+        let key = key.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let list = app.get(&path, Some(&key)).await.body;
+                if let Some(s) = list["shipments"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["id"] == id && s["state"] != "pending")
+                {
+                    return s.clone();
+                }
+                assert!(std::time::Instant::now() < deadline, "{id}: {list}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let mails_before = real.mail_count();
+
+    let first = app
+        .post_json(
+            &path,
+            json!({"shipmentId": "real-1", "trackingNumber": "1Z999AA10123456784",
+                "carrier": "ups", "items": [{"sku": "TSHIRT-001", "quantity": 2}]}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    let one = settled("real-1").await;
+    assert_eq!(
+        (one["state"].as_str(), one["method"].as_str()),
+        (Some("written"), Some("ast")),
+        "{one}"
+    );
+    assert_eq!(one["orderStatus"], "partial-shipped", "{one}");
+    let listed = real
+        .ok(
+            reqwest::Method::GET,
+            &format!("wc-ast/v3/orders/{order}/shipment-trackings"),
+            None,
+        )
+        .await;
+    let entries = listed.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{listed}");
+    assert_eq!(entries[0]["tracking_number"], "1Z999AA10123456784");
+    assert_eq!(
+        entries[0]["tracking_provider"], "UPS",
+        "AST's own carrier: {listed}"
+    );
+    assert_eq!(entries[0]["tracking_id"], one["storeTrackingId"]);
+    let status = |o: Value| o["status"].as_str().unwrap().to_owned();
+    assert_eq!(
+        status(
+            real.ok(reqwest::Method::GET, &format!("wc/v3/orders/{order}"), None)
+                .await
+        ),
+        "partial-shipped"
+    );
+
+    let second = app
+        .post_json(
+            &path,
+            json!({"shipmentId": "real-2", "trackingNumber": "JD014600003828491234",
+                "carrier": "DHL", "items": [{"sku": "HOODIE-S", "quantity": 1}]}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(second.status, 202, "{}", second.body);
+    let two = settled("real-2").await;
+    assert_eq!(two["orderStatus"], "completed", "{two}");
+    assert_eq!(
+        status(
+            real.ok(reqwest::Method::GET, &format!("wc/v3/orders/{order}"), None)
+                .await
+        ),
+        "completed"
+    );
+    let listed = real
+        .ok(
+            reqwest::Method::GET,
+            &format!("wc-ast/v3/orders/{order}/shipment-trackings"),
+            None,
+        )
+        .await;
+    let providers: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["tracking_provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers, ["UPS", "DHL Express"], "{listed}");
+
+    // The customer was emailed: the order completed (and AST's partial-shipped mail).
+    let mails = real.mails_since(mails_before);
+    let to_customer: Vec<&str> = mails
+        .iter()
+        .filter(|m| m["to"] == "anna@example.test")
+        .filter_map(|m| m["subject"].as_str())
+        .collect();
+    assert!(
+        to_customer.iter().any(|s| s.contains("complete")),
+        "{mails:?}"
+    );
+    // The completed-order email as WooCommerce renders it for this order carries both
+    // tracking numbers (AST adds them to it).
+    let html = real.wp_php(&format!(
+        "$m = WC()->mailer()->emails['WC_Email_Customer_Completed_Order']; \
+         $m->object = wc_get_order({order}); $m->recipient = 'anna@example.test'; \
+         echo $m->get_content_html();"
+    ));
+    assert!(
+        html.contains("1Z999AA10123456784") && html.contains("JD014600003828491234"),
+        "{html}"
+    );
+
+    // Deleted: gone from the store's list, then from woolink's.
+    let gone = app.delete(&format!("{path}/real-1"), Some(&key)).await;
+    assert_eq!(gone.status, 202, "{}", gone.body);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = real
+            .ok(
+                reqwest::Method::GET,
+                &format!("wc-ast/v3/orders/{order}/shipment-trackings"),
+                None,
+            )
+            .await;
+        let mine = app.get(&path, Some(&key)).await.body;
+        if left.as_array().unwrap().len() == 1 && mine["shipments"].as_array().unwrap().len() == 1 {
+            assert_eq!(left[0]["tracking_number"], "JD014600003828491234");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{left} {mine}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    disconnect(real, app, &t.key).await;
 }
