@@ -47,6 +47,8 @@ FUNCTIONS = {
     # A record that is not a job: dropped without a call to AWS. (poll-fanout is left out: every
     # invocation of it queries DynamoDB.)
     "catch-up": SQS_POISON,
+    # Not a shipment job: parked in its DLQ (one SQS call, to a closed port here).
+    "shipment-worker": SQS_POISON,
 }
 
 
@@ -138,6 +140,8 @@ def env_for(port, name):
         "WOOLINK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
         "WOOLINK_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq",
         "WOOLINK_JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/catch-up",
+        "WOOLINK_SHIPMENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/shipments",
+        "WOOLINK_SHIPMENTS_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/shipments-dlq",
         "RUST_LOG": "error",
         # The worker parks an undecodable record in the DLQ: that one SQS call goes to a
         # closed loopback port and fails at once (one attempt), so the run measures the

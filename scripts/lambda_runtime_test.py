@@ -1,7 +1,7 @@
 """Every function binary on the Lambda runtime path.
 
 Starts a moto server (DynamoDB, SQS), creates the table and queues the SAM template would,
-seeds a tenant with the `woolink` CLI, runs all four functions under `cargo lambda watch`
+seeds a tenant with the `woolink` CLI, runs every function under `cargo lambda watch`
 (the Lambda Runtime API emulator) and drives them with `cargo lambda invoke --data-file` on
 API Gateway v2 and SQS event JSON, checking each response.
 
@@ -26,6 +26,7 @@ VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 FIX = os.path.join(ROOT, "tests", "fixtures", "apigw")
 DEVICE = "1" * 64
 KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+TENANT_KEY = "wlt_" + "7" * 40
 checks = 0
 
 
@@ -83,24 +84,32 @@ def main():
             "VisibilityTimeout": "180", "MaximumMessageSize": "1048576",
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
         jobs = sqs.create_queue(QueueName="catch-up", Attributes={"VisibilityTimeout": "1800"})["QueueUrl"]
+        ship_dlq = sqs.create_queue(QueueName="shipments-dlq")["QueueUrl"]
+        ship_dlq_arn = sqs.get_queue_attributes(QueueUrl=ship_dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        shipments = sqs.create_queue(QueueName="shipments", Attributes={
+            "VisibilityTimeout": "540",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": ship_dlq_arn, "maxReceiveCount": "16"})})["QueueUrl"]
 
         env = dict(os.environ, AWS_ENDPOINT_URL=moto_url, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
                    AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1", WOOLINK_TABLE=table, WOOLINK_SECRETS_KEY=KEY,
-                   WOOLINK_QUEUE_URL=queue, WOOLINK_DLQ_URL=dlq, WOOLINK_JOBS_QUEUE_URL=jobs, PATH=VENV_BIN + os.pathsep + os.environ["PATH"])
+                   WOOLINK_QUEUE_URL=queue, WOOLINK_DLQ_URL=dlq, WOOLINK_JOBS_QUEUE_URL=jobs,
+                   WOOLINK_SHIPMENTS_QUEUE_URL=shipments, WOOLINK_SHIPMENTS_DLQ_URL=ship_dlq, PATH=VENV_BIN + os.pathsep + os.environ["PATH"])
         seed = os.path.join(tmp, "seed.json")
         with open(seed, "w") as f:
             # No fulfilment endpoint: nothing here may call outside this machine, so the
             # in-scope order's delivery fails (and is retried) without any network traffic.
             json.dump({"tenants": [{"code": "ACME", "name": "Acme Couriers", "active": True,
                                     "users": [{"email": "ops@acme.test", "password": "correct horse battery staple"}],
-                                    "stores": [{"id": "st_a1", "name": "Acme Shop", "customerId": "cus_a1"}]}]}, f)
+                                    "stores": [{"id": "st_a1", "name": "Acme Shop", "customerId": "cus_a1"}],
+                                    "apiKeys": [{"key": TENANT_KEY, "scopes": ["shipments:write", "shipments:read"]}]}]}, f)
         subprocess.run(["cargo", "run", "-q", "-p", "woolink-cli", "--", "seed", seed, "--table", table],
                        cwd=ROOT, env=env, check=True)
 
         env_file = os.path.join(tmp, "lambda.env")
         with open(env_file, "w") as f:
             for k in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "WOOLINK_TABLE",
-                      "WOOLINK_SECRETS_KEY", "WOOLINK_QUEUE_URL", "WOOLINK_DLQ_URL", "WOOLINK_JOBS_QUEUE_URL"]:
+                      "WOOLINK_SECRETS_KEY", "WOOLINK_QUEUE_URL", "WOOLINK_DLQ_URL", "WOOLINK_JOBS_QUEUE_URL",
+                      "WOOLINK_SHIPMENTS_QUEUE_URL", "WOOLINK_SHIPMENTS_DLQ_URL"]:
                 f.write(f'{k}="{env[k]}"\n')
             f.write("RUST_LOG=warn\n")
             # The webhook function's link cache: a disconnect is seen within this many seconds.
@@ -204,6 +213,32 @@ def main():
         ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/v1/stores/st_a1/orders/501"
         r = invoke("connect", ev)
         expect(r["statusCode"] == 200 and body(r)["state"] == "skipped", "order 501 state skipped")
+
+        print("shipments", flush=True)
+        # The tenant's routes through the connect function: order 501 was never delivered.
+        ev = apigw("connect-store-status.json", API_KEY=TENANT_KEY)
+        ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/v1/tenant/stores/st_a1/orders/501/shipments"
+        ev["routeKey"] = "GET /v1/tenant/stores/{storeId}/orders/{orderId}/shipments"
+        r = invoke("connect", ev)
+        expect(r["statusCode"] == 200 and body(r) == {"shipments": []}, f"no shipments listed ({r})")
+        ev["requestContext"]["http"]["method"] = "POST"
+        ev["routeKey"] = "POST /v1/tenant/stores/{storeId}/orders/{orderId}/shipments"
+        ev["headers"]["content-type"] = "application/json"
+        ev["body"] = json.dumps({"shipmentId": "sh-1", "trackingNumber": "1Z999", "carrier": "UPS"})
+        ev["headers"]["content-length"] = str(len(ev["body"]))
+        r = invoke("connect", ev)
+        expect(r["statusCode"] == 422 and body(r)["error"]["code"] == "order_not_in_scope",
+               f"a shipment of an order never delivered → 422 ({r})")
+        # The worker on SQS records: a job whose shipment is gone is done; junk is parked.
+        ship = dict(records[0], messageId="ship-1",
+                    body=json.dumps({"v": 1, "kind": "shipment", "storeId": "st_a1", "orderId": 501,
+                                     "shipmentId": "gone", "op": "write"}),
+                    eventSourceARN="arn:aws:sqs:us-east-1:123456789012:shipments")
+        junk = dict(ship, messageId="ship-2", body="not a shipment job")
+        r = invoke("shipment-worker", {"Records": [ship, junk]})
+        expect(r == {"batchItemFailures": []}, f"shipment-worker: a gone shipment and junk are done ({r})")
+        parked = sqs.receive_message(QueueUrl=ship_dlq, MaxNumberOfMessages=10).get("Messages", [])
+        expect([m["Body"] for m in parked] == ["not a shipment job"], "junk parked in the shipments DLQ")
 
         print("catch-up", flush=True)
         # The backfill route through the connect function: this link holds no WooCommerce keys.

@@ -15,6 +15,7 @@ FUNCTIONS = {
     "DisconnectFunction": "disconnect",
     "CatchUpFunction": "catch-up",
     "PollFanOutFunction": "poll-fanout",
+    "ShipmentWorkerFunction": "shipment-worker",
 }
 
 ROUTES = {
@@ -26,6 +27,9 @@ ROUTES = {
     ("GET", "/v1/stores/{storeId}/orders/{orderId}"): "ConnectFunction",
     ("POST", "/v1/stores/{storeId}/backfill"): "ConnectFunction",
     ("GET", "/v1/tenant/stores/{storeId}"): "ConnectFunction",
+    ("POST", "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments"): "ConnectFunction",
+    ("GET", "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments"): "ConnectFunction",
+    ("DELETE", "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments/{shipmentId}"): "ConnectFunction",
     ("POST", "/v1/webhooks/woocommerce/{storeId}"): "WebhookFunction",
     ("POST", "/v1/connect/disconnect"): "DisconnectFunction",
     ("DELETE", "/v1/connect/links/{storeId}"): "DisconnectFunction",
@@ -198,8 +202,41 @@ def main(sam_path, expanded_path):
                       for x in res[name]["Properties"].get("Policies", []) if isinstance(x, dict)
                       for st in x.get("Statement", []) if "sqs:SendMessage" in actions_of(st)
                       for r in resources_of(st))
-    check(sends_to("ConnectFunction") == [json.dumps({"Fn::GetAtt": ["CatchUpQueue", "Arn"]})],
-          "connect sends only to the catch-up queue")
+    check(sends_to("ConnectFunction") == sorted([json.dumps({"Fn::GetAtt": ["CatchUpQueue", "Arn"]}),
+                                                 json.dumps({"Fn::GetAtt": ["ShipmentsQueue", "Arn"]})]),
+          "connect sends only to the catch-up and shipments queues")
+
+    # Shipments: their queue, their worker, its rights.
+    sq = res["ShipmentsQueue"]["Properties"]
+    sdlq = res["ShipmentsDeadLetterQueue"]["Properties"]
+    sw = res["ShipmentWorkerFunction"]["Properties"]
+    check(sq["VisibilityTimeout"] >= 6 * sw["Timeout"],
+          f"shipments queue visibility {sq['VisibilityTimeout']} s >= 6 x worker timeout {sw['Timeout']} s")
+    check(sw["Timeout"] < 120, "the shipment worker's timeout is under a shipment claim (120 s)")
+    check(sdlq["MessageRetentionPeriod"] > sq["MessageRetentionPeriod"],
+          "shipments DLQ retention is longer than the queue's")
+    check(str(sq["RedrivePolicy"]["maxReceiveCount"])
+          == sw["Environment"]["Variables"].get("WOOLINK_MAX_RECEIVES"),
+          "the shipment worker's WOOLINK_MAX_RECEIVES equals its queue's maxReceiveCount")
+    check(sq.get("SqsManagedSseEnabled") is True and sdlq.get("SqsManagedSseEnabled") is True,
+          "shipments queues use SQS-managed encryption")
+    ev = sw["Events"]["Shipments"]
+    check(ev["Type"] == "SQS" and ev["Properties"]["Queue"] == {"Fn::GetAtt": ["ShipmentsQueue", "Arn"]}
+          and "ReportBatchItemFailures" in ev["Properties"].get("FunctionResponseTypes", [])
+          and "MaximumConcurrency" in ev["Properties"].get("ScalingConfig", {}),
+          "the shipment worker is fed by its queue, reports item failures, bounded")
+    check(written("ShipmentWorkerFunction") == ["STORE#*"],
+          f"the shipment worker writes only under STORE# ({written('ShipmentWorkerFunction')})")
+    sw_puts = [st for st in table_statements("ShipmentWorkerFunction") if "dynamodb:PutItem" in actions_of(st)]
+    sw_attrs = [st.get("Condition", {}).get("ForAllValues:StringEquals", {}).get("dynamodb:Attributes")
+                for st in sw_puts]
+    check(bool(sw_puts) and all(a and "webhookSecret" not in a and "wooKeys" not in a
+                                and "storeUrl" not in a and "contentHash" not in a for a in sw_attrs),
+          "the shipment worker's puts may name only shipment-record attributes")
+    check(sends_to("ShipmentWorkerFunction") == [json.dumps({"Fn::GetAtt": ["ShipmentsDeadLetterQueue", "Arn"]})],
+          "the shipment worker sends only to its dead-letter queue")
+    check("ShipmentDeadLettersAlarm" in res and "ShipmentsBacklogAlarm" in res,
+          "alarms on shipment dead letters and a shipments backlog")
     check(sends_to("PollFanOutFunction") == [json.dumps({"Fn::GetAtt": ["CatchUpQueue", "Arn"]})],
           "the fan-out sends only to the catch-up queue")
     check("CatchUpDeadLettersAlarm" in res and "CatchUpErrorsAlarm" in res,

@@ -213,10 +213,11 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             inbox = Some(Inbox::new(secret));
             writeln!(
                 out,
-                "demo tenant: code {} · user {} · password {} · stores st_demo_1, st_demo_2",
+                "demo tenant: code {} · user {} · password {} · stores st_demo_1, st_demo_2 · API key {}",
                 admin::DEMO_TENANT,
                 admin::DEMO_EMAIL,
-                admin::DEMO_PASSWORD
+                admin::DEMO_PASSWORD,
+                admin::DEMO_API_KEY
             )?;
             writeln!(
                 out,

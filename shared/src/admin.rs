@@ -322,7 +322,9 @@ impl Seed {
             "stores": [
                 {"id": "st_demo_1", "name": "Demo Shop", "customerId": "cus_demo_1"},
                 {"id": "st_demo_2", "name": "Demo Outlet", "customerId": "cus_demo_2"}
-            ]
+            ],
+            "apiKeys": [{"key": DEMO_API_KEY,
+                "scopes": ["stores:read", "orders:read", "shipments:write", "shipments:read"]}]
         }]});
         // The literal above always matches the format.
         serde_json::from_value(json).unwrap_or(Self { tenants: vec![] })
@@ -332,6 +334,8 @@ impl Seed {
 pub const DEMO_TENANT: &str = "DEMO";
 pub const DEMO_EMAIL: &str = "ops@demo.test";
 pub const DEMO_PASSWORD: &str = "demo-password-1";
+/// The demo tenant's API key (local runs only: the demo seed is never applied to a stack).
+pub const DEMO_API_KEY: &str = "wlt_demo_key_for_local_runs_only_0000000";
 
 /// What applying a seed did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

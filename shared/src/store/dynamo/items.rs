@@ -966,53 +966,7 @@ mod tests {
                 last_used_at: full.then(|| at(2)),
                 revoked_at: full.then(|| at(3)),
             };
-            let sh = Shipment {
-                store_id: store_id(),
-                order_id: OrderId::new(1_234),
-                shipment_id: "sh-1".into(),
-                tracking_number: "1Z999".into(),
-                carrier: "UPS".into(),
-                tracking_url: full.then(|| "https://ups.example/1Z999".into()),
-                shipped_at: full.then(|| at(4)),
-                items: if full {
-                    vec![
-                        ShipmentItem {
-                            sku: Some("TSHIRT-001".into()),
-                            line_item_id: None,
-                            quantity: 2,
-                        },
-                        ShipmentItem {
-                            sku: None,
-                            line_item_id: Some(7),
-                            quantity: 1,
-                        },
-                    ]
-                } else {
-                    vec![]
-                },
-                notify_customer: full,
-                complete: if full {
-                    CompleteRule::Never
-                } else {
-                    CompleteRule::Auto
-                },
-                request_hash: "feed".into(),
-                state: if full {
-                    ShipmentState::Written
-                } else {
-                    ShipmentState::Pending
-                },
-                method: full.then(|| "ast".into()),
-                store_tracking_id: full.then(|| "abc123".into()),
-                attempts: 2,
-                last_error: full.then(|| "store answered 500".into()),
-                claimed_until: full.then(|| at(7)),
-                order_status: full.then(|| "completed".into()),
-                reported: full,
-                created_at: at(5),
-                updated_at: at(6),
-                revision: 3,
-            };
+            let sh = shipment_record(full);
             assert_eq!(shipment_of(super::shipment(&sh).unwrap()).unwrap(), sh);
 
             let (item, entry) = super::tenant_key(&k).unwrap();
@@ -1108,29 +1062,104 @@ mod tests {
             .contains_key(keys::POLL_SHARD));
     }
 
-    /// The worker may put only items whose attributes are all in template.yaml's list (IAM
-    /// `dynamodb:Attributes`): an order record with every field set must fit it exactly.
-    #[test]
-    fn the_workers_iam_attribute_list_is_the_order_record() {
+    fn shipment_record(full: bool) -> Shipment {
+        Shipment {
+            store_id: store_id(),
+            order_id: OrderId::new(1_234),
+            shipment_id: "sh-1".into(),
+            tracking_number: "1Z999".into(),
+            carrier: "UPS".into(),
+            tracking_url: full.then(|| "https://ups.example/1Z999".into()),
+            shipped_at: full.then(|| at(4)),
+            items: if full {
+                vec![
+                    ShipmentItem {
+                        sku: Some("TSHIRT-001".into()),
+                        line_item_id: None,
+                        quantity: 2,
+                    },
+                    ShipmentItem {
+                        sku: None,
+                        line_item_id: Some(7),
+                        quantity: 1,
+                    },
+                ]
+            } else {
+                vec![]
+            },
+            notify_customer: full,
+            complete: if full {
+                CompleteRule::Never
+            } else {
+                CompleteRule::Auto
+            },
+            request_hash: "feed".into(),
+            state: if full {
+                ShipmentState::Written
+            } else {
+                ShipmentState::Pending
+            },
+            method: full.then(|| "ast".into()),
+            store_tracking_id: full.then(|| "abc123".into()),
+            attempts: 2,
+            last_error: full.then(|| "store answered 500".into()),
+            claimed_until: full.then(|| at(7)),
+            order_status: full.then(|| "completed".into()),
+            reported: full,
+            created_at: at(5),
+            updated_at: at(6),
+            revision: 3,
+        }
+    }
+
+    fn full_shipment() -> Shipment {
+        shipment_record(true)
+    }
+
+    /// The attribute list under `marker` in template.yaml (IAM `dynamodb:Attributes`), sorted.
+    fn template_attributes(marker: &str) -> Vec<String> {
         let template = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"));
-        // The list under the worker's marker comment (other functions have lists of their own).
         let line = template
             .lines()
-            .skip_while(|l| !l.contains("order item attributes (shared/src/store/dynamo/items.rs"))
+            .skip_while(|l| !l.contains(marker))
             .find(|l| l.trim_start().starts_with("dynamodb:Attributes: ["))
-            .expect("template.yaml lists the worker's attributes");
+            .unwrap_or_else(|| panic!("template.yaml lists {marker}"));
         let list = line
             .split_once('[')
             .unwrap()
             .1
             .trim_end()
             .trim_end_matches(']');
-        let mut allowed: Vec<&str> = list.split(',').map(str::trim).collect();
+        let mut allowed: Vec<String> = list.split(',').map(|a| a.trim().to_owned()).collect();
         allowed.sort_unstable();
+        allowed
+    }
+
+    fn sorted_keys(item: &Item) -> Vec<String> {
+        let mut keys: Vec<String> = item.keys().cloned().collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// The worker may put only items whose attributes are all in template.yaml's list (IAM
+    /// `dynamodb:Attributes`): an order record with every field set must fit it exactly.
+    #[test]
+    fn the_workers_iam_attribute_list_is_the_order_record() {
         let item = super::order(&order(true)).unwrap();
-        let mut written: Vec<&str> = item.keys().map(String::as_str).collect();
-        written.sort_unstable();
-        assert_eq!(written, allowed);
+        assert_eq!(
+            sorted_keys(&item),
+            template_attributes("order item attributes (shared/src/store/dynamo/items.rs")
+        );
+    }
+
+    /// Likewise the shipment worker's list and a shipment record with every field set.
+    #[test]
+    fn the_shipment_workers_iam_attribute_list_is_the_shipment_record() {
+        let item = super::shipment(&full_shipment()).unwrap();
+        assert_eq!(
+            sorted_keys(&item),
+            template_attributes("shipment item attributes (shared/src/store/dynamo/items.rs")
+        );
     }
 
     #[test]
