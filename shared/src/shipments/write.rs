@@ -156,21 +156,15 @@ pub async fn write_shipment(
             }
         }
     }
-    if shipment.order_status.is_none() {
-        match move_status(ports, &link, &creds, &profile, &shipment).await {
-            Ok(done) => {
-                shipment = progress(ports, shipment, |s| s.order_status = Some(done)).await?;
-            }
-            Err(e) if e.is_transient() => {
-                return settle(ports, shipment, Err(Outcome::Retry(e.to_string()))).await
-            }
-            Err(e) => {
-                // The tracking entry is on the store: a status the store refuses does not
-                // undo it. Recorded, and the shipment is written.
-                let why = format!("unchanged: {e}");
-                shipment = progress(ports, shipment, |s| s.order_status = Some(why)).await?;
-            }
+    // Recorded with the outcome (one write): a crash before it moves the status again on the
+    // retry, which finds it moved and leaves it.
+    match move_status(ports, &link, &creds, &profile, &shipment).await {
+        Ok(done) => shipment.order_status = Some(done),
+        Err(e) if e.is_transient() => {
+            return settle(ports, shipment, Err(Outcome::Retry(e.to_string()))).await
         }
+        // The tracking entry is on the store: a status the store refuses does not undo it.
+        Err(e) => shipment.order_status = Some(format!("unchanged: {e}")),
     }
     settle(ports, shipment, Ok(())).await
 }
