@@ -490,3 +490,41 @@ pub struct Shipment {
     pub updated_at: DateTime<Utc>,
     pub revision: u64,
 }
+
+impl Shipment {
+    /// A shipment just accepted: defaults (no link, no date, the whole order,
+    /// customer notified, `complete: auto`), pending, nothing written, revision 1.
+    pub fn accepted(
+        store_id: StoreId,
+        order_id: crate::domain::OrderId,
+        shipment_id: impl Into<String>,
+        tracking_number: impl Into<String>,
+        carrier: impl Into<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            store_id,
+            order_id,
+            shipment_id: shipment_id.into(),
+            tracking_number: tracking_number.into(),
+            carrier: carrier.into(),
+            tracking_url: None,
+            shipped_at: None,
+            items: Vec::new(),
+            notify_customer: true,
+            complete: CompleteRule::Auto,
+            request_hash: String::new(),
+            state: ShipmentState::Pending,
+            method: None,
+            store_tracking_id: None,
+            attempts: 0,
+            last_error: None,
+            claimed_until: None,
+            order_status: None,
+            reported: false,
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        }
+    }
+}

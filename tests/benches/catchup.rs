@@ -19,13 +19,10 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use woolink::catchup::{start_backfill, BackfillRequest, CatchUpSettings, Started};
 use woolink::config::Config;
-use woolink::crypto::{issue_credential, SecretBox, SecretString};
-use woolink::domain::{CustomerId, DeviceId, StoreId, StoreUrl, TenantCode, TriggerStatus};
-use woolink::model::{BackfillState, Link, LinkStatus, WooKeys};
-use woolink::outbound::OutboundPolicy;
+use woolink::domain::StoreId;
+use woolink::model::BackfillState;
 use woolink::ports::Repos;
 use woolink::queue::{MemoryQueue, Queue, SqsQueue};
-use woolink::secrets::{seal, Sealing};
 use woolink::store::{DynamoStore, MemoryStore};
 use woolink::wiring::CatchUpWork;
 
@@ -187,59 +184,17 @@ async fn main() {
         )
     };
 
-    let config = Config {
-        table: "bench".into(),
-        secrets_key: SecretString::new(SecretBox::generate_key_base64()),
-        previous_secrets_keys: Vec::new(),
-        public_url: None,
-        token_ttl: woolink::config::DEFAULT_TOKEN_TTL,
-        http_timeout: Duration::from_secs(10),
-        outbound: OutboundPolicy::local_development(),
-        queue_url: None,
-        dlq_url: None,
-        max_receives: 16,
-        retention: woolink::config::DEFAULT_RETENTION,
-        link_cache_ttl: woolink::config::DEFAULT_LINK_CACHE_TTL,
-        max_message_bytes: woolink::config::DEFAULT_MAX_MESSAGE_BYTES,
-        jobs_queue_url: None,
-        shipments_queue_url: None,
-        shipments_dlq_url: None,
-        // The deployed default (the pace a polite backfill keeps), or `CATCHUP_STORE_RATE`
-        // (`10000/10000` shows woolink's own speed).
-        store_rate: std::env::var("CATCHUP_STORE_RATE")
+    // The deployed default (the pace a polite backfill keeps), or `CATCHUP_STORE_RATE`
+    // (`10000/10000` shows woolink's own speed).
+    let config = common::bench_config(
+        std::env::var("CATCHUP_STORE_RATE")
             .ok()
             .and_then(|r| woolink::politeness::StoreRate::parse(&r))
             .unwrap_or(woolink::politeness::StoreRate::DEFAULT),
-        poll_overlap: woolink::config::DEFAULT_POLL_OVERLAP,
-        // The template's value.
-        catchup_pages_per_job: 20,
-    };
+    );
     let secrets = config.secret_box().expect("key");
     let store = StoreId::parse("st_bench").expect("id");
-    let now = chrono::Utc::now();
-    let link = Link {
-        store_id: store.clone(),
-        tenant: TenantCode::parse("BENCH").expect("code"),
-        customer_id: CustomerId::parse("cus_bench").expect("customer"),
-        store_url: StoreUrl::parse(&store_url).expect("url"),
-        device_id: DeviceId::parse(&"ab".repeat(32)).expect("device"),
-        status: LinkStatus::Connected,
-        trigger_statuses: TriggerStatus::defaults(),
-        webhook_secret: Some(seal(&secrets, "whsec", Sealing::Webhook(&store)).expect("seal")),
-        previous_webhook_secret: None,
-        previous_secret_until: None,
-        api_key_hash: Some(issue_credential("wlk_").hash),
-        revoked_api_key_hash: None,
-        woo_keys: Some(WooKeys {
-            consumer_key: seal(&secrets, "ck_bench", Sealing::WooKey(&store)).expect("seal"),
-            consumer_secret: seal(&secrets, "cs_bench", Sealing::WooSecret(&store)).expect("seal"),
-        }),
-        webhook_ids: vec![1, 2, 3, 4],
-        linked_at: now,
-        updated_at: now,
-        disconnected_at: None,
-        revision: 1,
-    };
+    let link = common::bench_link(&secrets, &store_url);
     repos
         .tenants
         .put_tenant(&woolink::model::Tenant {

@@ -16,13 +16,8 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use woolink::config::Config;
-use woolink::crypto::{issue_credential, SecretBox, SecretString};
-use woolink::domain::{
-    CustomerId, DeviceId, OrderId, StoreId, StoreUrl, TenantCode, TriggerStatus,
-};
-use woolink::model::{Fulfilment, Link, LinkStatus, OrderSync, WooKeys};
-use woolink::outbound::OutboundPolicy;
+use woolink::domain::{OrderId, StoreId, TenantCode};
+use woolink::model::{Fulfilment, OrderSync};
 use woolink::ports::Repos;
 use woolink::queue::{MemoryQueue, Queue, SqsQueue};
 use woolink::secrets::{seal, Sealing};
@@ -67,7 +62,7 @@ async fn shop(
     *shop
         .requests
         .lock()
-        .unwrap()
+        .expect("lock")
         .entry(format!("{method} {kind}"))
         .or_default() += 1;
     let order: u64 = parts.get(3).and_then(|p| p.parse().ok()).unwrap_or(0);
@@ -81,7 +76,7 @@ async fn shop(
             let status = shop
                 .statuses
                 .lock()
-                .unwrap()
+                .expect("lock")
                 .get(&order)
                 .cloned()
                 .unwrap_or_else(|| "processing".into());
@@ -94,7 +89,10 @@ async fn shop(
         }
         ("PUT", "order") => {
             let status = body["status"].as_str().unwrap_or_default().to_owned();
-            shop.statuses.lock().unwrap().insert(order, status.clone());
+            shop.statuses
+                .lock()
+                .expect("lock")
+                .insert(order, status.clone());
             (
                 StatusCode::OK,
                 json!({"id": order, "status": status}).to_string(),
@@ -104,7 +102,7 @@ async fn shop(
             let list = shop
                 .trackings
                 .lock()
-                .unwrap()
+                .expect("lock")
                 .get(&order)
                 .cloned()
                 .unwrap_or_default();
@@ -115,14 +113,14 @@ async fn shop(
                 "tracking_number": body["tracking_number"], "tracking_link": ""});
             shop.trackings
                 .lock()
-                .unwrap()
+                .expect("lock")
                 .entry(order)
                 .or_default()
                 .push(entry.clone());
             (StatusCode::CREATED, entry.to_string())
         }
         ("DELETE", "tracking") => {
-            shop.trackings.lock().unwrap().remove(&order);
+            shop.trackings.lock().expect("lock").remove(&order);
             (StatusCode::OK, "{}".into())
         }
         ("GET", "carriers") => (
@@ -213,7 +211,7 @@ async fn main() {
             |State(c): State<Counts>, body: axum::body::Bytes| async move {
                 let e: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 *c.lock()
-                    .unwrap()
+                    .expect("lock")
                     .entry(e["type"].as_str().unwrap_or("?").to_owned())
                     .or_default() += 1;
                 "ok"
@@ -244,58 +242,16 @@ async fn main() {
             Arc::new(MemoryQueue::new(Duration::from_secs(540))),
         )
     };
-    let config = Config {
-        table: "bench".into(),
-        secrets_key: SecretString::new(SecretBox::generate_key_base64()),
-        previous_secrets_keys: Vec::new(),
-        public_url: None,
-        token_ttl: woolink::config::DEFAULT_TOKEN_TTL,
-        http_timeout: Duration::from_secs(10),
-        outbound: OutboundPolicy::local_development(),
-        queue_url: None,
-        dlq_url: None,
-        max_receives: 16,
-        retention: woolink::config::DEFAULT_RETENTION,
-        link_cache_ttl: woolink::config::DEFAULT_LINK_CACHE_TTL,
-        max_message_bytes: woolink::config::DEFAULT_MAX_MESSAGE_BYTES,
-        jobs_queue_url: None,
-        shipments_queue_url: None,
-        shipments_dlq_url: None,
-        // Lifted: a store's own pace is not what is measured here.
-        store_rate: woolink::politeness::StoreRate {
-            per_second: 100_000.0,
-            burst: 100_000.0,
-        },
-        poll_overlap: woolink::config::DEFAULT_POLL_OVERLAP,
-        catchup_pages_per_job: 20,
-    };
+    // The store's own pace is lifted: it is not what is measured here.
+    let config = common::bench_config(woolink::politeness::StoreRate {
+        per_second: 100_000.0,
+        burst: 100_000.0,
+    });
     let secrets = config.secret_box().expect("key");
     let store = StoreId::parse("st_bench").expect("id");
     let tenant = TenantCode::parse("BENCH").expect("code");
     let now = chrono::Utc::now();
-    let link = Link {
-        store_id: store.clone(),
-        tenant: tenant.clone(),
-        customer_id: CustomerId::parse("cus_bench").expect("customer"),
-        store_url: StoreUrl::parse(&store_url).expect("url"),
-        device_id: DeviceId::parse(&"ab".repeat(32)).expect("device"),
-        status: LinkStatus::Connected,
-        trigger_statuses: TriggerStatus::defaults(),
-        webhook_secret: Some(seal(&secrets, "whsec", Sealing::Webhook(&store)).expect("seal")),
-        previous_webhook_secret: None,
-        previous_secret_until: None,
-        api_key_hash: Some(issue_credential("wlk_").hash),
-        revoked_api_key_hash: None,
-        woo_keys: Some(WooKeys {
-            consumer_key: seal(&secrets, "ck_bench", Sealing::WooKey(&store)).expect("seal"),
-            consumer_secret: seal(&secrets, "cs_bench", Sealing::WooSecret(&store)).expect("seal"),
-        }),
-        webhook_ids: vec![1, 2, 3, 4],
-        linked_at: now,
-        updated_at: now,
-        disconnected_at: None,
-        revision: 1,
-    };
+    let link = common::bench_link(&secrets, &store_url);
     let signing = woolink::admin::new_signing_secret();
     repos
         .tenants
@@ -342,7 +298,7 @@ async fn main() {
         the_shop
             .requests
             .lock()
-            .unwrap()
+            .expect("lock")
             .iter()
             .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
             .filter(|(_, v)| *v > 0)
@@ -356,7 +312,7 @@ async fn main() {
     // Accept, as the route does.
     let (calls0, store0) = (
         counter.snapshot(),
-        the_shop.requests.lock().unwrap().clone(),
+        the_shop.requests.lock().expect("lock").clone(),
     );
     let started = Instant::now();
     for id in 1..=n {
@@ -384,7 +340,7 @@ async fn main() {
     // Write, as the shipment-worker function does.
     let (calls1, store1) = (
         counter.snapshot(),
-        the_shop.requests.lock().unwrap().clone(),
+        the_shop.requests.lock().expect("lock").clone(),
     );
     let started = Instant::now();
     drain(&worker, &queue).await;
@@ -394,7 +350,7 @@ async fn main() {
     let completed = the_shop
         .statuses
         .lock()
-        .unwrap()
+        .expect("lock")
         .values()
         .filter(|s| *s == "completed")
         .count() as u64;
@@ -403,7 +359,7 @@ async fn main() {
     // Delete.
     let (calls2, store2) = (
         counter.snapshot(),
-        the_shop.requests.lock().unwrap().clone(),
+        the_shop.requests.lock().expect("lock").clone(),
     );
     let started = Instant::now();
     for id in 1..=n {
@@ -416,7 +372,7 @@ async fn main() {
     let delete_calls = since(&counter, &calls2);
     let delete_store = store_counts(&store2);
     assert!(
-        the_shop.trackings.lock().unwrap().is_empty(),
+        the_shop.trackings.lock().expect("lock").is_empty(),
         "every entry removed"
     );
 
@@ -436,7 +392,7 @@ async fn main() {
     if moto {
         print_per("AWS calls", &write_calls, n);
     }
-    print_per("tenant events", &events.lock().unwrap().clone(), n);
+    print_per("tenant events", &events.lock().expect("lock").clone(), n);
     println!("delete (the route, then the worker):");
     print_per("store requests", &delete_store, n);
     if moto {

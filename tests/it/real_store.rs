@@ -1101,15 +1101,25 @@ async fn tenant_shipments_reach_the_real_store() {
         }
     };
     let mails_before = real.mail_count();
+    let trackings_path = format!("wc-ast/v3/orders/{order}/shipment-trackings");
+    let ast_list = || real.ok(reqwest::Method::GET, &trackings_path, None);
+    let order_status = || async {
+        real.ok(reqwest::Method::GET, &format!("wc/v3/orders/{order}"), None)
+            .await["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let post = |body: Value| {
+        let (path, key) = (path.clone(), key.clone());
+        async move { app.post_json(&path, body, Some(&key)).await }
+    };
 
-    let first = app
-        .post_json(
-            &path,
-            json!({"shipmentId": "real-1", "trackingNumber": "1Z999AA10123456784",
-                "carrier": "ups", "items": [{"sku": "TSHIRT-001", "quantity": 2}]}),
-            Some(&key),
-        )
-        .await;
+    let first = post(
+        json!({"shipmentId": "real-1", "trackingNumber": "1Z999AA10123456784",
+        "carrier": "ups", "items": [{"sku": "TSHIRT-001", "quantity": 2}]}),
+    )
+    .await;
     assert_eq!(first.status, 202, "{}", first.body);
     let one = settled("real-1").await;
     assert_eq!(
@@ -1118,13 +1128,7 @@ async fn tenant_shipments_reach_the_real_store() {
         "{one}"
     );
     assert_eq!(one["orderStatus"], "partial-shipped", "{one}");
-    let listed = real
-        .ok(
-            reqwest::Method::GET,
-            &format!("wc-ast/v3/orders/{order}/shipment-trackings"),
-            None,
-        )
-        .await;
+    let listed = ast_list().await;
     let entries = listed.as_array().unwrap();
     assert_eq!(entries.len(), 1, "{listed}");
     assert_eq!(entries[0]["tracking_number"], "1Z999AA10123456784");
@@ -1133,40 +1137,18 @@ async fn tenant_shipments_reach_the_real_store() {
         "AST's own carrier: {listed}"
     );
     assert_eq!(entries[0]["tracking_id"], one["storeTrackingId"]);
-    let status = |o: Value| o["status"].as_str().unwrap().to_owned();
-    assert_eq!(
-        status(
-            real.ok(reqwest::Method::GET, &format!("wc/v3/orders/{order}"), None)
-                .await
-        ),
-        "partial-shipped"
-    );
+    assert_eq!(order_status().await, "partial-shipped");
 
-    let second = app
-        .post_json(
-            &path,
-            json!({"shipmentId": "real-2", "trackingNumber": "JD014600003828491234",
-                "carrier": "DHL", "items": [{"sku": "HOODIE-S", "quantity": 1}]}),
-            Some(&key),
-        )
-        .await;
+    let second = post(
+        json!({"shipmentId": "real-2", "trackingNumber": "JD014600003828491234",
+        "carrier": "DHL", "items": [{"sku": "HOODIE-S", "quantity": 1}]}),
+    )
+    .await;
     assert_eq!(second.status, 202, "{}", second.body);
     let two = settled("real-2").await;
     assert_eq!(two["orderStatus"], "completed", "{two}");
-    assert_eq!(
-        status(
-            real.ok(reqwest::Method::GET, &format!("wc/v3/orders/{order}"), None)
-                .await
-        ),
-        "completed"
-    );
-    let listed = real
-        .ok(
-            reqwest::Method::GET,
-            &format!("wc-ast/v3/orders/{order}/shipment-trackings"),
-            None,
-        )
-        .await;
+    assert_eq!(order_status().await, "completed");
+    let listed = ast_list().await;
     let providers: Vec<&str> = listed
         .as_array()
         .unwrap()
@@ -1203,13 +1185,7 @@ async fn tenant_shipments_reach_the_real_store() {
     assert_eq!(gone.status, 202, "{}", gone.body);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let left = real
-            .ok(
-                reqwest::Method::GET,
-                &format!("wc-ast/v3/orders/{order}/shipment-trackings"),
-                None,
-            )
-            .await;
+        let left = ast_list().await;
         let mine = app.get(&path, Some(&key)).await.body;
         if left.as_array().unwrap().len() == 1 && mine["shipments"].as_array().unwrap().len() == 1 {
             assert_eq!(left[0]["tracking_number"], "JD014600003828491234");

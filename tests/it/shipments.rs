@@ -563,19 +563,7 @@ async fn store_failures_retry_or_fail(backend: Backend) {
     assert_eq!(s.store.trackings(ORDER).len(), 1);
 
     // The store refuses woolink's keys from now on (they were revoked there).
-    let st = woolink::domain::StoreId::parse("st_a1").unwrap();
-    let links = &s.app.services.repos.links;
-    let mut link = links.get_link(&st).await.unwrap().unwrap();
-    let expected = link.revision;
-    let sealed = |v: &str, f: woolink::secrets::Sealing| {
-        woolink::secrets::seal(&s.app.services.secrets, v, f).unwrap()
-    };
-    link.woo_keys = Some(woolink::model::WooKeys {
-        consumer_key: sealed("ck_revoked", woolink::secrets::Sealing::WooKey(&st)),
-        consumer_secret: sealed("cs_revoked", woolink::secrets::Sealing::WooSecret(&st)),
-    });
-    link.revision += 1;
-    links.save_link(&link, Some(expected)).await.unwrap();
+    revoke_woo_keys(&s.app, "st_a1").await;
     // (The order is checked on the store at once: refused keys are told then, not queued.)
     let refused = s
         .post(json!({"shipmentId": "sh-6", "trackingNumber": "1Z600", "carrier": "UPS"}))
@@ -601,19 +589,7 @@ async fn refused_keys_fail_the_shipment_and_the_tenant_hears(backend: Backend) {
             .status,
         202
     );
-    let st = woolink::domain::StoreId::parse("st_a1").unwrap();
-    let links = &s.app.services.repos.links;
-    let mut link = links.get_link(&st).await.unwrap().unwrap();
-    let expected = link.revision;
-    let sealed = |v: &str, f: woolink::secrets::Sealing| {
-        woolink::secrets::seal(&s.app.services.secrets, v, f).unwrap()
-    };
-    link.woo_keys = Some(woolink::model::WooKeys {
-        consumer_key: sealed("ck_revoked", woolink::secrets::Sealing::WooKey(&st)),
-        consumer_secret: sealed("cs_revoked", woolink::secrets::Sealing::WooSecret(&st)),
-    });
-    link.revision += 1;
-    links.save_link(&link, Some(expected)).await.unwrap();
+    revoke_woo_keys(&s.app, "st_a1").await;
     let failed = s.settled("sh-7").await;
     assert_eq!(failed["state"], "failed", "{failed}");
     assert!(

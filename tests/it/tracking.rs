@@ -204,26 +204,7 @@ async fn stores_without_a_plugin_get_a_note_and_failures_are_told_apart(backend:
 
     // Keys the store refuses: failed, with the reason, no retry.
     pending(&app, "sh-k", "1Z888").await;
-    let links = &app.services.repos.links;
-    let mut link = links.get_link(&st).await.unwrap().unwrap();
-    let expected = link.revision;
-    let secrets = &app.services.secrets;
-    link.woo_keys = Some(woolink::model::WooKeys {
-        consumer_key: woolink::secrets::seal(
-            secrets,
-            "ck_bad",
-            woolink::secrets::Sealing::WooKey(&st),
-        )
-        .unwrap(),
-        consumer_secret: woolink::secrets::seal(
-            secrets,
-            "cs_bad",
-            woolink::secrets::Sealing::WooSecret(&st),
-        )
-        .unwrap(),
-    });
-    link.revision += 1;
-    links.save_link(&link, Some(expected)).await.unwrap();
+    revoke_woo_keys(&app, "st_a1").await;
     let failed = write_shipment(&ports, &st, OrderId::new(727), "sh-k")
         .await
         .unwrap();

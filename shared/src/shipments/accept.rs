@@ -153,30 +153,21 @@ pub async fn accept_shipment(
     })?;
     let others = ports.shipments.list_shipments(store, order).await?;
     let items = allocate(&woo_order, &others, &request.items)?;
-    let now = Utc::now();
     let shipment = Shipment {
-        store_id: store.clone(),
-        order_id: order,
-        shipment_id: request.shipment_id,
-        tracking_number: request.tracking_number,
-        carrier: request.carrier,
         tracking_url: request.tracking_url,
         shipped_at: request.shipped_at,
         items,
         notify_customer: request.notify_customer,
         complete: request.complete,
         request_hash: hash.clone(),
-        state: ShipmentState::Pending,
-        method: None,
-        store_tracking_id: None,
-        attempts: 0,
-        last_error: None,
-        claimed_until: None,
-        order_status: None,
-        reported: false,
-        created_at: now,
-        updated_at: now,
-        revision: 1,
+        ..Shipment::accepted(
+            store.clone(),
+            order,
+            request.shipment_id,
+            request.tracking_number,
+            request.carrier,
+            Utc::now(),
+        )
     };
     match ports.shipments.save_shipment(&shipment, None).await {
         Ok(()) => {}

@@ -116,30 +116,14 @@ mod tests {
 
     #[test]
     fn jobs_round_trip_and_strangers_are_refused() {
-        let s = crate::model::Shipment {
-            store_id: StoreId::parse("st_1").unwrap(),
-            order_id: OrderId::new(7),
-            shipment_id: "sh-1".into(),
-            tracking_number: "1Z".into(),
-            carrier: "UPS".into(),
-            tracking_url: None,
-            shipped_at: None,
-            items: vec![],
-            notify_customer: true,
-            complete: Default::default(),
-            request_hash: String::new(),
-            state: crate::model::ShipmentState::Pending,
-            method: None,
-            store_tracking_id: None,
-            attempts: 0,
-            last_error: None,
-            claimed_until: None,
-            order_status: None,
-            reported: false,
-            created_at: chrono::Utc::now(),
-            updated_at: chrono::Utc::now(),
-            revision: 1,
-        };
+        let s = Shipment::accepted(
+            StoreId::parse("st_1").unwrap(),
+            OrderId::new(7),
+            "sh-1",
+            "1Z",
+            "UPS",
+            chrono::Utc::now(),
+        );
         let job = ShipmentJob::new(&s, ShipmentOp::Delete);
         let raw = job.encode();
         assert_eq!(

@@ -80,15 +80,7 @@ mod tests {
     use crate::model::ShipmentItem;
 
     fn shipment(items: &[(u64, u32)]) -> Shipment {
-        let now = chrono::Utc::now();
         Shipment {
-            store_id: crate::domain::StoreId::parse("st_1").unwrap(),
-            order_id: crate::domain::OrderId::new(1),
-            shipment_id: "s".into(),
-            tracking_number: "n".into(),
-            carrier: "UPS".into(),
-            tracking_url: None,
-            shipped_at: None,
             items: items
                 .iter()
                 .map(|(line, quantity)| ShipmentItem {
@@ -97,20 +89,14 @@ mod tests {
                     quantity: *quantity,
                 })
                 .collect(),
-            notify_customer: true,
-            complete: CompleteRule::Auto,
-            request_hash: String::new(),
-            state: crate::model::ShipmentState::Pending,
-            method: None,
-            store_tracking_id: None,
-            attempts: 0,
-            last_error: None,
-            claimed_until: None,
-            order_status: None,
-            reported: false,
-            created_at: now,
-            updated_at: now,
-            revision: 1,
+            ..Shipment::accepted(
+                crate::domain::StoreId::parse("st_1").unwrap(),
+                crate::domain::OrderId::new(1),
+                "s",
+                "n",
+                "UPS",
+                chrono::Utc::now(),
+            )
         }
     }
 

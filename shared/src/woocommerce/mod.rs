@@ -177,6 +177,15 @@ pub struct StoreWebhook {
     pub delivery_url: String,
 }
 
+/// A list query's `include`: up to 100 ids (one page), comma-separated.
+fn include(ids: &[u64]) -> String {
+    ids.iter()
+        .take(100)
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Largest order page read from a store: 100 orders of a typical 3-30 KB each, with room.
 pub const ORDER_PAGE_LIMIT: usize = 16 << 20;
 
@@ -494,12 +503,7 @@ impl WooClient {
             #[serde(default)]
             weight: Option<serde_json::Value>,
         }
-        let include = ids
-            .iter()
-            .take(100)
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let include = include(ids);
         let request = self.request(reqwest::Method::GET, &url)?.query(&[
             ("include", include.as_str()),
             ("per_page", "100"),

@@ -406,12 +406,7 @@ impl WooClient {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let include = ids
-            .iter()
-            .take(100)
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let include = super::include(ids);
         let request = self
             .request(reqwest::Method::GET, &store.rest_endpoint("wc/v3/products"))?
             .query(&[

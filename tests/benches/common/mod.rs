@@ -69,3 +69,65 @@ pub async fn moto_clients(
     );
     (ddb, sqs)
 }
+
+/// The benchmarks' configuration: a fresh application key, the local runner's outbound policy
+/// (stores on loopback), the template's limits, and `store_rate` to each store.
+#[allow(dead_code)]
+pub fn bench_config(store_rate: woolink::politeness::StoreRate) -> woolink::config::Config {
+    use woolink::crypto::{SecretBox, SecretString};
+    woolink::config::Config {
+        table: "bench".into(),
+        secrets_key: SecretString::new(SecretBox::generate_key_base64()),
+        previous_secrets_keys: Vec::new(),
+        public_url: None,
+        token_ttl: woolink::config::DEFAULT_TOKEN_TTL,
+        http_timeout: std::time::Duration::from_secs(10),
+        outbound: woolink::outbound::OutboundPolicy::local_development(),
+        queue_url: None,
+        dlq_url: None,
+        max_receives: 16,
+        retention: woolink::config::DEFAULT_RETENTION,
+        link_cache_ttl: woolink::config::DEFAULT_LINK_CACHE_TTL,
+        max_message_bytes: woolink::config::DEFAULT_MAX_MESSAGE_BYTES,
+        jobs_queue_url: None,
+        shipments_queue_url: None,
+        shipments_dlq_url: None,
+        store_rate,
+        poll_overlap: woolink::config::DEFAULT_POLL_OVERLAP,
+        // The template's value.
+        catchup_pages_per_job: 20,
+    }
+}
+
+/// Tenant BENCH's store `st_bench` at `store_url`, connected with WooCommerce keys and
+/// woolink's four webhooks, sealed with `secrets`.
+#[allow(dead_code)]
+pub fn bench_link(secrets: &woolink::crypto::SecretBox, store_url: &str) -> woolink::model::Link {
+    use woolink::domain::{CustomerId, DeviceId, StoreId, StoreUrl, TenantCode, TriggerStatus};
+    use woolink::secrets::{seal, Sealing};
+    let store = StoreId::parse("st_bench").expect("id");
+    let now = chrono::Utc::now();
+    woolink::model::Link {
+        store_id: store.clone(),
+        tenant: TenantCode::parse("BENCH").expect("code"),
+        customer_id: CustomerId::parse("cus_bench").expect("customer"),
+        store_url: StoreUrl::parse(store_url).expect("url"),
+        device_id: DeviceId::parse(&"ab".repeat(32)).expect("device"),
+        status: woolink::model::LinkStatus::Connected,
+        trigger_statuses: TriggerStatus::defaults(),
+        webhook_secret: Some(seal(secrets, "whsec", Sealing::Webhook(&store)).expect("seal")),
+        previous_webhook_secret: None,
+        previous_secret_until: None,
+        api_key_hash: Some(woolink::crypto::issue_credential("wlk_").hash),
+        revoked_api_key_hash: None,
+        woo_keys: Some(woolink::model::WooKeys {
+            consumer_key: seal(secrets, "ck_bench", Sealing::WooKey(&store)).expect("seal"),
+            consumer_secret: seal(secrets, "cs_bench", Sealing::WooSecret(&store)).expect("seal"),
+        }),
+        webhook_ids: vec![1, 2, 3, 4],
+        linked_at: now,
+        updated_at: now,
+        disconnected_at: None,
+        revision: 1,
+    }
+}

@@ -163,6 +163,25 @@ pub async fn install_link(app: &TestApp, store: &str, secret: &str, with_keys: b
         .unwrap();
 }
 
+/// Replaces `store`'s WooCommerce keys on its link with keys the store refuses (as if the
+/// merchant revoked them in WooCommerce).
+#[allow(dead_code)]
+pub async fn revoke_woo_keys(app: &TestApp, store: &str) {
+    let st = StoreId::parse(store).unwrap();
+    let links = &app.services.repos.links;
+    let mut link = links.get_link(&st).await.unwrap().unwrap();
+    let expected = link.revision;
+    let sealed = |v: &str, f: woolink::secrets::Sealing| {
+        woolink::secrets::seal(&app.services.secrets, v, f).unwrap()
+    };
+    link.woo_keys = Some(WooKeys {
+        consumer_key: sealed("ck_revoked", woolink::secrets::Sealing::WooKey(&st)),
+        consumer_secret: sealed("cs_revoked", woolink::secrets::Sealing::WooSecret(&st)),
+    });
+    link.revision += 1;
+    links.save_link(&link, Some(expected)).await.unwrap();
+}
+
 /// Everything currently visible on the queue (received and left to reappear later).
 pub async fn take_all(app: &TestApp) -> Vec<Received> {
     let mut out = Vec::new();
@@ -179,33 +198,21 @@ pub async fn take_all(app: &TestApp) -> Vec<Received> {
 /// (UPS, one T-shirt).
 #[allow(dead_code)]
 pub fn shipment_of(store: &str, order: u64, id: &str, number: &str) -> woolink::model::Shipment {
-    let now = Utc::now();
     woolink::model::Shipment {
-        store_id: StoreId::parse(store).unwrap(),
-        order_id: woolink::domain::OrderId::new(order),
-        shipment_id: id.into(),
-        tracking_number: number.into(),
-        carrier: "UPS".into(),
-        tracking_url: None,
-        shipped_at: None,
         items: vec![woolink::model::ShipmentItem {
             sku: Some("TSHIRT-001".into()),
             line_item_id: None,
             quantity: 1,
         }],
-        notify_customer: true,
         complete: woolink::model::CompleteRule::Never,
         request_hash: "h".into(),
-        state: woolink::model::ShipmentState::Pending,
-        method: None,
-        store_tracking_id: None,
-        attempts: 0,
-        last_error: None,
-        claimed_until: None,
-        order_status: None,
-        reported: false,
-        created_at: now,
-        updated_at: now,
-        revision: 1,
+        ..woolink::model::Shipment::accepted(
+            StoreId::parse(store).unwrap(),
+            woolink::domain::OrderId::new(order),
+            id,
+            number,
+            "UPS",
+            Utc::now(),
+        )
     }
 }
