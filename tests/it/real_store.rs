@@ -916,6 +916,7 @@ async fn tracking_numbers_are_written_through_ast_on_the_real_store() {
                 number: "1Z999AA10123456784",
                 date_shipped: Some("2026-11-30"),
                 items: &[],
+                skus: &[],
                 notify_customer: true,
             },
         )

@@ -210,6 +210,15 @@ async fn partial_then_complete(backend: Backend, flavour: Flavour) {
                 .unwrap();
             assert_eq!(post.body["tracking_provider"], "UPS", "{}", post.body);
             assert!(post.body.get("custom_tracking_provider").is_none());
+            if flavour == Flavour::Ast {
+                // AST PRO's per-item fields (the free plugin ignores them).
+                assert_eq!(
+                    (post.body["sku"].as_str(), post.body["qty"].as_str()),
+                    (Some("Bar3"), Some("1"))
+                );
+            } else {
+                assert!(post.body.get("sku").is_none(), "{}", post.body);
+            }
         }
         Flavour::Notes => {
             let text = entries[0]["note"].as_str().unwrap();

@@ -112,6 +112,7 @@ async fn shipments_are_written_once_through_ast(backend: Backend) {
         number: "1Z002",
         date_shipped: None,
         items: &[],
+        skus: &[],
         notify_customer: true,
     };
     let creds = woolink::woocommerce::WooCredentials {

@@ -272,7 +272,12 @@ fn allocate(
                 }
                 *shipped.entry(*line_item_id).or_default() += u64::from(*quantity);
                 items.push(ShipmentItem {
-                    sku: None,
+                    // The line's own SKU, when it has one (what AST PRO ships by).
+                    sku: order
+                        .line_items
+                        .iter()
+                        .find(|l| l.id == *line_item_id)
+                        .and_then(|l| l.sku.clone()),
                     line_item_id: Some(*line_item_id),
                     quantity: *quantity,
                 });

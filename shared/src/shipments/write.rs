@@ -242,6 +242,13 @@ async fn write(
             })
         })
         .collect();
+    // Per item by SKU only when every item has one (else AST PRO would see part of it).
+    let skus: Vec<(String, u32)> = s
+        .items
+        .iter()
+        .map(|i| i.sku.clone().map(|sku| (sku, i.quantity)))
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default();
     let added = ports
         .woo
         .add_tracking(
@@ -256,6 +263,7 @@ async fn write(
                 number: &s.tracking_number,
                 date_shipped: date.as_deref(),
                 items: &items,
+                skus: &skus,
                 notify_customer: s.notify_customer,
             },
         )

@@ -70,8 +70,10 @@ pub struct NewTracking<'a> {
     pub number: &'a str,
     /// The day it shipped (`YYYY-MM-DD`).
     pub date_shipped: Option<&'a str>,
-    /// What it carries (fulfillments only; the other APIs take no items).
+    /// What it carries: a fulfillment's allocations by line item…
     pub items: &'a [FulfillmentItem],
+    /// …and, for AST (PRO reads them; the free plugin ignores them), by SKU and quantity.
+    pub skus: &'a [(String, u32)],
     /// Fulfillments only: WooCommerce emails the customer (the plugins email on the order's
     /// status change instead).
     pub notify_customer: bool,
@@ -223,6 +225,16 @@ impl WooClient {
         }
         if let Some(d) = tracking.date_shipped {
             body["date_shipped"] = json!(d);
+        }
+        if api == TrackingApi::Ast && !tracking.skus.is_empty() {
+            // AST PRO's per-item shipment: comma-separated SKUs and their quantities.
+            let (skus, qtys): (Vec<&str>, Vec<String>) = tracking
+                .skus
+                .iter()
+                .map(|(sku, qty)| (sku.as_str(), qty.to_string()))
+                .unzip();
+            body["sku"] = json!(skus.join(","));
+            body["qty"] = json!(qtys.join(","));
         }
         let request = self
             .request(
