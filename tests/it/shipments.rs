@@ -614,3 +614,69 @@ async fn refused_keys_fail_the_shipment_and_the_tenant_hears(backend: Backend) {
 }
 
 both_backends!(refused_keys_fail_the_shipment_and_the_tenant_hears);
+
+/// The merchant removes the tracking plugin after woolink learnt it: the write meets
+/// `rest_no_route`, woolink learns the store again and writes a note instead. A store that
+/// does not answer in time keeps the shipment pending with the reason until it does.
+async fn a_vanished_plugin_and_a_hanging_store(backend: Backend) {
+    let s = setup(backend, Flavour::Ast).await;
+    let ship = |id: &str| json!({"shipmentId": id, "trackingNumber": format!("1Z-{id}"), "carrier": "UPS", "complete": "never"});
+    assert_eq!(s.post(ship("sh-a")).await.status, 202);
+    assert_eq!(s.settled("sh-a").await["method"], "ast");
+
+    s.store.misbehave(Misbehaviour::default());
+    assert_eq!(s.post(ship("sh-b")).await.status, 202);
+    let b = s.settled("sh-b").await;
+    assert_eq!(
+        (b["state"].as_str(), b["method"].as_str()),
+        (Some("written"), Some("order_note")),
+        "{b}"
+    );
+    let notes = s.store.notes(ORDER);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0]["note"]
+        .as_str()
+        .unwrap()
+        .contains("[woolink shipment sh-b]"));
+    let ast_calls = |method: &str| {
+        s.store
+            .calls()
+            .into_iter()
+            .filter(|c| c.method == method && c.path.contains("wc-ast"))
+            .count()
+    };
+    assert_eq!(ast_calls("POST"), 1, "AST written once, before it vanished");
+    // sh-a's probe and its check for an existing entry, then sh-b's check that met
+    // rest_no_route and the probe that learnt the store again.
+    assert!(ast_calls("GET") >= 4, "{}", ast_calls("GET"));
+
+    s.store.misbehave(Misbehaviour {
+        tracking_hangs: true,
+        ..Misbehaviour::default()
+    });
+    assert_eq!(s.post(ship("sh-c")).await.status, 202);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = s
+            .list()
+            .await
+            .into_iter()
+            .find(|x| x["id"] == "sh-c")
+            .unwrap();
+        if c["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("timeout"))
+        {
+            assert_eq!(c["state"], "pending", "{c}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{c}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.store.misbehave(Misbehaviour::default());
+    let c = s.settled("sh-c").await;
+    assert_eq!(c["state"], "written", "{c}");
+    assert_eq!(s.store.notes(ORDER).len(), 2);
+}
+
+both_backends!(a_vanished_plugin_and_a_hanging_store);

@@ -36,7 +36,8 @@ pub struct Misbehaviour {
     pub partial_shipped: bool,
     /// Adding a tracking number, fulfillment or note answers 500.
     pub tracking_fails: bool,
-    /// Adding a tracking number, fulfillment or note never answers (the client times out).
+    /// Adding a tracking number, fulfillment or note does not answer in time (the client
+    /// times out; the store writes nothing).
     pub tracking_hangs: bool,
 }
 
@@ -252,7 +253,9 @@ impl FakeStore {
             }
             let writes = method == axum::http::Method::POST;
             if writes && m.tracking_hangs {
+                // Longer than any client waits; then it fails without writing anything.
                 tokio::time::sleep(Duration::from_secs(60)).await;
+                return server_error();
             }
             if writes && m.tracking_fails {
                 return server_error();
