@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod catalogue;
 pub mod catchup;
 pub mod config;
 pub mod connect;

@@ -528,3 +528,111 @@ impl Shipment {
         }
     }
 }
+
+/// A sellable item of a store's catalogue (a simple product or a variation) as woolink last
+/// saw it, what it last sent the tenant, and what it last wrote to the shop's stock.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogueItem {
+    pub store_id: StoreId,
+    /// The product's id, or the variation's.
+    pub id: u64,
+    /// The variable product's id (0 for a simple product).
+    pub parent_id: u64,
+    pub sku: Option<String>,
+    /// Hash of the document last sent (`product.upserted`); empty once sent as deleted.
+    pub doc_hash: String,
+    /// Sent as deleted (gone from the store, or no longer sellable).
+    pub deleted: bool,
+    /// The shop manages its stock number (else an inventory push leaves it alone).
+    pub managed: bool,
+    /// The shop's quantity as woolink last saw it (import, webhook, read-back).
+    pub quantity: Option<i64>,
+    /// The quantity woolink last wrote, and the snapshot it came from.
+    pub written_quantity: Option<i64>,
+    pub snapshot_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    pub revision: u64,
+}
+
+/// A store's catalogue import: how far it got (the next products page), what it found.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogueRun {
+    pub store_id: StoreId,
+    pub run_id: String,
+    /// `running`, `done` or `failed` (`BackfillState`'s words).
+    pub state: String,
+    pub next_page: u32,
+    /// Sellable items seen, sent to the tenant (new or changed), skipped (not sellable).
+    pub items: u64,
+    pub sent: u64,
+    pub skipped: u64,
+    /// The store's weight and dimension units, read once per run.
+    pub units: Option<crate::catalogue::Units>,
+    /// Items without a SKU (ids, the first 100).
+    pub empty_skus: Vec<u64>,
+    /// SKUs on more than one item, with their ids (the first 100).
+    pub duplicate_skus: Vec<(String, Vec<u64>)>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub revision: u64,
+}
+
+/// What an inventory push did with one SKU.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryResult {
+    pub sku: String,
+    /// `updated`, `unchanged`, `drifted` (updated; the shop's number had moved since woolink
+    /// last wrote it), `stale` (an older snapshot than the last applied), `unknown_sku`,
+    /// `not_managed`, `duplicate_sku`, `failed`.
+    pub result: String,
+    /// The shop's quantity before, and what it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<i64>,
+    /// For `drifted`: what woolink had written last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_written: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A tenant's inventory push: a snapshot of available quantities by SKU, applied in chunks.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryJob {
+    pub store_id: StoreId,
+    pub job_id: String,
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    pub snapshot_at: DateTime<Utc>,
+    pub net_of_open_orders: bool,
+    pub total: u32,
+    pub chunks: u32,
+    /// The next chunk to apply (chunks before it are done).
+    pub next_chunk: u32,
+    /// Results so far, by kind.
+    pub counts: std::collections::BTreeMap<String, u32>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub revision: u64,
+}
+
+/// One chunk of an inventory push (at most `catalogue::CHUNK` SKUs): its items and, once
+/// applied, their results.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryChunk {
+    pub store_id: StoreId,
+    pub job_id: String,
+    pub index: u32,
+    /// (SKU, available).
+    pub items: Vec<(String, i64)>,
+    pub results: Vec<InventoryResult>,
+    pub done: bool,
+}

@@ -10,7 +10,7 @@ use crate::domain::{CustomerId, StoreId, DRAFT_STATUSES};
 use crate::error::{Error, Result};
 
 /// Lenient field parsers: WooCommerce and its plugins are loose with types.
-mod lenient {
+pub(crate) mod lenient {
     use super::*;
 
     /// Any scalar as a string; null or absent as "".

@@ -10,8 +10,8 @@ use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::Result;
 use crate::model::{
-    BackfillRun, Link, LoginAttempts, OrderSync, Reconciliation, Session, Shipment, Store, Tenant,
-    TenantApiKey, User,
+    BackfillRun, CatalogueItem, CatalogueRun, InventoryChunk, InventoryJob, Link, LoginAttempts,
+    OrderSync, Reconciliation, Session, Shipment, Store, Tenant, TenantApiKey, User,
 };
 
 /// What an idempotent admin write did.
@@ -154,6 +154,28 @@ pub trait Shipments: Send + Sync {
     ) -> Result<bool>;
 }
 
+/// A store's catalogue (its sellable items), its imports and its inventory pushes.
+#[async_trait]
+pub trait Catalogue: Send + Sync {
+    /// Every item of the store's catalogue (one partition query).
+    async fn catalogue_items(&self, store: &StoreId) -> Result<Vec<CatalogueItem>>;
+    async fn get_catalogue_item(&self, store: &StoreId, id: u64) -> Result<Option<CatalogueItem>>;
+    /// Saves if the stored revision is still `expected` (`None`: none stored yet).
+    async fn save_catalogue_item(&self, item: &CatalogueItem, expected: Option<u64>) -> Result<()>;
+    async fn get_catalogue_run(&self, store: &StoreId) -> Result<Option<CatalogueRun>>;
+    async fn save_catalogue_run(&self, run: &CatalogueRun, expected: Option<u64>) -> Result<()>;
+    async fn get_inventory_job(&self, store: &StoreId, job: &str) -> Result<Option<InventoryJob>>;
+    async fn save_inventory_job(&self, job: &InventoryJob, expected: Option<u64>) -> Result<()>;
+    async fn get_inventory_chunk(
+        &self,
+        store: &StoreId,
+        job: &str,
+        index: u32,
+    ) -> Result<Option<InventoryChunk>>;
+    /// Stores a chunk (its items, later its results), replacing what was there.
+    async fn put_inventory_chunk(&self, chunk: &InventoryChunk) -> Result<()>;
+}
+
 #[async_trait]
 pub trait TenantKeys: Send + Sync {
     /// Stores a new key; one whose hash or id is already stored is a `Conflict`.
@@ -249,6 +271,7 @@ pub struct Repos {
     pub reconciliations: Arc<dyn Reconciliations>,
     pub tenant_keys: Arc<dyn TenantKeys>,
     pub shipments: Arc<dyn Shipments>,
+    pub catalogue: Arc<dyn Catalogue>,
 }
 
 impl Repos {
@@ -266,6 +289,7 @@ impl Repos {
             + Reconciliations
             + TenantKeys
             + Shipments
+            + Catalogue
             + 'static,
     {
         Self {
@@ -279,7 +303,8 @@ impl Repos {
             backfills: adapter.clone(),
             reconciliations: adapter.clone(),
             tenant_keys: adapter.clone(),
-            shipments: adapter,
+            shipments: adapter.clone(),
+            catalogue: adapter,
         }
     }
 }

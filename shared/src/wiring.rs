@@ -509,6 +509,9 @@ impl CatchUpWork {
             jobs: self.jobs.as_ref(),
             max_message_bytes: self.max_message_bytes,
             settings: &self.settings,
+            catalogue: self.repos.catalogue.as_ref(),
+            order_records: self.repos.orders.as_ref(),
+            shipments: self.repos.shipments.as_ref(),
         }
     }
 

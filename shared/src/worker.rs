@@ -408,10 +408,66 @@ impl Worker {
     /// One message: an envelope that does not decode is parked in the dead-letter queue at
     /// once (never dropped after a log line, never retried: it will not decode next time).
     async fn handle_message(&self, message: &Received) -> Result<(), RecordFailure> {
+        if let Some(event) = crate::catalogue::TenantEvent::decode(&message.body) {
+            let event = event.map_err(|e| {
+                RecordFailure::poison(format!("undecodable event: {}", e.message()))
+            })?;
+            return self
+                .deliver_event(&event, Attempt::of(message), &message.body)
+                .await;
+        }
         let envelope = Envelope::decode(&message.body)
             .map_err(|e| RecordFailure::poison(format!("undecodable message: {}", e.message())))?;
         self.sync(&envelope, Attempt::of(message), &message.body)
             .await
+    }
+
+    /// A tenant event that is not an order (a catalogue item): signed and delivered as orders
+    /// are; retried with the same backoff; parked in the dead-letter queue when the tenant
+    /// refuses it or is not active. No record: the event's `webhook-id` is stable per item
+    /// and content, so a repeat is one the tenant can recognise.
+    async fn deliver_event(
+        &self,
+        event: &crate::catalogue::TenantEvent,
+        attempt: Attempt<'_>,
+        body: &str,
+    ) -> Result<(), RecordFailure> {
+        let view = self.tenant(&event.tenant).await?;
+        if !view.active {
+            return Err(RecordFailure::poison(format!(
+                "tenant {} is not active",
+                event.tenant
+            )));
+        }
+        let target = view.target.map_err(RecordFailure::now)?;
+        let payload =
+            serde_json::to_vec(&event.body()).map_err(|e| RecordFailure::now(e.to_string()))?;
+        let outcome = match &target.url {
+            Some(url) => {
+                self.ports
+                    .fulfilment
+                    .deliver(url, &target.secret, &event.webhook_id, &payload)
+                    .await
+            }
+            None => Err(DeliveryError::Permanent(Failure::plain(
+                "the fulfilment URL is not a URL",
+            ))),
+        };
+        match outcome {
+            Ok(status) => {
+                tracing::info!(store = %event.store_id, kind = %event.event_type, status, webhook_id = %event.webhook_id, "event delivered to the tenant");
+                Ok(())
+            }
+            Err(DeliveryError::Permanent(f)) => {
+                tracing::warn!(store = %event.store_id, kind = %event.event_type, reason = %f.summary, "the tenant refused the event; parked in the dead-letter queue");
+                self.ports.dead_letters.send(body.to_owned()).await?;
+                Ok(())
+            }
+            Err(DeliveryError::Retryable(f)) => Err(RecordFailure::later(
+                f.summary,
+                self.settings.backoff(attempt.receive_count),
+            )),
+        }
     }
 
     /// The use case: one version of an order (`envelope`, as received for the `attempt`-th

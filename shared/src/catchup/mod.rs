@@ -71,6 +71,10 @@ pub struct CatchUp<'a> {
     pub jobs: &'a dyn Queue,
     pub max_message_bytes: usize,
     pub settings: &'a CatchUpSettings,
+    /// The catalogue (imports and inventory pushes run as catch-up jobs too).
+    pub catalogue: &'a dyn crate::ports::Catalogue,
+    pub order_records: &'a dyn crate::ports::OrderSyncs,
+    pub shipments: &'a dyn crate::ports::Shipments,
 }
 
 /// The ports starting a backfill uses (the connect function and the operator CLI).
@@ -84,6 +88,21 @@ pub struct Starting<'a> {
 }
 
 impl CatchUp<'_> {
+    /// The part of these ports the catalogue's jobs use.
+    pub fn cataloguing(&self) -> crate::catalogue::Cataloguing<'_> {
+        crate::catalogue::Cataloguing {
+            links: self.links,
+            catalogue: self.catalogue,
+            orders: self.order_records,
+            shipments: self.shipments,
+            secrets: self.secrets,
+            woo: self.woo,
+            events: self.orders,
+            jobs: self.jobs,
+            pages_per_job: self.settings.pages_per_job,
+        }
+    }
+
     /// The part of these ports that starts a backfill.
     pub fn starting(&self) -> Starting<'_> {
         Starting {
@@ -111,6 +130,12 @@ pub enum Job {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<PollCursor>,
     },
+    /// Carry catalogue import `run_id` of the store on from its next page.
+    #[serde(rename_all = "camelCase")]
+    Catalogue { store_id: StoreId, run_id: String },
+    /// Apply inventory push `job_id` of the store from its next chunk.
+    #[serde(rename_all = "camelCase")]
+    Inventory { store_id: StoreId, job_id: String },
 }
 
 /// Where a poll that ran out of pages stopped: the listing's `modified_after` and page.
@@ -133,7 +158,10 @@ impl Job {
 
     pub fn store_id(&self) -> &StoreId {
         match self {
-            Self::Backfill { store_id, .. } | Self::Poll { store_id, .. } => store_id,
+            Self::Backfill { store_id, .. }
+            | Self::Poll { store_id, .. }
+            | Self::Catalogue { store_id, .. }
+            | Self::Inventory { store_id, .. } => store_id,
         }
     }
 }
@@ -167,6 +195,38 @@ pub async fn run_job(ports: &CatchUp<'_>, job: &Job, receive_count: u32) -> Resu
                 ports.jobs.send(job.encode()).await?;
             }
             Ok(())
+        }
+        Job::Catalogue { store_id, run_id } => {
+            let cataloguing = ports.cataloguing();
+            match crate::catalogue::import_step(&cataloguing, store_id, run_id).await {
+                Ok(_) => Ok(()),
+                Err(e) if receive_count >= ports.settings.max_receives => {
+                    crate::catalogue::give_up_import(
+                        ports.catalogue,
+                        store_id,
+                        run_id,
+                        &e.to_string(),
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Job::Inventory { store_id, job_id } => {
+            let cataloguing = ports.cataloguing();
+            match crate::catalogue::inventory_step(&cataloguing, store_id, job_id).await {
+                Ok(_) => Ok(()),
+                Err(e) if receive_count >= ports.settings.max_receives => {
+                    crate::catalogue::give_up_inventory(
+                        ports.catalogue,
+                        store_id,
+                        job_id,
+                        &e.to_string(),
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            }
         }
     }
 }

@@ -36,6 +36,10 @@ struct Data {
     api_keys: HashMap<CredentialHash, StoreId>,
     sessions: HashMap<CredentialHash, Session>,
     orders: BTreeMap<(StoreId, OrderId), OrderSync>,
+    catalogue: BTreeMap<(StoreId, u64), crate::model::CatalogueItem>,
+    catalogue_runs: HashMap<StoreId, crate::model::CatalogueRun>,
+    inventory_jobs: HashMap<(StoreId, String), crate::model::InventoryJob>,
+    inventory_chunks: HashMap<(StoreId, String, u32), crate::model::InventoryChunk>,
 }
 
 #[derive(Default)]
@@ -434,6 +438,112 @@ impl Shipments for MemoryStore {
             d.shipments
                 .remove(&(store.clone(), order, shipment_id.to_owned()))
                 .is_some()
+        })
+    }
+}
+
+#[async_trait]
+impl crate::ports::Catalogue for MemoryStore {
+    async fn catalogue_items(&self, store: &StoreId) -> Result<Vec<crate::model::CatalogueItem>> {
+        self.with(|d| {
+            d.catalogue
+                .range((store.clone(), 0)..=(store.clone(), u64::MAX))
+                .map(|(_, v)| v.clone())
+                .collect()
+        })
+    }
+    async fn get_catalogue_item(
+        &self,
+        store: &StoreId,
+        id: u64,
+    ) -> Result<Option<crate::model::CatalogueItem>> {
+        self.with(|d| d.catalogue.get(&(store.clone(), id)).cloned())
+    }
+    async fn save_catalogue_item(
+        &self,
+        item: &crate::model::CatalogueItem,
+        expected: Option<u64>,
+    ) -> Result<()> {
+        self.with(|d| {
+            let key = (item.store_id.clone(), item.id);
+            if d.catalogue.get(&key).map(|i| i.revision) != expected {
+                return Err(crate::store::conflict_on_catalogue(
+                    &item.store_id,
+                    "an item",
+                ));
+            }
+            d.catalogue.insert(key, item.clone());
+            Ok(())
+        })?
+    }
+    async fn get_catalogue_run(
+        &self,
+        store: &StoreId,
+    ) -> Result<Option<crate::model::CatalogueRun>> {
+        self.with(|d| d.catalogue_runs.get(store).cloned())
+    }
+    async fn save_catalogue_run(
+        &self,
+        run: &crate::model::CatalogueRun,
+        expected: Option<u64>,
+    ) -> Result<()> {
+        self.with(|d| {
+            if d.catalogue_runs.get(&run.store_id).map(|r| r.revision) != expected {
+                return Err(crate::store::conflict_on_catalogue(
+                    &run.store_id,
+                    "the catalogue import",
+                ));
+            }
+            d.catalogue_runs.insert(run.store_id.clone(), run.clone());
+            Ok(())
+        })?
+    }
+    async fn get_inventory_job(
+        &self,
+        store: &StoreId,
+        job: &str,
+    ) -> Result<Option<crate::model::InventoryJob>> {
+        self.with(|d| {
+            d.inventory_jobs
+                .get(&(store.clone(), job.to_owned()))
+                .cloned()
+        })
+    }
+    async fn save_inventory_job(
+        &self,
+        job: &crate::model::InventoryJob,
+        expected: Option<u64>,
+    ) -> Result<()> {
+        self.with(|d| {
+            let key = (job.store_id.clone(), job.job_id.clone());
+            if d.inventory_jobs.get(&key).map(|j| j.revision) != expected {
+                return Err(crate::store::conflict_on_catalogue(
+                    &job.store_id,
+                    "an inventory job",
+                ));
+            }
+            d.inventory_jobs.insert(key, job.clone());
+            Ok(())
+        })?
+    }
+    async fn get_inventory_chunk(
+        &self,
+        store: &StoreId,
+        job: &str,
+        index: u32,
+    ) -> Result<Option<crate::model::InventoryChunk>> {
+        self.with(|d| {
+            d.inventory_chunks
+                .get(&(store.clone(), job.to_owned(), index))
+                .cloned()
+        })
+    }
+    async fn put_inventory_chunk(&self, chunk: &crate::model::InventoryChunk) -> Result<()> {
+        self.with(|d| {
+            d.inventory_chunks.insert(
+                (chunk.store_id.clone(), chunk.job_id.clone(), chunk.index),
+                chunk.clone(),
+            );
         })
     }
 }

@@ -47,6 +47,13 @@ pub(crate) fn conflict_on_shipment(store: &StoreId, shipment: &str) -> Error {
     )
 }
 
+pub(crate) fn conflict_on_catalogue(store: &StoreId, what: &str) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!("{what} of store {store} changed meanwhile"),
+    )
+}
+
 /// The order in which both adapters list an order's shipments: oldest first, then by id.
 pub(crate) fn oldest_first(list: &mut [crate::model::Shipment]) {
     list.sort_by(|a, b| (a.created_at, &a.shipment_id).cmp(&(b.created_at, &b.shipment_id)));

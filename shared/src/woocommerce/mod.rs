@@ -10,8 +10,10 @@ use crate::domain::{StoreUrl, WooTopic};
 use crate::outbound::{read_capped, BodyError, OutboundPolicy};
 use crate::politeness::{self, StoreRate};
 
+mod catalogue;
 mod tracking;
 
+pub use catalogue::{StockLevel, BATCH_LIMIT};
 pub use tracking::{FulfillmentItem, NewTracking, StoreTracking, TrackingApi};
 
 /// How woolink introduces itself to stores (their logs and firewalls see who calls).

@@ -836,6 +836,53 @@ pub fn shipment_of(item: Item) -> Result<Shipment> {
     })
 }
 
+/// A catalogue record (item, import run, inventory job or chunk) under its keys: its
+/// attributes are the model's own fields (camelCase), beside `pk` and `sk`.
+#[derive(Serialize, Deserialize)]
+struct Keyed<T> {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    value: T,
+}
+
+fn keyed<T: Serialize>(store: &StoreId, sk: String, value: &T) -> Result<Item> {
+    to_item(&Keyed {
+        pk: keys::store_pk(store.as_str()),
+        sk,
+        value,
+    })
+}
+
+fn unkeyed<T: DeserializeOwned>(item: Item, what: &str) -> Result<T> {
+    from_item::<Keyed<T>>(item, what).map(|k| k.value)
+}
+
+pub fn catalogue_item(x: &crate::model::CatalogueItem) -> Result<Item> {
+    keyed(&x.store_id, keys::item_sk(x.id), x)
+}
+pub fn catalogue_item_of(item: Item) -> Result<crate::model::CatalogueItem> {
+    unkeyed(item, "catalogue item")
+}
+pub fn catalogue_run(x: &crate::model::CatalogueRun) -> Result<Item> {
+    keyed(&x.store_id, keys::CATALOGUE_SK.to_owned(), x)
+}
+pub fn catalogue_run_of(item: Item) -> Result<crate::model::CatalogueRun> {
+    unkeyed(item, "catalogue import")
+}
+pub fn inventory_job(x: &crate::model::InventoryJob) -> Result<Item> {
+    keyed(&x.store_id, keys::inventory_job_sk(&x.job_id), x)
+}
+pub fn inventory_job_of(item: Item) -> Result<crate::model::InventoryJob> {
+    unkeyed(item, "inventory job")
+}
+pub fn inventory_chunk(x: &crate::model::InventoryChunk) -> Result<Item> {
+    keyed(&x.store_id, keys::inventory_chunk_sk(&x.job_id, x.index), x)
+}
+pub fn inventory_chunk_of(item: Item) -> Result<crate::model::InventoryChunk> {
+    unkeyed(item, "inventory chunk")
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

@@ -79,6 +79,18 @@ pub fn order_sk(order: u64) -> String {
     format!("{ORDER_PREFIX}{order:020}")
 }
 
+pub const ITEM_PREFIX: &str = "ITEM#";
+pub fn item_sk(id: u64) -> String {
+    format!("{ITEM_PREFIX}{id:020}")
+}
+pub const CATALOGUE_SK: &str = "CATALOGUE";
+pub fn inventory_job_sk(job: &str) -> String {
+    format!("INVJOB#{job}")
+}
+pub fn inventory_chunk_sk(job: &str, index: u32) -> String {
+    format!("INVJOB#{job}#C{index:05}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

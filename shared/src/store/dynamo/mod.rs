@@ -957,3 +957,103 @@ impl Shipments for DynamoStore {
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 }
+
+#[async_trait]
+impl crate::ports::Catalogue for DynamoStore {
+    async fn catalogue_items(&self, store: &StoreId) -> Result<Vec<crate::model::CatalogueItem>> {
+        self.query_partition(keys::store_pk(store.as_str()), Some(keys::ITEM_PREFIX))
+            .await?
+            .into_iter()
+            .map(items::catalogue_item_of)
+            .collect()
+    }
+    async fn get_catalogue_item(
+        &self,
+        store: &StoreId,
+        id: u64,
+    ) -> Result<Option<crate::model::CatalogueItem>> {
+        let item = self
+            .get(key(keys::store_pk(store.as_str()), keys::item_sk(id)))
+            .await?;
+        item.map(items::catalogue_item_of).transpose()
+    }
+    async fn save_catalogue_item(
+        &self,
+        item: &crate::model::CatalogueItem,
+        expected: Option<u64>,
+    ) -> Result<()> {
+        self.put_at_revision(items::catalogue_item(item)?, expected, || {
+            crate::store::conflict_on_catalogue(&item.store_id, "an item")
+        })
+        .await
+    }
+    async fn get_catalogue_run(
+        &self,
+        store: &StoreId,
+    ) -> Result<Option<crate::model::CatalogueRun>> {
+        let item = self
+            .get(key(
+                keys::store_pk(store.as_str()),
+                keys::CATALOGUE_SK.to_owned(),
+            ))
+            .await?;
+        item.map(items::catalogue_run_of).transpose()
+    }
+    async fn save_catalogue_run(
+        &self,
+        run: &crate::model::CatalogueRun,
+        expected: Option<u64>,
+    ) -> Result<()> {
+        self.put_at_revision(items::catalogue_run(run)?, expected, || {
+            crate::store::conflict_on_catalogue(&run.store_id, "the catalogue import")
+        })
+        .await
+    }
+    async fn get_inventory_job(
+        &self,
+        store: &StoreId,
+        job: &str,
+    ) -> Result<Option<crate::model::InventoryJob>> {
+        let item = self
+            .get(key(
+                keys::store_pk(store.as_str()),
+                keys::inventory_job_sk(job),
+            ))
+            .await?;
+        item.map(items::inventory_job_of).transpose()
+    }
+    async fn save_inventory_job(
+        &self,
+        job: &crate::model::InventoryJob,
+        expected: Option<u64>,
+    ) -> Result<()> {
+        self.put_at_revision(items::inventory_job(job)?, expected, || {
+            crate::store::conflict_on_catalogue(&job.store_id, "an inventory job")
+        })
+        .await
+    }
+    async fn get_inventory_chunk(
+        &self,
+        store: &StoreId,
+        job: &str,
+        index: u32,
+    ) -> Result<Option<crate::model::InventoryChunk>> {
+        let item = self
+            .get(key(
+                keys::store_pk(store.as_str()),
+                keys::inventory_chunk_sk(job, index),
+            ))
+            .await?;
+        item.map(items::inventory_chunk_of).transpose()
+    }
+    async fn put_inventory_chunk(&self, chunk: &crate::model::InventoryChunk) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::inventory_chunk(chunk)?))
+            .send()
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+}

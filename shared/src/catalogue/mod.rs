@@ -1,0 +1,152 @@
+//! Catalogue and stock (issue 17): the store's sellable items to the tenant
+//! (`product.upserted` / `product.deleted`), and the tenant's available quantities back to
+//! the store's stock.
+//!
+//! - `product`: WooCommerce products and the tenant's item document (pure).
+//! - `import`: a catalogue import, job by job on the catch-up queue (pages of 100 products,
+//!   each variable product's variations), and what a product webhook changes. Every item is
+//!   kept in the store's partition (`CatalogueItem`): the SKU → id index inventory pushes use,
+//!   the document's hash (an unchanged item is not sent again), the stock as last seen.
+//! - `inventory`: an inventory push, in chunks of `CHUNK` SKUs on the catch-up queue: stock
+//!   read back, only changed quantities written, through the batch endpoints (≤ 100 a call).
+//!
+//! Events go to the tenant through the orders queue as `TenantEvent` messages, so they are
+//! delivered, signed and retried as orders are.
+
+mod import;
+mod inventory;
+mod product;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use import::{
+    apply_product_webhook, finish_problems, give_up_import, import_step, start_import,
+    ImportStepped,
+};
+pub use inventory::{
+    give_up_inventory, inventory_step, plan_item, submit_inventory, InventoryRequest, Plan,
+};
+pub use product::{classify, Class, ItemDocument, Units, WooProduct, BARCODE_KEYS};
+
+use crate::crypto::{sha256_hex, SecretBox};
+use crate::domain::{StoreId, TenantCode};
+use crate::error::{Error, Result};
+use crate::ports::{Catalogue, Links, OrderSyncs, Queue, Shipments};
+use crate::woocommerce::WooClient;
+
+/// SKUs per inventory chunk (one stored item, one unit of progress).
+pub const CHUNK: usize = 500;
+/// Most SKUs one inventory push may carry.
+pub const MAX_ITEMS: usize = 20_000;
+/// Chunks one inventory job applies before it hands on (a Lambda call must end in time).
+pub const CHUNKS_PER_JOB: u32 = 10;
+/// Unknown SKUs one chunk may look up in the store before calling the rest unknown.
+pub const LOOKUPS_PER_CHUNK: usize = 20;
+
+/// The ports the catalogue's use cases use.
+pub struct Cataloguing<'a> {
+    pub links: &'a dyn Links,
+    pub catalogue: &'a dyn Catalogue,
+    pub orders: &'a dyn OrderSyncs,
+    pub shipments: &'a dyn Shipments,
+    pub secrets: &'a SecretBox,
+    pub woo: &'a WooClient,
+    /// The orders queue: the tenant's product events travel it.
+    pub events: &'a dyn Queue,
+    /// The catch-up queue: import and inventory jobs and their continuations.
+    pub jobs: &'a dyn Queue,
+    /// Product pages one import job reads before it hands on.
+    pub pages_per_job: u32,
+}
+
+pub const EVENT_KIND: &str = "tenant.event";
+
+/// An event for the tenant that is not an order (a catalogue item): delivered by the sync
+/// worker as it delivers orders (signed, retried, parked when refused).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantEvent {
+    pub v: u8,
+    pub kind: String,
+    pub store_id: StoreId,
+    pub tenant: TenantCode,
+    /// `product.upserted` or `product.deleted`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Stable per item and content: the tenant deduplicates on it.
+    pub webhook_id: String,
+    pub timestamp: String,
+    pub data: Value,
+}
+
+impl TenantEvent {
+    pub fn new(
+        store: &StoreId,
+        tenant: &TenantCode,
+        event_type: &str,
+        identity: &str,
+        data: Value,
+    ) -> Self {
+        Self {
+            v: 1,
+            kind: EVENT_KIND.into(),
+            store_id: store.clone(),
+            tenant: tenant.clone(),
+            event_type: event_type.into(),
+            webhook_id: format!(
+                "prd_{}",
+                &sha256_hex(format!("{store}|{event_type}|{identity}").as_bytes())[..32]
+            ),
+            timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            data,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A queue message that is a tenant event (`None`: another kind of message).
+    pub fn decode(raw: &str) -> Option<Result<Self>> {
+        #[derive(Deserialize)]
+        struct Kind {
+            #[serde(default)]
+            kind: String,
+        }
+        let kind: Kind = serde_json::from_str(raw).ok()?;
+        (kind.kind == EVENT_KIND).then(|| {
+            serde_json::from_str(raw)
+                .map_err(|e| Error::invalid_request(format!("not a tenant event: {e}")))
+        })
+    }
+
+    /// The body the tenant receives.
+    pub fn body(&self) -> Value {
+        serde_json::json!({"type": self.event_type, "timestamp": self.timestamp, "data": self.data})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_events_round_trip_and_other_messages_are_not_events() {
+        let e = TenantEvent::new(
+            &StoreId::parse("st_1").unwrap(),
+            &TenantCode::parse("ACME").unwrap(),
+            "product.upserted",
+            "13|abc",
+            serde_json::json!({"id": 13}),
+        );
+        let back = TenantEvent::decode(&e.encode()).unwrap().unwrap();
+        assert_eq!(back, e);
+        assert!(e.webhook_id.starts_with("prd_"));
+        assert!(TenantEvent::decode(r#"{"v":1,"kind":"woo.order"}"#).is_none());
+        assert!(TenantEvent::decode("not json").is_none());
+        assert!(TenantEvent::decode(r#"{"kind":"tenant.event"}"#)
+            .unwrap()
+            .is_err());
+    }
+}
