@@ -148,19 +148,35 @@ impl Services {
         Ok(Arc::new(services))
     }
 
-    /// What starting a backfill uses; a stack without a catch-up queue cannot.
-    pub fn starting(&self) -> Result<Starting<'_>> {
-        let jobs = self.jobs.as_deref().ok_or_else(|| {
+    /// The catch-up queue; a stack without one cannot start jobs.
+    fn jobs_queue(&self) -> Result<&dyn Queue> {
+        self.jobs.as_deref().ok_or_else(|| {
             crate::error::Error::unavailable(
                 "the catch-up queue",
                 "WOOLINK_JOBS_QUEUE_URL is not set",
             )
-        })?;
+        })
+    }
+
+    /// What starting a backfill uses; a stack without a catch-up queue cannot.
+    pub fn starting(&self) -> Result<Starting<'_>> {
+        let jobs = self.jobs_queue()?;
         Ok(Starting {
             links: self.repos.links.as_ref(),
             backfills: self.repos.backfills.as_ref(),
             secrets: &self.secrets,
             woo: &self.woo,
+            jobs,
+        })
+    }
+
+    /// What the catalogue and inventory routes use; a stack without a catch-up queue cannot.
+    pub fn submitting(&self) -> Result<crate::catalogue::Submitting<'_>> {
+        let jobs = self.jobs_queue()?;
+        Ok(crate::catalogue::Submitting {
+            links: self.repos.links.as_ref(),
+            catalogue: self.repos.catalogue.as_ref(),
+            secrets: &self.secrets,
             jobs,
         })
     }

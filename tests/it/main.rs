@@ -3,6 +3,7 @@
 
 mod backfill;
 mod bursts;
+mod catalogue;
 mod catch_up;
 mod connect_api;
 mod contract;

@@ -1,6 +1,7 @@
 //! HTTP routers. Each function serves its own router (through `lambda_http` in Lambda); the
 //! local runner serves all of them merged (through `axum::serve`). Same code either way.
 
+pub mod catalogue;
 pub mod connect;
 pub mod disconnect;
 pub mod error;
@@ -59,7 +60,27 @@ pub fn connect_routes() -> Router<Arc<Services>> {
             "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments/{shipmentId}",
             delete(shipments::delete),
         )
+        .route(
+            "/v1/tenant/stores/{storeId}/catalogue",
+            get(catalogue::status),
+        )
+        .route(
+            "/v1/tenant/stores/{storeId}/catalogue/import",
+            post(catalogue::start_import),
+        )
+        .route(
+            "/v1/tenant/stores/{storeId}/inventory/jobs/{jobId}",
+            get(catalogue::inventory_job),
+        )
         .layer(DefaultBodyLimit::max(CONNECT_BODY_LIMIT))
+        .merge(
+            Router::new()
+                .route(
+                    "/v1/tenant/stores/{storeId}/inventory",
+                    axum::routing::put(catalogue::push_inventory),
+                )
+                .layer(DefaultBodyLimit::max(catalogue::INVENTORY_BODY_LIMIT)),
+        )
 }
 
 /// Routes of the `disconnect` function.

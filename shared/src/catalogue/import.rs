@@ -9,7 +9,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::product::{classify, Class, ItemDocument, Units, WooProduct};
-use super::{Cataloguing, TenantEvent};
+use super::{Cataloguing, Submitting, TenantEvent};
 use crate::catchup::Job;
 use crate::domain::StoreId;
 use crate::error::{Error, ErrorKind, Result};
@@ -23,7 +23,7 @@ const PROBLEMS_SHOWN: usize = 100;
 
 /// Starts an import of the store's catalogue (one run per store at a time: a running one is
 /// returned as it is).
-pub async fn start_import(ports: &Cataloguing<'_>, store: &StoreId) -> Result<CatalogueRun> {
+pub async fn start_import(ports: &Submitting<'_>, store: &StoreId) -> Result<CatalogueRun> {
     keyed_link(ports.links, ports.secrets, store).await?;
     let existing = ports.catalogue.get_catalogue_run(store).await?;
     if let Some(run) = existing

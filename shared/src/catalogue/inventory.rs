@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::import::upsert;
 use super::product::{classify, Class, ItemDocument};
-use super::{Cataloguing, CHUNK, CHUNKS_PER_JOB, LOOKUPS_PER_CHUNK};
+use super::{Cataloguing, Submitting, CHUNK, CHUNKS_PER_JOB, LOOKUPS_PER_CHUNK};
 use crate::catchup::Job;
 use crate::domain::{OrderId, StoreId};
 use crate::error::{Error, ErrorKind, Result};
@@ -33,7 +33,7 @@ pub struct InventoryRequest {
 
 /// Records the push (in chunks) and queues its first job.
 pub async fn submit_inventory(
-    ports: &Cataloguing<'_>,
+    ports: &Submitting<'_>,
     store: &StoreId,
     request: InventoryRequest,
 ) -> Result<InventoryJob> {

@@ -60,6 +60,26 @@ pub struct Cataloguing<'a> {
     pub pages_per_job: u32,
 }
 
+/// The ports starting an import or a push uses (the connect function's routes).
+pub struct Submitting<'a> {
+    pub links: &'a dyn Links,
+    pub catalogue: &'a dyn Catalogue,
+    pub secrets: &'a SecretBox,
+    /// The catch-up queue, where the first job goes.
+    pub jobs: &'a dyn Queue,
+}
+
+impl Cataloguing<'_> {
+    pub fn submitting(&self) -> Submitting<'_> {
+        Submitting {
+            links: self.links,
+            catalogue: self.catalogue,
+            secrets: self.secrets,
+            jobs: self.jobs,
+        }
+    }
+}
+
 pub const EVENT_KIND: &str = "tenant.event";
 
 /// An event for the tenant that is not an order (a catalogue item): delivered by the sync

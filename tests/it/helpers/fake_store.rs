@@ -88,8 +88,12 @@ pub struct FakeStore {
     trackings: Trackings,
     notes: Trackings,
     fulfillments: Trackings,
+    products: Catalogue,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
+
+/// Products and variations by id, as the store keeps them.
+type Catalogue = Arc<Mutex<std::collections::BTreeMap<u64, Value>>>;
 
 /// Entries per order (AST tracking numbers, order notes), as the store keeps them.
 type Trackings = Arc<Mutex<std::collections::HashMap<u64, Vec<Value>>>>;
@@ -123,6 +127,7 @@ impl FakeStore {
             trackings: Trackings,
             notes: Trackings,
             fulfillments: Trackings,
+            products: Catalogue,
             mode: StoreMode,
             next_id: Arc<AtomicU64>,
         }
@@ -160,7 +165,9 @@ impl FakeStore {
         let trackings: Trackings = Arc::default();
         let notes: Trackings = Arc::default();
         let fulfillments: Trackings = Arc::default();
+        let products: Catalogue = Arc::default();
         let state = St {
+            products: products.clone(),
             trackings: trackings.clone(),
             notes: notes.clone(),
             fulfillments: fulfillments.clone(),
@@ -458,6 +465,182 @@ impl FakeStore {
                 .push(created.clone());
             (StatusCode::CREATED, axum::Json(created)).into_response()
         }
+        /// Products, variations, their batch endpoints and the product settings, as
+        /// WooCommerce serves them: a stored catalogue (`add_product`), else (for the weight
+        /// look-ups of the order tests) the synthetic one of `catalogue_weight`.
+        async fn catalogue_api(
+            State(st): State<St>,
+            method: axum::http::Method,
+            uri: axum::http::Uri,
+            RawQuery(q): RawQuery,
+            headers: HeaderMap,
+            body: axum::body::Bytes,
+        ) -> axum::response::Response {
+            let path = uri.path().to_owned();
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            st.calls.lock().expect("lock").push(StoreCall {
+                method: method.to_string(),
+                path: path.clone(),
+                query: q.clone(),
+                auth: auth_of(&headers),
+                body: body.clone(),
+                at: std::time::Instant::now(),
+            });
+            if let Some(busy) = limited(&st) {
+                return busy;
+            }
+            if !authorized(&st, &headers, &q) {
+                return not_allowed().into_response();
+            }
+            let rest = path.trim_start_matches("/wp-json/wc/v3/");
+            let parts: Vec<&str> = rest.split('/').collect();
+            let param = |name: &str| query_param(&q, name);
+            let products = st.products.lock().expect("lock").clone();
+            let of_parent = |parent: u64| -> Vec<Value> {
+                products
+                    .values()
+                    .filter(|p| p["parent_id"] == parent && parent != 0)
+                    .cloned()
+                    .collect()
+            };
+            let page_of = |list: Vec<Value>| -> axum::response::Response {
+                let per_page: usize = param("per_page").and_then(|p| p.parse().ok()).unwrap_or(10);
+                let page: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                let pages = list.len().div_ceil(per_page.max(1)).max(1);
+                let slice: Vec<Value> = list
+                    .into_iter()
+                    .skip((page - 1) * per_page)
+                    .take(per_page)
+                    .collect();
+                let mut h = HeaderMap::new();
+                h.insert("x-wp-totalpages", pages.into());
+                (StatusCode::OK, h, axum::Json(Value::Array(slice))).into_response()
+            };
+            let invalid = |id: u64| {
+                json!({"id": id, "error": {"code": "woocommerce_rest_product_invalid_id",
+                "message": "Invalid ID.", "data": {"status": 400}}})
+            };
+            let batch = |parent: Option<u64>| -> axum::response::Response {
+                let count = ["create", "update", "delete"]
+                    .iter()
+                    .map(|k| body[*k].as_array().map_or(0, Vec::len))
+                    .sum::<usize>();
+                if count > 100 {
+                    return (
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        axum::Json(json!({
+                        "code": "woocommerce_rest_request_entity_too_large",
+                        "message": "Unable to accept more than 100 items for this request.",
+                        "data": {"status": 413}})),
+                    )
+                        .into_response();
+                }
+                let mut stored = st.products.lock().expect("lock");
+                let updated: Vec<Value> = body["update"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|u| {
+                        let id = u["id"].as_u64().unwrap_or(0);
+                        match stored
+                            .get_mut(&id)
+                            .filter(|p| parent.is_none_or(|par| p["parent_id"] == par))
+                        {
+                            Some(p) => {
+                                if p["manage_stock"] == true {
+                                    if let Some(q) = u.get("stock_quantity") {
+                                        p["stock_quantity"] = q.clone();
+                                    }
+                                }
+                                p.clone()
+                            }
+                            None => invalid(id),
+                        }
+                    })
+                    .collect();
+                (StatusCode::OK, axum::Json(json!({"update": updated}))).into_response()
+            };
+            match (method.as_str(), parts.as_slice()) {
+                ("GET", ["settings", "products", setting]) => {
+                    let value = if setting.contains("weight") {
+                        "kg"
+                    } else {
+                        "cm"
+                    };
+                    (
+                        StatusCode::OK,
+                        axum::Json(json!({"id": setting, "value": value})),
+                    )
+                        .into_response()
+                }
+                ("GET", ["products"]) => {
+                    if q.as_deref().is_some_and(|q| q.contains("include=")) {
+                        // As WooCommerce: variations are not listed among the products.
+                        let list: Vec<Value> = included(&q).into_iter().filter_map(|id| {
+                            match products.get(&id) {
+                                Some(p) if p["parent_id"] == 0 || p["parent_id"].is_null() => Some(p.clone()),
+                                Some(_) => None,
+                                None => catalogue_parent(id).is_none().then(|| json!({"id": id,
+                                    "weight": catalogue_weight(id), "virtual": id == VIRTUAL_PRODUCT})),
+                            }
+                        }).collect();
+                        return (StatusCode::OK, axum::Json(Value::Array(list))).into_response();
+                    }
+                    if let Some(sku) = param("sku") {
+                        let list: Vec<Value> = products
+                            .values()
+                            .filter(|p| {
+                                p["sku"] == sku.as_str()
+                                    && (p["parent_id"] == 0 || p["parent_id"].is_null())
+                            })
+                            .cloned()
+                            .collect();
+                        return (StatusCode::OK, axum::Json(Value::Array(list))).into_response();
+                    }
+                    page_of(
+                        products
+                            .values()
+                            .filter(|p| p["parent_id"] == 0 || p["parent_id"].is_null())
+                            .cloned()
+                            .collect(),
+                    )
+                }
+                ("GET", ["products", id]) => {
+                    match id.parse::<u64>().ok().and_then(|id| products.get(&id)) {
+                        Some(p) => (StatusCode::OK, axum::Json(p.clone())).into_response(),
+                        None => (
+                            StatusCode::NOT_FOUND,
+                            axum::Json(json!({"code": "woocommerce_rest_product_invalid_id",
+                        "message": "Invalid ID.", "data": {"status": 404}})),
+                        )
+                            .into_response(),
+                    }
+                }
+                ("GET", ["products", parent, "variations"]) => {
+                    let parent: u64 = parent.parse().unwrap_or(0);
+                    if q.as_deref().is_some_and(|q| q.contains("include=")) {
+                        let ids = included(&q);
+                        let mut list: Vec<Value> = of_parent(parent)
+                            .into_iter()
+                            .filter(|v| ids.contains(&v["id"].as_u64().unwrap_or(0)))
+                            .collect();
+                        if list.is_empty() {
+                            list = ids
+                                .into_iter()
+                                .filter(|id| catalogue_parent(*id) == Some(parent))
+                                .map(|id| json!({"id": id, "weight": catalogue_weight(id)}))
+                                .collect();
+                        }
+                        return (StatusCode::OK, axum::Json(Value::Array(list))).into_response();
+                    }
+                    page_of(of_parent(parent))
+                }
+                ("POST", ["products", "batch"]) => batch(None),
+                ("POST", ["products", parent, "variations", "batch"]) => batch(parent.parse().ok()),
+                _ => no_route(),
+            }
+        }
         /// A `429` when the calls of the last second exceed the store's own limit.
         fn limited(st: &St) -> Option<axum::response::Response> {
             let (per_second, retry_after) = st.misbehaviour.lock().expect("lock").rate_limit?;
@@ -495,59 +678,22 @@ impl FakeStore {
                 .collect()
         }
         let app = axum::Router::new()
+            .route("/wp-json/wc/v3/products", axum::routing::any(catalogue_api))
             .route(
-                "/wp-json/wc/v3/products",
-                axum::routing::get(
-                    |State(st): State<St>, RawQuery(q): RawQuery, headers: HeaderMap| async move {
-                        record(
-                            &st,
-                            "GET",
-                            "/wp-json/wc/v3/products".into(),
-                            q.clone(),
-                            &headers,
-                        );
-                        if let Some(busy) = limited(&st) {
-                            return busy;
-                        }
-                        if !authorized(&st, &headers, &q) {
-                            return not_allowed().into_response();
-                        }
-                        // As WooCommerce: variations are not listed among the products.
-                        let products: Vec<Value> = included(&q)
-                            .into_iter()
-                            .filter(|id| catalogue_parent(*id).is_none())
-                            .map(|id| {
-                                json!({"id": id, "weight": catalogue_weight(id),
-                                "virtual": id == VIRTUAL_PRODUCT})
-                            })
-                            .collect();
-                        (StatusCode::OK, axum::Json(Value::Array(products))).into_response()
-                    },
-                ),
+                "/wp-json/wc/v3/products/{a}",
+                axum::routing::any(catalogue_api),
             )
             .route(
-                "/wp-json/wc/v3/products/{parent}/variations",
-                axum::routing::get(
-                    |State(st): State<St>,
-                     Path(parent): Path<u64>,
-                     RawQuery(q): RawQuery,
-                     headers: HeaderMap| async move {
-                        let path = format!("/wp-json/wc/v3/products/{parent}/variations");
-                        record(&st, "GET", path, q.clone(), &headers);
-                        if let Some(busy) = limited(&st) {
-                            return busy;
-                        }
-                        if !authorized(&st, &headers, &q) {
-                            return not_allowed().into_response();
-                        }
-                        let variations: Vec<Value> = included(&q)
-                            .into_iter()
-                            .filter(|id| catalogue_parent(*id) == Some(parent))
-                            .map(|id| json!({"id": id, "weight": catalogue_weight(id)}))
-                            .collect();
-                        (StatusCode::OK, axum::Json(Value::Array(variations))).into_response()
-                    },
-                ),
+                "/wp-json/wc/v3/products/{a}/{b}",
+                axum::routing::any(catalogue_api),
+            )
+            .route(
+                "/wp-json/wc/v3/products/{a}/{b}/{c}",
+                axum::routing::any(catalogue_api),
+            )
+            .route(
+                "/wp-json/wc/v3/settings/products/{a}",
+                axum::routing::get(catalogue_api),
             )
             .route(
                 "/wp-json/wc/v3/orders/{id}",
@@ -832,6 +978,7 @@ impl FakeStore {
             trackings,
             notes,
             fulfillments,
+            products,
             shutdown: Some(tx),
         }
     }
@@ -914,6 +1061,27 @@ impl FakeStore {
             .get(&order)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Adds (or replaces) a product or variation (a variation has `parent_id`).
+    #[allow(dead_code)]
+    pub fn add_product(&self, product: Value) {
+        let id = product["id"].as_u64().expect("a product id");
+        self.products.lock().expect("lock").insert(id, product);
+    }
+
+    /// A product or variation as the store has it now.
+    #[allow(dead_code)]
+    pub fn product(&self, id: u64) -> Option<Value> {
+        self.products.lock().expect("lock").get(&id).cloned()
+    }
+
+    /// What a shop manager's edit does: the stock number changed in the store itself.
+    #[allow(dead_code)]
+    pub fn set_stock(&self, id: u64, quantity: i64) {
+        if let Some(p) = self.products.lock().expect("lock").get_mut(&id) {
+            p["stock_quantity"] = json!(quantity);
+        }
     }
 
     /// Order `order`'s core fulfillments.
