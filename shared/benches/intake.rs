@@ -103,6 +103,7 @@ fn intake_once(link: &IntakeLink, store: &StoreId, body: &axum::body::Bytes, sig
         .expect("verifies");
     match prepare(link, &verified, 1024 * 1024).expect("prepares") {
         Prepared::Message(m) => m.body.len(),
+        Prepared::Product(c) => c.encode().len(),
         Prepared::Ignored { .. } => 0,
     }
 }

@@ -7,7 +7,7 @@ use chrono::{Duration, Utc};
 use crate::auth::API_KEY_PREFIX;
 use crate::crypto::SecretBox;
 use crate::crypto::{issue_credential, new_webhook_secret, SecretString};
-use crate::domain::{DeviceId, StoreId, StoreUrl, TriggerStatus, WooTopic};
+use crate::domain::{DeviceId, StoreId, StoreUrl, Topic, TriggerStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LinkStatus, Session, Store, WooKeys};
 use crate::outbound::OutboundPolicy;
@@ -67,7 +67,7 @@ pub struct LinkOutcome {
     pub delivery_url: String,
     pub webhook_secret: SecretString,
     pub api_key: SecretString,
-    pub topics: Vec<WooTopic>,
+    pub topics: Vec<Topic>,
 }
 
 /// The delivery URL WooCommerce posts to for a store.
@@ -179,12 +179,13 @@ pub async fn link(
     }
     ports.link_changes.link_changed(&link.store_id);
     tracing::info!(tenant = %link.tenant, store = %link.store_id, webhooks = webhook_ids.len(), "store linked");
+    let topics = Topic::for_link(link.woo_keys.is_some());
     Ok(LinkOutcome {
         link,
         delivery_url: delivery,
         webhook_secret,
         api_key: SecretString::new(api_key.plaintext),
-        topics: WooTopic::ALL.to_vec(),
+        topics,
     })
 }
 
@@ -195,8 +196,9 @@ async fn register_webhooks(
     delivery: &str,
     secret: &SecretString,
 ) -> Result<Vec<u64>> {
-    let mut ids = Vec::with_capacity(WooTopic::ALL.len());
-    for topic in WooTopic::ALL {
+    let topics = Topic::for_link(true);
+    let mut ids = Vec::with_capacity(topics.len());
+    for topic in topics {
         match ports
             .woo
             .create_webhook(store, creds, topic, delivery, secret)

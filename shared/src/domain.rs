@@ -252,6 +252,71 @@ impl WooTopic {
     }
 }
 
+/// A product topic, registered beside the order topics on links that hold WooCommerce keys
+/// (the worker reads the product from the store: issue 17).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProductTopic {
+    Created,
+    Updated,
+    Deleted,
+    Restored,
+}
+
+impl ProductTopic {
+    pub const ALL: [Self; 4] = [Self::Created, Self::Updated, Self::Deleted, Self::Restored];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "product.created",
+            Self::Updated => "product.updated",
+            Self::Deleted => "product.deleted",
+            Self::Restored => "product.restored",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == raw)
+    }
+}
+
+/// A webhook topic woolink registers on a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Order(WooTopic),
+    Product(ProductTopic),
+}
+
+impl Topic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Order(t) => t.as_str(),
+            Self::Product(t) => t.as_str(),
+        }
+    }
+
+    /// What a link registers: the order topics, and with WooCommerce keys (so the product can
+    /// be read back) the product topics.
+    pub fn for_link(with_keys: bool) -> Vec<Self> {
+        let mut all: Vec<Self> = WooTopic::ALL.into_iter().map(Self::Order).collect();
+        if with_keys {
+            all.extend(ProductTopic::ALL.into_iter().map(Self::Product));
+        }
+        all
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Topic {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for WooTopic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -254,6 +254,8 @@ pub struct Intake {
 pub enum Outcome {
     /// Verified, but not an order topic.
     Ignored { topic: String },
+    /// A product webhook, queued for the worker.
+    ProductQueued { message_id: String },
     Queued {
         message_id: String,
         order_id: OrderId,
@@ -329,6 +331,11 @@ impl Intake {
                 return Ok(Outcome::Ignored { topic });
             }
             Prepared::Message(m) => m,
+            Prepared::Product(change) => {
+                let message_id = self.queue.send(change.encode()).await?;
+                tracing::info!(store = %change.store_id, product = change.product_id, topic = %change.topic, "product change queued");
+                return Ok(Outcome::ProductQueued { message_id });
+            }
         };
         let message_id = self.queue.send(prepared.body).await?;
         let head = &prepared.head;
@@ -352,8 +359,12 @@ pub struct Message {
 }
 
 pub enum Prepared {
-    Ignored { topic: String },
+    Ignored {
+        topic: String,
+    },
     Message(Message),
+    /// A product webhook (links with keys register them): the product's id and topic.
+    Product(crate::catalogue::ProductChange),
 }
 
 /// The intake's CPU work after verification: parse what the envelope needs, hash the body,
@@ -368,6 +379,21 @@ pub fn prepare(
             "the X-WC-Webhook-Topic header is missing",
         ));
     };
+    if let Some(topic) = crate::domain::ProductTopic::parse(raw_topic) {
+        // Only a link that holds keys can have the product read back.
+        if !link.holds_woo_keys {
+            return Ok(Prepared::Ignored {
+                topic: raw_topic.to_owned(),
+            });
+        }
+        return crate::catalogue::ProductChange::from_delivery(
+            &delivery.store_id,
+            &link.tenant,
+            topic,
+            delivery.body(),
+        )
+        .map(Prepared::Product);
+    }
     let Some(topic) = WooTopic::parse(raw_topic) else {
         return Ok(Prepared::Ignored {
             topic: raw_topic.to_owned(),

@@ -382,6 +382,7 @@ impl Worker {
                     tenants: repos.tenants.clone(),
                     links: repos.links.clone(),
                     orders: repos.orders.clone(),
+                    catalogue: repos.catalogue.clone(),
                 },
                 secrets: config.secret_box()?,
                 fulfilment: FulfilmentClient::new(http.clone(), config.outbound),

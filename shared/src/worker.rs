@@ -103,6 +103,8 @@ pub struct WorkerRepos {
     pub tenants: Arc<dyn Tenants>,
     pub links: Arc<dyn Links>,
     pub orders: Arc<dyn OrderSyncs>,
+    /// The catalogue, for product webhooks.
+    pub catalogue: Arc<dyn crate::ports::Catalogue>,
 }
 
 /// What the worker talks to: its repositories, the key that opens sealed secrets, the
@@ -408,6 +410,27 @@ impl Worker {
     /// One message: an envelope that does not decode is parked in the dead-letter queue at
     /// once (never dropped after a log line, never retried: it will not decode next time).
     async fn handle_message(&self, message: &Received) -> Result<(), RecordFailure> {
+        if let Some(change) = crate::catalogue::ProductChange::decode(&message.body) {
+            let change = change.map_err(|e| {
+                RecordFailure::poison(format!("undecodable product change: {}", e.message()))
+            })?;
+            let ports = crate::catalogue::Recording {
+                links: self.ports.repos.links.as_ref(),
+                catalogue: self.ports.repos.catalogue.as_ref(),
+                secrets: &self.ports.secrets,
+                woo: &self.ports.woo,
+                events: self.ports.queue.as_ref(),
+            };
+            let attempt = Attempt::of(message);
+            return crate::catalogue::apply_product_change(&ports, &change)
+                .await
+                .map_err(|e| {
+                    RecordFailure::later(
+                        e.to_string(),
+                        self.settings.backoff(attempt.receive_count),
+                    )
+                });
+        }
         if let Some(event) = crate::catalogue::TenantEvent::decode(&message.body) {
             let event = event.map_err(|e| {
                 RecordFailure::poison(format!("undecodable event: {}", e.message()))

@@ -69,6 +69,8 @@ struct Setup {
     app: TestApp,
     store: FakeStore,
     tenant: FakeTenant,
+    /// The link's webhook secret (WooCommerce signs deliveries with it).
+    secret: String,
 }
 
 async fn setup(backend: Backend, fill: impl FnOnce(&FakeStore)) -> Setup {
@@ -79,6 +81,10 @@ async fn setup(backend: Backend, fill: impl FnOnce(&FakeStore)) -> Setup {
     let token = app.acme_token().await;
     let linked = app.link_with_keys(&token, "st_a1", &store.url).await;
     assert_eq!(linked.status, 201, "{}", linked.body);
+    let secret = linked.body["webhook"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let admin = app.services.admin();
     let all = [Scope::StoresRead, Scope::InventoryWrite];
     for (code, key) in [("ACME", acme_key()), ("BETA", beta_key())] {
@@ -86,7 +92,12 @@ async fn setup(backend: Backend, fill: impl FnOnce(&FakeStore)) -> Setup {
             .await
             .unwrap();
     }
-    Setup { app, store, tenant }
+    Setup {
+        app,
+        store,
+        tenant,
+        secret,
+    }
 }
 
 impl Setup {
@@ -563,3 +574,101 @@ async fn catalogue_routes_refuse_strangers_and_bad_pushes(backend: Backend) {
 }
 
 both_backends!(catalogue_routes_refuse_strangers_and_bad_pushes);
+
+/// Product webhooks (registered beside the order ones on a link with keys): the worker reads
+/// the product back and the tenant hears what changed, once; a variation's change carries its
+/// parent's data; a deletion withdraws the product and its variations.
+async fn product_webhooks_reach_the_tenant_once(backend: Backend) {
+    let s = setup(backend, stock_catalogue).await;
+    let topics: Vec<String> = s
+        .store
+        .webhooks()
+        .iter()
+        .filter_map(|h| h["topic"].as_str().map(str::to_owned))
+        .collect();
+    for t in [
+        "product.created",
+        "product.updated",
+        "product.deleted",
+        "product.restored",
+    ] {
+        assert!(topics.iter().any(|x| x == t), "{t} registered: {topics:?}");
+    }
+    s.import().await;
+    eventually("the import's items", || {
+        s.events("product.upserted").len() == 8
+    })
+    .await;
+
+    // The shop sells two T-shirts: WooCommerce sends product.updated.
+    s.store.set_stock(101, 8);
+    let body = php_json(&s.store.product(101).unwrap());
+    let a = deliver_signed(&s.app, "st_a1", "product.updated", &body, &s.secret).await;
+    assert_eq!(
+        (a.status, a.body["status"].as_str()),
+        (200, Some("queued")),
+        "{}",
+        a.body
+    );
+    eventually("the change", || s.events("product.upserted").len() == 9).await;
+    let last = s.events("product.upserted").pop().unwrap();
+    assert_eq!(
+        (
+            last["data"]["id"].as_u64(),
+            last["data"]["stock"]["quantity"].as_i64()
+        ),
+        (Some(101), Some(8))
+    );
+    // The same delivery again (WooCommerce repeats itself): nothing new for the tenant.
+    deliver_signed(&s.app, "st_a1", "product.updated", &body, &s.secret).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.events("product.upserted").len(), 9);
+
+    // A variation changes.
+    s.store.set_stock(203, 1);
+    let body = php_json(&s.store.product(203).unwrap());
+    deliver_signed(&s.app, "st_a1", "product.updated", &body, &s.secret).await;
+    eventually("the variation", || s.events("product.upserted").len() == 10).await;
+    let last = s.events("product.upserted").pop().unwrap();
+    assert_eq!(
+        (
+            last["data"]["parentSku"].as_str(),
+            last["data"]["stock"]["quantity"].as_i64()
+        ),
+        (Some("HOODIE"), Some(1))
+    );
+
+    // The hoodie is deleted: it and its variations are withdrawn.
+    let a = deliver_signed(
+        &s.app,
+        "st_a1",
+        "product.deleted",
+        br#"{"id":200}"#,
+        &s.secret,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    eventually("three withdrawals", || {
+        s.events("product.deleted").len() == 3
+    })
+    .await;
+    let mut gone: Vec<u64> = s
+        .events("product.deleted")
+        .iter()
+        .map(|e| e["data"]["id"].as_u64().unwrap())
+        .collect();
+    gone.sort_unstable();
+    assert_eq!(gone, vec![201, 202, 203]);
+    // A forged one is refused before anything is queued.
+    deliver_signed(
+        &s.app,
+        "st_a1",
+        "product.deleted",
+        br#"{"id":101}"#,
+        "wrong-secret",
+    )
+    .await
+    .error(401, "invalid_signature");
+}
+
+both_backends!(product_webhooks_reach_the_tenant_once);

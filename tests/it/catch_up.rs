@@ -339,7 +339,11 @@ async fn the_poll_repairs_woolinks_webhooks(backend: Backend) {
             "order.created",
             "order.deleted",
             "order.restored",
-            "order.updated"
+            "order.updated",
+            "product.created",
+            "product.deleted",
+            "product.restored",
+            "product.updated"
         ]
     );
     assert!(ours.iter().all(|h| h["status"] == "active"), "{ours:?}");

@@ -463,11 +463,12 @@ async fn link_registers_webhooks_on_the_store(backend: Backend) {
     assert_eq!(a.status, 201, "{}", a.body);
     let secret = a.body["webhook"]["secret"].as_str().unwrap();
     let calls = store.calls();
-    assert_eq!(calls.len(), 4, "{calls:?}");
+    // Four order topics and, as the link holds keys, four product topics.
+    assert_eq!(calls.len(), 8, "{calls:?}");
     // Each new webhook was pinged while the link was being made, and the intake said 200
     // (WooCommerce pings again on later saves until it gets exactly 200).
     let pings = store.pings();
-    assert_eq!(pings.len(), 4, "{pings:?}");
+    assert_eq!(pings.len(), 8, "{pings:?}");
     assert!(pings
         .iter()
         .all(|(url, status)| url == &app.url("/v1/webhooks/woocommerce/st_a1") && *status == 200));
@@ -481,7 +482,11 @@ async fn link_registers_webhooks_on_the_store(backend: Backend) {
             "order.created",
             "order.updated",
             "order.deleted",
-            "order.restored"
+            "order.restored",
+            "product.created",
+            "product.updated",
+            "product.deleted",
+            "product.restored"
         ]
     );
     for c in &calls {
@@ -502,7 +507,7 @@ async fn link_registers_webhooks_on_the_store(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(link.webhook_ids, vec![100, 101, 102, 103]);
+    assert_eq!(link.webhook_ids, (100..108).collect::<Vec<u64>>());
     let keys = link.woo_keys.as_ref().expect("keys held");
     assert!(!keys.consumer_secret.as_str().contains(CONSUMER_SECRET));
     let opened = woolink::secrets::open_woo_keys(&app.services.secrets, &link)
@@ -519,7 +524,7 @@ async fn link_registers_webhooks_on_the_store(backend: Backend) {
         .filter(|c| c.method == "DELETE")
         .map(|c| (c.path, c.query))
         .collect();
-    assert_eq!(deletes.len(), 4);
+    assert_eq!(deletes.len(), 8);
     for (i, (path, query)) in deletes.iter().enumerate() {
         assert_eq!(path, &format!("/wp-json/wc/v3/webhooks/{}", 100 + i));
         assert_eq!(query.as_deref(), Some("force=true"));

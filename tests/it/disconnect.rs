@@ -65,7 +65,7 @@ async fn disconnect_revokes_cleans_up_and_keeps_queued_orders(backend: Backend) 
     assert_eq!(a.body["status"], "disconnected");
     assert_eq!(
         a.body["cleanup"]["webhooksDeleted"],
-        json!([100, 101, 102, 103])
+        json!([100, 101, 102, 103, 104, 105, 106, 107])
     );
     assert_eq!(a.body["cleanup"]["webhooksNotDeleted"], json!([]));
     assert_eq!(a.body["cleanup"]["wooCommerceKeysErased"], true);
@@ -81,7 +81,7 @@ async fn disconnect_revokes_cleans_up_and_keeps_queued_orders(backend: Backend) 
         .into_iter()
         .filter(|c| c.method == "DELETE")
         .collect();
-    assert_eq!(deletes.len(), 4);
+    assert_eq!(deletes.len(), 8, "four order and four product webhooks");
     assert!(deletes
         .iter()
         .all(|c| c.query.as_deref() == Some("force=true")));
@@ -103,7 +103,7 @@ async fn disconnect_revokes_cleans_up_and_keeps_queued_orders(backend: Backend) 
             .iter()
             .filter(|c| c.method == "DELETE")
             .count(),
-        4
+        8
     );
 
     // Revoked at once: the intake answers 410, the key reads nothing.
@@ -246,7 +246,7 @@ async fn an_unreachable_store_does_not_block_the_disconnect(backend: Backend) {
     assert_eq!(a.body["cleanup"]["webhooksDeleted"], json!([]));
     assert_eq!(
         a.body["cleanup"]["webhooksNotDeleted"],
-        json!([100, 101, 102, 103])
+        json!([100, 101, 102, 103, 104, 105, 106, 107])
     );
     assert_eq!(a.body["cleanup"]["wooCommerceKeysErased"], true);
     let link = app
@@ -261,7 +261,7 @@ async fn an_unreachable_store_does_not_block_the_disconnect(backend: Backend) {
     assert!(link.woo_keys.is_none());
     assert_eq!(
         link.webhook_ids,
-        vec![100, 101, 102, 103],
+        vec![100, 101, 102, 103, 104, 105, 106, 107],
         "what could not be cleaned is recorded"
     );
 }

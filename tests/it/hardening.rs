@@ -242,7 +242,7 @@ async fn store_calls_check_their_url_every_time() {
             .create_webhook(
                 &store,
                 &creds,
-                WooTopic::OrderCreated,
+                woolink::domain::Topic::Order(WooTopic::OrderCreated),
                 "https://x.test",
                 &secret
             )

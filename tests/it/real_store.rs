@@ -210,7 +210,11 @@ async fn linked_to(real: &RealStore, backend: Backend, tenant: &FakeTenant) -> (
             "order.created",
             "order.deleted",
             "order.restored",
-            "order.updated"
+            "order.updated",
+            "product.created",
+            "product.deleted",
+            "product.restored",
+            "product.updated"
         ]
     );
     assert!(hooks.iter().all(|w| w["status"] == "active"), "{hooks:?}");
@@ -584,7 +588,11 @@ async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
             "order.created",
             "order.deleted",
             "order.restored",
-            "order.updated"
+            "order.updated",
+            "product.created",
+            "product.deleted",
+            "product.restored",
+            "product.updated"
         ],
         "{now_hooks:?}"
     );

@@ -59,7 +59,7 @@ pub async fn deliver(
     Ok(Json(Acknowledged {
         status: match outcome {
             Outcome::Ignored { .. } => "ignored",
-            Outcome::Queued { .. } => "queued",
+            Outcome::Queued { .. } | Outcome::ProductQueued { .. } => "queued",
         },
     }))
 }

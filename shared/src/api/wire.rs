@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::connect::{LinkOutcome, StoreChoice};
 use crate::disconnect::Disconnected;
 use crate::domain::{
-    CustomerId, OrderId, StoreId, StoreUrl, TenantCode, TenantEvent, TriggerStatus, WooTopic,
+    CustomerId, OrderId, StoreId, StoreUrl, TenantCode, TenantEvent, Topic, TriggerStatus,
 };
 use crate::model::{BackfillRun, OrderSync, Tenant};
 use crate::status::StoreStatus;
@@ -113,7 +113,7 @@ pub struct LinkView<'a> {
 pub struct WebhookView<'a> {
     pub delivery_url: &'a str,
     pub secret: &'a str,
-    pub topics: &'a [WooTopic],
+    pub topics: &'a [Topic],
 }
 
 impl<'a> From<&'a LinkOutcome> for Linked<'a> {
@@ -500,7 +500,7 @@ mod tests {
             delivery_url: "https://api.example.com/v1/webhooks/woocommerce/st_1".into(),
             webhook_secret: SecretString::new("s3cret".into()),
             api_key: SecretString::new("wlk_x".into()),
-            topics: WooTopic::ALL.to_vec(),
+            topics: Topic::for_link(false),
         };
         let l = &out.link;
         same_bytes(

@@ -9,7 +9,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::product::{classify, Class, ItemDocument, Units, WooProduct};
-use super::{Cataloguing, Submitting, TenantEvent};
+use super::{Cataloguing, Recording, Submitting, TenantEvent};
 use crate::catchup::Job;
 use crate::domain::StoreId;
 use crate::error::{Error, ErrorKind, Result};
@@ -116,7 +116,9 @@ pub async fn import_step(
             Err(e) => return store_error(ports, run, e).await,
         };
         for p in &products {
-            if let Err(e) = take_product(ports, &link, &creds, &units, p, &mut run).await {
+            if let Err(e) =
+                take_product(&ports.recording(), &link, &creds, &units, p, &mut run).await
+            {
                 return match e {
                     Taken::Store(e) => store_error(ports, run, e).await,
                     Taken::Ours(e) => Err(e),
@@ -162,7 +164,7 @@ impl From<Error> for Taken {
 
 /// One listed product: its sellable items recorded (and sent when changed).
 async fn take_product(
-    ports: &Cataloguing<'_>,
+    ports: &Recording<'_>,
     link: &Link,
     creds: &WooCredentials,
     units: &Units,
@@ -208,7 +210,7 @@ async fn take_product(
 /// Records item `doc` (of product or variation `p`); sends `product.upserted` when it is new
 /// or what the tenant sees changed: whether it was sent.
 pub(crate) async fn upsert(
-    ports: &Cataloguing<'_>,
+    ports: &Recording<'_>,
     link: &Link,
     doc: &ItemDocument,
     p: &WooProduct,
@@ -273,7 +275,7 @@ pub(crate) async fn upsert(
 }
 
 /// An item that is no longer sellable (or gone): sent as deleted, once.
-pub(crate) async fn withdraw(ports: &Cataloguing<'_>, link: &Link, id: u64) -> Result<()> {
+pub(crate) async fn withdraw(ports: &Recording<'_>, link: &Link, id: u64) -> Result<()> {
     let store = &link.store_id;
     for _ in 0..3 {
         let Some(existing) = ports.catalogue.get_catalogue_item(store, id).await? else {
@@ -374,25 +376,38 @@ async fn store_error(
     }
 }
 
-/// What a product webhook changes in the catalogue: the product's sellable items recorded and
-/// sent when changed (a variable product's variations read from the store), or withdrawn.
-pub async fn apply_product_webhook(
-    ports: &Cataloguing<'_>,
-    store: &StoreId,
-    topic: &str,
-    body: &str,
+/// What a product webhook changes in the catalogue: the product read from the store, its
+/// sellable items recorded and sent when changed (a variable product's variations read with
+/// it), or withdrawn (deleted, gone from the store, no longer sellable).
+pub async fn apply_product_change(
+    ports: &Recording<'_>,
+    change: &super::ProductChange,
 ) -> Result<()> {
-    let p = WooProduct::parse(body)?;
+    let store = &change.store_id;
     let (link, creds) = keyed_link(ports.links, ports.secrets, store).await?;
-    if topic == "product.deleted" {
-        // The product, and its variations if it had any.
+    let unavailable = |e: WooError| Error::unavailable("the store", e);
+    let product = if change.topic == "product.deleted" {
+        None
+    } else {
+        match ports
+            .woo
+            .get_product(&link.store_url, &creds, change.product_id)
+            .await
+        {
+            Ok(p) => Some(p),
+            Err(WooError::Rejected { status: 404, .. }) => None,
+            Err(e) => return Err(unavailable(e)),
+        }
+    };
+    let Some(p) = product else {
+        // Gone: the product, and its variations if it had any.
         for item in ports.catalogue.catalogue_items(store).await? {
-            if item.id == p.id || item.parent_id == p.id {
+            if item.id == change.product_id || item.parent_id == change.product_id {
                 withdraw(ports, &link, item.id).await?;
             }
         }
         return Ok(());
-    }
+    };
     let units = match ports
         .catalogue
         .get_catalogue_run(store)
@@ -404,19 +419,26 @@ pub async fn apply_product_webhook(
             .woo
             .units(&link.store_url, &creds)
             .await
-            .map_err(|e| Error::unavailable("the store", e))?,
+            .map_err(unavailable)?,
     };
-    let parent = if p.is_variation() {
-        Some(
-            ports
-                .woo
-                .get_product(&link.store_url, &creds, p.parent_id)
-                .await
-                .map_err(|e| Error::unavailable("the store", e))?,
-        )
-    } else {
-        None
-    };
+    if p.is_variation() {
+        let parent = ports
+            .woo
+            .get_product(&link.store_url, &creds, p.parent_id)
+            .await
+            .map_err(unavailable)?;
+        return match classify(&p) {
+            Class::Sellable => upsert(
+                ports,
+                &link,
+                &ItemDocument::of(&p, Some(&parent), &units),
+                &p,
+            )
+            .await
+            .map(|_| ()),
+            _ => withdraw(ports, &link, p.id).await,
+        };
+    }
     let mut run = CatalogueRun {
         store_id: store.clone(),
         run_id: String::new(),
@@ -433,27 +455,12 @@ pub async fn apply_product_webhook(
         error: None,
         revision: 0,
     };
-    match parent {
-        Some(parent) => match classify(&p) {
-            Class::Sellable => {
-                upsert(
-                    ports,
-                    &link,
-                    &ItemDocument::of(&p, Some(&parent), &units),
-                    &p,
-                )
-                .await?;
-            }
-            _ => withdraw(ports, &link, p.id).await?,
-        },
-        None => take_product(ports, &link, &creds, &units, &p, &mut run)
-            .await
-            .map_err(|e| match e {
-                Taken::Store(e) => Error::unavailable("the store", e),
-                Taken::Ours(e) => e,
-            })?,
-    }
-    Ok(())
+    take_product(ports, &link, &creds, &units, &p, &mut run)
+        .await
+        .map_err(|e| match e {
+            Taken::Store(e) => unavailable(e),
+            Taken::Ours(e) => e,
+        })
 }
 
 /// Ends run `run_id` as failed after its job kept failing (the queue's last receive).

@@ -444,7 +444,14 @@ async fn look_up(
         .flatten()
         .and_then(|r| r.units)
         .unwrap_or_default();
-    if let Err(e) = upsert(ports, link, &ItemDocument::of(&p, None, &units), &p).await {
+    if let Err(e) = upsert(
+        &ports.recording(),
+        link,
+        &ItemDocument::of(&p, None, &units),
+        &p,
+    )
+    .await
+    {
         tracing::warn!(store = %link.store_id, error = %e, "could not record a product found by SKU");
         return Ok(None);
     }

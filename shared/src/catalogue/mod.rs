@@ -21,8 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use import::{
-    apply_product_webhook, finish_problems, give_up_import, import_step, start_import,
-    ImportStepped,
+    apply_product_change, finish_problems, give_up_import, import_step, start_import, ImportStepped,
 };
 pub use inventory::{
     give_up_inventory, inventory_step, plan_item, submit_inventory, InventoryRequest, Plan,
@@ -76,6 +75,91 @@ impl Cataloguing<'_> {
             catalogue: self.catalogue,
             secrets: self.secrets,
             jobs: self.jobs,
+        }
+    }
+}
+
+pub const PRODUCT_KIND: &str = "woo.product";
+
+/// A product webhook as the intake queues it: which product changed and how. The worker reads
+/// the product from the store (so the message is small whatever the product's description,
+/// and a late message never applies an older body).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductChange {
+    pub v: u8,
+    pub kind: String,
+    pub store_id: StoreId,
+    pub tenant: TenantCode,
+    /// `product.created`, `product.updated`, `product.deleted` or `product.restored`.
+    pub topic: String,
+    pub product_id: u64,
+}
+
+impl ProductChange {
+    /// The message for a verified product delivery (`body`: the product, or `{"id": N}`).
+    pub fn from_delivery(
+        store: &StoreId,
+        tenant: &TenantCode,
+        topic: crate::domain::ProductTopic,
+        body: &[u8],
+    ) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Head {
+            id: u64,
+        }
+        let head: Head = serde_json::from_slice(body)
+            .ok()
+            .filter(|h: &Head| h.id != 0)
+            .ok_or_else(|| Error::invalid_request("the product has no integer id"))?;
+        Ok(Self {
+            v: 1,
+            kind: PRODUCT_KIND.into(),
+            store_id: store.clone(),
+            tenant: tenant.clone(),
+            topic: topic.as_str().into(),
+            product_id: head.id,
+        })
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A queue message that is a product change (`None`: another kind of message).
+    pub fn decode(raw: &str) -> Option<Result<Self>> {
+        #[derive(Deserialize)]
+        struct Kind {
+            #[serde(default)]
+            kind: String,
+        }
+        let kind: Kind = serde_json::from_str(raw).ok()?;
+        (kind.kind == PRODUCT_KIND).then(|| {
+            serde_json::from_str(raw)
+                .map_err(|e| Error::invalid_request(format!("not a product change: {e}")))
+        })
+    }
+}
+
+/// What recording an item and telling the tenant uses (the sync worker's product webhooks,
+/// and the catalogue's jobs).
+pub struct Recording<'a> {
+    pub links: &'a dyn Links,
+    pub catalogue: &'a dyn Catalogue,
+    pub secrets: &'a SecretBox,
+    pub woo: &'a WooClient,
+    /// The orders queue: the tenant's product events travel it.
+    pub events: &'a dyn Queue,
+}
+
+impl Cataloguing<'_> {
+    pub fn recording(&self) -> Recording<'_> {
+        Recording {
+            links: self.links,
+            catalogue: self.catalogue,
+            secrets: self.secrets,
+            woo: self.woo,
+            events: self.events,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! store's delivery URL) and repairs the difference.
 
 use super::{CatchUp, Halt};
-use crate::domain::WooTopic;
+use crate::domain::Topic;
 use crate::model::{Link, WebhookHealth};
 use crate::secrets::{open, Sealing};
 use crate::woocommerce::{StoreWebhook, WebhookStatus, WooCredentials, WooError};
@@ -61,8 +61,9 @@ pub async fn heal_webhooks(
         })
         .collect();
     let mut repairs = 0u64;
-    let mut ids = Vec::with_capacity(WooTopic::ALL.len());
-    for topic in WooTopic::ALL {
+    let topics = Topic::for_link(true);
+    let mut ids = Vec::with_capacity(topics.len());
+    for topic in topics {
         let mut same: Vec<&StoreWebhook> = ours
             .iter()
             .copied()

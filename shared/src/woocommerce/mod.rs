@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::crypto::SecretString;
-use crate::domain::{StoreUrl, WooTopic};
+use crate::domain::StoreUrl;
 use crate::outbound::{read_capped, BodyError, OutboundPolicy};
 use crate::politeness::{self, StoreRate};
 
@@ -353,7 +353,7 @@ impl WooClient {
         &self,
         store: &StoreUrl,
         creds: &WooCredentials,
-        topic: WooTopic,
+        topic: crate::domain::Topic,
         delivery_url: &str,
         secret: &SecretString,
     ) -> Result<u64, WooError> {
@@ -364,7 +364,7 @@ impl WooClient {
             )?
             .json(&json!({
                 "name": format!("woolink {topic}"),
-                "topic": topic,
+                "topic": topic.as_str(),
                 "delivery_url": delivery_url,
                 "secret": secret.expose(),
                 "status": "active",
