@@ -247,7 +247,7 @@ mod tests {
 
     #[test]
     fn inventory_bodies_are_checked_field_by_field() {
-        let ok = body(json!({"snapshotAt": "2026-11-30T10:00:00Z",
+        let ok = body(json!({"snapshotAt": "2026-01-01T10:00:00Z",
             "items": [{"sku": " A ", "available": 3}, {"sku": "B", "available": 0}]}))
         .unwrap();
         assert_eq!(ok.items, vec![("A".into(), 3), ("B".into(), 0)]);
@@ -262,19 +262,19 @@ mod tests {
                 "snapshotAt",
             ),
             (
-                json!({"snapshotAt": "2026-11-30T10:00:00Z", "items": []}),
+                json!({"snapshotAt": "2026-01-01T10:00:00Z", "items": []}),
                 "items",
             ),
             (
-                json!({"snapshotAt": "2026-11-30T10:00:00Z", "items": [{"sku": "", "available": 1}]}),
+                json!({"snapshotAt": "2026-01-01T10:00:00Z", "items": [{"sku": "", "available": 1}]}),
                 "sku",
             ),
             (
-                json!({"snapshotAt": "2026-11-30T10:00:00Z", "items": [{"sku": "A", "available": -1}]}),
+                json!({"snapshotAt": "2026-01-01T10:00:00Z", "items": [{"sku": "A", "available": -1}]}),
                 "available",
             ),
             (
-                json!({"snapshotAt": "2026-11-30T10:00:00Z", "items": [{"sku": "A", "available": 1}, {"sku": "A", "available": 2}]}),
+                json!({"snapshotAt": "2026-01-01T10:00:00Z", "items": [{"sku": "A", "available": 1}, {"sku": "A", "available": 2}]}),
                 "twice",
             ),
         ] {
