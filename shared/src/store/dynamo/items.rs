@@ -1199,6 +1199,31 @@ mod tests {
         );
     }
 
+    /// Likewise the sync worker's catalogue list and a catalogue item with every field set.
+    #[test]
+    fn the_workers_catalogue_attribute_list_is_the_catalogue_item() {
+        let item = crate::model::CatalogueItem {
+            store_id: store_id(),
+            id: 13,
+            parent_id: 12,
+            sku: Some("HOODIE-S".into()),
+            doc_hash: "h".into(),
+            deleted: false,
+            managed: true,
+            quantity: Some(3),
+            written_quantity: Some(4),
+            snapshot_at: Some(at(1)),
+            updated_at: at(2),
+            revision: 2,
+        };
+        let stored = super::catalogue_item(&item).unwrap();
+        assert_eq!(catalogue_item_of(stored.clone()).unwrap(), item);
+        assert_eq!(
+            sorted_keys(&stored),
+            template_attributes("catalogue item attributes (shared/src/store/dynamo/items.rs")
+        );
+    }
+
     /// Likewise the shipment worker's list and a shipment record with every field set.
     #[test]
     fn the_shipment_workers_iam_attribute_list_is_the_shipment_record() {
