@@ -1205,3 +1205,161 @@ async fn tenant_shipments_reach_the_real_store() {
     }
     disconnect(real, app, &t.key).await;
 }
+
+/// Issue 17 against the real store: its products and variations import with their SKUs,
+/// weights and types; an inventory push changes the real stock of a simple product and of a
+/// variation through WooCommerce's batch endpoints; a stock edit made in the store reaches the
+/// tenant by WooCommerce's own product webhook and shows as drift on the next push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalogue_and_stock_with_the_real_store() {
+    use woolink::domain::{Scope, TenantCode};
+
+    let t = take_turn(Backend::Memory).await;
+    let (real, app, tenant) = (&t.real, &t.app, &t.tenant);
+    let key = format!("wlt_{}", "f6".repeat(20));
+    woolink::admin::put_fixed_tenant_key(
+        &app.services.admin(),
+        &TenantCode::parse("ACME").unwrap(),
+        &key,
+        &[Scope::StoresRead, Scope::InventoryWrite],
+    )
+    .await
+    .unwrap();
+    let started = app
+        .post_json(
+            "/v1/tenant/stores/st_a1/catalogue/import",
+            json!({}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let s = app
+            .get("/v1/tenant/stores/st_a1/catalogue", Some(&key))
+            .await
+            .body;
+        if s["import"]["state"] == "done" {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        status["import"]["units"],
+        json!({"weight": "kg", "dimension": "cm"})
+    );
+    let upserted = |sku: &str| {
+        tenant
+            .accepted()
+            .iter()
+            .map(TenantCall::json)
+            .filter(|e| e["type"] == "product.upserted" && e["data"]["sku"] == sku)
+            .collect::<Vec<Value>>()
+    };
+    let wait_for = |sku: &'static str, n: usize| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while upserted(sku).len() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{sku}: {:?}",
+                upserted(sku)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        upserted(sku).pop().unwrap()
+    };
+    let shirt = wait_for("TSHIRT-001", 1).await;
+    assert_eq!(shirt["data"]["type"], "simple");
+    assert_eq!(
+        shirt["data"]["weight"],
+        json!({"value": 0.25, "unit": "kg"})
+    );
+    assert_eq!(shirt["data"]["dimensions"]["length"], 30.0);
+    let small = wait_for("HOODIE-S", 1).await;
+    assert_eq!(small["data"]["type"], "variation");
+    assert_eq!(small["data"]["parentSku"], "HOODIE");
+    assert_eq!(small["data"]["weight"]["value"], 0.8);
+    assert_eq!(small["data"]["attributes"][0]["option"], "Small");
+    assert!(
+        upserted("HOODIE").is_empty(),
+        "a variable parent is not an item"
+    );
+    assert!(!upserted("MUG-001").is_empty() && !upserted("HOODIE-L").is_empty());
+
+    let key = key.as_str();
+    let push = |snapshot: chrono::DateTime<chrono::Utc>, items: Value| async move {
+        let pushed = Answer::from(
+            app.http
+                .put(app.url("/v1/tenant/stores/st_a1/inventory"))
+                .bearer_auth(key)
+                .json(&json!({"snapshotAt": snapshot.to_rfc3339(), "items": items}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(pushed.status, 202, "{}", pushed.body);
+        let id = pushed.body["job"]["id"].as_str().unwrap().to_owned();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let job = app
+                .get(
+                    &format!("/v1/tenant/stores/st_a1/inventory/jobs/{id}"),
+                    Some(&key),
+                )
+                .await
+                .body;
+            if job["job"]["state"] != "running" {
+                return job;
+            }
+            assert!(std::time::Instant::now() < deadline, "{job}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let now = chrono::Utc::now();
+    let stock_of = |path: String| async move {
+        real.ok(reqwest::Method::GET, &path, None).await["stock_quantity"].as_i64()
+    };
+    let shirt_path = format!("wc/v3/products/{}", real.tshirt);
+    let small_path = format!(
+        "wc/v3/products/{}/variations/{}",
+        real.hoodie, real.hoodie_small
+    );
+    let done = push(
+        now - chrono::Duration::minutes(2),
+        json!([{"sku": "TSHIRT-001", "available": 33}, {"sku": "HOODIE-S", "available": 12}]),
+    )
+    .await;
+    assert_eq!(done["job"]["counts"], json!({"updated": 2}), "{done}");
+    assert_eq!(stock_of(shirt_path.clone()).await, Some(33));
+    assert_eq!(stock_of(small_path.clone()).await, Some(12));
+
+    // A shop manager edits the T-shirt's stock in WooCommerce: its own product webhook tells
+    // the tenant, and the next push reports the drift.
+    real.ok(
+        reqwest::Method::PUT,
+        &shirt_path,
+        Some(json!({"stock_quantity": 30})),
+    )
+    .await;
+    let edited = wait_for("TSHIRT-001", 3).await;
+    assert_eq!(edited["data"]["stock"]["quantity"], 30, "{edited}");
+    let next = push(
+        now - chrono::Duration::minutes(1),
+        json!([{"sku": "TSHIRT-001", "available": 33}]),
+    )
+    .await;
+    let r = &next["results"][0];
+    assert_eq!(r["result"], "drifted", "{next}");
+    assert_eq!(
+        (
+            r["before"].as_i64(),
+            r["lastWritten"].as_i64(),
+            r["after"].as_i64()
+        ),
+        (Some(30), Some(33), Some(33))
+    );
+    assert_eq!(stock_of(shirt_path).await, Some(33));
+    disconnect(real, app, &t.key).await;
+}

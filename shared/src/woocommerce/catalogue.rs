@@ -74,7 +74,12 @@ impl WooClient {
         let mut all = Vec::new();
         for page in 1..=100 {
             let (list, more) = self.product_list(store, creds, Some(parent), page).await?;
-            all.extend(list);
+            // The variations endpoint names neither (WooCommerce 7.9): they are known here.
+            all.extend(list.into_iter().map(|mut v| {
+                v.kind = "variation".into();
+                v.parent_id = parent;
+                v
+            }));
             if !more {
                 break;
             }
