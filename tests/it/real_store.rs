@@ -1306,7 +1306,7 @@ async fn catalogue_and_stock_with_the_real_store() {
             let job = app
                 .get(
                     &format!("/v1/tenant/stores/st_a1/inventory/jobs/{id}"),
-                    Some(&key),
+                    Some(key),
                 )
                 .await
                 .body;
