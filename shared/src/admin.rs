@@ -324,7 +324,8 @@ impl Seed {
                 {"id": "st_demo_2", "name": "Demo Outlet", "customerId": "cus_demo_2"}
             ],
             "apiKeys": [{"key": DEMO_API_KEY,
-                "scopes": ["stores:read", "orders:read", "shipments:write", "shipments:read"]}]
+                "scopes": ["stores:read", "orders:read", "shipments:write", "shipments:read",
+                    "inventory:write"]}]
         }]});
         // The literal above always matches the format.
         serde_json::from_value(json).unwrap_or(Self { tenants: vec![] })
