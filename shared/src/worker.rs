@@ -420,6 +420,7 @@ impl Worker {
                 secrets: &self.ports.secrets,
                 woo: &self.ports.woo,
                 events: self.ports.queue.as_ref(),
+                batch: None,
             };
             let attempt = Attempt::of(message);
             return crate::catalogue::apply_product_change(&ports, &change)

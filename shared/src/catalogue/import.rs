@@ -106,6 +106,11 @@ pub async fn import_step(
         },
     };
     run.units = Some(units.clone());
+    let batch = super::Batch::knowing(ports.catalogue.catalogue_items(store).await?);
+    let recording = Recording {
+        batch: Some(&batch),
+        ..ports.recording()
+    };
     for _ in 0..ports.pages_per_job.max(1) {
         let (products, more) = match ports
             .woo
@@ -116,15 +121,14 @@ pub async fn import_step(
             Err(e) => return store_error(ports, run, e).await,
         };
         for p in &products {
-            if let Err(e) =
-                take_product(&ports.recording(), &link, &creds, &units, p, &mut run).await
-            {
+            if let Err(e) = take_product(&recording, &link, &creds, &units, p, &mut run).await {
                 return match e {
                     Taken::Store(e) => store_error(ports, run, e).await,
                     Taken::Ours(e) => Err(e),
                 };
             }
         }
+        batch.flush(ports.catalogue, ports.events).await?;
         run.next_page += 1;
         if !more {
             let (empty, duplicates) = finish_problems(ports.catalogue, store).await?;
@@ -217,8 +221,11 @@ pub(crate) async fn upsert(
 ) -> Result<bool> {
     let store = &link.store_id;
     let hash = doc.hash();
-    for _ in 0..3 {
-        let existing = ports.catalogue.get_catalogue_item(store, doc.id).await?;
+    for attempt in 0..3 {
+        let existing = match ports.batch {
+            Some(batch) if attempt == 0 => batch.known(doc.id),
+            _ => ports.catalogue.get_catalogue_item(store, doc.id).await?,
+        };
         let changed = existing
             .as_ref()
             .is_none_or(|i| i.deleted || i.doc_hash != hash);
@@ -246,24 +253,29 @@ pub(crate) async fn upsert(
         if same_record {
             return Ok(false);
         }
-        match ports
-            .catalogue
-            .save_catalogue_item(&item, existing.as_ref().map(|i| i.revision))
-            .await
-        {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::Conflict => continue,
-            Err(e) => return Err(e),
-        }
-        if changed {
+        let event = if changed {
             let data = serde_json::to_value(doc).map_err(Error::internal)?;
-            let event = TenantEvent::new(
+            Some(TenantEvent::new(
                 store,
                 &link.tenant,
                 "product.upserted",
                 &format!("{}|{hash}", doc.id),
                 data,
-            );
+            ))
+        } else {
+            None
+        };
+        let expected = existing.as_ref().map(|i| i.revision);
+        if let (Some(batch), Some(event)) = (ports.batch, &event) {
+            batch.hold(event.encode(), item, expected);
+            return Ok(true);
+        }
+        match ports.catalogue.save_catalogue_item(&item, expected).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Conflict => continue,
+            Err(e) => return Err(e),
+        }
+        if let Some(event) = event {
             ports.events.send(event.encode()).await?;
         }
         return Ok(changed);
@@ -277,8 +289,12 @@ pub(crate) async fn upsert(
 /// An item that is no longer sellable (or gone): sent as deleted, once.
 pub(crate) async fn withdraw(ports: &Recording<'_>, link: &Link, id: u64) -> Result<()> {
     let store = &link.store_id;
-    for _ in 0..3 {
-        let Some(existing) = ports.catalogue.get_catalogue_item(store, id).await? else {
+    for attempt in 0..3 {
+        let existing = match ports.batch {
+            Some(batch) if attempt == 0 => batch.known(id),
+            _ => ports.catalogue.get_catalogue_item(store, id).await?,
+        };
+        let Some(existing) = existing else {
             return Ok(());
         };
         if existing.deleted {
@@ -291,6 +307,17 @@ pub(crate) async fn withdraw(ports: &Recording<'_>, link: &Link, id: u64) -> Res
             revision: existing.revision + 1,
             ..existing.clone()
         };
+        let event = TenantEvent::new(
+            store,
+            &link.tenant,
+            "product.deleted",
+            &format!("{id}|{}", item.revision),
+            json!({"id": id, "parentId": (existing.parent_id != 0).then_some(existing.parent_id), "sku": existing.sku}),
+        );
+        if let Some(batch) = ports.batch {
+            batch.hold(event.encode(), item, Some(existing.revision));
+            return Ok(());
+        }
         match ports
             .catalogue
             .save_catalogue_item(&item, Some(existing.revision))
@@ -300,13 +327,6 @@ pub(crate) async fn withdraw(ports: &Recording<'_>, link: &Link, id: u64) -> Res
             Err(e) if e.kind() == ErrorKind::Conflict => continue,
             Err(e) => return Err(e),
         }
-        let event = TenantEvent::new(
-            store,
-            &link.tenant,
-            "product.deleted",
-            &format!("{id}|{}", item.revision),
-            json!({"id": id, "parentId": (existing.parent_id != 0).then_some(existing.parent_id), "sku": existing.sku}),
-        );
         ports.events.send(event.encode()).await?;
         return Ok(());
     }

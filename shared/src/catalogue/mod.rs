@@ -150,6 +150,76 @@ pub struct Recording<'a> {
     pub woo: &'a WooClient,
     /// The orders queue: the tenant's product events travel it.
     pub events: &'a dyn Queue,
+    /// An import's batch: the store's items read once (not one read per item), and the
+    /// changes of a page kept to be applied together (`Batch::flush`). `None`: each item is
+    /// read, recorded and sent on its own (webhooks).
+    pub batch: Option<&'a Batch>,
+}
+
+/// The items an import step knows and the changes it has yet to apply: events first (sent
+/// ten to a call), then records — so a step that dies between the two sends the events again
+/// (the same `webhook-id`s) rather than recording changes the tenant never heard of.
+#[derive(Default)]
+pub struct Batch {
+    known: std::sync::Mutex<std::collections::HashMap<u64, crate::model::CatalogueItem>>,
+    events: std::sync::Mutex<Vec<String>>,
+    records: std::sync::Mutex<Vec<(crate::model::CatalogueItem, Option<u64>)>>,
+}
+
+impl Batch {
+    /// A batch knowing `items` (every item of the store).
+    pub fn knowing(items: Vec<crate::model::CatalogueItem>) -> Self {
+        let batch = Self::default();
+        if let Ok(mut known) = batch.known.lock() {
+            known.extend(items.into_iter().map(|i| (i.id, i)));
+        }
+        batch
+    }
+
+    fn known(&self, id: u64) -> Option<crate::model::CatalogueItem> {
+        self.known.lock().ok().and_then(|k| k.get(&id).cloned())
+    }
+
+    fn hold(&self, event: String, record: crate::model::CatalogueItem, expected: Option<u64>) {
+        if let Ok(mut e) = self.events.lock() {
+            e.push(event);
+        }
+        if let Ok(mut r) = self.records.lock() {
+            r.push((record, expected));
+        }
+    }
+
+    /// Sends the held events, then saves the held records (a record that changed meanwhile is
+    /// left to the next import or webhook: its event has gone, with a stable id).
+    pub async fn flush(&self, catalogue: &dyn Catalogue, events: &dyn Queue) -> Result<()> {
+        let bodies = self
+            .events
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default();
+        if !bodies.is_empty() {
+            events.send_many(bodies).await?;
+        }
+        let records = self
+            .records
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        for (record, expected) in records {
+            match catalogue.save_catalogue_item(&record, expected).await {
+                Ok(()) => {
+                    if let Ok(mut known) = self.known.lock() {
+                        known.insert(record.id, record);
+                    }
+                }
+                Err(e) if e.kind() == crate::error::ErrorKind::Conflict => {
+                    tracing::warn!(store = %record.store_id, item = record.id, "an item changed during the import; left to the next change");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Cataloguing<'_> {
@@ -160,6 +230,7 @@ impl Cataloguing<'_> {
             secrets: self.secrets,
             woo: self.woo,
             events: self.events,
+            batch: None,
         }
     }
 }
