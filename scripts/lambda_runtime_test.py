@@ -101,7 +101,8 @@ def main():
             json.dump({"tenants": [{"code": "ACME", "name": "Acme Couriers", "active": True,
                                     "users": [{"email": "ops@acme.test", "password": "correct horse battery staple"}],
                                     "stores": [{"id": "st_a1", "name": "Acme Shop", "customerId": "cus_a1"}],
-                                    "apiKeys": [{"key": TENANT_KEY, "scopes": ["shipments:write", "shipments:read"]}]}]}, f)
+                                    "apiKeys": [{"key": TENANT_KEY, "scopes": ["shipments:write", "shipments:read",
+                                                                         "stores:read", "inventory:write"]}]}]}, f)
         subprocess.run(["cargo", "run", "-q", "-p", "woolink-cli", "--", "seed", seed, "--table", table],
                        cwd=ROOT, env=env, check=True)
 
@@ -239,6 +240,19 @@ def main():
         expect(r == {"batchItemFailures": []}, f"shipment-worker: a gone shipment and junk are done ({r})")
         parked = sqs.receive_message(QueueUrl=ship_dlq, MaxNumberOfMessages=10).get("Messages", [])
         expect([m["Body"] for m in parked] == ["not a shipment job"], "junk parked in the shipments DLQ")
+
+        # An inventory push through the connect function: this link holds no WooCommerce keys.
+        ev = apigw("connect-store-status.json", API_KEY=TENANT_KEY)
+        ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/v1/tenant/stores/st_a1/inventory"
+        ev["requestContext"]["http"]["method"] = "PUT"
+        ev["routeKey"] = "PUT /v1/tenant/stores/{storeId}/inventory"
+        ev["headers"]["content-type"] = "application/json"
+        ev["body"] = json.dumps({"snapshotAt": "2026-01-01T00:00:00Z",
+                                 "items": [{"sku": f"SKU-{i}", "available": i} for i in range(3000)]})
+        ev["headers"]["content-length"] = str(len(ev["body"]))
+        r = invoke("connect", ev)
+        expect(r["statusCode"] == 400 and "keys" in body(r)["error"]["message"],
+               f"a 3,000-SKU push (past the 64 KB limit of other routes) to a keyless link → 400 naming the keys ({r.get('statusCode')})")
 
         print("catch-up", flush=True)
         # The backfill route through the connect function: this link holds no WooCommerce keys.

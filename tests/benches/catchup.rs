@@ -195,17 +195,7 @@ async fn main() {
     let secrets = config.secret_box().expect("key");
     let store = StoreId::parse("st_bench").expect("id");
     let link = common::bench_link(&secrets, &store_url);
-    repos
-        .tenants
-        .put_tenant(&woolink::model::Tenant {
-            code: link.tenant.clone(),
-            name: "Bench".into(),
-            active: true,
-            fulfilment: None,
-        })
-        .await
-        .expect("tenant");
-    repos.links.save_link(&link, None).await.expect("link");
+    common::install(&repos, &link, None).await;
     let work = CatchUpWork::new(
         &repos,
         orders_queue.clone(),

@@ -253,21 +253,11 @@ async fn main() {
     let now = chrono::Utc::now();
     let link = common::bench_link(&secrets, &store_url);
     let signing = woolink::admin::new_signing_secret();
-    repos
-        .tenants
-        .put_tenant(&woolink::model::Tenant {
-            code: tenant.clone(),
-            name: "Bench".into(),
-            active: true,
-            fulfilment: Some(Fulfilment {
-                url: tenant_url,
-                secret: seal(&secrets, signing.expose(), Sealing::Fulfilment(&tenant))
-                    .expect("seal"),
-            }),
-        })
-        .await
-        .expect("tenant");
-    repos.links.save_link(&link, None).await.expect("link");
+    let fulfilment = Fulfilment {
+        url: tenant_url,
+        secret: seal(&secrets, signing.expose(), Sealing::Fulfilment(&tenant)).expect("seal"),
+    };
+    common::install(&repos, &link, Some(fulfilment)).await;
     for id in 1..=n {
         let mut o = OrderSync::first(store.clone(), OrderId::new(id), now);
         o.in_scope = true;

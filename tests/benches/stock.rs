@@ -200,17 +200,7 @@ async fn main() {
     });
     let secrets = config.secret_box().expect("key");
     let link = common::bench_link(&secrets, &store_url);
-    repos
-        .tenants
-        .put_tenant(&woolink::model::Tenant {
-            code: link.tenant.clone(),
-            name: "Bench".into(),
-            active: true,
-            fulfilment: None,
-        })
-        .await
-        .expect("tenant");
-    repos.links.save_link(&link, None).await.expect("link");
+    common::install(&repos, &link, None).await;
     let woo = woolink::woocommerce::WooClient::new(
         config.outbound.client(config.http_timeout).expect("client"),
         config.outbound,

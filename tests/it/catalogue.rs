@@ -162,15 +162,9 @@ impl Setup {
         a.body
     }
 
-    /// The product events the tenant accepted (signatures verified), by type.
+    /// The events of type `kind` the tenant accepted (signatures verified).
     fn events(&self, kind: &str) -> Vec<Value> {
-        self.tenant
-            .calls()
-            .iter()
-            .filter(|c| c.verified && c.answered == 200)
-            .map(|c| c.json())
-            .filter(|e| e["type"] == kind)
-            .collect()
+        self.tenant.events(kind)
     }
 
     fn batch_calls(&self, path_end: &str) -> usize {

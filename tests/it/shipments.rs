@@ -115,15 +115,9 @@ impl Setup {
         }
     }
 
-    /// The shipment events the tenant accepted, by type (all signatures verified).
+    /// The events of type `kind` the tenant accepted (signatures verified).
     fn events(&self, kind: &str) -> Vec<Value> {
-        self.tenant
-            .calls()
-            .iter()
-            .filter(|c| c.verified && c.answered == 200)
-            .map(|c| c.json())
-            .filter(|e| e["type"] == kind)
-            .collect()
+        self.tenant.events(kind)
     }
 
     fn entries(&self, flavour: Flavour) -> Vec<Value> {

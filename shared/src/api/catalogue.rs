@@ -64,8 +64,13 @@ fn job_view(job: &InventoryJob) -> Value {
     })
 }
 
-fn store_of(id: &str) -> Result<StoreId> {
-    StoreId::parse(id).map_err(|_| store_not_found())
+/// The store, once the tenant key may reach it with `scope`.
+async fn authorised(svc: &Services, bearer: &Bearer, id: &str, scope: Scope) -> Result<StoreId> {
+    let store = StoreId::parse(id).map_err(|_| store_not_found())?;
+    svc.gate()
+        .link_for_tenant_key(bearer.as_deref(), scope, &store)
+        .await?;
+    Ok(store)
 }
 
 pub async fn start_import(
@@ -73,10 +78,7 @@ pub async fn start_import(
     bearer: Bearer,
     Path(store_id): Path<String>,
 ) -> Result<impl IntoResponse> {
-    let store = store_of(&store_id)?;
-    svc.gate()
-        .link_for_tenant_key(bearer.as_deref(), Scope::StoresRead, &store)
-        .await?;
+    let store = authorised(&svc, &bearer, &store_id, Scope::StoresRead).await?;
     let run = catalogue::start_import(&svc.submitting()?, &store).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -89,10 +91,7 @@ pub async fn status(
     bearer: Bearer,
     Path(store_id): Path<String>,
 ) -> Result<impl IntoResponse> {
-    let store = store_of(&store_id)?;
-    svc.gate()
-        .link_for_tenant_key(bearer.as_deref(), Scope::StoresRead, &store)
-        .await?;
+    let store = authorised(&svc, &bearer, &store_id, Scope::StoresRead).await?;
     let items = svc.repos.catalogue.catalogue_items(&store).await?;
     let (empty, duplicates) =
         catalogue::finish_problems(svc.repos.catalogue.as_ref(), &store).await?;
@@ -169,10 +168,7 @@ pub async fn push_inventory(
     Path(store_id): Path<String>,
     RawBody(body): RawBody,
 ) -> Result<impl IntoResponse> {
-    let store = store_of(&store_id)?;
-    svc.gate()
-        .link_for_tenant_key(bearer.as_deref(), Scope::InventoryWrite, &store)
-        .await?;
+    let store = authorised(&svc, &bearer, &store_id, Scope::InventoryWrite).await?;
     let request = inventory_request(parse_json(&body)?)?;
     let job = catalogue::submit_inventory(&svc.submitting()?, &store, request).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"job": job_view(&job)}))))
@@ -190,10 +186,7 @@ pub async fn inventory_job(
     Path((store_id, job_id)): Path<(String, String)>,
     Query(page): Query<ResultsPage>,
 ) -> Result<impl IntoResponse> {
-    let store = store_of(&store_id)?;
-    svc.gate()
-        .link_for_tenant_key(bearer.as_deref(), Scope::InventoryWrite, &store)
-        .await?;
+    let store = authorised(&svc, &bearer, &store_id, Scope::InventoryWrite).await?;
     let not_found = || Error::new(ErrorKind::NotFound, "no such inventory job");
     if job_id.len() > 64
         || !job_id

@@ -81,6 +81,16 @@ impl Cataloguing<'_> {
 
 pub const PRODUCT_KIND: &str = "woo.product";
 
+/// A queue message's `kind` (`None`: not a JSON object).
+fn kind_of(raw: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Kind {
+        #[serde(default)]
+        kind: String,
+    }
+    serde_json::from_str::<Kind>(raw).ok().map(|k| k.kind)
+}
+
 /// A product webhook as the intake queues it: which product changed and how. The worker reads
 /// the product from the store (so the message is small whatever the product's description,
 /// and a late message never applies an older body).
@@ -128,13 +138,7 @@ impl ProductChange {
 
     /// A queue message that is a product change (`None`: another kind of message).
     pub fn decode(raw: &str) -> Option<Result<Self>> {
-        #[derive(Deserialize)]
-        struct Kind {
-            #[serde(default)]
-            kind: String,
-        }
-        let kind: Kind = serde_json::from_str(raw).ok()?;
-        (kind.kind == PRODUCT_KIND).then(|| {
+        (kind_of(raw)? == PRODUCT_KIND).then(|| {
             serde_json::from_str(raw)
                 .map_err(|e| Error::invalid_request(format!("not a product change: {e}")))
         })
@@ -284,13 +288,7 @@ impl TenantEvent {
 
     /// A queue message that is a tenant event (`None`: another kind of message).
     pub fn decode(raw: &str) -> Option<Result<Self>> {
-        #[derive(Deserialize)]
-        struct Kind {
-            #[serde(default)]
-            kind: String,
-        }
-        let kind: Kind = serde_json::from_str(raw).ok()?;
-        (kind.kind == EVENT_KIND).then(|| {
+        (kind_of(raw)? == EVENT_KIND).then(|| {
             serde_json::from_str(raw)
                 .map_err(|e| Error::invalid_request(format!("not a tenant event: {e}")))
         })

@@ -131,3 +131,23 @@ pub fn bench_link(secrets: &woolink::crypto::SecretBox, store_url: &str) -> wool
         revision: 1,
     }
 }
+
+/// Stores tenant BENCH (active, with `fulfilment` when given) and `link`.
+#[allow(dead_code)]
+pub async fn install(
+    repos: &woolink::ports::Repos,
+    link: &woolink::model::Link,
+    fulfilment: Option<woolink::model::Fulfilment>,
+) {
+    repos
+        .tenants
+        .put_tenant(&woolink::model::Tenant {
+            code: link.tenant.clone(),
+            name: "Bench".into(),
+            active: true,
+            fulfilment,
+        })
+        .await
+        .expect("tenant");
+    repos.links.save_link(link, None).await.expect("link");
+}

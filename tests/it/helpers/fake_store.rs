@@ -206,6 +206,31 @@ impl FakeStore {
             )
                 .into_response()
         }
+        /// Records a call with its JSON body; the store's `429` when it is over its limit.
+        #[allow(clippy::result_large_err)]
+        fn arrived(
+            st: &St,
+            method: &axum::http::Method,
+            uri: &axum::http::Uri,
+            q: &Option<String>,
+            headers: &HeaderMap,
+            body: &[u8],
+        ) -> Result<(String, Value), axum::response::Response> {
+            let path = uri.path().to_owned();
+            let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            st.calls.lock().expect("lock").push(StoreCall {
+                method: method.to_string(),
+                path: path.clone(),
+                query: q.clone(),
+                auth: auth_of(headers),
+                body: body.clone(),
+                at: std::time::Instant::now(),
+            });
+            match limited(st) {
+                Some(busy) => Err(busy),
+                None => Ok((path, body)),
+            }
+        }
         /// The tracking side of a store: AST (both its namespaces), the Shipment Tracking
         /// extension, core fulfillments, order notes, order statuses and status updates, as
         /// their docs and the real store describe them.
@@ -217,19 +242,10 @@ impl FakeStore {
             headers: HeaderMap,
             body: axum::body::Bytes,
         ) -> axum::response::Response {
-            let path = uri.path().to_owned();
-            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            st.calls.lock().expect("lock").push(StoreCall {
-                method: method.to_string(),
-                path: path.clone(),
-                query: q.clone(),
-                auth: auth_of(&headers),
-                body: body.clone(),
-                at: std::time::Instant::now(),
-            });
-            if let Some(busy) = limited(&st) {
-                return busy;
-            }
+            let (path, body) = match arrived(&st, &method, &uri, &q, &headers, &body) {
+                Ok(call) => call,
+                Err(busy) => return busy,
+            };
             let m = st.misbehaviour.lock().expect("lock").clone();
             let rest = path.trim_start_matches("/wp-json/");
             let parts: Vec<&str> = rest.split('/').collect();
@@ -476,19 +492,10 @@ impl FakeStore {
             headers: HeaderMap,
             body: axum::body::Bytes,
         ) -> axum::response::Response {
-            let path = uri.path().to_owned();
-            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            st.calls.lock().expect("lock").push(StoreCall {
-                method: method.to_string(),
-                path: path.clone(),
-                query: q.clone(),
-                auth: auth_of(&headers),
-                body: body.clone(),
-                at: std::time::Instant::now(),
-            });
-            if let Some(busy) = limited(&st) {
-                return busy;
-            }
+            let (path, body) = match arrived(&st, &method, &uri, &q, &headers, &body) {
+                Ok(call) => call,
+                Err(busy) => return busy,
+            };
             if !authorized(&st, &headers, &q) {
                 return not_allowed().into_response();
             }

@@ -205,4 +205,14 @@ impl FakeTenant {
             .filter(|c| c.verified && (200..300).contains(&c.answered))
             .collect()
     }
+
+    /// The events of type `kind` the endpoint accepted (signatures verified), as JSON.
+    #[allow(dead_code)]
+    pub fn events(&self, kind: &str) -> Vec<Value> {
+        self.accepted()
+            .iter()
+            .map(TenantCall::json)
+            .filter(|e| e["type"] == kind)
+            .collect()
+    }
 }
