@@ -666,3 +666,66 @@ async fn product_webhooks_reach_the_tenant_once(backend: Backend) {
 }
 
 both_backends!(product_webhooks_reach_the_tenant_once);
+
+/// `netOfOpenOrders`: what an open order woolink delivered still needs is held back from the
+/// shop's number, less what the tenant's shipments of it already carried.
+async fn open_orders_are_netted(backend: Backend) {
+    let s = setup(backend, |store| {
+        // The REST docs' order 727 has one "Bar3" (line 316) and two SKU-less items.
+        store.add_product(simple(900, "Bar3", Some(0)));
+    })
+    .await;
+    s.store.set_order(
+        727,
+        &php_json(&order(727, "processing", "2026-11-29T10:00:00")),
+    );
+    s.import().await;
+    send(
+        &s.app,
+        &s.secret,
+        "order.updated",
+        &order(727, "processing", "2026-11-29T10:00:00"),
+    )
+    .await;
+    eventually("the order reaches the tenant", || {
+        s.tenant.events("order.created").len() == 1
+    })
+    .await;
+    let netted = s
+        .push(
+            json!({"snapshotAt": "2026-11-29T11:00:00Z", "netOfOpenOrders": true,
+            "items": [{"sku": "Bar3", "available": 10}]}),
+        )
+        .await;
+    assert_eq!(by_sku(&netted["results"])["Bar3"]["after"], 9, "{netted}");
+    assert_eq!(s.store.product(900).unwrap()["stock_quantity"], 9);
+    // The tenant shipped it: nothing is held back any more.
+    let shipped = woolink::model::Shipment {
+        items: vec![woolink::model::ShipmentItem {
+            sku: Some("Bar3".into()),
+            line_item_id: Some(316),
+            quantity: 1,
+        }],
+        ..shipment_of("st_a1", 727, "sh-1", "1Z1")
+    };
+    s.app
+        .services
+        .repos
+        .shipments
+        .save_shipment(&shipped, None)
+        .await
+        .unwrap();
+    let after_shipping = s
+        .push(
+            json!({"snapshotAt": "2026-11-29T12:00:00Z", "netOfOpenOrders": true,
+            "items": [{"sku": "Bar3", "available": 10}]}),
+        )
+        .await;
+    assert_eq!(
+        by_sku(&after_shipping["results"])["Bar3"]["after"],
+        10,
+        "{after_shipping}"
+    );
+}
+
+both_backends!(open_orders_are_netted);
