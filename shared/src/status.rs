@@ -22,12 +22,15 @@ pub struct StoreStatus {
     pub recovered_24h: u64,
     pub backfill: Option<BackfillRun>,
     pub reconciliation: Option<Reconciliation>,
+    /// The last catalogue import, with the SKU problems it found.
+    pub catalogue: Option<crate::model::CatalogueRun>,
 }
 
 /// The read side of the catch-up records, for the status route.
 pub struct CatchUpRecords<'a> {
     pub backfills: &'a dyn Backfills,
     pub reconciliations: &'a dyn Reconciliations,
+    pub catalogue: &'a dyn crate::ports::Catalogue,
 }
 
 pub async fn store_status(
@@ -72,6 +75,7 @@ pub async fn describe_store(
             .count() as u64,
         backfill: records.backfills.get_backfill(store).await?,
         reconciliation: records.reconciliations.get_reconciliation(store).await?,
+        catalogue: records.catalogue.get_catalogue_run(store).await?,
     })
 }
 

@@ -230,6 +230,7 @@ pub async fn store_status(
     let records = status::CatchUpRecords {
         backfills: svc.repos.backfills.as_ref(),
         reconciliations: svc.repos.reconciliations.as_ref(),
+        catalogue: svc.repos.catalogue.as_ref(),
     };
     let status = status::store_status(
         &svc.gate(),
@@ -256,6 +257,7 @@ pub async fn tenant_store_status(
     let records = status::CatchUpRecords {
         backfills: svc.repos.backfills.as_ref(),
         reconciliations: svc.repos.reconciliations.as_ref(),
+        catalogue: svc.repos.catalogue.as_ref(),
     };
     let status = status::describe_store(link, svc.repos.orders.as_ref(), records).await?;
     Ok(Json(wire::StoreState::from(&status)).into_response())

@@ -142,6 +142,7 @@ impl<'a> From<&'a LinkOutcome> for Linked<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct StoreState<'a> {
     pub backfill: Option<BackfillView<'a>>,
+    pub catalogue: Option<CatalogueView<'a>>,
     pub customer_id: &'a CustomerId,
     pub disconnected_at: Option<Time>,
     pub health: Health<'a>,
@@ -154,6 +155,35 @@ pub struct StoreState<'a> {
     pub store_id: &'a StoreId,
     pub store_url: &'a StoreUrl,
     pub webhooks: Option<WebhooksView>,
+}
+
+/// The last catalogue import and the SKU problems it found (`GET /v1/stores/{id}`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogueView<'a> {
+    pub duplicate_skus: Vec<serde_json::Value>,
+    pub empty_skus: &'a [u64],
+    pub finished_at: Option<Time>,
+    pub items: u64,
+    pub run_id: &'a str,
+    pub state: &'a str,
+}
+
+impl<'a> From<&'a crate::model::CatalogueRun> for CatalogueView<'a> {
+    fn from(r: &'a crate::model::CatalogueRun) -> Self {
+        Self {
+            duplicate_skus: r
+                .duplicate_skus
+                .iter()
+                .map(|(sku, ids)| serde_json::json!({"sku": sku, "ids": ids}))
+                .collect(),
+            empty_skus: &r.empty_skus,
+            finished_at: time(r.finished_at),
+            items: r.items,
+            run_id: &r.run_id,
+            state: &r.state,
+        }
+    }
 }
 
 /// A backfill run as the API shows it (`GET /v1/stores/{id}`, `POST …/backfill`).
@@ -236,6 +266,7 @@ impl<'a> From<&'a StoreStatus> for StoreState<'a> {
         let attention = r.and_then(|r| r.attention.as_deref());
         Self {
             backfill: s.backfill.as_ref().map(BackfillView::from),
+            catalogue: s.catalogue.as_ref().map(CatalogueView::from),
             customer_id: &l.customer_id,
             disconnected_at: time(l.disconnected_at),
             health: Health {
@@ -438,6 +469,7 @@ mod tests {
                 recovered_24h: 2,
                 backfill: None,
                 reconciliation: None,
+                catalogue: None,
             };
             let ts = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
             let l = &status.link;
@@ -453,6 +485,7 @@ mod tests {
                     "orders": {"received": 4, "synced": 3, "failed": 1},
                     "lastSyncAt": last_sync.map(ts),
                     "backfill": null,
+                    "catalogue": null,
                     "health": {"state": "ok", "reason": null},
                     "lastWebhookAt": null,
                     "reconciliation": {"lastRunAt": null, "watermark": null,
