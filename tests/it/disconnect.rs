@@ -305,6 +305,59 @@ async fn purge_erases_order_records_now(backend: Backend) {
         .save_reconciliation(&poll, None)
         .await
         .unwrap();
+    // And its catalogue: an item, an import, an inventory push and its chunk.
+    let now = chrono::Utc::now();
+    let item = woolink::model::CatalogueItem {
+        store_id: id(),
+        id: 101,
+        parent_id: 0,
+        sku: Some("A".into()),
+        doc_hash: "h".into(),
+        deleted: false,
+        managed: true,
+        quantity: Some(1),
+        written_quantity: None,
+        snapshot_at: None,
+        updated_at: now,
+        revision: 1,
+    };
+    repos
+        .catalogue
+        .save_catalogue_item(&item, None)
+        .await
+        .unwrap();
+    let job = woolink::model::InventoryJob {
+        store_id: id(),
+        job_id: "inv_1".into(),
+        state: "done".into(),
+        snapshot_at: now,
+        net_of_open_orders: false,
+        total: 1,
+        chunks: 1,
+        next_chunk: 1,
+        counts: Default::default(),
+        created_at: now,
+        finished_at: Some(now),
+        error: None,
+        revision: 1,
+    };
+    repos
+        .catalogue
+        .save_inventory_job(&job, None)
+        .await
+        .unwrap();
+    repos
+        .catalogue
+        .put_inventory_chunk(&woolink::model::InventoryChunk {
+            store_id: id(),
+            job_id: "inv_1".into(),
+            index: 0,
+            items: vec![("A".into(), 1)],
+            results: vec![],
+            done: true,
+        })
+        .await
+        .unwrap();
     let a = disconnect(
         &app,
         Some(&key),
@@ -314,6 +367,28 @@ async fn purge_erases_order_records_now(backend: Backend) {
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["cleanup"]["ordersPurged"], 3);
+    assert!(repos
+        .catalogue
+        .catalogue_items(&id())
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        repos
+            .catalogue
+            .get_inventory_job(&id(), "inv_1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        repos
+            .catalogue
+            .get_inventory_chunk(&id(), "inv_1", 0)
+            .await
+            .unwrap(),
+        None
+    );
     assert!(app
         .services
         .repos

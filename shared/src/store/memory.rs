@@ -257,10 +257,15 @@ impl OrderSyncs for MemoryStore {
         self.with(|d| {
             let before = d.orders.len();
             d.orders.retain(|(s, _), _| s != store);
-            // With them go the store's shipments and catch-up records, as in DynamoDB.
+            // With them go the store's shipments, catch-up and catalogue records, as in
+            // DynamoDB (every item of the store's partition but the store and its link).
             d.shipments.retain(|(s, _, _), _| s != store);
             d.backfills.remove(store);
             d.reconciliations.remove(store);
+            d.catalogue.retain(|(s, _), _| s != store);
+            d.catalogue_runs.remove(store);
+            d.inventory_jobs.retain(|(s, _), _| s != store);
+            d.inventory_chunks.retain(|(s, _, _), _| s != store);
             before - d.orders.len()
         })
     }
