@@ -379,25 +379,26 @@ pub fn prepare(
             "the X-WC-Webhook-Topic header is missing",
         ));
     };
-    if let Some(topic) = crate::domain::ProductTopic::parse(raw_topic) {
-        // Only a link that holds keys can have the product read back.
-        if !link.holds_woo_keys {
-            return Ok(Prepared::Ignored {
-                topic: raw_topic.to_owned(),
-            });
+    // Orders first: they are the intake's hot path.
+    let topic = match WooTopic::parse(raw_topic) {
+        Some(topic) => topic,
+        // Only a link that holds keys can have a product read back.
+        None => {
+            return match crate::domain::ProductTopic::parse(raw_topic) {
+                Some(topic) if link.holds_woo_keys => {
+                    crate::catalogue::ProductChange::from_delivery(
+                        &delivery.store_id,
+                        &link.tenant,
+                        topic,
+                        delivery.body(),
+                    )
+                    .map(Prepared::Product)
+                }
+                _ => Ok(Prepared::Ignored {
+                    topic: raw_topic.to_owned(),
+                }),
+            }
         }
-        return crate::catalogue::ProductChange::from_delivery(
-            &delivery.store_id,
-            &link.tenant,
-            topic,
-            delivery.body(),
-        )
-        .map(Prepared::Product);
-    }
-    let Some(topic) = WooTopic::parse(raw_topic) else {
-        return Ok(Prepared::Ignored {
-            topic: raw_topic.to_owned(),
-        });
     };
     let order = OrderBody {
         store_id: &delivery.store_id,

@@ -306,6 +306,7 @@ impl OneProcess {
                 max_receives: settings.max_receives,
                 backoff_base: settings.backoff_base,
                 backoff_max: settings.backoff_max,
+                cache_ttl: settings.cache_ttl,
                 ..WorkerSettings::default()
             },
         )?);
@@ -433,8 +434,9 @@ impl ShipmentWorker {
             fulfilment: FulfilmentClient::new(http, config.outbound),
             queue,
             dead_letters,
-            settings,
             profiles: crate::cache::TtlCache::new(crate::shipments::PROFILE_TTL),
+            targets: crate::cache::TtlCache::new(settings.cache_ttl),
+            settings,
         })
     }
 

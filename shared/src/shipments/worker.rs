@@ -70,6 +70,9 @@ pub struct ShipmentWorker {
     /// Receives, backoff and concurrency, as the order worker's.
     pub settings: WorkerSettings,
     pub profiles: TtlCache<StoreId, StoreProfile>,
+    /// Where each store's outcomes go (its tenant's endpoint, `None`: nowhere), read once per
+    /// `settings.cache_ttl` rather than twice per shipment.
+    pub targets: TtlCache<StoreId, Option<(crate::domain::TenantCode, crate::model::Fulfilment)>>,
 }
 
 /// Why a message comes back.
@@ -169,18 +172,27 @@ impl ShipmentWorker {
         if s.reported {
             return Ok(());
         }
-        let Some(link) = self.links.get_link(&s.store_id).await? else {
-            return Ok(());
-        };
-        let tenant = self.tenants.get_tenant(&link.tenant).await?;
-        let Some(fulfilment) = tenant.filter(|t| t.active).and_then(|t| t.fulfilment) else {
+        let target = self
+            .targets
+            .get_or_load(&s.store_id, || async {
+                let Some(link) = self.links.get_link(&s.store_id).await? else {
+                    return Ok::<_, Error>(None);
+                };
+                let tenant = self.tenants.get_tenant(&link.tenant).await?;
+                Ok(tenant
+                    .filter(|t| t.active)
+                    .and_then(|t| t.fulfilment)
+                    .map(|f| (link.tenant, f)))
+            })
+            .await?;
+        let Some((tenant, fulfilment)) = target else {
             tracing::info!(store = %s.store_id, "no active tenant endpoint; shipment outcome not sent");
             return Ok(());
         };
         let secret = secrets::open(
             &self.secrets,
             &fulfilment.secret,
-            Sealing::Fulfilment(&link.tenant),
+            Sealing::Fulfilment(&tenant),
         )?;
         let webhook_id = format!(
             "shp_{}",
