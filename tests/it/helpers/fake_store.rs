@@ -503,11 +503,19 @@ impl FakeStore {
             let parts: Vec<&str> = rest.split('/').collect();
             let param = |name: &str| query_param(&q, name);
             let products = st.products.lock().expect("lock").clone();
+            // As WooCommerce 7.9's variations endpoint: neither `type` nor `parent_id` in them.
             let of_parent = |parent: u64| -> Vec<Value> {
                 products
                     .values()
                     .filter(|p| p["parent_id"] == parent && parent != 0)
-                    .cloned()
+                    .map(|p| {
+                        let mut v = p.clone();
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("type");
+                            o.remove("parent_id");
+                        }
+                        v
+                    })
                     .collect()
             };
             let page_of = |list: Vec<Value>| -> axum::response::Response {
