@@ -729,3 +729,44 @@ async fn open_orders_are_netted(backend: Backend) {
 }
 
 both_backends!(open_orders_are_netted);
+
+/// A store that lowered WooCommerce's batch limit (its `woocommerce_rest_batch_items_limit`
+/// filter) answers 413 to 100 items: the writes go in halves until it takes them, none lost,
+/// none written twice.
+async fn a_store_with_a_lower_batch_limit_gets_smaller_batches(backend: Backend) {
+    let s = setup(backend, |store| {
+        for id in 1..=100u64 {
+            store.add_product(simple(30_000 + id, &format!("LIM-{id:03}"), Some(0)));
+        }
+    })
+    .await;
+    s.store.misbehave(Misbehaviour {
+        batch_limit: Some(30),
+        ..Misbehaviour::default()
+    });
+    s.import().await;
+    let items: Vec<Value> = (1..=100)
+        .map(|id| json!({"sku": format!("LIM-{id:03}"), "available": 4}))
+        .collect();
+    let done = s
+        .push(json!({"snapshotAt": "2026-11-29T10:00:00Z", "items": items}))
+        .await;
+    assert_eq!(
+        done["job"]["counts"],
+        json!({"updated": 100}),
+        "{}",
+        done["job"]
+    );
+    let batches: Vec<usize> = s
+        .store
+        .calls()
+        .iter()
+        .filter(|c| c.path.ends_with("/products/batch"))
+        .map(|c| c.body["update"].as_array().unwrap().len())
+        .collect();
+    // 100 refused, 50 + 50 refused, then four of 25 taken.
+    assert_eq!(batches, vec![100, 50, 25, 25, 50, 25, 25], "{batches:?}");
+    assert!((1..=100).all(|id| s.store.product(30_000 + id).unwrap()["stock_quantity"] == 4));
+}
+
+both_backends!(a_store_with_a_lower_batch_limit_gets_smaller_batches);

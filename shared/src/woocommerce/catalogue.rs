@@ -217,9 +217,30 @@ impl WooClient {
         Ok(list.iter().map(StockAnswer::level).collect())
     }
 
-    /// Sets the stock of products (or `parent`'s variations) in one batch call
-    /// (`…/batch`, ≤ 100): each item's new level, or the store's error for it.
+    /// Sets the stock of products (or `parent`'s variations) through the batch endpoint
+    /// (`…/batch`, ≤ 100 a call): each item's new level, or the store's error for it. A store
+    /// whose limit is lower (WooCommerce's `woocommerce_rest_batch_items_limit` filter) answers
+    /// 413: the items are then sent in halves until the store takes them.
     pub async fn set_stock(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        parent: Option<u64>,
+        updates: &[(u64, i64)],
+    ) -> Result<Vec<(u64, Result<StockLevel, String>)>, WooError> {
+        let updates = &updates[..updates.len().min(BATCH_LIMIT)];
+        match self.stock_batch(store, creds, parent, updates).await {
+            Err(WooError::Rejected { status: 413, .. }) if updates.len() > 1 => {
+                let (a, b) = updates.split_at(updates.len() / 2);
+                let mut all = Box::pin(self.set_stock(store, creds, parent, a)).await?;
+                all.extend(Box::pin(self.set_stock(store, creds, parent, b)).await?);
+                Ok(all)
+            }
+            other => other,
+        }
+    }
+
+    async fn stock_batch(
         &self,
         store: &StoreUrl,
         creds: &WooCredentials,
@@ -228,7 +249,6 @@ impl WooClient {
     ) -> Result<Vec<(u64, Result<StockLevel, String>)>, WooError> {
         let update: Vec<Value> = updates
             .iter()
-            .take(BATCH_LIMIT)
             .map(|(id, qty)| json!({"id": id, "stock_quantity": qty}))
             .collect();
         let request = self

@@ -34,6 +34,9 @@ pub struct Misbehaviour {
     pub fulfillments: bool,
     /// It has AST's `partial-shipped` order status (AST registers it when its setting is on).
     pub partial_shipped: bool,
+    /// Its batch endpoints take at most this many items (WooCommerce's
+    /// `woocommerce_rest_batch_items_limit` filter; 100 when unset).
+    pub batch_limit: Option<usize>,
     /// Adding a tracking number, fulfillment or note answers 500.
     pub tracking_fails: bool,
     /// Adding a tracking number, fulfillment or note does not answer in time (the client
@@ -540,12 +543,18 @@ impl FakeStore {
                     .iter()
                     .map(|k| body[*k].as_array().map_or(0, Vec::len))
                     .sum::<usize>();
-                if count > 100 {
+                let limit = st
+                    .misbehaviour
+                    .lock()
+                    .expect("lock")
+                    .batch_limit
+                    .unwrap_or(100);
+                if count > limit {
                     return (
                         StatusCode::PAYLOAD_TOO_LARGE,
                         axum::Json(json!({
                         "code": "woocommerce_rest_request_entity_too_large",
-                        "message": "Unable to accept more than 100 items for this request.",
+                        "message": format!("Unable to accept more than {limit} items for this request."),
                         "data": {"status": 413}})),
                     )
                         .into_response();
