@@ -196,6 +196,18 @@ impl RealStore {
     }
 }
 
+/// Every topic a link with keys registers, sorted (written out: what the store must show).
+const SORTED_TOPICS: [&str; 8] = [
+    "order.created",
+    "order.deleted",
+    "order.restored",
+    "order.updated",
+    "product.created",
+    "product.deleted",
+    "product.restored",
+    "product.updated",
+];
+
 /// woolink (as `woolink dev` runs it) linked to the real store through the wizard with the
 /// store's keys; returns the app and the link's API key.
 async fn linked_to(real: &RealStore, backend: Backend, tenant: &FakeTenant) -> (TestApp, String) {
@@ -204,19 +216,7 @@ async fn linked_to(real: &RealStore, backend: Backend, tenant: &FakeTenant) -> (
     let hooks = real.webhooks_to(&app.base).await;
     let mut topics: Vec<&str> = hooks.iter().filter_map(|w| w["topic"].as_str()).collect();
     topics.sort_unstable();
-    assert_eq!(
-        topics,
-        [
-            "order.created",
-            "order.deleted",
-            "order.restored",
-            "order.updated",
-            "product.created",
-            "product.deleted",
-            "product.restored",
-            "product.updated"
-        ]
-    );
+    assert_eq!(topics, SORTED_TOPICS);
     assert!(hooks.iter().all(|w| w["status"] == "active"), "{hooks:?}");
     (app, key)
 }
@@ -582,20 +582,7 @@ async fn a_failing_webhook_is_disabled_by_the_real_store(backend: Backend) {
         .filter_map(|w| w["topic"].as_str())
         .collect();
     topics.sort_unstable();
-    assert_eq!(
-        topics,
-        [
-            "order.created",
-            "order.deleted",
-            "order.restored",
-            "order.updated",
-            "product.created",
-            "product.deleted",
-            "product.restored",
-            "product.updated"
-        ],
-        "{now_hooks:?}"
-    );
+    assert_eq!(topics, SORTED_TOPICS, "{now_hooks:?}");
     assert!(now_hooks.iter().all(|w| w["status"] == "active"));
     // The recreated webhook signs with the link's secret: its deliveries verify.
     let next = real.new_order("processing").await;
