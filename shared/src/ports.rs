@@ -174,6 +174,17 @@ pub trait Catalogue: Send + Sync {
     ) -> Result<Option<InventoryChunk>>;
     /// Stores a chunk (its items, later its results), replacing what was there.
     async fn put_inventory_chunk(&self, chunk: &InventoryChunk) -> Result<()>;
+    /// Takes (or renews) the store's inventory lease for `job` until `until`: `false` while
+    /// another job holds an unexpired one. One push writes a store's stock at a time.
+    async fn take_inventory_lease(
+        &self,
+        store: &StoreId,
+        job: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
+    /// Gives the lease back if `job` holds it.
+    async fn release_inventory_lease(&self, store: &StoreId, job: &str) -> Result<()>;
 }
 
 #[async_trait]

@@ -770,3 +770,97 @@ async fn a_store_with_a_lower_batch_limit_gets_smaller_batches(backend: Backend)
 }
 
 both_backends!(a_store_with_a_lower_batch_limit_gets_smaller_batches);
+
+/// Two pushes of one store at once (a tenant re-sending, two warehouses' systems): they take
+/// turns on the store's stock — the one that finds the store held waits, writing nothing —
+/// and the newer snapshot's numbers are what the shop ends with, whichever ran first.
+async fn two_pushes_of_one_store_take_turns(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline_jobs_paused(backend, &tenant, |_| {}).await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    for id in 1..=150u64 {
+        store.add_product(simple(id, &format!("T-{id}"), Some(0)));
+    }
+    let token = app.acme_token().await;
+    assert_eq!(
+        app.link_with_keys(&token, "st_a1", &store.url).await.status,
+        201
+    );
+    let st = StoreId::parse("st_a1").unwrap();
+    let work = app.catch_up.ports();
+    let cataloguing = work.cataloguing();
+    let run = woolink::catalogue::start_import(&cataloguing.submitting(), &st)
+        .await
+        .unwrap();
+    while !woolink::catalogue::import_step(&cataloguing, &st, &run.run_id)
+        .await
+        .unwrap()
+        .done
+    {}
+    let push = |minutes_ago: i64, qty: i64| {
+        let submitting = cataloguing.submitting();
+        let st = st.clone();
+        async move {
+            woolink::catalogue::submit_inventory(
+                &submitting,
+                &st,
+                woolink::catalogue::InventoryRequest {
+                    snapshot_at: chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
+                    items: (1..=150).map(|id| (format!("T-{id}"), qty)).collect(),
+                    net_of_open_orders: false,
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let older = push(10, 5).await;
+    let newer = push(1, 9).await;
+    let (a, b) = tokio::join!(
+        woolink::catalogue::inventory_step(&cataloguing, &st, &older.job_id),
+        woolink::catalogue::inventory_step(&cataloguing, &st, &newer.job_id),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a != b, "one applied, one waited: {a} {b}");
+    let waited = if a { &newer.job_id } else { &older.job_id };
+    let before = store.calls().len();
+    // The waiting one left a delayed turn on the queue, and wrote nothing.
+    let catalogue = &app.services.repos.catalogue;
+    let waiting = catalogue
+        .get_inventory_job(&st, waited)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((waiting.state.as_str(), waiting.next_chunk), ("running", 0));
+    assert!(
+        woolink::catalogue::inventory_step(&cataloguing, &st, waited)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.calls()[before..]
+            .iter()
+            .all(|c| !c.path.ends_with("/batch") || a),
+        "after the newer one, the older writes nothing"
+    );
+    assert!((1..=150).all(|id| store.product(id).unwrap()["stock_quantity"] == 9));
+    let older_done = catalogue
+        .get_inventory_job(&st, &older.job_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let newer_done = catalogue
+        .get_inventory_job(&st, &newer.job_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(newer_done.counts.get("updated"), Some(&150));
+    if a {
+        // The older ran first, then the newer overwrote every number.
+        assert_eq!(older_done.counts.get("updated"), Some(&150));
+    } else {
+        assert_eq!(older_done.counts.get("stale"), Some(&150));
+    }
+}
+
+both_backends!(two_pushes_of_one_store_take_turns);

@@ -22,6 +22,11 @@ use crate::order::WooOrder;
 use crate::secrets::keyed_link;
 use crate::woocommerce::{OrderQuery, StockLevel, WooCredentials, WooError, BATCH_LIMIT};
 
+/// How long a push holds its store's stock (longer than a catch-up call may run).
+const LEASE: std::time::Duration = std::time::Duration::from_secs(360);
+/// How long a push waits before it asks again while another holds the store.
+const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A validated inventory push.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InventoryRequest {
@@ -151,6 +156,24 @@ pub async fn inventory_step(
     if job.state != BackfillState::Running.as_str() {
         return Ok(true);
     }
+    // One push writes a store's stock at a time: two at once could each read a number, and
+    // the older snapshot's write land after the newer one's. (In turn, the per-SKU snapshot
+    // rule makes the newest win whichever runs first.)
+    let now = Utc::now();
+    let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+    if !ports
+        .catalogue
+        .take_inventory_lease(store, job_id, now, until)
+        .await?
+    {
+        tracing::info!(%store, job = %job_id, "another inventory push of this store is running; waiting");
+        let again = Job::Inventory {
+            store_id: store.clone(),
+            job_id: job_id.to_owned(),
+        };
+        ports.jobs.send_delayed(again.encode(), LEASE_WAIT).await?;
+        return Ok(false);
+    }
     let (link, creds) = match keyed_link(ports.links, ports.secrets, store).await {
         Ok(found) => found,
         Err(e) => return fail(ports, job, e.message().to_owned()).await,
@@ -211,6 +234,10 @@ pub async fn inventory_step(
         job.state = BackfillState::Done.as_str().into();
         job.finished_at = Some(Utc::now());
         save(ports, &mut job).await?;
+        ports
+            .catalogue
+            .release_inventory_lease(store, job_id)
+            .await?;
         tracing::info!(%store, job = %job.job_id, counts = ?job.counts, "inventory push applied");
         return Ok(true);
     }
@@ -546,6 +573,10 @@ async fn fail(ports: &Cataloguing<'_>, mut job: InventoryJob, why: String) -> Re
     job.error = Some(why);
     job.finished_at = Some(Utc::now());
     save(ports, &mut job).await?;
+    ports
+        .catalogue
+        .release_inventory_lease(&job.store_id, &job.job_id)
+        .await?;
     Ok(true)
 }
 
@@ -574,7 +605,8 @@ pub async fn give_up_inventory(
     job.finished_at = Some(Utc::now());
     let expected = job.revision;
     job.revision += 1;
-    catalogue.save_inventory_job(&job, Some(expected)).await
+    catalogue.save_inventory_job(&job, Some(expected)).await?;
+    catalogue.release_inventory_lease(store, job_id).await
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ struct Data {
     catalogue_runs: HashMap<StoreId, crate::model::CatalogueRun>,
     inventory_jobs: HashMap<(StoreId, String), crate::model::InventoryJob>,
     inventory_chunks: HashMap<(StoreId, String, u32), crate::model::InventoryChunk>,
+    inventory_leases: HashMap<StoreId, (String, chrono::DateTime<chrono::Utc>)>,
 }
 
 #[derive(Default)]
@@ -266,6 +267,7 @@ impl OrderSyncs for MemoryStore {
             d.catalogue_runs.remove(store);
             d.inventory_jobs.retain(|(s, _), _| s != store);
             d.inventory_chunks.retain(|(s, _, _), _| s != store);
+            d.inventory_leases.remove(store);
             before - d.orders.len()
         })
     }
@@ -541,6 +543,32 @@ impl crate::ports::Catalogue for MemoryStore {
             d.inventory_chunks
                 .get(&(store.clone(), job.to_owned(), index))
                 .cloned()
+        })
+    }
+    async fn take_inventory_lease(
+        &self,
+        store: &StoreId,
+        job: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        self.with(|d| {
+            let free = d
+                .inventory_leases
+                .get(store)
+                .is_none_or(|(holder, ends)| holder == job || *ends < now);
+            if free {
+                d.inventory_leases
+                    .insert(store.clone(), (job.to_owned(), until));
+            }
+            free
+        })
+    }
+    async fn release_inventory_lease(&self, store: &StoreId, job: &str) -> Result<()> {
+        self.with(|d| {
+            if d.inventory_leases.get(store).is_some_and(|(h, _)| h == job) {
+                d.inventory_leases.remove(store);
+            }
         })
     }
     async fn put_inventory_chunk(&self, chunk: &crate::model::InventoryChunk) -> Result<()> {

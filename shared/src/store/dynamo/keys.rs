@@ -84,6 +84,7 @@ pub fn item_sk(id: u64) -> String {
     format!("{ITEM_PREFIX}{id:020}")
 }
 pub const CATALOGUE_SK: &str = "CATALOGUE";
+pub const INVENTORY_LEASE_SK: &str = "INVLEASE";
 pub fn inventory_job_sk(job: &str) -> String {
     format!("INVJOB#{job}")
 }

@@ -1046,6 +1046,44 @@ impl crate::ports::Catalogue for DynamoStore {
             .await?;
         item.map(items::inventory_chunk_of).transpose()
     }
+    async fn take_inventory_lease(
+        &self,
+        store: &StoreId,
+        job: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        let mut item = key(keys::store_pk(store.as_str()), keys::INVENTORY_LEASE_SK);
+        item.insert("holder".into(), s(job));
+        item.insert(
+            "until".into(),
+            AttributeValue::N(until.timestamp().to_string()),
+        );
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR holder = :job OR #until < :now")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":job", s(job))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()));
+        condition_met(put.send().await)
+    }
+    async fn release_inventory_lease(&self, store: &StoreId, job: &str) -> Result<()> {
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::store_pk(store.as_str()),
+                keys::INVENTORY_LEASE_SK,
+            )))
+            .condition_expression("holder = :job")
+            .expression_attribute_values(":job", s(job));
+        // Held by another (ours ran out and was taken): nothing to give back.
+        condition_met(delete.send().await).map(|_| ())
+    }
     async fn put_inventory_chunk(&self, chunk: &crate::model::InventoryChunk) -> Result<()> {
         self.client
             .put_item()
