@@ -737,6 +737,12 @@ both_backends!(a_store_that_ignores_paging_cannot_keep_catch_up_busy);
 async fn parallel_polls_of_a_store_run_once(backend: Backend) {
     let (_tenant, app, store, linked) = keyed_pipeline(backend).await;
     assert_eq!(linked.status, 201, "{}", linked.body);
+    // A slow store, so that the polls overlap: one that starts after another has finished
+    // may read the store again, and that is not what this test is about.
+    store.misbehave(Misbehaviour {
+        latency: Some(std::time::Duration::from_millis(300)),
+        ..Misbehaviour::default()
+    });
     let before = store.calls().len();
     let (ports, store_id) = (app.catch_up.ports(), st());
     let polls =

@@ -42,6 +42,8 @@ pub struct Misbehaviour {
     /// Adding a tracking number, fulfillment or note does not answer in time (the client
     /// times out; the store writes nothing).
     pub tracking_hangs: bool,
+    /// Every answer takes this long (a slow host: shared hosting under load).
+    pub latency: Option<std::time::Duration>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,6 +165,7 @@ impl FakeStore {
         let orders = Arc::new(Mutex::new(std::collections::HashMap::new()));
         let webhooks = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
         let misbehaviour = Arc::new(Mutex::new(Misbehaviour::default()));
+        let slow = misbehaviour.clone();
         let pings = Arc::new(Mutex::new(Vec::new()));
         let next_id = Arc::new(AtomicU64::new(100));
         let trackings: Trackings = Arc::default();
@@ -989,7 +992,18 @@ impl FakeStore {
                     },
                 ),
             )
-            .with_state(state);
+            .with_state(state)
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let latency = slow.lock().expect("lock").latency;
+                    async move {
+                        if let Some(wait) = latency {
+                            tokio::time::sleep(wait).await;
+                        }
+                        next.run(req).await
+                    }
+                },
+            ));
         let (addr, tx) = serve_on_loopback(app).await;
         Self {
             url: format!("http://{addr}"),
