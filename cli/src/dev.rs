@@ -148,6 +148,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             })
             .unwrap_or_default(),
         public_url: Some(public_url),
+        callback_url: None,
         token_ttl: DEFAULT_TOKEN_TTL,
         http_timeout: Duration::from_secs(10),
         outbound: OutboundPolicy::local_development(),

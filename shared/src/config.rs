@@ -22,6 +22,10 @@ pub struct Config {
     /// Public base URL of the HTTP API, for delivery URLs (`WOOLINK_PUBLIC_URL`); when absent,
     /// taken from the request's `Host` (API Gateway sets it to the API's domain).
     pub public_url: Option<Url>,
+    /// The https base WooCommerce's consent callback is sent to (`WOOLINK_CALLBACK_URL`;
+    /// default: the public base). `woolink dev` sets it to its own https listener, since
+    /// WooCommerce refuses a `callback_url` that is not https.
+    pub callback_url: Option<Url>,
     /// Lifetime of login tokens (`WOOLINK_TOKEN_TTL_SECS`, default 900).
     pub token_ttl: Duration,
     /// Timeout of calls to stores and tenant endpoints (`WOOLINK_HTTP_TIMEOUT_SECS`, default 10).
@@ -158,6 +162,10 @@ impl Config {
             .map(|u| Url::parse(&u))
             .transpose()
             .map_err(|_| Error::internal("WOOLINK_PUBLIC_URL is not a URL"))?;
+        let callback_url = env("WOOLINK_CALLBACK_URL")
+            .map(|u| Url::parse(&u))
+            .transpose()
+            .map_err(|_| Error::internal("WOOLINK_CALLBACK_URL is not a URL"))?;
         Ok(Self {
             table: env("WOOLINK_TABLE").unwrap_or_else(|| "woolink".to_owned()),
             secrets_key,
@@ -171,6 +179,7 @@ impl Config {
                 })
                 .unwrap_or_default(),
             public_url,
+            callback_url,
             token_ttl: env_secs("WOOLINK_TOKEN_TTL_SECS", DEFAULT_TOKEN_TTL)?,
             http_timeout: env_secs("WOOLINK_HTTP_TIMEOUT_SECS", Duration::from_secs(10))?,
             outbound: OutboundPolicy::public_only(),

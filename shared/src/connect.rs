@@ -7,7 +7,7 @@ use chrono::{Duration, Utc};
 use crate::auth::API_KEY_PREFIX;
 use crate::crypto::SecretBox;
 use crate::crypto::{issue_credential, new_webhook_secret, SecretString};
-use crate::domain::{DeviceId, StoreId, StoreUrl, Topic, TriggerStatus};
+use crate::domain::{DeviceId, StoreId, StoreUrl, TenantCode, Topic, TriggerStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Link, LinkStatus, Session, Store, WooKeys};
 use crate::outbound::OutboundPolicy;
@@ -91,22 +91,50 @@ pub async fn link(
             "the token was issued to another site",
         ));
     }
-    ports.outbound.vet(&request.store_url.url()).await?;
+    link_for_tenant(ports, &session.tenant, request, public_base).await
+}
+
+/// The tenant's store `id`, and its link when there is one; `StoreNotFound` for a store of
+/// another tenant.
+pub async fn tenant_store(
+    ports: &Linking<'_>,
+    tenant: &TenantCode,
+    id: &StoreId,
+) -> Result<(Store, Option<Link>)> {
     let store = ports
         .stores
-        .get_store(&request.store_id)
+        .get_store(id)
         .await?
-        .filter(|s| s.tenant == session.tenant)
+        .filter(|s| &s.tenant == tenant)
         .ok_or_else(|| Error::new(ErrorKind::StoreNotFound, "this tenant has no such store"))?;
-    let existing = ports.links.get_link(&store.id).await?;
-    if let Some(current) = existing.as_ref().filter(|l| l.is_connected()) {
-        if current.device_id != request.device_id || current.store_url != request.store_url {
-            return Err(Error::new(
+    let link = ports.links.get_link(&store.id).await?;
+    Ok((store, link))
+}
+
+/// Refuses to link a store that is connected from another site (another device or URL).
+pub fn check_same_site(existing: Option<&Link>, device: &DeviceId, url: &StoreUrl) -> Result<()> {
+    match existing.filter(|l| l.is_connected()) {
+        Some(current) if &current.device_id != device || &current.store_url != url => {
+            Err(Error::new(
                 ErrorKind::StoreAlreadyLinked,
                 "this store is already linked from another site; disconnect it there first",
-            ));
+            ))
         }
+        _ => Ok(()),
     }
+}
+
+/// Links `request.store_id` of `tenant` (the caller has proved it acts for the tenant: a
+/// session of its user, or a consent state woolink signed for one).
+pub async fn link_for_tenant(
+    ports: &Linking<'_>,
+    tenant: &TenantCode,
+    request: LinkRequest,
+    public_base: &str,
+) -> Result<LinkOutcome> {
+    ports.outbound.vet(&request.store_url.url()).await?;
+    let (store, existing) = tenant_store(ports, tenant, &request.store_id).await?;
+    check_same_site(existing.as_ref(), &request.device_id, &request.store_url)?;
 
     let now = Utc::now();
     let webhook_secret = new_webhook_secret();

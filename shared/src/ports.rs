@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::consent::ConsentRecord;
 use crate::crypto::CredentialHash;
 use crate::domain::{Email, OrderId, StoreId, TenantCode};
 use crate::error::Result;
@@ -130,6 +131,16 @@ pub trait Reconciliations: Send + Sync {
         state: &Reconciliation,
         expected: Option<u64>,
     ) -> Result<()>;
+}
+
+/// The one-click connect attempts (`crate::consent`), by nonce.
+#[async_trait]
+pub trait Consents: Send + Sync {
+    /// Records a new attempt (revision 1); `false` when its nonce is taken (a replay).
+    async fn claim_consent(&self, record: &ConsentRecord) -> Result<bool>;
+    /// Overwrites the attempt with its outcome.
+    async fn finish_consent(&self, record: &ConsentRecord) -> Result<()>;
+    async fn get_consent(&self, nonce: &str) -> Result<Option<ConsentRecord>>;
 }
 
 #[async_trait]
@@ -283,6 +294,7 @@ pub struct Repos {
     pub tenant_keys: Arc<dyn TenantKeys>,
     pub shipments: Arc<dyn Shipments>,
     pub catalogue: Arc<dyn Catalogue>,
+    pub consents: Arc<dyn Consents>,
 }
 
 impl Repos {
@@ -301,6 +313,7 @@ impl Repos {
             + TenantKeys
             + Shipments
             + Catalogue
+            + Consents
             + 'static,
     {
         Self {
@@ -315,7 +328,8 @@ impl Repos {
             reconciliations: adapter.clone(),
             tenant_keys: adapter.clone(),
             shipments: adapter.clone(),
-            catalogue: adapter,
+            catalogue: adapter.clone(),
+            consents: adapter,
         }
     }
 }

@@ -104,6 +104,8 @@ pub struct Services {
     pub outbound: OutboundPolicy,
     pub woo: WooClient,
     pub public_url: Option<Url>,
+    /// The https base of the consent callback (default: `public_url`).
+    pub callback_url: Option<Url>,
     pub token_ttl: Duration,
     /// How long a disconnected store's order records are kept.
     pub retention: chrono::Duration,
@@ -122,6 +124,7 @@ impl Services {
             outbound: config.outbound,
             woo: WooClient::new(http, config.outbound).with_rate(config.store_rate),
             public_url: config.public_url.clone(),
+            callback_url: config.callback_url.clone(),
             token_ttl: config.token_ttl,
             retention: chrono::Duration::from_std(config.retention)
                 .map_err(|e| crate::error::Error::internal(e.to_string()))?,
@@ -226,6 +229,15 @@ impl Services {
             woo: &self.woo,
             outbound: &self.outbound,
             link_changes: self.link_changes.as_ref(),
+        }
+    }
+
+    pub fn consenting(&self) -> crate::consent::Consenting<'_> {
+        crate::consent::Consenting {
+            linking: self.linking(),
+            tenants: self.repos.tenants.as_ref(),
+            consents: self.repos.consents.as_ref(),
+            secrets: &self.secrets,
         }
     }
 

@@ -137,6 +137,7 @@ async fn main() {
         secrets_key: SecretString::new(SecretBox::generate_key_base64()),
         previous_secrets_keys: Vec::new(),
         public_url: Some(url::Url::parse(&base).expect("url")),
+        callback_url: None,
         token_ttl: DEFAULT_TOKEN_TTL,
         http_timeout: Duration::from_secs(10),
         outbound: OutboundPolicy::local_development(),

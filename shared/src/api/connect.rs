@@ -159,7 +159,7 @@ fn woo_credentials(body: WooKeysBody) -> Result<WooCredentials> {
 }
 
 /// The API's public base URL: configured, or the host API Gateway was called on.
-fn public_base(svc: &Services, headers: &HeaderMap) -> Result<String> {
+pub(crate) fn public_base(svc: &Services, headers: &HeaderMap) -> Result<String> {
     if let Some(url) = &svc.public_url {
         return Ok(url.as_str().trim_end_matches('/').to_owned());
     }

@@ -47,14 +47,16 @@ impl IntoResponse for Error {
             );
         }
         // A 5xx never carries internal details: the message is the kind's generic one.
-        let message = match kind {
+        let english = match kind {
             ErrorKind::Internal => "internal error",
             _ => self.message(),
         };
+        // In the request's language (`?lang=`, `Accept-Language`); the code never changes.
+        let message = crate::i18n::error_message(kind.code(), english);
         let body = super::wire::ErrorBody {
             error: super::wire::ErrorView {
                 code: kind.code(),
-                message,
+                message: &message,
                 details: self.details(),
             },
         };

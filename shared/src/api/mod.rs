@@ -6,6 +6,7 @@ pub mod connect;
 pub mod disconnect;
 pub mod error;
 pub mod extract;
+pub mod pages;
 pub mod shipments;
 pub mod webhook;
 pub mod wire;
@@ -38,6 +39,13 @@ pub const WEBHOOK_BODY_LIMIT: usize = 10 * 1024 * 1024;
 /// Routes of the `connect` function.
 pub fn connect_routes() -> Router<Arc<Services>> {
     Router::new()
+        .route("/connect", get(pages::start))
+        .route("/connect/{tenantCode}", get(pages::tenant))
+        .route("/connect/{tenantCode}/login", post(pages::login))
+        .route("/connect/{tenantCode}/store", get(pages::stores))
+        .route("/connect/{tenantCode}/authorize", post(pages::authorize))
+        .route("/connect/{tenantCode}/done", get(pages::done))
+        .route(pages::CALLBACK_PATH, post(pages::callback))
         .route("/v1/connect/resolve", post(connect::resolve))
         .route("/v1/connect/login", post(connect::login))
         .route("/v1/connect/stores", get(connect::stores))
@@ -134,7 +142,25 @@ pub fn finish(routes: Router) -> Router {
                 "method not allowed on this route",
             )
         })
+        .layer(middleware::from_fn(language))
         .layer(middleware::from_fn(request_context))
+}
+
+/// The request's language (`?lang=`, then `Accept-Language`): the pages' words and the API's
+/// error messages (`crate::i18n`).
+async fn language(req: Request, next: Next) -> Response {
+    let asked = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "lang")
+            .map(|(_, v)| v.into_owned())
+    });
+    let accept = req
+        .headers()
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let lang = crate::i18n::Lang::negotiate(asked.as_deref(), accept.as_deref());
+    crate::i18n::scope(lang, next.run(req)).await
 }
 
 fn new_request_id() -> String {

@@ -41,6 +41,7 @@ struct Data {
     inventory_jobs: HashMap<(StoreId, String), crate::model::InventoryJob>,
     inventory_chunks: HashMap<(StoreId, String, u32), crate::model::InventoryChunk>,
     inventory_leases: HashMap<StoreId, (String, chrono::DateTime<chrono::Utc>)>,
+    consents: HashMap<String, crate::consent::ConsentRecord>,
 }
 
 #[derive(Default)]
@@ -286,6 +287,30 @@ impl Throttles for MemoryStore {
             *n += 1;
             true
         })
+    }
+}
+
+#[async_trait]
+impl crate::ports::Consents for MemoryStore {
+    async fn claim_consent(&self, record: &crate::consent::ConsentRecord) -> Result<bool> {
+        self.with(|d| {
+            let now = chrono::Utc::now();
+            // Expired attempts are gone, as DynamoDB's TTL removes them (eventually).
+            d.consents.retain(|_, r| r.expires_at > now);
+            if d.consents.contains_key(&record.nonce) {
+                return false;
+            }
+            d.consents.insert(record.nonce.clone(), record.clone());
+            true
+        })
+    }
+    async fn finish_consent(&self, record: &crate::consent::ConsentRecord) -> Result<()> {
+        self.with(|d| {
+            d.consents.insert(record.nonce.clone(), record.clone());
+        })
+    }
+    async fn get_consent(&self, nonce: &str) -> Result<Option<crate::consent::ConsentRecord>> {
+        self.with(|d| d.consents.get(nonce).cloned())
     }
 }
 

@@ -11,7 +11,10 @@ use crate::outbound::{read_capped, BodyError, OutboundPolicy};
 use crate::politeness::{self, StoreRate};
 
 mod catalogue;
+mod probe;
 mod tracking;
+
+pub use probe::Probe;
 
 pub use catalogue::{StockLevel, BATCH_LIMIT};
 pub use tracking::{FulfillmentItem, NewTracking, StoreTracking, TrackingApi};

@@ -80,6 +80,7 @@ pub fn bench_config(store_rate: woolink::politeness::StoreRate) -> woolink::conf
         secrets_key: SecretString::new(SecretBox::generate_key_base64()),
         previous_secrets_keys: Vec::new(),
         public_url: None,
+        callback_url: None,
         token_ttl: woolink::config::DEFAULT_TOKEN_TTL,
         http_timeout: std::time::Duration::from_secs(10),
         outbound: woolink::outbound::OutboundPolicy::local_development(),

@@ -132,6 +132,7 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
         secrets_key: SecretString::new(SecretBox::generate_key_base64()),
         previous_secrets_keys: Vec::new(),
         public_url: Some(url::Url::parse(public_url).expect("url")),
+        callback_url: None,
         token_ttl: DEFAULT_TOKEN_TTL,
         http_timeout: Duration::from_secs(5),
         outbound,

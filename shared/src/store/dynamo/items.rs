@@ -1251,3 +1251,66 @@ mod tests {
         assert!(login_attempts_of(HashMap::new()).is_ok_and(|a| a == LoginAttempts::default()));
     }
 }
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConsentItem {
+    pk: String,
+    sk: String,
+    tenant: String,
+    store_id: String,
+    /// `pending | connected | failed`
+    outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_id: Option<u64>,
+    at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    revision: u64,
+    ttl: i64,
+}
+
+pub fn consent(r: &crate::consent::ConsentRecord) -> Result<Item> {
+    use crate::consent::Outcome;
+    let (outcome, problem) = match r.outcome {
+        Outcome::Pending => ("pending", None),
+        Outcome::Connected => ("connected", None),
+        Outcome::Failed(p) => ("failed", Some(p.as_str().to_owned())),
+    };
+    to_item(&ConsentItem {
+        pk: keys::consent_pk(&r.nonce),
+        sk: keys::CONSENT_SK.to_owned(),
+        tenant: r.tenant.to_string(),
+        store_id: r.store_id.to_string(),
+        outcome: outcome.to_owned(),
+        problem,
+        key_id: r.key_id,
+        at: r.at,
+        expires_at: r.expires_at,
+        revision: r.revision,
+        ttl: r.expires_at.timestamp(),
+    })
+}
+
+pub fn consent_of(nonce: &str, item: Item) -> Result<crate::consent::ConsentRecord> {
+    use crate::consent::{Outcome, Problem};
+    let i: ConsentItem = from_item(item, "consent")?;
+    let c = || corrupt("consent");
+    let outcome = match (i.outcome.as_str(), i.problem.as_deref()) {
+        ("pending", _) => Outcome::Pending,
+        ("connected", _) => Outcome::Connected,
+        ("failed", Some(p)) => Outcome::Failed(Problem::parse(p).ok_or_else(c)?),
+        _ => return Err(c()),
+    };
+    Ok(crate::consent::ConsentRecord {
+        nonce: nonce.to_owned(),
+        tenant: TenantCode::parse(&i.tenant).map_err(|_| c())?,
+        store_id: StoreId::parse(&i.store_id).map_err(|_| c())?,
+        outcome,
+        key_id: i.key_id,
+        at: i.at,
+        expires_at: i.expires_at,
+        revision: i.revision,
+    })
+}

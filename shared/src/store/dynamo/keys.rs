@@ -92,6 +92,12 @@ pub fn inventory_chunk_sk(job: &str, index: u32) -> String {
     format!("INVJOB#{job}#C{index:05}")
 }
 
+/// A one-click connect attempt, by its nonce (TTL'd).
+pub fn consent_pk(nonce: &str) -> String {
+    format!("CONSENT#{nonce}")
+}
+pub const CONSENT_SK: &str = "CONSENT";
+
 #[cfg(test)]
 mod tests {
     use super::*;

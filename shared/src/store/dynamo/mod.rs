@@ -730,6 +730,32 @@ impl OrderSyncs for DynamoStore {
 }
 
 #[async_trait]
+impl crate::ports::Consents for DynamoStore {
+    async fn claim_consent(&self, record: &crate::consent::ConsentRecord) -> Result<bool> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::consent(record)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        condition_met(out)
+    }
+
+    async fn finish_consent(&self, record: &crate::consent::ConsentRecord) -> Result<()> {
+        self.put(items::consent(record)?).await
+    }
+
+    async fn get_consent(&self, nonce: &str) -> Result<Option<crate::consent::ConsentRecord>> {
+        let item = self
+            .get(key(keys::consent_pk(nonce), keys::CONSENT_SK))
+            .await?;
+        item.map(|i| items::consent_of(nonce, i)).transpose()
+    }
+}
+
+#[async_trait]
 impl Throttles for DynamoStore {
     async fn take(&self, key: &str, window: i64, limit: u32, expires_at: i64) -> Result<bool> {
         let out = self
