@@ -28,6 +28,14 @@ pub struct DevArgs {
     /// Port on 127.0.0.1; 0 picks a free one.
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// Port of the https listener on 127.0.0.1 (WooCommerce's consent callback must be
+    /// https); 0 picks a free one.
+    #[arg(long, default_value_t = 8443)]
+    tls_port: u16,
+    /// Where to write the https listener's certificate (PEM; made fresh at every start).
+    /// Default: woolink-dev-cert-<port>.pem in the system's temporary directory.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
     /// Public base URL used in delivery URLs (default: http://127.0.0.1:<port>).
     #[arg(long)]
     public_url: Option<String>,
@@ -134,6 +142,19 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| format!("http://{addr}"));
     let public_url =
         url::Url::parse(&base).map_err(|_| format!("--public-url {base} is not a URL"))?;
+    let cert_path = args.tls_cert.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("woolink-dev-cert-{}.pem", addr.port()))
+    });
+    let tls = crate::tls::TlsListener::bind(([127, 0, 0, 1], args.tls_port).into(), &cert_path)
+        .await
+        .map_err(|e| format!("the https listener could not start: {e}"))?;
+    let tls_addr = axum::serve::Listener::local_addr(&tls)?;
+    // An https public URL (a tunnel) takes the callback too; else the local https listener.
+    let callback_url = if public_url.scheme() == "https" {
+        None
+    } else {
+        Some(url::Url::parse(&format!("https://{tls_addr}"))?)
+    };
     let use_aws = args.aws || std::env::var_os("AWS_ENDPOINT_URL").is_some();
     let config = Config {
         table: args.table.clone(),
@@ -148,7 +169,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             })
             .unwrap_or_default(),
         public_url: Some(public_url),
-        callback_url: None,
+        callback_url,
         token_ttl: DEFAULT_TOKEN_TTL,
         http_timeout: Duration::from_secs(10),
         outbound: OutboundPolicy::local_development(),
@@ -227,6 +248,15 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     writeln!(out, "listening on http://{addr}")?;
+    writeln!(
+        out,
+        "https on https://{tls_addr} (WooCommerce's consent callback; certificate {})",
+        cert_path.display()
+    )?;
+    writeln!(
+        out,
+        "connect page: http://{addr}/connect (one-click connect for merchants)"
+    )?;
     out.flush()?;
     drop(out);
 
@@ -240,9 +270,14 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         shipments: Some(shipments),
         poll_every: (args.poll_minutes > 0).then(|| Duration::from_secs(args.poll_minutes * 60)),
     };
-    woolink::local::serve(listener, runner, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    woolink::local::serve_also(
+        listener,
+        runner,
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+        |app| crate::tls::spawn(tls, app),
+    )
     .await?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod dev;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -49,6 +49,17 @@ pub async fn serve(
     runner: LocalRunner,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_also(listener, runner, shutdown, |_| {}).await
+}
+
+/// `serve`, handing the merged app to `also` first (`woolink dev` serves it on its https
+/// listener too).
+pub async fn serve_also(
+    listener: TcpListener,
+    runner: LocalRunner,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    also: impl FnOnce(axum::Router),
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let consumer = runner.worker.map({
         let stop = stop_rx.clone();
@@ -68,6 +79,7 @@ pub async fn serve(
     };
     let extra = runner.inbox.map(inbox_routes).unwrap_or_default();
     let app = api::local_app(runner.services, runner.intake, extra);
+    also(app.clone());
     // The peer's address is the caller's source (per-source limits), as API Gateway's
     // `sourceIp` is in Lambda.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();

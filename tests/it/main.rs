@@ -6,6 +6,7 @@ mod bursts;
 mod catalogue;
 mod catch_up;
 mod connect_api;
+mod consent;
 mod contract;
 mod disconnect;
 mod fuzz;

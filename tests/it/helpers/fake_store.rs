@@ -44,6 +44,9 @@ pub struct Misbehaviour {
     pub tracking_hangs: bool,
     /// Every answer takes this long (a slow host: shared hosting under load).
     pub latency: Option<std::time::Duration>,
+    /// WordPress with plain permalinks: `/wp-json/` is a 404, the REST API answers only at
+    /// `/?rest_route=/`.
+    pub plain_permalinks: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,7 +122,7 @@ impl FakeStore {
         use axum::extract::{Path, RawQuery, State};
         use axum::http::{HeaderMap, StatusCode};
         use axum::response::IntoResponse;
-        use axum::routing::post;
+        use axum::routing::{get, post};
         use base64::Engine as _;
 
         #[derive(Clone)]
@@ -704,7 +707,35 @@ impl FakeStore {
                 .filter_map(|id| id.parse::<u64>().ok())
                 .collect()
         }
+        /// The REST API's index, as WordPress lists it (WooCommerce adds `wc/v3`).
+        fn rest_index() -> axum::response::Response {
+            axum::Json(json!({"name": "Fake Store", "url": "", "namespaces":
+                ["oembed/1.0", "wc/store/v1", "wc/v1", "wc/v2", "wc/v3", "wp/v2"]}))
+            .into_response()
+        }
         let app = axum::Router::new()
+            .route(
+                "/wp-json/",
+                get(|State(st): State<St>| async move {
+                    if st.misbehaviour.lock().expect("lock").plain_permalinks {
+                        return (StatusCode::NOT_FOUND, "<html>Page not found</html>")
+                            .into_response();
+                    }
+                    rest_index()
+                }),
+            )
+            .route(
+                "/",
+                get(|State(st): State<St>, RawQuery(q): RawQuery| async move {
+                    let rest = q.as_deref().is_some_and(|q| {
+                        q.starts_with("rest_route=%2F") || q.starts_with("rest_route=/")
+                    });
+                    if rest && st.misbehaviour.lock().expect("lock").plain_permalinks {
+                        return rest_index();
+                    }
+                    (StatusCode::OK, "<html>A shop</html>").into_response()
+                }),
+            )
             .route("/wp-json/wc/v3/products", axum::routing::any(catalogue_api))
             .route(
                 "/wp-json/wc/v3/products/{a}",
