@@ -171,6 +171,10 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         public_url: Some(public_url),
         callback_url,
         token_ttl: DEFAULT_TOKEN_TTL,
+        consent_ttl: woolink::config::env_secs(
+            "WOOLINK_CONSENT_TTL_SECS",
+            woolink::config::DEFAULT_CONSENT_TTL,
+        )?,
         http_timeout: Duration::from_secs(10),
         outbound: OutboundPolicy::local_development(),
         queue_url: env("WOOLINK_QUEUE_URL"),

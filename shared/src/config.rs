@@ -28,6 +28,9 @@ pub struct Config {
     pub callback_url: Option<Url>,
     /// Lifetime of login tokens (`WOOLINK_TOKEN_TTL_SECS`, default 900).
     pub token_ttl: Duration,
+    /// How long a merchant has to approve woolink in their shop after leaving the connect
+    /// page (`WOOLINK_CONSENT_TTL_SECS`, default 1800).
+    pub consent_ttl: Duration,
     /// Timeout of calls to stores and tenant endpoints (`WOOLINK_HTTP_TIMEOUT_SECS`, default 10).
     pub http_timeout: Duration,
     /// Where outbound calls may go. Always public-only outside the local runner.
@@ -64,6 +67,8 @@ pub struct Config {
     pub catchup_pages_per_job: u32,
 }
 
+/// How long a connect state is accepted (`crate::consent`).
+pub const DEFAULT_CONSENT_TTL: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_LINK_CACHE_TTL: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// Receives before a message is parked in the dead-letter queue. With the worker's backoff
@@ -81,7 +86,7 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn env_secs(name: &str, default: Duration) -> Result<Duration> {
+pub fn env_secs(name: &str, default: Duration) -> Result<Duration> {
     match env(name) {
         None => Ok(default),
         Some(v) => v
@@ -181,6 +186,7 @@ impl Config {
             public_url,
             callback_url,
             token_ttl: env_secs("WOOLINK_TOKEN_TTL_SECS", DEFAULT_TOKEN_TTL)?,
+            consent_ttl: env_secs("WOOLINK_CONSENT_TTL_SECS", DEFAULT_CONSENT_TTL)?,
             http_timeout: env_secs("WOOLINK_HTTP_TIMEOUT_SECS", Duration::from_secs(10))?,
             outbound: OutboundPolicy::public_only(),
             queue_url: env("WOOLINK_QUEUE_URL"),

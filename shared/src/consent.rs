@@ -28,8 +28,8 @@ use crate::model::{Link, Store, Tenant};
 use crate::ports::{Consents, Tenants};
 use crate::woocommerce::{Probe, WooCredentials};
 
-/// How long a merchant has between leaving the connect page and WooCommerce's callback
-/// (signing in to the shop, maybe resetting a password).
+/// The default time a merchant has between leaving the connect page and WooCommerce's
+/// callback (signing in to the shop, maybe resetting a password); `WOOLINK_CONSENT_TTL_SECS`.
 pub const STATE_TTL: chrono::Duration = chrono::Duration::minutes(30);
 
 /// How long the outcome of an attempt stays readable (and its nonce stays taken, so a
@@ -156,6 +156,16 @@ pub struct ConnectState {
 
 impl ConnectState {
     pub fn new(tenant: TenantCode, store: StoreId, site: StoreUrl, now: DateTime<Utc>) -> Self {
+        Self::with_ttl(tenant, store, site, now, STATE_TTL)
+    }
+
+    pub fn with_ttl(
+        tenant: TenantCode,
+        store: StoreId,
+        site: StoreUrl,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Self {
         let mut nonce = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
         Self {
@@ -164,8 +174,7 @@ impl ConnectState {
             site,
             nonce: hex::encode(nonce),
             // Whole seconds: what the sealed form keeps.
-            expires_at: DateTime::from_timestamp((now + STATE_TTL).timestamp(), 0)
-                .unwrap_or(now + STATE_TTL),
+            expires_at: DateTime::from_timestamp((now + ttl).timestamp(), 0).unwrap_or(now + ttl),
         }
     }
 
@@ -236,6 +245,8 @@ pub struct Consenting<'a> {
     pub tenants: &'a dyn Tenants,
     pub consents: &'a dyn Consents,
     pub secrets: &'a SecretBox,
+    /// How long a state is accepted.
+    pub state_ttl: chrono::Duration,
 }
 
 /// Where WooCommerce sends the keys and the browser.
@@ -305,11 +316,12 @@ pub async fn prepare(
         Probe::NotWooCommerce => return Err(Problem::NotWooCommerce),
         Probe::Unreachable => return Err(Problem::Unreachable),
     }
-    let state = ConnectState::new(
+    let state = ConnectState::with_ttl(
         tenant.code.clone(),
         store.id.clone(),
         site.clone(),
         Utc::now(),
+        ports.state_ttl,
     );
     let token = state.seal(ports.secrets).map_err(|e| {
         tracing::error!(error = %e, "a connect state could not be sealed");
@@ -364,7 +376,9 @@ pub async fn complete(
         outcome: Outcome::Pending,
         key_id: callback.key_id,
         at: now,
-        expires_at: now + RECORD_TTL,
+        // Kept past the state's own expiry, so a replay is refused for as long as the state
+        // would be accepted.
+        expires_at: state.expires_at.max(now) + RECORD_TTL,
         revision: 1,
     };
     if !ports.consents.claim_consent(&record).await? {

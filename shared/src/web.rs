@@ -152,7 +152,7 @@ pub fn page(frame: Frame<'_>, content: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"{tag}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\">{refresh}\
+         <meta name=\"referrer\" content=\"same-origin\">{refresh}\
          <title>{heading} · woolink</title><style>{CSS}</style></head><body>\
          <header><span class=\"brand\">woolink</span>\
          <nav aria-label=\"{choose}\"><ul>{languages}</ul></nav></header>\

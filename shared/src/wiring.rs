@@ -107,6 +107,8 @@ pub struct Services {
     /// The https base of the consent callback (default: `public_url`).
     pub callback_url: Option<Url>,
     pub token_ttl: Duration,
+    /// How long a connect state is accepted.
+    pub consent_ttl: Duration,
     /// How long a disconnected store's order records are kept.
     pub retention: chrono::Duration,
     /// Told of every link change (the local runner's intake cache listens).
@@ -126,6 +128,7 @@ impl Services {
             public_url: config.public_url.clone(),
             callback_url: config.callback_url.clone(),
             token_ttl: config.token_ttl,
+            consent_ttl: config.consent_ttl,
             retention: chrono::Duration::from_std(config.retention)
                 .map_err(|e| crate::error::Error::internal(e.to_string()))?,
             link_changes: Arc::new(LinkChangesIgnored),
@@ -238,6 +241,8 @@ impl Services {
             tenants: self.repos.tenants.as_ref(),
             consents: self.repos.consents.as_ref(),
             secrets: &self.secrets,
+            state_ttl: chrono::Duration::from_std(self.consent_ttl)
+                .unwrap_or(crate::consent::STATE_TTL),
         }
     }
 

@@ -139,6 +139,7 @@ async fn main() {
         public_url: Some(url::Url::parse(&base).expect("url")),
         callback_url: None,
         token_ttl: DEFAULT_TOKEN_TTL,
+        consent_ttl: woolink::config::DEFAULT_CONSENT_TTL,
         http_timeout: Duration::from_secs(10),
         outbound: OutboundPolicy::local_development(),
         queue_url: None,

@@ -208,7 +208,7 @@ fn assert_hardened(page: &Page) {
     );
     assert_eq!(h("x-frame-options"), "DENY");
     assert_eq!(h("x-content-type-options"), "nosniff");
-    assert_eq!(h("referrer-policy"), "no-referrer");
+    assert_eq!(h("referrer-policy"), "same-origin");
     assert_eq!(h("cache-control"), "no-store");
     assert!(h("content-type").starts_with("text/html"));
     // Nothing from another origin: no script, no external style, image or font.
@@ -245,6 +245,15 @@ async fn a_store_connects_through_its_consent_screen(backend: Backend) {
     let ready = browser.choose("st_a1", &store.url).await;
     assert_eq!(ready.status, 200, "{}", ready.body);
     assert_hardened(&ready);
+    // The shop was probed without keys, for its REST namespaces only (the real store's
+    // whole index is over 1 MB).
+    let probe = store
+        .calls()
+        .into_iter()
+        .find(|c| c.path == "/wp-json/")
+        .expect("the shop was probed");
+    assert_eq!(probe.query.as_deref(), Some("_fields=namespaces"));
+    assert!(probe.auth.is_none());
     let approve = ready.href_of("approve").expect("the approve link");
     assert!(
         approve.starts_with(&format!("{}/wc-auth/v1/authorize?", store.url)),

@@ -78,7 +78,9 @@ fn harden(response: &mut Response, lang: Lang) {
     );
     set(header::X_FRAME_OPTIONS, "DENY");
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(header::REFERRER_POLICY, "no-referrer");
+    // Same-origin: forms still carry `Origin` (no-referrer would make it `null`); the shop and
+    // any other site get no referrer.
+    set(header::REFERRER_POLICY, "same-origin");
     set(header::CACHE_CONTROL, "no-store");
     set(header::CONTENT_LANGUAGE, lang.tag());
     set(header::VARY, "Accept-Language, Cookie");
@@ -192,7 +194,9 @@ fn same_site_form(headers: &HeaderMap, form: &HashMap<String, String>, base: &st
             return false;
         }
     }
-    if let Some(origin) = header_str("origin") {
+    // `null` is what a privacy setting or a sandboxed frame sends: not proof of anything,
+    // so the token decides (and `Sec-Fetch-Site` above, which browsers always send).
+    if let Some(origin) = header_str("origin").filter(|o| *o != "null") {
         if Some(origin.to_owned()) != origin_of(base) {
             return false;
         }

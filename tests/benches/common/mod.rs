@@ -82,6 +82,7 @@ pub fn bench_config(store_rate: woolink::politeness::StoreRate) -> woolink::conf
         public_url: None,
         callback_url: None,
         token_ttl: woolink::config::DEFAULT_TOKEN_TTL,
+        consent_ttl: woolink::config::DEFAULT_CONSENT_TTL,
         http_timeout: std::time::Duration::from_secs(10),
         outbound: woolink::outbound::OutboundPolicy::local_development(),
         queue_url: None,

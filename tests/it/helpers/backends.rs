@@ -134,6 +134,7 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
         public_url: Some(url::Url::parse(public_url).expect("url")),
         callback_url: None,
         token_ttl: DEFAULT_TOKEN_TTL,
+        consent_ttl: woolink::config::DEFAULT_CONSENT_TTL,
         http_timeout: Duration::from_secs(5),
         outbound,
         queue_url: None,

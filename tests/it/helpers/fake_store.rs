@@ -716,13 +716,16 @@ impl FakeStore {
         let app = axum::Router::new()
             .route(
                 "/wp-json/",
-                get(|State(st): State<St>| async move {
-                    if st.misbehaviour.lock().expect("lock").plain_permalinks {
-                        return (StatusCode::NOT_FOUND, "<html>Page not found</html>")
-                            .into_response();
-                    }
-                    rest_index()
-                }),
+                get(
+                    |State(st): State<St>, RawQuery(q): RawQuery, h: HeaderMap| async move {
+                        record(&st, "GET", "/wp-json/".into(), q, &h);
+                        if st.misbehaviour.lock().expect("lock").plain_permalinks {
+                            return (StatusCode::NOT_FOUND, "<html>Page not found</html>")
+                                .into_response();
+                        }
+                        rest_index()
+                    },
+                ),
             )
             .route(
                 "/",
