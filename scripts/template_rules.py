@@ -19,6 +19,13 @@ FUNCTIONS = {
 }
 
 ROUTES = {
+    ("GET", "/connect"): "ConnectFunction",
+    ("GET", "/connect/{tenantCode}"): "ConnectFunction",
+    ("POST", "/connect/{tenantCode}/login"): "ConnectFunction",
+    ("GET", "/connect/{tenantCode}/store"): "ConnectFunction",
+    ("POST", "/connect/{tenantCode}/authorize"): "ConnectFunction",
+    ("GET", "/connect/{tenantCode}/done"): "ConnectFunction",
+    ("POST", "/v1/connect/wc-auth/callback"): "ConnectFunction",
     ("POST", "/v1/connect/resolve"): "ConnectFunction",
     ("POST", "/v1/connect/login"): "ConnectFunction",
     ("GET", "/v1/connect/stores"): "ConnectFunction",
@@ -105,12 +112,14 @@ def main(sam_path, expanded_path):
           "every HTTP route has a default throttle")
     routes = api.get("RouteSettings", {})
     for route in ["POST /v1/connect/login", "POST /v1/connect/resolve",
+                  "POST /connect/{tenantCode}/login", "POST /v1/connect/wc-auth/callback",
                   "POST /v1/webhooks/woocommerce/{storeId}"]:
         rs = routes.get(route, {})
         check("ThrottlingRateLimit" in rs and "ThrottlingBurstLimit" in rs,
               f"{route} has its own throttle")
-    check(routes.get("POST /v1/connect/login", {}).get("ThrottlingRateLimit") == {"Ref": "LoginRateLimit"},
-          "the login route's throttle is the login limit")
+    for login in ["POST /v1/connect/login", "POST /connect/{tenantCode}/login"]:
+        check(routes.get(login, {}).get("ThrottlingRateLimit") == {"Ref": "LoginRateLimit"},
+              f"{login}'s throttle is the login limit")
     for name in ["WebhookFunction", "ConnectFunction", "DisconnectFunction"]:
         rc = res[name]["Properties"].get("ReservedConcurrentExecutions")
         check(isinstance(rc, dict) and "Fn::If" in rc,
@@ -136,8 +145,8 @@ def main(sam_path, expanded_path):
     def written(name):
         return sorted({p for st in table_statements(name) if writes & set(actions_of(st))
                        for p in (prefixes(st) or ["*"])})
-    check(written("ConnectFunction") == ["APIKEY#*", "SESSION#*", "STORE#*", "TENANT#*", "THROTTLE#*", "TKEY#*"],
-          f"connect writes only logins, sessions, links, API-key index, throttles, key use ({written('ConnectFunction')})")
+    check(written("ConnectFunction") == ["APIKEY#*", "CONSENT#*", "SESSION#*", "STORE#*", "TENANT#*", "THROTTLE#*", "TKEY#*"],
+          f"connect writes only logins, sessions, links, API-key index, throttles, key use, consent attempts ({written('ConnectFunction')})")
     key_writes = [st for st in table_statements("ConnectFunction") if prefixes(st) == ["TKEY#*"]]
     check(len(key_writes) == 1 and actions_of(key_writes[0]) == ["dynamodb:UpdateItem"]
           and key_writes[0].get("Condition", {}).get("ForAllValues:StringEquals", {})
@@ -301,6 +310,12 @@ def main(sam_path, expanded_path):
                 found[(e["Properties"]["Method"], e["Properties"]["Path"])] = name
     for route, fn in ROUTES.items():
         check(found.get(route) == fn, f"{route[0]} {route[1]} is served by {fn}")
+    # The consent callback links within 25 s (consent::LINK_DEADLINE); API Gateway ends an
+    # integration at 30 s, and WooCommerce deletes the keys on anything but a 200.
+    connect_timeout = res["ConnectFunction"]["Properties"]["Timeout"]
+    check(25 < connect_timeout <= 29,
+          f"the connect function's timeout ({connect_timeout} s) outlasts the consent link deadline "
+          "and ends before API Gateway's")
 
     check(res["AppKey"]["Type"] == "AWS::SecretsManager::Secret"
           and "GenerateSecretString" in res["AppKey"]["Properties"],

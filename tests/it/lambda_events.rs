@@ -112,6 +112,84 @@ async fn connect_wizard_on_api_gateway_events() {
     assert_eq!(body_of(&r)["status"], "connected");
 }
 
+/// The connect page and WooCommerce's consent callback on API Gateway events: HTML, cookies
+/// in the event's own `cookies` fields both ways, a base64 form body, the API's host as the
+/// public base (so the callback and return URLs are the deployed API's).
+#[tokio::test]
+async fn connect_page_and_consent_callback_on_api_gateway_events() {
+    use base64::Engine as _;
+    let (f, svc) = connect_function().await;
+    let cookie = |r: &Value, name: &str| -> String {
+        r["cookies"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no cookies in {r}"))
+            .iter()
+            .filter_map(|c| c.as_str())
+            .find_map(|c| c.strip_prefix(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no {name} cookie in {r}"))
+    };
+    let r = f.invoke("page-tenant.json", &[]).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(r["headers"]["content-type"], "text/html; charset=utf-8");
+    assert_eq!(r["headers"]["content-language"], "es");
+    assert!(r["headers"]["content-security-policy"]
+        .as_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    let csrf = cookie(&r, "wl_csrf");
+    let set = r["cookies"][0].as_str().unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"),
+        "{set}"
+    );
+    assert!(r["body"].as_str().unwrap().contains(&csrf));
+
+    let form = format!("csrf={csrf}&email=ops%40acme.test&password=correct+horse+battery+staple");
+    let body = base64::engine::general_purpose::STANDARD.encode(form);
+    let r = f
+        .invoke("page-login-form.json", &[("CSRF", &csrf), ("BODY", &body)])
+        .await;
+    assert_eq!(r["statusCode"], 303, "{r}");
+    assert_eq!(r["headers"]["location"], "/connect/ACME/store?lang=es");
+    let session = cookie(&r, "wl_session");
+    assert!(session.starts_with("wls_"));
+
+    let r = f
+        .invoke("page-store.json", &[("CSRF", &csrf), ("SESSION", &session)])
+        .await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    let html = r["body"].as_str().unwrap();
+    assert!(
+        html.contains("Acme Shop") && html.contains("Elige la tienda"),
+        "{html}"
+    );
+
+    // WooCommerce's callback for a state this deployment sealed.
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    let mut state = woolink::consent::ConnectState::new(
+        woolink::domain::TenantCode::parse("ACME").unwrap(),
+        woolink::domain::StoreId::parse("st_a1").unwrap(),
+        woolink::domain::StoreUrl::parse(&store.url).unwrap(),
+        chrono::Utc::now(),
+    );
+    state.expires_at = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let token = state.seal(&svc.secrets).unwrap();
+    let vars = [
+        ("STATE", token.as_str()),
+        ("CK", CONSUMER_KEY),
+        ("CS", CONSUMER_SECRET),
+    ];
+    let r = f.invoke("wc-auth-callback.json", &vars).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(body_of(&r)["outcome"], "connected");
+    assert!(store.webhooks().iter().all(|w| w["delivery_url"]
+        == "https://abc123defg.execute-api.eu-west-1.amazonaws.com/v1/webhooks/woocommerce/st_a1"));
+    assert_eq!(store.webhooks().len(), 8);
+    let r = f.invoke("wc-auth-callback.json", &vars).await;
+    assert_eq!(r["statusCode"], 409, "{r}");
+}
+
 #[tokio::test]
 async fn connect_errors_on_api_gateway_events() {
     let (f, _) = connect_function().await;
