@@ -415,6 +415,56 @@ mod tests {
         }
     }
 
+    /// WCAG 2 relative luminance of `#rrggbb`.
+    fn luminance(hex: &str) -> f64 {
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+    }
+
+    #[test]
+    fn text_colours_meet_wcag_aa_contrast() {
+        // (text, background) pairs the style sheet puts together.
+        let pairs = [
+            ("#1b1b1b", "#fff"),    // body text in the card
+            ("#1b1b1b", "#f4f5f7"), // header on the page background
+            ("#4a4f57", "#fff"),    // hints, step, muted
+            ("#4a4f57", "#f4f5f7"), // footer
+            ("#0a4fb4", "#fff"),    // links
+            ("#0a4fb4", "#f4f5f7"), // language links
+            ("#fff", "#0a4fb4"),    // buttons
+            ("#8c1d18", "#fcefee"), // problem heading
+            ("#1b1b1b", "#fcefee"), // problem text
+            ("#1b1b1b", "#edf7ef"), // connected box
+        ];
+        let long = |c: &str| {
+            if c.len() == 4 {
+                c.chars().skip(1).fold("#".to_owned(), |mut s, ch| {
+                    s.push(ch);
+                    s.push(ch);
+                    s
+                })
+            } else {
+                c.to_owned()
+            }
+        };
+        for (fg, bg) in pairs {
+            assert!(
+                CSS.contains(fg) && CSS.contains(bg),
+                "{fg} {bg} not in the sheet"
+            );
+            let (a, b) = (luminance(&long(fg)), luminance(&long(bg)));
+            let ratio = (a.max(b) + 0.05) / (a.min(b) + 0.05);
+            assert!(ratio >= 4.5, "{fg} on {bg}: {ratio:.2}");
+        }
+    }
+
     #[test]
     fn links_keep_the_language() {
         assert_eq!(href("/connect", Lang::Es), "/connect?lang=es");

@@ -671,10 +671,10 @@ async fn shop_problems_are_named_before_leaving(backend: Backend) {
         ("st_a1", "not a url", "invalid_url", 422),
         ("st_a1", "http://shop.example.com", "https", 422),
         ("st_a1", "https://10.0.0.8", "invalid_url", 422),
-        ("st_a1", &closed, "unreachable", 502),
+        ("st_a1", &closed, "unreachable", 422),
         ("st_a1", &plain.url, "permalinks", 422),
         // The fake tenant's endpoint: a web server, but no WordPress.
-        ("st_a1", &tenant.url, "not_woocommerce", 502),
+        ("st_a1", &tenant.url, "not_woocommerce", 422),
         ("st_b1", &plain.url, "store_unknown", 404),
         ("", &plain.url, "pick_store", 422),
     ];

@@ -224,8 +224,12 @@ fn status_of(problem: Problem) -> StatusCode {
         Problem::TooMany => StatusCode::TOO_MANY_REQUESTS,
         Problem::AlreadyLinked => StatusCode::CONFLICT,
         Problem::Expired => StatusCode::GONE,
-        Problem::Unreachable | Problem::NotWooCommerce | Problem::Failed => StatusCode::BAD_GATEWAY,
-        Problem::PickStore
+        // Woolink could not finish, for a reason of its own or of WooCommerce's.
+        Problem::Failed => StatusCode::BAD_GATEWAY,
+        // The address the merchant typed does not lead to a usable shop: theirs to fix.
+        Problem::Unreachable
+        | Problem::NotWooCommerce
+        | Problem::PickStore
         | Problem::InvalidUrl
         | Problem::Https
         | Problem::Permalinks
