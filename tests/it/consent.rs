@@ -294,14 +294,7 @@ async fn a_store_connects_through_its_consent_screen(backend: Backend) {
         .as_str()
         .unwrap()
         .ends_with("/v1/webhooks/woocommerce/st_a1")));
-    let link = app
-        .services
-        .repos
-        .links
-        .get_link(&StoreId::parse("st_a1").unwrap())
-        .await
-        .unwrap()
-        .expect("linked");
+    let link = link_of(&app, "st_a1").await.expect("linked");
     assert!(link.is_connected() && link.woo_keys.is_some());
     assert_eq!(link.store_url.as_str(), store.url);
 
@@ -334,19 +327,30 @@ async fn a_store_connects_through_its_consent_screen(backend: Backend) {
         .await;
     assert_eq!(replay.status, 409, "{}", replay.body);
     assert_eq!(replay.body["error"]["code"], "conflict");
-    let after = app
-        .services
-        .repos
-        .links
-        .get_link(&StoreId::parse("st_a1").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let after = link_of(&app, "st_a1").await.unwrap();
     assert_eq!(after.revision, link.revision);
     assert_eq!(store.webhooks().len(), 8);
 }
 
 both_backends!(a_store_connects_through_its_consent_screen);
+
+/// The link of `store`, as stored.
+async fn link_of(app: &TestApp, store: &str) -> Option<woolink::model::Link> {
+    app.services
+        .repos
+        .links
+        .get_link(&StoreId::parse(store).unwrap())
+        .await
+        .unwrap()
+}
+
+/// The result page's path for `tenant`, `success` and the state `token`.
+fn done_path(tenant: &str, success: u8, token: &str) -> String {
+    format!(
+        "/connect/{tenant}/done?lang=en&success={success}&user_id={}",
+        urlencode(token)
+    )
+}
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -371,7 +375,6 @@ async fn bad_callbacks_change_nothing(backend: Backend) {
     let tenant = FakeTenant::start().await;
     let app = TestApp::pipeline(backend, &tenant).await;
     let store = FakeStore::start(StoreMode::Healthy).await;
-    let st = StoreId::parse("st_a1").unwrap();
     let valid = sealed_state(&app, &store.url, chrono::Duration::minutes(10));
 
     // Sealed with another key (a forger's), altered, cut, empty, not a string.
@@ -434,14 +437,7 @@ async fn bad_callbacks_change_nothing(backend: Backend) {
         r.body
     );
     assert!(store.webhooks().is_empty());
-    assert!(app
-        .services
-        .repos
-        .links
-        .get_link(&st)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(link_of(&app, "st_a1").await.is_none());
 
     // Read-only keys: recorded as such, nothing linked.
     let read_only = sealed_state(&app, &store.url, chrono::Duration::minutes(10));
@@ -455,21 +451,9 @@ async fn bad_callbacks_change_nothing(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body, json!({"outcome": "failed", "problem": "read_only"}));
     assert!(store.webhooks().is_empty());
-    assert!(app
-        .services
-        .repos
-        .links
-        .get_link(&st)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(link_of(&app, "st_a1").await.is_none());
     let mut browser = Browser::new(&app);
-    let page = browser
-        .get(&format!(
-            "/connect/ACME/done?lang=en&success=1&user_id={}",
-            urlencode(&read_only)
-        ))
-        .await;
+    let page = browser.get(&done_path("ACME", 1, &read_only)).await;
     assert_eq!(
         page.problem().as_deref(),
         Some("read_only"),
@@ -494,22 +478,10 @@ async fn bad_callbacks_change_nothing(backend: Backend) {
         json!({"outcome": "failed", "problem": "keys_refused"})
     );
     assert!(store.webhooks().is_empty());
-    assert!(app
-        .services
-        .repos
-        .links
-        .get_link(&st)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(link_of(&app, "st_a1").await.is_none());
 
     // Another tenant's page cannot read this attempt.
-    let page = browser
-        .get(&format!(
-            "/connect/BETA/done?success=1&user_id={}",
-            urlencode(&refused)
-        ))
-        .await;
+    let page = browser.get(&done_path("BETA", 1, &refused)).await;
     assert_eq!(page.problem().as_deref(), Some("unknown_attempt"));
 }
 
@@ -741,12 +713,7 @@ async fn no_open_redirect_and_denials(backend: Backend) {
     assert_eq!(page.location(), Some("/connect/ACME?lang=en"));
     // The merchant said no at the shop.
     let state = sealed_state(&app, &store.url, chrono::Duration::minutes(10));
-    let denied = browser
-        .get(&format!(
-            "/connect/ACME/done?success=0&user_id={}",
-            urlencode(&state)
-        ))
-        .await;
+    let denied = browser.get(&done_path("ACME", 0, &state)).await;
     assert_eq!(denied.status, 200);
     assert!(
         denied.body.contains("You did not approve woolink"),
@@ -754,22 +721,12 @@ async fn no_open_redirect_and_denials(backend: Backend) {
         denied.body
     );
     // Back before WooCommerce called: the page waits and reloads by itself.
-    let pending = browser
-        .get(&format!(
-            "/connect/ACME/done?success=1&user_id={}",
-            urlencode(&state)
-        ))
-        .await;
+    let pending = browser.get(&done_path("ACME", 1, &state)).await;
     assert_eq!(pending.status, 202, "{}", pending.body);
     assert!(pending.body.contains("http-equiv=\"refresh\""));
     // An expired attempt that never called back.
     let old = sealed_state(&app, &store.url, chrono::Duration::seconds(-5));
-    let expired = browser
-        .get(&format!(
-            "/connect/ACME/done?success=1&user_id={}",
-            urlencode(&old)
-        ))
-        .await;
+    let expired = browser.get(&done_path("ACME", 1, &old)).await;
     assert_eq!(expired.problem().as_deref(), Some("expired"));
 }
 
