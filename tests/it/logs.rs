@@ -91,6 +91,24 @@ async fn wizard_with_captured_logs(backend: Backend) -> (String, Vec<String>) {
         )
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
+    // A one-click connect: WooCommerce's callback carries fresh keys in its body.
+    let mut state = woolink::consent::ConnectState::new(
+        woolink::domain::TenantCode::parse("ACME").unwrap(),
+        woolink::domain::StoreId::parse("st_a2").unwrap(),
+        woolink::domain::StoreUrl::parse(&store.url).unwrap(),
+        chrono::Utc::now(),
+    );
+    state.expires_at = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let consent_state = state.seal(&app.services.secrets).unwrap();
+    let a = app
+        .post_json(
+            "/v1/connect/wc-auth/callback",
+            json!({"key_id": 3, "user_id": consent_state, "consumer_key": CONSUMER_KEY,
+                   "consumer_secret": CONSUMER_SECRET, "key_permissions": "read_write"}),
+            None,
+        )
+        .await;
+    assert_eq!(a.body["outcome"], "connected", "{}", a.body);
     drop(app);
 
     let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
@@ -103,6 +121,7 @@ async fn wizard_with_captured_logs(backend: Backend) -> (String, Vec<String>) {
         CONSUMER_KEY.to_owned(),
         CONSUMER_SECRET.to_owned(),
         "ck_wrong_key_for_the_log_test".to_owned(),
+        consent_state,
         fulfilment_secret.expose().to_owned(),
         // Order contents: the customer's email, address and the raw body.
         "john.doe@example.com".to_owned(),
@@ -124,6 +143,10 @@ async fn no_secret_in_logs(backend: Backend) {
     assert!(
         log.contains("store disconnected"),
         "the disconnect was not logged"
+    );
+    assert!(
+        log.contains("connected through its consent screen"),
+        "the consent callback was not logged"
     );
     assert!(log.lines().count() > 20);
     for line in log.lines() {
