@@ -29,9 +29,9 @@ pub struct DevArgs {
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// Port of the https listener on 127.0.0.1 (WooCommerce's consent callback must be
-    /// https); 0 picks a free one.
-    #[arg(long, default_value_t = 8443)]
-    tls_port: u16,
+    /// https); 0 picks a free one. Default: 8443, or a free port when 8443 is taken.
+    #[arg(long)]
+    tls_port: Option<u16>,
     /// Where to write the https listener's certificate (PEM; made fresh at every start).
     /// Default: woolink-dev-cert-<port>.pem in the system's temporary directory.
     #[arg(long)]
@@ -145,9 +145,21 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
     let cert_path = args.tls_cert.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("woolink-dev-cert-{}.pem", addr.port()))
     });
-    let tls = crate::tls::TlsListener::bind(([127, 0, 0, 1], args.tls_port).into(), &cert_path)
-        .await
-        .map_err(|e| format!("the https listener could not start: {e}"))?;
+    let tls = match args.tls_port {
+        Some(port) => {
+            crate::tls::TlsListener::bind(([127, 0, 0, 1], port).into(), &cert_path).await
+        }
+        // The default port, or any free one (several runners side by side, as the tests start).
+        None => {
+            match crate::tls::TlsListener::bind(([127, 0, 0, 1], 8443).into(), &cert_path).await {
+                Ok(l) => Ok(l),
+                Err(_) => {
+                    crate::tls::TlsListener::bind(([127, 0, 0, 1], 0).into(), &cert_path).await
+                }
+            }
+        }
+    }
+    .map_err(|e| format!("the https listener could not start: {e}"))?;
     let tls_addr = axum::serve::Listener::local_addr(&tls)?;
     // An https public URL (a tunnel) takes the callback too; else the local https listener.
     let callback_url = if public_url.scheme() == "https" {
@@ -251,7 +263,6 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             )?;
         }
     }
-    writeln!(out, "listening on http://{addr}")?;
     writeln!(
         out,
         "https on https://{tls_addr} (WooCommerce's consent callback; certificate {})",
@@ -261,6 +272,8 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         out,
         "connect page: http://{addr}/connect (one-click connect for merchants)"
     )?;
+    // Last: scripts and tests read up to this line, then may stop reading.
+    writeln!(out, "listening on http://{addr}")?;
     out.flush()?;
     drop(out);
 

@@ -68,7 +68,7 @@ class Woolink:
             m = re.search(r"https on (https://\S+)", line)
             if m:
                 self.https = m.group(1)
-            if line.startswith("connect page:"):
+            if line.startswith("listening on"):
                 break
         assert self.url and self.https, "woolink dev did not say where it listens"
 
