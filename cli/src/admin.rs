@@ -56,6 +56,26 @@ pub enum TenantCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Switch the tenant's order document: its version (new tenants get 2; tenants created
+    /// before version 2 keep 1 until switched), the payment methods that mean cash on
+    /// delivery, and the order meta keys passed through. What is not given is kept.
+    Document {
+        /// The tenant's code.
+        #[arg(long)]
+        tenant: String,
+        /// 1 or 2.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+        version: Option<u8>,
+        /// Comma-separated payment method ids that mean cash on delivery besides `cod`
+        /// (an empty value clears them).
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        cod_methods: Option<Vec<String>>,
+        /// Comma-separated order meta keys passed through in `meta` (an empty value clears them).
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        order_meta_keys: Option<Vec<String>>,
+        #[command(flatten)]
+        target: Target,
+    },
     /// List tenants.
     List {
         #[command(flatten)]
@@ -256,6 +276,7 @@ pub async fn tenant(cmd: TenantCommand) -> CliResult {
                     name,
                     active: !inactive,
                     fulfilment,
+                    document: None,
                 },
             )
             .await?;
@@ -267,6 +288,37 @@ pub async fn tenant(cmd: TenantCommand) -> CliResult {
             Ok(())
         }
         TenantCommand::ApiKey(c) => api_key(c).await,
+        TenantCommand::Document {
+            tenant,
+            version,
+            cod_methods,
+            order_meta_keys,
+            target,
+        } => {
+            let tenant = TenantCode::parse(&tenant)?;
+            let clean = |v: Option<Vec<String>>| {
+                v.map(|v| {
+                    v.into_iter()
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                })
+            };
+            let changes = admin::DocumentChanges {
+                version: version.and_then(woolink::model::DocumentVersion::from_number),
+                cod_methods: clean(cod_methods),
+                order_meta_keys: clean(order_meta_keys),
+            };
+            let svc = target.services().await?;
+            let (w, d) = admin::set_document_settings(&svc.admin(), &tenant, changes).await?;
+            println!(
+                "{}",
+                json!({"tenant": tenant, "result": written(w), "document": {
+                    "version": d.version.number(), "codMethods": d.cod_methods,
+                    "orderMetaKeys": d.order_meta_keys}})
+            );
+            Ok(())
+        }
         TenantCommand::List { target } => {
             let svc = target.services().await?;
             for t in svc.repos.tenants.list_tenants().await? {
@@ -277,6 +329,7 @@ pub async fn tenant(cmd: TenantCommand) -> CliResult {
                         "name": t.name,
                         "active": t.active,
                         "fulfilmentUrl": t.fulfilment.map(|f| f.url),
+                        "documentVersion": t.document.version.number(),
                     })
                 );
             }

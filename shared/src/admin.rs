@@ -10,7 +10,9 @@ use crate::crypto::SecretBox;
 use crate::crypto::{hash_password, verify_password, SecretString};
 use crate::domain::{CustomerId, Email, Password, Scope, StoreId, TenantCode};
 use crate::error::{Error, Result};
-use crate::model::{Fulfilment, Store, Tenant, TenantApiKey, User};
+use crate::model::{
+    DocumentSettings, DocumentVersion, Fulfilment, Store, Tenant, TenantApiKey, User,
+};
 use crate::outbound::OutboundPolicy;
 use crate::ports::{Links, Stores, TenantKeys, Tenants, Users, Written};
 use crate::secrets::{self, Sealing};
@@ -47,9 +49,9 @@ fn check_signing_secret(secret: &str) -> Result<()> {
     }
 }
 
-async fn require_tenant(ports: &Admin<'_>, tenant: &TenantCode) -> Result<()> {
+async fn require_tenant(ports: &Admin<'_>, tenant: &TenantCode) -> Result<Tenant> {
     match ports.tenants.get_tenant(tenant).await? {
-        Some(_) => Ok(()),
+        Some(t) => Ok(t),
         None => Err(Error::new(
             crate::error::ErrorKind::TenantNotFound,
             format!("tenant {tenant} does not exist"),
@@ -183,6 +185,31 @@ pub struct TenantSpec {
     pub active: bool,
     /// Fulfilment URL and its `whsec_` secret.
     pub fulfilment: Option<(String, SecretString)>,
+    /// The order document settings; `None` keeps an existing tenant's (a new one gets
+    /// `DocumentSettings::current()`).
+    pub document: Option<DocumentSettings>,
+}
+
+/// Checks a tenant's order document settings: method ids and meta keys as WooCommerce
+/// spells them, a bounded number of each.
+pub fn check_document_settings(d: &DocumentSettings) -> Result<()> {
+    let key_like = |s: &String| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    };
+    if d.cod_methods.len() > 20 || !d.cod_methods.iter().all(key_like) {
+        return Err(Error::invalid_request(
+            "cash-on-delivery methods: at most 20 payment method ids (letters, digits, '_', '-', '.')",
+        ));
+    }
+    if d.order_meta_keys.len() > 50 || !d.order_meta_keys.iter().all(key_like) {
+        return Err(Error::invalid_request(
+            "order meta keys: at most 50 keys (letters, digits, '_', '-', '.')",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn put_tenant(ports: &Admin<'_>, spec: TenantSpec) -> Result<Written> {
@@ -215,16 +242,62 @@ pub async fn put_tenant(ports: &Admin<'_>, spec: TenantSpec) -> Result<Written> 
             })
         }
     };
+    let document = match spec.document {
+        Some(d) => {
+            check_document_settings(&d)?;
+            d
+        }
+        None => existing
+            .as_ref()
+            .map_or_else(DocumentSettings::current, |t| t.document.clone()),
+    };
     let tenant = Tenant {
         code: spec.code,
         name: name.to_owned(),
         active: spec.active,
         fulfilment,
+        document,
     };
     if existing.as_ref() == Some(&tenant) {
         return Ok(Written::Unchanged);
     }
     ports.tenants.put_tenant(&tenant).await
+}
+
+/// Changes to a tenant's order document settings; `None` keeps what is there.
+#[derive(Debug, Default)]
+pub struct DocumentChanges {
+    pub version: Option<DocumentVersion>,
+    pub cod_methods: Option<Vec<String>>,
+    pub order_meta_keys: Option<Vec<String>>,
+}
+
+/// Switches a tenant's order document (version, cash-on-delivery methods, order meta
+/// allow-list), keeping everything else; takes effect for the next order delivered.
+pub async fn set_document_settings(
+    ports: &Admin<'_>,
+    tenant: &TenantCode,
+    changes: DocumentChanges,
+) -> Result<(Written, DocumentSettings)> {
+    let mut t = require_tenant(ports, tenant).await?;
+    let before = t.document.clone();
+    if let Some(v) = changes.version {
+        t.document.version = v;
+    }
+    if let Some(m) = changes.cod_methods {
+        t.document.cod_methods = m;
+    }
+    if let Some(k) = changes.order_meta_keys {
+        t.document.order_meta_keys = k;
+    }
+    check_document_settings(&t.document)?;
+    if t.document == before {
+        return Ok((Written::Unchanged, before));
+    }
+    let settings = t.document.clone();
+    ports.tenants.put_tenant(&t).await?;
+    tracing::info!(tenant = %tenant, version = settings.version.number(), "order document settings changed");
+    Ok((Written::Updated, settings))
 }
 
 pub async fn put_store(
@@ -280,6 +353,36 @@ pub struct SeedTenant {
     /// Fixed tenant API keys (local runs, demos, tests), hashed on load.
     #[serde(default)]
     pub api_keys: Vec<SeedApiKey>,
+    /// Order document settings (default: version 2, `cod` only, no order meta).
+    #[serde(default)]
+    pub document: Option<SeedDocument>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SeedDocument {
+    #[serde(default = "two")]
+    pub version: u8,
+    #[serde(default)]
+    pub cod_methods: Vec<String>,
+    #[serde(default)]
+    pub order_meta_keys: Vec<String>,
+}
+
+fn two() -> u8 {
+    2
+}
+
+impl SeedDocument {
+    pub fn settings(&self) -> Result<DocumentSettings> {
+        let version = DocumentVersion::from_number(self.version)
+            .ok_or_else(|| Error::invalid_request("seed file: document.version must be 1 or 2"))?;
+        Ok(DocumentSettings {
+            version,
+            cod_methods: self.cod_methods.clone(),
+            order_meta_keys: self.order_meta_keys.clone(),
+        })
+    }
 }
 
 fn yes() -> bool {
@@ -350,6 +453,11 @@ pub struct SeedReport {
 pub async fn apply_seed(ports: &Admin<'_>, seed: Seed) -> Result<SeedReport> {
     let mut report = SeedReport::default();
     for t in seed.tenants {
+        let document = t
+            .document
+            .as_ref()
+            .map(SeedDocument::settings)
+            .transpose()?;
         put_tenant(
             ports,
             TenantSpec {
@@ -357,6 +465,7 @@ pub async fn apply_seed(ports: &Admin<'_>, seed: Seed) -> Result<SeedReport> {
                 name: t.name,
                 active: t.active,
                 fulfilment: t.fulfilment.map(|f| (f.url, SecretString::new(f.secret))),
+                document,
             },
         )
         .await?;

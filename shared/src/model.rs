@@ -13,6 +13,62 @@ pub struct Tenant {
     pub name: String,
     pub active: bool,
     pub fulfilment: Option<Fulfilment>,
+    /// What its order documents look like.
+    pub document: DocumentSettings,
+}
+
+/// Which order document a tenant receives (`crate::order`): v1, the first one, or v2 with
+/// everything a courier needs. Tenants created before v2 keep v1 until switched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocumentVersion {
+    V1,
+    V2,
+}
+
+impl DocumentVersion {
+    pub fn number(self) -> u8 {
+        match self {
+            Self::V1 => 1,
+            Self::V2 => 2,
+        }
+    }
+
+    pub fn from_number(n: u8) -> Option<Self> {
+        match n {
+            1 => Some(Self::V1),
+            2 => Some(Self::V2),
+            _ => None,
+        }
+    }
+}
+
+/// A tenant's order document settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentSettings {
+    pub version: DocumentVersion,
+    /// Payment method ids that mean cash on delivery, besides WooCommerce's own `cod`.
+    pub cod_methods: Vec<String>,
+    /// Order meta keys passed through to the tenant (`meta`); nothing else is.
+    pub order_meta_keys: Vec<String>,
+}
+
+impl DocumentSettings {
+    /// What a tenant created now gets.
+    pub fn current() -> Self {
+        Self {
+            version: DocumentVersion::V2,
+            cod_methods: Vec::new(),
+            order_meta_keys: Vec::new(),
+        }
+    }
+
+    /// What a tenant stored before document settings existed has.
+    pub fn legacy() -> Self {
+        Self {
+            version: DocumentVersion::V1,
+            ..Self::current()
+        }
+    }
 }
 
 /// Where and how a tenant receives orders: Standard Webhooks with a `whsec_` secret (sealed).

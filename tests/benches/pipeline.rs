@@ -241,6 +241,7 @@ async fn main() {
             name: "Bench".into(),
             active: true,
             fulfilment: Some((tenant_url, signing)),
+            document: None,
         },
     )
     .await

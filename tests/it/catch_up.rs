@@ -656,6 +656,7 @@ async fn a_deactivated_tenants_stores_are_not_read(backend: Backend) {
             name: "Acme Couriers".into(),
             active: false,
             fulfilment: Some((tenant.url.clone(), tenant.secret.clone())),
+            document: None,
         },
     )
     .await

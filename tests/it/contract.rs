@@ -32,6 +32,7 @@ fn tenant(c: &str) -> Tenant {
             url: "https://tenant.example.com/inbox".into(),
             secret: Sealed::from_stored("v1.c2VhbGVk".into()),
         }),
+        document: woolink::model::DocumentSettings::current(),
     }
 }
 

@@ -76,6 +76,7 @@ fn intake_app() -> axum::Router {
             name: "Acme".into(),
             active: true,
             fulfilment: None,
+            document: woolink::model::DocumentSettings::current(),
         };
         // Built on a thread of its own: callers may already be inside a runtime.
         let (links, tenants) = (repos.links.clone(), repos.tenants.clone());

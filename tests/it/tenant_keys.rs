@@ -175,6 +175,7 @@ async fn the_tenant_route_reaches_only_the_keys_tenant(backend: Backend) {
             name: "Acme Couriers".into(),
             active: false,
             fulfilment: None,
+            document: None,
         },
     )
     .await

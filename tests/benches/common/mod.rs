@@ -148,6 +148,7 @@ pub async fn install(
             name: "Bench".into(),
             active: true,
             fulfilment,
+            document: woolink::model::DocumentSettings::current(),
         })
         .await
         .expect("tenant");

@@ -120,6 +120,7 @@ impl TestApp {
                 name: name.into(),
                 active: true,
                 fulfilment: Some((url.to_owned(), secret.clone())),
+                document: None,
             },
         )
         .await

@@ -17,9 +17,9 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    CompleteRule, Fulfilment, Link, LinkStatus, LoginAttempts, OrderSync, Reconciliation, Session,
-    Shipment, ShipmentItem, ShipmentState, Store, SyncState, Tenant, TenantApiKey, User,
-    WebhookHealth, WooKeys,
+    CompleteRule, DocumentSettings, DocumentVersion, Fulfilment, Link, LinkStatus, LoginAttempts,
+    OrderSync, Reconciliation, Session, Shipment, ShipmentItem, ShipmentState, Store, SyncState,
+    Tenant, TenantApiKey, User, WebhookHealth, WooKeys,
 };
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -57,6 +57,13 @@ struct TenantItem {
     fulfilment_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fulfilment_secret: Option<String>,
+    /// Absent on tenants stored before order document v2: they keep v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    document_version: Option<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    cod_methods: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    order_meta_keys: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -165,11 +172,20 @@ fn tenant_from(item: TenantItem) -> Result<Tenant> {
         }),
         _ => None,
     };
+    let version = match item.document_version {
+        None => DocumentVersion::V1,
+        Some(n) => DocumentVersion::from_number(n).ok_or_else(|| corrupt("tenant"))?,
+    };
     Ok(Tenant {
         code: TenantCode::parse(&item.code).map_err(|_| corrupt("tenant"))?,
         name: item.name,
         active: item.active,
         fulfilment,
+        document: DocumentSettings {
+            version,
+            cod_methods: item.cod_methods,
+            order_meta_keys: item.order_meta_keys,
+        },
     })
 }
 
@@ -182,6 +198,9 @@ fn tenant_item(t: &Tenant) -> TenantItem {
         active: t.active,
         fulfilment_url: t.fulfilment.as_ref().map(|f| f.url.clone()),
         fulfilment_secret: t.fulfilment.as_ref().map(|f| f.secret.as_str().to_owned()),
+        document_version: Some(t.document.version.number()),
+        cod_methods: t.document.cod_methods.clone(),
+        order_meta_keys: t.document.order_meta_keys.clone(),
     }
 }
 
@@ -974,6 +993,15 @@ mod tests {
                     url: "https://tenant.example.com/hook".into(),
                     secret: Sealed::from_stored("v1.whsec".into()),
                 }),
+                document: if full {
+                    DocumentSettings {
+                        version: DocumentVersion::V2,
+                        cod_methods: vec!["cheque_on_delivery".into()],
+                        order_meta_keys: vec!["_delivery_date".into(), "_pickup_point".into()],
+                    }
+                } else {
+                    DocumentSettings::legacy()
+                },
             };
             assert_eq!(tenant_of(super::tenant(&tenant).unwrap()).unwrap(), tenant);
 

@@ -9,6 +9,8 @@ use crate::crypto::sha256_hex;
 use crate::domain::{CustomerId, StoreId, DRAFT_STATUSES};
 use crate::error::{Error, Result};
 
+pub mod v2;
+
 /// Lenient field parsers: WooCommerce and its plugins are loose with types.
 pub(crate) mod lenient {
     use super::*;
@@ -63,6 +65,21 @@ pub(crate) mod lenient {
         })
     }
 
+    /// `true`, `"true"`, `"yes"`, `1` as true; anything else as false.
+    pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Bool(b) => b,
+            Value::String(s) => matches!(s.trim(), "true" | "yes" | "1"),
+            Value::Number(n) => n.as_u64() == Some(1),
+            _ => false,
+        })
+    }
+
+    /// Any JSON value as it is (null when absent).
+    pub fn any<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+
     /// An object, or its default when null or of another type.
     pub fn object<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
     where
@@ -101,6 +118,33 @@ pub struct WooAddress {
     pub phone: String,
 }
 
+/// One `meta_data` entry (orders, line items, shipping lines): a key and any JSON value.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct WooMeta {
+    #[serde(deserialize_with = "lenient::string")]
+    pub key: String,
+    #[serde(deserialize_with = "lenient::any")]
+    pub value: Value,
+    #[serde(deserialize_with = "lenient::string")]
+    pub display_key: String,
+    #[serde(deserialize_with = "lenient::any")]
+    pub display_value: Value,
+}
+
+/// An entry of an order's `refunds`: what the order body says of each refund.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct WooRefundRef {
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+    #[serde(deserialize_with = "lenient::string")]
+    pub reason: String,
+    /// Negative, as WooCommerce writes it (`"-10.00"`).
+    #[serde(deserialize_with = "lenient::string")]
+    pub total: String,
+}
+
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct WooLineItem {
@@ -121,9 +165,13 @@ pub struct WooLineItem {
     #[serde(deserialize_with = "lenient::string")]
     pub subtotal: String,
     #[serde(deserialize_with = "lenient::string")]
+    pub subtotal_tax: String,
+    #[serde(deserialize_with = "lenient::string")]
     pub total: String,
     #[serde(deserialize_with = "lenient::string")]
     pub total_tax: String,
+    #[serde(deserialize_with = "lenient::list")]
+    pub meta_data: Vec<WooMeta>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -140,6 +188,12 @@ pub struct WooFeeLine {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct WooShippingLine {
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+    #[serde(deserialize_with = "lenient::string")]
+    pub instance_id: String,
+    #[serde(deserialize_with = "lenient::list")]
+    pub meta_data: Vec<WooMeta>,
     #[serde(deserialize_with = "lenient::string")]
     pub method_title: String,
     #[serde(deserialize_with = "lenient::string")]
@@ -193,6 +247,20 @@ pub struct WooOrder {
     pub total_tax: String,
     #[serde(deserialize_with = "lenient::string")]
     pub customer_note: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub shipping_tax: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub discount_tax: String,
+    #[serde(deserialize_with = "lenient::boolean")]
+    pub prices_include_tax: bool,
+    #[serde(deserialize_with = "lenient::string")]
+    pub payment_method: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub payment_method_title: String,
+    #[serde(deserialize_with = "lenient::list")]
+    pub meta_data: Vec<WooMeta>,
+    #[serde(deserialize_with = "lenient::list")]
+    pub refunds: Vec<WooRefundRef>,
     #[serde(deserialize_with = "lenient::object")]
     pub billing: WooAddress,
     #[serde(deserialize_with = "lenient::object")]
