@@ -21,8 +21,10 @@ use crate::domain::{OrderId, OrderVersion, StoreId, TenantCode, TenantEvent, Woo
 use crate::envelope::{Envelope, EnvelopeHead, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fulfilment::{DeliveryError, Failure, FulfilmentClient};
+use crate::model::{DocumentSettings, DocumentVersion};
 use crate::model::{Link, OrderSync, SyncState};
-use crate::order::{CatalogueId, OrderDocument, WeightSource, WooOrder};
+use crate::order::v2::{self, ItemFacts, Units};
+use crate::order::{CatalogueId, Document, OrderDocument, WeightSource, WooOrder};
 use crate::ports::{Links, OrderSyncs, Tenants};
 use crate::queue::{Queue, Received};
 use crate::secrets::{self, open_woo_keys, Sealing};
@@ -87,6 +89,8 @@ impl WorkerSettings {
 struct TenantView {
     active: bool,
     target: std::result::Result<Target, String>,
+    /// Which order document it receives.
+    document: DocumentSettings,
 }
 
 /// A tenant's endpoint with its secret opened.
@@ -123,8 +127,11 @@ pub struct Worker {
     settings: WorkerSettings,
     links: TtlCache<StoreId, Link>,
     tenants: TtlCache<TenantCode, TenantView>,
-    /// Item weights by (store, product or variation id).
-    weights: TtlCache<(StoreId, u64), Option<f64>>,
+    /// What the catalogue says of items (weight, dimensions, shippable) by (store, product or
+    /// variation id); `None` when the store did not list it.
+    facts: TtlCache<(StoreId, u64), Option<ItemFacts>>,
+    /// The stores' weight and dimension units (document v2).
+    units: TtlCache<StoreId, Units>,
     deliveries: Deliveries,
 }
 
@@ -195,7 +202,7 @@ enum Plan {
     Deliver {
         next: OrderSync,
         event: TenantEvent,
-        doc: Box<OrderDocument>,
+        doc: Document,
     },
 }
 
@@ -358,7 +365,8 @@ impl Worker {
             settings,
             links: TtlCache::new(ttl),
             tenants: TtlCache::new(ttl),
-            weights: TtlCache::new(Duration::from_secs(600)),
+            facts: TtlCache::new(Duration::from_secs(600)),
+            units: TtlCache::new(Duration::from_secs(3600)),
             deliveries: Deliveries::default(),
         }
     }
@@ -769,9 +777,13 @@ impl Worker {
             return Ok(Plan::Record(next));
         }
 
-        let mut doc = OrderDocument::map(&incoming.order, &link.store_id, &link.customer_id);
-        doc.status = incoming.status.clone();
-        self.fill_weights(link, &mut doc, attempt.receive_count)
+        let doc = self
+            .document(
+                link,
+                &incoming.order,
+                &incoming.status,
+                attempt.receive_count,
+            )
             .await?;
         let hash = doc.shipping_hash();
         let Some(event) = decide::event_for(Told::of(&next), &incoming.status, &hash) else {
@@ -798,11 +810,7 @@ impl Worker {
         if source == Source::Poll {
             next.recovered_at = Some(now);
         }
-        Ok(Plan::Deliver {
-            next,
-            event,
-            doc: Box::new(doc),
-        })
+        Ok(Plan::Deliver { next, event, doc })
     }
 
     async fn deliver(
@@ -810,16 +818,15 @@ impl Worker {
         link: &Link,
         mut state: OrderSync,
         event: TenantEvent,
-        doc: &OrderDocument,
+        doc: &Document,
         message: &str,
         receive_count: u32,
     ) -> Result<(), RecordFailure> {
         let target = self.target(&link.tenant).await?;
         let webhook_id = state.webhook_id.clone().unwrap_or_default();
         let timestamp = doc
-            .date_modified
-            .clone()
-            .unwrap_or_else(|| format!("{}Z", state.version));
+            .date_modified()
+            .map_or_else(|| format!("{}Z", state.version), str::to_owned);
         let body = serde_json::to_vec(&json!({"type": event, "timestamp": timestamp, "data": doc}))
             .map_err(|e| RecordFailure::now(e.to_string()))?;
         let outcome = match &target.url {
@@ -948,6 +955,9 @@ impl Worker {
             .get_or_load(tenant, || async {
                 let found = self.ports.repos.tenants.get_tenant(tenant).await?;
                 let active = found.as_ref().is_some_and(|t| t.active);
+                let document = found
+                    .as_ref()
+                    .map_or_else(DocumentSettings::current, |t| t.document.clone());
                 let target = match found.and_then(|t| t.fulfilment) {
                     None => Err(format!("tenant {tenant} has no fulfilment endpoint")),
                     Some(f) => {
@@ -959,7 +969,11 @@ impl Worker {
                             .map_err(|e| e.to_string())
                     }
                 };
-                Ok::<_, RecordFailure>(TenantView { active, target })
+                Ok::<_, RecordFailure>(TenantView {
+                    active,
+                    target,
+                    document,
+                })
             })
             .await
     }
@@ -990,31 +1004,93 @@ impl Worker {
         }
     }
 
-    /// Looks up missing item weights when the link holds keys: one call for the products and
-    /// one per variable product for its variations, cached. A failing store is retried for a
-    /// bounded number of receives, then the order goes without weights and says so.
-    async fn fill_weights(
+    /// The tenant's document for `order`: v1 or v2 as its settings say, with what the store's
+    /// catalogue says of the items (and, for v2, the store's units and the refunds' items).
+    async fn document(
         &self,
         link: &Link,
-        doc: &mut OrderDocument,
+        order: &WooOrder,
+        status: &str,
         receive_count: u32,
-    ) -> Result<(), RecordFailure> {
-        let Some(creds) = open_woo_keys(&self.ports.secrets, link)? else {
-            doc.weight_source = WeightSource::NotAvailable;
-            return Ok(());
+    ) -> Result<Document, RecordFailure> {
+        let settings = self.tenant(&link.tenant).await?.document;
+        let creds = open_woo_keys(&self.ports.secrets, link)?;
+        let ids: Vec<CatalogueId> = {
+            let mut ids: Vec<CatalogueId> = order
+                .line_items
+                .iter()
+                .filter_map(|i| match (i.product_id, i.variation_id) {
+                    (0, _) => None,
+                    (p, 0) => Some(CatalogueId::Product(p)),
+                    (parent, id) => Some(CatalogueId::Variation { parent, id }),
+                })
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
         };
+        let (facts, source) = match &creds {
+            None => (HashMap::new(), WeightSource::NotAvailable),
+            Some(creds) => self.item_facts(link, creds, &ids, receive_count).await?,
+        };
+        Ok(match settings.version {
+            DocumentVersion::V1 => {
+                let mut doc = OrderDocument::map(order, &link.store_id, &link.customer_id);
+                doc.status = status.to_owned();
+                for item in &mut doc.items {
+                    item.weight = item
+                        .catalogue_id()
+                        .and_then(|c| facts.get(&c.id()))
+                        .and_then(|f| f.weight);
+                }
+                doc.weight_source = source;
+                Document::V1(Box::new(doc))
+            }
+            DocumentVersion::V2 => {
+                let (units, refund_items) = match &creds {
+                    Some(creds) => (
+                        self.store_units(link, creds).await,
+                        self.refund_items(link, creds, order).await,
+                    ),
+                    None => (None, None),
+                };
+                let ctx = v2::Context {
+                    settings: Some(&settings),
+                    facts,
+                    weight_source: Some(source),
+                    units,
+                    refund_items,
+                };
+                let mut doc =
+                    v2::OrderDocumentV2::map(order, &link.store_id, &link.customer_id, &ctx);
+                doc.status = status.to_owned();
+                Document::V2(Box::new(doc))
+            }
+        })
+    }
+
+    /// What the catalogue says of `ids`: read once per cache period (one call for the
+    /// products, one per variable product for its variations). A failing store is retried
+    /// for a bounded number of receives, then the order goes without and says so.
+    async fn item_facts(
+        &self,
+        link: &Link,
+        creds: &WooCredentials,
+        ids: &[CatalogueId],
+        receive_count: u32,
+    ) -> Result<(HashMap<u64, ItemFacts>, WeightSource), RecordFailure> {
         let store = &link.store_id;
-        let missing: Vec<CatalogueId> = doc
-            .items_missing_weight()
-            .into_iter()
-            .filter(|c| self.weights.get(&(store.clone(), c.id())).is_none())
+        let missing: Vec<CatalogueId> = ids
+            .iter()
+            .copied()
+            .filter(|c| self.facts.get(&(store.clone(), c.id())).is_none())
             .collect();
         if !missing.is_empty() {
-            match self.lookup_weights(link, &creds, &missing).await {
+            match self.lookup_facts(link, creds, &missing).await {
                 Ok(found) => {
                     for c in &missing {
-                        let w = found.get(&c.id()).copied().flatten();
-                        self.weights.put((store.clone(), c.id()), w);
+                        self.facts
+                            .put((store.clone(), c.id()), found.get(&c.id()).copied());
                     }
                 }
                 Err(e)
@@ -1025,28 +1101,27 @@ impl Worker {
                         self.settings.backoff(receive_count),
                     ));
                 }
-                Err(_) => {
-                    doc.weight_source = WeightSource::LookupFailed;
-                    return Ok(());
-                }
+                Err(_) => return Ok((HashMap::new(), WeightSource::LookupFailed)),
             }
         }
-        for item in &mut doc.items {
-            item.weight = item
-                .catalogue_id()
-                .and_then(|c| self.weights.get(&(store.clone(), c.id())))
-                .flatten();
-        }
-        doc.weight_source = WeightSource::Store;
-        Ok(())
+        let facts = ids
+            .iter()
+            .filter_map(|c| {
+                self.facts
+                    .get(&(store.clone(), c.id()))
+                    .flatten()
+                    .map(|f| (c.id(), f))
+            })
+            .collect();
+        Ok((facts, WeightSource::Store))
     }
 
-    async fn lookup_weights(
+    async fn lookup_facts(
         &self,
         link: &Link,
         creds: &WooCredentials,
         missing: &[CatalogueId],
-    ) -> Result<HashMap<u64, Option<f64>>, WooError> {
+    ) -> Result<HashMap<u64, ItemFacts>, WooError> {
         let mut products = Vec::new();
         let mut variations: HashMap<u64, Vec<u64>> = HashMap::new();
         for c in missing {
@@ -1061,16 +1136,53 @@ impl Worker {
         let mut calls = Vec::new();
         if !products.is_empty() {
             calls.push(futures::future::Either::Left(
-                self.ports.woo.product_weights(url, creds, &products),
+                self.ports.woo.product_facts(url, creds, &products),
             ));
         }
         for (parent, ids) in &variations {
             calls.push(futures::future::Either::Right(
-                self.ports.woo.variation_weights(url, creds, *parent, ids),
+                self.ports.woo.variation_facts(url, creds, *parent, ids),
             ));
         }
         let found = futures::future::try_join_all(calls).await?;
         Ok(found.into_iter().flatten().collect())
+    }
+
+    /// The store's units, read once per cache period; `None` when they cannot be read (the
+    /// document says so with `units: null`, and is not held back for it).
+    async fn store_units(&self, link: &Link, creds: &WooCredentials) -> Option<Units> {
+        self.units
+            .get_or_load(&link.store_id, || async {
+                self.ports.woo.units(&link.store_url, creds).await
+            })
+            .await
+            .map_err(|e| tracing::info!(store = %link.store_id, error = %e, "the store's units could not be read"))
+            .ok()
+    }
+
+    /// The items of the order's refunds, one call when it has any; `None` when the store
+    /// cannot say (the document then has `items: null`).
+    async fn refund_items(
+        &self,
+        link: &Link,
+        creds: &WooCredentials,
+        order: &WooOrder,
+    ) -> Option<HashMap<u64, Vec<v2::RefundItem>>> {
+        if order.refunds.is_empty() {
+            return Some(HashMap::new());
+        }
+        match self
+            .ports
+            .woo
+            .order_refunds(&link.store_url, creds, order.id)
+            .await
+        {
+            Ok(found) => Some(found),
+            Err(e) => {
+                tracing::info!(store = %link.store_id, order = order.id, error = %e, "the order's refunds could not be read");
+                None
+            }
+        }
     }
 }
 

@@ -237,7 +237,7 @@ async fn store_calls_check_their_url_every_time() {
     ] {
         let store = StoreUrl::parse(&raw).unwrap();
         assert!(woo.get_order(&store, &creds, 1).await.is_err(), "{raw}");
-        assert!(woo.product_weights(&store, &creds, &[1]).await.is_err());
+        assert!(woo.product_facts(&store, &creds, &[1]).await.is_err());
         assert!(woo
             .create_webhook(
                 &store,

@@ -35,6 +35,10 @@ async fn processing_order_is_delivered_once_with_every_field(backend: Backend) {
     let body = call.json();
     assert_eq!(body["type"], "order.created");
     let d = &body["data"];
+    assert_eq!(
+        d["schemaVersion"], 2,
+        "a tenant created now gets document v2"
+    );
     assert_eq!(d["orderId"], 727);
     assert_eq!(d["number"], "727");
     assert_eq!(d["customerId"], "cus_a1");
@@ -47,7 +51,14 @@ async fn processing_order_is_delivered_once_with_every_field(backend: Backend) {
     assert_eq!(d["items"][0]["name"], "Woo Single #1");
     assert_eq!(d["items"][0]["sku"], Value::Null, "an empty SKU is absent");
     assert_eq!(d["items"][0]["quantity"], 2.0);
-    assert_eq!(d["items"][0]["price"], 3.0);
+    assert_eq!(d["items"][0]["unitPrice"], 3.0);
+    assert_eq!(d["items"][0]["lineItemId"], 315);
+    assert_eq!(d["items"][0]["subtotal"], "6.00");
+    assert_eq!(
+        d["items"][0]["shippable"],
+        Value::Null,
+        "no keys: the catalogue is not read"
+    );
     assert_eq!(d["items"][1]["sku"], "Bar3");
     assert_eq!(d["weightSource"], "not_available");
     assert_eq!(d["shipping"]["firstName"], "John");
@@ -58,12 +69,20 @@ async fn processing_order_is_delivered_once_with_every_field(backend: Backend) {
     assert_eq!(d["shipping"]["country"], "US");
     assert_eq!(d["billing"]["email"], "john.doe@example.com");
     assert_eq!(d["billing"]["phone"], "(555) 555-5555");
+    assert_eq!(d["billing"]["firstName"], "John");
+    assert_eq!(d["billing"]["address1"], "969 Market");
+    assert_eq!(
+        d["payment"],
+        json!({"methodId": "bacs", "methodTitle": "Direct Bank Transfer", "paid": true,
+               "cashOnDelivery": null})
+    );
     assert_eq!(d["shippingLines"][0]["methodId"], "flat_rate");
     assert_eq!(d["taxLines"][0]["rateCode"], "US-CA-STATE TAX");
     assert!(d["feeLines"].is_array());
     assert!(d["customerNote"].is_string());
     let text = String::from_utf8_lossy(&call.body);
-    for banned in ["payment_method", "paymentMethod", "transaction", "bacs"] {
+    // The payment method is shipping data (cash on delivery); the payment itself is not.
+    for banned in ["transaction", "payment_method", "order_key", "customer_ip"] {
         assert!(!text.contains(banned), "payment data leaked: {banned}");
     }
 
@@ -604,10 +623,11 @@ async fn weights_come_from_the_store_when_the_link_holds_keys(backend: Backend) 
         d["items"][1]["weight"], 2.3,
         "variation 23's own weight, not its parent 22's"
     );
+    assert_eq!(d["units"], json!({"weight": "kg", "dimension": "cm"}));
     let lookups: Vec<_> = store
         .calls()
         .into_iter()
-        .filter(|c| c.path.contains("/products"))
+        .filter(|c| c.path.starts_with("/wp-json/wc/v3/products"))
         .collect();
     assert_eq!(
         lookups.len(),
@@ -637,9 +657,19 @@ async fn weights_come_from_the_store_when_the_link_holds_keys(backend: Backend) 
         store
             .calls()
             .iter()
-            .filter(|c| c.path.contains("/products"))
+            .filter(|c| c.path.starts_with("/wp-json/wc/v3/products"))
             .count(),
         2
+    );
+    // The store's units were read once, for both orders.
+    assert_eq!(
+        store
+            .calls()
+            .iter()
+            .filter(|c| c.path.starts_with("/wp-json/wc/v3/settings/products/"))
+            .count(),
+        2,
+        "woocommerce_weight_unit and woocommerce_dimension_unit, once"
     );
 
     // The store goes away: a bounded wait, then delivered without weights, saying so.

@@ -562,6 +562,30 @@ impl OrderDocument {
     }
 }
 
+/// The document a tenant receives, in the version its settings say.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Document {
+    V1(Box<OrderDocument>),
+    V2(Box<v2::OrderDocumentV2>),
+}
+
+impl Document {
+    pub fn shipping_hash(&self) -> String {
+        match self {
+            Self::V1(d) => d.shipping_hash(),
+            Self::V2(d) => d.shipping_hash(),
+        }
+    }
+
+    pub fn date_modified(&self) -> Option<&str> {
+        match self {
+            Self::V1(d) => d.date_modified.as_deref(),
+            Self::V2(d) => d.date_modified.as_deref(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

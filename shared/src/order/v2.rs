@@ -45,11 +45,7 @@ pub struct Dimensions {
 }
 
 /// The store's units (`woocommerce_weight_unit`, `woocommerce_dimension_unit`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Units {
-    pub weight: String,
-    pub dimension: String,
-}
+pub use crate::catalogue::Units;
 
 /// One refunded line, as the store's refunds endpoint lists it.
 #[derive(Clone, Debug, PartialEq, Serialize)]

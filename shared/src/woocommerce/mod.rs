@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::crypto::SecretString;
 use crate::domain::StoreUrl;
+use crate::order::v2::{Dimensions, ItemFacts, RefundItem};
 use crate::outbound::{read_capped, BodyError, OutboundPolicy};
 use crate::politeness::{self, StoreRate};
 
@@ -469,62 +470,152 @@ impl WooClient {
         })
     }
 
-    /// Weights of products, one call: `GET /wc/v3/products?include=…&per_page=100`.
-    /// Products without a weight map to `None`. Variations are not products here: ask
-    /// `variation_weights` for them.
-    pub async fn product_weights(
+    /// What products say about shipping (weight, dimensions, virtual, downloadable), one
+    /// call: `GET /wc/v3/products?include=…&per_page=100`. Variations are not products here:
+    /// ask `variation_facts` for them.
+    pub async fn product_facts(
         &self,
         store: &StoreUrl,
         creds: &WooCredentials,
         ids: &[u64],
-    ) -> Result<Vec<(u64, Option<f64>)>, WooError> {
-        self.weights(store.rest_endpoint("wc/v3/products"), creds, ids)
+    ) -> Result<Vec<(u64, ItemFacts)>, WooError> {
+        self.facts(store.rest_endpoint("wc/v3/products"), creds, ids)
             .await
     }
 
-    /// Weights of one variable product's variations, one call:
+    /// The same of one variable product's variations, one call:
     /// `GET /wc/v3/products/{parent}/variations?include=…&per_page=100` (a variation without a
-    /// weight of its own shows its parent's, as WooCommerce ships it).
-    pub async fn variation_weights(
+    /// weight or dimensions of its own shows its parent's, as WooCommerce serves it).
+    pub async fn variation_facts(
         &self,
         store: &StoreUrl,
         creds: &WooCredentials,
         parent: u64,
         ids: &[u64],
-    ) -> Result<Vec<(u64, Option<f64>)>, WooError> {
+    ) -> Result<Vec<(u64, ItemFacts)>, WooError> {
         let url = store.rest_endpoint(&format!("wc/v3/products/{parent}/variations"));
-        self.weights(url, creds, ids).await
+        self.facts(url, creds, ids).await
     }
 
-    async fn weights(
+    async fn facts(
         &self,
         url: String,
         creds: &WooCredentials,
         ids: &[u64],
-    ) -> Result<Vec<(u64, Option<f64>)>, WooError> {
+    ) -> Result<Vec<(u64, ItemFacts)>, WooError> {
+        #[derive(Deserialize)]
+        struct Dims {
+            #[serde(default)]
+            length: serde_json::Value,
+            #[serde(default)]
+            width: serde_json::Value,
+            #[serde(default)]
+            height: serde_json::Value,
+        }
         #[derive(Deserialize)]
         struct Product {
             id: u64,
             #[serde(default)]
-            weight: Option<serde_json::Value>,
+            weight: serde_json::Value,
+            #[serde(default)]
+            dimensions: Option<Dims>,
+            #[serde(default, rename = "virtual")]
+            virtual_item: serde_json::Value,
+            #[serde(default)]
+            downloadable: serde_json::Value,
+        }
+        fn number(v: &serde_json::Value) -> Option<f64> {
+            match v {
+                serde_json::Value::String(s) => s.trim().parse().ok(),
+                serde_json::Value::Number(n) => n.as_f64(),
+                _ => None,
+            }
+            .filter(|n: &f64| n.is_finite() && *n >= 0.0)
+        }
+        fn flag(v: &serde_json::Value) -> bool {
+            matches!(v, serde_json::Value::Bool(true))
+                || matches!(v.as_str(), Some("true" | "yes" | "1"))
         }
         let include = include(ids);
         let request = self.request(reqwest::Method::GET, &url)?.query(&[
             ("include", include.as_str()),
             ("per_page", "100"),
-            ("_fields", "id,weight"),
+            ("_fields", "id,weight,dimensions,virtual,downloadable"),
         ]);
         let response = self.call(request, creds).await?;
         let products: Vec<Product> = Self::read(response, ANSWER_LIMIT, "a product list").await?;
         Ok(products
             .into_iter()
             .map(|p| {
-                let w = match p.weight {
-                    Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
-                    Some(serde_json::Value::Number(n)) => n.as_f64(),
-                    _ => None,
+                let dimensions = p.dimensions.and_then(|d| {
+                    Some(Dimensions {
+                        length: number(&d.length)?,
+                        width: number(&d.width)?,
+                        height: number(&d.height)?,
+                    })
+                });
+                let facts = ItemFacts {
+                    weight: number(&p.weight),
+                    dimensions,
+                    virtual_item: flag(&p.virtual_item),
+                    downloadable: flag(&p.downloadable),
                 };
-                (p.id, w)
+                (p.id, facts)
+            })
+            .collect())
+    }
+
+    /// The items of an order's refunds, by refund id: `GET /wc/v3/orders/{id}/refunds`
+    /// (each refunded line names the order's line in its `_refunded_item_id` meta).
+    pub async fn order_refunds(
+        &self,
+        store: &StoreUrl,
+        creds: &WooCredentials,
+        order: u64,
+    ) -> Result<std::collections::HashMap<u64, Vec<RefundItem>>, WooError> {
+        #[derive(Deserialize)]
+        struct Line {
+            #[serde(default)]
+            quantity: serde_json::Value,
+            #[serde(default)]
+            total: serde_json::Value,
+            #[serde(default)]
+            meta_data: Vec<crate::order::WooMeta>,
+        }
+        #[derive(Deserialize)]
+        struct Refund {
+            id: u64,
+            #[serde(default)]
+            line_items: Vec<Line>,
+        }
+        let url = store.rest_endpoint(&format!("wc/v3/orders/{order}/refunds"));
+        let request = self
+            .request(reqwest::Method::GET, &url)?
+            .query(&[("per_page", "100"), ("_fields", "id,line_items")]);
+        let response = self.call(request, creds).await?;
+        let refunds: Vec<Refund> = Self::read(response, ANSWER_LIMIT, "a refund list").await?;
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.trim().to_owned(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        Ok(refunds
+            .into_iter()
+            .map(|r| {
+                let items = r
+                    .line_items
+                    .iter()
+                    .map(|l| RefundItem {
+                        line_item_id: l
+                            .meta_data
+                            .iter()
+                            .find(|m| m.key == "_refunded_item_id")
+                            .and_then(|m| text(&m.value).parse().ok()),
+                        quantity: text(&l.quantity).parse::<f64>().unwrap_or(0.0).abs(),
+                        amount: text(&l.total).trim_start_matches('-').to_owned(),
+                    })
+                    .collect();
+                (r.id, items)
             })
             .collect())
     }

@@ -30,7 +30,7 @@ pub struct TestApp {
     #[allow(dead_code)]
     pub shipments: Arc<woolink::shipments::ShipmentWorker>,
     config: Config,
-    settings: WorkerSettings,
+    pub settings: WorkerSettings,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 

@@ -198,12 +198,18 @@ impl FakeTenant {
         self.calls.lock().unwrap().clone()
     }
 
-    /// Calls the tenant accepted (2xx), i.e. effects.
+    /// Calls the tenant accepted (2xx), i.e. effects. Every order document v2 among them is
+    /// checked against the published JSON Schema (`docs/order-document-v2.schema.json`).
     pub fn accepted(&self) -> Vec<TenantCall> {
-        self.calls()
+        let accepted: Vec<TenantCall> = self
+            .calls()
             .into_iter()
             .filter(|c| c.verified && (200..300).contains(&c.answered))
-            .collect()
+            .collect();
+        for c in &accepted {
+            assert_valid_document(&c.json());
+        }
+        accepted
     }
 
     /// The events of type `kind` the endpoint accepted (signatures verified), as JSON.
@@ -214,5 +220,30 @@ impl FakeTenant {
             .map(TenantCall::json)
             .filter(|e| e["type"] == kind)
             .collect()
+    }
+}
+
+static ORDER_SCHEMA_V2: std::sync::LazyLock<jsonschema::Validator> =
+    std::sync::LazyLock::new(|| {
+        let raw = include_str!("../../../docs/order-document-v2.schema.json");
+        jsonschema::validator_for(&serde_json::from_str(raw).expect("the schema is JSON"))
+            .expect("the schema compiles")
+    });
+
+/// Panics unless an `order.*` event's v2 document matches the published schema (v1
+/// documents, and other events, have no schema).
+pub fn assert_valid_document(event: &Value) {
+    let is_order = event["type"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("order."));
+    if is_order && event["data"]["schemaVersion"] == 2 {
+        let errors: Vec<String> = ORDER_SCHEMA_V2
+            .iter_errors(&event["data"])
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "an order document v2 breaks its schema: {errors:?}\n{event:#}"
+        );
     }
 }
