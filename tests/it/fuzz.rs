@@ -147,6 +147,15 @@ fn json_value() -> impl Strategy<Value = Value> {
                     Just("shipping".to_owned()),
                     Just("date_modified_gmt".to_owned()),
                     Just("quantity".to_owned()),
+                    Just("meta_data".to_owned()),
+                    Just("key".to_owned()),
+                    Just("value".to_owned()),
+                    Just("refunds".to_owned()),
+                    Just("total".to_owned()),
+                    Just("payment_method".to_owned()),
+                    Just("shipping_lines".to_owned()),
+                    Just("product_id".to_owned()),
+                    Just("variation_id".to_owned()),
                     "[a-z_]{1,10}",
                 ],
                 inner,
@@ -189,16 +198,38 @@ proptest! {
     }
 
     #[test]
-    fn the_mapper_takes_any_json(v in json_value()) {
+    fn the_mapper_takes_any_json(v in json_value(), weight in prop::option::of(0.0f64..1e6), virtual_item in any::<bool>()) {
         EXECUTIONS.fetch_add(1, Ordering::Relaxed);
         let text = v.to_string();
         if let Ok(order) = WooOrder::parse(&text) {
-            let doc = OrderDocument::map(
-                &order,
-                &woolink::domain::StoreId::parse("st_1").unwrap(),
-                &woolink::domain::CustomerId::parse("c").unwrap(),
+            let (store, customer) = (
+                woolink::domain::StoreId::parse("st_1").unwrap(),
+                woolink::domain::CustomerId::parse("c").unwrap(),
             );
+            let doc = OrderDocument::map(&order, &store, &customer);
             let _ = doc.shipping_hash();
+            // Version 2, with catalogue facts for every id the order names, and the tenant's
+            // meta allow-list: the document must still match its schema.
+            let settings = woolink::model::DocumentSettings {
+                order_meta_keys: vec!["key".into(), "value".into()],
+                cod_methods: vec!["x".into()],
+                ..woolink::model::DocumentSettings::current()
+            };
+            let facts = order
+                .line_items
+                .iter()
+                .flat_map(|i| [i.product_id, i.variation_id])
+                .map(|id| (id, woolink::order::v2::ItemFacts { weight, virtual_item, ..Default::default() }))
+                .collect();
+            let ctx = woolink::order::v2::Context {
+                settings: Some(&settings),
+                facts,
+                refund_items: Some(Default::default()),
+                ..Default::default()
+            };
+            let v2 = woolink::order::v2::OrderDocumentV2::map(&order, &store, &customer, &ctx);
+            let _ = v2.shipping_hash();
+            assert_valid_document(&json!({"type": "order.created", "data": v2}));
         }
     }
 }

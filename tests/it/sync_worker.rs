@@ -684,3 +684,114 @@ async fn weights_come_from_the_store_when_the_link_holds_keys(backend: Backend) 
 }
 
 both_backends!(weights_come_from_the_store_when_the_link_holds_keys);
+
+/// A partial refund, then a full one (`refunded`), a `failed` payment and a restore from the
+/// trash, as document v2 tells them: the refunds with their items (read from the store's
+/// refunds endpoint), `order.cancelled` for refunded and failed, and the restored order
+/// sent again as `order.updated`.
+async fn refunds_failures_and_restores_reach_the_tenant(backend: Backend) {
+    let tenant = FakeTenant::start().await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let token = app.acme_token().await;
+    let a = app.link_with_keys(&token, "st_a1", &store.url).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let secret = a.body["webhook"]["secret"].as_str().unwrap().to_owned();
+    let events = |order: u64| -> Vec<(String, Value)> {
+        tenant
+            .accepted()
+            .iter()
+            .map(|c| c.json())
+            .filter(|e| e["data"]["orderId"] == order)
+            .map(|e| (e["type"].as_str().unwrap().to_owned(), e["data"].clone()))
+            .collect()
+    };
+
+    // Order 900: paid, then one of the two Bar3 refunded (damaged), then everything.
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(900, "processing", "2026-11-23T10:00:00"),
+    )
+    .await;
+    eventually("created", || events(900).len() == 1).await;
+    store.set_refunds(
+        900,
+        vec![json!({"id": 950, "amount": "4.00", "reason": "damaged",
+            "line_items": [{"id": 951, "name": "Ship Your Idea", "product_id": 22,
+                "variation_id": 23, "quantity": -1, "subtotal": "-4.00", "total": "-4.00",
+                "meta_data": [{"id": 7, "key": "_refunded_item_id", "value": "316"}]}]})],
+    );
+    let mut partial = order(900, "processing", "2026-11-23T10:05:00");
+    partial["refunds"] = json!([{"id": 950, "reason": "damaged", "total": "-4.00"}]);
+    send(&app, &secret, "order.updated", &partial).await;
+    eventually("the partial refund", || events(900).len() == 2).await;
+    let (kind, d) = &events(900)[1];
+    assert_eq!(kind, "order.updated");
+    assert_eq!(
+        d["refunds"],
+        json!([{"id": 950, "amount": "4.00", "reason": "damaged",
+                "items": [{"lineItemId": 316, "quantity": 1.0, "amount": "4.00"}]}])
+    );
+    assert_eq!(d["totals"]["refunded"], "4.00");
+    let mut full = order(900, "refunded", "2026-11-23T10:10:00");
+    full["refunds"] = json!([{"id": 950, "reason": "damaged", "total": "-4.00"},
+                             {"id": 960, "reason": "", "total": "-25.35"}]);
+    send(&app, &secret, "order.updated", &full).await;
+    eventually("the full refund", || events(900).len() == 3).await;
+    let (kind, d) = &events(900)[2];
+    assert_eq!(kind, "order.cancelled");
+    assert_eq!(d["status"], "refunded");
+    assert_eq!(d["totals"]["refunded"], "29.35");
+    assert_eq!(
+        d["refunds"][1]["items"],
+        json!([]),
+        "the store listed no items for 960"
+    );
+
+    // Order 901: the payment failed after it was sent.
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(901, "processing", "2026-11-23T11:00:00"),
+    )
+    .await;
+    eventually("created", || events(901).len() == 1).await;
+    send(
+        &app,
+        &secret,
+        "order.updated",
+        &order(901, "failed", "2026-11-23T11:01:00"),
+    )
+    .await;
+    eventually("failed", || events(901).len() == 2).await;
+    assert_eq!(events(901)[1].0, "order.cancelled");
+    assert_eq!(events(901)[1].1["status"], "failed");
+
+    // Order 902: trashed (WooCommerce's order.deleted carries only the id), then restored.
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(902, "processing", "2026-11-23T12:00:00"),
+    )
+    .await;
+    eventually("created", || events(902).len() == 1).await;
+    let trashed = order(902, "trash", "2026-11-23T12:01:00");
+    store.set_order(902, &php_json(&trashed));
+    send(&app, &secret, "order.deleted", &json!({"id": 902})).await;
+    eventually("trashed", || events(902).len() == 2).await;
+    assert_eq!(events(902)[1].0, "order.cancelled");
+    let restored = order(902, "processing", "2026-11-23T12:02:00");
+    store.set_order(902, &php_json(&restored));
+    send(&app, &secret, "order.restored", &restored).await;
+    eventually("restored", || events(902).len() == 3).await;
+    let (kind, d) = &events(902)[2];
+    assert_eq!(kind, "order.updated", "back from the trash: sent again");
+    assert_eq!(d["status"], "processing");
+    assert_eq!(d["schemaVersion"], 2);
+}
+
+both_backends!(refunds_failures_and_restores_reach_the_tenant);

@@ -94,6 +94,7 @@ pub struct FakeStore {
     misbehaviour: Arc<Mutex<Misbehaviour>>,
     next_id: Arc<AtomicU64>,
     trackings: Trackings,
+    refunds: Trackings,
     notes: Trackings,
     fulfillments: Trackings,
     products: Catalogue,
@@ -133,6 +134,7 @@ impl FakeStore {
             webhooks: Arc<Mutex<std::collections::BTreeMap<u64, Value>>>,
             misbehaviour: Arc<Mutex<Misbehaviour>>,
             trackings: Trackings,
+            refunds: Trackings,
             notes: Trackings,
             fulfillments: Trackings,
             products: Catalogue,
@@ -172,12 +174,14 @@ impl FakeStore {
         let pings = Arc::new(Mutex::new(Vec::new()));
         let next_id = Arc::new(AtomicU64::new(100));
         let trackings: Trackings = Arc::default();
+        let refunds: Trackings = Arc::default();
         let notes: Trackings = Arc::default();
         let fulfillments: Trackings = Arc::default();
         let products: Catalogue = Arc::default();
         let state = St {
             products: products.clone(),
             trackings: trackings.clone(),
+            refunds: refunds.clone(),
             notes: notes.clone(),
             fulfillments: fulfillments.clone(),
             calls: calls.clone(),
@@ -274,7 +278,7 @@ impl FakeStore {
                 ("wc-ast/v3", "shipment-trackings") => m.ast,
                 ("wc-shipment-tracking/v3", "shipment-trackings") => m.ast || m.shipment_tracking,
                 ("wc/v3", "fulfillments") => m.fulfillments,
-                ("wc/v3", "notes" | "totals" | "order") => true,
+                ("wc/v3", "notes" | "totals" | "order" | "refunds") => true,
                 _ => false,
             };
             if !served {
@@ -318,6 +322,18 @@ impl FakeStore {
             let Some(order) = order else {
                 return no_route();
             };
+            if resource == "refunds" {
+                // GET /wc/v3/orders/{id}/refunds: as WooCommerce lists them (negative amounts,
+                // each refunded line naming the order's line in `_refunded_item_id`).
+                let list = st
+                    .refunds
+                    .lock()
+                    .expect("lock")
+                    .get(&order)
+                    .cloned()
+                    .unwrap_or_default();
+                return (StatusCode::OK, axum::Json(Value::Array(list))).into_response();
+            }
             if resource == "order" {
                 // PUT /wc/v3/orders/{id}: only the status is changed here.
                 let wanted = body["status"].as_str().unwrap_or_default().to_owned();
@@ -1048,6 +1064,7 @@ impl FakeStore {
             misbehaviour,
             next_id,
             trackings,
+            refunds,
             notes,
             fulfillments,
             products,
@@ -1057,6 +1074,12 @@ impl FakeStore {
 
     /// What `GET /wc/v3/orders/{id}` answers from now on (WooCommerce sends a webhook's body
     /// and this answer byte for byte alike).
+    /// What `GET /wc/v3/orders/{id}/refunds` answers from now on.
+    #[allow(dead_code)]
+    pub fn set_refunds(&self, order: u64, refunds: Vec<Value>) {
+        self.refunds.lock().expect("lock").insert(order, refunds);
+    }
+
     pub fn set_order(&self, id: u64, raw: &[u8]) {
         let raw = String::from_utf8(raw.to_vec()).expect("utf-8");
         self.orders.lock().expect("lock").insert(id, raw);
