@@ -689,6 +689,103 @@ mod tests {
         assert_eq!(v["meta"], json!({}));
     }
 
+    fn captured(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../tests/fixtures/woocommerce/real-7.9-v2/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap()
+    }
+
+    #[test]
+    fn a_real_order_with_a_variation_a_fee_a_locker_and_a_refund() {
+        // All captured from the real WooCommerce 7.9: the order, its refunds, and what the
+        // catalogue says of its products and variation (README in that folder).
+        let order = WooOrder::parse(
+            std::str::from_utf8(&captured("order-cod-fee-locker-refund.json")).unwrap(),
+        )
+        .unwrap();
+        let mut facts: HashMap<u64, ItemFacts> =
+            crate::woocommerce::item_facts(&captured("products-facts.json"))
+                .unwrap()
+                .into_iter()
+                .collect();
+        facts.extend(crate::woocommerce::item_facts(&captured("variation-facts.json")).unwrap());
+        let refund_items =
+            crate::woocommerce::refund_items(&captured("order-refunds.json")).unwrap();
+        let settings = DocumentSettings {
+            order_meta_keys: vec!["_delivery_date".into()],
+            ..DocumentSettings::current()
+        };
+        let ctx = Context {
+            settings: Some(&settings),
+            facts,
+            weight_source: Some(WeightSource::Store),
+            units: Some(Units::default()),
+            refund_items: Some(refund_items),
+        };
+        let (st, cus) = ids();
+        let v = valid(&OrderDocumentV2::map(&order, &st, &cus, &ctx));
+        assert_eq!(v["orderId"], 46);
+        assert_eq!(v["totals"]["total"], "103.48");
+        assert_eq!(
+            v["payment"]["cashOnDelivery"],
+            json!({"amount": "103.48", "currency": "USD"})
+        );
+        let items = v["items"].as_array().unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(
+            (
+                &items[0]["sku"],
+                &items[0]["weight"],
+                &items[0]["dimensions"]
+            ),
+            (
+                &json!("TSHIRT-001"),
+                &json!(0.25),
+                &json!({"length": 30.0, "width": 20.0, "height": 2.0})
+            )
+        );
+        // The variation's own weight; it has no dimensions (WooCommerce sends "").
+        assert_eq!(items[1]["sku"], "HOODIE-S");
+        assert_eq!(items[1]["variationId"], 13);
+        assert_eq!(items[1]["weight"], 0.8);
+        assert_eq!(items[1]["dimensions"], Value::Null);
+        assert_eq!(items[2]["sku"], "MUG-001");
+        assert_eq!(items[2]["weight"], 0.4);
+        assert!(items.iter().all(|i| i["shippable"] == true));
+        // 2 × 0.25 + 0.80 + 0.40
+        assert_eq!(v["shippableWeight"], 1.7);
+        assert_eq!(
+            v["feeLines"],
+            json!([{"name": "Gift wrap", "total": "3.00", "totalTax": "0.00"}])
+        );
+        assert_eq!(v["billing"]["company"], "Tienda Sur SpA");
+        assert_eq!(v["billing"]["address2"], "Depto 56");
+        assert_eq!(v["shipping"]["phone"], "+56 9 1234 5678");
+        assert_eq!(
+            v["shippingLines"][0]["methodId"],
+            "flexible_shipping_inpost"
+        );
+        assert_eq!(
+            (&v["pickupPoint"]["carrier"], &v["pickupPoint"]["id"]),
+            (&json!("inpost"), &json!("KRA01M"))
+        );
+        assert_eq!(v["pickupPoint"]["source"], "_paczkomat_id");
+        assert_eq!(
+            v["refunds"],
+            json!([{"id": 47, "amount": "19.99", "reason": "Damaged in transit",
+                    "items": [{"lineItemId": 94, "quantity": 1.0, "amount": "19.99"}]}])
+        );
+        assert_eq!(v["totals"]["refunded"], "19.99");
+        assert_eq!(v["customerNote"], "Leave at the locker");
+        assert_eq!(v["meta"], json!({"_delivery_date": "2026-12-01"}));
+        assert!(
+            !v.to_string().contains("1990-01-01"),
+            "a birthday is not shipping data"
+        );
+    }
+
     /// An order with everything v2 describes: a variation, a virtual gift card, a fee, a
     /// partial refund, a pickup point, item attributes and order meta.
     fn rich_order() -> WooOrder {

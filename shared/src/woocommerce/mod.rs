@@ -503,39 +503,6 @@ impl WooClient {
         creds: &WooCredentials,
         ids: &[u64],
     ) -> Result<Vec<(u64, ItemFacts)>, WooError> {
-        #[derive(Deserialize)]
-        struct Dims {
-            #[serde(default)]
-            length: serde_json::Value,
-            #[serde(default)]
-            width: serde_json::Value,
-            #[serde(default)]
-            height: serde_json::Value,
-        }
-        #[derive(Deserialize)]
-        struct Product {
-            id: u64,
-            #[serde(default)]
-            weight: serde_json::Value,
-            #[serde(default)]
-            dimensions: Option<Dims>,
-            #[serde(default, rename = "virtual")]
-            virtual_item: serde_json::Value,
-            #[serde(default)]
-            downloadable: serde_json::Value,
-        }
-        fn number(v: &serde_json::Value) -> Option<f64> {
-            match v {
-                serde_json::Value::String(s) => s.trim().parse().ok(),
-                serde_json::Value::Number(n) => n.as_f64(),
-                _ => None,
-            }
-            .filter(|n: &f64| n.is_finite() && *n >= 0.0)
-        }
-        fn flag(v: &serde_json::Value) -> bool {
-            matches!(v, serde_json::Value::Bool(true))
-                || matches!(v.as_str(), Some("true" | "yes" | "1"))
-        }
         let include = include(ids);
         let request = self.request(reqwest::Method::GET, &url)?.query(&[
             ("include", include.as_str()),
@@ -543,81 +510,25 @@ impl WooClient {
             ("_fields", "id,weight,dimensions,virtual,downloadable"),
         ]);
         let response = self.call(request, creds).await?;
-        let products: Vec<Product> = Self::read(response, ANSWER_LIMIT, "a product list").await?;
-        Ok(products
-            .into_iter()
-            .map(|p| {
-                let dimensions = p.dimensions.and_then(|d| {
-                    Some(Dimensions {
-                        length: number(&d.length)?,
-                        width: number(&d.width)?,
-                        height: number(&d.height)?,
-                    })
-                });
-                let facts = ItemFacts {
-                    weight: number(&p.weight),
-                    dimensions,
-                    virtual_item: flag(&p.virtual_item),
-                    downloadable: flag(&p.downloadable),
-                };
-                (p.id, facts)
-            })
-            .collect())
+        let body = Self::body(response, ANSWER_LIMIT).await?;
+        item_facts(&body).map_err(|_| WooError::Unreachable("answer was not a product list".into()))
     }
 
-    /// The items of an order's refunds, by refund id: `GET /wc/v3/orders/{id}/refunds`
-    /// (each refunded line names the order's line in its `_refunded_item_id` meta).
+    /// The items of an order's refunds, by refund id: `GET /wc/v3/orders/{id}/refunds`.
     pub async fn order_refunds(
         &self,
         store: &StoreUrl,
         creds: &WooCredentials,
         order: u64,
     ) -> Result<std::collections::HashMap<u64, Vec<RefundItem>>, WooError> {
-        #[derive(Deserialize)]
-        struct Line {
-            #[serde(default)]
-            quantity: serde_json::Value,
-            #[serde(default)]
-            total: serde_json::Value,
-            #[serde(default)]
-            meta_data: Vec<crate::order::WooMeta>,
-        }
-        #[derive(Deserialize)]
-        struct Refund {
-            id: u64,
-            #[serde(default)]
-            line_items: Vec<Line>,
-        }
         let url = store.rest_endpoint(&format!("wc/v3/orders/{order}/refunds"));
         let request = self
             .request(reqwest::Method::GET, &url)?
             .query(&[("per_page", "100"), ("_fields", "id,line_items")]);
         let response = self.call(request, creds).await?;
-        let refunds: Vec<Refund> = Self::read(response, ANSWER_LIMIT, "a refund list").await?;
-        let text = |v: &serde_json::Value| match v {
-            serde_json::Value::String(s) => s.trim().to_owned(),
-            serde_json::Value::Number(n) => n.to_string(),
-            _ => String::new(),
-        };
-        Ok(refunds
-            .into_iter()
-            .map(|r| {
-                let items = r
-                    .line_items
-                    .iter()
-                    .map(|l| RefundItem {
-                        line_item_id: l
-                            .meta_data
-                            .iter()
-                            .find(|m| m.key == "_refunded_item_id")
-                            .and_then(|m| text(&m.value).parse().ok()),
-                        quantity: text(&l.quantity).parse::<f64>().unwrap_or(0.0).abs(),
-                        amount: text(&l.total).trim_start_matches('-').to_owned(),
-                    })
-                    .collect();
-                (r.id, items)
-            })
-            .collect())
+        let body = Self::body(response, ANSWER_LIMIT).await?;
+        refund_items(&body)
+            .map_err(|_| WooError::Unreachable("answer was not a refund list".into()))
     }
 
     /// The store's webhooks (`GET /wc/v3/webhooks`, up to 100): what self-healing compares
@@ -679,4 +590,109 @@ impl WooClient {
             Err(e) => Err(e),
         }
     }
+}
+
+/// A product or variation list (`_fields=id,weight,dimensions,virtual,downloadable`) as what
+/// it says about shipping. Numbers come as strings (`"0.80"`), absent ones as `""`.
+pub fn item_facts(body: &[u8]) -> Result<Vec<(u64, ItemFacts)>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Dims {
+        #[serde(default)]
+        length: serde_json::Value,
+        #[serde(default)]
+        width: serde_json::Value,
+        #[serde(default)]
+        height: serde_json::Value,
+    }
+    #[derive(Deserialize)]
+    struct Product {
+        id: u64,
+        #[serde(default)]
+        weight: serde_json::Value,
+        #[serde(default)]
+        dimensions: Option<Dims>,
+        #[serde(default, rename = "virtual")]
+        virtual_item: serde_json::Value,
+        #[serde(default)]
+        downloadable: serde_json::Value,
+    }
+    fn number(v: &serde_json::Value) -> Option<f64> {
+        match v {
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            serde_json::Value::Number(n) => n.as_f64(),
+            _ => None,
+        }
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)
+    }
+    fn flag(v: &serde_json::Value) -> bool {
+        matches!(v, serde_json::Value::Bool(true))
+            || matches!(v.as_str(), Some("true" | "yes" | "1"))
+    }
+    let products: Vec<Product> = serde_json::from_slice(body)?;
+    Ok(products
+        .into_iter()
+        .map(|p| {
+            let dimensions = p.dimensions.and_then(|d| {
+                Some(Dimensions {
+                    length: number(&d.length)?,
+                    width: number(&d.width)?,
+                    height: number(&d.height)?,
+                })
+            });
+            let facts = ItemFacts {
+                weight: number(&p.weight),
+                dimensions,
+                virtual_item: flag(&p.virtual_item),
+                downloadable: flag(&p.downloadable),
+            };
+            (p.id, facts)
+        })
+        .collect())
+}
+
+/// An order's refund list as the refunded items of each refund (each refunded line names the
+/// order's line in its `_refunded_item_id` meta; quantities and totals come negative).
+pub fn refund_items(
+    body: &[u8],
+) -> Result<std::collections::HashMap<u64, Vec<RefundItem>>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Line {
+        #[serde(default)]
+        quantity: serde_json::Value,
+        #[serde(default)]
+        total: serde_json::Value,
+        #[serde(default)]
+        meta_data: Vec<crate::order::WooMeta>,
+    }
+    #[derive(Deserialize)]
+    struct Refund {
+        id: u64,
+        #[serde(default)]
+        line_items: Vec<Line>,
+    }
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let refunds: Vec<Refund> = serde_json::from_slice(body)?;
+    Ok(refunds
+        .into_iter()
+        .map(|r| {
+            let items = r
+                .line_items
+                .iter()
+                .map(|l| RefundItem {
+                    line_item_id: l
+                        .meta_data
+                        .iter()
+                        .find(|m| m.key == "_refunded_item_id")
+                        .and_then(|m| text(&m.value).parse().ok()),
+                    quantity: text(&l.quantity).parse::<f64>().unwrap_or(0.0).abs(),
+                    amount: text(&l.total).trim_start_matches('-').to_owned(),
+                })
+                .collect();
+            (r.id, items)
+        })
+        .collect())
 }
