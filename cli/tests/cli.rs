@@ -246,6 +246,47 @@ async fn admin_commands_are_idempotent_against_dynamodb() {
     );
     assert!(ok);
     assert!(out.contains("\"unchanged\""), "{out}");
+    // A new tenant gets order document v2; switching keeps what is not given.
+    let (ok, out, err) = run(
+        &[
+            "tenant",
+            "document",
+            "--tenant",
+            "ZETA",
+            "--order-meta-keys",
+            "_delivery_date",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["document"]["version"], 2, "{out}");
+    assert_eq!(
+        v["document"]["orderMetaKeys"],
+        serde_json::json!(["_delivery_date"])
+    );
+    let (ok, out, _) = run(
+        &["tenant", "document", "--tenant", "ZETA", "--version", "1"],
+        None,
+    );
+    assert!(ok);
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["document"]["version"], 1);
+    assert_eq!(
+        v["document"]["orderMetaKeys"],
+        serde_json::json!(["_delivery_date"]),
+        "kept"
+    );
+    let (ok, out, _) = run(
+        &["tenant", "document", "--tenant", "ZETA", "--version", "1"],
+        None,
+    );
+    assert!(ok && out.contains("\"unchanged\""), "{out}");
+    let (ok, _, err) = run(
+        &["tenant", "document", "--tenant", "ZETA", "--version", "3"],
+        None,
+    );
+    assert!(!ok && err.contains("3"), "{err}");
     // A tenant endpoint on a private address is refused outside the local runner.
     let (ok, _, err) = run(
         &[
