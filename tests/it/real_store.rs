@@ -1369,3 +1369,99 @@ async fn catalogue_and_stock_with_the_real_store() {
     assert_eq!(stock_of(shirt_path).await, Some(shirt_target));
     disconnect(real, app, &t.key).await;
 }
+
+/// Order document v2 from the real store: a cash-on-delivery order with a variation, a fee,
+/// an InPost locker on its shipping line and order meta (only the allowed key reaches the
+/// tenant), then one T-shirt refunded: WooCommerce's own `order.updated` for the refund brings
+/// it, with its items read from the store's refunds endpoint. Every document is checked
+/// against the published JSON Schema as the fake tenant accepts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_v2_from_the_real_store() {
+    let turn = take_turn(Backend::Memory).await;
+    let (real, tenant, app, key) = (&turn.real, &turn.tenant, &turn.app, turn.key.as_str());
+    woolink::admin::set_document_settings(
+        &app.services.admin(),
+        &woolink::domain::TenantCode::parse("ACME").unwrap(),
+        woolink::admin::DocumentChanges {
+            order_meta_keys: Some(vec!["_delivery_date".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(app.settings.cache_ttl + Duration::from_millis(50)).await;
+
+    let created = real
+        .ok(
+            reqwest::Method::POST,
+            "wc/v3/orders",
+            Some(json!({
+                "status": "processing", "payment_method": "cod",
+                "payment_method_title": "Cash on delivery",
+                "billing": {"first_name": "María José", "last_name": "González",
+                    "company": "Tienda Sur SpA", "address_1": "Av. Providencia 1234",
+                    "address_2": "Depto 56", "city": "Santiago", "state": "RM",
+                    "postcode": "7500000", "country": "CL", "email": "mj@example.cl",
+                    "phone": "+56 9 1234 5678"},
+                "shipping": {"first_name": "María José", "last_name": "González",
+                    "address_1": "Av. Providencia 1234", "city": "Santiago", "state": "RM",
+                    "postcode": "7500000", "country": "CL"},
+                "line_items": [
+                    {"product_id": real.tshirt, "quantity": 2},
+                    {"product_id": real.hoodie, "variation_id": real.hoodie_small, "quantity": 1}
+                ],
+                "fee_lines": [{"name": "Gift wrap", "total": "3.00"}],
+                "shipping_lines": [{"method_id": "flexible_shipping_inpost",
+                    "method_title": "Paczkomat InPost", "total": "12.00",
+                    "meta_data": [{"key": "_paczkomat_id", "value": "KRA01M"}]}],
+                "meta_data": [{"key": "_delivery_date", "value": "2026-12-01"},
+                              {"key": "_customer_birthday", "value": "1990-01-01"}]
+            })),
+        )
+        .await;
+    let id = created["id"].as_u64().expect("id");
+    let shirt_line = created["line_items"][0]["id"].as_u64().expect("line id");
+    drained(app).await;
+    let events = events_of(tenant, id);
+    assert_eq!(types(&events), ["order.created"]);
+    let d = &events[0]["data"];
+    assert_eq!(d["schemaVersion"], 2);
+    assert_eq!(d["payment"]["methodId"], "cod");
+    assert_eq!(d["payment"]["cashOnDelivery"]["amount"], created["total"]);
+    assert_eq!(d["units"], json!({"weight": "kg", "dimension": "cm"}));
+    assert_eq!(
+        d["items"][0]["dimensions"],
+        json!({"length": 30.0, "width": 20.0, "height": 2.0})
+    );
+    assert_eq!(d["items"][1]["variationId"], real.hoodie_small);
+    assert_eq!(d["items"][1]["weight"], 0.8);
+    assert_eq!(d["shippableWeight"], 1.3);
+    assert_eq!(d["feeLines"][0]["name"], "Gift wrap");
+    assert_eq!(d["pickupPoint"]["carrier"], "inpost");
+    assert_eq!(d["pickupPoint"]["id"], "KRA01M");
+    assert_eq!(d["billing"]["company"], "Tienda Sur SpA");
+    assert_eq!(d["meta"], json!({"_delivery_date": "2026-12-01"}));
+    assert_eq!(d["refunds"], json!([]));
+
+    real.ok(
+        reqwest::Method::POST,
+        &format!("wc/v3/orders/{id}/refunds"),
+        Some(
+            json!({"amount": "19.99", "reason": "Damaged in transit", "api_refund": false,
+                    "line_items": [{"id": shirt_line, "quantity": 1, "refund_total": 19.99}]}),
+        ),
+    )
+    .await;
+    drained(app).await;
+    let events = events_of(tenant, id);
+    assert_eq!(types(&events), ["order.created", "order.updated"]);
+    let d = &events[1]["data"];
+    assert_eq!(d["totals"]["refunded"], "19.99");
+    assert_eq!(d["refunds"][0]["reason"], "Damaged in transit");
+    assert_eq!(
+        d["refunds"][0]["items"],
+        json!([{"lineItemId": shirt_line, "quantity": 1.0, "amount": "19.99"}])
+    );
+    assert_eq!(state_of(app, key, id).await["state"], "synced");
+    disconnect(real, app, key).await;
+}
