@@ -452,17 +452,49 @@ pub struct OrderDocument {
     pub customer_note: String,
 }
 
+impl WooOrder {
+    /// The order's number, or its id when it has none.
+    pub fn number_or_id(&self) -> String {
+        if self.number.is_empty() {
+            self.id.to_string()
+        } else {
+            self.number.clone()
+        }
+    }
+
+    /// The fee lines as every document version writes them.
+    pub fn fee_line_docs(&self) -> Vec<FeeLine> {
+        self.fee_lines
+            .iter()
+            .map(|f| FeeLine {
+                name: f.name.clone(),
+                total: f.total.clone(),
+                total_tax: f.total_tax.clone(),
+            })
+            .collect()
+    }
+
+    /// The tax lines as every document version writes them.
+    pub fn tax_line_docs(&self) -> Vec<TaxLine> {
+        self.tax_lines
+            .iter()
+            .map(|t| TaxLine {
+                rate_code: t.rate_code.clone(),
+                label: t.label.clone(),
+                tax_total: t.tax_total.clone(),
+                shipping_tax_total: t.shipping_tax_total.clone(),
+            })
+            .collect()
+    }
+}
+
 impl OrderDocument {
     pub fn map(order: &WooOrder, store: &StoreId, customer: &CustomerId) -> Self {
         let (s, b) = (&order.shipping, &order.billing);
         Self {
             store_id: store.clone(),
             order_id: order.id,
-            number: if order.number.is_empty() {
-                order.id.to_string()
-            } else {
-                order.number.clone()
-            },
+            number: order.number_or_id(),
             customer_id: customer.clone(),
             status: order.status.clone(),
             currency: order.currency.clone(),
@@ -507,15 +539,7 @@ impl OrderDocument {
                 email: b.email.clone(),
                 phone: b.phone.clone(),
             },
-            fee_lines: order
-                .fee_lines
-                .iter()
-                .map(|f| FeeLine {
-                    name: f.name.clone(),
-                    total: f.total.clone(),
-                    total_tax: f.total_tax.clone(),
-                })
-                .collect(),
+            fee_lines: order.fee_line_docs(),
             shipping_lines: order
                 .shipping_lines
                 .iter()
@@ -526,16 +550,7 @@ impl OrderDocument {
                     total_tax: l.total_tax.clone(),
                 })
                 .collect(),
-            tax_lines: order
-                .tax_lines
-                .iter()
-                .map(|t| TaxLine {
-                    rate_code: t.rate_code.clone(),
-                    label: t.label.clone(),
-                    tax_total: t.tax_total.clone(),
-                    shipping_tax_total: t.shipping_tax_total.clone(),
-                })
-                .collect(),
+            tax_lines: order.tax_line_docs(),
             customer_note: order.customer_note.clone(),
         }
     }

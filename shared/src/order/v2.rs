@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{gmt, CatalogueId, WeightSource, WooAddress, WooMeta, WooOrder};
+use super::{gmt, CatalogueId, FeeLine, TaxLine, WeightSource, WooAddress, WooMeta, WooOrder};
 use crate::crypto::sha256_hex;
 use crate::domain::{CustomerId, StoreId};
 use crate::model::DocumentSettings;
@@ -204,23 +204,6 @@ pub struct PickupPoint {
     pub address: PickupAddress,
     /// The meta key it was read from.
     pub source: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FeeLine {
-    pub name: String,
-    pub total: String,
-    pub total_tax: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaxLine {
-    pub rate_code: String,
-    pub label: String,
-    pub tax_total: String,
-    pub shipping_tax_total: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -480,11 +463,7 @@ impl OrderDocumentV2 {
             schema_version: 2,
             store_id: store.clone(),
             order_id: order.id,
-            number: if order.number.is_empty() {
-                order.id.to_string()
-            } else {
-                order.number.clone()
-            },
+            number: order.number_or_id(),
             customer_id: customer.clone(),
             status: order.status.clone(),
             currency: order.currency.clone(),
@@ -539,25 +518,8 @@ impl OrderDocumentV2 {
                 })
                 .collect(),
             pickup_point: pickup_point(order),
-            fee_lines: order
-                .fee_lines
-                .iter()
-                .map(|f| FeeLine {
-                    name: f.name.clone(),
-                    total: f.total.clone(),
-                    total_tax: f.total_tax.clone(),
-                })
-                .collect(),
-            tax_lines: order
-                .tax_lines
-                .iter()
-                .map(|t| TaxLine {
-                    rate_code: t.rate_code.clone(),
-                    label: t.label.clone(),
-                    tax_total: t.tax_total.clone(),
-                    shipping_tax_total: t.shipping_tax_total.clone(),
-                })
-                .collect(),
+            fee_lines: order.fee_line_docs(),
+            tax_lines: order.tax_line_docs(),
             refunds,
             customer_note: order.customer_note.clone(),
             meta,
