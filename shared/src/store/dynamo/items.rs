@@ -983,6 +983,33 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_stored_before_document_v2_reads_as_v1() {
+        let mut item = tenant(&Tenant {
+            code: code(),
+            name: "Old Couriers".into(),
+            active: true,
+            fulfilment: None,
+            document: DocumentSettings::current(),
+        })
+        .unwrap();
+        assert_eq!(
+            item.get("documentVersion"),
+            Some(&AttributeValue::N("2".into()))
+        );
+        // What every tenant item written before looks like.
+        item.remove("documentVersion");
+        assert_eq!(
+            tenant_of(item.clone()).unwrap().document,
+            DocumentSettings::legacy()
+        );
+        item.insert("documentVersion".into(), AttributeValue::N("7".into()));
+        assert!(
+            tenant_of(item).is_err(),
+            "an unknown version is corrupt, not guessed"
+        );
+    }
+
+    #[test]
     fn every_value_reads_back_as_it_was_written() {
         for full in [false, true] {
             let tenant = Tenant {
