@@ -67,10 +67,11 @@ pub enum Problem {
     Expired,
     UnknownAttempt,
     Failed,
+    Moved,
 }
 
 impl Problem {
-    pub const ALL: [Problem; 19] = [
+    pub const ALL: [Problem; 20] = [
         Problem::TenantUnknown,
         Problem::TenantInactive,
         Problem::LoginFailed,
@@ -90,6 +91,7 @@ impl Problem {
         Problem::Expired,
         Problem::UnknownAttempt,
         Problem::Failed,
+        Problem::Moved,
     ];
 
     /// Its stable name (stored, and the catalogue key `problem.<name>`).
@@ -114,6 +116,7 @@ impl Problem {
             Problem::Expired => "expired",
             Problem::UnknownAttempt => "unknown_attempt",
             Problem::Failed => "failed",
+            Problem::Moved => "moved",
         }
     }
 
@@ -259,6 +262,23 @@ pub struct Endpoints {
     pub public_base: String,
 }
 
+/// Why the page cannot send the merchant to the shop, and the address to use instead when
+/// the shop named one (a redirect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub problem: Problem,
+    pub suggestion: Option<String>,
+}
+
+impl From<Problem> for Refusal {
+    fn from(problem: Problem) -> Self {
+        Self {
+            problem,
+            suggestion: None,
+        }
+    }
+}
+
 /// The page's next step: the approval URL on the shop.
 #[derive(Debug)]
 pub struct Prepared {
@@ -280,11 +300,11 @@ pub async fn prepare(
     store_id: &StoreId,
     site_raw: &str,
     endpoints: &Endpoints,
-) -> std::result::Result<Prepared, Problem> {
+) -> std::result::Result<Prepared, Refusal> {
     let site = StoreUrl::parse(site_raw).map_err(|_| Problem::InvalidUrl)?;
     let url = site.url();
     if let Err(e) = ports.linking.outbound.check_url(&url) {
-        return Err(
+        return Err(Refusal::from(
             if url.scheme() == "http" && e.kind() == ErrorKind::InvalidStoreUrl {
                 // Everything else about the address was fine: only the scheme is refused.
                 let https = url.as_str().replacen("http://", "https://", 1);
@@ -295,15 +315,17 @@ pub async fn prepare(
             } else {
                 Problem::InvalidUrl
             },
-        );
+        ));
     }
     if let Err(e) = ports.linking.outbound.vet(&url).await {
         tracing::info!(error = %e.message(), "a shop address was refused");
-        return Err(if e.message().contains("could not be resolved") {
-            Problem::Unreachable
-        } else {
-            Problem::InvalidUrl
-        });
+        return Err(Refusal::from(
+            if e.message().contains("could not be resolved") {
+                Problem::Unreachable
+            } else {
+                Problem::InvalidUrl
+            },
+        ));
     }
     let (store, link) = connect::tenant_store(&ports.linking, &tenant.code, store_id)
         .await
@@ -312,9 +334,15 @@ pub async fn prepare(
         .map_err(|e| Problem::of_error(&e))?;
     match ports.linking.woo.probe(&site).await {
         Probe::WooCommerce => {}
-        Probe::PlainPermalinks => return Err(Problem::Permalinks),
-        Probe::NotWooCommerce => return Err(Problem::NotWooCommerce),
-        Probe::Unreachable => return Err(Problem::Unreachable),
+        Probe::PlainPermalinks => return Err(Problem::Permalinks.into()),
+        Probe::NotWooCommerce => return Err(Problem::NotWooCommerce.into()),
+        Probe::Unreachable => return Err(Problem::Unreachable.into()),
+        Probe::Moved(to) => {
+            return Err(Refusal {
+                problem: Problem::Moved,
+                suggestion: Some(to),
+            })
+        }
     }
     let state = ConnectState::with_ttl(
         tenant.code.clone(),

@@ -665,6 +665,37 @@ async fn shop_problems_are_named_before_leaving(backend: Backend) {
         // The form is shown again with what was typed.
         assert_eq!(page.input("url").as_deref(), Some(url));
     }
+    // A shop whose address redirects (no www → www): named, and its real address offered.
+    let real_shop = FakeStore::start(StoreMode::Healthy).await;
+    let target = real_shop.url.clone();
+    let redirector = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let to = format!(
+            "{target}{}",
+            uri.path_and_query().map_or("", |p| p.as_str())
+        );
+        async move {
+            (
+                axum::http::StatusCode::MOVED_PERMANENTLY,
+                [(axum::http::header::LOCATION, to)],
+            )
+        }
+    });
+    let (addr, _stop) = serve_on_loopback(redirector).await;
+    let typed = format!("http://{addr}");
+    let page = browser.choose("st_a1", &typed).await;
+    assert_eq!(page.problem().as_deref(), Some("moved"), "{}", page.body);
+    assert_eq!(page.status, 422);
+    assert!(
+        page.body.contains(&real_shop.url),
+        "the shop's address is named"
+    );
+    assert_eq!(
+        page.input("url").as_deref(),
+        Some(real_shop.url.as_str()),
+        "and filled in"
+    );
+    let ready = browser.choose("st_a1", &real_shop.url).await;
+    assert!(ready.href_of("approve").is_some(), "{}", ready.body);
     // Linked from the plugin on another site: refused before the shop is asked.
     let token = app.acme_token().await;
     let linked = app

@@ -229,6 +229,7 @@ fn status_of(problem: Problem) -> StatusCode {
         // The address the merchant typed does not lead to a usable shop: theirs to fix.
         Problem::Unreachable
         | Problem::NotWooCommerce
+        | Problem::Moved
         | Problem::PickStore
         | Problem::InvalidUrl
         | Problem::Https
@@ -403,6 +404,8 @@ struct StoreStep<'a> {
     chosen: Option<&'a str>,
     url: &'a str,
     problem: Option<Problem>,
+    /// The address the merchant typed, when `url` is one the shop redirected to.
+    suggested_from: Option<&'a str>,
 }
 
 async fn store_page(svc: &Services, lang: Lang, s: StoreStep<'_>) -> Result<Html> {
@@ -424,7 +427,11 @@ async fn store_page(svc: &Services, lang: Lang, s: StoreStep<'_>) -> Result<Html
         problem: s.problem.map(|p| {
             (
                 p,
-                vec![("url", s.url.to_owned()), ("tenant", s.tenant.name.clone())],
+                vec![
+                    ("url", s.suggested_from.unwrap_or(s.url).to_owned()),
+                    ("to", s.url.to_owned()),
+                    ("tenant", s.tenant.name.clone()),
+                ],
             )
         }),
         refresh: None,
@@ -486,6 +493,7 @@ pub async fn stores(
         chosen: None,
         url: "",
         problem: None,
+        suggested_from: None,
     };
     Ok(store_page(&svc, i18n::current(), step)
         .await?
@@ -517,6 +525,7 @@ pub async fn authorize(
         chosen: Some(chosen),
         url,
         problem: Some(problem),
+        suggested_from: None,
     };
     if !same_site_form(&headers, &form, &base) {
         let page = store_page(&svc, lang, again(Problem::FormExpired)).await?;
@@ -549,8 +558,15 @@ pub async fn authorize(
                 .cookie(cookie)
                 .into_response())
         }
-        Err(problem) => {
-            let page = store_page(&svc, lang, again(problem)).await?;
+        Err(refusal) => {
+            // A shop that redirects: its address is offered in the field, to continue with.
+            let suggested_url = refusal.suggestion.clone().unwrap_or_default();
+            let mut step = again(refusal.problem);
+            if refusal.suggestion.is_some() {
+                step.url = &suggested_url;
+                step.suggested_from = Some(url);
+            }
+            let page = store_page(&svc, lang, step).await?;
             Ok(page.cookie(cookie).into_response())
         }
     }

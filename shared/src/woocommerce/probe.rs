@@ -9,7 +9,7 @@ use crate::domain::StoreUrl;
 use crate::outbound::read_capped;
 
 /// What the probe found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Probe {
     /// WooCommerce with pretty permalinks: `/wc-auth/v1/authorize` will work.
     WooCommerce,
@@ -20,6 +20,9 @@ pub enum Probe {
     NotWooCommerce,
     /// No answer (connection refused, timeout, TLS failure).
     Unreachable,
+    /// Its REST API redirects to another address (`https://shop.example` → `https://www.shop.example`):
+    /// the shop's address is that one.
+    Moved(String),
 }
 
 #[derive(Deserialize)]
@@ -31,6 +34,8 @@ struct Index {
 /// The REST index's namespaces, when `url` answers 200 with one.
 enum Answer {
     Index(Vec<String>),
+    /// A redirect to the REST index at another base address.
+    Moved(String),
     Other,
     Unreachable,
 }
@@ -47,6 +52,7 @@ impl WooClient {
             Answer::Index(ns) if ns.iter().any(|n| n == "wc/v3") => Probe::WooCommerce,
             Answer::Index(_) => Probe::NotWooCommerce,
             Answer::Unreachable => Probe::Unreachable,
+            Answer::Moved(to) => Probe::Moved(to),
             Answer::Other => match self
                 .index(&format!("{store}/?rest_route=/&_fields=namespaces"))
                 .await
@@ -66,6 +72,22 @@ impl WooClient {
             Ok(r) => r,
             Err(_) => return Answer::Unreachable,
         };
+        if response.status().is_redirection() {
+            // Not followed (the client never follows redirects): named to the merchant.
+            return response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url::Url::parse(url).ok()?.join(l).ok())
+                .and_then(|to| {
+                    let base = to.as_str().split("/wp-json").next()?.to_owned();
+                    (to.path().contains("/wp-json")).then_some(base)
+                })
+                .filter(|base| base.starts_with("http"))
+                .map_or(Answer::Other, |base| {
+                    Answer::Moved(base.trim_end_matches('/').to_owned())
+                });
+        }
         if !response.status().is_success() {
             return Answer::Other;
         }
