@@ -1015,20 +1015,13 @@ impl Worker {
     ) -> Result<Document, RecordFailure> {
         let settings = self.tenant(&link.tenant).await?.document;
         let creds = open_woo_keys(&self.ports.secrets, link)?;
-        let ids: Vec<CatalogueId> = {
-            let mut ids: Vec<CatalogueId> = order
-                .line_items
-                .iter()
-                .filter_map(|i| match (i.product_id, i.variation_id) {
-                    (0, _) => None,
-                    (p, 0) => Some(CatalogueId::Product(p)),
-                    (parent, id) => Some(CatalogueId::Variation { parent, id }),
-                })
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        };
+        let mut ids: Vec<CatalogueId> = order
+            .line_items
+            .iter()
+            .filter_map(|i| i.catalogue_id())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
         let (facts, source) = match &creds {
             None => (HashMap::new(), WeightSource::NotAvailable),
             Some(creds) => self.item_facts(link, creds, &ids, receive_count).await?,

@@ -31,13 +31,7 @@ pub struct WooAttribute {
     pub option: String,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
-pub struct WooMeta {
-    #[serde(deserialize_with = "lenient::string")]
-    pub key: String,
-    pub value: Value,
-}
+pub use crate::order::WooMeta;
 
 /// A product or a variation (`/wc/v3/products`, `/products/{id}/variations`, product
 /// webhooks). A variation has `parent_id` and no `type` in older stores (`variation` in newer).
@@ -56,7 +50,9 @@ pub struct WooProduct {
     pub status: String,
     #[serde(deserialize_with = "lenient::opt_string")]
     pub sku: Option<String>,
+    #[serde(deserialize_with = "lenient::boolean")]
     pub r#virtual: bool,
+    #[serde(deserialize_with = "lenient::boolean")]
     pub downloadable: bool,
     /// `true`, `false`, or `"parent"` for a variation whose stock its parent manages.
     pub manage_stock: Value,

@@ -347,13 +347,27 @@ impl CatalogueId {
     }
 }
 
+impl CatalogueId {
+    /// What a line item's `product_id` and `variation_id` point at (nothing for a line
+    /// without a product: a deleted product, a custom line).
+    pub fn of(product_id: u64, variation_id: u64) -> Option<Self> {
+        match (product_id, variation_id) {
+            (0, _) => None,
+            (p, 0) => Some(Self::Product(p)),
+            (parent, id) => Some(Self::Variation { parent, id }),
+        }
+    }
+}
+
+impl WooLineItem {
+    pub fn catalogue_id(&self) -> Option<CatalogueId> {
+        CatalogueId::of(self.product_id, self.variation_id)
+    }
+}
+
 impl Item {
     pub fn catalogue_id(&self) -> Option<CatalogueId> {
-        match (self.product_id, self.variation_id) {
-            (0, _) => None,
-            (p, 0) => Some(CatalogueId::Product(p)),
-            (parent, id) => Some(CatalogueId::Variation { parent, id }),
-        }
+        CatalogueId::of(self.product_id, self.variation_id)
     }
 }
 
@@ -553,19 +567,6 @@ impl OrderDocument {
             tax_lines: order.tax_line_docs(),
             customer_note: order.customer_note.clone(),
         }
-    }
-
-    /// The catalogue entries whose weight is missing, each once.
-    pub fn items_missing_weight(&self) -> Vec<CatalogueId> {
-        let mut ids: Vec<CatalogueId> = self
-            .items
-            .iter()
-            .filter(|i| i.weight.is_none())
-            .filter_map(Item::catalogue_id)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
     }
 
     /// The hash that decides whether the tenant must hear about a change: everything that

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{gmt, CatalogueId, FeeLine, TaxLine, WeightSource, WooAddress, WooMeta, WooOrder};
+use super::{gmt, FeeLine, TaxLine, WeightSource, WooAddress, WooMeta, WooOrder};
 use crate::crypto::sha256_hex;
 use crate::domain::{CustomerId, StoreId};
 use crate::model::DocumentSettings;
@@ -30,6 +30,30 @@ pub struct ItemFacts {
 }
 
 impl ItemFacts {
+    /// What a product or variation says about shipping (an unparsable or negative number is
+    /// unknown; dimensions only when all three are known).
+    pub fn of(p: &crate::catalogue::WooProduct) -> Self {
+        let number = |s: &str| {
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite() && *n >= 0.0)
+        };
+        let d = &p.dimensions;
+        Self {
+            weight: number(&p.weight),
+            dimensions: (|| {
+                Some(Dimensions {
+                    length: number(&d.length)?,
+                    width: number(&d.width)?,
+                    height: number(&d.height)?,
+                })
+            })(),
+            virtual_item: p.r#virtual,
+            downloadable: p.downloadable,
+        }
+    }
+
     /// Virtual and downloadable items are not shipped.
     pub fn shippable(&self) -> bool {
         !(self.virtual_item || self.downloadable)
@@ -389,12 +413,9 @@ impl OrderDocumentV2 {
             .line_items
             .iter()
             .map(|i| {
-                let id = match (i.product_id, i.variation_id) {
-                    (0, _) => None,
-                    (p, 0) => Some(CatalogueId::Product(p)),
-                    (parent, id) => Some(CatalogueId::Variation { parent, id }),
-                };
-                let facts = id.and_then(|c| ctx.facts.get(&c.id()).copied());
+                let facts = i
+                    .catalogue_id()
+                    .and_then(|c| ctx.facts.get(&c.id()).copied());
                 Item {
                     line_item_id: i.id,
                     product_id: Some(i.product_id).filter(|p| *p > 0),
@@ -998,6 +1019,42 @@ mod tests {
         let mut missing = v;
         missing.as_object_mut().unwrap().remove("pickupPoint");
         assert!(!schema.is_valid(&missing), "a missing field accepted");
+    }
+
+    #[test]
+    fn catalogue_facts_that_are_not_numbers_are_unknown() {
+        let found = crate::woocommerce::item_facts(
+            br#"[{"id": 1, "weight": "-2", "virtual": "yes",
+                  "dimensions": {"length": "1", "width": "x", "height": "3"}},
+                 {"id": 2, "weight": 0.5, "downloadable": true, "dimensions": null},
+                 {"id": 3}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    1,
+                    ItemFacts {
+                        weight: None,
+                        dimensions: None,
+                        virtual_item: true,
+                        downloadable: false
+                    }
+                ),
+                (
+                    2,
+                    ItemFacts {
+                        weight: Some(0.5),
+                        dimensions: None,
+                        virtual_item: false,
+                        downloadable: true
+                    }
+                ),
+                (3, ItemFacts::default()),
+            ]
+        );
+        assert!(crate::woocommerce::item_facts(b"{\"not\": \"a list\"}").is_err());
     }
 
     #[test]

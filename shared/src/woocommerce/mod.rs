@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::crypto::SecretString;
 use crate::domain::StoreUrl;
-use crate::order::v2::{Dimensions, ItemFacts, RefundItem};
+use crate::order::v2::{ItemFacts, RefundItem};
 use crate::outbound::{read_capped, BodyError, OutboundPolicy};
 use crate::politeness::{self, StoreRate};
 
@@ -593,61 +593,11 @@ impl WooClient {
 }
 
 /// A product or variation list (`_fields=id,weight,dimensions,virtual,downloadable`) as what
-/// it says about shipping. Numbers come as strings (`"0.80"`), absent ones as `""`.
+/// it says about shipping, read as the catalogue reads products (`WooProduct`). Numbers come as
+/// strings (`"0.80"`), absent ones as `""`.
 pub fn item_facts(body: &[u8]) -> Result<Vec<(u64, ItemFacts)>, serde_json::Error> {
-    #[derive(Deserialize)]
-    struct Dims {
-        #[serde(default)]
-        length: serde_json::Value,
-        #[serde(default)]
-        width: serde_json::Value,
-        #[serde(default)]
-        height: serde_json::Value,
-    }
-    #[derive(Deserialize)]
-    struct Product {
-        id: u64,
-        #[serde(default)]
-        weight: serde_json::Value,
-        #[serde(default)]
-        dimensions: Option<Dims>,
-        #[serde(default, rename = "virtual")]
-        virtual_item: serde_json::Value,
-        #[serde(default)]
-        downloadable: serde_json::Value,
-    }
-    fn number(v: &serde_json::Value) -> Option<f64> {
-        match v {
-            serde_json::Value::String(s) => s.trim().parse().ok(),
-            serde_json::Value::Number(n) => n.as_f64(),
-            _ => None,
-        }
-        .filter(|n: &f64| n.is_finite() && *n >= 0.0)
-    }
-    fn flag(v: &serde_json::Value) -> bool {
-        matches!(v, serde_json::Value::Bool(true))
-            || matches!(v.as_str(), Some("true" | "yes" | "1"))
-    }
-    let products: Vec<Product> = serde_json::from_slice(body)?;
-    Ok(products
-        .into_iter()
-        .map(|p| {
-            let dimensions = p.dimensions.and_then(|d| {
-                Some(Dimensions {
-                    length: number(&d.length)?,
-                    width: number(&d.width)?,
-                    height: number(&d.height)?,
-                })
-            });
-            let facts = ItemFacts {
-                weight: number(&p.weight),
-                dimensions,
-                virtual_item: flag(&p.virtual_item),
-                downloadable: flag(&p.downloadable),
-            };
-            (p.id, facts)
-        })
-        .collect())
+    let products: Vec<crate::catalogue::WooProduct> = serde_json::from_slice(body)?;
+    Ok(products.iter().map(|p| (p.id, ItemFacts::of(p))).collect())
 }
 
 /// An order's refund list as the refunded items of each refund (each refunded line names the
