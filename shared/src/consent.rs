@@ -210,13 +210,8 @@ impl ConnectState {
 /// from its salt; this one is woolink's: re-connecting the same shop this way rotates its
 /// link instead of being refused as "another site").
 pub fn consent_device(site: &StoreUrl) -> DeviceId {
-    // A SHA-256 hex always parses.
     DeviceId::parse(&sha256_hex(format!("woolink wc-auth\0{site}").as_bytes()))
-        .unwrap_or_else(|_| unreachable_device())
-}
-
-fn unreachable_device() -> DeviceId {
-    DeviceId::parse(&"0".repeat(64)).unwrap_or_else(|_| unreachable_device())
+        .expect("a SHA-256 hex digest is 64 hexadecimal characters")
 }
 
 /// Where an attempt stands.

@@ -101,7 +101,7 @@ pub fn disconnect_routes() -> Router<Arc<Services>> {
 
 /// The `disconnect` function's app.
 pub fn disconnect_app(svc: Arc<Services>) -> Router {
-    finish(disconnect_routes().with_state(svc))
+    localized(finish(disconnect_routes().with_state(svc)))
 }
 
 /// Routes of the `webhook` function.
@@ -113,23 +113,29 @@ pub fn webhook_routes() -> Router<Arc<Intake>> {
 
 /// The `connect` function's app.
 pub fn connect_app(svc: Arc<Services>) -> Router {
-    finish(connect_routes().with_state(svc))
+    localized(finish(connect_routes().with_state(svc)))
 }
 
-/// The `webhook` function's app.
+/// The `webhook` function's app. Not localized: WooCommerce reads no message, and the
+/// intake's hot path does nothing it does not need.
 pub fn webhook_app(intake: Arc<Intake>) -> Router {
     finish(webhook_routes().with_state(intake))
 }
 
 /// Every route of every function, for the local runner, plus its own `extra` routes.
 pub fn local_app(svc: Arc<Services>, intake: Arc<Intake>, extra: Router) -> Router {
-    finish(
+    localized(finish(
         connect_routes()
             .merge(disconnect_routes())
             .with_state(svc)
             .merge(webhook_routes().with_state(intake))
             .merge(extra),
-    )
+    ))
+}
+
+/// The apps people and plugins call: answers in the request's language (`crate::i18n`).
+fn localized(app: Router) -> Router {
+    app.layer(middleware::from_fn(language))
 }
 
 /// Adds what every function's app has: JSON 404/405, request ids, access log.
@@ -142,7 +148,6 @@ pub fn finish(routes: Router) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(middleware::from_fn(language))
         .layer(middleware::from_fn(request_context))
 }
 

@@ -131,8 +131,9 @@ fn see_other(path: &str, cookies: Vec<String>) -> Response {
     response
 }
 
-fn query_map(raw: Option<&str>) -> HashMap<String, String> {
-    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+/// A query string's or form body's fields (the first 32; a field given twice keeps the last).
+fn fields(raw: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(raw)
         .take(32)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
@@ -206,13 +207,6 @@ fn same_site_form(headers: &HeaderMap, form: &HashMap<String, String>, base: &st
     cookie.len() == 64 && ct_eq(cookie.as_bytes(), sent.as_bytes())
 }
 
-fn form_of(body: &[u8]) -> HashMap<String, String> {
-    url::form_urlencoded::parse(body)
-        .take(32)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
 /// The page for a problem's status code.
 fn status_of(problem: Problem) -> StatusCode {
     match problem {
@@ -242,7 +236,7 @@ fn status_of(problem: Problem) -> StatusCode {
 /// Step 1 at `/connect`, or its answer (`?tenant=CODE` → the tenant's login page).
 pub async fn start(State(svc): AppState, RawQuery(q): RawQuery) -> Response {
     let lang = i18n::current();
-    let q = query_map(q.as_deref());
+    let q = fields(q.as_deref().unwrap_or_default().as_bytes());
     let given = q.get("tenant").map(|c| c.trim()).unwrap_or_default();
     if given.is_empty() {
         return tenant_page(lang, "", None).into_response();
@@ -343,7 +337,7 @@ pub async fn login(
         Err(p) => return Ok(tenant_page(lang, &code, Some(p)).into_response()),
     };
     let base = public_base(&svc, &headers)?;
-    let form = form_of(&body);
+    let form = fields(&body);
     let email_raw = form.get("email").map(|e| e.trim()).unwrap_or_default();
     if !same_site_form(&headers, &form, &base) {
         let (csrf, cookie) = csrf_token(&headers, &base);
@@ -514,7 +508,7 @@ pub async fn authorize(
         Ok(found) => found,
         Err(page) => return Ok(page),
     };
-    let form = form_of(&body);
+    let form = fields(&body);
     let chosen = form.get("store").map(|s| s.trim()).unwrap_or_default();
     let url = form.get("url").map(|s| s.trim()).unwrap_or_default();
     let (csrf, cookie) = csrf_token(&headers, &base);
@@ -602,7 +596,7 @@ pub async fn done(
         Ok(t) => t,
         Err(p) => return tenant_page(lang, &code, Some(p)).into_response(),
     };
-    let q = query_map(raw.as_deref());
+    let q = fields(raw.as_deref().unwrap_or_default().as_bytes());
     let token = q.get("user_id").map(String::as_str).unwrap_or_default();
     let here = format!(
         "/connect/{}/done?success={}&user_id={}",
