@@ -193,6 +193,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         dlq_url: env("WOOLINK_DLQ_URL"),
         max_receives: DEFAULT_MAX_RECEIVES,
         retention: DEFAULT_RETENTION,
+        history_retention: woolink::config::DEFAULT_HISTORY_RETENTION,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         jobs_queue_url: env("WOOLINK_JOBS_QUEUE_URL"),

@@ -44,6 +44,9 @@ pub struct Config {
     /// How long a disconnected store's order records are kept (`WOOLINK_RETENTION_DAYS`,
     /// default 30).
     pub retention: Duration,
+    /// How long an order's history (`crate::timeline`) is kept, and a finished order's record
+    /// after its last change (`WOOLINK_ORDER_RETENTION_DAYS`, default 90).
+    pub history_retention: Duration,
     /// How long the intake trusts a cached link (`WOOLINK_LINK_CACHE_SECS`, default 5): the
     /// longest a disconnect or secret rotation takes to be seen.
     pub link_cache_ttl: Duration,
@@ -67,6 +70,20 @@ pub struct Config {
     pub catchup_pages_per_job: u32,
 }
 
+/// A number of days (1-3650) from the environment.
+fn env_days(name: &str, default: Duration) -> Result<Duration> {
+    match env(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|d| (1..=3650).contains(d))
+            .map(|d| Duration::from_secs(d * 86_400))
+            .ok_or_else(|| Error::internal(format!("{name} must be 1-3650"))),
+    }
+}
+
 /// How long a connect state is accepted (`crate::consent`).
 pub const DEFAULT_CONSENT_TTL: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_LINK_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -76,6 +93,7 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// tenant failing 35 % of requests loses nothing to the DLQ (0.35^16 ≈ 5e-8 per version).
 pub const DEFAULT_MAX_RECEIVES: u32 = 16;
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+pub const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(90 * 86_400);
 
 pub const DEFAULT_POLL_OVERLAP: Duration = Duration::from_secs(120);
 pub const DEFAULT_CATCHUP_PAGES_PER_JOB: u32 = 50;
@@ -198,16 +216,8 @@ impl Config {
                 })?,
             },
             link_cache_ttl: env_secs("WOOLINK_LINK_CACHE_SECS", DEFAULT_LINK_CACHE_TTL)?,
-            retention: match env("WOOLINK_RETENTION_DAYS") {
-                None => DEFAULT_RETENTION,
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|d| (1..=3650).contains(d))
-                    .map(|d| Duration::from_secs(d * 86_400))
-                    .ok_or_else(|| Error::internal("WOOLINK_RETENTION_DAYS must be 1-3650"))?,
-            },
+            retention: env_days("WOOLINK_RETENTION_DAYS", DEFAULT_RETENTION)?,
+            history_retention: env_days("WOOLINK_ORDER_RETENTION_DAYS", DEFAULT_HISTORY_RETENTION)?,
             max_message_bytes: match env("WOOLINK_MAX_MESSAGE_BYTES") {
                 None => DEFAULT_MAX_MESSAGE_BYTES,
                 Some(v) => v

@@ -16,6 +16,8 @@ const ANSWER_KEPT: usize = 1024;
 pub struct Failure {
     pub summary: String,
     pub answer: Option<String>,
+    /// The tenant's HTTP status, when it answered.
+    pub status: Option<u16>,
 }
 
 impl Failure {
@@ -23,6 +25,7 @@ impl Failure {
         Self {
             summary: summary.into(),
             answer: None,
+            status: None,
         }
     }
 }
@@ -132,6 +135,7 @@ impl FulfilmentClient {
         let failure = Failure {
             summary: format!("tenant answered {status}"),
             answer: Some(text),
+            status: Some(status),
         };
         Err(if retryable {
             DeliveryError::Retryable(failure)

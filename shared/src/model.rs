@@ -267,10 +267,28 @@ pub struct OrderSync {
     /// When the reconciliation poll found a version the tenant had to hear of before its
     /// webhook came (an order the webhooks alone would have lost).
     pub recovered_at: Option<DateTime<Utc>>,
+    /// The order's history (`crate::timeline`), oldest first.
+    pub timeline: Vec<crate::timeline::Entry>,
+    /// How many entries the history left out for length.
+    pub timeline_dropped: u32,
+    /// The state the stored record had when this one was read from it (`None`: nothing stored
+    /// yet). Not stored itself: the adapters move the store's counters from it to `state` in the
+    /// same write as the record (`crate::health::tally_change`).
+    pub stored_state: Option<SyncState>,
     pub revision: u64,
 }
 
 impl OrderSync {
+    /// Adds a step to the order's history (`crate::timeline`), kept within `retention`.
+    pub fn note(
+        &mut self,
+        at: DateTime<Utc>,
+        step: crate::timeline::Step,
+        retention: chrono::Duration,
+    ) {
+        self.timeline_dropped += crate::timeline::append(&mut self.timeline, at, step, retention);
+    }
+
     /// The record of an order seen for the first time: out of scope, nothing told, revision 1.
     pub fn first(store_id: StoreId, order_id: crate::domain::OrderId, now: DateTime<Utc>) -> Self {
         Self {
@@ -298,6 +316,9 @@ impl OrderSync {
             expires_at: None,
             source: crate::envelope::Source::Webhook,
             recovered_at: None,
+            timeline: Vec::new(),
+            timeline_dropped: 0,
+            stored_state: None,
             revision: 1,
         }
     }

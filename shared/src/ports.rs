@@ -68,6 +68,14 @@ pub trait Users: Send + Sync {
 pub trait Stores: Send + Sync {
     async fn get_store(&self, id: &StoreId) -> Result<Option<Store>>;
     async fn list_stores(&self, tenant: &TenantCode) -> Result<Vec<Store>>;
+    /// One page of the tenant's stores in id order, after `after`: the stores and the last
+    /// id when more may follow.
+    async fn list_stores_page(
+        &self,
+        tenant: &TenantCode,
+        after: Option<&StoreId>,
+        limit: usize,
+    ) -> Result<(Vec<Store>, Option<StoreId>)>;
     /// Creates the store or updates its name/customer id. A store id owned by another tenant
     /// is a `Conflict`.
     async fn put_store(&self, store: &Store) -> Result<Written>;
@@ -106,8 +114,19 @@ pub trait OrderSyncs: Send + Sync {
     /// Saves if the stored revision is still `expected` (`None`: nothing stored yet); a lost
     /// race is a `Conflict`. `sync.revision` must be `expected + 1` (or 1).
     async fn save_order_sync(&self, sync: &OrderSync, expected: Option<u64>) -> Result<()>;
-    /// Every order record of a store (status counters, lifecycle), one partition query.
+    /// Every order record of a store (disconnect's expiry), one partition query.
     async fn list_order_syncs(&self, store: &StoreId) -> Result<Vec<OrderSync>>;
+    /// One page of a store's orders (`crate::health::OrderQuery`), from an index: never a scan.
+    async fn list_orders(
+        &self,
+        store: &StoreId,
+        query: &crate::health::OrderQuery,
+    ) -> Result<crate::health::OrderPage>;
+    /// The store's counters, moved by every order write that changes an order's state (zero
+    /// when nothing was counted yet).
+    async fn get_tally(&self, store: &StoreId) -> Result<crate::health::StoreTally>;
+    /// The store's lag and recovery buckets that start at or after `since` (epoch seconds).
+    async fn get_buckets(&self, store: &StoreId, since: i64) -> Result<Vec<crate::health::Bucket>>;
     /// Erases every order record of a store, with its shipments and its backfill and poll
     /// records (the store and its link stay); returns how many order records there were.
     async fn delete_order_syncs(&self, store: &StoreId) -> Result<usize>;

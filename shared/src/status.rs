@@ -1,29 +1,31 @@
 //! What a store's link and orders look like to the status routes.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use crate::auth::{authorize_link, Gate, StoreCaller};
 use crate::domain::{OrderId, StoreId};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{BackfillRun, Link, OrderSync, Reconciliation, SyncState};
+use crate::health::{self, Facts, Lag, Overall, StoreTally};
+use crate::model::{BackfillRun, Link, OrderSync, Reconciliation, WebhookHealth};
 use crate::ports::{Backfills, OrderSyncs, Reconciliations};
 
-/// A store's link as the status route shows it.
+/// A store's link as the status routes show it: read in a fixed number of calls, whatever
+/// the store's history (the counters are kept on write, `crate::health`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreStatus {
     pub link: Link,
-    pub received: u64,
-    pub synced: u64,
-    pub failed: u64,
-    pub last_sync_at: Option<DateTime<Utc>>,
-    /// When the newest order version that came by webhook was received.
-    pub last_webhook_at: Option<DateTime<Utc>>,
+    pub tally: StoreTally,
+    /// Delivery lag (webhook received → tenant accepted) over the last hour.
+    pub lag_1h: Option<Lag>,
     /// Orders the reconciliation poll delivered before their webhook, in the last 24 hours.
     pub recovered_24h: u64,
     pub backfill: Option<BackfillRun>,
     pub reconciliation: Option<Reconciliation>,
     /// The last catalogue import, with the SKU problems it found.
     pub catalogue: Option<crate::model::CatalogueRun>,
+    /// The overall verdict, and every reason for it (code, sentence), worst first.
+    pub health: Overall,
+    pub reasons: Vec<(&'static str, String)>,
 }
 
 /// The read side of the catch-up records, for the status route.
@@ -44,38 +46,52 @@ pub async fn store_status(
     describe_store(link, orders, records).await
 }
 
-/// The status of a store whose link the caller may see (however it was authorised).
+/// The status of a store whose link the caller may see (however it was authorised): six
+/// reads (counters, a day of buckets, backfill, poll, catalogue; the link came with the
+/// caller), none of them over the store's orders.
 pub async fn describe_store(
     link: Link,
     orders: &dyn OrderSyncs,
     records: CatchUpRecords<'_>,
 ) -> Result<StoreStatus> {
     let store = &link.store_id.clone();
-    // Counted from the store's order records: one partition query on a read path that is
-    // rare, rather than counter writes on every delivery.
-    let orders = orders.list_order_syncs(store).await?;
-    let count = |s: SyncState| orders.iter().filter(|o| o.state == s).count() as u64;
-    let day_ago = Utc::now() - chrono::Duration::hours(24);
+    let now = Utc::now();
+    let (tally, buckets, backfill, reconciliation, catalogue) = futures::try_join!(
+        orders.get_tally(store),
+        orders.get_buckets(
+            store,
+            health::bucket_start(now - chrono::Duration::hours(24))
+        ),
+        records.backfills.get_backfill(store),
+        records.reconciliations.get_reconciliation(store),
+        records.catalogue.get_catalogue_run(store),
+    )?;
+    let lag_1h = health::lag_over(&buckets, now - chrono::Duration::hours(1));
+    let recovered_24h = health::recovered_since(&buckets, now - chrono::Duration::hours(24));
+    let r = reconciliation.as_ref();
+    let facts = Facts {
+        connected: link.is_connected(),
+        paused: false,
+        keys_refused: r.and_then(|r| r.attention.clone()),
+        webhooks_failing: r.and_then(|r| r.webhooks) == Some(WebhookHealth::Failing),
+        webhooks_repaired: r.and_then(|r| r.webhooks) == Some(WebhookHealth::Repaired),
+        failed_orders: tally.failed,
+        queued_orders: tally.queued,
+        lag_p99_ms: lag_1h.as_ref().map(|l| l.p99_ms),
+        recovered_24h,
+        reconciliation_error: r.and_then(|r| r.last_error.clone()),
+    };
+    let (health, reasons) = health::verdict(&facts);
     Ok(StoreStatus {
         link,
-        received: orders.len() as u64,
-        synced: count(SyncState::Synced),
-        failed: count(SyncState::Failed),
-        last_sync_at: orders.iter().filter_map(|o| o.synced_at).max(),
-        last_webhook_at: orders
-            .iter()
-            .filter(|o| o.source.is_webhook())
-            .filter_map(|o| o.received_at.as_deref())
-            .filter_map(|r| DateTime::parse_from_rfc3339(r).ok())
-            .map(|d| d.with_timezone(&Utc))
-            .max(),
-        recovered_24h: orders
-            .iter()
-            .filter(|o| o.recovered_at.is_some_and(|at| at > day_ago))
-            .count() as u64,
-        backfill: records.backfills.get_backfill(store).await?,
-        reconciliation: records.reconciliations.get_reconciliation(store).await?,
-        catalogue: records.catalogue.get_catalogue_run(store).await?,
+        tally,
+        lag_1h,
+        recovered_24h,
+        backfill,
+        reconciliation,
+        catalogue,
+        health,
+        reasons,
     })
 }
 

@@ -420,6 +420,7 @@ impl Worker {
         let settings = WorkerSettings {
             max_receives: config.max_receives,
             retention: config.retention,
+            history_retention: config.history_retention,
             ..WorkerSettings::default()
         };
         Ok(Arc::new(Self::from_parts(

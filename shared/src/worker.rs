@@ -28,6 +28,7 @@ use crate::order::{CatalogueId, Document, OrderDocument, WeightSource, WooOrder}
 use crate::ports::{Links, OrderSyncs, Tenants};
 use crate::queue::{Queue, Received};
 use crate::secrets::{self, open_woo_keys, Sealing};
+use crate::timeline::Step;
 use crate::woocommerce::{WooClient, WooCredentials, WooError};
 
 /// Knobs of the worker; defaults match the SAM template.
@@ -46,6 +47,9 @@ pub struct WorkerSettings {
     pub cache_ttl: Duration,
     /// How long order records of a disconnected store are kept.
     pub retention: Duration,
+    /// How long an order's history is kept, and a finished order's record after its last
+    /// change.
+    pub history_retention: Duration,
     /// How long a `queued` record counts as being delivered by another worker (a newer or
     /// duplicate record of the order waits meanwhile); after it, the record is superseded.
     pub in_flight_window: Duration,
@@ -66,6 +70,7 @@ impl Default for WorkerSettings {
             weight_lookup_receives: 2,
             cache_ttl: Duration::from_secs(5),
             retention: crate::config::DEFAULT_RETENTION,
+            history_retention: crate::config::DEFAULT_HISTORY_RETENTION,
             in_flight_window: Duration::from_secs(30),
             wait_budget: Duration::from_secs(5),
             wait_retry: Duration::from_secs(1),
@@ -637,7 +642,7 @@ impl Worker {
                             existing,
                             &incoming,
                             (in_scope, newest),
-                            head.source(),
+                            (head.source(), head.topic()),
                             attempt,
                         )
                         .await?;
@@ -725,10 +730,11 @@ impl Worker {
         existing: Option<OrderSync>,
         incoming: &Version,
         (in_scope, newest): (bool, bool),
-        source: Source,
+        (source, topic): (Source, WooTopic),
         attempt: Attempt<'_>,
     ) -> Result<Plan, RecordFailure> {
         let now = Utc::now();
+        let keep = self.history_retention();
         let mut next = match existing {
             Some(e) => OrderSync {
                 revision: e.revision + 1,
@@ -745,6 +751,19 @@ impl Worker {
             next.received_at = Some(incoming.key.received.clone());
             next.content_hash = Some(incoming.content.clone());
             next.source = source;
+            next.note(
+                now,
+                Step::Received {
+                    source: source.as_str().to_owned(),
+                    topic: Some(topic.as_str().to_owned()),
+                    version: incoming.key.modified.to_string(),
+                    status: incoming.status.clone(),
+                },
+                keep,
+            );
+            // A finished order's record is kept for the retention period after its last
+            // change (DynamoDB TTL); one still moving is kept while it moves.
+            next.expires_at = finished(&incoming.status).then(|| now + keep);
             let superseded = next
                 .waiting
                 .as_deref()
@@ -774,6 +793,13 @@ impl Worker {
         }
         if !in_scope {
             next.state = SyncState::Skipped;
+            next.note(
+                now,
+                Step::Skipped {
+                    reason: format!("status {} is not a trigger status", incoming.status),
+                },
+                keep,
+            );
             return Ok(Plan::Record(next));
         }
 
@@ -794,10 +820,24 @@ impl Worker {
                 SyncState::Skipped
             };
             next.doc_hash = Some(hash);
+            next.note(
+                now,
+                Step::Skipped {
+                    reason: "nothing the tenant receives changed".to_owned(),
+                },
+                keep,
+            );
             return Ok(Plan::Record(next));
         };
         next.state = SyncState::Queued;
         next.event = Some(event);
+        next.note(
+            now,
+            Step::Queued {
+                event: event.as_str().to_owned(),
+            },
+            keep,
+        );
         next.webhook_id = Some(webhook_id(
             &link.store_id,
             next.order_id,
@@ -829,6 +869,7 @@ impl Worker {
             .map_or_else(|| format!("{}Z", state.version), str::to_owned);
         let body = serde_json::to_vec(&json!({"type": event, "timestamp": timestamp, "data": doc}))
             .map_err(|e| RecordFailure::now(e.to_string()))?;
+        let started = Instant::now();
         let outcome = match &target.url {
             Some(url) => {
                 self.ports
@@ -840,10 +881,27 @@ impl Worker {
                 "the fulfilment URL is not a URL",
             ))),
         };
+        let latency_ms = started.elapsed().as_millis() as u64;
         let expected = state.revision;
         state.revision += 1;
         state.attempts += 1;
         state.updated_at = Utc::now();
+        let keep = self.history_retention();
+        let (status, error) = match &outcome {
+            Ok(status) => (Some(*status), None),
+            Err(DeliveryError::Permanent(f) | DeliveryError::Retryable(f)) => {
+                (f.status, Some(f.summary.clone()))
+            }
+        };
+        state.note(
+            state.updated_at,
+            Step::Attempt {
+                status,
+                latency_ms,
+                error,
+            },
+            keep,
+        );
         let (store, order) = (state.store_id.clone(), state.order_id);
         let retry = match outcome {
             Ok(status) => {
@@ -852,6 +910,13 @@ impl Worker {
                 state.synced_at = Some(state.updated_at);
                 state.last_error = None;
                 state.tenant_answer = None;
+                state.note(
+                    state.updated_at,
+                    Step::Synced {
+                        event: event.as_str().to_owned(),
+                    },
+                    keep,
+                );
                 tracing::info!(%store, %order, %event, status, webhook_id = %webhook_id, "delivered to the tenant");
                 None
             }
@@ -859,6 +924,13 @@ impl Worker {
                 state.state = SyncState::Failed;
                 state.last_error = Some(failure.summary.clone());
                 state.tenant_answer = failure.answer.clone();
+                state.note(
+                    state.updated_at,
+                    Step::Failed {
+                        error: format!("{}; parked in the dead-letter queue", failure.summary),
+                    },
+                    keep,
+                );
                 tracing::warn!(%store, %order, %event, "the tenant refused the order; parked in the dead-letter queue");
                 // No automatic retry: the message waits in the DLQ for a redrive.
                 self.ports.dead_letters.send(message.to_owned()).await?;
@@ -873,6 +945,15 @@ impl Worker {
                 };
                 state.last_error = Some(failure.summary.clone());
                 state.tenant_answer = failure.answer.clone();
+                if exhausted {
+                    state.note(
+                        state.updated_at,
+                        Step::Failed {
+                            error: format!("{}; retries ran out", failure.summary),
+                        },
+                        keep,
+                    );
+                }
                 tracing::warn!(%store, %order, %event, receive_count, exhausted, "delivery failed; will retry");
                 Some(failure)
             }
@@ -929,10 +1010,16 @@ impl Worker {
             state = OrderSync {
                 revision: now.revision + 1,
                 waiting: now.waiting,
+                stored_state: now.stored_state,
                 ..state
             };
         }
         Err(RecordFailure::now("the order kept changing concurrently"))
+    }
+
+    fn history_retention(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.history_retention)
+            .unwrap_or_else(|_| chrono::Duration::days(90))
     }
 
     async fn link(&self, store: &StoreId) -> Result<Link, RecordFailure> {
@@ -1177,6 +1264,14 @@ impl Worker {
             }
         }
     }
+}
+
+/// WooCommerce statuses after which an order normally changes no more.
+fn finished(status: &str) -> bool {
+    matches!(
+        status,
+        "completed" | "cancelled" | "refunded" | "failed" | "trash"
+    )
 }
 
 #[cfg(test)]

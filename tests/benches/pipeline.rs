@@ -146,6 +146,7 @@ async fn main() {
         dlq_url: None,
         max_receives: DEFAULT_MAX_RECEIVES,
         retention: woolink::config::DEFAULT_RETENTION,
+        history_retention: woolink::config::DEFAULT_HISTORY_RETENTION,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         jobs_queue_url: None,

@@ -6,6 +6,7 @@ pub mod connect;
 pub mod disconnect;
 pub mod error;
 pub mod extract;
+pub mod operations;
 pub mod pages;
 pub mod shipments;
 pub mod webhook;
@@ -52,9 +53,18 @@ pub fn connect_routes() -> Router<Arc<Services>> {
         .route("/v1/connect/link", post(connect::link))
         .route("/v1/stores/{storeId}", get(connect::store_status))
         .route("/v1/stores/{storeId}/backfill", post(connect::backfill))
+        .route("/v1/tenant/stores", get(operations::stores))
         .route(
             "/v1/tenant/stores/{storeId}",
             get(connect::tenant_store_status),
+        )
+        .route(
+            "/v1/tenant/stores/{storeId}/orders",
+            get(operations::orders),
+        )
+        .route(
+            "/v1/tenant/stores/{storeId}/orders/{orderId}",
+            get(operations::order),
         )
         .route(
             "/v1/stores/{storeId}/orders/{orderId}",

@@ -23,7 +23,7 @@ impl Serialize for Time {
     }
 }
 
-fn time(t: Option<DateTime<Utc>>) -> Option<Time> {
+pub fn time(t: Option<DateTime<Utc>>) -> Option<Time> {
     t.map(Time)
 }
 
@@ -146,6 +146,9 @@ pub struct StoreState<'a> {
     pub customer_id: &'a CustomerId,
     pub disconnected_at: Option<Time>,
     pub health: Health<'a>,
+    pub keys: &'static str,
+    pub lag: Option<LagView>,
+    pub last_order_at: Option<Time>,
     pub last_sync_at: Option<Time>,
     pub last_webhook_at: Option<Time>,
     pub linked_at: Time,
@@ -227,10 +230,30 @@ pub struct BackfillCount {
     pub matching: u64,
 }
 
+/// The overall verdict: `healthy`, `degraded` or `attention_needed`, every reason (worst
+/// first), and the first reason's sentence alone (what clients before the reasons read).
 #[derive(Serialize)]
 pub struct Health<'a> {
     pub reason: Option<&'a str>,
+    pub reasons: Vec<Reason<'a>>,
     pub state: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct Reason<'a> {
+    pub code: &'static str,
+    pub message: &'a str,
+}
+
+/// Delivery lag over the last hour: webhook received → tenant accepted, as the upper bounds
+/// of the histogram bins the 50th and 99th percentiles fall in (`null`: above 6 hours).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LagView {
+    pub deliveries: u64,
+    pub p50_ms: Option<u64>,
+    pub p99_ms: Option<u64>,
+    pub window: &'static str,
 }
 
 #[derive(Serialize)]
@@ -252,38 +275,60 @@ pub struct WebhooksView {
     pub state: &'static str,
 }
 
+/// Orders by where they stand now (`received`: every order ever recorded). `deadLetters`:
+/// the failed ones, whose messages wait in the dead-letter queue.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OrderCounts {
-    pub failed: u64,
-    pub received: u64,
-    pub synced: u64,
+    pub dead_letters: i64,
+    pub failed: i64,
+    pub queued: i64,
+    pub received: i64,
+    pub skipped: i64,
+    pub synced: i64,
 }
 
 impl<'a> From<&'a StoreStatus> for StoreState<'a> {
     fn from(s: &'a StoreStatus) -> Self {
         let l = &s.link;
         let r = s.reconciliation.as_ref();
-        let attention = r.and_then(|r| r.attention.as_deref());
+        let t = &s.tally;
         Self {
             backfill: s.backfill.as_ref().map(BackfillView::from),
             catalogue: s.catalogue.as_ref().map(CatalogueView::from),
             customer_id: &l.customer_id,
             disconnected_at: time(l.disconnected_at),
             health: Health {
-                reason: attention,
-                state: if attention.is_some() {
-                    "attention_needed"
-                } else {
-                    "ok"
-                },
+                reason: s.reasons.first().map(|r| r.1.as_str()),
+                reasons: s
+                    .reasons
+                    .iter()
+                    .map(|(code, message)| Reason { code, message })
+                    .collect(),
+                state: s.health.as_str(),
             },
-            last_sync_at: time(s.last_sync_at),
-            last_webhook_at: time(s.last_webhook_at),
+            keys: match (&l.woo_keys, r.and_then(|r| r.attention.as_deref())) {
+                (None, _) => "none",
+                (Some(_), Some(_)) => "refused",
+                (Some(_), None) => "valid",
+            },
+            lag: s.lag_1h.as_ref().map(|lag| LagView {
+                deliveries: lag.deliveries,
+                p50_ms: lag.p50_ms,
+                p99_ms: lag.p99_ms,
+                window: "1h",
+            }),
+            last_order_at: time(t.last_order_at),
+            last_sync_at: time(t.last_synced_at),
+            last_webhook_at: time(t.last_webhook_at),
             linked_at: Time(l.linked_at),
             orders: OrderCounts {
-                failed: s.failed,
-                received: s.received,
-                synced: s.synced,
+                dead_letters: t.failed,
+                failed: t.failed,
+                queued: t.queued,
+                received: t.received,
+                skipped: t.skipped,
+                synced: t.synced,
             },
             reconciliation: ReconciliationView {
                 last_error: r.and_then(|r| r.last_error.as_deref()),
@@ -461,15 +506,23 @@ mod tests {
         for (disconnected, last_sync) in [(None, None), (Some(at(9)), Some(at(5)))] {
             let status = StoreStatus {
                 link: link(disconnected),
-                received: 4,
-                synced: 3,
-                failed: 1,
-                last_sync_at: last_sync,
-                last_webhook_at: None,
+                tally: crate::health::StoreTally {
+                    received: 4,
+                    skipped: 0,
+                    queued: 0,
+                    synced: 3,
+                    failed: 1,
+                    last_webhook_at: None,
+                    last_order_at: None,
+                    last_synced_at: last_sync,
+                },
+                lag_1h: None,
                 recovered_24h: 2,
                 backfill: None,
                 reconciliation: None,
                 catalogue: None,
+                health: crate::health::Overall::AttentionNeeded,
+                reasons: vec![("failed_orders", "1 order(s) failed".to_owned())],
             };
             let ts = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
             let l = &status.link;
@@ -482,11 +535,15 @@ mod tests {
                     "customerId": l.customer_id,
                     "linkedAt": ts(l.linked_at),
                     "disconnectedAt": l.disconnected_at.map(ts),
-                    "orders": {"received": 4, "synced": 3, "failed": 1},
+                    "orders": {"received": 4, "skipped": 0, "queued": 0, "synced": 3, "failed": 1, "deadLetters": 1},
+                    "lastOrderAt": null,
+                    "keys": "none",
+                    "lag": null,
                     "lastSyncAt": last_sync.map(ts),
                     "backfill": null,
                     "catalogue": null,
-                    "health": {"state": "ok", "reason": null},
+                    "health": {"state": "attention_needed", "reason": "1 order(s) failed",
+                        "reasons": [{"code": "failed_orders", "message": "1 order(s) failed"}]},
                     "lastWebhookAt": null,
                     "reconciliation": {"lastRunAt": null, "watermark": null,
                         "recovered24h": 2, "lastQueued": 0, "lastError": null},

@@ -36,6 +36,8 @@ struct Data {
     api_keys: HashMap<CredentialHash, StoreId>,
     sessions: HashMap<CredentialHash, Session>,
     orders: BTreeMap<(StoreId, OrderId), OrderSync>,
+    tallies: HashMap<StoreId, crate::health::StoreTally>,
+    buckets: BTreeMap<(StoreId, i64), crate::health::Bucket>,
     catalogue: BTreeMap<(StoreId, u64), crate::model::CatalogueItem>,
     catalogue_runs: HashMap<StoreId, crate::model::CatalogueRun>,
     inventory_jobs: HashMap<(StoreId, String), crate::model::InventoryJob>,
@@ -144,6 +146,26 @@ impl Stores for MemoryStore {
                 .collect()
         })
     }
+    async fn list_stores_page(
+        &self,
+        tenant: &TenantCode,
+        after: Option<&StoreId>,
+        limit: usize,
+    ) -> Result<(Vec<Store>, Option<StoreId>)> {
+        self.with(|d| {
+            let mut page: Vec<Store> = d
+                .stores
+                .values()
+                .filter(|s| &s.tenant == tenant && after.is_none_or(|a| &s.id > a))
+                .take(limit + 1)
+                .cloned()
+                .collect();
+            let more = page.len() > limit;
+            page.truncate(limit);
+            let next = more.then(|| page.last().map(|s| s.id.clone())).flatten();
+            (page, next)
+        })
+    }
     async fn put_store(&self, store: &Store) -> Result<Written> {
         self.with(|d| match d.stores.get(&store.id) {
             Some(existing) if existing.tenant != store.tenant => Err(Error::new(
@@ -242,9 +264,79 @@ impl OrderSyncs for MemoryStore {
             if d.orders.get(&key).map(|o| o.revision) != expected {
                 return Err(conflict_on_order(&sync.store_id, sync.order_id));
             }
-            d.orders.insert(key, sync.clone());
+            if let Some(change) = crate::health::tally_change(sync) {
+                d.tallies
+                    .entry(sync.store_id.clone())
+                    .or_default()
+                    .apply(&change);
+            }
+            if let Some(sample) = crate::health::sample_of(sync) {
+                d.buckets
+                    .entry((sync.store_id.clone(), sample.bucket))
+                    .or_insert_with(|| crate::health::Bucket::empty(sample.bucket))
+                    .add(&sample);
+            }
+            let mut stored = sync.clone();
+            stored.stored_state = Some(sync.state);
+            d.orders.insert(key, stored);
             Ok(())
         })?
+    }
+    async fn list_orders(
+        &self,
+        store: &StoreId,
+        query: &crate::health::OrderQuery,
+    ) -> Result<crate::health::OrderPage> {
+        use crate::health::{changed_key, indexed, since_key, After, OrderPage};
+        self.with(|d| {
+            let of_store = d.orders.values().filter(|o| &o.store_id == store);
+            let mut listed: Vec<(After, OrderSync)> = match query.state {
+                Some(state) => {
+                    let from = query.since.map(since_key).unwrap_or_default();
+                    let mut v: Vec<_> = of_store
+                        .filter(|o| o.state == state && indexed(state))
+                        .map(|o| (changed_key(o), o))
+                        .filter(|(k, _)| *k >= from)
+                        .filter(|(k, _)| match &query.after {
+                            Some(After::Changed(a)) => k < a,
+                            _ => true,
+                        })
+                        .map(|(k, o)| (After::Changed(k), o.clone()))
+                        .collect();
+                    v.sort_by(|a, b| b.0.cmp(&a.0));
+                    v
+                }
+                None => of_store
+                    .rev()
+                    .filter(|o| match &query.after {
+                        Some(After::Order(a)) => o.order_id.get() < *a,
+                        _ => true,
+                    })
+                    .map(|o| (After::Order(o.order_id.get()), o.clone()))
+                    .collect(),
+            };
+            let more = listed.len() > query.limit;
+            listed.truncate(query.limit);
+            OrderPage {
+                next: if more {
+                    listed.last().map(|(a, _)| a.clone())
+                } else {
+                    None
+                },
+                orders: listed.into_iter().map(|(_, o)| o).collect(),
+            }
+        })
+    }
+    async fn get_tally(&self, store: &StoreId) -> Result<crate::health::StoreTally> {
+        self.with(|d| d.tallies.get(store).cloned().unwrap_or_default())
+    }
+    async fn get_buckets(&self, store: &StoreId, since: i64) -> Result<Vec<crate::health::Bucket>> {
+        self.with(|d| {
+            d.buckets
+                .range((store.clone(), since)..=(store.clone(), i64::MAX))
+                .map(|(_, b)| b.clone())
+                .collect()
+        })
     }
     async fn list_order_syncs(&self, store: &StoreId) -> Result<Vec<OrderSync>> {
         self.with(|d| {
@@ -259,6 +351,8 @@ impl OrderSyncs for MemoryStore {
         self.with(|d| {
             let before = d.orders.len();
             d.orders.retain(|(s, _), _| s != store);
+            d.tallies.remove(store);
+            d.buckets.retain(|(s, _), _| s != store);
             // With them go the store's shipments, catch-up and catalogue records, as in
             // DynamoDB (every item of the store's partition but the store and its link).
             d.shipments.retain(|(s, _, _), _| s != store);

@@ -89,6 +89,7 @@ pub fn bench_config(store_rate: woolink::politeness::StoreRate) -> woolink::conf
         dlq_url: None,
         max_receives: 16,
         retention: woolink::config::DEFAULT_RETENTION,
+        history_retention: woolink::config::DEFAULT_HISTORY_RETENTION,
         link_cache_ttl: woolink::config::DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: woolink::config::DEFAULT_MAX_MESSAGE_BYTES,
         jobs_queue_url: None,

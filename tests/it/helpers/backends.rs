@@ -141,6 +141,7 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
         dlq_url: None,
         max_receives: MAX_RECEIVES,
         retention: woolink::config::DEFAULT_RETENTION,
+        history_retention: woolink::config::DEFAULT_HISTORY_RETENTION,
         link_cache_ttl: DEFAULT_LINK_CACHE_TTL,
         max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         jobs_queue_url: None,

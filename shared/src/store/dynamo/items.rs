@@ -469,7 +469,21 @@ struct OrderItem {
     source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     recovered_at: Option<DateTime<Utc>>,
+    /// `crate::timeline`, compact JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeline: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    timeline_dropped: u32,
+    /// The `orderState` index: `STORE#{storeId}#{state}` and `changed_key`, for states listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    state_at: Option<String>,
     revision: u64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn order_item(o: &OrderSync) -> OrderItem {
@@ -500,6 +514,11 @@ fn order_item(o: &OrderSync) -> OrderItem {
         ttl: o.expires_at.map(|e| e.timestamp()),
         source: (!o.source.is_webhook()).then(|| o.source.as_str().to_owned()),
         recovered_at: o.recovered_at,
+        timeline: (!o.timeline.is_empty()).then(|| crate::timeline::encode(&o.timeline)),
+        timeline_dropped: o.timeline_dropped,
+        state_key: crate::health::indexed(o.state)
+            .then(|| keys::order_state_key(o.store_id.as_str(), o.state.as_str())),
+        state_at: crate::health::indexed(o.state).then(|| crate::health::changed_key(o)),
         revision: o.revision,
     }
 }
@@ -536,8 +555,128 @@ fn order_from(i: OrderItem) -> Result<OrderSync> {
             Some(s) => crate::envelope::Source::parse(&s).ok_or_else(|| corrupt("order"))?,
         },
         recovered_at: i.recovered_at,
+        timeline: crate::timeline::decode(i.timeline.as_deref()),
+        timeline_dropped: i.timeline_dropped,
+        stored_state: SyncState::parse(&i.state),
         revision: i.revision,
     })
+}
+
+/// The store's counters (`crate::health::StoreTally`), as `ADD` and `SET` keep them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TallyItem {
+    #[serde(default)]
+    received: i64,
+    #[serde(default)]
+    skipped: i64,
+    #[serde(default)]
+    queued: i64,
+    #[serde(default)]
+    synced: i64,
+    #[serde(default)]
+    failed: i64,
+    #[serde(default)]
+    last_webhook_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    last_order_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    last_synced_at: Option<DateTime<Utc>>,
+}
+
+pub fn tally_of(item: Item) -> Result<crate::health::StoreTally> {
+    let t: TallyItem = from_item(item, "store tally")?;
+    Ok(crate::health::StoreTally {
+        received: t.received,
+        skipped: t.skipped,
+        queued: t.queued,
+        synced: t.synced,
+        failed: t.failed,
+        last_webhook_at: t.last_webhook_at,
+        last_order_at: t.last_order_at,
+        last_synced_at: t.last_synced_at,
+    })
+}
+
+/// The update expression moving the counters (`ADD`s and `SET`s) and its values.
+pub fn tally_update(change: &crate::health::TallyChange) -> (String, Item) {
+    let mut adds = Vec::new();
+    let mut sets = Vec::new();
+    let mut values = Item::new();
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    if change.new_order {
+        adds.push("received :one".to_owned());
+    }
+    values.insert(":one".into(), n(1));
+    if let Some(from) = change.from {
+        adds.push(format!("{} :minus", from.as_str()));
+        values.insert(":minus".into(), n(-1));
+    }
+    adds.push(format!("{} :one", change.to.as_str()));
+    let at = |t: DateTime<Utc>| s(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    if let Some(t) = change.webhook_at {
+        sets.push("lastWebhookAt = :webhook".to_owned());
+        values.insert(":webhook".into(), at(t));
+    }
+    if let Some(t) = change.order_at {
+        sets.push("lastOrderAt = :order".to_owned());
+        values.insert(":order".into(), at(t));
+    }
+    if let Some(t) = change.synced_at {
+        sets.push("lastSyncedAt = :synced".to_owned());
+        values.insert(":synced".into(), at(t));
+    }
+    let mut expr = format!("ADD {}", adds.join(", "));
+    if !sets.is_empty() {
+        expr.push_str(&format!(" SET {}", sets.join(", ")));
+    }
+    (expr, values)
+}
+
+pub fn bucket_of(item: Item) -> Result<crate::health::Bucket> {
+    let corrupt_bucket = || corrupt("store bucket");
+    let start = item
+        .get("start")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(corrupt_bucket)?;
+    let mut bucket = crate::health::Bucket::empty(start);
+    let num = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    for (i, slot) in bucket.lag.iter_mut().enumerate() {
+        *slot = num(&format!("lag{i:02}"));
+    }
+    bucket.recovered = num("recovered");
+    Ok(bucket)
+}
+
+/// The update expression adding one sample to its bucket (created on first use, kept
+/// `BUCKETS_KEPT`).
+pub fn bucket_update(sample: &crate::health::Sample) -> (String, Item) {
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    let mut adds = Vec::new();
+    let values = Item::from([
+        (":one".to_owned(), n(1)),
+        (":start".to_owned(), n(sample.bucket)),
+        (
+            ":ttl".to_owned(),
+            n(sample.bucket + crate::health::BUCKETS_KEPT.num_seconds()),
+        ),
+    ]);
+    if let Some(bin) = sample.lag_bin {
+        adds.push(format!("lag{bin:02} :one"));
+    }
+    if sample.recovered {
+        adds.push("recovered :one".to_owned());
+    }
+    (
+        format!("ADD {} SET #start = :start, #ttl = :ttl", adds.join(", ")),
+        values,
+    )
 }
 
 #[derive(Serialize, Deserialize)]
@@ -977,6 +1116,14 @@ mod tests {
             o.expires_at = Some(at(90 * 86_400));
             o.source = crate::envelope::Source::Poll;
             o.recovered_at = Some(at(31));
+            o.note(
+                at(30),
+                crate::timeline::Step::Synced {
+                    event: "order.created".into(),
+                },
+                chrono::Duration::days(90),
+            );
+            o.timeline_dropped = 3;
             o.revision = 12;
         }
         o
@@ -1036,7 +1183,19 @@ mod tests {
             assert_eq!(link_of(super::link(&l).unwrap()).unwrap(), l);
 
             let o = order(full);
-            assert_eq!(order_of(super::order(&o).unwrap()).unwrap(), o);
+            let back = order_of(super::order(&o).unwrap()).unwrap();
+            assert_eq!(
+                back.stored_state,
+                Some(o.state),
+                "read back, it is what is stored"
+            );
+            assert_eq!(
+                back,
+                OrderSync {
+                    stored_state: Some(o.state),
+                    ..o
+                }
+            );
 
             let mut r = Reconciliation::new(store_id());
             if full {
@@ -1252,6 +1411,52 @@ mod tests {
             sorted_keys(&item),
             template_attributes("order item attributes (shared/src/store/dynamo/items.rs")
         );
+    }
+
+    /// The worker's counter and bucket updates name only the attributes its `UpdateItem`
+    /// statement allows.
+    #[test]
+    fn the_workers_tally_and_bucket_updates_fit_their_iam_list() {
+        use crate::health::{Sample, TallyChange, LAG_BINS};
+        let allowed =
+            template_attributes("tally and bucket attributes (shared/src/store/dynamo/items.rs");
+        let names_in = |expr: &str| -> Vec<String> {
+            expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '#' || c == ':'))
+                .filter(|w| !w.is_empty() && !w.starts_with(':') && w != &"ADD" && w != &"SET")
+                .map(|w| match w {
+                    "#start" => "start".to_owned(),
+                    "#ttl" => "ttl".to_owned(),
+                    other => other.to_owned(),
+                })
+                .collect()
+        };
+        let change = TallyChange {
+            new_order: true,
+            from: Some(SyncState::Queued),
+            to: SyncState::Synced,
+            webhook_at: Some(at(1)),
+            order_at: Some(at(1)),
+            synced_at: Some(at(2)),
+        };
+        let mut used = names_in(&tally_update(&change).0);
+        for bin in 0..LAG_BINS {
+            let sample = Sample {
+                bucket: 600,
+                lag_bin: Some(bin),
+                recovered: true,
+            };
+            used.extend(names_in(&bucket_update(&sample).0));
+        }
+        used.extend(["pk".to_owned(), "sk".to_owned()]);
+        used.sort_unstable();
+        used.dedup();
+        let mut states: Vec<String> = ["skipped", "queued", "synced", "failed"]
+            .map(String::from)
+            .to_vec();
+        used.append(&mut states);
+        used.sort_unstable();
+        used.dedup();
+        assert_eq!(used, allowed);
     }
 
     /// Likewise the sync worker's catalogue list and a catalogue item with every field set.

@@ -79,6 +79,21 @@ pub fn order_sk(order: u64) -> String {
     format!("{ORDER_PREFIX}{order:020}")
 }
 
+/// A store's counters, and its ten-minute buckets of delivery lag (`crate::health`).
+pub const TALLY_SK: &str = "TALLY";
+pub const BUCKET_PREFIX: &str = "BUCKET#";
+pub fn bucket_sk(start: i64) -> String {
+    format!("{BUCKET_PREFIX}{start:012}")
+}
+/// The index listing a store's orders by state: `STORE#{storeId}#{state}` (under the store's
+/// own key prefix, so IAM's leading-key conditions hold), then `stateAt`.
+pub const ORDER_STATE_INDEX: &str = "orderState";
+pub const STATE_KEY: &str = "stateKey";
+pub const STATE_AT: &str = "stateAt";
+pub fn order_state_key(store: &str, state: &str) -> String {
+    format!("{STORE_PREFIX}{store}#{state}")
+}
+
 pub const ITEM_PREFIX: &str = "ITEM#";
 pub fn item_sk(id: u64) -> String {
     format!("{ITEM_PREFIX}{id:020}")

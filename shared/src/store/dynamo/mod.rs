@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::Duration;
@@ -139,6 +139,8 @@ impl DynamoStore {
             .attribute_definitions(attr(keys::SK)?)
             .attribute_definitions(attr(keys::POLL_SHARD)?)
             .attribute_definitions(attr(keys::POLL_KEY)?)
+            .attribute_definitions(attr(keys::STATE_KEY)?)
+            .attribute_definitions(attr(keys::STATE_AT)?)
             .key_schema(key_el(keys::PK, KeyType::Hash)?)
             .key_schema(key_el(keys::SK, KeyType::Range)?)
             .global_secondary_indexes(
@@ -146,6 +148,19 @@ impl DynamoStore {
                     .index_name(keys::POLL_INDEX)
                     .key_schema(key_el(keys::POLL_SHARD, KeyType::Hash)?)
                     .key_schema(key_el(keys::POLL_KEY, KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::KeysOnly)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|e| Error::internal(e.to_string()))?,
+            )
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(keys::ORDER_STATE_INDEX)
+                    .key_schema(key_el(keys::STATE_KEY, KeyType::Hash)?)
+                    .key_schema(key_el(keys::STATE_AT, KeyType::Range)?)
                     .projection(
                         Projection::builder()
                             .projection_type(ProjectionType::KeysOnly)
@@ -330,6 +345,52 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// The items at `keys` (consistent reads, 100 a call, unprocessed keys retried); missing
+    /// ones are left out, the order is not kept.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let items = until_processed(chunk.to_vec(), |pending| async move {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| Error::internal(e.to_string()))?;
+                let page = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(db_error)?;
+                let got = page
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default();
+                let left = page
+                    .unprocessed_keys
+                    .and_then(|mut l| l.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                Ok((left, got))
+            })
+            .await?;
+            out.extend(items);
+        }
+        Ok(out)
+    }
+
+    fn update_op(&self, key: Item, expression: String, values: Item) -> Result<TransactWriteItem> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| Error::internal(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     fn delete_op(&self, key: Item) -> Result<TransactWriteItem> {
         let del = Delete::builder()
             .table_name(&self.table)
@@ -453,6 +514,41 @@ impl Stores for DynamoStore {
             .collect()
     }
 
+    async fn list_stores_page(
+        &self,
+        tenant: &TenantCode,
+        after: Option<&StoreId>,
+        limit: usize,
+    ) -> Result<(Vec<Store>, Option<StoreId>)> {
+        let pk = keys::tenant_pk(tenant.as_str());
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":prefix", s(keys::STORE_PREFIX))
+            .limit(i32::try_from(limit.clamp(1, 100)).unwrap_or(100));
+        if let Some(a) = after {
+            q = q
+                .exclusive_start_key(keys::PK, s(pk))
+                .exclusive_start_key(keys::SK, s(keys::store_pk(a.as_str())));
+        }
+        let out = q.send().await.map_err(db_error)?;
+        let stores = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(items::store_of)
+            .collect::<Result<Vec<_>>>()?;
+        let next = match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => stores.last().map(|s| s.id.clone()),
+            _ => None,
+        };
+        Ok((stores, next))
+    }
+
     async fn put_store(&self, store: &Store) -> Result<Written> {
         let old = self.get_store(&store.id).await?;
         if let Some(o) = &old {
@@ -546,42 +642,15 @@ impl Links for DynamoStore {
     }
 
     async fn get_links(&self, stores: &[StoreId]) -> Result<Vec<Link>> {
-        let mut out = Vec::with_capacity(stores.len());
-        for chunk in stores.chunks(100) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|s| key(keys::store_pk(s.as_str()), keys::LINK_SK))
-                .collect();
-            let items = until_processed(keys, |pending| async move {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(pending))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| Error::internal(e.to_string()))?;
-                let page = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(db_error)?;
-                let got = page
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default();
-                let left = page
-                    .unprocessed_keys
-                    .and_then(|mut l| l.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-                Ok((left, got))
-            })
-            .await?;
-            for i in items {
-                out.push(items::link_of(i)?);
-            }
-        }
-        Ok(out)
+        let keys: Vec<Item> = stores
+            .iter()
+            .map(|s| key(keys::store_pk(s.as_str()), keys::LINK_SK))
+            .collect();
+        self.batch_get(keys)
+            .await?
+            .into_iter()
+            .map(items::link_of)
+            .collect()
     }
 
     async fn find_link_by_api_key(&self, hash: &CredentialHash) -> Result<Option<Link>> {
@@ -655,10 +724,178 @@ impl OrderSyncs for DynamoStore {
     }
 
     async fn save_order_sync(&self, sync: &OrderSync, expected: Option<u64>) -> Result<()> {
-        self.put_at_revision(items::order(sync)?, expected, || {
-            conflict_on_order(&sync.store_id, sync.order_id)
-        })
-        .await
+        let item = items::order(sync)?;
+        let conflict = || conflict_on_order(&sync.store_id, sync.order_id);
+        let pk = keys::store_pk(sync.store_id.as_str());
+        match crate::health::tally_change(sync) {
+            None => self.put_at_revision(item, expected, conflict).await?,
+            // A state change moves the store's counters in the same transaction, so they stay
+            // exact whatever fails or races.
+            Some(change) => {
+                let (condition, values) = match expected {
+                    None => ("attribute_not_exists(pk)", Item::new()),
+                    Some(rev) => (
+                        "revision = :rev",
+                        Item::from([(":rev".to_owned(), AttributeValue::N(rev.to_string()))]),
+                    ),
+                };
+                let (expr, tally_values) = items::tally_update(&change);
+                let ops = vec![
+                    self.put_op(item, Some(condition), values)?,
+                    self.update_op(key(pk.clone(), keys::TALLY_SK), expr, tally_values)?,
+                ];
+                self.transact(ops, conflict()).await?
+            }
+        }
+        // Lag and recoveries are statistics: a sample lost to a failure here is only logged.
+        if let Some(sample) = crate::health::sample_of(sync) {
+            let (expr, values) = items::bucket_update(&sample);
+            let out = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, keys::bucket_sk(sample.bucket))))
+                .update_expression(expr)
+                .expression_attribute_names("#start", "start")
+                .expression_attribute_names("#ttl", keys::TTL)
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await;
+            if let Err(e) = out {
+                tracing::warn!(store = %sync.store_id, error = %DisplayErrorContext(&e), "a delivery-lag sample was not recorded");
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_orders(
+        &self,
+        store: &StoreId,
+        query: &crate::health::OrderQuery,
+    ) -> Result<crate::health::OrderPage> {
+        use crate::health::{After, OrderPage};
+        let pk = keys::store_pk(store.as_str());
+        let limit = i32::try_from(query.limit.clamp(1, 100)).unwrap_or(100);
+        let Some(state) = query.state else {
+            // Every order, newest id first: the store's own partition, a page at a time.
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(keys::ORDER_PREFIX))
+                .scan_index_forward(false)
+                .limit(limit);
+            if let Some(After::Order(id)) = &query.after {
+                q = q.exclusive_start_key(keys::PK, s(pk.clone()));
+                q = q.exclusive_start_key(keys::SK, s(keys::order_sk(*id)));
+            }
+            let out = q.send().await.map_err(db_error)?;
+            let orders = out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(items::order_of)
+                .collect::<Result<Vec<_>>>()?;
+            let next = match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => orders.last().map(|o| After::Order(o.order_id.get())),
+                _ => None,
+            };
+            return Ok(OrderPage { orders, next });
+        };
+        if !crate::health::indexed(state) {
+            return Ok(OrderPage::default());
+        }
+        let state_key = keys::order_state_key(store.as_str(), state.as_str());
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::ORDER_STATE_INDEX)
+            .key_condition_expression("#k = :k AND #at >= :since")
+            .expression_attribute_names("#k", keys::STATE_KEY)
+            .expression_attribute_names("#at", keys::STATE_AT)
+            .expression_attribute_values(":k", s(state_key.clone()))
+            .expression_attribute_values(
+                ":since",
+                s(query
+                    .since
+                    .map(crate::health::since_key)
+                    .unwrap_or_default()),
+            )
+            .scan_index_forward(false)
+            .limit(limit);
+        if let Some(After::Changed(at)) = &query.after {
+            let id = at
+                .rsplit('#')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+            q = q
+                .exclusive_start_key(keys::PK, s(pk.clone()))
+                .exclusive_start_key(keys::SK, s(keys::order_sk(id)))
+                .exclusive_start_key(keys::STATE_KEY, s(state_key))
+                .exclusive_start_key(keys::STATE_AT, s(at.clone()));
+        }
+        let out = q.send().await.map_err(db_error)?;
+        let listed: Vec<(String, Item)> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|i| {
+                let at = i.get(keys::STATE_AT)?.as_s().ok()?.clone();
+                let k = key(
+                    i.get(keys::PK)?.as_s().ok()?.clone(),
+                    i.get(keys::SK)?.as_s().ok()?.clone(),
+                );
+                Some((at, k))
+            })
+            .collect();
+        let next = match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => listed.last().map(|(at, _)| After::Changed(at.clone())),
+            _ => None,
+        };
+        // The index holds keys only: the records themselves, read consistently. One that
+        // changed state since is left out here (it is listed under its new state).
+        let mut orders = self
+            .batch_get(listed.into_iter().map(|(_, k)| k).collect())
+            .await?
+            .into_iter()
+            .map(items::order_of)
+            .collect::<Result<Vec<_>>>()?;
+        orders.retain(|o| o.state == state);
+        orders.sort_by_key(|o| std::cmp::Reverse(crate::health::changed_key(o)));
+        Ok(OrderPage { orders, next })
+    }
+
+    async fn get_tally(&self, store: &StoreId) -> Result<crate::health::StoreTally> {
+        self.get(key(keys::store_pk(store.as_str()), keys::TALLY_SK))
+            .await?
+            .map(items::tally_of)
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    async fn get_buckets(&self, store: &StoreId, since: i64) -> Result<Vec<crate::health::Bucket>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(keys::store_pk(store.as_str())))
+            .expression_attribute_values(":from", s(keys::bucket_sk(since.max(0))))
+            .expression_attribute_values(":to", s(keys::bucket_sk(999_999_999_999)))
+            .send()
+            .await
+            .map_err(db_error)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(items::bucket_of)
+            .collect()
     }
 
     async fn list_order_syncs(&self, store: &StoreId) -> Result<Vec<OrderSync>> {

@@ -1,0 +1,306 @@
+//! HTTP adapter of the tenant's operations routes (tenant API key): its stores, a store's
+//! orders by state, and one order with its history. Every list is one index query per page.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::extract::Bearer;
+use super::wire::{self, time, Time};
+use crate::auth::store_not_found;
+use crate::domain::{OrderId, Scope, StoreId};
+use crate::error::{Error, Result};
+use crate::health::{After, OrderQuery};
+use crate::model::{LinkStatus, OrderSync, Shipment, ShipmentState, SyncState};
+use crate::wiring::Services;
+
+type AppState = State<Arc<Services>>;
+
+/// Items per page unless `limit` says otherwise, and the most it may say.
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 100;
+
+/// The query string as `name → value`, refusing names the route does not know and repeats.
+fn query_params(raw: Option<&str>, known: &[&str]) -> Result<Vec<(String, String)>> {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        if !known.contains(&k.as_ref()) {
+            return Err(Error::invalid_request(format!(
+                "unknown query parameter {k:?} (known: {})",
+                known.join(", ")
+            )));
+        }
+        if seen.iter().any(|(n, _)| n == k.as_ref()) {
+            return Err(Error::invalid_request(format!(
+                "query parameter {k} given twice"
+            )));
+        }
+        seen.push((k.into_owned(), v.into_owned()));
+    }
+    Ok(seen)
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn limit_of(params: &[(String, String)]) -> Result<usize> {
+    match param(params, "limit") {
+        None => Ok(DEFAULT_PAGE),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                Error::invalid_request(format!("limit must be a whole number 1-{MAX_PAGE}"))
+            }),
+    }
+}
+
+fn bad_cursor() -> Error {
+    Error::invalid_request("cursor is not one this route gave (pass nextCursor back as it is)")
+}
+
+/// `GET /v1/tenant/stores?status=connected|disconnected|unlinked&limit=&cursor=`.
+pub async fn stores(
+    State(svc): AppState,
+    bearer: Bearer,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse> {
+    let params = query_params(raw.as_deref(), &["status", "limit", "cursor"])?;
+    let key = svc
+        .gate()
+        .tenant_key(bearer.as_deref(), Scope::StoresRead)
+        .await?;
+    let wanted = match param(&params, "status") {
+        None => None,
+        Some(s @ ("connected" | "disconnected" | "unlinked")) => Some(s),
+        Some(other) => {
+            return Err(Error::invalid_request(format!(
+                "status {other:?} is not one of connected, disconnected, unlinked"
+            )))
+        }
+    };
+    let limit = limit_of(&params)?;
+    let after = match param(&params, "cursor") {
+        None => None,
+        Some(c) => Some(decode_store_cursor(c).ok_or_else(bad_cursor)?),
+    };
+    let (page, next) = svc
+        .repos
+        .stores
+        .list_stores_page(&key.tenant, after.as_ref(), limit)
+        .await?;
+    let ids: Vec<StoreId> = page.iter().map(|s| s.id.clone()).collect();
+    let links = svc.repos.links.get_links(&ids).await?;
+    let mut listed = Vec::with_capacity(page.len());
+    for store in &page {
+        let link = links
+            .iter()
+            .find(|l| l.store_id == store.id && l.tenant == key.tenant);
+        let status = match link.map(|l| l.status) {
+            None => "unlinked",
+            Some(LinkStatus::Connected) => "connected",
+            Some(LinkStatus::Disconnected) => "disconnected",
+        };
+        if wanted.is_some_and(|w| w != status) {
+            continue;
+        }
+        listed.push(StoreEntry {
+            customer_id: store.customer_id.as_str(),
+            linked_at: link.map(|l| Time(l.linked_at)),
+            name: &store.name,
+            status,
+            store_id: store.id.as_str(),
+            store_url: link.map(|l| l.store_url.as_str()),
+        });
+    }
+    Ok(Json(json!({
+        "stores": listed,
+        "nextCursor": next.map(|id| encode_store_cursor(&id)),
+    })))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoreEntry<'a> {
+    customer_id: &'a str,
+    linked_at: Option<Time>,
+    name: &'a str,
+    status: &'static str,
+    store_id: &'a str,
+    store_url: Option<&'a str>,
+}
+
+fn encode_store_cursor(id: &StoreId) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("s:{id}"))
+}
+
+fn decode_store_cursor(cursor: &str) -> Option<StoreId> {
+    use base64::Engine;
+    if cursor.len() > 200 {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    StoreId::parse(raw.strip_prefix("s:")?).ok()
+}
+
+/// `GET /v1/tenant/stores/{storeId}/orders?state=queued|synced|failed&since=&limit=&cursor=`.
+pub async fn orders(
+    State(svc): AppState,
+    bearer: Bearer,
+    Path(store_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse> {
+    let params = query_params(raw.as_deref(), &["state", "since", "limit", "cursor"])?;
+    let store = StoreId::parse(&store_id).map_err(|_| store_not_found())?;
+    svc.gate()
+        .link_for_tenant_key(bearer.as_deref(), Scope::OrdersRead, &store)
+        .await?;
+    let state = match param(&params, "state") {
+        None => None,
+        Some(s) => match SyncState::parse(s).filter(|s| crate::health::indexed(*s)) {
+            Some(state) => Some(state),
+            None => {
+                return Err(Error::invalid_request(format!(
+                    "state {s:?} is not one of queued, synced, failed"
+                )))
+            }
+        },
+    };
+    let since =
+        match param(&params, "since") {
+            None => None,
+            Some(_) if state.is_none() => return Err(Error::invalid_request(
+                "since needs a state (orders are listed by when they last changed within a state)",
+            )),
+            Some(s) => Some(
+                DateTime::parse_from_rfc3339(s)
+                    .map(|d| d.with_timezone(&Utc))
+                    .map_err(|_| {
+                        Error::invalid_request(format!(
+                            "since {s:?} is not an RFC 3339 time (e.g. 2026-11-30T09:00:00Z)"
+                        ))
+                    })?,
+            ),
+        };
+    let after = match param(&params, "cursor") {
+        None => None,
+        Some(c) => {
+            let after = After::decode(c).ok_or_else(bad_cursor)?;
+            let fits = matches!(
+                (&after, state),
+                (After::Changed(_), Some(_)) | (After::Order(_), None)
+            );
+            if !fits {
+                return Err(bad_cursor());
+            }
+            Some(after)
+        }
+    };
+    let query = OrderQuery {
+        state,
+        since,
+        limit: limit_of(&params)?,
+        after,
+    };
+    let page = svc.repos.orders.list_orders(&store, &query).await?;
+    let orders: Vec<Value> = page.orders.iter().map(order_entry).collect();
+    Ok(Json(json!({
+        "orders": orders,
+        "nextCursor": page.next.map(|a| a.encode()),
+    })))
+}
+
+/// An order in a list: its state as the tenant sees it, and when it last changed.
+fn order_entry(o: &OrderSync) -> Value {
+    let mut v = serde_json::to_value(wire::OrderState::for_tenant(o)).unwrap_or(Value::Null);
+    v["updatedAt"] = json!(Time(o.updated_at));
+    v
+}
+
+/// `GET /v1/tenant/stores/{storeId}/orders/{orderId}`: the order, its history and its
+/// shipments.
+pub async fn order(
+    State(svc): AppState,
+    bearer: Bearer,
+    Path((store_id, order_id)): Path<(String, String)>,
+) -> Result<impl IntoResponse> {
+    let store = StoreId::parse(&store_id).map_err(|_| store_not_found())?;
+    svc.gate()
+        .link_for_tenant_key(bearer.as_deref(), Scope::OrdersRead, &store)
+        .await?;
+    let order = OrderId::parse(&order_id).map_err(|_| crate::status::order_not_found())?;
+    let (found, shipments) = futures::try_join!(
+        svc.repos.orders.get_order_sync(&store, order),
+        crate::shipments::list_shipments(svc.repos.shipments.as_ref(), &store, order),
+    )?;
+    let found = found.ok_or_else(crate::status::order_not_found)?;
+    Ok(Json(order_view(&found, &shipments)))
+}
+
+/// An order as its tenant sees it, with its history and its shipments' steps in time order
+/// (times to the millisecond: attempts a few milliseconds apart stay apart).
+pub fn order_view(o: &OrderSync, shipments: &[Shipment]) -> Value {
+    let mut timeline: Vec<(DateTime<Utc>, Value)> = o
+        .timeline
+        .iter()
+        .map(|e| (e.at, serde_json::to_value(e).unwrap_or(Value::Null)))
+        .collect();
+    for s in shipments {
+        timeline.push((
+            s.created_at,
+            json!({
+                "kind": "shipment_requested",
+                "shipmentId": s.shipment_id,
+                "trackingNumber": s.tracking_number,
+            }),
+        ));
+        let done = match s.state {
+            ShipmentState::Written => Some("shipment_written"),
+            ShipmentState::Failed => Some("shipment_failed"),
+            _ => None,
+        };
+        if let Some(kind) = done {
+            timeline.push((
+                s.updated_at,
+                json!({
+                    "kind": kind,
+                    "shipmentId": s.shipment_id,
+                    "method": s.method,
+                    "error": s.last_error,
+                }),
+            ));
+        }
+    }
+    timeline.sort_by_key(|(at, _)| *at);
+    let timeline: Vec<Value> = timeline
+        .into_iter()
+        .map(|(at, mut v)| {
+            v["at"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            v
+        })
+        .collect();
+    let mut order = order_entry(o);
+    order["createdAt"] = json!(Time(o.created_at));
+    order["source"] = json!(o.source.as_str());
+    order["expiresAt"] = json!(time(o.expires_at));
+    json!({
+        "order": order,
+        "timeline": timeline,
+        "timelineDropped": o.timeline_dropped,
+        "shipments": shipments.iter().map(crate::shipments::shipment_document).collect::<Vec<_>>(),
+    })
+}
