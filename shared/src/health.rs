@@ -1,5 +1,5 @@
-//! A store's health in one read: counters moved in the same write as the order record they
-//! count (so they stay exact under any concurrency), ten-minute buckets of delivery lag and
+//! A store's health in a fixed number of reads: counters moved with every order write that
+//! changes an order's state, ten-minute buckets of delivery lag and
 //! recoveries, and the overall verdict with its reasons. Pure: the adapters store what this
 //! computes.
 
@@ -25,6 +25,21 @@ pub struct StoreTally {
 }
 
 impl StoreTally {
+    /// Counter shards added up (the latest of each time).
+    pub fn sum(shards: &[StoreTally]) -> Self {
+        shards.iter().fold(Self::default(), |mut t, s| {
+            t.received += s.received;
+            t.skipped += s.skipped;
+            t.queued += s.queued;
+            t.synced += s.synced;
+            t.failed += s.failed;
+            t.last_webhook_at = t.last_webhook_at.max(s.last_webhook_at);
+            t.last_order_at = t.last_order_at.max(s.last_order_at);
+            t.last_synced_at = t.last_synced_at.max(s.last_synced_at);
+            t
+        })
+    }
+
     /// The change applied to these counters (what the memory adapter does; DynamoDB does the
     /// same with `ADD`/`SET` in the order's write).
     pub fn apply(&mut self, change: &TallyChange) {

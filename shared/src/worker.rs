@@ -663,6 +663,9 @@ impl Worker {
                                 .await
                             {
                                 Ok(()) => {
+                                    // What is stored now (the counters moved from it next).
+                                    let mut next = next;
+                                    next.stored_state = Some(next.state);
                                     return self
                                         .deliver(
                                             link,
@@ -743,6 +746,8 @@ impl Worker {
             },
             None => OrderSync::first(link.store_id.clone(), OrderId::new(incoming.order.id), now),
         };
+        // A version not seen before (not the same one coming back for another attempt).
+        let mut fresh = false;
         if newest {
             let moved = VersionKey::of(&next) != incoming.key
                 || next.content_hash.as_deref() != Some(incoming.content.as_str());
@@ -751,16 +756,19 @@ impl Worker {
             next.received_at = Some(incoming.key.received.clone());
             next.content_hash = Some(incoming.content.clone());
             next.source = source;
-            next.note(
-                now,
-                Step::Received {
-                    source: source.as_str().to_owned(),
-                    topic: Some(topic.as_str().to_owned()),
-                    version: incoming.key.modified.to_string(),
-                    status: incoming.status.clone(),
-                },
-                keep,
-            );
+            if moved {
+                next.note(
+                    now,
+                    Step::Received {
+                        source: source.as_str().to_owned(),
+                        topic: Some(topic.as_str().to_owned()),
+                        version: incoming.key.modified.to_string(),
+                        status: incoming.status.clone(),
+                    },
+                    keep,
+                );
+            }
+            fresh = moved;
             // A finished order's record is kept for the retention period after its last
             // change (DynamoDB TTL); one still moving is kept while it moves.
             next.expires_at = finished(&incoming.status).then(|| now + keep);
@@ -829,15 +837,17 @@ impl Worker {
             );
             return Ok(Plan::Record(next));
         };
+        if fresh || next.state != SyncState::Queued {
+            next.note(
+                now,
+                Step::Queued {
+                    event: event.as_str().to_owned(),
+                },
+                keep,
+            );
+        }
         next.state = SyncState::Queued;
         next.event = Some(event);
-        next.note(
-            now,
-            Step::Queued {
-                event: event.as_str().to_owned(),
-            },
-            keep,
-        );
         next.webhook_id = Some(webhook_id(
             &link.store_id,
             next.order_id,

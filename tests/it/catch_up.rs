@@ -268,7 +268,13 @@ async fn the_poll_recovers_every_order_whose_webhook_was_lost(backend: Backend) 
     assert_eq!(r["lastError"], Value::Null);
     assert_eq!(status["webhooks"]["state"], "healthy", "{status}");
     assert!(status["lastWebhookAt"].is_string(), "{status}");
-    assert_eq!(status["health"], json!({"state": "ok", "reason": null}));
+    // Webhooks lost orders: the store is degraded, and says why.
+    assert_eq!(status["health"]["state"], "degraded", "{status}");
+    assert_eq!(
+        status["health"]["reasons"][0]["code"], "webhooks_missed",
+        "{status}"
+    );
+    assert_eq!(status["health"]["reasons"].as_array().map(Vec::len), Some(1));
     // Keyset paging: 4 pages for 250 orders (two of them within one second).
     let listings = store.pages_read();
     assert_eq!(listings, [1, 2, 1, 2], "pages read");
@@ -427,7 +433,12 @@ async fn refused_keys_mark_the_store_for_attention(backend: Backend) {
         .await
         .unwrap();
     let status = app.get("/v1/stores/st_a1", Some(&key)).await.body;
-    assert_eq!(status["health"], json!({"state": "ok", "reason": null}));
+    assert_eq!(
+        status["health"],
+        json!({"state": "healthy", "reason": null, "reasons": []}),
+        "{status}"
+    );
+    assert_eq!(status["keys"], "valid");
 }
 
 /// Puts other WooCommerce keys on st_a1's link (as if the merchant revoked or replaced them).
@@ -808,7 +819,7 @@ async fn woolinks_own_outage_is_not_the_stores(backend: Backend) {
         Value::Null,
         "{status}"
     );
-    assert_eq!(status["health"]["state"], "ok");
+    assert_eq!(status["health"]["state"], "healthy", "{status}");
     // Let go: the next poll runs at once (with the queue back) and queues the order.
     let again = poll_store(&app.catch_up.ports(), &st(), None)
         .await

@@ -106,7 +106,7 @@ async fn wizard_links_a_store(backend: Backend) {
     assert_eq!(a.body["customerId"], "cus_a1");
     assert_eq!(
         a.body["orders"],
-        json!({"received": 0, "synced": 0, "failed": 0})
+        json!({"received": 0, "skipped": 0, "queued": 0, "synced": 0, "failed": 0, "deadLetters": 0})
     );
     assert!(a.body["linkedAt"].as_str().is_some());
     assert_eq!(a.body["lastSyncAt"], serde_json::Value::Null);

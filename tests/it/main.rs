@@ -14,6 +14,7 @@ mod hardening;
 mod helpers;
 mod lambda_events;
 mod logs;
+mod operations;
 mod real_deliveries;
 mod real_store;
 mod reliability;

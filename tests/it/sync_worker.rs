@@ -98,7 +98,7 @@ async fn processing_order_is_delivered_once_with_every_field(backend: Backend) {
     let s = app.get("/v1/stores/st_a1", Some(&key)).await;
     assert_eq!(
         s.body["orders"],
-        json!({"received": 1, "synced": 1, "failed": 0})
+        json!({"received": 1, "skipped": 0, "queued": 0, "synced": 1, "failed": 0, "deadLetters": 0})
     );
     assert!(s.body["lastSyncAt"].is_string());
     order_status(&app, &key, 9999)

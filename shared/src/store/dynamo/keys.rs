@@ -79,8 +79,13 @@ pub fn order_sk(order: u64) -> String {
     format!("{ORDER_PREFIX}{order:020}")
 }
 
-/// A store's counters, and its ten-minute buckets of delivery lag (`crate::health`).
-pub const TALLY_SK: &str = "TALLY";
+/// A store's counters in `TALLY_SHARDS` shards (by order id), and its ten-minute buckets of
+/// delivery lag (`crate::health`).
+pub const TALLY_PREFIX: &str = "TALLY#";
+pub const TALLY_SHARDS: u64 = 8;
+pub fn tally_sk(order: u64) -> String {
+    format!("{TALLY_PREFIX}{}", order % TALLY_SHARDS)
+}
 pub const BUCKET_PREFIX: &str = "BUCKET#";
 pub fn bucket_sk(start: i64) -> String {
     format!("{BUCKET_PREFIX}{start:012}")

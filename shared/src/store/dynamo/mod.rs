@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::Duration;
@@ -71,6 +71,22 @@ where
         pending = left;
     }
     Ok(got)
+}
+
+/// A page is asked for with one item more than it shows, so that "more follow" is known
+/// (DynamoDB hands back a `LastEvaluatedKey` whenever the limit is reached, even at the end).
+fn page_limit(limit: usize) -> i32 {
+    i32::try_from(limit.clamp(1, 100) + 1).unwrap_or(101)
+}
+
+/// Cuts a page read with [`page_limit`] to `limit`; whether more follow.
+fn trim_page<T>(items: &mut Vec<T>, limit: usize, cut_short: bool) -> bool {
+    if items.len() > limit {
+        items.truncate(limit);
+        return true;
+    }
+    // Fewer than asked for, yet not the end: DynamoDB's 1 MB page ended first.
+    cut_short
 }
 
 /// How long failed-login bookkeeping outlives its last failure.
@@ -380,17 +396,6 @@ impl DynamoStore {
         Ok(out)
     }
 
-    fn update_op(&self, key: Item, expression: String, values: Item) -> Result<TransactWriteItem> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(expression)
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(|e| Error::internal(e.to_string()))?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
     fn delete_op(&self, key: Item) -> Result<TransactWriteItem> {
         let del = Delete::builder()
             .table_name(&self.table)
@@ -529,23 +534,22 @@ impl Stores for DynamoStore {
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(pk.clone()))
             .expression_attribute_values(":prefix", s(keys::STORE_PREFIX))
-            .limit(i32::try_from(limit.clamp(1, 100)).unwrap_or(100));
+            .limit(page_limit(limit));
         if let Some(a) = after {
             q = q
                 .exclusive_start_key(keys::PK, s(pk))
                 .exclusive_start_key(keys::SK, s(keys::store_pk(a.as_str())));
         }
         let out = q.send().await.map_err(db_error)?;
-        let stores = out
+        let more = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        let mut stores = out
             .items
             .unwrap_or_default()
             .into_iter()
             .map(items::store_of)
             .collect::<Result<Vec<_>>>()?;
-        let next = match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => stores.last().map(|s| s.id.clone()),
-            _ => None,
-        };
+        let more = trim_page(&mut stores, limit, more);
+        let next = more.then(|| stores.last().map(|s| s.id.clone())).flatten();
         Ok((stores, next))
     }
 
@@ -727,24 +731,26 @@ impl OrderSyncs for DynamoStore {
         let item = items::order(sync)?;
         let conflict = || conflict_on_order(&sync.store_id, sync.order_id);
         let pk = keys::store_pk(sync.store_id.as_str());
-        match crate::health::tally_change(sync) {
-            None => self.put_at_revision(item, expected, conflict).await?,
-            // A state change moves the store's counters in the same transaction, so they stay
-            // exact whatever fails or races.
-            Some(change) => {
-                let (condition, values) = match expected {
-                    None => ("attribute_not_exists(pk)", Item::new()),
-                    Some(rev) => (
-                        "revision = :rev",
-                        Item::from([(":rev".to_owned(), AttributeValue::N(rev.to_string()))]),
-                    ),
-                };
-                let (expr, tally_values) = items::tally_update(&change);
-                let ops = vec![
-                    self.put_op(item, Some(condition), values)?,
-                    self.update_op(key(pk.clone(), keys::TALLY_SK), expr, tally_values)?,
-                ];
-                self.transact(ops, conflict()).await?
+        self.put_at_revision(item, expected, conflict).await?;
+        // The record is written: its state change moves one of the store's counter shards
+        // (ADD; the shard by order id, so no single item takes a busy store's every write).
+        // Not in a transaction, which would double the record's write cost and make every
+        // write of a store contend for one item: a worker dying between the two writes
+        // leaves the counters one order short (ARCHITECTURE.md, "Store health").
+        if let Some(change) = crate::health::tally_change(sync) {
+            let (expr, values) = items::tally_update(&change);
+            let shard = keys::tally_sk(sync.order_id.get());
+            let out = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone(), shard)))
+                .update_expression(expr)
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await;
+            if let Err(e) = out {
+                tracing::error!(store = %sync.store_id, order = %sync.order_id, error = %DisplayErrorContext(&e), "the store's counters missed an order's state change");
             }
         }
         // Lag and recoveries are statistics: a sample lost to a failure here is only logged.
@@ -775,7 +781,7 @@ impl OrderSyncs for DynamoStore {
     ) -> Result<crate::health::OrderPage> {
         use crate::health::{After, OrderPage};
         let pk = keys::store_pk(store.as_str());
-        let limit = i32::try_from(query.limit.clamp(1, 100)).unwrap_or(100);
+        let limit = query.limit.clamp(1, 100);
         let Some(state) = query.state else {
             // Every order, newest id first: the store's own partition, a page at a time.
             let mut q = self
@@ -787,22 +793,23 @@ impl OrderSyncs for DynamoStore {
                 .expression_attribute_values(":pk", s(pk.clone()))
                 .expression_attribute_values(":prefix", s(keys::ORDER_PREFIX))
                 .scan_index_forward(false)
-                .limit(limit);
+                .limit(page_limit(limit));
             if let Some(After::Order(id)) = &query.after {
                 q = q.exclusive_start_key(keys::PK, s(pk.clone()));
                 q = q.exclusive_start_key(keys::SK, s(keys::order_sk(*id)));
             }
             let out = q.send().await.map_err(db_error)?;
-            let orders = out
+            let more = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+            let mut orders = out
                 .items
                 .unwrap_or_default()
                 .into_iter()
                 .map(items::order_of)
                 .collect::<Result<Vec<_>>>()?;
-            let next = match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => orders.last().map(|o| After::Order(o.order_id.get())),
-                _ => None,
-            };
+            let more = trim_page(&mut orders, limit, more);
+            let next = more
+                .then(|| orders.last().map(|o| After::Order(o.order_id.get())))
+                .flatten();
             return Ok(OrderPage { orders, next });
         };
         if !crate::health::indexed(state) {
@@ -814,19 +821,17 @@ impl OrderSyncs for DynamoStore {
             .query()
             .table_name(&self.table)
             .index_name(keys::ORDER_STATE_INDEX)
-            .key_condition_expression("#k = :k AND #at >= :since")
             .expression_attribute_names("#k", keys::STATE_KEY)
-            .expression_attribute_names("#at", keys::STATE_AT)
             .expression_attribute_values(":k", s(state_key.clone()))
-            .expression_attribute_values(
-                ":since",
-                s(query
-                    .since
-                    .map(crate::health::since_key)
-                    .unwrap_or_default()),
-            )
             .scan_index_forward(false)
-            .limit(limit);
+            .limit(page_limit(limit));
+        q = match query.since {
+            None => q.key_condition_expression("#k = :k"),
+            Some(since) => q
+                .key_condition_expression("#k = :k AND #at >= :since")
+                .expression_attribute_names("#at", keys::STATE_AT)
+                .expression_attribute_values(":since", s(crate::health::since_key(since))),
+        };
         if let Some(After::Changed(at)) = &query.after {
             let id = at
                 .rsplit('#')
@@ -840,7 +845,8 @@ impl OrderSyncs for DynamoStore {
                 .exclusive_start_key(keys::STATE_AT, s(at.clone()));
         }
         let out = q.send().await.map_err(db_error)?;
-        let listed: Vec<(String, Item)> = out
+        let more = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        let mut listed: Vec<(String, Item)> = out
             .items
             .unwrap_or_default()
             .into_iter()
@@ -853,10 +859,10 @@ impl OrderSyncs for DynamoStore {
                 Some((at, k))
             })
             .collect();
-        let next = match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => listed.last().map(|(at, _)| After::Changed(at.clone())),
-            _ => None,
-        };
+        let more = trim_page(&mut listed, limit, more);
+        let next = more
+            .then(|| listed.last().map(|(at, _)| After::Changed(at.clone())))
+            .flatten();
         // The index holds keys only: the records themselves, read consistently. One that
         // changed state since is left out here (it is listed under its new state).
         let mut orders = self
@@ -871,11 +877,24 @@ impl OrderSyncs for DynamoStore {
     }
 
     async fn get_tally(&self, store: &StoreId) -> Result<crate::health::StoreTally> {
-        self.get(key(keys::store_pk(store.as_str()), keys::TALLY_SK))
-            .await?
+        // Every shard in one query.
+        let shards = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(keys::store_pk(store.as_str())))
+            .expression_attribute_values(":prefix", s(keys::TALLY_PREFIX))
+            .send()
+            .await
+            .map_err(db_error)?
+            .items
+            .unwrap_or_default()
+            .into_iter()
             .map(items::tally_of)
-            .transpose()
-            .map(Option::unwrap_or_default)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::health::StoreTally::sum(&shards))
     }
 
     async fn get_buckets(&self, store: &StoreId, since: i64) -> Result<Vec<crate::health::Bucket>> {

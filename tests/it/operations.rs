@@ -1,0 +1,410 @@
+//! Tenant operations (issue 20): an order's history through the real pipeline, the store's
+//! counters kept on write (exact, and read in a fixed number of calls whatever the history),
+//! and the tenant's lists with cursors, scopes and other tenants refused.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration as ChronoDuration, Utc};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use woolink::admin::put_fixed_tenant_key;
+use woolink::domain::{OrderId, Scope, StoreId, TenantCode};
+use woolink::model::{OrderSync, SyncState};
+use woolink::ports::OrderSyncs;
+use woolink::store::DynamoStore;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+fn acme_key() -> String {
+    format!("wlt_{}", "a1".repeat(20))
+}
+fn beta_key() -> String {
+    format!("wlt_{}", "b2".repeat(20))
+}
+fn no_orders_key() -> String {
+    format!("wlt_{}", "c3".repeat(20))
+}
+
+async fn keys(app: &TestApp) {
+    let admin = app.services.admin();
+    for (code, key, scopes) in [
+        ("ACME", acme_key(), vec![Scope::StoresRead, Scope::OrdersRead]),
+        ("BETA", beta_key(), vec![Scope::StoresRead, Scope::OrdersRead]),
+        ("ACME", no_orders_key(), vec![Scope::StoresRead]),
+    ] {
+        put_fixed_tenant_key(&admin, &TenantCode::parse(code).unwrap(), &key, &scopes)
+            .await
+            .unwrap();
+    }
+}
+
+fn kinds(timeline: &Value) -> Vec<String> {
+    timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// An order refused once (503) and then accepted: its history names every step, with the
+/// tenant's status and the attempt's latency, and the store's counters and lag follow.
+async fn an_orders_history_tells_where_it_is_and_why(backend: Backend) {
+    let tenant = FakeTenant::answering(&[503, 200]).await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    keys(&app).await;
+    let (key, secret) = linked(&app).await;
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(41, "pending", "2026-11-23T10:00:00"),
+    )
+    .await;
+    send(
+        &app,
+        &secret,
+        "order.updated",
+        &order(41, "processing", "2026-11-23T10:00:05"),
+    )
+    .await;
+    eventually("delivered after one refusal", || {
+        tenant.accepted().len() == 1
+    })
+    .await;
+    drained(&app).await;
+
+    let a = app
+        .get("/v1/tenant/stores/st_a1/orders/41", Some(&acme_key()))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let t = &a.body["timeline"];
+    assert_eq!(
+        kinds(t),
+        [
+            "received", "skipped", "received", "queued", "attempt", "attempt", "synced"
+        ],
+        "{t:#}"
+    );
+    assert_eq!(t[0]["topic"], "order.created");
+    assert_eq!(t[0]["status"], "pending");
+    assert_eq!(t[0]["source"], "webhook");
+    assert_eq!(t[1]["reason"], "status pending is not a trigger status");
+    assert_eq!(t[2]["version"], "2026-11-23T10:00:05.000");
+    assert_eq!(t[3]["event"], "order.created");
+    assert_eq!(t[4]["status"], 503);
+    assert_eq!(t[4]["error"], "tenant answered 503");
+    assert!(t[4]["latencyMs"].is_u64());
+    assert_eq!(t[5]["status"], 200);
+    assert_eq!(t[5]["error"], Value::Null);
+    let times: Vec<&str> = t
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["at"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order");
+    assert_eq!(a.body["order"]["state"], "synced");
+    assert_eq!(a.body["order"]["attempts"], 2);
+    assert_eq!(a.body["timelineDropped"], 0);
+    assert_eq!(a.body["shipments"], json!([]));
+
+    // The same store's status: counters kept on write, the delivery's lag, healthy.
+    let s = app.get("/v1/stores/st_a1", Some(&key)).await.body;
+    assert_eq!(
+        s["orders"],
+        json!({"received": 1, "skipped": 0, "queued": 0, "synced": 1, "failed": 0, "deadLetters": 0}),
+        "{s}"
+    );
+    assert_eq!(s["lag"]["deliveries"], 1, "{s}");
+    assert!(s["lag"]["p99Ms"].is_u64(), "{s}");
+    assert!(s["lastOrderAt"].is_string() && s["lastWebhookAt"].is_string());
+    assert_eq!(s["health"]["state"], "healthy", "{s}");
+
+    // Routes refuse what they should, as the rest of the tenant API does.
+    app.get("/v1/tenant/stores/st_a1/orders/41", Some(&beta_key()))
+        .await
+        .error(404, "store_not_found");
+    app.get("/v1/tenant/stores/st_a1/orders/41", Some(&no_orders_key()))
+        .await
+        .error(403, "insufficient_scope");
+    app.get("/v1/tenant/stores/st_a1/orders/41", None)
+        .await
+        .error(401, "invalid_api_key");
+    app.get("/v1/tenant/stores/st_a1/orders/42", Some(&acme_key()))
+        .await
+        .error(404, "order_not_found");
+    app.get("/v1/tenant/stores/st_a1/orders/x", Some(&acme_key()))
+        .await
+        .error(404, "order_not_found");
+}
+
+both_backends!(an_orders_history_tells_where_it_is_and_why);
+
+/// One base time for the records of a test (two hours ago).
+fn base() -> chrono::DateTime<Utc> {
+    static BASE: std::sync::OnceLock<chrono::DateTime<Utc>> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| Utc::now() - ChronoDuration::hours(2))
+}
+
+/// A record as the worker would leave it, changed at `at` seconds past the base time.
+fn record(store: &str, id: u64, state: SyncState, at: i64) -> OrderSync {
+    let base = base();
+    let mut o = OrderSync::first(
+        StoreId::parse(store).unwrap(),
+        OrderId::new(id),
+        base + ChronoDuration::seconds(at),
+    );
+    o.state = state;
+    o.woo_status = "processing".into();
+    o.in_scope = state != SyncState::Skipped;
+    o
+}
+
+async fn seed(orders: &dyn OrderSyncs, records: Vec<OrderSync>) {
+    futures::stream::iter(records)
+        .for_each_concurrent(16, |o| async move {
+            orders.save_order_sync(&o, None).await.unwrap();
+        })
+        .await;
+}
+
+async fn all_pages(app: &TestApp, query: &str) -> (Vec<Value>, usize) {
+    let mut listed = Vec::new();
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => format!("/v1/tenant/stores/st_a1/orders?{query}"),
+            Some(c) => format!("/v1/tenant/stores/st_a1/orders?{query}&cursor={c}"),
+        };
+        let a = app.get(&path, Some(&acme_key())).await;
+        assert_eq!(a.status, 200, "{path}: {}", a.body);
+        pages += 1;
+        listed.extend(a.body["orders"].as_array().unwrap().iter().cloned());
+        match a.body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return (listed, pages),
+        }
+        assert!(pages < 50, "pages never end");
+    }
+}
+
+fn ids(listed: &[Value]) -> Vec<u64> {
+    listed
+        .iter()
+        .map(|o| o["orderId"].as_u64().unwrap())
+        .collect()
+}
+
+/// Lists by state page through every order once, most recently changed first, from the
+/// index; `since` bounds them; bad parameters are 400s; other tenants see nothing.
+async fn order_lists_page_by_state(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    keys(&app).await;
+    let token = app.acme_token().await;
+    app.link_simple(&token, "st_a1", "http://127.0.0.1:9").await;
+    let orders = app.services.repos.orders.as_ref();
+    let mut records = Vec::new();
+    for id in 1..=23u64 {
+        records.push(record("st_a1", id, SyncState::Failed, id as i64));
+    }
+    for id in 100..=130u64 {
+        records.push(record("st_a1", id, SyncState::Synced, id as i64));
+    }
+    for id in 200..=204u64 {
+        records.push(record("st_a1", id, SyncState::Skipped, id as i64));
+    }
+    // Another store's failed orders never show.
+    records.push(record("st_a2", 7, SyncState::Failed, 7));
+    seed(orders, records).await;
+
+    let (failed, pages) = all_pages(&app, "state=failed&limit=10").await;
+    assert_eq!(pages, 3);
+    assert_eq!(ids(&failed), (1..=23).rev().collect::<Vec<_>>(), "newest change first, once each");
+    assert!(failed.iter().all(|o| o["state"] == "failed"));
+    assert!(failed[0]["updatedAt"].is_string());
+
+    let (synced, _) = all_pages(&app, "state=synced&limit=7").await;
+    assert_eq!(ids(&synced), (100..=130).rev().collect::<Vec<_>>());
+
+    // `since`: only orders changed at or after it.
+    let since = (base() + ChronoDuration::seconds(120))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (recent, _) = all_pages(&app, &format!("state=synced&since={since}")).await;
+    assert_eq!(ids(&recent), (120..=130).rev().collect::<Vec<_>>());
+
+    // Without a state: every order (skipped ones too), newest id first.
+    let (every, _) = all_pages(&app, "limit=20").await;
+    let mut expected: Vec<u64> = (1..=23).chain(100..=130).chain(200..=204).collect();
+    expected.reverse();
+    assert_eq!(ids(&every), expected);
+
+    let base = "/v1/tenant/stores/st_a1/orders";
+    for (query, why) in [
+        ("state=skipped", "not listed by state"),
+        ("state=lost", "unknown state"),
+        ("since=2026-11-30T00:00:00Z", "since without a state"),
+        ("state=failed&since=yesterday", "not a time"),
+        ("limit=0", "limit too small"),
+        ("limit=101", "limit too large"),
+        ("limit=ten", "limit not a number"),
+        ("cursor=garbage", "a cursor never given"),
+        ("state=failed&cursor=bzo1", "an order-id cursor on a state list"),
+        ("colour=red", "unknown parameter"),
+        ("state=failed&state=synced", "a parameter twice"),
+    ] {
+        let a = app.get(&format!("{base}?{query}"), Some(&acme_key())).await;
+        assert_eq!(a.status, 400, "{why}: {}", a.body);
+        assert_eq!(a.body["error"]["code"], "invalid_request", "{why}");
+    }
+    app.get(&format!("{base}?state=failed"), Some(&beta_key()))
+        .await
+        .error(404, "store_not_found");
+    app.get(&format!("{base}?state=failed"), Some(&no_orders_key()))
+        .await
+        .error(403, "insufficient_scope");
+
+    // The tenant's stores, filtered by link status, in pages.
+    let a = app.get("/v1/tenant/stores?limit=1", Some(&acme_key())).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["stores"][0]["storeId"], "st_a1");
+    assert_eq!(a.body["stores"][0]["status"], "connected");
+    let next = a.body["nextCursor"].as_str().unwrap().to_owned();
+    let b = app
+        .get(&format!("/v1/tenant/stores?limit=1&cursor={next}"), Some(&acme_key()))
+        .await;
+    assert_eq!(b.body["stores"][0]["storeId"], "st_a2");
+    assert_eq!(b.body["stores"][0]["status"], "unlinked");
+    assert_eq!(b.body["nextCursor"], Value::Null, "{}", b.body);
+    let c = app
+        .get("/v1/tenant/stores?status=connected", Some(&acme_key()))
+        .await;
+    assert_eq!(
+        c.body["stores"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        c.body
+    );
+    let beta = app.get("/v1/tenant/stores", Some(&beta_key())).await;
+    assert_eq!(beta.body["stores"][0]["storeId"], "st_b1", "only its own");
+    assert_eq!(beta.body["stores"].as_array().map(Vec::len), Some(1));
+    app.get("/v1/tenant/stores?status=sleepy", Some(&acme_key()))
+        .await
+        .error(400, "invalid_request");
+}
+
+both_backends!(order_lists_page_by_state);
+
+/// Counts the DynamoDB calls a client makes.
+#[derive(Debug, Default, Clone)]
+struct Calls(Arc<Mutex<u64>>);
+
+impl aws_sdk_dynamodb::config::Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "Calls"
+    }
+    fn read_before_transmit(
+        &self,
+        _: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        *self.0.lock().unwrap() += 1;
+        Ok(())
+    }
+}
+
+/// The status of a store costs the same DynamoDB calls with 0 and with 5,000 orders, and its
+/// counters are exact: every order written concurrently, in every state, counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_status_reads_the_same_whatever_the_history() {
+    let calls = Calls::default();
+    let sdk = moto_sdk_config().await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(calls.clone())
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    let table = unique_name("woolink-status");
+    DynamoStore::create_table(&client, &table).await.unwrap();
+    let db = DynamoStore::new(client, table);
+    let link = sample_link("st_big");
+    let describe = || async {
+        let before = *calls.0.lock().unwrap();
+        let records = woolink::status::CatchUpRecords {
+            backfills: &db,
+            reconciliations: &db,
+            catalogue: &db,
+        };
+        let s = woolink::status::describe_store(link.clone(), &db, records)
+            .await
+            .unwrap();
+        (s, *calls.0.lock().unwrap() - before)
+    };
+    let (empty, calls_empty) = describe().await;
+    assert_eq!(empty.tally.received, 0);
+
+    let states = [
+        SyncState::Skipped,
+        SyncState::Queued,
+        SyncState::Synced,
+        SyncState::Failed,
+    ];
+    let records: Vec<OrderSync> = (1..=5_000u64)
+        .map(|id| record("st_big", id, states[(id % 4) as usize], id as i64))
+        .collect();
+    seed(&db, records).await;
+    // Half the queued ones move on to synced, as deliveries do.
+    futures::stream::iter((1..=5_000u64).filter(|id| id % 4 == 1 && id % 8 == 1))
+        .for_each_concurrent(16, |id| {
+            let db = &db;
+            async move {
+                let mut o = db
+                    .get_order_sync(&StoreId::parse("st_big").unwrap(), OrderId::new(id))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                o.state = SyncState::Synced;
+                o.revision += 1;
+                db.save_order_sync(&o, Some(o.revision - 1)).await.unwrap();
+            }
+        })
+        .await;
+
+    let (full, calls_full) = describe().await;
+    assert_eq!(calls_full, calls_empty, "no read grows with the history");
+    assert!(calls_full <= 5, "{calls_full} calls");
+    let t = &full.tally;
+    assert_eq!(t.received, 5_000);
+    assert_eq!(
+        (t.skipped, t.queued, t.synced, t.failed),
+        (1_250, 625, 1_875, 1_250)
+    );
+    assert_eq!(t.skipped + t.queued + t.synced + t.failed, t.received);
+}
+
+fn sample_link(store: &str) -> woolink::model::Link {
+    use woolink::domain::*;
+    let now = Utc::now();
+    woolink::model::Link {
+        store_id: StoreId::parse(store).unwrap(),
+        tenant: TenantCode::parse("ACME").unwrap(),
+        customer_id: CustomerId::parse("cus_1").unwrap(),
+        store_url: StoreUrl::parse("https://shop.example.com").unwrap(),
+        device_id: DeviceId::parse(&"d".repeat(64)).unwrap(),
+        status: woolink::model::LinkStatus::Connected,
+        trigger_statuses: vec![TriggerStatus::parse("processing").unwrap()],
+        webhook_secret: None,
+        previous_webhook_secret: None,
+        previous_secret_until: None,
+        api_key_hash: None,
+        revoked_api_key_hash: None,
+        woo_keys: None,
+        webhook_ids: vec![],
+        linked_at: now,
+        updated_at: now,
+        disconnected_at: None,
+        revision: 1,
+    }
+}
