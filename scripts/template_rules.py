@@ -34,6 +34,9 @@ ROUTES = {
     ("GET", "/v1/stores/{storeId}/orders/{orderId}"): "ConnectFunction",
     ("POST", "/v1/stores/{storeId}/backfill"): "ConnectFunction",
     ("GET", "/v1/tenant/stores/{storeId}"): "ConnectFunction",
+    ("GET", "/v1/tenant/stores"): "ConnectFunction",
+    ("GET", "/v1/tenant/stores/{storeId}/orders"): "ConnectFunction",
+    ("GET", "/v1/tenant/stores/{storeId}/orders/{orderId}"): "ConnectFunction",
     ("POST", "/v1/tenant/stores/{storeId}/catalogue/import"): "ConnectFunction",
     ("GET", "/v1/tenant/stores/{storeId}/catalogue"): "ConnectFunction",
     ("PUT", "/v1/tenant/stores/{storeId}/inventory"): "ConnectFunction",
@@ -302,6 +305,27 @@ def main(sam_path, expanded_path):
     check("Fn::If" in table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
           and "Fn::If" in table["DeletionProtectionEnabled"],
           "PITR and deletion protection follow the ProtectData parameter")
+
+    # The tenant's order lists read an index (never a scan): a sparse one keyed under the
+    # store's own prefix, readable by the connect function only.
+    indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
+    order_state = indexes.get("orderState", {})
+    check([k["AttributeName"] for k in order_state.get("KeySchema", [])] == ["stateKey", "stateAt"]
+          and order_state.get("Projection") == {"ProjectionType": "KEYS_ONLY"},
+          "index orderState (stateKey, stateAt), keys only")
+    index_readers = [name for name in FUNCTIONS for s in table_statements(name)
+                     if any("index/orderState" in json.dumps(r) for r in resources_of(s))]
+    check(index_readers == ["ConnectFunction"], f"only connect reads orderState ({index_readers})")
+    retention = sam["Parameters"].get("OrderRetentionDays", {})
+    check(retention.get("Default") == 90
+          and glob["Environment"]["Variables"].get("WOOLINK_ORDER_RETENTION_DAYS") == {"Ref": "OrderRetentionDays"},
+          "order history retention is a parameter (90 days) every function reads")
+    # The worker updates only counter and bucket attributes (the list a unit test keeps equal
+    # to the adapter's update expressions).
+    updates = [s for s in table_statements("SyncWorkerFunction") if "dynamodb:UpdateItem" in actions_of(s)]
+    check(len(updates) == 1 and "dynamodb:Attributes" in json.dumps(updates[0].get("Condition", {}))
+          and "STORE#*" in json.dumps(updates[0].get("Condition", {})),
+          "the worker's UpdateItem is limited to STORE# items and named attributes")
 
     found = {}
     for name in FUNCTIONS:

@@ -549,3 +549,48 @@ pub async fn keys(command: KeysCommand) -> CliResult {
         }
     }
 }
+
+#[derive(clap::Subcommand)]
+pub enum OrderCommand {
+    /// One order as its tenant sees it (GET /v1/tenant/stores/{storeId}/orders/{orderId}):
+    /// its state, its history (received, skipped and why, queued, each delivery attempt with
+    /// the tenant's status and latency, synced or failed) and its shipments.
+    Show {
+        /// The store's id (st_…).
+        #[arg(long)]
+        store: String,
+        /// The WooCommerce order id.
+        #[arg(long)]
+        order: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+pub async fn order(command: OrderCommand) -> CliResult {
+    match command {
+        OrderCommand::Show {
+            store,
+            order,
+            target,
+        } => {
+            let svc = target.services().await?;
+            let store = StoreId::parse(&store)?;
+            let id = woolink::domain::OrderId::new(order);
+            let found = svc
+                .repos
+                .orders
+                .get_order_sync(&store, id)
+                .await?
+                .ok_or_else(|| format!("order {order} of store {store} is not known to woolink"))?;
+            let shipments =
+                woolink::shipments::list_shipments(svc.repos.shipments.as_ref(), &store, id)
+                    .await?;
+            println!(
+                "{}",
+                woolink::api::operations::order_view(&found, &shipments)
+            );
+            Ok(())
+        }
+    }
+}

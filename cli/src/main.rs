@@ -39,6 +39,9 @@ enum Command {
     /// Manage merchant stores in DynamoDB.
     #[command(subcommand)]
     Store(admin::StoreCommand),
+    /// Look at one order: where it stands, its history and its shipments.
+    #[command(subcommand)]
+    Order(admin::OrderCommand),
     /// Look at or redrive the orders dead-letter queue (SQS).
     #[command(subcommand)]
     Dlq(admin::DlqCommand),
@@ -83,6 +86,7 @@ async fn main() -> ExitCode {
         Command::Tenant(c) => admin::tenant(c).await,
         Command::User(c) => admin::user(c).await,
         Command::Store(c) => admin::store(c).await,
+        Command::Order(c) => admin::order(c).await,
         Command::Dlq(c) => admin::dlq(c).await,
         Command::Keys(c) => admin::keys(c).await,
         Command::Sign { secret, file } => sign(&secret, file.as_deref()),

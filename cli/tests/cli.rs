@@ -436,6 +436,42 @@ async fn admin_commands_are_idempotent_against_dynamodb() {
     assert_eq!(s, 201, "{r}");
     let key = r["apiKey"].as_str().unwrap().to_owned();
 
+    // One order's history, as the operator sees it (the record as the worker writes it).
+    let db = woolink::store::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&common::moto_sdk().await),
+        table.clone(),
+    );
+    let now = chrono::Utc::now();
+    let mut o = woolink::model::OrderSync::first(
+        woolink::domain::StoreId::parse("st_z1").unwrap(),
+        woolink::domain::OrderId::new(5),
+        now,
+    );
+    o.note(
+        now,
+        woolink::timeline::Step::Received {
+            source: "webhook".into(),
+            topic: Some("order.created".into()),
+            version: "2026-11-30T10:00:00.000".into(),
+            status: "processing".into(),
+        },
+        chrono::Duration::days(90),
+    );
+    o.state = woolink::model::SyncState::Queued;
+    woolink::ports::OrderSyncs::save_order_sync(&db, &o, None)
+        .await
+        .unwrap();
+    let (ok, out, err) = run(&["order", "show", "--store", "st_z1", "--order", "5"], None);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["order"]["orderId"], 5, "{out}");
+    assert_eq!(v["order"]["state"], "queued");
+    assert_eq!(v["timeline"][0]["kind"], "received");
+    assert_eq!(v["timeline"][0]["topic"], "order.created");
+    let (ok, _, err) = run(&["order", "show", "--store", "st_z1", "--order", "6"], None);
+    assert!(!ok);
+    assert!(err.contains("not known to woolink"), "{err}");
+
     // The operator disconnects the store from the CLI; the link's key stops working.
     let (ok, out, err) = run(&["store", "disconnect", "--id", "st_z1"], None);
     assert!(ok, "{err}");

@@ -675,7 +675,7 @@ impl Worker {
                                             message,
                                             attempt.receive_count,
                                         )
-                                        .await
+                                        .await;
                                 }
                                 Err(e) => Err(e),
                             }

@@ -274,7 +274,10 @@ async fn the_poll_recovers_every_order_whose_webhook_was_lost(backend: Backend) 
         status["health"]["reasons"][0]["code"], "webhooks_missed",
         "{status}"
     );
-    assert_eq!(status["health"]["reasons"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        status["health"]["reasons"].as_array().map(Vec::len),
+        Some(1)
+    );
     // Keyset paging: 4 pages for 250 orders (two of them within one second).
     let listings = store.pages_read();
     assert_eq!(listings, [1, 2, 1, 2], "pages read");

@@ -29,8 +29,16 @@ fn no_orders_key() -> String {
 async fn keys(app: &TestApp) {
     let admin = app.services.admin();
     for (code, key, scopes) in [
-        ("ACME", acme_key(), vec![Scope::StoresRead, Scope::OrdersRead]),
-        ("BETA", beta_key(), vec![Scope::StoresRead, Scope::OrdersRead]),
+        (
+            "ACME",
+            acme_key(),
+            vec![Scope::StoresRead, Scope::OrdersRead],
+        ),
+        (
+            "BETA",
+            beta_key(),
+            vec![Scope::StoresRead, Scope::OrdersRead],
+        ),
         ("ACME", no_orders_key(), vec![Scope::StoresRead]),
     ] {
         put_fixed_tenant_key(&admin, &TenantCode::parse(code).unwrap(), &key, &scopes)
@@ -82,9 +90,7 @@ async fn an_orders_history_tells_where_it_is_and_why(backend: Backend) {
     let t = &a.body["timeline"];
     assert_eq!(
         kinds(t),
-        [
-            "received", "skipped", "received", "queued", "attempt", "attempt", "synced"
-        ],
+        ["received", "skipped", "received", "queued", "attempt", "attempt", "synced"],
         "{t:#}"
     );
     assert_eq!(t[0]["topic"], "order.created");
@@ -222,7 +228,11 @@ async fn order_lists_page_by_state(backend: Backend) {
 
     let (failed, pages) = all_pages(&app, "state=failed&limit=10").await;
     assert_eq!(pages, 3);
-    assert_eq!(ids(&failed), (1..=23).rev().collect::<Vec<_>>(), "newest change first, once each");
+    assert_eq!(
+        ids(&failed),
+        (1..=23).rev().collect::<Vec<_>>(),
+        "newest change first, once each"
+    );
     assert!(failed.iter().all(|o| o["state"] == "failed"));
     assert!(failed[0]["updatedAt"].is_string());
 
@@ -230,8 +240,8 @@ async fn order_lists_page_by_state(backend: Backend) {
     assert_eq!(ids(&synced), (100..=130).rev().collect::<Vec<_>>());
 
     // `since`: only orders changed at or after it.
-    let since = (base() + ChronoDuration::seconds(120))
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let since =
+        (base() + ChronoDuration::seconds(120)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let (recent, _) = all_pages(&app, &format!("state=synced&since={since}")).await;
     assert_eq!(ids(&recent), (120..=130).rev().collect::<Vec<_>>());
 
@@ -251,7 +261,10 @@ async fn order_lists_page_by_state(backend: Backend) {
         ("limit=101", "limit too large"),
         ("limit=ten", "limit not a number"),
         ("cursor=garbage", "a cursor never given"),
-        ("state=failed&cursor=bzo1", "an order-id cursor on a state list"),
+        (
+            "state=failed&cursor=bzo1",
+            "an order-id cursor on a state list",
+        ),
         ("colour=red", "unknown parameter"),
         ("state=failed&state=synced", "a parameter twice"),
     ] {
@@ -267,13 +280,18 @@ async fn order_lists_page_by_state(backend: Backend) {
         .error(403, "insufficient_scope");
 
     // The tenant's stores, filtered by link status, in pages.
-    let a = app.get("/v1/tenant/stores?limit=1", Some(&acme_key())).await;
+    let a = app
+        .get("/v1/tenant/stores?limit=1", Some(&acme_key()))
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["stores"][0]["storeId"], "st_a1");
     assert_eq!(a.body["stores"][0]["status"], "connected");
     let next = a.body["nextCursor"].as_str().unwrap().to_owned();
     let b = app
-        .get(&format!("/v1/tenant/stores?limit=1&cursor={next}"), Some(&acme_key()))
+        .get(
+            &format!("/v1/tenant/stores?limit=1&cursor={next}"),
+            Some(&acme_key()),
+        )
         .await;
     assert_eq!(b.body["stores"][0]["storeId"], "st_a2");
     assert_eq!(b.body["stores"][0]["status"], "unlinked");

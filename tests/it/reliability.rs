@@ -58,6 +58,8 @@ pub struct Figures {
     pub double_effects: usize,
     /// The same webhook-id received again (a redelivery the tenant deduplicates by id).
     pub redeliveries: usize,
+    /// Stores whose counters (kept on write) differ from their order records counted one by one.
+    pub counter_mismatches: usize,
 }
 
 async fn link_store(app: &TestApp, token: &str, store: &str, port: u16) -> String {
@@ -169,6 +171,29 @@ pub async fn misbehaving_load(backend: Backend, orders: u64, concurrency: usize)
         }
         double += doubled(list);
     }
+    // The counters each order write moved, against the records themselves.
+    let mut counter_mismatches = 0;
+    for store in secrets.keys() {
+        let store = woolink::domain::StoreId::parse(store).unwrap();
+        let orders = app.services.repos.orders.as_ref();
+        let records = orders.list_order_syncs(&store).await.unwrap();
+        let t = orders.get_tally(&store).await.unwrap();
+        let count =
+            |s: woolink::model::SyncState| records.iter().filter(|o| o.state == s).count() as i64;
+        use woolink::model::SyncState::*;
+        let truth = (
+            records.len() as i64,
+            count(Skipped),
+            count(Queued),
+            count(Synced),
+            count(Failed),
+        );
+        let kept = (t.received, t.skipped, t.queued, t.synced, t.failed);
+        if truth != kept {
+            println!("{store}: counters {kept:?}, records {truth:?}");
+            counter_mismatches += 1;
+        }
+    }
     Figures {
         sent,
         duplicates,
@@ -180,6 +205,7 @@ pub async fn misbehaving_load(backend: Backend, orders: u64, concurrency: usize)
         lost,
         double_effects: double,
         redeliveries,
+        counter_mismatches,
     }
 }
 
@@ -300,6 +326,7 @@ async fn nothing_lost_nothing_doubled(backend: Backend) {
     assert_eq!(f.refused, f.forged);
     assert_eq!(f.lost, 0, "every order's latest version reached its tenant");
     assert_eq!(f.double_effects, 0, "no effect twice");
+    assert_eq!(f.counter_mismatches, 0, "every store's counters are exact");
 }
 
 both_backends!(nothing_lost_nothing_doubled);
