@@ -51,6 +51,45 @@ def wait_http(url, seconds=30):
     raise SystemExit(f"{url} did not come up")
 
 
+def emf_lines(path):
+    """The EMF lines in a function's output, each checked against the specification's shape
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
+    `_aws.Timestamp` in epoch milliseconds, `CloudWatchMetrics` directives with a namespace,
+    dimension sets of at most 30 names, at most 100 metrics each with a valid unit, and every
+    dimension and metric named at the top level with a string or number value."""
+    units = {"Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
+             "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
+             "Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second",
+             "Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second",
+             "Count/Second", "None"}
+    out, problems = [], []
+
+    def need(cond, what):
+        if not cond:
+            problems.append(what)
+
+    with open(path) as f:
+        for raw in f:
+            i = raw.find('{"')
+            if i < 0 or '"_aws"' not in raw:
+                continue
+            line = json.loads(raw[i:])
+            aws = line["_aws"]
+            need(isinstance(aws.get("Timestamp"), int) and aws["Timestamp"] > 1_600_000_000_000, "timestamp in ms")
+            for d in aws.get("CloudWatchMetrics", []):
+                need(isinstance(d.get("Namespace"), str) and 0 < len(d["Namespace"]) <= 255, "namespace")
+                for dims in d.get("Dimensions", []):
+                    need(len(dims) <= 30 and all(isinstance(line.get(n), str) for n in dims),
+                         f"dimensions named at the top level as strings ({dims})")
+                need(0 < len(d.get("Metrics", [])) <= 100, "1-100 metrics per directive")
+                for m in d.get("Metrics", []):
+                    need(m.get("Unit", "None") in units, f"unit {m.get('Unit')}")
+                    need(isinstance(line.get(m.get("Name")), (int, float)), f"value of {m.get('Name')}")
+            out.append(line)
+    expect(out and not problems, f"{len(out)} EMF lines in the specification's shape {problems[:3]}")
+    return out
+
+
 def expect(cond, what):
     global checks
     checks += 1
@@ -113,11 +152,13 @@ def main():
                       "WOOLINK_SHIPMENTS_QUEUE_URL", "WOOLINK_SHIPMENTS_DLQ_URL"]:
                 f.write(f'{k}="{env[k]}"\n')
             f.write("RUST_LOG=warn\n")
+            # As the template sets it: metrics as EMF lines on the functions' stdout.
+            f.write("WOOLINK_METRICS=emf\n")
             # The webhook function's link cache: a disconnect is seen within this many seconds.
             f.write("WOOLINK_LINK_CACHE_SECS=1\n")
         watch = subprocess.Popen(["cargo", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(invoke_port),
                                        "--env-file", env_file, "-q"], cwd=ROOT, env=env,
-                                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "watch.log"), "w"))
+                                 stdout=open(os.path.join(tmp, "watch.out"), "w"), stderr=open(os.path.join(tmp, "watch.log"), "w"))
         procs.append(watch)
         time.sleep(1)
 
@@ -214,6 +255,13 @@ def main():
         ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/v1/stores/st_a1/orders/501"
         r = invoke("connect", ev)
         expect(r["statusCode"] == 200 and body(r)["state"] == "skipped", "order 501 state skipped")
+        # The webhook and sync-worker binaries published their metrics as EMF lines.
+        emf = emf_lines(os.path.join(tmp, "watch.out"))
+        names = {m["Name"] for line in emf for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+        expect({"OrdersReceived", "OrdersSkipped"} <= names, f"EMF metrics from the functions ({sorted(names)})")
+        expect(all(line["Tenant"] == "ACME" for line in emf), "every EMF line is dimensioned by tenant")
+        skipped = [line for line in emf if "OrdersSkipped" in line]
+        expect(skipped and skipped[0]["Reason"] == "not_trigger", "skipped orders carry their reason")
 
         print("shipments", flush=True)
         # The tenant's routes through the connect function: order 501 was never delivered.

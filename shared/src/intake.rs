@@ -19,6 +19,7 @@ use crate::crypto::{SecretBox, SecretString};
 use crate::domain::{OrderId, StoreId, TenantCode, WooTopic};
 use crate::envelope::{self, EnvelopeHead, Source};
 use crate::error::{Error, ErrorKind, Result};
+use crate::metrics::Metric;
 use crate::model::{Link, LinkStatus};
 use crate::ports::{Links, Tenants};
 use crate::queue::Queue;
@@ -343,6 +344,7 @@ impl Intake {
             store = %head.store_id(), tenant = %head.tenant(), order = %head.order_id(),
             topic = %head.topic(), claim_check = prepared.claim_check, "delivery queued"
         );
+        crate::metrics::emit(head.tenant(), None, &[(Metric::OrdersReceived, 1.0)]);
         Ok(Outcome::Queued {
             message_id,
             order_id: head.order_id(),

@@ -21,6 +21,7 @@ pub mod health;
 pub mod i18n;
 pub mod intake;
 pub mod local;
+pub mod metrics;
 pub mod model;
 pub mod order;
 pub mod outbound;

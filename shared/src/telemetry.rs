@@ -24,6 +24,8 @@ fn parse_filter(spec: &str) -> Option<Targets> {
 
 /// JSON logs without ANSI or timestamps (CloudWatch adds them), for the Lambda functions.
 pub fn init_json() {
+    // Metrics travel on the same stdout, as EMF lines, when the function is told to.
+    crate::metrics::init_from_env();
     let layer = tracing_subscriber::fmt::layer()
         .json()
         .with_current_span(true)

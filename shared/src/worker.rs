@@ -21,6 +21,7 @@ use crate::domain::{OrderId, OrderVersion, StoreId, TenantCode, TenantEvent, Woo
 use crate::envelope::{Envelope, EnvelopeHead, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fulfilment::{DeliveryError, Failure, FulfilmentClient};
+use crate::metrics::{self, Metric};
 use crate::model::{DocumentSettings, DocumentVersion};
 use crate::model::{Link, OrderSync, SyncState};
 use crate::order::v2::{self, ItemFacts, Units};
@@ -592,6 +593,7 @@ impl Worker {
             let written = match decide::judge(existing.as_ref(), &incoming.view(), &rules) {
                 Verdict::Ignore(why) => {
                     tracing::info!(%store, %order, why, "no change for the tenant");
+                    skipped(link, "no_change");
                     return Ok(());
                 }
                 Verdict::ReadStore(why) => {
@@ -800,6 +802,7 @@ impl Worker {
                 .map(|r| at + r);
         }
         if !in_scope {
+            skipped(link, "not_trigger");
             next.state = SyncState::Skipped;
             next.note(
                 now,
@@ -828,6 +831,7 @@ impl Worker {
                 SyncState::Skipped
             };
             next.doc_hash = Some(hash);
+            skipped(link, "no_change");
             next.note(
                 now,
                 Step::Skipped {
@@ -838,6 +842,7 @@ impl Worker {
             return Ok(Plan::Record(next));
         };
         if fresh || next.state != SyncState::Queued {
+            metrics::emit(&link.tenant, None, &[(Metric::OrdersQueued, 1.0)]);
             next.note(
                 now,
                 Step::Queued {
@@ -913,8 +918,28 @@ impl Worker {
             keep,
         );
         let (store, order) = (state.store_id.clone(), state.order_id);
+        metrics::emit(
+            &link.tenant,
+            None,
+            &[(Metric::DeliveryLatency, latency_ms as f64)],
+        );
         let retry = match outcome {
             Ok(status) => {
+                let lag = state
+                    .received_at
+                    .as_deref()
+                    .and_then(|r| chrono::DateTime::parse_from_rfc3339(r).ok())
+                    .filter(|_| state.source.is_webhook())
+                    .map(|r| {
+                        (state.updated_at - r.with_timezone(&Utc))
+                            .num_milliseconds()
+                            .max(0)
+                    });
+                let mut values = vec![(Metric::OrdersSynced, 1.0)];
+                if let Some(ms) = lag {
+                    values.push((Metric::DeliveryLag, ms as f64));
+                }
+                metrics::emit(&link.tenant, None, &values);
                 state.state = SyncState::Synced;
                 state.delivered_hash = state.doc_hash.clone();
                 state.synced_at = Some(state.updated_at);
@@ -934,6 +959,7 @@ impl Worker {
                 state.state = SyncState::Failed;
                 state.last_error = Some(failure.summary.clone());
                 state.tenant_answer = failure.answer.clone();
+                metrics::emit(&link.tenant, None, &[(Metric::OrdersFailed, 1.0)]);
                 state.note(
                     state.updated_at,
                     Step::Failed {
@@ -956,6 +982,7 @@ impl Worker {
                 state.last_error = Some(failure.summary.clone());
                 state.tenant_answer = failure.answer.clone();
                 if exhausted {
+                    metrics::emit(&link.tenant, None, &[(Metric::OrdersFailed, 1.0)]);
                     state.note(
                         state.updated_at,
                         Step::Failed {
@@ -1274,6 +1301,15 @@ impl Worker {
             }
         }
     }
+}
+
+/// Counts a version with nothing for the tenant, by a bounded reason.
+fn skipped(link: &Link, reason: &'static str) {
+    metrics::emit(
+        &link.tenant,
+        Some(("Reason", reason)),
+        &[(Metric::OrdersSkipped, 1.0)],
+    );
 }
 
 /// WooCommerce statuses after which an order normally changes no more.

@@ -426,3 +426,89 @@ fn sample_link(store: &str) -> woolink::model::Link {
         revision: 1,
     }
 }
+
+/// Every function's metrics are EMF lines of the specification's shape, dimensioned by tenant
+/// (and the stack-wide series): an order refused once then accepted publishes its receipt,
+/// queueing, both attempts' latency, its sync and its lag.
+async fn metrics_are_emf_lines_per_tenant(backend: Backend) {
+    woolink::metrics::capture();
+    let tenant = FakeTenant::answering(&[503, 200]).await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let (_key, secret) = linked(&app).await;
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(77, "processing", "2026-11-23T10:00:00"),
+    )
+    .await;
+    eventually("delivered", || tenant.accepted().len() == 1).await;
+    drained(&app).await;
+    let lines: Vec<Value> = woolink::metrics::captured()
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("an EMF line is one JSON object"))
+        .collect();
+    for line in &lines {
+        assert_emf_shape(line);
+    }
+    let named = |name: &str| {
+        lines
+            .iter()
+            .filter(|l| l["Tenant"] == "ACME" && l.get(name).is_some())
+            .count()
+    };
+    for name in [
+        "OrdersReceived",
+        "OrdersQueued",
+        "OrdersSynced",
+        "DeliveryLatency",
+        "DeliveryLag",
+    ] {
+        assert!(named(name) >= 1, "{name} published: {lines:?}");
+    }
+    assert!(named("DeliveryLatency") >= 2, "each attempt");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.get("storeId").is_none() && l.get("Store").is_none()),
+        "never dimensioned by store"
+    );
+}
+
+both_backends!(metrics_are_emf_lines_per_tenant);
+
+/// The EMF specification's shape: `_aws.Timestamp` in epoch ms; directives with a namespace,
+/// dimension sets of at most 30 names each named at the top level as a string, 1-100 metrics
+/// each with a known unit and a number at the top level.
+fn assert_emf_shape(line: &Value) {
+    let aws = &line["_aws"];
+    assert!(
+        aws["Timestamp"]
+            .as_i64()
+            .is_some_and(|t| t > 1_600_000_000_000),
+        "{line}"
+    );
+    let directives = aws["CloudWatchMetrics"].as_array().expect("directives");
+    assert!(!directives.is_empty());
+    for d in directives {
+        assert!(d["Namespace"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty() && n.len() <= 255));
+        for dims in d["Dimensions"].as_array().expect("dimension sets") {
+            let dims = dims.as_array().expect("a dimension set");
+            assert!(dims.len() <= 30);
+            for n in dims {
+                assert!(line[n.as_str().unwrap()].is_string(), "{n} named: {line}");
+            }
+        }
+        let metrics = d["Metrics"].as_array().expect("metrics");
+        assert!((1..=100).contains(&metrics.len()));
+        for m in metrics {
+            assert!(
+                ["Count", "Milliseconds"].contains(&m["Unit"].as_str().unwrap()),
+                "{m}"
+            );
+            assert!(line[m["Name"].as_str().unwrap()].is_number(), "{m}: {line}");
+        }
+    }
+}

@@ -133,7 +133,7 @@ pub async fn write_shipment(
     };
     let profile = match ports.profile(store, &link, &creds, order).await {
         Ok(p) => p,
-        Err(e) => return settle(ports, shipment, Err(judged(&e))).await,
+        Err(e) => return reported(&link, settle(ports, shipment, Err(judged(&e))).await),
     };
     let mut shipment = claim(ports, shipment).await?;
     if shipment.store_tracking_id.is_none() {
@@ -152,7 +152,7 @@ pub async fn write_shipment(
                     // The plugin went away (or came): learn the store again next attempt.
                     ports.profiles.forget(store);
                 }
-                return settle(ports, shipment, Err(judged(&e))).await;
+                return reported(&link, settle(ports, shipment, Err(judged(&e))).await);
             }
         }
     }
@@ -166,7 +166,26 @@ pub async fn write_shipment(
         // The tracking entry is on the store: a status the store refuses does not undo it.
         Err(e) => shipment.order_status = Some(format!("unchanged: {e}")),
     }
-    settle(ports, shipment, Ok(())).await
+    reported(&link, settle(ports, shipment, Ok(())).await)
+}
+
+/// Counts a shipment's final outcome on the store (written or failed) for its tenant.
+fn reported(link: &Link, settled: Result<Shipment>) -> Result<Shipment> {
+    if let Ok(s) = &settled {
+        let result = match s.state {
+            ShipmentState::Written => Some("written"),
+            ShipmentState::Failed => Some("failed"),
+            _ => None,
+        };
+        if let Some(result) = result {
+            crate::metrics::emit(
+                &link.tenant,
+                Some(("Result", result)),
+                &[(crate::metrics::Metric::StoreWrites, 1.0)],
+            );
+        }
+    }
+    settled
 }
 
 /// Takes the shipment for one attempt (a conditional write), so two writers — a message SQS
