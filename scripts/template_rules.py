@@ -4,6 +4,7 @@ Usage: template_rules.py template.yaml target/template.expanded.json
 Exits non-zero listing every broken rule.
 """
 import json
+import re
 import sys
 
 from samtranslator.yaml_helper import yaml_parse
@@ -326,6 +327,31 @@ def main(sam_path, expanded_path):
     check(len(updates) == 1 and "dynamodb:Attributes" in json.dumps(updates[0].get("Condition", {}))
           and "STORE#*" in json.dumps(updates[0].get("Condition", {})),
           "the worker's UpdateItem is limited to STORE# items and named attributes")
+
+    # Tenant operations: every function publishes EMF metrics; failures and slow deliveries
+    # alarm on the stack-wide series; the dashboard is valid JSON over the same namespace.
+    check(glob["Environment"]["Variables"].get("WOOLINK_METRICS") == "emf",
+          "every function publishes EMF metrics (WOOLINK_METRICS=emf)")
+    failed_alarm = res.get("DeliveryFailuresAlarm", {}).get("Properties", {})
+    check(failed_alarm.get("Namespace") == "woolink" and failed_alarm.get("MetricName") == "OrdersFailed"
+          and "Dimensions" not in failed_alarm and failed_alarm.get("Threshold") == 0,
+          "an alarm on any failed delivery (stack-wide OrdersFailed)")
+    lag = res.get("DeliveryLagAlarm", {}).get("Properties", {})
+    check(lag.get("MetricName") == "DeliveryLag" and lag.get("ExtendedStatistic") == "p99"
+          and lag.get("Threshold") == 300000,
+          "an alarm on delivery lag p99 above 5 minutes")
+    for alarm in ["DeliveryFailuresAlarm", "DeliveryLagAlarm"]:
+        check("AlarmActions" in res.get(alarm, {}).get("Properties", {}), f"{alarm} notifies the alarm topic")
+    dash = res.get("OperationsDashboard", {}).get("Properties", {}).get("DashboardBody", {})
+    body = dash.get("Fn::Sub") if isinstance(dash, dict) else dash
+    try:
+        widgets = json.loads(body.replace("${AWS::Region}", "us-east-1"))["widgets"]
+    except (ValueError, AttributeError, KeyError):
+        widgets = []
+    check(len(widgets) >= 4 and all("woolink" in json.dumps(w) for w in widgets),
+          "the operations dashboard is valid JSON over the woolink metrics")
+    check(not re.search(r"\{woolink,[^}]*Store", json.dumps(widgets)),
+          "no metric dimensioned by store")
 
     found = {}
     for name in FUNCTIONS:
