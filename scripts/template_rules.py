@@ -38,6 +38,10 @@ ROUTES = {
     ("GET", "/v1/tenant/stores"): "ConnectFunction",
     ("GET", "/v1/tenant/stores/{storeId}/orders"): "ConnectFunction",
     ("GET", "/v1/tenant/stores/{storeId}/orders/{orderId}"): "ConnectFunction",
+    ("POST", "/v1/tenant/stores/{storeId}/orders/{orderId}/resend"): "ConnectFunction",
+    ("POST", "/v1/tenant/stores/{storeId}/orders/retry-failed"): "ConnectFunction",
+    ("PATCH", "/v1/tenant/stores/{storeId}/settings"): "ConnectFunction",
+    ("GET", "/v1/tenant/audit"): "ConnectFunction",
     ("POST", "/v1/tenant/stores/{storeId}/catalogue/import"): "ConnectFunction",
     ("GET", "/v1/tenant/stores/{storeId}/catalogue"): "ConnectFunction",
     ("PUT", "/v1/tenant/stores/{storeId}/inventory"): "ConnectFunction",
@@ -220,8 +224,12 @@ def main(sam_path, expanded_path):
                       for st in x.get("Statement", []) if "sqs:SendMessage" in actions_of(st)
                       for r in resources_of(st))
     check(sends_to("ConnectFunction") == sorted([json.dumps({"Fn::GetAtt": ["CatchUpQueue", "Arn"]}),
-                                                 json.dumps({"Fn::GetAtt": ["ShipmentsQueue", "Arn"]})]),
-          "connect sends only to the catch-up and shipments queues")
+                                                 json.dumps({"Fn::GetAtt": ["ShipmentsQueue", "Arn"]}),
+                                                 json.dumps({"Fn::GetAtt": ["OrdersQueue", "Arn"]})]),
+          "connect sends only to the catch-up, shipments and orders (resends) queues")
+    check(sends_to("SyncWorkerFunction") == sorted([json.dumps({"Fn::GetAtt": ["OrdersQueue", "Arn"]}),
+                                                    json.dumps({"Fn::GetAtt": ["OrdersDeadLetterQueue", "Arn"]})]),
+          "the worker sends only to its queue (a paused store's orders) and its DLQ")
 
     # Shipments: their queue, their worker, its rights.
     sq = res["ShipmentsQueue"]["Properties"]

@@ -93,7 +93,8 @@ pub enum ApiKeyCommand {
         /// The tenant's code.
         #[arg(long)]
         tenant: String,
-        /// Comma-separated: stores:read, orders:read, shipments:write, shipments:read, inventory:write.
+        /// Comma-separated: stores:read, orders:read, shipments:write, shipments:read, inventory:write,
+        /// stores:write, orders:write.
         #[arg(long, value_delimiter = ',', required = true)]
         scope: Vec<String>,
         #[command(flatten)]

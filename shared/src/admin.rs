@@ -428,7 +428,7 @@ impl Seed {
             ],
             "apiKeys": [{"key": DEMO_API_KEY,
                 "scopes": ["stores:read", "orders:read", "shipments:write", "shipments:read",
-                    "inventory:write"]}]
+                    "inventory:write", "stores:write", "orders:write"]}]
         }]});
         // The literal above always matches the format.
         serde_json::from_value(json).unwrap_or(Self { tenants: vec![] })

@@ -186,6 +186,7 @@ pub async fn link_for_tenant(
         linked_at: now,
         updated_at: now,
         disconnected_at: None,
+        paused_at: None,
         revision: existing.as_ref().map_or(1, |l| l.revision + 1),
     };
     if let Err(e) = ports

@@ -484,15 +484,21 @@ pub enum Scope {
     ShipmentsRead,
     /// Push inventory to stores.
     InventoryWrite,
+    /// Change a store's settings (trigger statuses, pause and resume).
+    StoresWrite,
+    /// Send orders again (one, or every failed one of a store).
+    OrdersWrite,
 }
 
 impl Scope {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::StoresRead,
         Self::OrdersRead,
         Self::ShipmentsWrite,
         Self::ShipmentsRead,
         Self::InventoryWrite,
+        Self::StoresWrite,
+        Self::OrdersWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -502,6 +508,8 @@ impl Scope {
             Self::ShipmentsWrite => "shipments:write",
             Self::ShipmentsRead => "shipments:read",
             Self::InventoryWrite => "inventory:write",
+            Self::StoresWrite => "stores:write",
+            Self::OrdersWrite => "orders:write",
         }
     }
 

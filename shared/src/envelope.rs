@@ -13,7 +13,9 @@ pub const ENVELOPE_VERSION: u8 = 1;
 pub const KIND_WOO_ORDER: &str = "woo.order";
 
 /// How an order reached woolink: its webhook (the default, not written), or read from the
-/// store by a backfill or the reconciliation poll. The worker treats all alike.
+/// store by a backfill or the reconciliation poll (the worker treats these alike), or a
+/// tenant's resend (a claim check: the worker reads the order and delivers it as a new
+/// effect, whatever the tenant already has).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
@@ -21,6 +23,7 @@ pub enum Source {
     Webhook,
     Backfill,
     Poll,
+    Resend,
 }
 
 impl Source {
@@ -33,6 +36,7 @@ impl Source {
             Self::Webhook => "webhook",
             Self::Backfill => "backfill",
             Self::Poll => "poll",
+            Self::Resend => "resend",
         }
     }
 
@@ -41,6 +45,7 @@ impl Source {
             "webhook" => Some(Self::Webhook),
             "backfill" => Some(Self::Backfill),
             "poll" => Some(Self::Poll),
+            "resend" => Some(Self::Resend),
             _ => None,
         }
     }

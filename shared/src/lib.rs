@@ -10,6 +10,7 @@ pub mod catchup;
 pub mod config;
 pub mod connect;
 pub mod consent;
+pub mod controls;
 pub mod crypto;
 pub mod decide;
 pub mod disconnect;

@@ -159,6 +159,9 @@ pub struct Link {
     pub linked_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub disconnected_at: Option<DateTime<Utc>>,
+    /// Set while the tenant has paused deliveries of this store: orders are still received and
+    /// held (in the queue), and delivered once it resumes.
+    pub paused_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency counter: every save must name the revision it read.
     pub revision: u64,
 }
@@ -185,6 +188,24 @@ pub struct Session {
     pub email: Email,
     pub device_id: DeviceId,
     pub expires_at: DateTime<Utc>,
+}
+
+/// One control a tenant used (`crate::controls`): who (the tenant API key's id), what, on
+/// which store, and the values before and after.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Time-ordered and unique: `{at, ms}#{random}`.
+    pub id: String,
+    pub tenant: TenantCode,
+    pub at: DateTime<Utc>,
+    /// The tenant API key's id (`tk_…`).
+    pub by: String,
+    pub action: String,
+    pub store_id: Option<StoreId>,
+    pub order_id: Option<u64>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
 }
 
 /// Where an order stands with the tenant.

@@ -152,6 +152,19 @@ pub trait Reconciliations: Send + Sync {
     ) -> Result<()>;
 }
 
+/// The tenant's audit trail of controls (`crate::controls`): who changed what, when.
+#[async_trait]
+pub trait Audits: Send + Sync {
+    async fn record_audit(&self, entry: &crate::model::AuditEntry) -> Result<()>;
+    /// One page of the tenant's entries, newest first, after `after` (an entry's `id`).
+    async fn list_audit(
+        &self,
+        tenant: &TenantCode,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<crate::model::AuditEntry>, Option<String>)>;
+}
+
 /// The one-click connect attempts (`crate::consent`), by nonce.
 #[async_trait]
 pub trait Consents: Send + Sync {
@@ -314,6 +327,7 @@ pub struct Repos {
     pub shipments: Arc<dyn Shipments>,
     pub catalogue: Arc<dyn Catalogue>,
     pub consents: Arc<dyn Consents>,
+    pub audits: Arc<dyn Audits>,
 }
 
 impl Repos {
@@ -333,6 +347,7 @@ impl Repos {
             + Shipments
             + Catalogue
             + Consents
+            + Audits
             + 'static,
     {
         Self {
@@ -348,7 +363,8 @@ impl Repos {
             tenant_keys: adapter.clone(),
             shipments: adapter.clone(),
             catalogue: adapter.clone(),
-            consents: adapter,
+            consents: adapter.clone(),
+            audits: adapter,
         }
     }
 }

@@ -71,7 +71,7 @@ pub async fn describe_store(
     let r = reconciliation.as_ref();
     let facts = Facts {
         connected: link.is_connected(),
-        paused: false,
+        paused: link.paused_at.is_some(),
         keys_refused: r.and_then(|r| r.attention.clone()),
         webhooks_failing: r.and_then(|r| r.webhooks) == Some(WebhookHealth::Failing),
         webhooks_repaired: r.and_then(|r| r.webhooks) == Some(WebhookHealth::Repaired),

@@ -100,6 +100,8 @@ pub struct Services {
     pub jobs: Option<Arc<dyn Queue>>,
     /// The shipments queue, where accepted shipments go (`None`: not configured).
     pub shipments: Option<Arc<dyn Queue>>,
+    /// The orders queue, where the tenant's resends go (`None`: not configured).
+    pub orders_queue: Option<Arc<dyn Queue>>,
     pub secrets: SecretBox,
     pub outbound: OutboundPolicy,
     pub woo: WooClient,
@@ -122,6 +124,7 @@ impl Services {
             repos,
             jobs: None,
             shipments: None,
+            orders_queue: None,
             secrets: config.secret_box()?,
             outbound: config.outbound,
             woo: WooClient::new(http, config.outbound).with_rate(config.store_rate),
@@ -151,6 +154,7 @@ impl Services {
         };
         services.jobs = config.jobs_queue_url.as_ref().map(queue);
         services.shipments = config.shipments_queue_url.as_ref().map(queue);
+        services.orders_queue = config.queue_url.as_ref().map(queue);
         Ok(Arc::new(services))
     }
 
@@ -185,6 +189,17 @@ impl Services {
             secrets: &self.secrets,
             jobs,
         })
+    }
+
+    /// What the tenant's controls use (`crate::controls`).
+    pub fn controlling(&self) -> crate::controls::Controlling<'_> {
+        crate::controls::Controlling {
+            links: self.repos.links.as_ref(),
+            orders: self.repos.orders.as_ref(),
+            audits: self.repos.audits.as_ref(),
+            queue: self.orders_queue.as_deref(),
+            link_changes: self.link_changes.as_ref(),
+        }
     }
 
     /// What the shipment routes use; a stack without a shipments queue cannot.
@@ -314,6 +329,7 @@ impl OneProcess {
         services.link_changes = intake.cache.clone();
         services.jobs = Some(jobs.clone());
         services.shipments = Some(shipments.clone());
+        services.orders_queue = Some(queue.clone());
         let shipments = Arc::new(ShipmentWorker::from_parts(
             &repos,
             shipments,

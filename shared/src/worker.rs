@@ -59,6 +59,9 @@ pub struct WorkerSettings {
     pub wait_budget: Duration,
     /// …for this long (not the retry backoff: nothing failed).
     pub wait_retry: Duration,
+    /// How often an order of a paused store comes back to see whether it resumed (sent
+    /// again with this delay: no receive is counted against the dead-letter limit).
+    pub pause_recheck: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -75,6 +78,7 @@ impl Default for WorkerSettings {
             in_flight_window: Duration::from_secs(30),
             wait_budget: Duration::from_secs(5),
             wait_retry: Duration::from_secs(1),
+            pause_recheck: Duration::from_secs(900),
         }
     }
 }
@@ -527,6 +531,15 @@ impl Worker {
                 link.tenant
             )));
         }
+        // A paused store's orders wait in the queue, unread, until it resumes.
+        if link.paused_at.is_some() && link.is_connected() {
+            self.ports
+                .queue
+                .send_delayed(body.to_owned(), self.settings.pause_recheck)
+                .await?;
+            tracing::info!(store = %head.store_id(), order = %head.order_id(), "store paused; order held");
+            return Ok(());
+        }
         let creds = open_woo_keys(&self.ports.secrets, &link)?;
         let incoming = match (&envelope.payload, creds.as_ref()) {
             (Some(p), _) => Version::delivered(p.get(), head)?,
@@ -547,8 +560,118 @@ impl Worker {
                 ))
             }
         };
+        if head.source() == Source::Resend {
+            return self.resend(&link, incoming, attempt, body).await;
+        }
         self.settle(&link, creds.as_ref(), incoming, head, attempt, body)
             .await
+    }
+
+    /// A tenant's resend: the order as the store has it now, delivered as a new effect (a
+    /// `webhook-id` of its own), whatever the tenant already has. It waits for a delivery of
+    /// the order in flight, as any version does; an order never in scope stays as it is.
+    async fn resend(
+        &self,
+        link: &Link,
+        incoming: Version,
+        attempt: Attempt<'_>,
+        message: &str,
+    ) -> Result<(), RecordFailure> {
+        let (store, order) = (&link.store_id, OrderId::new(incoming.order.id));
+        for _ in 0..16 {
+            let Some(existing) = self.ports.repos.orders.get_order_sync(store, order).await? else {
+                tracing::info!(%store, %order, "resend of an order woolink does not know: nothing to do");
+                return Ok(());
+            };
+            let now = Utc::now();
+            let in_flight = existing.state == SyncState::Queued
+                && existing.claimed_by.as_deref() != Some(attempt.message_id)
+                && chrono::Duration::from_std(self.settings.in_flight_window)
+                    .is_ok_and(|w| now - existing.updated_at < w);
+            if in_flight {
+                return Err(RecordFailure::later(
+                    "another delivery of this order is in flight",
+                    self.settings.wait_retry,
+                ));
+            }
+            if !existing.in_scope {
+                return Ok(());
+            }
+            let keep = self.history_retention();
+            let expected = existing.revision;
+            let ours = existing.claimed_by.as_deref() == Some(attempt.message_id)
+                && existing.state == SyncState::Queued;
+            let mut next = OrderSync {
+                revision: expected + 1,
+                updated_at: now,
+                ..existing
+            };
+            let doc = self
+                .document(link, &incoming.order, &incoming.status, attempt.receive_count)
+                .await?;
+            let hash = doc.shipping_hash();
+            let event = crate::controls::resend_event(
+                next.delivered_hash.is_some(),
+                incoming.status == "cancelled",
+            );
+            if !ours {
+                // A first receive of this resend (a retry keeps its attempts and its id).
+                next.woo_status = incoming.status.clone();
+                next.version = incoming.key.modified.clone();
+                next.received_at = Some(incoming.key.received.clone());
+                next.content_hash = Some(incoming.content.clone());
+                next.source = Source::Resend;
+                next.waiting = None;
+                next.attempts = 0;
+                next.last_error = None;
+                next.tenant_answer = None;
+                next.note(
+                    now,
+                    Step::Received {
+                        source: Source::Resend.as_str().to_owned(),
+                        topic: None,
+                        version: incoming.key.modified.to_string(),
+                        status: incoming.status.clone(),
+                    },
+                    keep,
+                );
+                next.note(
+                    now,
+                    Step::Queued {
+                        event: event.as_str().to_owned(),
+                    },
+                    keep,
+                );
+                metrics::emit(&link.tenant, None, &[(Metric::OrdersQueued, 1.0)]);
+            }
+            next.state = SyncState::Queued;
+            next.event = Some(event);
+            next.webhook_id = Some(webhook_id(
+                store,
+                order,
+                incoming.key.modified.as_str(),
+                &format!("{}|resend|{}", incoming.content, attempt.message_id),
+            ));
+            next.claimed_by = Some(attempt.message_id.to_owned());
+            next.doc_hash = Some(hash);
+            match self
+                .ports
+                .repos
+                .orders
+                .save_order_sync(&next, Some(expected))
+                .await
+            {
+                Ok(()) => {
+                    next.stored_state = Some(next.state);
+                    return self
+                        .deliver(link, next, event, &doc, message, attempt.receive_count)
+                        .await;
+                }
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RecordFailure::now("the order kept changing concurrently"))
     }
 
     /// Judges the version against the order's record until it is applied, ignored, or must

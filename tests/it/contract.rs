@@ -69,6 +69,7 @@ fn link(id: &str, t: &str, key: &str, revision: u64) -> Link {
         linked_at: now,
         updated_at: now,
         disconnected_at: None,
+        paused_at: None,
         revision,
     }
 }

@@ -68,6 +68,7 @@ fn intake_app() -> axum::Router {
             linked_at: now,
             updated_at: now,
             disconnected_at: None,
+            paused_at: None,
             revision: 1,
         };
         // The link's tenant, active (a link always belongs to one).

@@ -423,6 +423,7 @@ fn sample_link(store: &str) -> woolink::model::Link {
         linked_at: now,
         updated_at: now,
         disconnected_at: None,
+        paused_at: None,
         revision: 1,
     }
 }
@@ -512,3 +513,234 @@ fn assert_emf_shape(line: &Value) {
         }
     }
 }
+
+fn ops_key() -> String {
+    format!("wlt_{}", "d4".repeat(20))
+}
+fn beta_ops_key() -> String {
+    format!("wlt_{}", "e5".repeat(20))
+}
+
+/// A tenant, the pipeline, a healthy store holding order 61 (processing), st_a1 linked to it
+/// with keys, the order delivered once; keys for ACME (every scope) and BETA.
+async fn delivered_once(backend: Backend) -> (FakeTenant, TestApp, FakeStore, String) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    keys(&app).await;
+    for (code, key) in [("ACME", ops_key()), ("BETA", beta_ops_key())] {
+        put_fixed_tenant_key(
+            &app.services.admin(),
+            &TenantCode::parse(code).unwrap(),
+            &key,
+            &Scope::ALL,
+        )
+        .await
+        .unwrap();
+    }
+    let token = app.acme_token().await;
+    let linked = app.link_with_keys(&token, "st_a1", &store.url).await;
+    assert_eq!(linked.status, 201, "{}", linked.body);
+    let secret = linked.body["webhook"]["secret"].as_str().unwrap().to_owned();
+    let body = order(61, "processing", "2026-11-23T10:00:00");
+    store.set_order(61, &php_json(&body));
+    send(&app, &secret, "order.created", &body).await;
+    eventually("delivered once", || tenant.accepted().len() == 1).await;
+    drained(&app).await;
+    (tenant, app, store, secret)
+}
+
+/// Resend: the order as the store has it, a new effect (its own webhook-id) though the tenant
+/// has it; audited; a second resend is another new effect; refusals are named.
+async fn an_order_is_sent_again_as_a_new_effect(backend: Backend) {
+    let (tenant, app, _store, _secret) = delivered_once(backend).await;
+    let path = "/v1/tenant/stores/st_a1/orders/61/resend";
+    let a = app.post_json(path, json!({}), Some(&ops_key())).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.body["resend"], "queued");
+    eventually("resent", || tenant.accepted().len() == 2).await;
+    drained(&app).await;
+    let calls = tenant.accepted();
+    let (first, again) = (calls[0].json(), calls[1].json());
+    assert_eq!(again["type"], "order.updated", "the tenant had it");
+    assert_eq!(again["data"]["orderId"], 61);
+    assert_ne!(calls[0].webhook_id, calls[1].webhook_id, "a new effect");
+    assert_eq!(first["data"]["orderId"], again["data"]["orderId"]);
+    let h = app
+        .get("/v1/tenant/stores/st_a1/orders/61", Some(&ops_key()))
+        .await
+        .body;
+    let steps = kinds(&h["timeline"]);
+    assert_eq!(
+        &steps[steps.len() - 4..],
+        ["received", "queued", "attempt", "synced"],
+        "{h:#}"
+    );
+    assert_eq!(h["timeline"][steps.len() - 4]["source"], "resend");
+    assert_eq!(h["order"]["state"], "synced");
+    // Again: another new effect.
+    app.post_json(path, json!({}), Some(&ops_key())).await;
+    eventually("resent twice", || tenant.accepted().len() == 3).await;
+    let ids: std::collections::HashSet<String> =
+        tenant.accepted().iter().map(|c| c.webhook_id.clone()).collect();
+    assert_eq!(ids.len(), 3);
+    // Audited, newest first.
+    let audit = app.get("/v1/tenant/audit", Some(&ops_key())).await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    let entries = audit.body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["action"], "resend");
+    assert_eq!(entries[0]["orderId"], 61);
+    assert_eq!(entries[0]["storeId"], "st_a1");
+    assert!(entries[0]["by"].as_str().unwrap().starts_with("tk_"));
+    assert_eq!(
+        app.get("/v1/tenant/audit", Some(&beta_key())).await.body["entries"],
+        json!([]),
+        "another tenant's trail is its own"
+    );
+    // Refusals.
+    app.post_json("/v1/tenant/stores/st_a1/orders/62/resend", json!({}), Some(&ops_key()))
+        .await
+        .error(404, "order_not_found");
+    app.post_json(path, json!({}), Some(&acme_key()))
+        .await
+        .error(403, "insufficient_scope");
+    app.post_json(path, json!({}), Some(&beta_ops_key()))
+        .await
+        .error(404, "store_not_found");
+}
+
+both_backends!(an_order_is_sent_again_as_a_new_effect);
+
+/// Pause holds the store's orders (received, not delivered); resume delivers them; trigger
+/// statuses change for the next order without re-linking; every change is audited.
+async fn pause_resume_and_trigger_statuses_without_relinking(backend: Backend) {
+    let (tenant, app, store, secret) = delivered_once(backend).await;
+    let settings = "/v1/tenant/stores/st_a1/settings";
+    let a = app
+        .patch_json(settings, json!({"paused": true}), Some(&ops_key()))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["settings"]["paused"], true);
+    let s = app.get("/v1/tenant/stores/st_a1", Some(&ops_key())).await.body;
+    assert!(
+        s["health"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "paused"),
+        "{s}"
+    );
+    // Held while paused (the worker caches the link for 100 ms in the tests).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let body = order(63, "processing", "2026-11-23T11:00:00");
+    store.set_order(63, &php_json(&body));
+    send(&app, &secret, "order.created", &body).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    assert_eq!(tenant.accepted().len(), 1, "nothing delivered while paused");
+    let a = app
+        .patch_json(settings, json!({"paused": false}), Some(&ops_key()))
+        .await;
+    assert_eq!(a.body["settings"]["paused"], false, "{}", a.body);
+    eventually("delivered on resume", || tenant.accepted().len() == 2).await;
+    assert_eq!(tenant.accepted()[1].json()["data"]["orderId"], 63);
+
+    // Trigger statuses: on-hold orders now go too, without re-linking.
+    let a = app
+        .patch_json(
+            settings,
+            json!({"triggerStatuses": ["processing", "on-hold", "on-hold"]}),
+            Some(&ops_key()),
+        )
+        .await;
+    assert_eq!(a.body["settings"]["triggerStatuses"], json!(["processing", "on-hold"]), "{}", a.body);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(64, "on-hold", "2026-11-23T12:00:00"),
+    )
+    .await;
+    eventually("on-hold delivered", || tenant.accepted().len() == 3).await;
+    // The same settings again change nothing (and are not audited again).
+    app.patch_json(settings, json!({"paused": false}), Some(&ops_key()))
+        .await;
+    let entries = app.get("/v1/tenant/audit", Some(&ops_key())).await.body["entries"].clone();
+    assert_eq!(entries.as_array().map(Vec::len), Some(3), "{entries}");
+    assert_eq!(entries[0]["after"]["triggerStatuses"], json!(["processing", "on-hold"]));
+    assert_eq!(entries[0]["before"]["triggerStatuses"], json!(["processing"]));
+    assert_eq!(entries[2]["after"]["paused"], true);
+
+    for (body, why) in [
+        (json!({}), "nothing to change"),
+        (json!({"triggerStatuses": []}), "no statuses"),
+        (json!({"triggerStatuses": ["draft"]}), "drafts are not orders"),
+        (json!({"paused": "yes"}), "not a boolean"),
+        (json!({"colour": "red"}), "unknown field"),
+    ] {
+        let a = app.patch_json(settings, body, Some(&ops_key())).await;
+        assert_eq!(a.status, 400, "{why}: {}", a.body);
+    }
+    app.patch_json(settings, json!({"paused": true}), Some(&acme_key()))
+        .await
+        .error(403, "insufficient_scope");
+    app.patch_json(settings, json!({"paused": true}), Some(&beta_ops_key()))
+        .await
+        .error(404, "store_not_found");
+}
+
+both_backends!(pause_resume_and_trigger_statuses_without_relinking);
+
+/// Retry failed: every failed order of the store goes again (read from the store) and is
+/// synced; a store linked without keys is told to redrive the dead-letter queue instead.
+async fn failed_orders_are_retried(backend: Backend) {
+    let tenant = FakeTenant::answering(&[400, 400, 400]).await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    put_fixed_tenant_key(
+        &app.services.admin(),
+        &TenantCode::parse("ACME").unwrap(),
+        &ops_key(),
+        &Scope::ALL,
+    )
+    .await
+    .unwrap();
+    let token = app.acme_token().await;
+    let linked = app.link_with_keys(&token, "st_a1", &store.url).await;
+    let secret = linked.body["webhook"]["secret"].as_str().unwrap().to_owned();
+    for id in [71, 72, 73] {
+        let body = order(id, "processing", "2026-11-23T10:00:00");
+        store.set_order(id, &php_json(&body));
+        send(&app, &secret, "order.created", &body).await;
+    }
+    drained(&app).await;
+    let s = app.get("/v1/tenant/stores/st_a1", Some(&ops_key())).await.body;
+    assert_eq!(s["orders"]["failed"], 3, "{s}");
+    assert_eq!(s["health"]["state"], "attention_needed");
+    let a = app
+        .post_json("/v1/tenant/stores/st_a1/orders/retry-failed", json!({}), Some(&ops_key()))
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.body, json!({"queued": 3, "nextCursor": null}));
+    eventually("all three accepted", || tenant.accepted().len() == 3).await;
+    drained(&app).await;
+    let s = app.get("/v1/tenant/stores/st_a1", Some(&ops_key())).await.body;
+    assert_eq!(
+        (&s["orders"]["failed"], &s["orders"]["synced"]),
+        (&json!(0), &json!(3)),
+        "{s}"
+    );
+    assert_eq!(s["health"]["state"], "healthy", "{s}");
+
+    // Without keys there is no body to send again.
+    let other = app.link_simple(&token, "st_a2", "http://127.0.0.1:9").await;
+    assert_eq!(other.status, 201);
+    let a = app
+        .post_json("/v1/tenant/stores/st_a2/orders/retry-failed", json!({}), Some(&ops_key()))
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body["error"]["message"].as_str().unwrap().contains("dead-letter"));
+}
+
+both_backends!(failed_orders_are_retried);

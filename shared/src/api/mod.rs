@@ -67,6 +67,19 @@ pub fn connect_routes() -> Router<Arc<Services>> {
             get(operations::order),
         )
         .route(
+            "/v1/tenant/stores/{storeId}/orders/{orderId}/resend",
+            post(operations::resend),
+        )
+        .route(
+            "/v1/tenant/stores/{storeId}/orders/retry-failed",
+            post(operations::retry_failed),
+        )
+        .route(
+            "/v1/tenant/stores/{storeId}/settings",
+            axum::routing::patch(operations::change_settings),
+        )
+        .route("/v1/tenant/audit", get(operations::audit))
+        .route(
             "/v1/stores/{storeId}/orders/{orderId}",
             get(connect::order_status),
         )

@@ -304,3 +304,156 @@ pub fn order_view(o: &OrderSync, shipments: &[Shipment]) -> Value {
         "shipments": shipments.iter().map(crate::shipments::shipment_document).collect::<Vec<_>>(),
     })
 }
+
+/// The caller's tenant API key (with `scope`) and the link of one of its tenant's stores.
+async fn key_and_link(
+    svc: &Services,
+    bearer: &Bearer,
+    scope: Scope,
+    store_id: &str,
+) -> Result<(crate::model::TenantApiKey, crate::model::Link)> {
+    let store = StoreId::parse(store_id).map_err(|_| store_not_found())?;
+    let gate = svc.gate();
+    let key = gate.tenant_key(bearer.as_deref(), scope).await?;
+    let link = svc
+        .repos
+        .links
+        .get_link(&store)
+        .await?
+        .filter(|l| l.tenant == key.tenant)
+        .ok_or_else(store_not_found)?;
+    Ok((key, link))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsBody {
+    #[serde(default)]
+    trigger_statuses: Option<Vec<String>>,
+    #[serde(default)]
+    paused: Option<bool>,
+}
+
+fn settings_view(link: &crate::model::Link) -> Value {
+    json!({"settings": {
+        "paused": link.paused_at.is_some(),
+        "pausedAt": time(link.paused_at),
+        "triggerStatuses": link.trigger_statuses.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+    }})
+}
+
+/// `PATCH /v1/tenant/stores/{storeId}/settings` `{triggerStatuses?, paused?}` (`stores:write`).
+pub async fn change_settings(
+    State(svc): AppState,
+    bearer: Bearer,
+    Path(store_id): Path<String>,
+    super::extract::RawBody(body): super::extract::RawBody,
+) -> Result<impl IntoResponse> {
+    let (key, link) = key_and_link(&svc, &bearer, Scope::StoresWrite, &store_id).await?;
+    let body: SettingsBody = super::extract::parse_json(&body)?;
+    let trigger_statuses = match body.trigger_statuses {
+        None => None,
+        Some(list) => {
+            if list.is_empty() || list.len() > 10 {
+                return Err(Error::invalid_request(
+                    "triggerStatuses needs 1-10 WooCommerce statuses",
+                ));
+            }
+            let mut parsed = Vec::with_capacity(list.len());
+            for s in &list {
+                let t = crate::domain::TriggerStatus::parse(s)?;
+                if !parsed.contains(&t) {
+                    parsed.push(t);
+                }
+            }
+            Some(parsed)
+        }
+    };
+    if trigger_statuses.is_none() && body.paused.is_none() {
+        return Err(Error::invalid_request(
+            "name a setting to change: triggerStatuses, paused",
+        ));
+    }
+    let change = crate::controls::SettingsChange {
+        trigger_statuses,
+        paused: body.paused,
+    };
+    let link = crate::controls::change_settings(&svc.controlling(), &key, link, change).await?;
+    Ok(Json(settings_view(&link)))
+}
+
+/// `POST /v1/tenant/stores/{storeId}/orders/{orderId}/resend` (`orders:write`).
+pub async fn resend(
+    State(svc): AppState,
+    bearer: Bearer,
+    Path((store_id, order_id)): Path<(String, String)>,
+) -> Result<impl IntoResponse> {
+    let (key, link) = key_and_link(&svc, &bearer, Scope::OrdersWrite, &store_id).await?;
+    let order = OrderId::parse(&order_id).map_err(|_| crate::status::order_not_found())?;
+    let o = crate::controls::resend(&svc.controlling(), &key, &link, order).await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(json!({"order": order_entry(&o), "resend": "queued"})),
+    ))
+}
+
+/// `POST /v1/tenant/stores/{storeId}/orders/retry-failed[?cursor=…]` (`orders:write`).
+pub async fn retry_failed(
+    State(svc): AppState,
+    bearer: Bearer,
+    Path(store_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse> {
+    let params = query_params(raw.as_deref(), &["cursor"])?;
+    let (key, link) = key_and_link(&svc, &bearer, Scope::OrdersWrite, &store_id).await?;
+    let after = match param(&params, "cursor") {
+        None => None,
+        Some(c) => match After::decode(c) {
+            Some(a @ After::Changed(_)) => Some(a),
+            _ => return Err(bad_cursor()),
+        },
+    };
+    let (queued, next) = crate::controls::retry_failed(&svc.controlling(), &key, &link, after).await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(json!({"queued": queued, "nextCursor": next.map(|a| a.encode())})),
+    ))
+}
+
+/// `GET /v1/tenant/audit[?limit=…&cursor=…]` (`stores:read`): the tenant's controls, newest
+/// first.
+pub async fn audit(
+    State(svc): AppState,
+    bearer: Bearer,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse> {
+    let params = query_params(raw.as_deref(), &["limit", "cursor"])?;
+    let key = svc
+        .gate()
+        .tenant_key(bearer.as_deref(), Scope::StoresRead)
+        .await?;
+    let limit = limit_of(&params)?;
+    let after = match param(&params, "cursor") {
+        None => None,
+        Some(c) => {
+            use base64::Engine;
+            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|s| s.len() <= 64 && s.contains('#'))
+                .ok_or_else(bad_cursor)?;
+            Some(raw)
+        }
+    };
+    let (entries, next) = svc
+        .repos
+        .audits
+        .list_audit(&key.tenant, after.as_deref(), limit)
+        .await?;
+    let next = next.map(|id| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+    });
+    Ok(Json(json!({"entries": entries, "nextCursor": next})))
+}

@@ -153,10 +153,12 @@ pub struct StoreState<'a> {
     pub last_webhook_at: Option<Time>,
     pub linked_at: Time,
     pub orders: OrderCounts,
+    pub paused_at: Option<Time>,
     pub reconciliation: ReconciliationView<'a>,
     pub status: &'static str,
     pub store_id: &'a StoreId,
     pub store_url: &'a StoreUrl,
+    pub trigger_statuses: Vec<&'a str>,
     pub webhooks: Option<WebhooksView>,
 }
 
@@ -330,6 +332,7 @@ impl<'a> From<&'a StoreStatus> for StoreState<'a> {
                 skipped: t.skipped,
                 synced: t.synced,
             },
+            paused_at: time(l.paused_at),
             reconciliation: ReconciliationView {
                 last_error: r.and_then(|r| r.last_error.as_deref()),
                 last_queued: r.map_or(0, |r| r.last_queued),
@@ -340,6 +343,7 @@ impl<'a> From<&'a StoreStatus> for StoreState<'a> {
             status: l.status.as_str(),
             store_id: &l.store_id,
             store_url: &l.store_url,
+            trigger_statuses: l.trigger_statuses.iter().map(|t| t.as_str()).collect(),
             webhooks: r.and_then(|r| {
                 r.webhooks.map(|w| WebhooksView {
                     checked_at: time(r.webhooks_checked_at),
@@ -490,6 +494,7 @@ mod tests {
             linked_at: at(0),
             updated_at: at(1),
             disconnected_at: disconnected,
+            paused_at: None,
             revision: 3,
         }
     }
@@ -537,6 +542,8 @@ mod tests {
                     "disconnectedAt": l.disconnected_at.map(ts),
                     "orders": {"received": 4, "skipped": 0, "queued": 0, "synced": 3, "failed": 1, "deadLetters": 1},
                     "lastOrderAt": null,
+                    "pausedAt": null,
+                    "triggerStatuses": l.trigger_statuses.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
                     "keys": "none",
                     "lag": null,
                     "lastSyncAt": last_sync.map(ts),

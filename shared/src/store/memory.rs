@@ -44,6 +44,7 @@ struct Data {
     inventory_chunks: HashMap<(StoreId, String, u32), crate::model::InventoryChunk>,
     inventory_leases: HashMap<StoreId, (String, chrono::DateTime<chrono::Utc>)>,
     consents: HashMap<String, crate::consent::ConsentRecord>,
+    audits: BTreeMap<(TenantCode, String), crate::model::AuditEntry>,
 }
 
 #[derive(Default)]
@@ -380,6 +381,37 @@ impl Throttles for MemoryStore {
             }
             *n += 1;
             true
+        })
+    }
+}
+
+#[async_trait]
+impl crate::ports::Audits for MemoryStore {
+    async fn record_audit(&self, entry: &crate::model::AuditEntry) -> Result<()> {
+        self.with(|d| {
+            d.audits
+                .insert((entry.tenant.clone(), entry.id.clone()), entry.clone());
+        })
+    }
+    async fn list_audit(
+        &self,
+        tenant: &TenantCode,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<crate::model::AuditEntry>, Option<String>)> {
+        self.with(|d| {
+            let mut page: Vec<_> = d
+                .audits
+                .iter()
+                .rev()
+                .filter(|((t, id), _)| t == tenant && after.is_none_or(|a| id.as_str() < a))
+                .map(|(_, e)| e.clone())
+                .take(limit + 1)
+                .collect();
+            let more = page.len() > limit;
+            page.truncate(limit);
+            let next = more.then(|| page.last().map(|e| e.id.clone())).flatten();
+            (page, next)
         })
     }
 }

@@ -131,6 +131,7 @@ pub fn bench_link(secrets: &woolink::crypto::SecretBox, store_url: &str) -> wool
         linked_at: now,
         updated_at: now,
         disconnected_at: None,
+        paused_at: None,
         revision: 1,
     }
 }

@@ -13,6 +13,7 @@ pub fn test_worker_settings() -> WorkerSettings {
         in_flight_window: Duration::from_secs(2),
         wait_budget: Duration::from_millis(300),
         wait_retry: Duration::from_millis(50),
+        pause_recheck: Duration::from_millis(200),
         ..WorkerSettings::default()
     }
 }

@@ -153,6 +153,7 @@ pub async fn install_link(app: &TestApp, store: &str, secret: &str, with_keys: b
         linked_at: now,
         updated_at: now,
         disconnected_at: None,
+        paused_at: None,
         revision: existing.as_ref().map_or(1, |l| l.revision + 1),
     };
     app.services

@@ -118,6 +118,8 @@ struct LinkItem {
     updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     disconnected_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    paused_at: Option<DateTime<Utc>>,
     /// The poll index's keys, present only while the link is connected with keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     poll_shard: Option<String>,
@@ -331,6 +333,7 @@ fn link_item(l: &Link) -> LinkItem {
         linked_at: l.linked_at,
         updated_at: l.updated_at,
         disconnected_at: l.disconnected_at,
+        paused_at: l.paused_at,
         poll_shard: pollable(l).then(|| keys::poll_shard(l.store_id.as_str())),
         poll_key: pollable(l).then(|| l.store_id.to_string()),
         revision: l.revision,
@@ -373,6 +376,7 @@ fn link_from(i: LinkItem) -> Result<Link> {
         linked_at: i.linked_at,
         updated_at: i.updated_at,
         disconnected_at: i.disconnected_at,
+        paused_at: i.paused_at,
         revision: i.revision,
     })
 }
@@ -1089,6 +1093,7 @@ mod tests {
             linked_at: at(0),
             updated_at: at(5),
             disconnected_at: (!full).then(|| at(9)),
+            paused_at: full.then(|| at(8)),
             revision: 7,
         }
     }

@@ -112,6 +112,12 @@ pub fn inventory_chunk_sk(job: &str, index: u32) -> String {
     format!("INVJOB#{job}#C{index:05}")
 }
 
+/// A tenant's audit entry (under the tenant, time-ordered).
+pub const AUDIT_PREFIX: &str = "AUDIT#";
+pub fn audit_sk(id: &str) -> String {
+    format!("{AUDIT_PREFIX}{id}")
+}
+
 /// A one-click connect attempt, by its nonce (TTL'd).
 pub fn consent_pk(nonce: &str) -> String {
     format!("CONSENT#{nonce}")

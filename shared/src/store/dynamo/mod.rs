@@ -985,6 +985,65 @@ impl OrderSyncs for DynamoStore {
     }
 }
 
+/// How long the audit trail keeps an entry.
+const AUDIT_KEPT: Duration = Duration::days(400);
+
+#[async_trait]
+impl crate::ports::Audits for DynamoStore {
+    async fn record_audit(&self, entry: &crate::model::AuditEntry) -> Result<()> {
+        let mut item = serde_dynamo::to_item::<_, Item>(entry)
+            .map_err(|e| Error::internal(format!("audit entry: {e}")))?;
+        item.insert(keys::PK.into(), s(keys::tenant_pk(entry.tenant.as_str())));
+        item.insert(keys::SK.into(), s(keys::audit_sk(&entry.id)));
+        item.insert(
+            keys::TTL.into(),
+            AttributeValue::N((entry.at + AUDIT_KEPT).timestamp().to_string()),
+        );
+        self.put(item).await
+    }
+
+    async fn list_audit(
+        &self,
+        tenant: &TenantCode,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<crate::model::AuditEntry>, Option<String>)> {
+        let pk = keys::tenant_pk(tenant.as_str());
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":prefix", s(keys::AUDIT_PREFIX))
+            .scan_index_forward(false)
+            .limit(page_limit(limit));
+        if let Some(a) = after {
+            q = q
+                .exclusive_start_key(keys::PK, s(pk))
+                .exclusive_start_key(keys::SK, s(keys::audit_sk(a)));
+        }
+        let out = q.send().await.map_err(db_error)?;
+        let more = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        let mut entries = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|mut i| {
+                for k in [keys::PK, keys::SK, keys::TTL] {
+                    i.remove(k);
+                }
+                serde_dynamo::from_item::<_, crate::model::AuditEntry>(i)
+                    .map_err(|_| items::corrupt("audit entry"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let more = trim_page(&mut entries, limit, more);
+        let next = more.then(|| entries.last().map(|e| e.id.clone())).flatten();
+        Ok((entries, next))
+    }
+}
+
 #[async_trait]
 impl crate::ports::Consents for DynamoStore {
     async fn claim_consent(&self, record: &crate::consent::ConsentRecord) -> Result<bool> {
