@@ -42,6 +42,7 @@ ROUTES = {
     ("POST", "/v1/tenant/stores/{storeId}/orders/retry-failed"): "ConnectFunction",
     ("PATCH", "/v1/tenant/stores/{storeId}/settings"): "ConnectFunction",
     ("GET", "/v1/tenant/audit"): "ConnectFunction",
+    ("PUT", "/v1/tenant/fulfilment"): "ConnectFunction",
     ("POST", "/v1/tenant/stores/{storeId}/catalogue/import"): "ConnectFunction",
     ("GET", "/v1/tenant/stores/{storeId}/catalogue"): "ConnectFunction",
     ("PUT", "/v1/tenant/stores/{storeId}/inventory"): "ConnectFunction",
@@ -153,8 +154,15 @@ def main(sam_path, expanded_path):
     def written(name):
         return sorted({p for st in table_statements(name) if writes & set(actions_of(st))
                        for p in (prefixes(st) or ["*"])})
-    check(written("ConnectFunction") == ["APIKEY#*", "CONSENT#*", "SESSION#*", "STORE#*", "TENANT#*", "THROTTLE#*", "TKEY#*"],
-          f"connect writes only logins, sessions, links, API-key index, throttles, key use, consent attempts ({written('ConnectFunction')})")
+    check(written("ConnectFunction") == ["APIKEY#*", "CONSENT#*", "SESSION#*", "STORE#*", "TENANT#*", "TENANTS", "THROTTLE#*", "TKEY#*"],
+          f"connect writes only logins, sessions, links, API-key index, throttles, key use, consent attempts, a tenant's URL ({written('ConnectFunction')})")
+    tenant_writes = [st for st in table_statements("ConnectFunction")
+                     if "TENANTS" in (prefixes(st) or []) and writes & set(actions_of(st))]
+    check(len(tenant_writes) == 1 and actions_of(tenant_writes[0]) == ["dynamodb:UpdateItem"]
+          and prefixes(tenant_writes[0]) == ["TENANTS"]
+          and tenant_writes[0].get("Condition", {}).get("ForAllValues:StringEquals", {})
+          .get("dynamodb:Attributes") == ["pk", "sk", "fulfilmentUrl"],
+          "connect may only move a tenant's fulfilment URL (never its secret)")
     key_writes = [st for st in table_statements("ConnectFunction") if prefixes(st) == ["TKEY#*"]]
     check(len(key_writes) == 1 and actions_of(key_writes[0]) == ["dynamodb:UpdateItem"]
           and key_writes[0].get("Condition", {}).get("ForAllValues:StringEquals", {})

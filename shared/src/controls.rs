@@ -16,6 +16,8 @@ use crate::ports::{Audits, LinkChanges, Links, OrderSyncs, Queue};
 pub const RETRY_BATCH: usize = 200;
 
 pub struct Controlling<'a> {
+    pub tenants: &'a dyn crate::ports::Tenants,
+    pub outbound: crate::outbound::OutboundPolicy,
     pub links: &'a dyn Links,
     pub orders: &'a dyn OrderSyncs,
     pub audits: &'a dyn Audits,
@@ -38,7 +40,8 @@ fn settings_of(link: &Link) -> serde_json::Value {
     })
 }
 
-fn entry(key: &TenantApiKey, action: &str, link: &Link, order: Option<OrderId>) -> AuditEntry {
+/// An audit entry of `key`'s tenant, now: time-ordered, unique.
+fn audited(key: &TenantApiKey, action: &str) -> AuditEntry {
     let at = Utc::now();
     AuditEntry {
         id: format!(
@@ -50,10 +53,18 @@ fn entry(key: &TenantApiKey, action: &str, link: &Link, order: Option<OrderId>) 
         at,
         by: key.id.clone(),
         action: action.to_owned(),
-        store_id: Some(link.store_id.clone()),
-        order_id: order.map(OrderId::get),
+        store_id: None,
+        order_id: None,
         before: None,
         after: None,
+    }
+}
+
+fn entry(key: &TenantApiKey, action: &str, link: &Link, order: Option<OrderId>) -> AuditEntry {
+    AuditEntry {
+        store_id: Some(link.store_id.clone()),
+        order_id: order.map(OrderId::get),
+        ..audited(key, action)
     }
 }
 
@@ -221,6 +232,53 @@ pub async fn retry_failed(
     ports.audits.record_audit(&e).await?;
     tracing::info!(store = %link.store_id, sent, by = %key.id, "failed orders sent again");
     Ok((sent, cursor))
+}
+
+/// Moves the tenant's fulfilment endpoint (its signing secret stays): the next delivery
+/// goes there (the worker caches a tenant for seconds). The URL must be one woolink may call
+/// (public https outside the local runner). Audited.
+pub async fn change_endpoint(
+    ports: &Controlling<'_>,
+    key: &TenantApiKey,
+    url: &str,
+) -> Result<bool> {
+    let parsed = url::Url::parse(url)
+        .map_err(|_| Error::invalid_request("the fulfilment URL is not a URL"))?;
+    ports
+        .outbound
+        .check_url(&parsed)
+        .map_err(|e| Error::invalid_request(format!("fulfilment URL refused: {}", e.message())))?;
+    let tenant = ports
+        .tenants
+        .get_tenant(&key.tenant)
+        .await?
+        .ok_or_else(|| Error::new(ErrorKind::TenantInactive, "the tenant is gone"))?;
+    let Some(before) = tenant.fulfilment.map(|f| f.url) else {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            "the tenant has no fulfilment endpoint (and no signing secret) yet: the operator \
+             sets the first one",
+        ));
+    };
+    if before == url {
+        return Ok(false);
+    }
+    if !ports.tenants.set_fulfilment_url(&key.tenant, url).await? {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            "the tenant's endpoint was removed meanwhile",
+        ));
+    }
+    ports
+        .audits
+        .record_audit(&AuditEntry {
+            before: Some(json!({"url": before})),
+            after: Some(json!({"url": url})),
+            ..audited(key, "fulfilment_endpoint")
+        })
+        .await?;
+    tracing::info!(tenant = %key.tenant, by = %key.id, "fulfilment endpoint moved");
+    Ok(true)
 }
 
 /// The event a resend delivers: `order.created` if the tenant never accepted the order,

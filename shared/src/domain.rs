@@ -488,10 +488,12 @@ pub enum Scope {
     StoresWrite,
     /// Send orders again (one, or every failed one of a store).
     OrdersWrite,
+    /// Move the tenant's fulfilment endpoint (where every order goes).
+    FulfilmentWrite,
 }
 
 impl Scope {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::StoresRead,
         Self::OrdersRead,
         Self::ShipmentsWrite,
@@ -499,6 +501,7 @@ impl Scope {
         Self::InventoryWrite,
         Self::StoresWrite,
         Self::OrdersWrite,
+        Self::FulfilmentWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -510,6 +513,7 @@ impl Scope {
             Self::InventoryWrite => "inventory:write",
             Self::StoresWrite => "stores:write",
             Self::OrdersWrite => "orders:write",
+            Self::FulfilmentWrite => "fulfilment:write",
         }
     }
 

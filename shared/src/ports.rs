@@ -41,6 +41,9 @@ pub trait Tenants: Send + Sync {
     async fn put_tenant(&self, tenant: &Tenant) -> Result<Written>;
     /// All tenants (admin only; a query over one partition, never a scan).
     async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+    /// Points the tenant's existing fulfilment endpoint at `url` (its signing secret stays);
+    /// `false` when the tenant has no endpoint to move.
+    async fn set_fulfilment_url(&self, code: &TenantCode, url: &str) -> Result<bool>;
 }
 
 #[async_trait]

@@ -194,6 +194,8 @@ impl Services {
     /// What the tenant's controls use (`crate::controls`).
     pub fn controlling(&self) -> crate::controls::Controlling<'_> {
         crate::controls::Controlling {
+            tenants: self.repos.tenants.as_ref(),
+            outbound: self.outbound,
             links: self.repos.links.as_ref(),
             orders: self.repos.orders.as_ref(),
             audits: self.repos.audits.as_ref(),

@@ -607,7 +607,12 @@ impl Worker {
                 ..existing
             };
             let doc = self
-                .document(link, &incoming.order, &incoming.status, attempt.receive_count)
+                .document(
+                    link,
+                    &incoming.order,
+                    &incoming.status,
+                    attempt.receive_count,
+                )
                 .await?;
             let hash = doc.shipping_hash();
             let event = crate::controls::resend_event(

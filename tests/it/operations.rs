@@ -541,7 +541,10 @@ async fn delivered_once(backend: Backend) -> (FakeTenant, TestApp, FakeStore, St
     let token = app.acme_token().await;
     let linked = app.link_with_keys(&token, "st_a1", &store.url).await;
     assert_eq!(linked.status, 201, "{}", linked.body);
-    let secret = linked.body["webhook"]["secret"].as_str().unwrap().to_owned();
+    let secret = linked.body["webhook"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let body = order(61, "processing", "2026-11-23T10:00:00");
     store.set_order(61, &php_json(&body));
     send(&app, &secret, "order.created", &body).await;
@@ -581,8 +584,11 @@ async fn an_order_is_sent_again_as_a_new_effect(backend: Backend) {
     // Again: another new effect.
     app.post_json(path, json!({}), Some(&ops_key())).await;
     eventually("resent twice", || tenant.accepted().len() == 3).await;
-    let ids: std::collections::HashSet<String> =
-        tenant.accepted().iter().map(|c| c.webhook_id.clone()).collect();
+    let ids: std::collections::HashSet<String> = tenant
+        .accepted()
+        .iter()
+        .map(|c| c.webhook_id.clone())
+        .collect();
     assert_eq!(ids.len(), 3);
     // Audited, newest first.
     let audit = app.get("/v1/tenant/audit", Some(&ops_key())).await;
@@ -599,9 +605,13 @@ async fn an_order_is_sent_again_as_a_new_effect(backend: Backend) {
         "another tenant's trail is its own"
     );
     // Refusals.
-    app.post_json("/v1/tenant/stores/st_a1/orders/62/resend", json!({}), Some(&ops_key()))
-        .await
-        .error(404, "order_not_found");
+    app.post_json(
+        "/v1/tenant/stores/st_a1/orders/62/resend",
+        json!({}),
+        Some(&ops_key()),
+    )
+    .await
+    .error(404, "order_not_found");
     app.post_json(path, json!({}), Some(&acme_key()))
         .await
         .error(403, "insufficient_scope");
@@ -622,7 +632,10 @@ async fn pause_resume_and_trigger_statuses_without_relinking(backend: Backend) {
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["settings"]["paused"], true);
-    let s = app.get("/v1/tenant/stores/st_a1", Some(&ops_key())).await.body;
+    let s = app
+        .get("/v1/tenant/stores/st_a1", Some(&ops_key()))
+        .await
+        .body;
     assert!(
         s["health"]["reasons"]
             .as_array()
@@ -653,7 +666,12 @@ async fn pause_resume_and_trigger_statuses_without_relinking(backend: Backend) {
             Some(&ops_key()),
         )
         .await;
-    assert_eq!(a.body["settings"]["triggerStatuses"], json!(["processing", "on-hold"]), "{}", a.body);
+    assert_eq!(
+        a.body["settings"]["triggerStatuses"],
+        json!(["processing", "on-hold"]),
+        "{}",
+        a.body
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     send(
         &app,
@@ -668,14 +686,23 @@ async fn pause_resume_and_trigger_statuses_without_relinking(backend: Backend) {
         .await;
     let entries = app.get("/v1/tenant/audit", Some(&ops_key())).await.body["entries"].clone();
     assert_eq!(entries.as_array().map(Vec::len), Some(3), "{entries}");
-    assert_eq!(entries[0]["after"]["triggerStatuses"], json!(["processing", "on-hold"]));
-    assert_eq!(entries[0]["before"]["triggerStatuses"], json!(["processing"]));
+    assert_eq!(
+        entries[0]["after"]["triggerStatuses"],
+        json!(["processing", "on-hold"])
+    );
+    assert_eq!(
+        entries[0]["before"]["triggerStatuses"],
+        json!(["processing"])
+    );
     assert_eq!(entries[2]["after"]["paused"], true);
 
     for (body, why) in [
         (json!({}), "nothing to change"),
         (json!({"triggerStatuses": []}), "no statuses"),
-        (json!({"triggerStatuses": ["draft"]}), "drafts are not orders"),
+        (
+            json!({"triggerStatuses": ["draft"]}),
+            "drafts are not orders",
+        ),
         (json!({"paused": "yes"}), "not a boolean"),
         (json!({"colour": "red"}), "unknown field"),
     ] {
@@ -708,24 +735,37 @@ async fn failed_orders_are_retried(backend: Backend) {
     .unwrap();
     let token = app.acme_token().await;
     let linked = app.link_with_keys(&token, "st_a1", &store.url).await;
-    let secret = linked.body["webhook"]["secret"].as_str().unwrap().to_owned();
+    let secret = linked.body["webhook"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for id in [71, 72, 73] {
         let body = order(id, "processing", "2026-11-23T10:00:00");
         store.set_order(id, &php_json(&body));
         send(&app, &secret, "order.created", &body).await;
     }
     drained(&app).await;
-    let s = app.get("/v1/tenant/stores/st_a1", Some(&ops_key())).await.body;
+    let s = app
+        .get("/v1/tenant/stores/st_a1", Some(&ops_key()))
+        .await
+        .body;
     assert_eq!(s["orders"]["failed"], 3, "{s}");
     assert_eq!(s["health"]["state"], "attention_needed");
     let a = app
-        .post_json("/v1/tenant/stores/st_a1/orders/retry-failed", json!({}), Some(&ops_key()))
+        .post_json(
+            "/v1/tenant/stores/st_a1/orders/retry-failed",
+            json!({}),
+            Some(&ops_key()),
+        )
         .await;
     assert_eq!(a.status, 202, "{}", a.body);
     assert_eq!(a.body, json!({"queued": 3, "nextCursor": null}));
     eventually("all three accepted", || tenant.accepted().len() == 3).await;
     drained(&app).await;
-    let s = app.get("/v1/tenant/stores/st_a1", Some(&ops_key())).await.body;
+    let s = app
+        .get("/v1/tenant/stores/st_a1", Some(&ops_key()))
+        .await
+        .body;
     assert_eq!(
         (&s["orders"]["failed"], &s["orders"]["synced"]),
         (&json!(0), &json!(3)),
@@ -737,10 +777,95 @@ async fn failed_orders_are_retried(backend: Backend) {
     let other = app.link_simple(&token, "st_a2", "http://127.0.0.1:9").await;
     assert_eq!(other.status, 201);
     let a = app
-        .post_json("/v1/tenant/stores/st_a2/orders/retry-failed", json!({}), Some(&ops_key()))
+        .post_json(
+            "/v1/tenant/stores/st_a2/orders/retry-failed",
+            json!({}),
+            Some(&ops_key()),
+        )
         .await;
     assert_eq!(a.status, 400, "{}", a.body);
-    assert!(a.body["error"]["message"].as_str().unwrap().contains("dead-letter"));
+    assert!(a.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("dead-letter"));
 }
 
 both_backends!(failed_orders_are_retried);
+
+/// The tenant moves its fulfilment endpoint itself: the next order goes there, signed with the
+/// same secret; a private address is refused; audited; the scope is its own.
+async fn the_tenant_moves_its_endpoint_for_the_next_order(backend: Backend) {
+    let (old, app, _store, secret) = delivered_once(backend).await;
+    let new = FakeTenant::sharing_secret_of(&old).await;
+    let a = app
+        .put_json(
+            "/v1/tenant/fulfilment",
+            json!({"url": new.url}),
+            Some(&ops_key()),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["result"], "updated");
+    let again = app
+        .put_json(
+            "/v1/tenant/fulfilment",
+            json!({"url": new.url}),
+            Some(&ops_key()),
+        )
+        .await;
+    assert_eq!(again.body["result"], "unchanged");
+    // The worker caches a tenant for 100 ms in the tests.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(65, "processing", "2026-11-23T13:00:00"),
+    )
+    .await;
+    eventually("the new endpoint has it", || new.accepted().len() == 1).await;
+    assert_eq!(old.accepted().len(), 1, "the old one got only the first");
+    let entries = app.get("/v1/tenant/audit", Some(&ops_key())).await.body["entries"].clone();
+    assert_eq!(entries[0]["action"], "fulfilment_endpoint", "{entries}");
+    assert_eq!(entries[0]["before"]["url"], json!(old.url));
+    assert_eq!(entries[0]["after"]["url"], json!(new.url));
+    assert_eq!(
+        entries.as_array().map(Vec::len),
+        Some(1),
+        "unchanged is not audited"
+    );
+
+    let refused = app
+        .put_json(
+            "/v1/tenant/fulfilment",
+            json!({"url": "http://169.254.169.254/latest/meta-data"}),
+            Some(&ops_key()),
+        )
+        .await;
+    // The tests' policy allows loopback, never the metadata service.
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("refused"));
+    for body in [
+        json!({}),
+        json!({"url": "not a url"}),
+        json!({"url": 5}),
+        json!({"url": "https://a.example", "secret": "x"}),
+    ] {
+        let a = app
+            .put_json("/v1/tenant/fulfilment", body.clone(), Some(&ops_key()))
+            .await;
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+    }
+    app.put_json(
+        "/v1/tenant/fulfilment",
+        json!({"url": new.url}),
+        Some(&acme_key()),
+    )
+    .await
+    .error(403, "insufficient_scope");
+}
+
+both_backends!(the_tenant_moves_its_endpoint_for_the_next_order);

@@ -80,6 +80,10 @@ pub fn connect_routes() -> Router<Arc<Services>> {
         )
         .route("/v1/tenant/audit", get(operations::audit))
         .route(
+            "/v1/tenant/fulfilment",
+            axum::routing::put(operations::change_endpoint),
+        )
+        .route(
             "/v1/stores/{storeId}/orders/{orderId}",
             get(connect::order_status),
         )

@@ -413,7 +413,8 @@ pub async fn retry_failed(
             _ => return Err(bad_cursor()),
         },
     };
-    let (queued, next) = crate::controls::retry_failed(&svc.controlling(), &key, &link, after).await?;
+    let (queued, next) =
+        crate::controls::retry_failed(&svc.controlling(), &key, &link, after).await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
         Json(json!({"queued": queued, "nextCursor": next.map(|a| a.encode())})),
@@ -456,4 +457,33 @@ pub async fn audit(
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
     });
     Ok(Json(json!({"entries": entries, "nextCursor": next})))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointBody {
+    url: String,
+}
+
+/// `PUT /v1/tenant/fulfilment` `{url}` (`fulfilment:write`): where the tenant's orders go.
+pub async fn change_endpoint(
+    State(svc): AppState,
+    bearer: Bearer,
+    super::extract::RawBody(body): super::extract::RawBody,
+) -> Result<impl IntoResponse> {
+    let key = svc
+        .gate()
+        .tenant_key(bearer.as_deref(), Scope::FulfilmentWrite)
+        .await?;
+    let body: EndpointBody = super::extract::parse_json(&body)?;
+    if body.url.len() > 2048 {
+        return Err(Error::invalid_request(
+            "the fulfilment URL is longer than 2048 characters",
+        ));
+    }
+    let changed = crate::controls::change_endpoint(&svc.controlling(), &key, &body.url).await?;
+    Ok(Json(json!({
+        "fulfilment": {"url": body.url},
+        "result": if changed { "updated" } else { "unchanged" },
+    })))
 }

@@ -71,6 +71,17 @@ impl Tenants for MemoryStore {
     async fn get_tenant(&self, code: &TenantCode) -> Result<Option<Tenant>> {
         self.with(|d| d.tenants.get(code).cloned())
     }
+    async fn set_fulfilment_url(&self, code: &TenantCode, url: &str) -> Result<bool> {
+        self.with(
+            |d| match d.tenants.get_mut(code).and_then(|t| t.fulfilment.as_mut()) {
+                Some(f) => {
+                    f.url = url.to_owned();
+                    true
+                }
+                None => false,
+            },
+        )
+    }
     async fn put_tenant(&self, tenant: &Tenant) -> Result<Written> {
         self.with(|d| {
             Written::of(

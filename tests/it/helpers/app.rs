@@ -233,6 +233,14 @@ impl TestApp {
         Answer::from(req.send().await.expect("request sent")).await
     }
 
+    pub async fn put_json(&self, path: &str, body: Value, bearer: Option<&str>) -> Answer {
+        let mut req = self.http.put(self.url(path)).json(&body);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        Answer::from(req.send().await.expect("request sent")).await
+    }
+
     pub async fn patch_json(&self, path: &str, body: Value, bearer: Option<&str>) -> Answer {
         let mut req = self.http.patch(self.url(path)).json(&body);
         if let Some(b) = bearer {

@@ -148,8 +148,17 @@ impl FakeTenant {
         Self::with(&[], faults).await
     }
 
+    /// A second endpoint of the same tenant: it verifies with `other`'s signing secret.
+    #[allow(dead_code)]
+    pub async fn sharing_secret_of(other: &FakeTenant) -> Self {
+        Self::with_secret(&[], Faults::default(), other.secret.clone()).await
+    }
+
     async fn with(statuses: &[u16], faults: Faults) -> Self {
-        let secret = woolink::admin::new_signing_secret();
+        Self::with_secret(statuses, faults, woolink::admin::new_signing_secret()).await
+    }
+
+    async fn with_secret(statuses: &[u16], faults: Faults, secret: SecretString) -> Self {
         let calls: Arc<Mutex<Vec<TenantCall>>> = Arc::new(Mutex::new(Vec::new()));
         let st = TenantState {
             secret: secret.expose().to_owned(),

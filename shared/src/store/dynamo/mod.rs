@@ -418,6 +418,24 @@ impl Tenants for DynamoStore {
         item.map(items::tenant_of).transpose()
     }
 
+    async fn set_fulfilment_url(&self, code: &TenantCode, url: &str) -> Result<bool> {
+        // Only the URL: the function that does this may write no other tenant attribute.
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::TENANTS.to_owned(),
+                keys::tenant_sk(code.as_str()),
+            )))
+            .update_expression("SET fulfilmentUrl = :url")
+            .condition_expression("attribute_exists(fulfilmentSecret)")
+            .expression_attribute_values(":url", s(url))
+            .send()
+            .await;
+        condition_met(out)
+    }
+
     async fn put_tenant(&self, tenant: &Tenant) -> Result<Written> {
         let old = self.get_tenant(&tenant.code).await?;
         self.put(items::tenant(tenant)?).await?;
