@@ -30,7 +30,8 @@ pub enum Metric {
     DeliveryLatency,
     /// From the webhook's receipt to the tenant's acceptance, milliseconds.
     DeliveryLag,
-    /// A shipment written to the store (`Result`: written or failed).
+    /// Writes to a store (`Result`: `shipment_written`, `shipment_failed`, `stock_written`,
+    /// `stock_failed`; a stock batch counts its items).
     StoreWrites,
 }
 

@@ -144,6 +144,34 @@ async fn an_orders_history_tells_where_it_is_and_why(backend: Backend) {
     app.get("/v1/tenant/stores/st_a1/orders/x", Some(&acme_key()))
         .await
         .error(404, "order_not_found");
+
+    // Completed: the tenant hears of it, and the finished order's record now expires after
+    // the retention period (90 days by default).
+    send(
+        &app,
+        &secret,
+        "order.updated",
+        &order(41, "completed", "2026-11-23T10:00:09"),
+    )
+    .await;
+    drained(&app).await;
+    let a = app
+        .get("/v1/tenant/stores/st_a1/orders/41", Some(&acme_key()))
+        .await;
+    let steps = kinds(&a.body["timeline"]);
+    assert_eq!(
+        &steps[steps.len() - 4..],
+        ["received", "queued", "attempt", "synced"],
+        "{}",
+        a.body
+    );
+    assert_eq!(a.body["order"]["wooStatus"], "completed");
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(a.body["order"]["expiresAt"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&Utc);
+    let days = (expires - Utc::now()).num_hours() as f64 / 24.0;
+    assert!((89.9..=90.1).contains(&days), "{days} days");
 }
 
 both_backends!(an_orders_history_tells_where_it_is_and_why);

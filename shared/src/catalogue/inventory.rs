@@ -363,7 +363,13 @@ async fn apply_chunk(
                 .woo
                 .set_stock(&link.store_url, creds, parent, &writes)
                 .await?;
+            let (mut stored, mut refused) = (0u32, 0u32);
             for (id, outcome) in written {
+                if outcome.is_ok() {
+                    stored += 1;
+                } else {
+                    refused += 1;
+                }
                 let Some(Pending {
                     pos,
                     item,
@@ -398,6 +404,15 @@ async fn apply_chunk(
                         ..result(&sku, "failed")
                     },
                 });
+            }
+            for (result, n) in [("stock_written", stored), ("stock_failed", refused)] {
+                if n > 0 {
+                    crate::metrics::emit(
+                        &link.tenant,
+                        Some(("Result", result)),
+                        &[(crate::metrics::Metric::StoreWrites, f64::from(n))],
+                    );
+                }
             }
             for Pending {
                 pos, item, before, ..

@@ -173,8 +173,8 @@ pub async fn write_shipment(
 fn reported(link: &Link, settled: Result<Shipment>) -> Result<Shipment> {
     if let Ok(s) = &settled {
         let result = match s.state {
-            ShipmentState::Written => Some("written"),
-            ShipmentState::Failed => Some("failed"),
+            ShipmentState::Written => Some("shipment_written"),
+            ShipmentState::Failed => Some("shipment_failed"),
             _ => None,
         };
         if let Some(result) = result {
