@@ -82,13 +82,25 @@ pub struct TallyChange {
     pub synced_at: Option<DateTime<Utc>>,
 }
 
-/// The counters' change for writing `sync`, or `None` when its state stays what the stored
-/// record had (claims, waiting marks and expiries move no counter).
+/// What a record counts as: its state, except a first attempt in flight (queued, never tried),
+/// which is not counted apart: a delivery goes from its previous count straight to `synced` in
+/// one counter write, and only one waiting for a retry counts as `queued`. `None`: nothing.
+pub fn counted_as(sync: &OrderSync) -> Option<SyncState> {
+    if sync.state == SyncState::Queued && sync.attempts == 0 {
+        sync.counted
+    } else {
+        Some(sync.state)
+    }
+}
+
+/// The counters' change for writing `sync`, or `None` when what it counts as stays (claims,
+/// waiting marks, expiries, a delivery in flight move no counter).
 pub fn tally_change(sync: &OrderSync) -> Option<TallyChange> {
-    if sync.stored_state == Some(sync.state) {
+    let to = counted_as(sync)?;
+    if sync.counted == Some(to) {
         return None;
     }
-    let new_order = sync.stored_state.is_none();
+    let new_order = sync.counted.is_none();
     let webhook_at = sync
         .source
         .is_webhook()
@@ -96,8 +108,8 @@ pub fn tally_change(sync: &OrderSync) -> Option<TallyChange> {
         .flatten();
     Some(TallyChange {
         new_order,
-        from: sync.stored_state,
-        to: sync.state,
+        from: sync.counted,
+        to,
         webhook_at,
         order_at: new_order.then_some(sync.created_at),
         synced_at: (sync.state == SyncState::Synced)
@@ -145,9 +157,7 @@ pub struct Sample {
 }
 
 pub fn sample_of(sync: &OrderSync) -> Option<Sample> {
-    let synced_now = sync.state == SyncState::Synced
-        && sync.stored_state != Some(SyncState::Synced)
-        && sync.synced_at == Some(sync.updated_at);
+    let synced_now = sync.state == SyncState::Synced && sync.synced_at == Some(sync.updated_at);
     let lag_bin = synced_now
         .then(|| {
             let received = sync.received_at.as_deref().and_then(parse_time)?;
@@ -155,9 +165,7 @@ pub fn sample_of(sync: &OrderSync) -> Option<Sample> {
             sync.source.is_webhook().then(|| lag_bin(lag))
         })
         .flatten();
-    let recovered = sync.state == SyncState::Queued
-        && sync.stored_state != Some(SyncState::Queued)
-        && sync.recovered_at == Some(sync.updated_at);
+    let recovered = sync.state == SyncState::Queued && sync.recovered_at == Some(sync.updated_at);
     (lag_bin.is_some() || recovered).then(|| Sample {
         bucket: bucket_start(sync.updated_at),
         lag_bin,
@@ -454,15 +462,29 @@ mod tests {
         let mut o = record();
         o.state = SyncState::Queued;
         o.received_at = Some("2026-11-24T16:00:00.5Z".into());
+        assert_eq!(
+            tally_change(&o),
+            None,
+            "a first attempt in flight is not counted"
+        );
+        o.attempts = 1;
         tally.apply(&tally_change(&o).unwrap());
-        o.stored_state = Some(SyncState::Queued);
+        o.counted = counted_as(&o);
+        assert_eq!(tally.queued, 1, "waiting for a retry");
         assert_eq!(tally_change(&o), None, "a claim or a mark moves nothing");
         o.state = SyncState::Synced;
         tally.apply(&tally_change(&o).unwrap());
+        o.counted = counted_as(&o);
         assert_eq!(
             (tally.received, tally.queued, tally.synced, tally.failed),
             (1, 0, 1, 0)
         );
+        // An update: synced, in flight (still counted as synced), synced again: no change.
+        o.state = SyncState::Queued;
+        o.attempts = 0;
+        assert_eq!(tally_change(&o), None);
+        o.state = SyncState::Synced;
+        assert_eq!(tally_change(&o), None);
         assert_eq!(tally.last_order_at, Some(t(0)));
         assert!(tally.last_webhook_at.is_some());
     }
@@ -470,7 +492,6 @@ mod tests {
     #[test]
     fn lag_is_sampled_when_an_order_becomes_synced() {
         let mut o = record();
-        o.stored_state = Some(SyncState::Queued);
         o.state = SyncState::Synced;
         o.updated_at = t(2);
         o.synced_at = Some(t(2));

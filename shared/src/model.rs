@@ -292,10 +292,10 @@ pub struct OrderSync {
     pub timeline: Vec<crate::timeline::Entry>,
     /// How many entries the history left out for length.
     pub timeline_dropped: u32,
-    /// The state the stored record had when this one was read from it (`None`: nothing stored
-    /// yet). Not stored itself: the adapters move the store's counters from it to `state` in the
-    /// same write as the record (`crate::health::tally_change`).
-    pub stored_state: Option<SyncState>,
+    /// What the store's counters count this order as (`None`: not counted yet). Stored with
+    /// the record; each write moves the counters from it to what the record's new state counts
+    /// as (`crate::health::counted_as`) and stores that.
+    pub counted: Option<SyncState>,
     pub revision: u64,
 }
 
@@ -339,7 +339,7 @@ impl OrderSync {
             recovered_at: None,
             timeline: Vec::new(),
             timeline_dropped: 0,
-            stored_state: None,
+            counted: None,
             revision: 1,
         }
     }

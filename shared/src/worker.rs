@@ -667,7 +667,7 @@ impl Worker {
                 .await
             {
                 Ok(()) => {
-                    next.stored_state = Some(next.state);
+                    next.counted = crate::health::counted_as(&next);
                     return self
                         .deliver(link, next, event, &doc, message, attempt.receive_count)
                         .await;
@@ -795,7 +795,7 @@ impl Worker {
                                 Ok(()) => {
                                     // What is stored now (the counters moved from it next).
                                     let mut next = next;
-                                    next.stored_state = Some(next.state);
+                                    next.counted = crate::health::counted_as(&next);
                                     return self
                                         .deliver(
                                             link,
@@ -1175,7 +1175,7 @@ impl Worker {
             state = OrderSync {
                 revision: now.revision + 1,
                 waiting: now.waiting,
-                stored_state: now.stored_state,
+                counted: now.counted,
                 ..state
             };
         }

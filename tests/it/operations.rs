@@ -193,6 +193,8 @@ fn record(store: &str, id: u64, state: SyncState, at: i64) -> OrderSync {
     o.state = state;
     o.woo_status = "processing".into();
     o.in_scope = state != SyncState::Skipped;
+    // Tried once: a queued order waits for a retry (a first attempt in flight is not counted).
+    o.attempts = u32::from(o.in_scope);
     o
 }
 

@@ -289,7 +289,7 @@ impl OrderSyncs for MemoryStore {
                     .add(&sample);
             }
             let mut stored = sync.clone();
-            stored.stored_state = Some(sync.state);
+            stored.counted = crate::health::counted_as(sync);
             d.orders.insert(key, stored);
             Ok(())
         })?

@@ -483,6 +483,9 @@ struct OrderItem {
     state_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     state_at: Option<String>,
+    /// What the store's counters count it as (`crate::health::counted_as`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    counted: Option<String>,
     revision: u64,
 }
 
@@ -523,6 +526,7 @@ fn order_item(o: &OrderSync) -> OrderItem {
         state_key: crate::health::indexed(o.state)
             .then(|| keys::order_state_key(o.store_id.as_str(), o.state.as_str())),
         state_at: crate::health::indexed(o.state).then(|| crate::health::changed_key(o)),
+        counted: crate::health::counted_as(o).map(|c| c.as_str().to_owned()),
         revision: o.revision,
     }
 }
@@ -561,7 +565,10 @@ fn order_from(i: OrderItem) -> Result<OrderSync> {
         recovered_at: i.recovered_at,
         timeline: crate::timeline::decode(i.timeline.as_deref()),
         timeline_dropped: i.timeline_dropped,
-        stored_state: SyncState::parse(&i.state),
+        counted: i
+            .counted
+            .map(|c| SyncState::parse(&c).ok_or_else(|| corrupt("order")))
+            .transpose()?,
         revision: i.revision,
     })
 }
@@ -1189,15 +1196,12 @@ mod tests {
 
             let o = order(full);
             let back = order_of(super::order(&o).unwrap()).unwrap();
-            assert_eq!(
-                back.stored_state,
-                Some(o.state),
-                "read back, it is what is stored"
-            );
+            // Stored, it counts as what its state counts as.
+            assert_eq!(back.counted, crate::health::counted_as(&o));
             assert_eq!(
                 back,
                 OrderSync {
-                    stored_state: Some(o.state),
+                    counted: crate::health::counted_as(&o),
                     ..o
                 }
             );
