@@ -1,6 +1,7 @@
 //! An order's history as woolink lived it: what came in, what was decided, each delivery
 //! attempt, and what the tenant's operators did. Kept on the order's own record (so it costs no
-//! write of its own), at most [`MAX_ENTRIES`] entries, none older than the retention period.
+//! write of its own), compactly, at most [`MAX_ENTRIES`] entries, none older than the retention
+//! period.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,15 +55,75 @@ pub enum Step {
     Requested { action: String, by: String },
 }
 
-/// Entries as stored: compact JSON, one attribute.
+/// Entries as stored: one attribute, each entry a short JSON array (epoch milliseconds, a
+/// one-letter kind, the step's values in a fixed order) to keep the order record near 1 KB
+/// (one write unit): `[1764502790909,"a",503,41,"tenant answered 503"]`.
 pub fn encode(entries: &[Entry]) -> String {
-    serde_json::to_string(entries).unwrap_or_else(|_| "[]".to_owned())
+    let rows: Vec<serde_json::Value> = entries.iter().map(row).collect();
+    serde_json::Value::Array(rows).to_string()
 }
 
-/// Entries as read back; an unreadable history is dropped rather than failing the order.
+fn row(e: &Entry) -> serde_json::Value {
+    use serde_json::json;
+    let t = e.at.timestamp_millis();
+    match &e.step {
+        Step::Received {
+            source,
+            topic,
+            version,
+            status,
+        } => json!([t, "r", source, topic, version, status]),
+        Step::Skipped { reason } => json!([t, "k", reason]),
+        Step::Queued { event } => json!([t, "q", event]),
+        Step::Attempt {
+            status,
+            latency_ms,
+            error,
+        } => json!([t, "a", status, latency_ms, error]),
+        Step::Synced { event } => json!([t, "s", event]),
+        Step::Failed { error } => json!([t, "f", error]),
+        Step::Requested { action, by } => json!([t, "x", action, by]),
+    }
+}
+
+fn unrow(v: &serde_json::Value) -> Option<Entry> {
+    let a = v.as_array()?;
+    let at = DateTime::from_timestamp_millis(a.first()?.as_i64()?)?;
+    let text = |i: usize| a.get(i).and_then(|x| x.as_str()).map(str::to_owned);
+    let step = match a.get(1)?.as_str()? {
+        "r" => Step::Received {
+            source: text(2)?,
+            topic: text(3),
+            version: text(4)?,
+            status: text(5)?,
+        },
+        "k" => Step::Skipped { reason: text(2)? },
+        "q" => Step::Queued { event: text(2)? },
+        "a" => Step::Attempt {
+            status: a
+                .get(2)
+                .and_then(|x| x.as_u64())
+                .and_then(|n| u16::try_from(n).ok()),
+            latency_ms: a.get(3)?.as_u64()?,
+            error: text(4),
+        },
+        "s" => Step::Synced { event: text(2)? },
+        "f" => Step::Failed { error: text(2)? },
+        "x" => Step::Requested {
+            action: text(2)?,
+            by: text(3)?,
+        },
+        _ => return None,
+    };
+    Some(Entry { at, step })
+}
+
+/// Entries as read back; an unreadable history (or entry) is dropped rather than failing the
+/// order.
 pub fn decode(stored: Option<&str>) -> Vec<Entry> {
     stored
-        .and_then(|s| serde_json::from_str(s).ok())
+        .and_then(|s| serde_json::from_str::<Vec<serde_json::Value>>(s).ok())
+        .map(|rows| rows.iter().filter_map(unrow).collect())
         .unwrap_or_default()
 }
 
@@ -118,8 +179,13 @@ mod tests {
             },
         ];
         let stored = encode(&entries);
-        assert_eq!(decode(Some(&stored)), entries);
-        let json: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(decode(Some(&stored)), entries, "{stored}");
+        assert_eq!(
+            stored,
+            r#"[[1764000000000,"r","webhook","order.created","2026-11-23T10:00:00","processing"],[1764000001000,"a",503,42,"tenant answered 503"],[1764000002000,"x","resend","tk_1"]]"#
+        );
+        // The API's shape (serde): named fields, a `kind`.
+        let json = serde_json::to_value(&entries).unwrap();
         assert_eq!(json[0]["kind"], "received");
         assert_eq!(json[0]["topic"], "order.created");
         assert_eq!(json[1]["kind"], "attempt");
@@ -127,6 +193,14 @@ mod tests {
         assert_eq!(json[2]["action"], "resend");
         assert!(decode(Some("not json")).is_empty());
         assert!(decode(None).is_empty());
+        assert_eq!(
+            decode(Some(
+                r#"[[1764000000000,"?"],[1764000000000,"s","order.created"]]"#
+            ))
+            .len(),
+            1,
+            "an entry it cannot read is left out, the others kept"
+        );
     }
 
     #[test]
