@@ -482,7 +482,10 @@ async fn admin_commands_are_idempotent_against_dynamodb() {
     assert_eq!(s, 401);
     let (ok, out, _) = run(&["store", "purge", "--id", "st_z1"], None);
     assert!(ok);
-    assert!(out.contains("\"ordersPurged\":1"), "the order shown above: {out}");
+    assert!(
+        out.contains("\"ordersPurged\":1"),
+        "the order shown above: {out}"
+    );
     let (ok, _, err) = run(&["store", "disconnect", "--id", "st_nolink"], None);
     assert!(!ok);
     assert!(err.contains("store_not_found"), "{err}");

@@ -578,7 +578,12 @@ impl Worker {
         message: &str,
     ) -> Result<(), RecordFailure> {
         let (store, order) = (&link.store_id, OrderId::new(incoming.order.id));
-        for _ in 0..16 {
+        // Like any version, it waits here (milliseconds) for a delivery of the order in flight
+        // before going back to the queue, so resends at once do not spend their receives.
+        let deadline = Instant::now() + self.settings.wait_budget;
+        let mut pause = Duration::from_millis(5);
+        let mut conflicts = 0;
+        loop {
             let Some(existing) = self.ports.repos.orders.get_order_sync(store, order).await? else {
                 tracing::info!(%store, %order, "resend of an order woolink does not know: nothing to do");
                 return Ok(());
@@ -589,10 +594,15 @@ impl Worker {
                 && chrono::Duration::from_std(self.settings.in_flight_window)
                     .is_ok_and(|w| now - existing.updated_at < w);
             if in_flight {
-                return Err(RecordFailure::later(
-                    "another delivery of this order is in flight",
-                    self.settings.wait_retry,
-                ));
+                if Instant::now() >= deadline {
+                    return Err(RecordFailure::later(
+                        "another delivery of this order is in flight",
+                        self.settings.wait_retry,
+                    ));
+                }
+                self.deliveries.wait(store, order, pause).await;
+                pause = (pause * 2).min(MAX_WAIT_PAUSE);
+                continue;
             }
             if !existing.in_scope {
                 return Ok(());
@@ -672,11 +682,13 @@ impl Worker {
                         .deliver(link, next, event, &doc, message, attempt.receive_count)
                         .await;
                 }
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) if e.kind() == ErrorKind::Conflict && conflicts < 16 => conflicts += 1,
+                Err(e) if e.kind() == ErrorKind::Conflict => {
+                    return Err(RecordFailure::now("the order kept changing concurrently"))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(RecordFailure::now("the order kept changing concurrently"))
     }
 
     /// Judges the version against the order's record until it is applied, ignored, or must
