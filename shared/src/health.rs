@@ -409,27 +409,37 @@ pub fn indexed(state: SyncState) -> bool {
     state != SyncState::Skipped
 }
 
+/// An opaque cursor for API callers: `text`, base64url.
+pub fn cursor(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+/// A cursor's text back (`None` for anything [`cursor`] did not make: too long, not base64url,
+/// not UTF-8); what the text must look like is the caller's check.
+pub fn cursor_text(cursor: &str) -> Option<String> {
+    use base64::Engine;
+    if cursor.len() > 200 {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    String::from_utf8(raw).ok()
+}
+
 impl After {
     /// The opaque cursor handed to API callers.
     pub fn encode(&self) -> String {
-        use base64::Engine;
-        let raw = match self {
+        cursor(&match self {
             Self::Changed(k) => format!("c:{k}"),
             Self::Order(id) => format!("o:{id}"),
-        };
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        })
     }
 
     /// A cursor back, checked: only what [`After::encode`] makes is accepted.
     pub fn decode(cursor: &str) -> Option<Self> {
-        use base64::Engine;
-        if cursor.len() > 200 {
-            return None;
-        }
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(cursor)
-            .ok()?;
-        let raw = String::from_utf8(raw).ok()?;
+        let raw = cursor_text(cursor)?;
         if let Some(id) = raw.strip_prefix("o:") {
             return id.parse().ok().map(Self::Order);
         }

@@ -245,6 +245,15 @@ struct Version {
 }
 
 impl Version {
+    /// Makes `record` this version's: status, version, receipt, body hash and how it came.
+    fn stamp(&self, record: &mut OrderSync, source: Source) {
+        record.woo_status = self.status.clone();
+        record.version = self.key.modified.clone();
+        record.received_at = Some(self.key.received.clone());
+        record.content_hash = Some(self.content.clone());
+        record.source = source;
+    }
+
     /// A webhook's body, as the intake received it (and hashed it).
     fn delivered(raw: &str, head: &EnvelopeHead) -> Result<Self, RecordFailure> {
         let order = WooOrder::parse(raw).map_err(|e| {
@@ -631,11 +640,7 @@ impl Worker {
             );
             if !ours {
                 // A first receive of this resend (a retry keeps its attempts and its id).
-                next.woo_status = incoming.status.clone();
-                next.version = incoming.key.modified.clone();
-                next.received_at = Some(incoming.key.received.clone());
-                next.content_hash = Some(incoming.content.clone());
-                next.source = Source::Resend;
+                incoming.stamp(&mut next, Source::Resend);
                 next.waiting = None;
                 next.attempts = 0;
                 next.last_error = None;
@@ -893,11 +898,7 @@ impl Worker {
         if newest {
             let moved = VersionKey::of(&next) != incoming.key
                 || next.content_hash.as_deref() != Some(incoming.content.as_str());
-            next.woo_status = incoming.status.clone();
-            next.version = incoming.key.modified.clone();
-            next.received_at = Some(incoming.key.received.clone());
-            next.content_hash = Some(incoming.content.clone());
-            next.source = source;
+            incoming.stamp(&mut next, source);
             if moved {
                 next.note(
                     now,

@@ -551,13 +551,8 @@ fn beta_ops_key() -> String {
     format!("wlt_{}", "e5".repeat(20))
 }
 
-/// A tenant, the pipeline, a healthy store holding order 61 (processing), st_a1 linked to it
-/// with keys, the order delivered once; keys for ACME (every scope) and BETA.
-async fn delivered_once(backend: Backend) -> (FakeTenant, TestApp, FakeStore, String) {
-    let tenant = FakeTenant::start().await;
-    let app = TestApp::pipeline(backend, &tenant).await;
-    let store = FakeStore::start(StoreMode::Healthy).await;
-    keys(&app).await;
+/// ACME's and BETA's keys with every scope.
+async fn ops_keys(app: &TestApp) {
     for (code, key) in [("ACME", ops_key()), ("BETA", beta_ops_key())] {
         put_fixed_tenant_key(
             &app.services.admin(),
@@ -568,6 +563,16 @@ async fn delivered_once(backend: Backend) -> (FakeTenant, TestApp, FakeStore, St
         .await
         .unwrap();
     }
+}
+
+/// A tenant, the pipeline, a healthy store holding order 61 (processing), st_a1 linked to it
+/// with keys, the order delivered once; keys for ACME (every scope) and BETA.
+async fn delivered_once(backend: Backend) -> (FakeTenant, TestApp, FakeStore, String) {
+    let tenant = FakeTenant::start().await;
+    let app = TestApp::pipeline(backend, &tenant).await;
+    let store = FakeStore::start(StoreMode::Healthy).await;
+    keys(&app).await;
+    ops_keys(&app).await;
     let token = app.acme_token().await;
     let linked = app.link_with_keys(&token, "st_a1", &store.url).await;
     assert_eq!(linked.status, 201, "{}", linked.body);
@@ -755,14 +760,7 @@ async fn failed_orders_are_retried(backend: Backend) {
     let tenant = FakeTenant::answering(&[400, 400, 400]).await;
     let app = TestApp::pipeline(backend, &tenant).await;
     let store = FakeStore::start(StoreMode::Healthy).await;
-    put_fixed_tenant_key(
-        &app.services.admin(),
-        &TenantCode::parse("ACME").unwrap(),
-        &ops_key(),
-        &Scope::ALL,
-    )
-    .await
-    .unwrap();
+    ops_keys(&app).await;
     let token = app.acme_token().await;
     let linked = app.link_with_keys(&token, "st_a1", &store.url).await;
     let secret = linked.body["webhook"]["secret"]

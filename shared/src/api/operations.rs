@@ -141,19 +141,11 @@ struct StoreEntry<'a> {
 }
 
 fn encode_store_cursor(id: &StoreId) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("s:{id}"))
+    crate::health::cursor(&format!("s:{id}"))
 }
 
 fn decode_store_cursor(cursor: &str) -> Option<StoreId> {
-    use base64::Engine;
-    if cursor.len() > 200 {
-        return None;
-    }
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
-    let raw = String::from_utf8(raw).ok()?;
+    let raw = crate::health::cursor_text(cursor)?;
     StoreId::parse(raw.strip_prefix("s:")?).ok()
 }
 
@@ -436,26 +428,18 @@ pub async fn audit(
     let limit = limit_of(&params)?;
     let after = match param(&params, "cursor") {
         None => None,
-        Some(c) => {
-            use base64::Engine;
-            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
+        Some(c) => Some(
+            crate::health::cursor_text(c)
                 .filter(|s| s.len() <= 64 && s.contains('#'))
-                .ok_or_else(bad_cursor)?;
-            Some(raw)
-        }
+                .ok_or_else(bad_cursor)?,
+        ),
     };
     let (entries, next) = svc
         .repos
         .audits
         .list_audit(&key.tenant, after.as_deref(), limit)
         .await?;
-    let next = next.map(|id| {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
-    });
+    let next = next.map(|id| crate::health::cursor(&id));
     Ok(Json(json!({"entries": entries, "nextCursor": next})))
 }
 

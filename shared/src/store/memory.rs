@@ -172,8 +172,7 @@ impl Stores for MemoryStore {
                 .take(limit + 1)
                 .cloned()
                 .collect();
-            let more = page.len() > limit;
-            page.truncate(limit);
+            let more = super::trim_page(&mut page, limit, false);
             let next = more.then(|| page.last().map(|s| s.id.clone())).flatten();
             (page, next)
         })
@@ -327,8 +326,7 @@ impl OrderSyncs for MemoryStore {
                     .map(|o| (After::Order(o.order_id.get()), o.clone()))
                     .collect(),
             };
-            let more = listed.len() > query.limit;
-            listed.truncate(query.limit);
+            let more = super::trim_page(&mut listed, query.limit, false);
             OrderPage {
                 next: if more {
                     listed.last().map(|(a, _)| a.clone())
@@ -419,8 +417,7 @@ impl crate::ports::Audits for MemoryStore {
                 .map(|(_, e)| e.clone())
                 .take(limit + 1)
                 .collect();
-            let more = page.len() > limit;
-            page.truncate(limit);
+            let more = super::trim_page(&mut page, limit, false);
             let next = more.then(|| page.last().map(|e| e.id.clone())).flatten();
             (page, next)
         })

@@ -58,3 +58,13 @@ pub(crate) fn conflict_on_catalogue(store: &StoreId, what: &str) -> Error {
 pub(crate) fn oldest_first(list: &mut [crate::model::Shipment]) {
     list.sort_by(|a, b| (a.created_at, &a.shipment_id).cmp(&(b.created_at, &b.shipment_id)));
 }
+
+/// Cuts a page read with one item more than it shows to `limit`; whether more follow. A page
+/// that came back short but `cut_short` (DynamoDB's 1 MB page ended first) has more too.
+pub(crate) fn trim_page<T>(items: &mut Vec<T>, limit: usize, cut_short: bool) -> bool {
+    if items.len() > limit {
+        items.truncate(limit);
+        return true;
+    }
+    cut_short
+}

@@ -41,7 +41,7 @@ use crate::ports::{
 };
 use crate::store::{
     conflict_on_backfill, conflict_on_link, conflict_on_order, conflict_on_reconciliation,
-    conflict_on_shipment,
+    conflict_on_shipment, trim_page,
 };
 use items::{key, s, Item};
 
@@ -77,16 +77,6 @@ where
 /// (DynamoDB hands back a `LastEvaluatedKey` whenever the limit is reached, even at the end).
 fn page_limit(limit: usize) -> i32 {
     i32::try_from(limit.clamp(1, 100) + 1).unwrap_or(101)
-}
-
-/// Cuts a page read with [`page_limit`] to `limit`; whether more follow.
-fn trim_page<T>(items: &mut Vec<T>, limit: usize, cut_short: bool) -> bool {
-    if items.len() > limit {
-        items.truncate(limit);
-        return true;
-    }
-    // Fewer than asked for, yet not the end: DynamoDB's 1 MB page ended first.
-    cut_short
 }
 
 /// How long failed-login bookkeeping outlives its last failure.
@@ -147,6 +137,20 @@ impl DynamoStore {
                 .build()
                 .map_err(|e| Error::internal(e.to_string()))
         };
+        // A sparse index holding keys only (the table's and its own).
+        let keys_only = |name: &str, hash: &str, range: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key_el(hash, KeyType::Hash)?)
+                .key_schema(key_el(range, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .map_err(|e| Error::internal(e.to_string()))
+        };
         client
             .create_table()
             .table_name(table)
@@ -159,32 +163,16 @@ impl DynamoStore {
             .attribute_definitions(attr(keys::STATE_AT)?)
             .key_schema(key_el(keys::PK, KeyType::Hash)?)
             .key_schema(key_el(keys::SK, KeyType::Range)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(keys::POLL_INDEX)
-                    .key_schema(key_el(keys::POLL_SHARD, KeyType::Hash)?)
-                    .key_schema(key_el(keys::POLL_KEY, KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::KeysOnly)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(|e| Error::internal(e.to_string()))?,
-            )
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(keys::ORDER_STATE_INDEX)
-                    .key_schema(key_el(keys::STATE_KEY, KeyType::Hash)?)
-                    .key_schema(key_el(keys::STATE_AT, KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::KeysOnly)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(|e| Error::internal(e.to_string()))?,
-            )
+            .global_secondary_indexes(keys_only(
+                keys::POLL_INDEX,
+                keys::POLL_SHARD,
+                keys::POLL_KEY,
+            )?)
+            .global_secondary_indexes(keys_only(
+                keys::ORDER_STATE_INDEX,
+                keys::STATE_KEY,
+                keys::STATE_AT,
+            )?)
             .send()
             .await
             .map_err(db_error)?;
