@@ -589,7 +589,7 @@ pub async fn order(command: OrderCommand) -> CliResult {
                     .await?;
             println!(
                 "{}",
-                woolink::api::operations::order_view(&found, &shipments)
+                serde_json::to_string(&woolink::api::operations::order_view(&found, &shipments))?
             );
             Ok(())
         }

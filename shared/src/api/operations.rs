@@ -7,8 +7,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::{json, Value};
 
 use super::extract::Bearer;
 use super::wire::{self, time, Time};
@@ -114,7 +112,7 @@ pub async fn stores(
         if wanted.is_some_and(|w| w != status) {
             continue;
         }
-        listed.push(StoreEntry {
+        listed.push(wire::StoreEntry {
             customer_id: store.customer_id.as_str(),
             linked_at: link.map(|l| Time(l.linked_at)),
             name: &store.name,
@@ -123,21 +121,11 @@ pub async fn stores(
             store_url: link.map(|l| l.store_url.as_str()),
         });
     }
-    Ok(Json(json!({
-        "stores": listed,
-        "nextCursor": next.map(|id| encode_store_cursor(&id)),
-    })))
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StoreEntry<'a> {
-    customer_id: &'a str,
-    linked_at: Option<Time>,
-    name: &'a str,
-    status: &'static str,
-    store_id: &'a str,
-    store_url: Option<&'a str>,
+    Ok(Json(wire::TenantStores {
+        next_cursor: next.map(|id| encode_store_cursor(&id)),
+        stores: listed,
+    })
+    .into_response())
 }
 
 fn encode_store_cursor(id: &StoreId) -> String {
@@ -209,18 +197,11 @@ pub async fn orders(
         after,
     };
     let page = svc.repos.orders.list_orders(&store, &query).await?;
-    let orders: Vec<Value> = page.orders.iter().map(order_entry).collect();
-    Ok(Json(json!({
-        "orders": orders,
-        "nextCursor": page.next.map(|a| a.encode()),
-    })))
-}
-
-/// An order in a list: its state as the tenant sees it, and when it last changed.
-fn order_entry(o: &OrderSync) -> Value {
-    let mut v = serde_json::to_value(wire::OrderState::for_tenant(o)).unwrap_or(Value::Null);
-    v["updatedAt"] = json!(Time(o.updated_at));
-    v
+    Ok(Json(wire::OrderList {
+        next_cursor: page.next.map(|a| a.encode()),
+        orders: page.orders.iter().map(wire::OrderEntry::from).collect(),
+    })
+    .into_response())
 }
 
 /// `GET /v1/tenant/stores/{storeId}/orders/{orderId}`: the order, its history and its
@@ -240,61 +221,69 @@ pub async fn order(
         crate::shipments::list_shipments(svc.repos.shipments.as_ref(), &store, order),
     )?;
     let found = found.ok_or_else(crate::status::order_not_found)?;
-    Ok(Json(order_view(&found, &shipments)))
+    Ok(Json(order_view(&found, &shipments)).into_response())
 }
 
 /// An order as its tenant sees it, with its history and its shipments' steps in time order
 /// (times to the millisecond: attempts a few milliseconds apart stay apart).
-pub fn order_view(o: &OrderSync, shipments: &[Shipment]) -> Value {
-    let mut timeline: Vec<(DateTime<Utc>, Value)> = o
+pub fn order_view<'a>(o: &'a OrderSync, shipments: &'a [Shipment]) -> wire::OrderView<'a> {
+    use wire::{Happened, ShipmentStep};
+    let mut timeline: Vec<(DateTime<Utc>, Happened<'a>)> = o
         .timeline
         .iter()
-        .map(|e| (e.at, serde_json::to_value(e).unwrap_or(Value::Null)))
+        .map(|e| (e.at, Happened::Order(&e.step)))
         .collect();
     for s in shipments {
         timeline.push((
             s.created_at,
-            json!({
-                "kind": "shipment_requested",
-                "shipmentId": s.shipment_id,
-                "trackingNumber": s.tracking_number,
+            Happened::Shipment(ShipmentStep::ShipmentRequested {
+                shipment_id: &s.shipment_id,
+                tracking_number: &s.tracking_number,
             }),
         ));
+        let (error, method, shipment_id) = (
+            s.last_error.as_deref(),
+            s.method.as_deref(),
+            s.shipment_id.as_str(),
+        );
         let done = match s.state {
-            ShipmentState::Written => Some("shipment_written"),
-            ShipmentState::Failed => Some("shipment_failed"),
+            ShipmentState::Written => Some(ShipmentStep::ShipmentWritten {
+                error,
+                method,
+                shipment_id,
+            }),
+            ShipmentState::Failed => Some(ShipmentStep::ShipmentFailed {
+                error,
+                method,
+                shipment_id,
+            }),
             _ => None,
         };
-        if let Some(kind) = done {
-            timeline.push((
-                s.updated_at,
-                json!({
-                    "kind": kind,
-                    "shipmentId": s.shipment_id,
-                    "method": s.method,
-                    "error": s.last_error,
-                }),
-            ));
+        if let Some(step) = done {
+            timeline.push((s.updated_at, Happened::Shipment(step)));
         }
     }
     timeline.sort_by_key(|(at, _)| *at);
-    let timeline: Vec<Value> = timeline
-        .into_iter()
-        .map(|(at, mut v)| {
-            v["at"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-            v
-        })
-        .collect();
-    let mut order = order_entry(o);
-    order["createdAt"] = json!(Time(o.created_at));
-    order["source"] = json!(o.source.as_str());
-    order["expiresAt"] = json!(time(o.expires_at));
-    json!({
-        "order": order,
-        "timeline": timeline,
-        "timelineDropped": o.timeline_dropped,
-        "shipments": shipments.iter().map(crate::shipments::shipment_document).collect::<Vec<_>>(),
-    })
+    wire::OrderView {
+        order: wire::OrderDetail {
+            entry: wire::OrderEntry::from(o),
+            created_at: Time(o.created_at),
+            expires_at: time(o.expires_at),
+            source: o.source.as_str(),
+        },
+        shipments: shipments
+            .iter()
+            .map(crate::shipments::shipment_document)
+            .collect(),
+        timeline: timeline
+            .into_iter()
+            .map(|(at, step)| wire::HistoryStep {
+                at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                step,
+            })
+            .collect(),
+        timeline_dropped: o.timeline_dropped,
+    }
 }
 
 /// The caller's tenant API key (with `scope`) and the link of one of its tenant's stores.
@@ -324,14 +313,6 @@ struct SettingsBody {
     trigger_statuses: Option<Vec<String>>,
     #[serde(default)]
     paused: Option<bool>,
-}
-
-fn settings_view(link: &crate::model::Link) -> Value {
-    json!({"settings": {
-        "paused": link.paused_at.is_some(),
-        "pausedAt": time(link.paused_at),
-        "triggerStatuses": link.trigger_statuses.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-    }})
 }
 
 /// `PATCH /v1/tenant/stores/{storeId}/settings` `{triggerStatuses?, paused?}` (`stores:write`).
@@ -371,7 +352,7 @@ pub async fn change_settings(
         paused: body.paused,
     };
     let link = crate::controls::change_settings(&svc.controlling(), &key, link, change).await?;
-    Ok(Json(settings_view(&link)))
+    Ok(Json(wire::SettingsView::from(&link)).into_response())
 }
 
 /// `POST /v1/tenant/stores/{storeId}/orders/{orderId}/resend` (`orders:write`).
@@ -385,8 +366,12 @@ pub async fn resend(
     let o = crate::controls::resend(&svc.controlling(), &key, &link, order).await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
-        Json(json!({"order": order_entry(&o), "resend": "queued"})),
-    ))
+        Json(wire::ResendQueued {
+            order: wire::OrderEntry::from(&o),
+            resend: "queued",
+        }),
+    )
+        .into_response())
 }
 
 /// `POST /v1/tenant/stores/{storeId}/orders/retry-failed[?cursor=…]` (`orders:write`).
@@ -409,7 +394,10 @@ pub async fn retry_failed(
         crate::controls::retry_failed(&svc.controlling(), &key, &link, after).await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
-        Json(json!({"queued": queued, "nextCursor": next.map(|a| a.encode())})),
+        Json(wire::RetryQueued {
+            next_cursor: next.map(|a| a.encode()),
+            queued,
+        }),
     ))
 }
 
@@ -440,7 +428,11 @@ pub async fn audit(
         .list_audit(&key.tenant, after.as_deref(), limit)
         .await?;
     let next = next.map(|id| crate::health::cursor(&id));
-    Ok(Json(json!({"entries": entries, "nextCursor": next})))
+    Ok(Json(wire::AuditList {
+        entries: &entries,
+        next_cursor: next,
+    })
+    .into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -466,8 +458,9 @@ pub async fn change_endpoint(
         ));
     }
     let changed = crate::controls::change_endpoint(&svc.controlling(), &key, &body.url).await?;
-    Ok(Json(json!({
-        "fulfilment": {"url": body.url},
-        "result": if changed { "updated" } else { "unchanged" },
-    })))
+    Ok(Json(wire::EndpointMoved {
+        fulfilment: wire::EndpointUrl { url: &body.url },
+        result: if changed { "updated" } else { "unchanged" },
+    })
+    .into_response())
 }

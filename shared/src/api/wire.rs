@@ -10,7 +10,7 @@ use crate::disconnect::Disconnected;
 use crate::domain::{
     CustomerId, OrderId, StoreId, StoreUrl, TenantCode, TenantEvent, Topic, TriggerStatus,
 };
-use crate::model::{BackfillRun, OrderSync, Tenant};
+use crate::model::{BackfillRun, Link, OrderSync, Tenant};
 use crate::status::StoreStatus;
 
 /// A time as the API writes it: RFC 3339 in UTC, to the second (`2026-11-29T10:00:00Z`).
@@ -399,6 +399,175 @@ impl<'a> From<&'a OrderSync> for OrderState<'a> {
             woo_status: &o.woo_status,
         }
     }
+}
+
+/// A store in `GET /v1/tenant/stores`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreEntry<'a> {
+    pub customer_id: &'a str,
+    pub linked_at: Option<Time>,
+    pub name: &'a str,
+    pub status: &'static str,
+    pub store_id: &'a str,
+    pub store_url: Option<&'a str>,
+}
+
+/// `GET /v1/tenant/stores`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantStores<'a> {
+    pub next_cursor: Option<String>,
+    pub stores: Vec<StoreEntry<'a>>,
+}
+
+/// An order in the tenant's lists: its state as the tenant sees it, and when it last changed.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderEntry<'a> {
+    #[serde(flatten)]
+    pub state: OrderState<'a>,
+    pub updated_at: Time,
+}
+
+impl<'a> From<&'a OrderSync> for OrderEntry<'a> {
+    fn from(o: &'a OrderSync) -> Self {
+        Self {
+            state: OrderState::for_tenant(o),
+            updated_at: Time(o.updated_at),
+        }
+    }
+}
+
+/// `GET /v1/tenant/stores/{storeId}/orders`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderList<'a> {
+    pub next_cursor: Option<String>,
+    pub orders: Vec<OrderEntry<'a>>,
+}
+
+/// One order in full: the list's fields, when woolink first saw it, how the latest version
+/// came, and when its record expires.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderDetail<'a> {
+    #[serde(flatten)]
+    pub entry: OrderEntry<'a>,
+    pub created_at: Time,
+    pub expires_at: Option<Time>,
+    pub source: &'static str,
+}
+
+/// A step of a shipment of the order, in its history.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ShipmentStep<'a> {
+    #[serde(rename_all = "camelCase")]
+    ShipmentRequested {
+        shipment_id: &'a str,
+        tracking_number: &'a str,
+    },
+    #[serde(rename_all = "camelCase")]
+    ShipmentWritten {
+        error: Option<&'a str>,
+        method: Option<&'a str>,
+        shipment_id: &'a str,
+    },
+    #[serde(rename_all = "camelCase")]
+    ShipmentFailed {
+        error: Option<&'a str>,
+        method: Option<&'a str>,
+        shipment_id: &'a str,
+    },
+}
+
+/// What one history step is: the order's own, or one of its shipments'.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Happened<'a> {
+    Order(&'a crate::timeline::Step),
+    Shipment(ShipmentStep<'a>),
+}
+
+/// A step of the order's history, at the millisecond.
+#[derive(Serialize)]
+pub struct HistoryStep<'a> {
+    pub at: String,
+    #[serde(flatten)]
+    pub step: Happened<'a>,
+}
+
+/// `GET /v1/tenant/stores/{storeId}/orders/{orderId}` (and `woolink order show`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView<'a> {
+    pub order: OrderDetail<'a>,
+    pub shipments: Vec<serde_json::Value>,
+    pub timeline: Vec<HistoryStep<'a>>,
+    pub timeline_dropped: u32,
+}
+
+/// A store's settings the tenant changes itself.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings<'a> {
+    pub paused: bool,
+    pub paused_at: Option<Time>,
+    pub trigger_statuses: Vec<&'a str>,
+}
+
+/// `PATCH /v1/tenant/stores/{storeId}/settings`.
+#[derive(Serialize)]
+pub struct SettingsView<'a> {
+    pub settings: Settings<'a>,
+}
+
+impl<'a> From<&'a Link> for SettingsView<'a> {
+    fn from(l: &'a Link) -> Self {
+        Self {
+            settings: Settings {
+                paused: l.paused_at.is_some(),
+                paused_at: time(l.paused_at),
+                trigger_statuses: l.trigger_statuses.iter().map(|t| t.as_str()).collect(),
+            },
+        }
+    }
+}
+
+/// `POST …/orders/{orderId}/resend`.
+#[derive(Serialize)]
+pub struct ResendQueued<'a> {
+    pub order: OrderEntry<'a>,
+    pub resend: &'static str,
+}
+
+/// `POST …/orders/retry-failed`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryQueued {
+    pub next_cursor: Option<String>,
+    pub queued: usize,
+}
+
+/// `GET /v1/tenant/audit`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditList<'a> {
+    pub entries: &'a [crate::model::AuditEntry],
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct EndpointUrl<'a> {
+    pub url: &'a str,
+}
+
+/// `PUT /v1/tenant/fulfilment`.
+#[derive(Serialize)]
+pub struct EndpointMoved<'a> {
+    pub fulfilment: EndpointUrl<'a>,
+    pub result: &'static str,
 }
 
 /// `POST /v1/connect/disconnect` and `DELETE /v1/connect/links/{storeId}`.
