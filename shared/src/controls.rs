@@ -5,7 +5,7 @@
 use chrono::Utc;
 use serde_json::json;
 
-use crate::domain::{OrderId, TenantEvent, TriggerStatus, WooTopic};
+use crate::domain::{OrderId, TriggerStatus, WooTopic};
 use crate::envelope::{self, EnvelopeHead, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::health::{After, OrderQuery};
@@ -279,14 +279,4 @@ pub async fn change_endpoint(
         .await?;
     tracing::info!(tenant = %key.tenant, by = %key.id, "fulfilment endpoint moved");
     Ok(true)
-}
-
-/// The event a resend delivers: `order.created` if the tenant never accepted the order,
-/// `order.cancelled` for a cancelled one, else `order.updated`.
-pub fn resend_event(ever_delivered: bool, cancelled: bool) -> TenantEvent {
-    match (ever_delivered, cancelled) {
-        (false, _) => TenantEvent::Created,
-        (true, true) => TenantEvent::Cancelled,
-        (true, false) => TenantEvent::Updated,
-    }
 }

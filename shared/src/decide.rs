@@ -167,7 +167,7 @@ pub fn judge(existing: Option<&OrderSync>, incoming: &Incoming<'_>, rules: &Rule
     if newer_waits {
         return Verdict::Ignore("a newer version is waiting to be delivered");
     }
-    if in_flight(e, rules) {
+    if in_flight(e, rules.claim, rules.now, rules.in_flight_window) {
         return Verdict::Wait;
     }
     Verdict::Apply {
@@ -176,14 +176,15 @@ pub fn judge(existing: Option<&OrderSync>, incoming: &Incoming<'_>, rules: &Rule
     }
 }
 
-/// Another message holds a fresh claim on the order and has not failed.
-fn in_flight(e: &OrderSync, rules: &Rules<'_>) -> bool {
+/// Another message than `claim` holds a fresh claim on the order and has not failed (one
+/// waiting for a retry is not in flight: the next version takes over).
+pub fn in_flight(e: &OrderSync, claim: &str, now: DateTime<Utc>, window: Duration) -> bool {
     e.state == SyncState::Queued
         && e.last_error.is_none()
-        && e.claimed_by.as_deref() != Some(rules.claim)
-        && (rules.now - e.updated_at)
+        && e.claimed_by.as_deref() != Some(claim)
+        && (now - e.updated_at)
             .to_std()
-            .is_ok_and(|age| age < rules.in_flight_window)
+            .is_ok_and(|age| age < window)
 }
 
 /// What the tenant last heard of an order.
@@ -219,6 +220,18 @@ pub fn event_for(told: Told<'_>, status: &str, shipping_hash: &str) -> Option<Te
         Some(TenantEvent::Updated)
     } else {
         None
+    }
+}
+
+/// The event a tenant's resend delivers, whatever the tenant already has: `order.created` if
+/// it never accepted the order, `order.cancelled` for a cancelled one, else `order.updated`.
+pub fn resend_event(told: Told<'_>, status: &str) -> TenantEvent {
+    if told.delivered_hash.is_none() {
+        TenantEvent::Created
+    } else if is_cancelled(status) {
+        TenantEvent::Cancelled
+    } else {
+        TenantEvent::Updated
     }
 }
 
@@ -457,5 +470,21 @@ mod tests {
             } < k,
             "records from before receipt times sort first"
         );
+    }
+
+    #[test]
+    fn a_resend_is_always_an_event() {
+        let never = Told {
+            delivered_hash: None,
+            cancelled: false,
+        };
+        let had = Told {
+            delivered_hash: Some("h1"),
+            cancelled: true,
+        };
+        assert_eq!(resend_event(never, "processing"), TenantEvent::Created);
+        assert_eq!(resend_event(never, "cancelled"), TenantEvent::Created);
+        assert_eq!(resend_event(had, "processing"), TenantEvent::Updated);
+        assert_eq!(resend_event(had, "cancelled"), TenantEvent::Cancelled);
     }
 }

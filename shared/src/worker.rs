@@ -598,11 +598,8 @@ impl Worker {
                 return Ok(());
             };
             let now = Utc::now();
-            let in_flight = existing.state == SyncState::Queued
-                && existing.claimed_by.as_deref() != Some(attempt.message_id)
-                && chrono::Duration::from_std(self.settings.in_flight_window)
-                    .is_ok_and(|w| now - existing.updated_at < w);
-            if in_flight {
+            let window = self.settings.in_flight_window;
+            if decide::in_flight(&existing, attempt.message_id, now, window) {
                 if Instant::now() >= deadline {
                     return Err(RecordFailure::later(
                         "another delivery of this order is in flight",
@@ -634,10 +631,7 @@ impl Worker {
                 )
                 .await?;
             let hash = doc.shipping_hash();
-            let event = crate::controls::resend_event(
-                next.delivered_hash.is_some(),
-                incoming.status == "cancelled",
-            );
+            let event = decide::resend_event(Told::of(&next), &incoming.status);
             if !ours {
                 // A first receive of this resend (a retry keeps its attempts and its id).
                 incoming.stamp(&mut next, Source::Resend);
