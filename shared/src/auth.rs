@@ -342,12 +342,24 @@ impl Gate<'_> {
         scope: Scope,
         store: &StoreId,
     ) -> Result<Link> {
+        Ok(self.key_and_link(bearer, scope, store).await?.1)
+    }
+
+    /// The same, with the key itself (whose id an audited change names).
+    pub async fn key_and_link(
+        &self,
+        bearer: Option<&str>,
+        scope: Scope,
+        store: &StoreId,
+    ) -> Result<(TenantApiKey, Link)> {
         let key = self.tenant_key(bearer, scope).await?;
-        self.links
+        let link = self
+            .links
             .get_link(store)
             .await?
             .filter(|l| l.tenant == key.tenant)
-            .ok_or_else(store_not_found)
+            .ok_or_else(store_not_found)?;
+        Ok((key, link))
     }
 }
 

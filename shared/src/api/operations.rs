@@ -294,16 +294,9 @@ async fn key_and_link(
     store_id: &str,
 ) -> Result<(crate::model::TenantApiKey, crate::model::Link)> {
     let store = StoreId::parse(store_id).map_err(|_| store_not_found())?;
-    let gate = svc.gate();
-    let key = gate.tenant_key(bearer.as_deref(), scope).await?;
-    let link = svc
-        .repos
-        .links
-        .get_link(&store)
-        .await?
-        .filter(|l| l.tenant == key.tenant)
-        .ok_or_else(store_not_found)?;
-    Ok((key, link))
+    svc.gate()
+        .key_and_link(bearer.as_deref(), scope, &store)
+        .await
 }
 
 #[derive(serde::Deserialize)]
