@@ -156,14 +156,19 @@ pub struct Sample {
     pub recovered: bool,
 }
 
+/// A webhook's delivery lag, milliseconds: from woolink's receipt of the version to this
+/// record's last change (the tenant's acceptance, when it is synced). `None` for a version
+/// read from the store (a backfill's or the poll's lag is not a webhook's).
+pub fn webhook_lag_ms(sync: &OrderSync) -> Option<u64> {
+    let received = sync.received_at.as_deref().and_then(parse_time)?;
+    let lag = (sync.updated_at - received).num_milliseconds().max(0) as u64;
+    sync.source.is_webhook().then_some(lag)
+}
+
 pub fn sample_of(sync: &OrderSync) -> Option<Sample> {
     let synced_now = sync.state == SyncState::Synced && sync.synced_at == Some(sync.updated_at);
     let lag_bin = synced_now
-        .then(|| {
-            let received = sync.received_at.as_deref().and_then(parse_time)?;
-            let lag = (sync.updated_at - received).num_milliseconds().max(0) as u64;
-            sync.source.is_webhook().then(|| lag_bin(lag))
-        })
+        .then(|| webhook_lag_ms(sync).map(lag_bin))
         .flatten();
     let recovered = sync.state == SyncState::Queued && sync.recovered_at == Some(sync.updated_at);
     (lag_bin.is_some() || recovered).then(|| Sample {
@@ -275,7 +280,6 @@ pub struct Facts {
     pub webhooks_failing: bool,
     pub webhooks_repaired: bool,
     pub failed_orders: i64,
-    pub queued_orders: i64,
     pub lag_p99_ms: Option<Option<u64>>,
     pub recovered_24h: u64,
     pub reconciliation_error: Option<String>,

@@ -76,7 +76,6 @@ pub async fn describe_store(
         webhooks_failing: r.and_then(|r| r.webhooks) == Some(WebhookHealth::Failing),
         webhooks_repaired: r.and_then(|r| r.webhooks) == Some(WebhookHealth::Repaired),
         failed_orders: tally.failed,
-        queued_orders: tally.queued,
         lag_p99_ms: lag_1h.as_ref().map(|l| l.p99_ms),
         recovered_24h,
         reconciliation_error: r.and_then(|r| r.last_error.clone()),

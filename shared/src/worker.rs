@@ -1053,28 +1053,8 @@ impl Worker {
             keep,
         );
         let (store, order) = (state.store_id.clone(), state.order_id);
-        metrics::emit(
-            &link.tenant,
-            None,
-            &[(Metric::DeliveryLatency, latency_ms as f64)],
-        );
         let retry = match outcome {
             Ok(status) => {
-                let lag = state
-                    .received_at
-                    .as_deref()
-                    .and_then(|r| chrono::DateTime::parse_from_rfc3339(r).ok())
-                    .filter(|_| state.source.is_webhook())
-                    .map(|r| {
-                        (state.updated_at - r.with_timezone(&Utc))
-                            .num_milliseconds()
-                            .max(0)
-                    });
-                let mut values = vec![(Metric::OrdersSynced, 1.0)];
-                if let Some(ms) = lag {
-                    values.push((Metric::DeliveryLag, ms as f64));
-                }
-                metrics::emit(&link.tenant, None, &values);
                 state.state = SyncState::Synced;
                 state.delivered_hash = state.doc_hash.clone();
                 state.synced_at = Some(state.updated_at);
@@ -1094,7 +1074,6 @@ impl Worker {
                 state.state = SyncState::Failed;
                 state.last_error = Some(failure.summary.clone());
                 state.tenant_answer = failure.answer.clone();
-                metrics::emit(&link.tenant, None, &[(Metric::OrdersFailed, 1.0)]);
                 state.note(
                     state.updated_at,
                     Step::Failed {
@@ -1117,7 +1096,6 @@ impl Worker {
                 state.last_error = Some(failure.summary.clone());
                 state.tenant_answer = failure.answer.clone();
                 if exhausted {
-                    metrics::emit(&link.tenant, None, &[(Metric::OrdersFailed, 1.0)]);
                     state.note(
                         state.updated_at,
                         Step::Failed {
@@ -1130,6 +1108,19 @@ impl Worker {
                 Some(failure)
             }
         };
+        // The attempt's metrics in one line: its latency, and how it ended.
+        let mut values = vec![(Metric::DeliveryLatency, latency_ms as f64)];
+        match state.state {
+            SyncState::Synced => {
+                values.push((Metric::OrdersSynced, 1.0));
+                if let Some(ms) = crate::health::webhook_lag_ms(&state) {
+                    values.push((Metric::DeliveryLag, ms as f64));
+                }
+            }
+            SyncState::Failed => values.push((Metric::OrdersFailed, 1.0)),
+            _ => {}
+        }
+        metrics::emit(&link.tenant, None, &values);
         let saved = self.record_outcome(state, expected).await;
         self.deliveries.ended(&store, order);
         saved?;
