@@ -182,9 +182,7 @@ pub fn in_flight(e: &OrderSync, claim: &str, now: DateTime<Utc>, window: Duratio
     e.state == SyncState::Queued
         && e.last_error.is_none()
         && e.claimed_by.as_deref() != Some(claim)
-        && (now - e.updated_at)
-            .to_std()
-            .is_ok_and(|age| age < window)
+        && (now - e.updated_at).to_std().is_ok_and(|age| age < window)
 }
 
 /// What the tenant last heard of an order.

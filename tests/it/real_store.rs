@@ -776,7 +776,105 @@ async fn set_connected(app: &TestApp, store: &woolink::domain::StoreId, connecte
     app.intake.cache.forget(store);
 }
 
+/// The tenant's controls read the real store: an order an endpoint refused (400, failed) is
+/// retried, once the tenant has moved its endpoint, from what the store holds and synced; a
+/// resend then delivers the store's current order (an address edited in the shop) as a new
+/// effect; the order's history tells it all.
+async fn the_tenants_controls_read_the_real_store(backend: Backend) {
+    let _turn = TURN.lock().await;
+    let real = RealStore::get();
+    // Everything this endpoint gets is refused (the store's product webhooks too).
+    let refusing = FakeTenant::answering(&[400; 64]).await;
+    let tenant = FakeTenant::sharing_secret_of(&refusing).await;
+    let (app, key) = linked_to(&real, backend, &refusing).await;
+    let ops = format!("wlt_{}", "f7".repeat(20));
+    woolink::admin::put_fixed_tenant_key(
+        &app.services.admin(),
+        &woolink::domain::TenantCode::parse("ACME").unwrap(),
+        &ops,
+        &woolink::domain::Scope::ALL,
+    )
+    .await
+    .unwrap();
+    let id = real.new_order("processing").await;
+    drained(&app).await;
+    assert_eq!(state_of(&app, &key, id).await["state"], "failed");
+    let moved = app
+        .put_json(
+            "/v1/tenant/fulfilment",
+            json!({"url": tenant.url}),
+            Some(&ops),
+        )
+        .await;
+    assert_eq!(moved.body["result"], "updated", "{}", moved.body);
+    // The worker caches a tenant for 100 ms in the tests.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let a = app
+        .post_json(
+            "/v1/tenant/stores/st_a1/orders/retry-failed",
+            json!({}),
+            Some(&ops),
+        )
+        .await;
+    assert_eq!(
+        a.body,
+        json!({"queued": 1, "nextCursor": null}),
+        "{}",
+        a.body
+    );
+    eventually("retried from the store", || {
+        events_of(&tenant, id).len() == 1
+    })
+    .await;
+    drained(&app).await;
+    assert_eq!(types(&events_of(&tenant, id)), ["order.created"]);
+    assert_eq!(state_of(&app, &key, id).await["state"], "synced");
+
+    // An address edit keeps date_modified_gmt in this store; a resend sends what it holds now.
+    real.update_order(id, json!({"shipping": {"address_1": "Rynek 9"}}))
+        .await;
+    drained(&app).await;
+    let before = events_of(&tenant, id).len();
+    let a = app
+        .post_json(
+            &format!("/v1/tenant/stores/st_a1/orders/{id}/resend"),
+            json!({}),
+            Some(&ops),
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    eventually("resent", || events_of(&tenant, id).len() == before + 1).await;
+    drained(&app).await;
+    let events = events_of(&tenant, id);
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "order.updated");
+    assert_eq!(last["data"]["shipping"]["address1"], "Rynek 9");
+    let calls = tenant.accepted();
+    let ids: std::collections::HashSet<&str> =
+        calls.iter().map(|c| c.webhook_id.as_str()).collect();
+    assert_eq!(ids.len(), calls.len(), "every delivery its own webhook-id");
+    let h = app
+        .get(&format!("/v1/tenant/stores/st_a1/orders/{id}"), Some(&ops))
+        .await
+        .body;
+    let sources: Vec<&str> = h["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "received")
+        .filter_map(|s| s["source"].as_str())
+        .collect();
+    assert_eq!(sources.last(), Some(&"resend"), "{h:#}");
+    assert!(
+        sources.iter().filter(|s| **s == "resend").count() >= 2,
+        "retry and resend: {sources:?}"
+    );
+    disconnect(&real, &app, &key).await;
+}
+
 both_backends!(
+    the_tenants_controls_read_the_real_store,
     orders_from_before_the_link_are_backfilled_from_the_real_store,
     an_orders_life_in_the_real_store,
     quick_changes_in_the_real_store,
