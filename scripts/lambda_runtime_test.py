@@ -263,6 +263,16 @@ def main():
         skipped = [line for line in emf if "OrdersSkipped" in line]
         expect(skipped and skipped[0]["Reason"] == "not_trigger", "skipped orders carry their reason")
 
+        # The API's reference, through the connect function as API Gateway routes it.
+        ev = apigw("connect-store-status.json", API_KEY=TENANT_KEY)
+        ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/openapi.json"
+        ev["routeKey"] = "GET /openapi.json"
+        r = invoke("connect", ev)
+        doc = body(r) if r.get("statusCode") == 200 else {}
+        expect(doc.get("openapi") == "3.1.0"
+               and "/v1/webhooks/woocommerce/{storeId}" in doc.get("paths", {}),
+               "GET /openapi.json → the OpenAPI 3.1 document, every function's routes")
+
         print("shipments", flush=True)
         # The tenant's routes through the connect function: order 501 was never delivered.
         ev = apigw("connect-store-status.json", API_KEY=TENANT_KEY)

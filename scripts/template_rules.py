@@ -4,6 +4,7 @@ Usage: template_rules.py template.yaml target/template.expanded.json
 Exits non-zero listing every broken rule.
 """
 import json
+import pathlib
 import re
 import sys
 
@@ -19,41 +20,24 @@ FUNCTIONS = {
     "ShipmentWorkerFunction": "shipment-worker",
 }
 
-ROUTES = {
-    ("GET", "/connect"): "ConnectFunction",
-    ("GET", "/connect/{tenantCode}"): "ConnectFunction",
-    ("POST", "/connect/{tenantCode}/login"): "ConnectFunction",
-    ("GET", "/connect/{tenantCode}/store"): "ConnectFunction",
-    ("POST", "/connect/{tenantCode}/authorize"): "ConnectFunction",
-    ("GET", "/connect/{tenantCode}/done"): "ConnectFunction",
-    ("POST", "/v1/connect/wc-auth/callback"): "ConnectFunction",
-    ("POST", "/v1/connect/resolve"): "ConnectFunction",
-    ("POST", "/v1/connect/login"): "ConnectFunction",
-    ("GET", "/v1/connect/stores"): "ConnectFunction",
-    ("POST", "/v1/connect/link"): "ConnectFunction",
-    ("GET", "/v1/stores/{storeId}"): "ConnectFunction",
-    ("GET", "/v1/stores/{storeId}/orders/{orderId}"): "ConnectFunction",
-    ("POST", "/v1/stores/{storeId}/backfill"): "ConnectFunction",
-    ("GET", "/v1/tenant/stores/{storeId}"): "ConnectFunction",
-    ("GET", "/v1/tenant/stores"): "ConnectFunction",
-    ("GET", "/v1/tenant/stores/{storeId}/orders"): "ConnectFunction",
-    ("GET", "/v1/tenant/stores/{storeId}/orders/{orderId}"): "ConnectFunction",
-    ("POST", "/v1/tenant/stores/{storeId}/orders/{orderId}/resend"): "ConnectFunction",
-    ("POST", "/v1/tenant/stores/{storeId}/orders/retry-failed"): "ConnectFunction",
-    ("PATCH", "/v1/tenant/stores/{storeId}/settings"): "ConnectFunction",
-    ("GET", "/v1/tenant/audit"): "ConnectFunction",
-    ("PUT", "/v1/tenant/fulfilment"): "ConnectFunction",
-    ("POST", "/v1/tenant/stores/{storeId}/catalogue/import"): "ConnectFunction",
-    ("GET", "/v1/tenant/stores/{storeId}/catalogue"): "ConnectFunction",
-    ("PUT", "/v1/tenant/stores/{storeId}/inventory"): "ConnectFunction",
-    ("GET", "/v1/tenant/stores/{storeId}/inventory/jobs/{jobId}"): "ConnectFunction",
-    ("POST", "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments"): "ConnectFunction",
-    ("GET", "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments"): "ConnectFunction",
-    ("DELETE", "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments/{shipmentId}"): "ConnectFunction",
-    ("POST", "/v1/webhooks/woocommerce/{storeId}"): "WebhookFunction",
-    ("POST", "/v1/connect/disconnect"): "DisconnectFunction",
-    ("DELETE", "/v1/connect/links/{storeId}"): "DisconnectFunction",
+# Which function serves each route, by the route's tag in the API reference (docs/openapi.json,
+# generated from the routers): every route the code has must be deployed, by the right function,
+# and the template may serve nothing the code does not have.
+FUNCTION_OF_TAG = {
+    "webhooks": "WebhookFunction",
+    "disconnect": "DisconnectFunction",
 }
+REFERENCE = pathlib.Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
+
+
+def routes_of_reference():
+    doc = json.loads(REFERENCE.read_text())
+    routes = {}
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            tag = (op.get("tags") or ["connect"])[0]
+            routes[(method.upper(), path)] = FUNCTION_OF_TAG.get(tag, "ConnectFunction")
+    return routes
 
 failures = []
 
@@ -374,8 +358,12 @@ def main(sam_path, expanded_path):
         for e in res[name]["Properties"].get("Events", {}).values():
             if e["Type"] == "HttpApi":
                 found[(e["Properties"]["Method"], e["Properties"]["Path"])] = name
-    for route, fn in ROUTES.items():
+    routes = routes_of_reference()
+    check(len(routes) >= 34, f"the API reference lists every route ({len(routes)})")
+    for route, fn in sorted(routes.items()):
         check(found.get(route) == fn, f"{route[0]} {route[1]} is served by {fn}")
+    extra = sorted(set(found) - set(routes))
+    check(not extra, f"the template serves no route the code lacks {extra or ''}")
     # The consent callback links within 25 s (consent::LINK_DEADLINE); API Gateway ends an
     # integration at 30 s, and WooCommerce deletes the keys on anything but a 200.
     connect_timeout = res["ConnectFunction"]["Properties"]["Timeout"]

@@ -48,6 +48,12 @@ enum Command {
     /// Application-key rotation (README.md, "Rotating the application key").
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Print the API's OpenAPI 3.1 reference (what `GET /openapi.json` serves).
+    Openapi {
+        /// The reference as Markdown (docs/API-REFERENCE.md) instead of JSON.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print the X-WC-Webhook-Signature WooCommerce would send for a body (file or stdin).
     Sign {
         /// The link's webhook secret (or WOOLINK_WEBHOOK_SECRET).
@@ -90,6 +96,17 @@ async fn main() -> ExitCode {
         Command::Dlq(c) => admin::dlq(c).await,
         Command::Keys(c) => admin::keys(c).await,
         Command::Sign { secret, file } => sign(&secret, file.as_deref()),
+        Command::Openapi { markdown } => {
+            if markdown {
+                print!(
+                    "{}",
+                    woolink::api::openapi::markdown(&woolink::api::openapi::document())
+                );
+            } else {
+                print!("{}", woolink::api::openapi::document_json());
+            }
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

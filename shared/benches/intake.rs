@@ -184,6 +184,25 @@ fn ratio_table() {
     }
 }
 
+/// What building the routers costs at a function's init (the routes come with their OpenAPI
+/// operations, built from the handlers' annotations), and the whole reference on the first
+/// `GET /openapi.json`.
+fn router_table() {
+    println!("\nrouters at init (median of 31 rounds of 20)");
+    let webhook = median_ns(31, 20, || {
+        black_box(woolink::api::webhook_routes());
+    });
+    let connect = median_ns(31, 20, || {
+        black_box(woolink::api::connect_routes());
+    });
+    let document = median_ns(31, 20, || {
+        black_box(woolink::api::openapi::document());
+    });
+    println!("  webhook routes   {:>9.1} µs", webhook / 1e3);
+    println!("  connect routes   {:>9.1} µs", connect / 1e3);
+    println!("  whole reference  {:>9.1} µs", document / 1e3);
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -192,4 +211,5 @@ fn main() {
     bench(&mut c);
     c.final_summary();
     ratio_table();
+    router_table();
 }

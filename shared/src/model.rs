@@ -192,7 +192,7 @@ pub struct Session {
 
 /// One control a tenant used (`crate::controls`): who (the tenant API key's id), what, on
 /// which store, and the values before and after.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     /// Time-ordered and unique: `{at, ms}#{random}`.
@@ -679,7 +679,7 @@ pub struct CatalogueRun {
 }
 
 /// What an inventory push did with one SKU.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryResult {
     pub sku: String,

@@ -19,7 +19,7 @@ pub struct Entry {
     pub step: Step,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
     /// A version of the order reached woolink (`source`: webhook, poll or backfill).

@@ -3,20 +3,20 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use super::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::extract::{parse_json, Bearer, RawBody};
+use super::wire;
 use crate::auth::store_not_found;
 use crate::catalogue::{self, InventoryRequest, MAX_ITEMS};
 use crate::domain::{Scope, StoreId};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{CatalogueRun, InventoryJob};
 use crate::wiring::Services;
 
 type AppState = State<Arc<Services>>;
@@ -27,43 +27,6 @@ pub const INVENTORY_BODY_LIMIT: usize = 4 << 20;
 /// Chunks of results one `GET …/inventory/jobs/{id}` answers (2 × 500 SKUs).
 const RESULT_CHUNKS_PER_PAGE: u32 = 2;
 
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn run_view(run: &CatalogueRun) -> Value {
-    json!({
-        "runId": run.run_id,
-        "state": run.state,
-        "items": run.items,
-        "sent": run.sent,
-        "skipped": run.skipped,
-        "units": run.units,
-        "emptySkus": run.empty_skus,
-        "duplicateSkus": run.duplicate_skus.iter()
-            .map(|(sku, ids)| json!({"sku": sku, "ids": ids}))
-            .collect::<Vec<_>>(),
-        "startedAt": time(run.started_at),
-        "finishedAt": run.finished_at.map(time),
-        "error": run.error,
-    })
-}
-
-fn job_view(job: &InventoryJob) -> Value {
-    json!({
-        "id": job.job_id,
-        "state": job.state,
-        "snapshotAt": time(job.snapshot_at),
-        "netOfOpenOrders": job.net_of_open_orders,
-        "total": job.total,
-        "processed": job.next_chunk.saturating_mul(catalogue::CHUNK as u32).min(job.total),
-        "counts": job.counts,
-        "createdAt": time(job.created_at),
-        "finishedAt": job.finished_at.map(time),
-        "error": job.error,
-    })
-}
-
 /// The store, once the tenant key may reach it with `scope`.
 async fn authorised(svc: &Services, bearer: &Bearer, id: &str, scope: Scope) -> Result<StoreId> {
     let store = StoreId::parse(id).map_err(|_| store_not_found())?;
@@ -73,6 +36,18 @@ async fn authorised(svc: &Services, bearer: &Bearer, id: &str, scope: Scope) -> 
     Ok(store)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tenant/stores/{storeId}/catalogue/import",
+    tag = "catalogue",
+    summary = "Send the store's sellable products to the tenant (stores:read).",
+    security(("tenantKey" = [])),
+    params(super::openapi::StorePath),
+    responses(
+        (status = 202, body = wire::ImportStarted),
+        super::openapi::CatalogueErrors,
+    )
+)]
 pub async fn start_import(
     State(svc): AppState,
     bearer: Bearer,
@@ -82,10 +57,25 @@ pub async fn start_import(
     let run = catalogue::start_import(&svc.submitting()?, &store).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"import": run_view(&run)})),
-    ))
+        Json(wire::ImportStarted {
+            import: wire::ImportRun::from(&run),
+        }),
+    )
+        .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenant/stores/{storeId}/catalogue",
+    tag = "catalogue",
+    summary = "The store's catalogue: items, SKU problems, the last import (stores:read).",
+    security(("tenantKey" = [])),
+    params(super::openapi::StorePath),
+    responses(
+        (status = 200, body = wire::CatalogueState),
+        super::openapi::CatalogueErrors,
+    )
+)]
 pub async fn status(
     State(svc): AppState,
     bearer: Bearer,
@@ -96,27 +86,35 @@ pub async fn status(
     let (empty, duplicates) =
         catalogue::finish_problems(svc.repos.catalogue.as_ref(), &store).await?;
     let run = svc.repos.catalogue.get_catalogue_run(&store).await?;
-    Ok(Json(json!({
-        "items": items.iter().filter(|i| !i.deleted).count(),
-        "emptySkus": empty,
-        "duplicateSkus": duplicates.iter().map(|(sku, ids)| json!({"sku": sku, "ids": ids})).collect::<Vec<_>>(),
-        "import": run.as_ref().map(run_view),
-    })))
+    Ok(Json(wire::CatalogueState {
+        duplicate_skus: wire::duplicates(&duplicates),
+        empty_skus: &empty,
+        import: run.as_ref().map(wire::ImportRun::from),
+        items: items.iter().filter(|i| !i.deleted).count(),
+    })
+    .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InventoryBody {
+    /// When the tenant counted (RFC 3339); an older snapshot than the last applied is `stale`.
+    #[schema(format = DateTime)]
     snapshot_at: String,
+    /// 1-20,000 SKUs, each once.
+    #[schema(min_items = 1, max_items = 20000)]
     items: Vec<InventoryItemBody>,
+    /// The numbers already leave out the store's open orders.
     #[serde(default)]
     net_of_open_orders: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryItemBody {
+    #[schema(example = "TSHIRT-001")]
     sku: String,
+    #[schema(minimum = 0, maximum = 1000000000)]
     available: i64,
 }
 
@@ -162,6 +160,19 @@ fn inventory_request(body: InventoryBody) -> Result<InventoryRequest> {
     })
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/tenant/stores/{storeId}/inventory",
+    tag = "catalogue",
+    summary = "Set the store's stock from the tenant's numbers (inventory:write).",
+    security(("tenantKey" = [])),
+    params(super::openapi::StorePath),
+    request_body = InventoryBody,
+    responses(
+        (status = 202, body = wire::JobAccepted),
+        super::openapi::CatalogueErrors,
+    )
+)]
 pub async fn push_inventory(
     State(svc): AppState,
     bearer: Bearer,
@@ -171,7 +182,13 @@ pub async fn push_inventory(
     let store = authorised(&svc, &bearer, &store_id, Scope::InventoryWrite).await?;
     let request = inventory_request(parse_json(&body)?)?;
     let job = catalogue::submit_inventory(&svc.submitting()?, &store, request).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"job": job_view(&job)}))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(wire::JobAccepted {
+            job: wire::InventoryJobView::from(&job),
+        }),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -180,6 +197,18 @@ pub struct ResultsPage {
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenant/stores/{storeId}/inventory/jobs/{jobId}",
+    tag = "catalogue",
+    summary = "An inventory push and a page of its results (inventory:write).",
+    security(("tenantKey" = [])),
+    params(super::openapi::JobPath, super::openapi::CursorQuery),
+    responses(
+        (status = 200, body = wire::JobResults),
+        super::openapi::CatalogueErrors,
+    )
+)]
 pub async fn inventory_job(
     State(svc): AppState,
     bearer: Bearer,
@@ -221,16 +250,19 @@ pub async fn inventory_job(
         next += 1;
     }
     let more = next < job.next_chunk.min(job.chunks);
-    Ok(Json(json!({
-        "job": job_view(&job),
-        "results": results,
-        "nextCursor": more.then(|| next.to_string()),
-    })))
+    Ok(Json(wire::JobResults {
+        job: wire::InventoryJobView::from(&job),
+        next_cursor: more.then(|| next.to_string()),
+        results: &results,
+    })
+    .into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use serde_json::{json, Value};
 
     fn body(v: Value) -> Result<InventoryRequest> {
         inventory_request(

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use super::extract::Path;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -26,14 +27,34 @@ use crate::woocommerce::WooCredentials;
 
 type AppState = State<Arc<Services>>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolveBody {
+    /// The tenant's code (any case).
+    #[schema(example = "DEMO")]
     code: String,
+    /// `woocommerce`.
+    #[schema(example = "woocommerce")]
     platform: String,
+    /// The plugin's install id.
+    #[schema(
+        pattern = "^[0-9A-Fa-f]{64}$",
+        example = "0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000"
+    )]
     device_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/connect/resolve",
+    tag = "connect",
+    summary = "Which tenant a code names (wizard step 1).",
+    request_body = ResolveBody,
+    responses(
+        (status = 200, body = wire::Resolved),
+        super::openapi::ResolveErrors,
+    )
+)]
 pub async fn resolve(
     State(svc): AppState,
     JsonBody(body): JsonBody<ResolveBody>,
@@ -44,15 +65,33 @@ pub async fn resolve(
     Ok(Json(wire::Resolved::from(&tenant)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginBody {
+    #[schema(example = "DEMO")]
     code: String,
+    #[schema(example = "ops@demo.test")]
     email: String,
+    #[schema(min_length = 1, max_length = 1024, format = Password)]
     password: String,
+    #[schema(
+        pattern = "^[0-9A-Fa-f]{64}$",
+        example = "0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000"
+    )]
     device_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/connect/login",
+    tag = "connect",
+    summary = "A login of the tenant's user: a session token (wizard step 2).",
+    request_body = LoginBody,
+    responses(
+        (status = 200, body = wire::LoggedIn),
+        super::openapi::LoginErrors,
+    )
+)]
 pub async fn login(
     State(svc): AppState,
     SourceIp(source): SourceIp,
@@ -72,26 +111,45 @@ pub async fn login(
     .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/connect/stores",
+    tag = "connect",
+    summary = "The tenant's stores to pick from (wizard step 3).",
+    security(("session" = [])),
+    responses(
+        (status = 200, body = wire::StoreList),
+        super::openapi::SessionErrors,
+    )
+)]
 pub async fn stores(State(svc): AppState, bearer: Bearer) -> Result<impl IntoResponse> {
     let session = auth::authenticate(&svc.gate(), bearer.as_deref()).await?;
     let choices = connect::list_stores(&svc.linking(), &session).await?;
     Ok(Json(wire::StoreList::from(choices.as_slice())).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WooKeysBody {
     consumer_key: String,
     consumer_secret: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkBody {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "st_demo_1")]
     store_id: String,
+    #[schema(format = "uri", example = "https://shop.example.com")]
     store_url: String,
+    #[schema(
+        pattern = "^[0-9A-Fa-f]{64}$",
+        example = "0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000"
+    )]
     device_id: String,
+    /// 1-10 WooCommerce statuses (default `["processing"]`).
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 10)]
     trigger_statuses: Option<Vec<String>>,
     #[serde(default)]
     woo_commerce: Option<WooKeysBody>,
@@ -101,15 +159,22 @@ pub struct LinkBody {
 }
 
 /// `POST /v1/stores/{storeId}/backfill`, and `backfill` in the link body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackfillBody {
+    /// 1-20 WooCommerce statuses (default: the link's trigger statuses).
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 20)]
     statuses: Option<Vec<String>>,
+    /// RFC 3339.
     #[serde(default)]
+    #[schema(format = DateTime)]
     created_after: Option<String>,
+    /// RFC 3339, later than `createdAfter`.
     #[serde(default)]
+    #[schema(format = DateTime)]
     created_before: Option<String>,
+    /// Count the matching orders only.
     #[serde(default)]
     dry_run: bool,
 }
@@ -123,6 +188,20 @@ fn backfill_request(body: BackfillBody) -> Result<BackfillRequest> {
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/stores/{storeId}/backfill",
+    tag = "stores",
+    summary = "Deliver the store's existing orders (or count them: dryRun).",
+    security(("storeKey" = []), ("session" = [])),
+    params(super::openapi::StorePath),
+    request_body = BackfillBody,
+    responses(
+        (status = 200, description = "dryRun: how many orders match.", body = wire::BackfillCount),
+        (status = 202, description = "The run started.", body = wire::BackfillStarted),
+        super::openapi::BackfillErrors,
+    )
+)]
 pub async fn backfill(
     State(svc): AppState,
     bearer: Bearer,
@@ -175,6 +254,18 @@ pub(crate) fn public_base(svc: &Services, headers: &HeaderMap) -> Result<String>
     Ok(format!("https://{host}"))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/connect/link",
+    tag = "connect",
+    summary = "Link a store (wizard step 4): the webhook to register and the store API key, once.",
+    security(("session" = [])),
+    request_body = LinkBody,
+    responses(
+        (status = 201, body = wire::Linked),
+        super::openapi::LinkErrors,
+    )
+)]
 pub async fn link(
     State(svc): AppState,
     bearer: Bearer,
@@ -197,29 +288,43 @@ pub async fn link(
     };
     let base = public_base(&svc, &headers)?;
     let out = connect::link(&svc.linking(), &session, request, &base).await?;
-    let mut answer = serde_json::to_value(wire::Linked::from(&out))
-        .map_err(|e| Error::internal(e.to_string()))?;
-    if let Some(request) = backfill {
+    let mut answer = wire::Linked::from(&out);
+    let started = match backfill {
+        None => None,
         // The link stands whatever the backfill does; its outcome is part of the answer.
-        let started = match svc.starting() {
+        Some(request) => Some(match svc.starting() {
             Ok(ports) => catchup::start_backfill(&ports, &out.link.store_id, request).await,
             Err(e) => Err(e),
-        };
-        answer["backfill"] = match started {
-            Ok(Started::Running(run)) => serde_json::to_value(wire::BackfillView::from(&run)),
-            Ok(Started::DryRun { matching }) => {
-                serde_json::to_value(wire::BackfillCount { matching })
-            }
-            Err(e) => {
-                tracing::warn!(store = %out.link.store_id, error = %e, "the backfill asked for with the link did not start");
-                Ok(serde_json::json!({"state": "failed", "error": e.message()}))
-            }
+        }),
+    };
+    answer.backfill = started.as_ref().map(|started| match started {
+        Ok(Started::Running(run)) => wire::LinkBackfill::Started(wire::BackfillView::from(run)),
+        Ok(Started::DryRun { matching }) => wire::LinkBackfill::Counted(wire::BackfillCount {
+            matching: *matching,
+        }),
+        Err(e) => {
+            tracing::warn!(store = %out.link.store_id, error = %e, "the backfill asked for with the link did not start");
+            wire::LinkBackfill::NotStarted(wire::BackfillRefused {
+                error: e.message(),
+                state: "failed",
+            })
         }
-        .map_err(|e| Error::internal(e.to_string()))?;
-    }
+    });
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/stores/{storeId}",
+    tag = "stores",
+    summary = "A store's link, counters, lag, catch-up and health.",
+    security(("storeKey" = []), ("session" = [])),
+    params(super::openapi::StorePath),
+    responses(
+        (status = 200, body = wire::StoreState),
+        super::openapi::StoreCallerErrors,
+    )
+)]
 pub async fn store_status(
     State(svc): AppState,
     bearer: Bearer,
@@ -244,6 +349,18 @@ pub async fn store_status(
 }
 
 /// `GET /v1/tenant/stores/{storeId}`: the same status, for a tenant API key (`stores:read`).
+#[utoipa::path(
+    get,
+    path = "/v1/tenant/stores/{storeId}",
+    tag = "operations",
+    summary = "A store's link, counters, lag, catch-up and health (stores:read).",
+    security(("tenantKey" = [])),
+    params(super::openapi::StorePath),
+    responses(
+        (status = 200, body = wire::StoreState),
+        super::openapi::TenantOrderErrors,
+    )
+)]
 pub async fn tenant_store_status(
     State(svc): AppState,
     bearer: Bearer,
@@ -263,6 +380,18 @@ pub async fn tenant_store_status(
     Ok(Json(wire::StoreState::from(&status)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/stores/{storeId}/orders/{orderId}",
+    tag = "stores",
+    summary = "Where one order stands with the tenant.",
+    security(("storeKey" = []), ("session" = [])),
+    params(super::openapi::OrderPath),
+    responses(
+        (status = 200, body = wire::OrderState),
+        super::openapi::StoreOrderErrors,
+    )
+)]
 pub async fn order_status(
     State(svc): AppState,
     bearer: Bearer,

@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use super::extract::{Path, Query};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::extract::{Bearer, JsonBody};
+use super::extract::{parse_json, Bearer, RawBody};
 use super::wire;
 use crate::auth::store_not_found;
 use crate::disconnect::{self, Caller, Disconnected};
@@ -33,10 +34,12 @@ impl PurgeQuery {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DisconnectBody {
+    #[schema(example = "https://shop.example.com")]
     store_url: String,
+    #[schema(example = "cus_1")]
     customer_id: String,
 }
 
@@ -45,12 +48,30 @@ fn answer(d: Disconnected) -> Response {
 }
 
 /// `POST /v1/connect/disconnect`: the plugin's remote uninstall.
+#[utoipa::path(
+    post,
+    path = "/v1/connect/disconnect",
+    tag = "disconnect",
+    summary = "The plugin's disconnect: end the link, remove the webhooks and the keys.",
+    security(("storeKey" = [])),
+    params(super::openapi::PurgeQuery),
+    request_body = DisconnectBody,
+    responses(
+        (status = 200, body = wire::Unlinked),
+        super::openapi::DisconnectErrors,
+    )
+)]
 pub async fn by_plugin(
     State(svc): AppState,
     bearer: Bearer,
     Query(q): Query<PurgeQuery>,
-    JsonBody(body): JsonBody<DisconnectBody>,
+    RawBody(body): RawBody,
 ) -> Result<Response> {
+    // No key, no look at the body: a stranger learns nothing from its errors.
+    if bearer.as_deref().is_none() {
+        return Err(crate::auth::invalid_api_key());
+    }
+    let body: DisconnectBody = parse_json(&body)?;
     let purge = q.purge()?;
     let caller = Caller::Plugin {
         api_key: bearer.as_deref(),
@@ -64,6 +85,18 @@ pub async fn by_plugin(
 }
 
 /// `DELETE /v1/connect/links/{storeId}`: the tenant ends a link.
+#[utoipa::path(
+    delete,
+    path = "/v1/connect/links/{storeId}",
+    tag = "disconnect",
+    summary = "The tenant ends a link.",
+    security(("session" = [])),
+    params(super::openapi::StorePath, super::openapi::PurgeQuery),
+    responses(
+        (status = 200, body = wire::Unlinked),
+        super::openapi::DisconnectErrors,
+    )
+)]
 pub async fn by_tenant(
     State(svc): AppState,
     bearer: Bearer,

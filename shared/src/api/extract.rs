@@ -111,3 +111,44 @@ impl<S: Send + Sync> FromRequestParts<S> for SourceIp {
         Ok(Self(peer))
     }
 }
+
+/// Path parameters: axum's, with a path that cannot be read (not UTF-8 once decoded) a
+/// contract error instead of axum's plain-text 400.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|_| Error::invalid_request("the request path could not be read"))
+    }
+}
+
+/// A query string: axum's, with a malformed one (a value twice, a wrong type) a contract
+/// error instead of axum's plain-text 400.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|e| {
+                use axum::extract::rejection::QueryRejection;
+                let why = match e {
+                    QueryRejection::FailedToDeserializeQueryString(e) => e.body_text(),
+                    other => other.body_text(),
+                };
+                let why = why
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&why)
+                    .to_owned();
+                Error::invalid_request(format!("invalid query string: {why}"))
+            })
+    }
+}

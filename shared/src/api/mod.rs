@@ -6,6 +6,7 @@ pub mod connect;
 pub mod disconnect;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod operations;
 pub mod pages;
 pub mod shipments;
@@ -19,10 +20,11 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
 use axum::Router;
 use rand::RngCore;
 use tracing::Instrument;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{Error, ErrorKind};
 use crate::intake::Intake;
@@ -37,125 +39,84 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// the queue is decided after verification.
 pub const WEBHOOK_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
-/// Routes of the `connect` function.
-pub fn connect_routes() -> Router<Arc<Services>> {
-    Router::new()
-        .route("/connect", get(pages::start))
-        .route("/connect/{tenantCode}", get(pages::tenant))
-        .route("/connect/{tenantCode}/login", post(pages::login))
-        .route("/connect/{tenantCode}/store", get(pages::stores))
-        .route("/connect/{tenantCode}/authorize", post(pages::authorize))
-        .route("/connect/{tenantCode}/done", get(pages::done))
-        .route(pages::CALLBACK_PATH, post(pages::callback))
-        .route("/v1/connect/resolve", post(connect::resolve))
-        .route("/v1/connect/login", post(connect::login))
-        .route("/v1/connect/stores", get(connect::stores))
-        .route("/v1/connect/link", post(connect::link))
-        .route("/v1/stores/{storeId}", get(connect::store_status))
-        .route("/v1/stores/{storeId}/backfill", post(connect::backfill))
-        .route("/v1/tenant/stores", get(operations::stores))
-        .route(
-            "/v1/tenant/stores/{storeId}",
-            get(connect::tenant_store_status),
-        )
-        .route(
-            "/v1/tenant/stores/{storeId}/orders",
-            get(operations::orders),
-        )
-        .route(
-            "/v1/tenant/stores/{storeId}/orders/{orderId}",
-            get(operations::order),
-        )
-        .route(
-            "/v1/tenant/stores/{storeId}/orders/{orderId}/resend",
-            post(operations::resend),
-        )
-        .route(
-            "/v1/tenant/stores/{storeId}/orders/retry-failed",
-            post(operations::retry_failed),
-        )
-        .route(
-            "/v1/tenant/stores/{storeId}/settings",
-            axum::routing::patch(operations::change_settings),
-        )
-        .route("/v1/tenant/audit", get(operations::audit))
-        .route(
-            "/v1/tenant/fulfilment",
-            axum::routing::put(operations::change_endpoint),
-        )
-        .route(
-            "/v1/stores/{storeId}/orders/{orderId}",
-            get(connect::order_status),
-        )
-        .route(
-            "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments",
-            post(shipments::create).get(shipments::list),
-        )
-        .route(
-            "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments/{shipmentId}",
-            delete(shipments::delete),
-        )
-        .route(
-            "/v1/tenant/stores/{storeId}/catalogue",
-            get(catalogue::status),
-        )
-        .route(
-            "/v1/tenant/stores/{storeId}/catalogue/import",
-            post(catalogue::start_import),
-        )
-        .route(
-            "/v1/tenant/stores/{storeId}/inventory/jobs/{jobId}",
-            get(catalogue::inventory_job),
-        )
+/// Routes of the `connect` function. Each comes from its handler's `#[utoipa::path]` (the
+/// path is written once, and the OpenAPI reference has every route: `openapi`).
+pub fn connect_routes() -> OpenApiRouter<Arc<Services>> {
+    OpenApiRouter::new()
+        .routes(routes!(pages::start))
+        .routes(routes!(pages::tenant))
+        .routes(routes!(pages::login))
+        .routes(routes!(pages::stores))
+        .routes(routes!(pages::authorize))
+        .routes(routes!(pages::done))
+        .routes(routes!(pages::callback))
+        .routes(routes!(connect::resolve))
+        .routes(routes!(connect::login))
+        .routes(routes!(connect::stores))
+        .routes(routes!(connect::link))
+        .routes(routes!(connect::store_status))
+        .routes(routes!(connect::backfill))
+        .routes(routes!(connect::order_status))
+        .routes(routes!(operations::stores))
+        .routes(routes!(connect::tenant_store_status))
+        .routes(routes!(operations::orders))
+        .routes(routes!(operations::order))
+        .routes(routes!(operations::resend))
+        .routes(routes!(operations::retry_failed))
+        .routes(routes!(operations::change_settings))
+        .routes(routes!(operations::audit))
+        .routes(routes!(operations::change_endpoint))
+        .routes(routes!(shipments::create, shipments::list))
+        .routes(routes!(shipments::delete))
+        .routes(routes!(catalogue::status))
+        .routes(routes!(catalogue::start_import))
+        .routes(routes!(catalogue::inventory_job))
+        .routes(routes!(openapi::serve))
         .layer(DefaultBodyLimit::max(CONNECT_BODY_LIMIT))
         .merge(
-            Router::new()
-                .route(
-                    "/v1/tenant/stores/{storeId}/inventory",
-                    axum::routing::put(catalogue::push_inventory),
-                )
+            OpenApiRouter::new()
+                .routes(routes!(catalogue::push_inventory))
                 .layer(DefaultBodyLimit::max(catalogue::INVENTORY_BODY_LIMIT)),
         )
 }
 
 /// Routes of the `disconnect` function.
-pub fn disconnect_routes() -> Router<Arc<Services>> {
-    Router::new()
-        .route("/v1/connect/disconnect", post(disconnect::by_plugin))
-        .route("/v1/connect/links/{storeId}", delete(disconnect::by_tenant))
+pub fn disconnect_routes() -> OpenApiRouter<Arc<Services>> {
+    OpenApiRouter::new()
+        .routes(routes!(disconnect::by_plugin))
+        .routes(routes!(disconnect::by_tenant))
         .layer(DefaultBodyLimit::max(CONNECT_BODY_LIMIT))
 }
 
 /// The `disconnect` function's app.
 pub fn disconnect_app(svc: Arc<Services>) -> Router {
-    localized(finish(disconnect_routes().with_state(svc)))
+    localized(finish(Router::from(disconnect_routes()).with_state(svc)))
 }
 
 /// Routes of the `webhook` function.
-pub fn webhook_routes() -> Router<Arc<Intake>> {
-    Router::new()
-        .route("/v1/webhooks/woocommerce/{storeId}", post(webhook::deliver))
+pub fn webhook_routes() -> OpenApiRouter<Arc<Intake>> {
+    OpenApiRouter::new()
+        .routes(routes!(webhook::deliver))
         .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
 }
 
 /// The `connect` function's app.
 pub fn connect_app(svc: Arc<Services>) -> Router {
-    localized(finish(connect_routes().with_state(svc)))
+    localized(finish(Router::from(connect_routes()).with_state(svc)))
 }
 
 /// The `webhook` function's app. Not localized: WooCommerce reads no message, and the
 /// intake's hot path does nothing it does not need.
 pub fn webhook_app(intake: Arc<Intake>) -> Router {
-    finish(webhook_routes().with_state(intake))
+    finish(Router::from(webhook_routes()).with_state(intake))
 }
 
 /// Every route of every function, for the local runner, plus its own `extra` routes.
 pub fn local_app(svc: Arc<Services>, intake: Arc<Intake>, extra: Router) -> Router {
     localized(finish(
-        connect_routes()
-            .merge(disconnect_routes())
+        Router::from(connect_routes().merge(disconnect_routes()))
             .with_state(svc)
-            .merge(webhook_routes().with_state(intake))
+            .merge(Router::from(webhook_routes()).with_state(intake))
             .merge(extra),
     ))
 }
@@ -167,6 +128,8 @@ fn localized(app: Router) -> Router {
 
 /// Adds what every function's app has: JSON 404/405, request ids, access log.
 pub fn finish(routes: Router) -> Router {
+    #[cfg(debug_assertions)]
+    let routes = routes.route_layer(middleware::from_fn(openapi::conformance));
     routes
         .fallback(|| async { Error::new(ErrorKind::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use super::extract::Path;
+use axum::extract::{RawQuery, State};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -68,6 +69,18 @@ fn bad_cursor() -> Error {
 }
 
 /// `GET /v1/tenant/stores?status=connected|disconnected|unlinked&limit=&cursor=`.
+#[utoipa::path(
+    get,
+    path = "/v1/tenant/stores",
+    tag = "operations",
+    summary = "The tenant's stores, by link state (stores:read).",
+    security(("tenantKey" = [])),
+    params(super::openapi::StoresQuery),
+    responses(
+        (status = 200, body = wire::TenantStores),
+        super::openapi::TenantKeyErrors,
+    )
+)]
 pub async fn stores(
     State(svc): AppState,
     bearer: Bearer,
@@ -138,6 +151,18 @@ fn decode_store_cursor(cursor: &str) -> Option<StoreId> {
 }
 
 /// `GET /v1/tenant/stores/{storeId}/orders?state=queued|synced|failed&since=&limit=&cursor=`.
+#[utoipa::path(
+    get,
+    path = "/v1/tenant/stores/{storeId}/orders",
+    tag = "operations",
+    summary = "A store's orders, by state and time of change (orders:read).",
+    security(("tenantKey" = [])),
+    params(super::openapi::StorePath, super::openapi::OrdersQuery),
+    responses(
+        (status = 200, body = wire::OrderList),
+        super::openapi::TenantStoreErrors,
+    )
+)]
 pub async fn orders(
     State(svc): AppState,
     bearer: Bearer,
@@ -206,6 +231,18 @@ pub async fn orders(
 
 /// `GET /v1/tenant/stores/{storeId}/orders/{orderId}`: the order, its history and its
 /// shipments.
+#[utoipa::path(
+    get,
+    path = "/v1/tenant/stores/{storeId}/orders/{orderId}",
+    tag = "operations",
+    summary = "One order with its history and its shipments (orders:read).",
+    security(("tenantKey" = [])),
+    params(super::openapi::OrderPath),
+    responses(
+        (status = 200, body = wire::OrderView),
+        super::openapi::TenantOrderErrors,
+    )
+)]
 pub async fn order(
     State(svc): AppState,
     bearer: Bearer,
@@ -299,16 +336,32 @@ async fn key_and_link(
         .await
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SettingsBody {
+    /// 1-10 WooCommerce statuses.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 10)]
     trigger_statuses: Option<Vec<String>>,
+    /// Hold (`true`) or resume (`false`) the store's deliveries.
     #[serde(default)]
     paused: Option<bool>,
 }
 
 /// `PATCH /v1/tenant/stores/{storeId}/settings` `{triggerStatuses?, paused?}` (`stores:write`).
+#[utoipa::path(
+    patch,
+    path = "/v1/tenant/stores/{storeId}/settings",
+    tag = "operations",
+    summary = "Change a store's trigger statuses or pause it, without re-linking (stores:write, audited).",
+    security(("tenantKey" = [])),
+    params(super::openapi::StorePath),
+    request_body = SettingsBody,
+    responses(
+        (status = 200, body = wire::SettingsView),
+        super::openapi::TenantControlErrors,
+    )
+)]
 pub async fn change_settings(
     State(svc): AppState,
     bearer: Bearer,
@@ -349,6 +402,18 @@ pub async fn change_settings(
 }
 
 /// `POST /v1/tenant/stores/{storeId}/orders/{orderId}/resend` (`orders:write`).
+#[utoipa::path(
+    post,
+    path = "/v1/tenant/stores/{storeId}/orders/{orderId}/resend",
+    tag = "operations",
+    summary = "Deliver an order again, as a new effect (orders:write, audited).",
+    security(("tenantKey" = [])),
+    params(super::openapi::OrderPath),
+    responses(
+        (status = 202, body = wire::ResendQueued),
+        super::openapi::TenantControlErrors,
+    )
+)]
 pub async fn resend(
     State(svc): AppState,
     bearer: Bearer,
@@ -368,6 +433,18 @@ pub async fn resend(
 }
 
 /// `POST /v1/tenant/stores/{storeId}/orders/retry-failed[?cursor=…]` (`orders:write`).
+#[utoipa::path(
+    post,
+    path = "/v1/tenant/stores/{storeId}/orders/retry-failed",
+    tag = "operations",
+    summary = "Deliver a store's failed orders again, 200 a call (orders:write, audited).",
+    security(("tenantKey" = [])),
+    params(super::openapi::StorePath, super::openapi::CursorQuery),
+    responses(
+        (status = 202, body = wire::RetryQueued),
+        super::openapi::TenantControlErrors,
+    )
+)]
 pub async fn retry_failed(
     State(svc): AppState,
     bearer: Bearer,
@@ -396,6 +473,18 @@ pub async fn retry_failed(
 
 /// `GET /v1/tenant/audit[?limit=…&cursor=…]` (`stores:read`): the tenant's controls, newest
 /// first.
+#[utoipa::path(
+    get,
+    path = "/v1/tenant/audit",
+    tag = "operations",
+    summary = "The tenant's controls, newest first (stores:read).",
+    security(("tenantKey" = [])),
+    params(super::openapi::PageQuery),
+    responses(
+        (status = 200, body = wire::AuditList),
+        super::openapi::TenantKeyErrors,
+    )
+)]
 pub async fn audit(
     State(svc): AppState,
     bearer: Bearer,
@@ -428,13 +517,31 @@ pub async fn audit(
     .into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EndpointBody {
+    /// The new fulfilment endpoint (https, a public host).
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        example = "https://fulfilment.example.com/woolink"
+    )]
     url: String,
 }
 
 /// `PUT /v1/tenant/fulfilment` `{url}` (`fulfilment:write`): where the tenant's orders go.
+#[utoipa::path(
+    put,
+    path = "/v1/tenant/fulfilment",
+    tag = "operations",
+    summary = "Move the tenant's fulfilment endpoint (fulfilment:write, audited).",
+    security(("tenantKey" = [])),
+    request_body = EndpointBody,
+    responses(
+        (status = 200, body = wire::EndpointMoved),
+        super::openapi::EndpointErrors,
+    )
+)]
 pub async fn change_endpoint(
     State(svc): AppState,
     bearer: Bearer,

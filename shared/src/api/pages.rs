@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use super::extract::Path;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -234,6 +235,18 @@ fn status_of(problem: Problem) -> StatusCode {
 }
 
 /// Step 1 at `/connect`, or its answer (`?tenant=CODE` → the tenant's login page).
+#[utoipa::path(
+    get,
+    path = "/connect",
+    tag = "pages",
+    summary = "The connect page: the tenant code form, or with ?tenant= on to its login.",
+    params(("tenant" = Option<String>, Query, description = "A tenant code.")),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 303, description = "On to the tenant's login page."),
+        super::openapi::PageErrors,
+    )
+)]
 pub async fn start(State(svc): AppState, RawQuery(q): RawQuery) -> Response {
     let lang = i18n::current();
     let q = fields(q.as_deref().unwrap_or_default().as_bytes());
@@ -300,6 +313,18 @@ fn login_page(
 }
 
 /// Step 2 at `/connect/{tenantCode}`: the login (or, when signed in, on to step 3).
+#[utoipa::path(
+    get,
+    path = "/connect/{tenantCode}",
+    tag = "pages",
+    summary = "The tenant's login page.",
+    params(super::openapi::TenantPath),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 303, description = "Signed in already: on to the store choice."),
+        super::openapi::PageErrors,
+    )
+)]
 pub async fn tenant(
     State(svc): AppState,
     Path(code): Path<String>,
@@ -324,6 +349,19 @@ pub async fn tenant(
 }
 
 /// The login form's POST.
+#[utoipa::path(
+    post,
+    path = "/connect/{tenantCode}/login",
+    tag = "pages",
+    summary = "Sign in (a form with email, password, csrf).",
+    params(super::openapi::TenantPath),
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The page again, with what was wrong.", content_type = "text/html", body = String),
+        (status = 303, description = "Signed in: on to the store choice."),
+        super::openapi::PageErrors,
+    )
+)]
 pub async fn login(
     State(svc): AppState,
     Path(code): Path<String>,
@@ -469,6 +507,18 @@ async fn signed_in(
 }
 
 /// Step 3 at `/connect/{tenantCode}/store`.
+#[utoipa::path(
+    get,
+    path = "/connect/{tenantCode}/store",
+    tag = "pages",
+    summary = "Pick the store and its address.",
+    params(super::openapi::TenantPath),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: back to the login."),
+        super::openapi::PageErrors,
+    )
+)]
 pub async fn stores(
     State(svc): AppState,
     Path(code): Path<String>,
@@ -496,6 +546,19 @@ pub async fn stores(
 }
 
 /// The store form's POST: checks the store and the shop, then step 4, the way to the shop.
+#[utoipa::path(
+    post,
+    path = "/connect/{tenantCode}/authorize",
+    tag = "pages",
+    summary = "Send the merchant to the shop's consent screen (a form with store, url, csrf).",
+    params(super::openapi::TenantPath),
+    request_body(content = AuthorizeForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The page again, with what was wrong.", content_type = "text/html", body = String),
+        (status = 303, description = "On to WooCommerce's consent screen."),
+        super::openapi::PageErrors,
+    )
+)]
 pub async fn authorize(
     State(svc): AppState,
     Path(code): Path<String>,
@@ -586,6 +649,18 @@ fn endpoints(svc: &Services, base: &str, tenant: &TenantCode, lang: Lang) -> Res
 
 /// The return page at `/connect/{tenantCode}/done?success=0|1&user_id=…`. It never
 /// redirects: no parameter can send the browser anywhere.
+#[utoipa::path(
+    get,
+    path = "/connect/{tenantCode}/done",
+    tag = "pages",
+    summary = "Where WooCommerce sends the merchant back: connected, still working, or why not.",
+    params(super::openapi::TenantPath, ("user_id" = Option<String>, Query, description = "The attempt woolink gave WooCommerce."), ("success" = Option<String>, Query, description = "WooCommerce's 1 or 0.")),
+    responses(
+        (status = 200, description = "Connected, or why not.", content_type = "text/html", body = String),
+        (status = 202, description = "Still working: the page reloads itself.", content_type = "text/html", body = String),
+        super::openapi::PageErrors,
+    )
+)]
 pub async fn done(
     State(svc): AppState,
     Path(code): Path<String>,
@@ -672,11 +747,47 @@ pub async fn done(
     }
 }
 
+/// The sign-in form (`POST /connect/{tenantCode}/login`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    /// The form's anti-forgery token (its cookie's twin).
+    csrf: String,
+}
+
+/// The store form (`POST /connect/{tenantCode}/authorize`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AuthorizeForm {
+    /// The chosen store's id.
+    store: String,
+    /// The shop's address.
+    url: String,
+    csrf: String,
+}
+
+/// What the callback did with the keys: `connected`, `pending`, or `failed` and why.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CallbackAnswer {
+    #[schema(schema_with = callback_outcomes)]
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'static str>,
+}
+
+fn callback_outcomes() -> utoipa::openapi::schema::ObjectBuilder {
+    super::openapi::words("The outcome.", &["connected", "pending", "failed"])
+}
+
 /// WooCommerce's server-to-server POST of the new keys.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CallbackBody {
     #[serde(default)]
     key_id: Option<u64>,
+    /// The attempt's token woolink gave WooCommerce as `user_id`.
+    #[schema(value_type = String)]
     user_id: serde_json::Value,
     consumer_key: String,
     consumer_secret: String,
@@ -688,6 +799,17 @@ pub struct CallbackBody {
 /// (WooCommerce then sends the browser to the return page, which explains it); 401 for a
 /// state woolink did not issue or that expired, 409 for one used already (WooCommerce then
 /// deletes the keys it made).
+#[utoipa::path(
+    post,
+    path = "/v1/connect/wc-auth/callback",
+    tag = "pages",
+    summary = "WooCommerce's server-to-server POST of the keys the merchant approved.",
+    request_body = CallbackBody,
+    responses(
+        (status = 200, body = CallbackAnswer),
+        super::openapi::CallbackErrors,
+    )
+)]
 pub async fn callback(
     State(svc): AppState,
     headers: HeaderMap,
@@ -711,9 +833,18 @@ pub async fn callback(
     )
     .await?;
     let answer = match outcome {
-        Outcome::Connected => serde_json::json!({"outcome": "connected"}),
-        Outcome::Failed(p) => serde_json::json!({"outcome": "failed", "problem": p.as_str()}),
-        Outcome::Pending => serde_json::json!({"outcome": "pending"}),
+        Outcome::Connected => CallbackAnswer {
+            outcome: "connected",
+            problem: None,
+        },
+        Outcome::Failed(p) => CallbackAnswer {
+            outcome: "failed",
+            problem: Some(p.as_str()),
+        },
+        Outcome::Pending => CallbackAnswer {
+            outcome: "pending",
+            problem: None,
+        },
     };
     Ok((StatusCode::OK, Json(answer)).into_response())
 }

@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use super::extract::Path;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::extract::{parse_json, Bearer, RawBody};
+use super::wire;
 use crate::auth::store_not_found;
 use crate::domain::{OrderId, Scope, StoreId};
 use crate::error::{Error, ErrorKind, Result};
@@ -24,31 +25,46 @@ type AppState = State<Arc<Services>>;
 /// Most items one shipment names.
 pub const MAX_ITEMS: usize = 100;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ShipmentBody {
+    /// The tenant's id for the shipment (its idempotency key).
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,64}$", example = "box-1")]
     shipment_id: String,
+    #[schema(example = "1Z999AA10123456784")]
     tracking_number: String,
+    #[schema(example = "UPS")]
     carrier: String,
+    /// An http(s) URL.
     #[serde(default)]
+    #[schema(format = "uri", max_length = 2048)]
     tracking_url: Option<String>,
+    /// RFC 3339, not in the future.
     #[serde(default)]
+    #[schema(format = DateTime)]
     shipped_at: Option<String>,
+    /// What is in the box (default: the whole order).
     #[serde(default)]
+    #[schema(max_items = 100)]
     items: Vec<ItemBody>,
+    /// Let WooCommerce email the customer (default true).
     #[serde(default)]
     notify_customer: Option<bool>,
+    /// When to complete the order: `auto` (default), `always`, `never`.
     #[serde(default)]
+    #[schema(example = "auto")]
     complete: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ItemBody {
+    /// One of `sku` and `lineItemId`.
     #[serde(default)]
     sku: Option<String>,
     #[serde(default)]
     line_item_id: Option<u64>,
+    #[schema(minimum = 1, maximum = 100000)]
     quantity: u32,
 }
 
@@ -162,6 +178,20 @@ fn ids(store_id: &str, order_id: &str) -> Result<(StoreId, OrderId)> {
     Ok((store, order))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments",
+    tag = "shipments",
+    summary = "Write a shipment (tracking number, items) to the order in the store (shipments:write).",
+    security(("tenantKey" = [])),
+    params(super::openapi::OrderPath),
+    request_body = ShipmentBody,
+    responses(
+        (status = 200, description = "The same shipment was accepted before.", body = wire::ShipmentAnswer),
+        (status = 202, description = "Accepted; written to the store in the background.", body = wire::ShipmentAnswer),
+        super::openapi::ShipmentErrors,
+    )
+)]
 pub async fn create(
     State(svc): AppState,
     bearer: Bearer,
@@ -181,10 +211,25 @@ pub async fn create(
         };
     Ok((
         status,
-        Json(json!({"shipment": shipment_document(&shipment)})),
-    ))
+        Json(wire::ShipmentAnswer {
+            shipment: shipment_document(&shipment),
+        }),
+    )
+        .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments",
+    tag = "shipments",
+    summary = "The order's shipments (shipments:read).",
+    security(("tenantKey" = [])),
+    params(super::openapi::OrderPath),
+    responses(
+        (status = 200, body = wire::ShipmentList),
+        super::openapi::TenantOrderErrors,
+    )
+)]
 pub async fn list(
     State(svc): AppState,
     bearer: Bearer,
@@ -195,10 +240,24 @@ pub async fn list(
         .link_for_tenant_key(bearer.as_deref(), Scope::ShipmentsRead, &store)
         .await?;
     let all = shipments::list_shipments(svc.repos.shipments.as_ref(), &store, order).await?;
-    let docs: Vec<_> = all.iter().map(shipment_document).collect();
-    Ok(Json(json!({"shipments": docs})))
+    Ok(Json(wire::ShipmentList {
+        shipments: all.iter().map(shipment_document).collect(),
+    })
+    .into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/tenant/stores/{storeId}/orders/{orderId}/shipments/{shipmentId}",
+    tag = "shipments",
+    summary = "Remove a shipment from the store (shipments:write).",
+    security(("tenantKey" = [])),
+    params(super::openapi::ShipmentPath),
+    responses(
+        (status = 202, body = wire::ShipmentAnswer),
+        super::openapi::ShipmentDeleteErrors,
+    )
+)]
 pub async fn delete(
     State(svc): AppState,
     bearer: Bearer,
@@ -214,12 +273,17 @@ pub async fn delete(
     let s = shipments::delete_shipment(&svc.accepting()?, &store, order, &shipment_id).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"shipment": shipment_document(&s)})),
-    ))
+        Json(wire::ShipmentAnswer {
+            shipment: shipment_document(&s),
+        }),
+    )
+        .into_response())
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn body(v: serde_json::Value) -> Result<ShipmentRequest> {

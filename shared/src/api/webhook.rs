@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use super::extract::Path;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 
@@ -23,6 +24,18 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/woocommerce/{storeId}",
+    tag = "webhooks",
+    summary = "WooCommerce's delivery of an order or product (signed), or its ping.",
+    params(super::openapi::StorePath, ("X-WC-Webhook-Topic" = Option<String>, Header, description = "order.created, order.updated, …"), ("X-WC-Webhook-Signature" = Option<String>, Header, description = "base64 HMAC-SHA256 of the body with the link's webhook secret")),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "`ok` (a ping), `queued` or `ignored`.", body = Acknowledged),
+        super::openapi::WebhookErrors,
+    )
+)]
 pub async fn deliver(
     State(intake): State<Arc<Intake>>,
     Path(store_id): Path<String>,

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::connect::{LinkOutcome, StoreChoice};
 use crate::disconnect::Disconnected;
@@ -28,12 +29,12 @@ pub fn time(t: Option<DateTime<Utc>>) -> Option<Time> {
 }
 
 /// `POST /v1/connect/resolve`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Resolved<'a> {
     pub tenant: TenantName<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TenantName<'a> {
     pub code: &'a TenantCode,
     pub name: &'a str,
@@ -51,7 +52,7 @@ impl<'a> From<&'a Tenant> for Resolved<'a> {
 }
 
 /// `POST /v1/connect/login`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoggedIn<'a> {
     pub expires_at: Time,
@@ -59,12 +60,12 @@ pub struct LoggedIn<'a> {
 }
 
 /// `GET /v1/connect/stores`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StoreList<'a> {
     pub stores: Vec<StoreRow<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreRow<'a> {
     pub customer_id: &'a CustomerId,
@@ -90,15 +91,19 @@ impl<'a> From<&'a [StoreChoice]> for StoreList<'a> {
 }
 
 /// `POST /v1/connect/link` (201).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Linked<'a> {
     pub api_key: &'a str,
+    /// The backfill the link body asked for: started, counted, or why it did not start
+    /// (the link stands either way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<LinkBackfill<'a>>,
     pub link: LinkView<'a>,
     pub webhook: WebhookView<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkView<'a> {
     pub customer_id: &'a CustomerId,
@@ -108,7 +113,7 @@ pub struct LinkView<'a> {
     pub trigger_statuses: &'a [TriggerStatus],
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookView<'a> {
     pub delivery_url: &'a str,
@@ -116,11 +121,28 @@ pub struct WebhookView<'a> {
     pub topics: &'a [Topic],
 }
 
+/// What became of the backfill a link asked for.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LinkBackfill<'a> {
+    Started(BackfillView<'a>),
+    Counted(BackfillCount),
+    NotStarted(BackfillRefused<'a>),
+}
+
+/// A backfill that did not start: `state` is `failed`, `error` says why.
+#[derive(Serialize, ToSchema)]
+pub struct BackfillRefused<'a> {
+    pub error: &'a str,
+    pub state: &'static str,
+}
+
 impl<'a> From<&'a LinkOutcome> for Linked<'a> {
     fn from(out: &'a LinkOutcome) -> Self {
         let l = &out.link;
         Self {
             api_key: out.api_key.expose(),
+            backfill: None,
             link: LinkView {
                 customer_id: &l.customer_id,
                 status: l.status.as_str(),
@@ -138,7 +160,7 @@ impl<'a> From<&'a LinkOutcome> for Linked<'a> {
 }
 
 /// `GET /v1/stores/{storeId}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreState<'a> {
     pub backfill: Option<BackfillView<'a>>,
@@ -162,11 +184,26 @@ pub struct StoreState<'a> {
     pub webhooks: Option<WebhooksView>,
 }
 
+/// A SKU on more than one item, with the items' ids.
+#[derive(Serialize, ToSchema)]
+pub struct DuplicateSku<'a> {
+    pub ids: &'a [u64],
+    pub sku: &'a str,
+}
+
+/// `(sku, ids)` pairs as the API writes them.
+pub fn duplicates(pairs: &[(String, Vec<u64>)]) -> Vec<DuplicateSku<'_>> {
+    pairs
+        .iter()
+        .map(|(sku, ids)| DuplicateSku { ids, sku })
+        .collect()
+}
+
 /// The last catalogue import and the SKU problems it found (`GET /v1/stores/{id}`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CatalogueView<'a> {
-    pub duplicate_skus: Vec<serde_json::Value>,
+    pub duplicate_skus: Vec<DuplicateSku<'a>>,
     pub empty_skus: &'a [u64],
     pub finished_at: Option<Time>,
     pub items: u64,
@@ -177,11 +214,7 @@ pub struct CatalogueView<'a> {
 impl<'a> From<&'a crate::model::CatalogueRun> for CatalogueView<'a> {
     fn from(r: &'a crate::model::CatalogueRun) -> Self {
         Self {
-            duplicate_skus: r
-                .duplicate_skus
-                .iter()
-                .map(|(sku, ids)| serde_json::json!({"sku": sku, "ids": ids}))
-                .collect(),
+            duplicate_skus: duplicates(&r.duplicate_skus),
             empty_skus: &r.empty_skus,
             finished_at: time(r.finished_at),
             items: r.items,
@@ -192,7 +225,7 @@ impl<'a> From<&'a crate::model::CatalogueRun> for CatalogueView<'a> {
 }
 
 /// A backfill run as the API shows it (`GET /v1/stores/{id}`, `POST …/backfill`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackfillView<'a> {
     pub error: Option<&'a str>,
@@ -221,27 +254,27 @@ impl<'a> From<&'a BackfillRun> for BackfillView<'a> {
 }
 
 /// `POST /v1/stores/{id}/backfill`: a run started.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct BackfillStarted<'a> {
     pub backfill: BackfillView<'a>,
 }
 
 /// `POST /v1/stores/{id}/backfill` with `dryRun`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct BackfillCount {
     pub matching: u64,
 }
 
 /// The overall verdict: `healthy`, `degraded` or `attention_needed`, every reason (worst
 /// first), and the first reason's sentence alone (what clients before the reasons read).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Health<'a> {
     pub reason: Option<&'a str>,
     pub reasons: Vec<Reason<'a>>,
     pub state: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Reason<'a> {
     pub code: &'static str,
     pub message: &'a str,
@@ -249,7 +282,7 @@ pub struct Reason<'a> {
 
 /// Delivery lag over the last hour: webhook received → tenant accepted, as the upper bounds
 /// of the histogram bins the 50th and 99th percentiles fall in (`null`: above 6 hours).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LagView {
     pub deliveries: u64,
@@ -258,7 +291,7 @@ pub struct LagView {
     pub window: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconciliationView<'a> {
     pub last_error: Option<&'a str>,
@@ -269,7 +302,7 @@ pub struct ReconciliationView<'a> {
     pub watermark: Option<&'a str>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhooksView {
     pub checked_at: Option<Time>,
@@ -279,7 +312,7 @@ pub struct WebhooksView {
 
 /// Orders by where they stand now (`received`: every order ever recorded). `deadLetters`:
 /// the failed ones, whose messages wait in the dead-letter queue.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCounts {
     pub dead_letters: i64,
@@ -356,7 +389,7 @@ impl<'a> From<&'a StoreStatus> for StoreState<'a> {
 }
 
 /// `GET /v1/stores/{storeId}/orders/{orderId}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderState<'a> {
     pub attempts: u32,
@@ -402,7 +435,7 @@ impl<'a> From<&'a OrderSync> for OrderState<'a> {
 }
 
 /// A store in `GET /v1/tenant/stores`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreEntry<'a> {
     pub customer_id: &'a str,
@@ -414,7 +447,7 @@ pub struct StoreEntry<'a> {
 }
 
 /// `GET /v1/tenant/stores`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantStores<'a> {
     pub next_cursor: Option<String>,
@@ -422,7 +455,7 @@ pub struct TenantStores<'a> {
 }
 
 /// An order in the tenant's lists: its state as the tenant sees it, and when it last changed.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderEntry<'a> {
     #[serde(flatten)]
@@ -440,7 +473,7 @@ impl<'a> From<&'a OrderSync> for OrderEntry<'a> {
 }
 
 /// `GET /v1/tenant/stores/{storeId}/orders`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderList<'a> {
     pub next_cursor: Option<String>,
@@ -449,7 +482,7 @@ pub struct OrderList<'a> {
 
 /// One order in full: the list's fields, when woolink first saw it, how the latest version
 /// came, and when its record expires.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderDetail<'a> {
     #[serde(flatten)]
@@ -460,7 +493,7 @@ pub struct OrderDetail<'a> {
 }
 
 /// A step of a shipment of the order, in its history.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ShipmentStep<'a> {
     #[serde(rename_all = "camelCase")]
@@ -483,7 +516,7 @@ pub enum ShipmentStep<'a> {
 }
 
 /// What one history step is: the order's own, or one of its shipments'.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Happened<'a> {
     Order(&'a crate::timeline::Step),
@@ -491,7 +524,7 @@ pub enum Happened<'a> {
 }
 
 /// A step of the order's history, at the millisecond.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct HistoryStep<'a> {
     pub at: String,
     #[serde(flatten)]
@@ -499,17 +532,17 @@ pub struct HistoryStep<'a> {
 }
 
 /// `GET /v1/tenant/stores/{storeId}/orders/{orderId}` (and `woolink order show`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView<'a> {
     pub order: OrderDetail<'a>,
-    pub shipments: Vec<serde_json::Value>,
+    pub shipments: Vec<crate::shipments::ShipmentDocument<'a>>,
     pub timeline: Vec<HistoryStep<'a>>,
     pub timeline_dropped: u32,
 }
 
 /// A store's settings the tenant changes itself.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings<'a> {
     pub paused: bool,
@@ -518,7 +551,7 @@ pub struct Settings<'a> {
 }
 
 /// `PATCH /v1/tenant/stores/{storeId}/settings`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SettingsView<'a> {
     pub settings: Settings<'a>,
 }
@@ -536,14 +569,14 @@ impl<'a> From<&'a Link> for SettingsView<'a> {
 }
 
 /// `POST …/orders/{orderId}/resend`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ResendQueued<'a> {
     pub order: OrderEntry<'a>,
     pub resend: &'static str,
 }
 
 /// `POST …/orders/retry-failed`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryQueued {
     pub next_cursor: Option<String>,
@@ -551,27 +584,156 @@ pub struct RetryQueued {
 }
 
 /// `GET /v1/tenant/audit`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditList<'a> {
     pub entries: &'a [crate::model::AuditEntry],
     pub next_cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EndpointUrl<'a> {
     pub url: &'a str,
 }
 
 /// `PUT /v1/tenant/fulfilment`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EndpointMoved<'a> {
     pub fulfilment: EndpointUrl<'a>,
     pub result: &'static str,
 }
 
+/// A catalogue import run in full (`POST …/catalogue/import`, `GET …/catalogue`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRun<'a> {
+    pub duplicate_skus: Vec<DuplicateSku<'a>>,
+    /// Items without a SKU (ids, the first 100).
+    pub empty_skus: &'a [u64],
+    pub error: Option<&'a str>,
+    pub finished_at: Option<Time>,
+    /// Sellable items seen.
+    pub items: u64,
+    pub run_id: &'a str,
+    /// Items sent to the tenant (new or changed).
+    pub sent: u64,
+    /// Items that are not sellable.
+    pub skipped: u64,
+    pub started_at: Time,
+    #[schema(schema_with = run_states)]
+    pub state: &'a str,
+    /// The store's weight and dimension units.
+    pub units: Option<&'a crate::catalogue::Units>,
+}
+
+fn run_states() -> utoipa::openapi::schema::ObjectBuilder {
+    super::openapi::words("Where the run stands.", &["running", "done", "failed"])
+}
+
+impl<'a> From<&'a crate::model::CatalogueRun> for ImportRun<'a> {
+    fn from(run: &'a crate::model::CatalogueRun) -> Self {
+        Self {
+            duplicate_skus: duplicates(&run.duplicate_skus),
+            empty_skus: &run.empty_skus,
+            error: run.error.as_deref(),
+            finished_at: time(run.finished_at),
+            items: run.items,
+            run_id: &run.run_id,
+            sent: run.sent,
+            skipped: run.skipped,
+            started_at: Time(run.started_at),
+            state: &run.state,
+            units: run.units.as_ref(),
+        }
+    }
+}
+
+/// `POST /v1/tenant/stores/{storeId}/catalogue/import` (202).
+#[derive(Serialize, ToSchema)]
+pub struct ImportStarted<'a> {
+    pub import: ImportRun<'a>,
+}
+
+/// `GET /v1/tenant/stores/{storeId}/catalogue`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogueState<'a> {
+    pub duplicate_skus: Vec<DuplicateSku<'a>>,
+    pub empty_skus: &'a [u64],
+    pub import: Option<ImportRun<'a>>,
+    /// The store's sellable items woolink knows.
+    pub items: usize,
+}
+
+/// An inventory push (`PUT …/inventory`, `GET …/inventory/jobs/{jobId}`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryJobView<'a> {
+    /// SKUs by result so far (`updated`, `unchanged`, `drifted`, `stale`, `unknown_sku`,
+    /// `not_managed`, `duplicate_sku`, `failed`).
+    pub counts: &'a std::collections::BTreeMap<String, u32>,
+    pub created_at: Time,
+    pub error: Option<&'a str>,
+    pub finished_at: Option<Time>,
+    pub id: &'a str,
+    pub net_of_open_orders: bool,
+    /// SKUs applied so far.
+    pub processed: u32,
+    pub snapshot_at: Time,
+    #[schema(schema_with = run_states)]
+    pub state: &'a str,
+    pub total: u32,
+}
+
+impl<'a> From<&'a crate::model::InventoryJob> for InventoryJobView<'a> {
+    fn from(job: &'a crate::model::InventoryJob) -> Self {
+        Self {
+            counts: &job.counts,
+            created_at: Time(job.created_at),
+            error: job.error.as_deref(),
+            finished_at: time(job.finished_at),
+            id: &job.job_id,
+            net_of_open_orders: job.net_of_open_orders,
+            processed: job
+                .next_chunk
+                .saturating_mul(crate::catalogue::CHUNK as u32)
+                .min(job.total),
+            snapshot_at: Time(job.snapshot_at),
+            state: &job.state,
+            total: job.total,
+        }
+    }
+}
+
+/// `PUT /v1/tenant/stores/{storeId}/inventory` (202).
+#[derive(Serialize, ToSchema)]
+pub struct JobAccepted<'a> {
+    pub job: InventoryJobView<'a>,
+}
+
+/// `GET /v1/tenant/stores/{storeId}/inventory/jobs/{jobId}`: the job and a page of results.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobResults<'a> {
+    pub job: InventoryJobView<'a>,
+    pub next_cursor: Option<String>,
+    pub results: &'a [crate::model::InventoryResult],
+}
+
+/// `GET`/`POST …/shipments`: one shipment.
+#[derive(Serialize, ToSchema)]
+pub struct ShipmentAnswer<'a> {
+    pub shipment: crate::shipments::ShipmentDocument<'a>,
+}
+
+/// `GET …/shipments`: the order's shipments.
+#[derive(Serialize, ToSchema)]
+pub struct ShipmentList<'a> {
+    pub shipments: Vec<crate::shipments::ShipmentDocument<'a>>,
+}
+
 /// `POST /v1/connect/disconnect` and `DELETE /v1/connect/links/{storeId}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Unlinked<'a> {
     pub cleanup: CleanupView<'a>,
@@ -580,7 +742,7 @@ pub struct Unlinked<'a> {
     pub store_id: &'a StoreId,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CleanupView<'a> {
     pub orders_expire_at: Option<Time>,
@@ -609,18 +771,18 @@ impl<'a> From<&'a Disconnected> for Unlinked<'a> {
 }
 
 /// A webhook delivery's answer: `ok` (a ping), `queued` or `ignored`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Acknowledged {
     pub status: &'static str,
 }
 
 /// The error body (`crate::api::error` picks the status).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ErrorBody<'a> {
     pub error: ErrorView<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ErrorView<'a> {
     pub code: &'a str,
     pub message: &'a str,

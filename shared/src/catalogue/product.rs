@@ -143,7 +143,7 @@ pub fn classify(p: &WooProduct) -> Class {
 }
 
 /// The store's units (`woocommerce_weight_unit`, `woocommerce_dimension_unit`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Units {
     pub weight: String,
     pub dimension: String,

@@ -31,7 +31,7 @@ pub use accept::{
 };
 pub use carriers::{provider_for, Provider};
 pub use status::{next_status, StatusMove, PARTIAL_SHIPPED};
-pub use worker::{shipment_document, ShipmentWorker};
+pub use worker::{shipment_document, ShipmentDocument, ShipmentDocumentItem, ShipmentWorker};
 pub use write::{give_up, remove_shipment, write_shipment, StoreProfile, Writing, PROFILE_TTL};
 
 /// What a shipments-queue message asks.

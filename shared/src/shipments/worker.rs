@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use chrono::SecondsFormat;
 use futures::stream::{self, StreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::write::give_up;
 use super::{remove_shipment, write_shipment, ShipmentJob, ShipmentOp, StoreProfile, Writing};
+use crate::api::wire::Time;
 use crate::cache::TtlCache;
 use crate::crypto::{sha256_hex, SecretBox};
 use crate::domain::StoreId;
@@ -21,39 +22,90 @@ use crate::secrets::{self, Sealing};
 use crate::woocommerce::WooClient;
 use crate::worker::WorkerSettings;
 
-/// A shipment as the tenant sees it (the routes' answers and the events' `data`).
-pub fn shipment_document(s: &Shipment) -> Value {
-    let items: Vec<Value> = s
-        .items
-        .iter()
-        .map(|i| {
-            let mut v = json!({"lineItemId": i.line_item_id, "quantity": i.quantity});
-            if let Some(sku) = &i.sku {
-                v["sku"] = json!(sku);
-            }
-            v
-        })
-        .collect();
-    json!({
-        "id": s.shipment_id,
-        "storeId": s.store_id,
-        "orderId": s.order_id.get(),
-        "state": s.state.as_str(),
-        "trackingNumber": s.tracking_number,
-        "carrier": s.carrier,
-        "trackingUrl": s.tracking_url,
-        "shippedAt": s.shipped_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-        "items": items,
-        "notifyCustomer": s.notify_customer,
-        "complete": s.complete.as_str(),
-        "method": s.method,
-        "storeTrackingId": s.store_tracking_id,
-        "orderStatus": s.order_status,
-        "attempts": s.attempts,
-        "lastError": s.last_error,
-        "createdAt": s.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        "updatedAt": s.updated_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-    })
+/// A shipment as the tenant sees it (the routes' answers and the events' `data`). Fields in
+/// the alphabetical order of their JSON names (the bytes of the `json!` map it replaced).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Shipment)]
+pub struct ShipmentDocument<'a> {
+    pub attempts: u32,
+    pub carrier: &'a str,
+    /// When to complete the order: `auto` (once every item has shipped), `always`, `never`.
+    #[schema(schema_with = complete_words)]
+    pub complete: &'static str,
+    pub created_at: Time,
+    /// The tenant's shipment id.
+    pub id: &'a str,
+    pub items: Vec<ShipmentDocumentItem<'a>>,
+    pub last_error: Option<&'a str>,
+    /// How it was written to the store (`ast`, `note`, …).
+    pub method: Option<&'a str>,
+    pub notify_customer: bool,
+    pub order_id: u64,
+    /// The status woolink moved the order to after writing it, or why it did not.
+    pub order_status: Option<&'a str>,
+    pub shipped_at: Option<Time>,
+    #[schema(schema_with = shipment_states)]
+    pub state: &'static str,
+    pub store_id: &'a StoreId,
+    /// The tracking entry's id in the store.
+    pub store_tracking_id: Option<&'a str>,
+    pub tracking_number: &'a str,
+    pub tracking_url: Option<&'a str>,
+    pub updated_at: Time,
+}
+
+/// One shipped line: the order's line item, how many, and its SKU when it has one.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ShipmentItem)]
+pub struct ShipmentDocumentItem<'a> {
+    pub line_item_id: Option<u64>,
+    pub quantity: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sku: Option<&'a str>,
+}
+
+fn complete_words() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::api::openapi::words("When to complete the order.", &["auto", "always", "never"])
+}
+
+fn shipment_states() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::api::openapi::words(
+        "Where the shipment stands with the store.",
+        &["pending", "written", "failed", "deleting"],
+    )
+}
+
+pub fn shipment_document(s: &Shipment) -> ShipmentDocument<'_> {
+    ShipmentDocument {
+        attempts: s.attempts,
+        carrier: &s.carrier,
+        complete: s.complete.as_str(),
+        created_at: Time(s.created_at),
+        id: &s.shipment_id,
+        items: s
+            .items
+            .iter()
+            .map(|i| ShipmentDocumentItem {
+                line_item_id: i.line_item_id,
+                quantity: i.quantity,
+                sku: i.sku.as_deref(),
+            })
+            .collect(),
+        last_error: s.last_error.as_deref(),
+        method: s.method.as_deref(),
+        notify_customer: s.notify_customer,
+        order_id: s.order_id.get(),
+        order_status: s.order_status.as_deref(),
+        shipped_at: s.shipped_at.map(Time),
+        state: s.state.as_str(),
+        store_id: &s.store_id,
+        store_tracking_id: s.store_tracking_id.as_deref(),
+        tracking_number: &s.tracking_number,
+        tracking_url: s.tracking_url.as_deref(),
+        updated_at: Time(s.updated_at),
+    }
 }
 
 /// The shipments worker's parts.
