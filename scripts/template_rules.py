@@ -382,10 +382,96 @@ def main(sam_path, expanded_path):
               "CatchUpQueueUrl", "CatchUpDeadLetterQueueUrl"]:
         check(o in outputs, f"output {o}")
 
+    operations_rules(sam, res, glob, cfn, sam_path)
+
     if failures:
         print(f"{len(failures)} template rule(s) broken")
         sys.exit(1)
     print("template rules: all hold")
+
+
+def operations_rules(sam, res, glob, cfn, sam_path):
+    """What an operator relies on once it runs: logs, tracing, alarms that fire when it matters,
+    a domain chosen before the first link, a first deploy that does not stop to ask."""
+    params = sam["Parameters"]
+    # Every parameter explained, in the template and in the README's Deploy section.
+    readme = (pathlib.Path(sam_path).resolve().parent / "README.md").read_text()
+    deploy = readme[readme.find("## Deploy"):]
+    for name, p in params.items():
+        check(bool(p.get("Description")), f"parameter {name} has a description")
+        check(f"`{name}`" in deploy, f"parameter {name} is documented in README.md's Deploy section")
+
+    # API access logs: JSON with API Gateway's request id, kept as long as the functions' logs.
+    api = res["HttpApi"]["Properties"]
+    logs = api.get("AccessLogSettings", {})
+    try:
+        fmt = json.loads(logs.get("Format", ""))
+    except ValueError:
+        fmt = {}
+    check(logs.get("DestinationArn") == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+          and fmt.get("requestId") == "$context.requestId" and "status" in fmt and "routeKey" in fmt,
+          "API access logs: one JSON line per request with its request id, route and status")
+    check(res.get("ApiAccessLogs", {}).get("Properties", {}).get("RetentionInDays") == {"Ref": "LogRetentionDays"},
+          "the access log group keeps LogRetentionDays")
+    # The functions: JSON log format, level and tracing from parameters.
+    check(glob.get("LoggingConfig", {}).get("LogFormat") == "JSON", "functions log in Lambda's JSON format")
+    check(glob["Environment"]["Variables"].get("RUST_LOG") == {"Ref": "LogLevel"}, "log level from LogLevel")
+    check(glob.get("Tracing") == {"Ref": "Tracing"} and params["Tracing"]["Default"] == "Active",
+          "X-Ray tracing on every function (Active by default)")
+    # No authorizer at API Gateway, declared: the routes authorise their callers themselves,
+    # and `sam deploy --guided` (its own check, run here) finds no function "without authentication".
+    check(api.get("Auth") == {"EnableIamAuthorizer": False}, "the API declares it has no authorizer")
+    expanded_api = cfn["Resources"]["HttpApi"]["Properties"]["Body"]
+    secured = [p for p, item in expanded_api["paths"].items() for op in item.values()
+               if isinstance(op, dict) and op.get("security")]
+    check(not secured, f"no route has an API Gateway authorizer ({secured})")
+    try:
+        from samcli.commands.deploy.auth_utils import auth_per_resource
+        from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+        stacks, _ = SamLocalStackProvider.get_stacks(sam_path)
+        unauthenticated = sorted({name for name, ok in auth_per_resource(stacks) if not ok})
+    except Exception as e:  # noqa: BLE001 - the rule fails, saying why
+        unauthenticated = [f"check failed: {e}"]
+    check(not unauthenticated, f"sam deploy --guided asks about no function ({unauthenticated})")
+    # CORS for browsers, never with credentials (bearer headers only).
+    cors = api.get("CorsConfiguration", {})
+    cors_on = cors.get("Fn::If", [None, {}])[1] if isinstance(cors, dict) else {}
+    check(cors.get("Fn::If", [None])[0] == "HasCors" and "AllowCredentials" not in cors_on
+          and "authorization" in cors_on.get("AllowHeaders", []),
+          "CORS (CorsAllowOrigins) lets browsers send the bearer header, never credentials")
+    # A custom domain from day one: the domain, its mapping and the delivery URLs follow it.
+    check(all(res.get(r, {}).get("Condition") in ("HasDomain", "HasDomainRecord")
+              for r in ["ApiDomain", "ApiDomainMapping", "ApiDomainRecord"]),
+          "custom domain resources exist only with DomainName")
+    check(glob["Environment"]["Variables"].get("WOOLINK_PUBLIC_URL", {}).get("Fn::If", [None])[0] == "HasDomain",
+          "with a domain, delivery URLs name it (WOOLINK_PUBLIC_URL)")
+    check("Fn::If" in json.dumps(sam["Outputs"]["ApiUrl"]["Value"]), "ApiUrl names the domain when there is one")
+    # Alarms that fire when it matters.
+    def alarm(name):
+        return res.get(name, {}).get("Properties", {})
+    backlog = alarm("OrdersBacklogAlarm")
+    check(backlog.get("MetricName") == "ApproximateAgeOfOldestMessage"
+          and backlog.get("Dimensions") == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["OrdersQueue", "QueueName"]}}]
+          and backlog.get("Threshold", 10**9) <= 900,
+          "an alarm when the oldest order waits over 15 min (a tenant outage), long before it is parked")
+    api5xx = alarm("ApiServerErrorsAlarm")
+    check(api5xx.get("Namespace") == "AWS/ApiGateway" and api5xx.get("MetricName") == "5xx"
+          and api5xx.get("Dimensions") == [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]
+          and api5xx.get("Threshold") == 0, "an alarm on any 5xx the API answers")
+    for name, metric in [("WebhookErrorsAlarm", "Errors"), ("WebhookThrottlesAlarm", "Throttles")]:
+        a = alarm(name)
+        check(a.get("Namespace") == "AWS/Lambda" and a.get("MetricName") == metric
+              and a.get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": "WebhookFunction"}}],
+              f"an alarm on the webhook function's {metric.lower()}")
+    topic = res.get("AlarmEmailTopic", {})
+    check(topic.get("Condition") == "HasAlarmEmail"
+          and topic.get("Properties", {}).get("Subscription") == [{"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}],
+          "alarms by email (AlarmEmail), optional")
+    alarms = [n for n, r in res.items() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    want = [{"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "AWS::NoValue"}]},
+            {"Fn::If": ["HasAlarmEmail", {"Ref": "AlarmEmailTopic"}, {"Ref": "AWS::NoValue"}]}]
+    check(len(alarms) >= 12 and all(alarm(n).get("AlarmActions") == want for n in alarms),
+          f"every alarm ({len(alarms)}) notifies the topic and the email when given")
 
 
 if __name__ == "__main__":
