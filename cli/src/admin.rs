@@ -1,32 +1,41 @@
-//! Operator commands against a deployed stack's DynamoDB table (or any endpoint named by
-//! `AWS_ENDPOINT_URL`). Every command is idempotent and prints one JSON line.
+//! Operator commands against a deployed stack (its table and queues, named by flags,
+//! `WOOLINK_*` variables or `--stack-name`; `AWS_ENDPOINT_URL` for an emulator). Every command
+//! is idempotent where it can be and prints one JSON line (`--output table` for people);
+//! progress goes to stderr.
 
 use std::io::BufRead as _;
+use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
-use woolink::admin::{self, Seed, TenantSpec};
+use woolink::admin::{self, Seed, TenantChange};
 use woolink::crypto::SecretString;
 use woolink::domain::{CustomerId, Email, Password, StoreId, TenantCode};
 use woolink::ports::Written;
 use woolink::wiring::Services;
 
-type CliResult = Result<(), Box<dyn std::error::Error>>;
+use crate::target::{emit, progress, CliError, Global};
+
+type CliResult = Result<(), CliError>;
 
 #[derive(clap::Args)]
 pub struct Target {
-    /// DynamoDB table of the stack.
-    #[arg(long, env = "WOOLINK_TABLE", default_value = "woolink")]
-    table: String,
+    /// The stack's DynamoDB table (its TableName output). Default: the --stack-name's, else
+    /// `woolink`.
+    #[arg(long, env = "WOOLINK_TABLE")]
+    table: Option<String>,
 }
 
 impl Target {
-    /// Needs `WOOLINK_SECRETS_KEY` (the stack's application key) to seal tenant secrets.
-    async fn services(&self) -> Result<Arc<Services>, Box<dyn std::error::Error>> {
-        let (sdk, mut config) = woolink::wiring::load_config().await?;
-        config.table = self.table.clone();
-        Ok(Services::aws(&sdk, &config)?)
+    /// The services over the table. Sealing tenant secrets needs the stack's application key:
+    /// WOOLINK_SECRETS_KEY, WOOLINK_SECRETS_KEY_ARN or the stack's AppKeyArn output.
+    async fn services(&self, global: &Global) -> Result<Arc<Services>, CliError> {
+        global
+            .context()
+            .await?
+            .services(self.table.as_deref())
+            .await
     }
 }
 
@@ -40,17 +49,39 @@ fn written(w: Written) -> &'static str {
 
 #[derive(clap::Subcommand)]
 pub enum TenantCommand {
-    /// Create or update a tenant. Without --fulfilment-secret a new one is generated and printed once.
+    /// Create a tenant, or change what the flags name and keep the rest (running it twice
+    /// changes nothing). A new fulfilment endpoint gets a generated signing secret, printed
+    /// once; moving the endpoint keeps the secret (use rotate-secret to change it).
     Create {
+        /// The tenant's code (1-32 letters, digits, - or _; stored upper-case).
         #[arg(long)]
         code: String,
+        /// Its display name (needed to create; kept when left out).
         #[arg(long)]
-        name: String,
-        #[arg(long)]
+        name: Option<String>,
+        /// Deactivate it: its users cannot log in, its links stop syncing.
+        #[arg(long, conflicts_with = "active")]
         inactive: bool,
+        /// Activate it again.
+        #[arg(long)]
+        active: bool,
+        /// Where its orders are delivered (https, a public host); kept when left out.
         #[arg(long)]
         fulfilment_url: Option<String>,
-        /// whsec_… secret; read from WOOLINK_FULFILMENT_SECRET when set.
+        /// A whsec_… signing secret to set (else one is generated for a new endpoint); read
+        /// from WOOLINK_FULFILMENT_SECRET when set.
+        #[arg(long, env = "WOOLINK_FULFILMENT_SECRET", hide_env_values = true)]
+        fulfilment_secret: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Give the tenant's fulfilment endpoint a new signing secret (generated and printed once,
+    /// or --fulfilment-secret); the tenant verifies with it from the next delivery on.
+    RotateSecret {
+        /// The tenant's code.
+        #[arg(long)]
+        code: String,
+        /// The new whsec_… secret (else one is generated); or WOOLINK_FULFILMENT_SECRET.
         #[arg(long, env = "WOOLINK_FULFILMENT_SECRET", hide_env_values = true)]
         fulfilment_secret: Option<String>,
         #[command(flatten)]
@@ -76,7 +107,7 @@ pub enum TenantCommand {
         #[command(flatten)]
         target: Target,
     },
-    /// List tenants.
+    /// List the tenants (never their secrets).
     List {
         #[command(flatten)]
         target: Target,
@@ -127,7 +158,7 @@ fn key_json(k: &woolink::model::TenantApiKey) -> serde_json::Value {
         "revokedAt": k.revoked_at.map(|t| t.to_rfc3339())})
 }
 
-async fn api_key(cmd: ApiKeyCommand) -> CliResult {
+async fn api_key(cmd: ApiKeyCommand, global: &Global) -> CliResult {
     match cmd {
         ApiKeyCommand::Create {
             tenant,
@@ -136,26 +167,23 @@ async fn api_key(cmd: ApiKeyCommand) -> CliResult {
         } => {
             let tenant = TenantCode::parse(&tenant)?;
             let scopes = woolink::domain::Scope::parse_list(&scope)?;
-            let svc = target.services().await?;
+            let svc = target.services(global).await?;
             let (plain, key) = admin::create_tenant_key(&svc.admin(), &tenant, &scopes).await?;
             let mut out = key_json(&key);
             out["key"] = json!(plain.expose());
-            println!("{out}");
+            emit(out);
         }
         ApiKeyCommand::List { tenant, target } => {
             let tenant = TenantCode::parse(&tenant)?;
-            let svc = target.services().await?;
+            let svc = target.services(global).await?;
             let keys = admin::list_tenant_keys(&svc.admin(), &tenant).await?;
-            println!(
-                "{}",
-                json!({"tenant": tenant, "keys": keys.iter().map(key_json).collect::<Vec<_>>()})
-            );
+            emit(json!({"tenant": tenant, "keys": keys.iter().map(key_json).collect::<Vec<_>>()}));
         }
         ApiKeyCommand::Revoke { tenant, id, target } => {
             let tenant = TenantCode::parse(&tenant)?;
-            let svc = target.services().await?;
+            let svc = target.services(global).await?;
             let key = admin::revoke_tenant_key(&svc.admin(), &tenant, &id).await?;
-            println!("{}", key_json(&key));
+            emit(key_json(&key));
         }
     }
     Ok(())
@@ -163,10 +191,15 @@ async fn api_key(cmd: ApiKeyCommand) -> CliResult {
 
 #[derive(clap::Subcommand)]
 pub enum UserCommand {
-    /// Add a user or change its password. The password comes from WOOLINK_USER_PASSWORD or stdin.
+    /// Add a tenant's user (who logs in to link stores) or change its password. The password
+    /// is asked for on a terminal without echo (twice), else read from WOOLINK_USER_PASSWORD
+    /// or one line of stdin; it must be 12+ characters and not a common password, a name or
+    /// a pattern.
     Add {
+        /// The tenant's code.
         #[arg(long)]
         tenant: String,
+        /// The user's email (their login).
         #[arg(long)]
         email: String,
         #[command(flatten)]
@@ -179,17 +212,25 @@ pub enum StoreCommand {
     /// Disconnect a store's link: revoke its key and secrets, delete woolink's webhooks on
     /// the store, erase the WooCommerce keys; order records expire (or --purge them now).
     Disconnect {
+        /// The store's id.
         #[arg(long)]
         id: String,
+        /// Erase its order records now instead of letting them expire.
         #[arg(long)]
         purge: bool,
         #[command(flatten)]
         target: Target,
     },
-    /// Erase a store's order records now.
+    /// Erase a store's order records now (progress on stderr). A connected store's next
+    /// delivery of each order would then reach the tenant as a new order: refused without
+    /// --yes (disconnect it first: store disconnect --purge).
     Purge {
+        /// The store's id.
         #[arg(long)]
         id: String,
+        /// Purge even though the store is still connected.
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -219,14 +260,19 @@ pub enum StoreCommand {
         #[command(flatten)]
         target: Target,
     },
-    /// Add a merchant store to a tenant (or rename it).
+    /// Add a merchant store to a tenant (or rename it): what the tenant's user picks when
+    /// linking.
     Add {
+        /// The tenant's code.
         #[arg(long)]
         tenant: String,
+        /// The store's id (1-64 letters, digits, - or _): the tenant's own.
         #[arg(long)]
         id: String,
+        /// The store's display name.
         #[arg(long)]
         name: String,
+        /// The tenant's id for the merchant (its customer account).
         #[arg(long)]
         customer_id: String,
         #[command(flatten)]
@@ -234,61 +280,71 @@ pub enum StoreCommand {
     },
 }
 
-pub async fn seed(file: &Path, target: &Target) -> CliResult {
+pub async fn seed(file: &Path, target: &Target, global: &Global) -> CliResult {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read seed file {}: {e}", file.display()))?;
     let seed = Seed::parse(&text)?;
-    let svc = target.services().await?;
+    let svc = target.services(global).await?;
     let r = admin::apply_seed(&svc.admin(), seed).await?;
-    println!(
-        "{}",
-        json!({"tenants": r.tenants, "users": r.users, "stores": r.stores, "apiKeys": r.api_keys})
+    emit(
+        json!({"tenants": r.tenants, "users": r.users, "stores": r.stores, "apiKeys": r.api_keys}),
     );
     Ok(())
 }
 
-pub async fn tenant(cmd: TenantCommand) -> CliResult {
+pub async fn tenant(cmd: TenantCommand, global: &Global) -> CliResult {
     match cmd {
         TenantCommand::Create {
             code,
             name,
             inactive,
+            active,
             fulfilment_url,
             fulfilment_secret,
             target,
         } => {
             let code = TenantCode::parse(&code)?;
-            let mut generated = None;
-            let fulfilment = match (fulfilment_url, fulfilment_secret) {
-                (None, None) => None,
-                (None, Some(_)) => return Err("--fulfilment-secret needs --fulfilment-url".into()),
-                (Some(url), Some(secret)) => Some((url, SecretString::new(secret))),
-                (Some(url), None) => {
-                    let secret = admin::new_signing_secret();
-                    generated = Some(secret.expose().to_owned());
-                    Some((url, secret))
-                }
-            };
-            let svc = target.services().await?;
-            let w = admin::put_tenant(
-                &svc.admin(),
-                TenantSpec {
-                    code: code.clone(),
-                    name,
-                    active: !inactive,
-                    fulfilment,
-                    document: None,
+            let change = TenantChange {
+                name,
+                active: match (active, inactive) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
                 },
-            )
-            .await?;
+                fulfilment_url,
+                fulfilment_secret: fulfilment_secret.map(SecretString::new),
+            };
+            let svc = target.services(global).await?;
+            let (w, generated) = admin::change_tenant(&svc.admin(), &code, change).await?;
             let mut out = json!({"tenant": code, "result": written(w)});
             if let Some(secret) = generated {
-                out["fulfilmentSecret"] = json!(secret);
+                out["fulfilmentSecret"] = json!(secret.expose());
             }
-            println!("{out}");
+            emit(out);
             Ok(())
         }
-        TenantCommand::ApiKey(c) => api_key(c).await,
+        TenantCommand::RotateSecret {
+            code,
+            fulfilment_secret,
+            target,
+        } => {
+            let code = TenantCode::parse(&code)?;
+            let svc = target.services(global).await?;
+            let given = fulfilment_secret.is_some();
+            let secret = admin::rotate_signing_secret(
+                &svc.admin(),
+                &code,
+                fulfilment_secret.map(SecretString::new),
+            )
+            .await?;
+            let mut out = json!({"tenant": code, "result": "rotated"});
+            if !given {
+                out["fulfilmentSecret"] = json!(secret.expose());
+            }
+            emit(out);
+            Ok(())
+        }
+        TenantCommand::ApiKey(c) => api_key(c, global).await,
         TenantCommand::Document {
             tenant,
             version,
@@ -310,21 +366,22 @@ pub async fn tenant(cmd: TenantCommand) -> CliResult {
                 cod_methods: clean(cod_methods),
                 order_meta_keys: clean(order_meta_keys),
             };
-            let svc = target.services().await?;
+            let svc = target.services(global).await?;
             let (w, d) = admin::set_document_settings(&svc.admin(), &tenant, changes).await?;
-            println!(
-                "{}",
-                json!({"tenant": tenant, "result": written(w), "document": {
-                    "version": d.version.number(), "codMethods": d.cod_methods,
-                    "orderMetaKeys": d.order_meta_keys}})
-            );
+            emit(json!({"tenant": tenant, "result": written(w), "document": {
+                "version": d.version.number(), "codMethods": d.cod_methods,
+                "orderMetaKeys": d.order_meta_keys}}));
             Ok(())
         }
         TenantCommand::List { target } => {
-            let svc = target.services().await?;
-            for t in svc.repos.tenants.list_tenants().await? {
-                println!(
-                    "{}",
+            let svc = target.services(global).await?;
+            let tenants: Vec<_> = svc
+                .repos
+                .tenants
+                .list_tenants()
+                .await?
+                .into_iter()
+                .map(|t| {
                     json!({
                         "code": t.code,
                         "name": t.name,
@@ -332,26 +389,67 @@ pub async fn tenant(cmd: TenantCommand) -> CliResult {
                         "fulfilmentUrl": t.fulfilment.map(|f| f.url),
                         "documentVersion": t.document.version.number(),
                     })
-                );
-            }
+                })
+                .collect();
+            emit(json!({ "tenants": tenants }));
             Ok(())
         }
     }
 }
 
-fn read_password() -> Result<Password, Box<dyn std::error::Error>> {
+/// Shortest password an operator may set.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// Why a password is refused, if it is: too short, or guessable (zxcvbn's offline lists of
+/// common passwords, names, words and keyboard patterns, and the account's own email and
+/// tenant; it must take more than 10^10 guesses).
+pub fn weak_password(password: &str, email: &str, tenant: &str) -> Option<String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Some(format!(
+            "the password is shorter than {MIN_PASSWORD_CHARS} characters"
+        ));
+    }
+    let local = email.split('@').next().unwrap_or(email);
+    let entropy = zxcvbn::zxcvbn(password, &[email, local, tenant, "woolink"]);
+    if entropy.score() < zxcvbn::Score::Four {
+        let why = entropy
+            .feedback()
+            .and_then(|f| f.warning())
+            .map_or_else(|| "it is easy to guess".to_owned(), |w| w.to_string());
+        return Some(format!(
+            "the password is too easy to guess ({why}); use a long passphrase of unrelated words"
+        ));
+    }
+    None
+}
+
+fn read_password(email: &str, tenant: &str) -> Result<Password, CliError> {
     let raw = match std::env::var("WOOLINK_USER_PASSWORD") {
         Ok(p) if !p.is_empty() => p,
+        _ if std::io::stdin().is_terminal() => {
+            let first = rpassword::prompt_password(format!("password for {email}: "))?;
+            if let Some(why) = weak_password(&first, email, tenant) {
+                return Err(format!("password refused: {why}").into());
+            }
+            let again = rpassword::prompt_password("the same again: ")?;
+            if again != first {
+                return Err("the two passwords differ".into());
+            }
+            first
+        }
         _ => {
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line)?;
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
+    if let Some(why) = weak_password(&raw, email, tenant) {
+        return Err(format!("password refused: {why}").into());
+    }
     Ok(Password::parse(&raw)?)
 }
 
-pub async fn user(cmd: UserCommand) -> CliResult {
+pub async fn user(cmd: UserCommand, global: &Global) -> CliResult {
     let UserCommand::Add {
         tenant,
         email,
@@ -359,17 +457,14 @@ pub async fn user(cmd: UserCommand) -> CliResult {
     } = cmd;
     let tenant = TenantCode::parse(&tenant)?;
     let email = Email::parse(&email)?;
-    let password = read_password()?;
-    let svc = target.services().await?;
+    let password = read_password(email.as_str(), tenant.as_str())?;
+    let svc = target.services(global).await?;
     let w = admin::put_user(&svc.admin(), &tenant, &email, password).await?;
-    println!(
-        "{}",
-        json!({"tenant": tenant, "email": email, "result": written(w)})
-    );
+    emit(json!({"tenant": tenant, "email": email, "result": written(w)}));
     Ok(())
 }
 
-pub async fn store(cmd: StoreCommand) -> CliResult {
+pub async fn store(cmd: StoreCommand, global: &Global) -> CliResult {
     let (tenant, id, name, customer_id, target) = match cmd {
         StoreCommand::Add {
             tenant,
@@ -379,17 +474,16 @@ pub async fn store(cmd: StoreCommand) -> CliResult {
             target,
         } => (tenant, id, name, customer_id, target),
         StoreCommand::Disconnect { id, purge, target } => {
-            let svc = target.services().await?;
+            let svc = target.services(global).await?;
             let store = StoreId::parse(&id)?;
             let caller = woolink::disconnect::Caller::Operator { store };
             let d = woolink::disconnect::disconnect(&svc.unlinking(), caller, purge).await?;
             let c = d.cleanup;
-            println!(
-                "{}",
+            emit(
                 json!({"store": d.link.store_id, "status": d.link.status.as_str(),
-                    "webhooksDeleted": c.webhooks_deleted, "webhooksNotDeleted": c.webhooks_not_deleted,
-                    "wooCommerceKeysErased": c.woo_keys_erased,
-                    "ordersExpireAt": c.orders_expire_at.map(|t| t.to_rfc3339()), "ordersPurged": c.orders_purged})
+                "webhooksDeleted": c.webhooks_deleted, "webhooksNotDeleted": c.webhooks_not_deleted,
+                "wooCommerceKeysErased": c.woo_keys_erased,
+                "ordersExpireAt": c.orders_expire_at.map(|t| t.to_rfc3339()), "ordersPurged": c.orders_purged}),
             );
             return Ok(());
         }
@@ -408,114 +502,225 @@ pub async fn store(cmd: StoreCommand) -> CliResult {
                 created_before.as_deref(),
                 dry_run,
             )?;
-            let svc = target.services().await?;
+            let svc = target.services(global).await?;
             let store = StoreId::parse(&id)?;
             let run =
                 match woolink::catchup::start_backfill(&svc.starting()?, &store, request).await? {
                     woolink::catchup::Started::DryRun { matching } => {
-                        println!("{}", json!({"store": id, "matching": matching}));
+                        emit(json!({"store": id, "matching": matching}));
                         return Ok(());
                     }
                     woolink::catchup::Started::Running(run) => run,
                 };
             let mut run = run;
             while wait && run.state == woolink::model::BackfillState::Running {
-                eprintln!(
+                progress(format!(
                     "backfill {}: {} of {} queued",
                     run.run_id, run.queued, run.matched
-                );
+                ));
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 match svc.repos.backfills.get_backfill(&store).await? {
                     Some(r) if r.run_id == run.run_id => run = r,
                     _ => break,
                 }
             }
-            println!(
-                "{}",
+            emit(
                 json!({"store": id, "runId": run.run_id, "state": run.state.as_str(),
-                    "matched": run.matched, "queued": run.queued, "error": run.error})
+                "matched": run.matched, "queued": run.queued, "error": run.error}),
             );
             return Ok(());
         }
-        StoreCommand::Purge { id, target } => {
-            let svc = target.services().await?;
-            let n =
-                woolink::disconnect::purge_orders(svc.repos.orders.as_ref(), &StoreId::parse(&id)?)
-                    .await?;
-            println!("{}", json!({"store": id, "ordersPurged": n}));
+        StoreCommand::Purge { id, yes, target } => {
+            let svc = target.services(global).await?;
+            let store = StoreId::parse(&id)?;
+            let connected = svc
+                .repos
+                .links
+                .get_link(&store)
+                .await?
+                .is_some_and(|l| l.status == woolink::model::LinkStatus::Connected);
+            if connected && !yes {
+                return Err(format!(
+                    "store {store} is connected: with its order records gone, its next delivery of each order reaches the tenant as a new order. Disconnect it first (woolink store disconnect --id {store} --purge), or pass --yes"
+                )
+                .into());
+            }
+            progress(format!("purging the order records of {store}…"));
+            let n = woolink::disconnect::purge_orders(svc.repos.orders.as_ref(), &store).await?;
+            progress(format!("purged {n} order record(s) of {store}"));
+            emit(json!({"store": id, "ordersPurged": n}));
             return Ok(());
         }
     };
     let tenant = TenantCode::parse(&tenant)?;
     let id = StoreId::parse(&id)?;
     let customer = CustomerId::parse(&customer_id)?;
-    let svc = target.services().await?;
+    let svc = target.services(global).await?;
     let w = admin::put_store(&svc.admin(), &tenant, id.clone(), &name, customer).await?;
-    println!(
-        "{}",
-        json!({"tenant": tenant, "store": id, "result": written(w)})
-    );
+    emit(json!({"tenant": tenant, "store": id, "result": written(w)}));
     Ok(())
 }
 
 #[derive(clap::Args)]
 pub struct Queues {
-    /// The orders queue.
-    #[arg(long, env = "WOOLINK_QUEUE_URL")]
-    queue_url: String,
-    /// Its dead-letter queue.
+    /// The orders dead-letter queue (the stack's OrdersDeadLetterQueueUrl output).
     #[arg(long, env = "WOOLINK_DLQ_URL")]
-    dlq_url: String,
+    dlq_url: Option<String>,
 }
 
 #[derive(clap::Subcommand)]
 pub enum DlqCommand {
-    /// Show what waits in the dead-letter queue (store, order, topic), leaving it there.
+    /// Show what waits in the orders dead-letter queue (store, order, topic), leaving it there.
     Peek {
+        /// How many to show: at most 10 (one SQS receive; asking for more says so).
         #[arg(long, default_value_t = 10)]
         max: usize,
         #[command(flatten)]
         queues: Queues,
     },
-    /// Move dead letters back to the orders queue for another try.
+    /// Move the dead letters back to the orders queue for another try, with SQS's own message
+    /// move task (progress on stderr). Where SQS offers no move task (an emulator), or with
+    /// --max, they are moved one by one, until the queue is empty.
     Redrive {
-        #[arg(long, default_value_t = 1000)]
-        max: usize,
+        /// Move at most this many, one by one (default: all, by a move task).
+        #[arg(long)]
+        max: Option<usize>,
         #[command(flatten)]
         queues: Queues,
+        /// The orders queue, for moving one by one (the stack's OrdersQueueUrl output).
+        #[arg(long, env = "WOOLINK_QUEUE_URL")]
+        queue_url: Option<String>,
     },
 }
 
-pub async fn dlq(cmd: DlqCommand) -> CliResult {
-    let sdk = woolink::wiring::sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let open = |q: &Queues| {
-        (
-            woolink::queue::SqsQueue::new(sqs.clone(), &q.queue_url),
-            woolink::queue::SqsQueue::new(sqs.clone(), &q.dlq_url),
+/// The most one peek shows (one SQS receive).
+const PEEK_MAX: usize = 10;
+
+pub async fn dlq(cmd: DlqCommand, global: &Global) -> CliResult {
+    let ctx = global.context().await?;
+    let sqs = aws_sdk_sqs::Client::new(&ctx.sdk);
+    let dlq_of = |q: &Queues| {
+        ctx.require(
+            q.dlq_url.as_deref(),
+            "OrdersDeadLetterQueueUrl",
+            "no dead-letter queue: set WOOLINK_DLQ_URL or --dlq-url",
         )
     };
     match cmd {
         DlqCommand::Peek { max, queues } => {
-            let (_, dead) = open(&queues);
+            let dead = woolink::queue::SqsQueue::new(sqs.clone(), &dlq_of(&queues)?);
+            if max > PEEK_MAX {
+                progress(format!(
+                    "peek shows at most {PEEK_MAX} dead letters (one SQS receive), not {max}"
+                ));
+            }
             let (visible, in_flight) = woolink::queue::Queue::depth(&dead).await?;
-            println!("{}", json!({"deadLetters": visible + in_flight}));
-            for m in admin::peek(&dead, max).await? {
-                let line = match woolink::envelope::Envelope::decode(&m.body) {
+            let shown: Vec<_> = admin::peek(&dead, max.min(PEEK_MAX))
+                .await?
+                .into_iter()
+                .map(|m| match woolink::envelope::Envelope::decode(&m.body) {
                     Ok(e) => json!({"messageId": m.message_id, "storeId": e.head.store_id(),
                         "orderId": e.head.order_id(), "topic": e.head.topic(),
                         "modifiedAt": e.head.modified_at(), "receivedAt": e.head.received_at()}),
                     Err(e) => json!({"messageId": m.message_id, "undecodable": e.message()}),
-                };
-                println!("{line}");
-            }
+                })
+                .collect();
+            emit(
+                json!({"deadLetters": visible + in_flight, "shown": shown.len(),
+                "capped": max > PEEK_MAX, "messages": shown}),
+            );
             Ok(())
         }
-        DlqCommand::Redrive { max, queues } => {
-            let (queue, dead) = open(&queues);
-            let moved = admin::redrive(&dead, &queue, max).await?;
-            println!("{}", json!({"redriven": moved}));
+        DlqCommand::Redrive {
+            max,
+            queues,
+            queue_url,
+        } => {
+            let dlq_url = dlq_of(&queues)?;
+            if max.is_none() {
+                match move_task(&sqs, &dlq_url).await {
+                    Ok(moved) => {
+                        emit(json!({"redriven": moved, "method": "move-task"}));
+                        return Ok(());
+                    }
+                    Err(e) => progress(format!(
+                        "SQS's message move task is not available here ({e}); moving the messages one by one"
+                    )),
+                }
+            }
+            let queue_url = ctx.require(
+                queue_url.as_deref(),
+                "OrdersQueueUrl",
+                "moving one by one needs the orders queue: set WOOLINK_QUEUE_URL or --queue-url",
+            )?;
+            let queue = woolink::queue::SqsQueue::new(sqs.clone(), &queue_url);
+            let dead = woolink::queue::SqsQueue::new(sqs.clone(), &dlq_url);
+            let (visible, _) = woolink::queue::Queue::depth(&dead).await?;
+            let total = max.map_or(visible, |m| (m as u64).min(visible));
+            let moved = admin::redrive(&dead, &queue, max.unwrap_or(usize::MAX), &mut |n| {
+                progress(format!("redrive: {n} of about {total} moved"))
+            })
+            .await?;
+            emit(json!({"redriven": moved, "method": "one-by-one"}));
             Ok(())
+        }
+    }
+}
+
+/// SQS's own redrive: a message move task from the dead-letter queue back to the queue its
+/// messages came from, followed until it ends. Answers how many it moved.
+async fn move_task(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> Result<i64, CliError> {
+    use aws_sdk_sqs::error::ProvideErrorMetadata;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let why = |e: &dyn ProvideErrorMetadata| {
+        e.message()
+            .or(e.code())
+            .unwrap_or("no answer")
+            .chars()
+            .take(200)
+            .collect::<String>()
+    };
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| why(&e))?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or("the dead-letter queue has no ARN")?;
+    sqs.start_message_move_task()
+        .source_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| why(&e))?;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let tasks = sqs
+            .list_message_move_tasks()
+            .source_arn(&arn)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| why(&e))?;
+        let Some(task) = tasks.results().first() else {
+            return Err("the move task vanished".into());
+        };
+        let moved = task.approximate_number_of_messages_moved();
+        let to_move = task.approximate_number_of_messages_to_move().unwrap_or(0);
+        let status = task.status().unwrap_or("RUNNING");
+        progress(format!("redrive: {moved} of {to_move} moved ({status})"));
+        match status {
+            "RUNNING" | "CANCELLING" => continue,
+            "COMPLETED" => return Ok(moved),
+            other => {
+                return Err(format!(
+                    "the move task ended {other}: {}",
+                    task.failure_reason().unwrap_or("no reason given")
+                )
+                .into())
+            }
         }
     }
 }
@@ -530,22 +735,19 @@ pub enum KeysCommand {
     },
 }
 
-pub async fn keys(command: KeysCommand) -> CliResult {
+pub async fn keys(command: KeysCommand, global: &Global) -> CliResult {
     match command {
         KeysCommand::Reseal { target } => {
-            let svc = target.services().await?;
+            let svc = target.services(global).await?;
             let r = admin::reseal(&svc.admin()).await?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "keyId": svc.secrets.current_key_id(),
-                    "tenants": r.tenants,
-                    "links": r.links,
-                    "resealed": r.resealed,
-                    "alreadyCurrent": r.current,
-                    "conflicts": r.conflicts,
-                })
-            );
+            emit(serde_json::json!({
+                "keyId": svc.secrets.current_key_id(),
+                "tenants": r.tenants,
+                "links": r.links,
+                "resealed": r.resealed,
+                "alreadyCurrent": r.current,
+                "conflicts": r.conflicts,
+            }));
             Ok(())
         }
     }
@@ -568,14 +770,14 @@ pub enum OrderCommand {
     },
 }
 
-pub async fn order(command: OrderCommand) -> CliResult {
+pub async fn order(command: OrderCommand, global: &Global) -> CliResult {
     match command {
         OrderCommand::Show {
             store,
             order,
             target,
         } => {
-            let svc = target.services().await?;
+            let svc = target.services(global).await?;
             let store = StoreId::parse(&store)?;
             let id = woolink::domain::OrderId::new(order);
             let found = svc
@@ -587,11 +789,42 @@ pub async fn order(command: OrderCommand) -> CliResult {
             let shipments =
                 woolink::shipments::list_shipments(svc.repos.shipments.as_ref(), &store, id)
                     .await?;
-            println!(
-                "{}",
-                serde_json::to_string(&woolink::api::operations::order_view(&found, &shipments))?
-            );
+            emit(serde_json::to_value(woolink::api::operations::order_view(
+                &found, &shipments,
+            ))?);
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_passwords_are_named_and_passphrases_pass() {
+        for weak in [
+            "short",
+            "password1234",
+            "qwertyuiop123",
+            "acmeacmeacme1",
+            "ops@acme.test12",
+            "aaaaaaaaaaaaaaaa",
+        ] {
+            assert!(
+                weak_password(weak, "ops@acme.test", "ACME").is_some(),
+                "{weak}"
+            );
+        }
+        assert!(weak_password("short", "a@b.test", "X")
+            .unwrap()
+            .contains("12 characters"));
+        for strong in ["Quartz-harbor lantern violet 47", "vN7#qLp2-Wz9@kT!"] {
+            assert_eq!(
+                weak_password(strong, "ops@acme.test", "ACME"),
+                None,
+                "{strong}"
+            );
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod dev;
+mod target;
 mod tls;
 
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ use clap::{Parser, Subcommand};
     about = "WooCommerce ⇄ logistics integration backend"
 )]
 struct Cli {
+    #[command(flatten)]
+    global: target::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,8 +27,10 @@ struct Cli {
 enum Command {
     /// Run every route locally on one port (in-memory store by default).
     Dev(dev::DevArgs),
-    /// Load a seed file (tenants, users, stores) into DynamoDB.
+    /// Load a seed file (tenants, users, stores, tenant API keys; README.md, "The local
+    /// runner", shows the format) into the stack's table.
     Seed {
+        /// The seed file (JSON).
         file: PathBuf,
         #[command(flatten)]
         target: admin::Target,
@@ -82,19 +87,40 @@ fn sign(secret: &str, file: Option<&std::path::Path>) -> Result<(), Box<dyn std:
     Ok(())
 }
 
+/// An error for people: woolink's own as `code: message`, with at most a line of its cause
+/// (an SDK error's debug form runs to kilobytes; WOOLINK_CLI_DEBUG=1 shows all of it).
+fn plain(e: &(dyn std::error::Error + 'static)) -> String {
+    let Some(err) = e.downcast_ref::<woolink::error::Error>() else {
+        return e.to_string();
+    };
+    let mut out = format!("{}: {}", err.kind().code(), err.message());
+    if let Some(cause) = err.cause() {
+        if std::env::var("WOOLINK_CLI_DEBUG").as_deref() == Ok("1") {
+            out.push_str(&format!(" ({cause})"));
+        } else {
+            let short: String = cause.chars().take(160).collect();
+            let more = if short.len() < cause.len() { "…" } else { "" };
+            out.push_str(&format!(" ({short}{more})"));
+        }
+    }
+    out
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     woolink::telemetry::init_pretty();
     let cli = Cli::parse();
+    let global = cli.global;
+    target::set_output(global.output);
     let result = match cli.command {
         Command::Dev(args) => dev::run(args).await,
-        Command::Seed { file, target } => admin::seed(&file, &target).await,
-        Command::Tenant(c) => admin::tenant(c).await,
-        Command::User(c) => admin::user(c).await,
-        Command::Store(c) => admin::store(c).await,
-        Command::Order(c) => admin::order(c).await,
-        Command::Dlq(c) => admin::dlq(c).await,
-        Command::Keys(c) => admin::keys(c).await,
+        Command::Seed { file, target } => admin::seed(&file, &target, &global).await,
+        Command::Tenant(c) => admin::tenant(c, &global).await,
+        Command::User(c) => admin::user(c, &global).await,
+        Command::Store(c) => admin::store(c, &global).await,
+        Command::Order(c) => admin::order(c, &global).await,
+        Command::Dlq(c) => admin::dlq(c, &global).await,
+        Command::Keys(c) => admin::keys(c, &global).await,
         Command::Sign { secret, file } => sign(&secret, file.as_deref()),
         Command::Openapi { markdown } => {
             if markdown {
@@ -111,7 +137,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", plain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -313,7 +313,7 @@ async fn admin_commands_are_idempotent_against_dynamodb() {
             "--email",
             "Ops@Zeta.test",
         ],
-        Some("s3cret-pass\n"),
+        Some("Quartz-harbor lantern violet 47\n"),
     );
     assert!(ok, "{err}");
     assert!(out.contains("\"created\""), "{out}");
@@ -326,15 +326,32 @@ async fn admin_commands_are_idempotent_against_dynamodb() {
             "--email",
             "ops@zeta.test",
         ],
-        Some("s3cret-pass\n"),
+        Some("Quartz-harbor lantern violet 47\n"),
     );
     assert!(out.contains("\"unchanged\""), "{out}");
     let (ok, _, err) = run(
         &["user", "add", "--tenant", "nope", "--email", "a@b.test"],
-        Some("pw\n"),
+        Some("Quartz-harbor lantern violet 47\n"),
     );
     assert!(!ok);
     assert!(err.contains("tenant_not_found"), "{err}");
+    // Weak passwords are refused before anything is written: short, common, or the
+    // account's own name.
+    for weak in ["pw", "password1234", "zetazetazeta1", "ops@zeta.test!!"] {
+        let (ok, _, err) = run(
+            &[
+                "user",
+                "add",
+                "--tenant",
+                "zeta",
+                "--email",
+                "ops@zeta.test",
+            ],
+            Some(&format!("{weak}\n")),
+        );
+        assert!(!ok, "{weak} was accepted");
+        assert!(err.contains("password refused"), "{weak}: {err}");
+    }
 
     let (ok, out, err) = run(
         &[
@@ -396,14 +413,13 @@ async fn admin_commands_are_idempotent_against_dynamodb() {
 
     let (ok, out, _) = run(&["tenant", "list"], None);
     assert!(ok);
-    let codes: Vec<String> = out
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["code"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+    assert_eq!(out.lines().count(), 1, "one JSON line: {out}");
+    let listed: Value = serde_json::from_str(out.trim()).unwrap();
+    let codes: Vec<String> = listed["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["code"].as_str().unwrap().to_owned())
         .collect();
     // DEMO is the runner's demo seed, applied when it created the table.
     assert_eq!(codes, ["DEMO", "OMEGA", "ZETA"]);
@@ -423,7 +439,7 @@ async fn admin_commands_are_idempotent_against_dynamodb() {
             ),
         ],
     );
-    let (s, r) = post(&dev.base, "/v1/connect/login", json!({"code": "zeta", "email": "ops@zeta.test", "password": "s3cret-pass", "deviceId": DEVICE}), None).await;
+    let (s, r) = post(&dev.base, "/v1/connect/login", json!({"code": "zeta", "email": "ops@zeta.test", "password": "Quartz-harbor lantern violet 47", "deviceId": DEVICE}), None).await;
     assert_eq!(s, 200, "{r}");
     let token = r["token"].as_str().unwrap().to_owned();
     let (s, r) = post(
@@ -528,10 +544,8 @@ async fn dlq_peek_and_redrive_against_sqs() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let peek = run(&["dlq", "peek"]);
-    assert!(
-        peek.lines().next().unwrap().contains("\"deadLetters\":2"),
-        "{peek}"
-    );
+    assert_eq!(peek.lines().count(), 1, "one JSON line: {peek}");
+    assert!(peek.contains("\"deadLetters\":2"), "{peek}");
     assert!(peek.contains("\"orderId\":42"), "{peek}");
     assert!(peek.contains("undecodable"), "{peek}");
     // Peeking leaves them there.

@@ -264,6 +264,104 @@ pub async fn put_tenant(ports: &Admin<'_>, spec: TenantSpec) -> Result<Written> 
     ports.tenants.put_tenant(&tenant).await
 }
 
+/// An operator's change to a tenant (`woolink tenant create`): what is `None` is kept, so
+/// running it twice changes nothing and never replaces the signing secret behind the
+/// tenant's back. A new tenant needs a name; a new endpoint gets a new secret unless one is
+/// given; moving an existing endpoint keeps its secret (as `PUT /v1/tenant/fulfilment` does).
+#[derive(Debug, Default)]
+pub struct TenantChange {
+    pub name: Option<String>,
+    pub active: Option<bool>,
+    pub fulfilment_url: Option<String>,
+    /// A `whsec_` secret to set (a new one is generated for a new endpoint).
+    pub fulfilment_secret: Option<SecretString>,
+}
+
+/// Creates a tenant or changes what `change` names. Answers what was written and, when it
+/// generated a signing secret, that secret (to hand to the tenant once).
+pub async fn change_tenant(
+    ports: &Admin<'_>,
+    code: &TenantCode,
+    change: TenantChange,
+) -> Result<(Written, Option<SecretString>)> {
+    let existing = ports.tenants.get_tenant(code).await?;
+    let name = match (change.name, &existing) {
+        (Some(n), _) => n,
+        (None, Some(t)) => t.name.clone(),
+        (None, None) => {
+            return Err(Error::invalid_request(format!(
+                "tenant {code} does not exist yet: give it a name (--name)"
+            )))
+        }
+    };
+    let stored = existing.as_ref().and_then(|t| t.fulfilment.as_ref());
+    let mut generated = None;
+    let fulfilment = match (change.fulfilment_url, change.fulfilment_secret, stored) {
+        (None, None, None) => None,
+        (None, Some(_), None) => {
+            return Err(Error::invalid_request(
+                "a signing secret needs a fulfilment URL (--fulfilment-url)",
+            ))
+        }
+        (url, Some(secret), stored) => {
+            let url = url.or_else(|| stored.map(|f| f.url.clone()));
+            url.map(|u| (u, secret))
+        }
+        (url, None, Some(f)) => {
+            let secret = secrets::open(ports.secrets, &f.secret, Sealing::Fulfilment(code))?;
+            Some((url.unwrap_or_else(|| f.url.clone()), secret))
+        }
+        (Some(url), None, None) => {
+            let secret = new_signing_secret();
+            generated = Some(SecretString::new(secret.expose().to_owned()));
+            Some((url, secret))
+        }
+    };
+    let written = put_tenant(
+        ports,
+        TenantSpec {
+            code: code.clone(),
+            name,
+            active: change
+                .active
+                .unwrap_or_else(|| existing.as_ref().is_none_or(|t| t.active)),
+            fulfilment,
+            document: None,
+        },
+    )
+    .await?;
+    Ok((written, generated))
+}
+
+/// Gives the tenant's fulfilment endpoint a new signing secret (`secret`, or a generated
+/// one, answered to hand to the tenant once). The tenant must verify with the new one from
+/// the next delivery on.
+pub async fn rotate_signing_secret(
+    ports: &Admin<'_>,
+    code: &TenantCode,
+    secret: Option<SecretString>,
+) -> Result<SecretString> {
+    let tenant = require_tenant(ports, code).await?;
+    let Some(f) = tenant.fulfilment.as_ref() else {
+        return Err(Error::invalid_request(format!(
+            "tenant {code} has no fulfilment URL: set one with tenant create --fulfilment-url"
+        )));
+    };
+    let secret = secret.unwrap_or_else(new_signing_secret);
+    put_tenant(
+        ports,
+        TenantSpec {
+            code: code.clone(),
+            name: tenant.name.clone(),
+            active: tenant.active,
+            fulfilment: Some((f.url.clone(), SecretString::new(secret.expose().to_owned()))),
+            document: None,
+        },
+    )
+    .await?;
+    Ok(secret)
+}
+
 /// Changes to a tenant's order document settings; `None` keeps what is there.
 #[derive(Debug, Default)]
 pub struct DocumentChanges {
@@ -494,20 +592,28 @@ pub async fn redrive(
     dead_letters: &dyn crate::queue::Queue,
     queue: &dyn crate::queue::Queue,
     max: usize,
+    on_batch: &mut (dyn FnMut(usize) + Send),
 ) -> Result<usize> {
     let mut moved = 0;
     while moved < max {
+        // Long polling: a short poll samples a few servers and may answer nothing while
+        // messages wait, which ended the loop early.
         let batch = dead_letters
-            .receive((max - moved).min(10), std::time::Duration::ZERO)
+            .receive((max - moved).min(10), std::time::Duration::from_secs(1))
             .await?;
         if batch.is_empty() {
-            break;
+            let (visible, _) = dead_letters.depth().await?;
+            if visible == 0 {
+                break;
+            }
+            continue;
         }
         for m in batch {
             queue.send(m.body).await?;
             dead_letters.delete(&[m.receipt]).await?;
             moved += 1;
         }
+        on_batch(moved);
     }
     Ok(moved)
 }

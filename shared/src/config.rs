@@ -118,6 +118,11 @@ pub fn env_secs(name: &str, default: Duration) -> Result<Duration> {
 }
 
 impl Config {
+    /// Whether the application key itself was given (`WOOLINK_SECRETS_KEY`).
+    pub fn secrets_key_given(&self) -> bool {
+        !self.secrets_key.expose().is_empty()
+    }
+
     /// Where to fetch the application key from, when it is not given directly.
     pub fn secrets_key_arn() -> Option<String> {
         env("WOOLINK_SECRETS_KEY")
@@ -172,7 +177,14 @@ impl Config {
     /// `WOOLINK_SECRETS_KEY`, or is to be fetched from `WOOLINK_SECRETS_KEY_ARN` (Secrets
     /// Manager) by `services::load_config` before use.
     pub fn from_env() -> Result<Self> {
-        let secrets_key = match (env("WOOLINK_SECRETS_KEY"), env("WOOLINK_SECRETS_KEY_ARN")) {
+        Self::from_env_with(None)
+    }
+
+    /// The same, with the application key's ARN given by the caller when the environment
+    /// names none (the CLI reads it from the stack's outputs).
+    pub fn from_env_with(key_arn: Option<&str>) -> Result<Self> {
+        let arn = env("WOOLINK_SECRETS_KEY_ARN").or_else(|| key_arn.map(str::to_owned));
+        let secrets_key = match (env("WOOLINK_SECRETS_KEY"), arn) {
             (Some(key), _) => SecretString::new(key),
             (None, Some(_)) => SecretString::new(String::new()),
             (None, None) => {

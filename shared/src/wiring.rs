@@ -35,9 +35,22 @@ pub async fn sdk_config() -> SdkConfig {
 /// Everything a deployed function needs at cold start, read once: the environment, the AWS
 /// configuration, and the application key (from Secrets Manager when given by ARN: one call).
 pub async fn load_config() -> Result<(SdkConfig, Config)> {
-    let mut config = Config::from_env()?;
-    let sdk = sdk_config().await;
-    if let Some(arn) = Config::secrets_key_arn() {
+    load_config_with(sdk_config().await, None).await
+}
+
+/// The same with the caller's AWS configuration (the CLI's profile and region) and, when the
+/// environment names no key, the application key's ARN (the CLI's stack outputs).
+pub async fn load_config_with(
+    sdk: SdkConfig,
+    key_arn: Option<&str>,
+) -> Result<(SdkConfig, Config)> {
+    let mut config = Config::from_env_with(key_arn)?;
+    let arn = Config::secrets_key_arn().or_else(|| {
+        (!config.secrets_key_given())
+            .then(|| key_arn.map(str::to_owned))
+            .flatten()
+    });
+    if let Some(arn) = arn {
         let client = aws_sdk_secretsmanager::Client::new(&sdk);
         config.secrets_key = secret_version(&client, &arn, "AWSCURRENT")
             .await?
