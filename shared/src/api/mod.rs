@@ -164,10 +164,22 @@ fn new_request_id() -> String {
     hex::encode(bytes)
 }
 
-/// One span per request with its id; the id is echoed in `x-request-id`. No bodies, no
-/// headers (they carry credentials) are logged.
+/// One span per request with its id (API Gateway's in Lambda, else a random one); the id is
+/// echoed in `x-request-id`. No bodies, no headers (they carry credentials) are logged.
 async fn request_context(req: Request, next: Next) -> Response {
-    let request_id = new_request_id();
+    // In Lambda, API Gateway's own request id: the access log, the function's log lines and
+    // the answer's x-request-id then name a request alike.
+    let request_id = match req
+        .extensions()
+        .get::<lambda_http::request::RequestContext>()
+    {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx
+            .request_id
+            .clone()
+            .filter(|id| !id.is_empty() && id.len() <= 128),
+        _ => None,
+    }
+    .unwrap_or_else(new_request_id);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
