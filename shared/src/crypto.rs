@@ -227,6 +227,53 @@ impl fmt::Debug for SecretBox {
     }
 }
 
+/// How a [`KeyRing`] fetches its keys when first asked.
+pub type FetchKeys =
+    Box<dyn Fn() -> futures::future::BoxFuture<'static, Result<SecretBox>> + Send + Sync>;
+
+/// The application keys, given at start or fetched on first use (and fetched again after a
+/// failed attempt). The webhook function starts the fetch beside the Lambda runtime, so a cold
+/// start does not wait for Secrets Manager, and WooCommerce's pings and unknown stores, which
+/// open nothing, never wait for it.
+pub struct KeyRing {
+    keys: tokio::sync::OnceCell<SecretBox>,
+    fetch: Option<FetchKeys>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyRing([redacted])")
+    }
+}
+
+impl KeyRing {
+    pub fn ready(keys: SecretBox) -> Self {
+        Self {
+            keys: tokio::sync::OnceCell::new_with(Some(keys)),
+            fetch: None,
+        }
+    }
+
+    pub fn deferred(fetch: FetchKeys) -> Self {
+        Self {
+            keys: tokio::sync::OnceCell::new(),
+            fetch: Some(fetch),
+        }
+    }
+
+    /// The keys; the first callers wait for one fetch together.
+    pub async fn get(&self) -> Result<&SecretBox> {
+        self.keys
+            .get_or_try_init(|| async {
+                match &self.fetch {
+                    Some(fetch) => fetch().await,
+                    None => Err(Error::internal("no application key")),
+                }
+            })
+            .await
+    }
+}
+
 impl SecretBox {
     /// From the configured key: standard base64 of 32 bytes, or a random string of at least
     /// 32 characters (such as Secrets Manager generates), whose SHA-256 is the key.

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::cache::TtlCache;
-use crate::crypto::{SecretBox, SecretString};
+use crate::crypto::{KeyRing, SecretBox, SecretString};
 use crate::domain::{OrderId, StoreId, TenantCode, WooTopic};
 use crate::envelope::{self, EnvelopeHead, Source};
 use crate::error::{Error, ErrorKind, Result};
@@ -214,7 +214,7 @@ impl LinkCache {
         store: &StoreId,
         links: &dyn Links,
         tenants: &dyn Tenants,
-        secrets: &SecretBox,
+        secrets: &KeyRing,
     ) -> Result<Option<Arc<IntakeLink>>> {
         self.inner
             .get_or_load(store, || async {
@@ -225,6 +225,8 @@ impl LinkCache {
                     .get_tenant(&link.tenant)
                     .await?
                     .is_some_and(|t| t.active);
+                // The keys only for a link that exists: pings and unknown stores open nothing.
+                let secrets = secrets.get().await?;
                 Ok(Some(Arc::new(IntakeLink::from_link(
                     &link, active, secrets,
                 )?)))
@@ -244,7 +246,7 @@ pub struct Intake {
     pub links: Arc<dyn Links>,
     pub tenants: Arc<dyn Tenants>,
     pub queue: Arc<dyn Queue>,
-    pub secrets: SecretBox,
+    pub secrets: KeyRing,
     pub cache: Arc<LinkCache>,
     /// Largest message the queue accepts, in bytes.
     pub max_message_bytes: usize,

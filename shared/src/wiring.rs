@@ -52,18 +52,38 @@ pub async fn load_config_with(
     });
     if let Some(arn) = arn {
         let client = aws_sdk_secretsmanager::Client::new(&sdk);
-        config.secrets_key = secret_version(&client, &arn, "AWSCURRENT")
-            .await?
-            .ok_or_else(|| crate::error::Error::internal("the application key secret is empty"))?;
-        // During a rotation, values may still be sealed with the previous key (or, between
-        // the two steps, with the pending one): both open, neither seals.
-        for stage in ["AWSPREVIOUS", "AWSPENDING"] {
-            if let Some(key) = secret_version(&client, &arn, stage).await? {
-                config.previous_secrets_keys.push(key);
-            }
-        }
+        let (current, previous) = fetch_keys(&client, &arn).await?;
+        config.secrets_key = current;
+        config.previous_secrets_keys.extend(previous);
     }
     Ok((sdk, config))
+}
+
+/// The configuration without fetching the application key: with the ARN to fetch it from
+/// when the environment names one (the webhook function fetches it beside the runtime).
+pub async fn load_config_deferred() -> Result<(SdkConfig, Config, Option<String>)> {
+    let config = Config::from_env()?;
+    Ok((sdk_config().await, config, Config::secrets_key_arn()))
+}
+
+/// The application key's versions in Secrets Manager, read at once: the current one, then the
+/// previous and pending ones. During a rotation values may still be sealed with the previous
+/// key (or, between the two steps, with the pending one): both open, neither seals.
+pub async fn fetch_keys(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<(
+    crate::crypto::SecretString,
+    Vec<crate::crypto::SecretString>,
+)> {
+    let (current, previous, pending) = futures::try_join!(
+        secret_version(client, arn, "AWSCURRENT"),
+        secret_version(client, arn, "AWSPREVIOUS"),
+        secret_version(client, arn, "AWSPENDING"),
+    )?;
+    let current = current
+        .ok_or_else(|| crate::error::Error::internal("the application key secret is empty"))?;
+    Ok((current, previous.into_iter().chain(pending).collect()))
 }
 
 /// One version stage of the application key secret (`None`: no such version, or empty).
@@ -396,7 +416,7 @@ impl Intake {
             links,
             tenants,
             queue,
-            secrets: config.secret_box()?,
+            secrets: crate::crypto::KeyRing::ready(config.secret_box()?),
             cache: Arc::new(LinkCache::new(config.link_cache_ttl)),
             max_message_bytes: config.max_message_bytes,
         })
@@ -412,6 +432,46 @@ impl Intake {
             Arc::new(queue),
             config,
         )?))
+    }
+
+    /// The same with the application key fetched from Secrets Manager (`key_arn`) on first
+    /// use, and that fetch started now, beside whatever runs next (the Lambda runtime): the
+    /// cold start does not wait for it. Without an ARN, the configured key.
+    pub fn aws_with_deferred_key(
+        sdk: &SdkConfig,
+        config: &Config,
+        key_arn: Option<String>,
+    ) -> Result<Arc<Self>> {
+        let Some(arn) = key_arn else {
+            return Self::aws(sdk, config);
+        };
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.require_queue_url()?);
+        let store = dynamo_store(sdk, config);
+        let client = aws_sdk_secretsmanager::Client::new(sdk);
+        let configured = config.previous_secrets_keys.clone();
+        let fetch: crate::crypto::FetchKeys = Box::new(move || {
+            let (client, arn, configured) = (client.clone(), arn.clone(), configured.clone());
+            Box::pin(async move {
+                let (current, mut previous) = fetch_keys(&client, &arn).await?;
+                previous.extend(configured);
+                SecretBox::with_previous(current.expose(), &previous)
+            })
+        });
+        let intake = Arc::new(Self {
+            links: store.clone(),
+            tenants: store,
+            queue: Arc::new(queue),
+            secrets: crate::crypto::KeyRing::deferred(fetch),
+            cache: Arc::new(LinkCache::new(config.link_cache_ttl)),
+            max_message_bytes: config.max_message_bytes,
+        });
+        let early = intake.clone();
+        tokio::spawn(async move {
+            if let Err(e) = early.secrets.get().await {
+                tracing::warn!(error = %e, "the application key could not be read yet; the first delivery that needs it will try again");
+            }
+        });
+        Ok(intake)
     }
 }
 

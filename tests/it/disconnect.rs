@@ -508,7 +508,7 @@ async fn another_containers_cache_lets_a_revoked_secret_through_for_at_most_its_
         &config,
     )
     .unwrap();
-    elsewhere.secrets = app.services.secrets.clone();
+    elsewhere.secrets = woolink::crypto::KeyRing::ready(app.services.secrets.clone());
     let elsewhere = Arc::new(elsewhere);
     let body = php_json(&order(1, "processing", "2026-11-23T18:00:00"));
     let sig = woolink::intake::woo_signature(secret.as_bytes(), &body);

@@ -54,8 +54,9 @@ fn intake_app() -> axum::Router {
             status: LinkStatus::Connected,
             trigger_statuses: TriggerStatus::defaults(),
             webhook_secret: Some(
-                intake
-                    .secrets
+                config
+                    .secret_box()
+                    .unwrap()
                     .seal(SECRET, &woolink::secrets::Sealing::Webhook(&id).context())
                     .unwrap(),
             ),

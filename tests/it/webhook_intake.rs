@@ -368,7 +368,7 @@ async fn an_sqs_outage_answers_503_and_queues_nothing() {
         &config,
     )
     .unwrap();
-    intake.secrets = app.services.secrets.clone();
+    intake.secrets = woolink::crypto::KeyRing::ready(app.services.secrets.clone());
     let sig = woo_signature(b"s3cretAbc", body);
     let err = intake
         .accept(UnverifiedDelivery {
@@ -398,7 +398,7 @@ async fn an_sqs_outage_answers_503_and_queues_nothing() {
         &config,
     )
     .unwrap();
-    intake.secrets = app.services.secrets.clone();
+    intake.secrets = woolink::crypto::KeyRing::ready(app.services.secrets.clone());
     let webhook = woolink::api::webhook_app(Arc::new(intake));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -420,4 +420,96 @@ async fn an_sqs_outage_answers_503_and_queues_nothing() {
         a.body
     );
     assert!(take_all(&app).await.is_empty());
+}
+
+/// The webhook function reads the application key beside the runtime, not before it: a
+/// ping and an unknown store need no key; a delivery that needs it while Secrets Manager
+/// cannot give it is a 503 (WooCommerce's delivery fails, the reconciliation poll finds the
+/// order), and the next delivery reads it again and goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_application_key_is_read_on_first_need_and_again_after_a_failure() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use woolink::intake::Intake;
+
+    let app = TestApp::spawn(Backend::Dynamo).await;
+    install_link(&app, "st_a1", "s3cretAbc", false).await;
+    let sdk = moto_sdk_config().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let name = unique_name("app-key");
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (client, arn, counted) = (secrets.clone(), name.clone(), fetches.clone());
+    let mut intake = Intake::new(
+        app.services.repos.links.clone(),
+        app.services.repos.tenants.clone(),
+        app.queue.clone(),
+        app.config(),
+    )
+    .unwrap();
+    intake.secrets = woolink::crypto::KeyRing::deferred(Box::new(move || {
+        let (client, arn, counted) = (client.clone(), arn.clone(), counted.clone());
+        Box::pin(async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let (current, previous) = woolink::wiring::fetch_keys(&client, &arn).await?;
+            woolink::crypto::SecretBox::with_previous(current.expose(), &previous)
+        })
+    }));
+    let webhook = woolink::api::webhook_app(Arc::new(intake));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, webhook).await });
+    let body = br#"{"id":5,"date_modified_gmt":"2026-11-23T10:00:00"}"#;
+    let sig = woo_signature(b"s3cretAbc", body);
+    let http = reqwest::Client::new();
+    let deliver = |store: &'static str, topic: Option<&'static str>, body: Vec<u8>| {
+        let (http, sig) = (http.clone(), sig.clone());
+        async move {
+            let mut r = http
+                .post(format!("http://{addr}/v1/webhooks/woocommerce/{store}"))
+                .header("x-wc-webhook-signature", sig)
+                .body(body);
+            r = match topic {
+                Some(t) => r
+                    .header("content-type", "application/json")
+                    .header("x-wc-webhook-topic", t),
+                None => r.header("content-type", "application/x-www-form-urlencoded"),
+            };
+            Answer::from(r.send().await.unwrap()).await
+        }
+    };
+
+    // The key does not exist yet in Secrets Manager.
+    let ping = deliver("st_a1", None, b"webhook_id=7".to_vec()).await;
+    assert_eq!(ping.status, 200, "a ping needs no key");
+    deliver("st_nope", Some("order.updated"), body.to_vec())
+        .await
+        .error(404, "store_not_found");
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        0,
+        "nothing needed the key yet"
+    );
+    deliver("st_a1", Some("order.updated"), body.to_vec())
+        .await
+        .error(503, "service_unavailable");
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+
+    // The key appears: the next delivery reads it and is queued; later ones reuse it.
+    secrets
+        .create_secret()
+        .name(&name)
+        .secret_string(app.config().secrets_key.expose())
+        .send()
+        .await
+        .unwrap();
+    let a = deliver("st_a1", Some("order.updated"), body.to_vec()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "queued");
+    let a = deliver("st_a1", Some("order.updated"), body.to_vec()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "read once more, then kept"
+    );
 }
