@@ -7,6 +7,7 @@ a Runtime API served here, and time exec → its first GET /2018-06-01/runtime/i
 record, an unauthenticated disconnect), so what is measured is the binary itself.
 
 Usage: bench_cold_start.py BINARY_DIR [STARTS]
+       bench_cold_start.py BINARY_DIR --secret-on MOTO_URL [STARTS]   (the key in Secrets Manager)
 """
 import json
 import os
@@ -58,6 +59,7 @@ class RuntimeApi:
     def __init__(self):
         self.lock = threading.Condition()
         self.first_next = None
+        self.first_response = None
         self.events = []
         self.responses = 0
         # Each start is a generation; requests of a killed process's generation give up.
@@ -100,6 +102,8 @@ class RuntimeApi:
                 with api.lock:
                     if "/invocation/" in self.path:
                         api.responses += 1
+                        if api.first_response is None:
+                            api.first_response = time.perf_counter()
                         api.lock.notify_all()
                 self.send_response(202)
                 self.send_header("Content-Length", "0")
@@ -119,6 +123,7 @@ class RuntimeApi:
             self.generation += 1
             self.lock.notify_all()
             self.first_next = None
+            self.first_response = None
             self.events = list(events)
             self.responses = 0
 
@@ -190,5 +195,53 @@ def main(bin_dir, starts):
         json.dump(rows, f, indent=2)
 
 
+def with_secret(bin_dir, starts, moto):
+    """Cold start in the deployed configuration: the application key in Secrets Manager (on the
+    moto server at `moto`), WOOLINK_SECRETS_KEY_ARN instead of the key. For the webhook (which
+    reads the key beside the runtime) and connect (which reads it before), time exec → first
+    /next and exec → first response (a WooCommerce ping for the webhook, a malformed request
+    for connect: neither needs the key)."""
+    import boto3
+    sm = boto3.client("secretsmanager", endpoint_url=moto, region_name="us-east-1",
+                      aws_access_key_id="bench", aws_secret_access_key="bench")
+    arn = sm.create_secret(Name=f"bench-key-{os.getpid()}",
+                           SecretString="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")["ARN"]
+    api = RuntimeApi()
+    print(f"cold start with the key in Secrets Manager (moto at {moto}), {starts} starts each")
+    print(f"{'function':<12} {'→ /next median':>15} {'max':>7} {'→ response median':>18} {'max':>7}")
+    rows = {}
+    for name in ["webhook", "connect"]:
+        binary = os.path.join(bin_dir, name)
+        nexts, answers = [], []
+        for _ in range(starts):
+            api.reset([FUNCTIONS[name]])
+            env = env_for(api.port, name)
+            del env["WOOLINK_SECRETS_KEY"]
+            env.update({"WOOLINK_SECRETS_KEY_ARN": arn, "AWS_ENDPOINT_URL": moto, "AWS_MAX_ATTEMPTS": "3"})
+            t0 = time.perf_counter()
+            p = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with api.lock:
+                api.lock.wait_for(lambda: api.first_next is not None, timeout=10)
+                first = api.first_next
+                api.lock.wait_for(lambda: api.responses >= 1, timeout=10)
+                answered = api.first_response
+            p.kill()
+            p.wait()
+            if first is None or answered is None:
+                raise SystemExit(f"{name} did not answer its first event")
+            nexts.append((first - t0) * 1000)
+            answers.append((answered - t0) * 1000)
+        rows[name] = {"next_median_ms": statistics.median(nexts), "next_max_ms": max(nexts),
+                      "response_median_ms": statistics.median(answers), "response_max_ms": max(answers)}
+        r = rows[name]
+        print(f"{name:<12} {r['next_median_ms']:>15.2f} {r['next_max_ms']:>7.2f} "
+              f"{r['response_median_ms']:>18.2f} {r['response_max_ms']:>7.2f}", flush=True)
+    with open(os.path.join(ROOT, "target", "cold-start-secret.json"), "w") as f:
+        json.dump(rows, f, indent=2)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 21)
+    if len(sys.argv) > 3 and sys.argv[2] == "--secret-on":
+        with_secret(sys.argv[1], int(sys.argv[4]) if len(sys.argv) > 4 else 21, sys.argv[3])
+    else:
+        main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 21)

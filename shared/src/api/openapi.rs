@@ -644,6 +644,7 @@ pub async fn serve() -> impl IntoResponse {
 }
 
 /// The statuses each operation documents, by (method, route template).
+#[cfg(debug_assertions)]
 fn documented_statuses() -> &'static std::collections::HashMap<(String, String), Vec<u16>> {
     static STATUSES: OnceLock<std::collections::HashMap<(String, String), Vec<u16>>> =
         OnceLock::new();

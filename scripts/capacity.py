@@ -1,0 +1,227 @@
+"""woolink's capacity model: writes CAPACITY.md from the parameters below and template.yaml.
+
+For a Black-Friday peak and for that whole day: requests per second, Lambda concurrency by
+function, SQS throughput, DynamoDB write and read units by key with the hottest store's share,
+the template's throttles and limits against what the peak needs, the quotas to raise before the
+day, and the cost. Per-delivery figures are the measured ones (BENCHMARKS.md sections 2-4); the
+template's settings are read from template.yaml, so the model and the deployment cannot differ.
+
+Usage: capacity.py           print the model
+       capacity.py --write   write CAPACITY.md
+       capacity.py --check   fail when CAPACITY.md is not what the model says (CI)
+"""
+import math
+import pathlib
+import sys
+
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+# --- The day (assumptions; change them and re-run) -----------------------------------------
+PEAK_ORDERS_PER_S = 2000          # orders reaching a trigger status per second at the peak
+STORES = 50_000
+TENANTS = 3
+TOP_STORE_SHARE = 0.05            # the biggest store's share of all orders
+DELIVERIES_PER_ORDER = 1.5        # order.created, plus the updates an order gets that day
+OTHER_WEBHOOKS_PER_ORDER = 1.0    # deliveries woolink ignores (status changes out of scope)
+DAY_ORDERS = 40_000_000           # orders that day (the peak lasts about an hour)
+
+# --- Measured per delivery (BENCHMARKS.md) --------------------------------------------------
+WEBHOOK_MS = 15                   # webhook function duration, warm (verify, one SendMessage)
+WORKER_MS_PER_BATCH = 200         # a worker invocation: a batch of 10 delivered at once to a
+WORKER_BATCH = 10                 # tenant answering in ~150 ms
+SQS_REQUESTS_PER_DELIVERY = 1.20  # send, receive/10, delete batch/10 (section 4)
+WCU_PER_DELIVERY = 4.25           # section 4: 4 (new orders) to 4.5 (half updates)
+RCU_PER_DELIVERY = 0.52
+# The orderState index (issue 20): a delivery's first put inserts the order's index entry
+# (…#queued), the second moves it (…#synced): a delete and an insert. Index writes are billed
+# as table writes; moto does not bill, so section 4 does not count them.
+INDEX_WCU_PER_DELIVERY = 3
+ITEM_KB = 1.0                     # order record, < 1 KB for a new order
+
+# --- List prices, us-east-1 (BENCHMARKS.md section 4) ---------------------------------------
+PRICE = {
+    "api": 1.00 / 1e6,            # HTTP API request
+    "lambda_req": 0.20 / 1e6,
+    "lambda_gbs": 0.0000133334,   # arm64
+    "sqs": 0.40 / 1e6,
+    "wru": 0.625 / 1e6,
+    "rru": 0.125 / 1e6,
+}
+WEBHOOK_GB = 0.25
+WORKER_GB = 0.25
+
+# --- Service limits (AWS defaults at the time of writing; check the account's) ---------------
+LIMITS = {
+    "api_account_rps": 10_000,    # API Gateway account throttle, per region
+    "lambda_concurrency": 1_000,  # Lambda concurrent executions, per region
+    "partition_wcu": 1_000,       # DynamoDB per-partition write throughput
+    "partition_rcu": 3_000,
+}
+
+
+def template_defaults():
+    sam = yaml_parse((ROOT / "template.yaml").read_text())
+    return {k: v.get("Default") for k, v in sam["Parameters"].items()}
+
+
+def model():
+    t = template_defaults()
+    webhook_rps = PEAK_ORDERS_PER_S * (DELIVERIES_PER_ORDER + OTHER_WEBHOOKS_PER_ORDER)
+    delivery_rps = PEAK_ORDERS_PER_S * DELIVERIES_PER_ORDER
+    top_store_rps = webhook_rps * TOP_STORE_SHARE
+    top_store_deliveries = delivery_rps * TOP_STORE_SHARE
+
+    webhook_conc = math.ceil(webhook_rps * WEBHOOK_MS / 1000)
+    worker_conc = math.ceil(delivery_rps / WORKER_BATCH * WORKER_MS_PER_BATCH / 1000)
+    worker_max = int(t["WorkerMaximumConcurrency"])
+    worker_capacity = worker_max * WORKER_BATCH * 1000 / WORKER_MS_PER_BATCH
+    sqs_rps = delivery_rps * SQS_REQUESTS_PER_DELIVERY
+    wcu = delivery_rps * (WCU_PER_DELIVERY + INDEX_WCU_PER_DELIVERY)
+    top_index_wcu = top_store_deliveries * 2  # STORE#<id>#queued: an insert and a delete each
+    rcu = delivery_rps * RCU_PER_DELIVERY
+    top_wcu = top_store_deliveries * WCU_PER_DELIVERY
+    top_rcu = top_store_deliveries * RCU_PER_DELIVERY
+
+    day_deliveries = DAY_ORDERS * DELIVERIES_PER_ORDER
+    day_webhooks = DAY_ORDERS * (DELIVERIES_PER_ORDER + OTHER_WEBHOOKS_PER_ORDER)
+    cost = {
+        "API Gateway": day_webhooks * PRICE["api"],
+        "Lambda": (day_webhooks + day_deliveries / WORKER_BATCH) * PRICE["lambda_req"]
+        + (day_webhooks * WEBHOOK_MS / 1000 * WEBHOOK_GB
+           + day_deliveries / WORKER_BATCH * WORKER_MS_PER_BATCH / 1000 * WORKER_GB) * PRICE["lambda_gbs"],
+        "SQS": day_deliveries * SQS_REQUESTS_PER_DELIVERY * PRICE["sqs"],
+        "DynamoDB writes (table)": day_deliveries * WCU_PER_DELIVERY * PRICE["wru"],
+        "DynamoDB writes (orderState index)": day_deliveries * INDEX_WCU_PER_DELIVERY * PRICE["wru"],
+        "DynamoDB reads": day_deliveries * RCU_PER_DELIVERY * PRICE["rru"],
+    }
+    per_million = {k: v / day_deliveries * 1e6 for k, v in cost.items()}
+
+    rows = {
+        "webhook_rps": webhook_rps, "delivery_rps": delivery_rps, "top_store_rps": top_store_rps,
+        "webhook_conc": webhook_conc, "worker_conc": worker_conc, "worker_max": worker_max,
+        "worker_capacity": worker_capacity, "sqs_rps": sqs_rps, "wcu": wcu, "rcu": rcu,
+        "top_wcu": top_wcu, "top_rcu": top_rcu, "top_index_wcu": top_index_wcu, "cost": cost, "per_million": per_million,
+        "day_deliveries": day_deliveries, "t": t,
+    }
+    return rows
+
+
+def checks(m):
+    t = m["t"]
+    rate = int(t["WebhookRateLimit"])
+    reserved = int(t["WebhookReservedConcurrency"])
+    out = [
+        ("webhook route throttle (WebhookRateLimit)", f"{rate:,}/s",
+         f"{m['webhook_rps']:,.0f}/s", rate >= m["webhook_rps"],
+         f"raise WebhookRateLimit to {math.ceil(m['webhook_rps'] * 1.5 / 100) * 100:,}"),
+        ("webhook reserved concurrency", f"{reserved}", f"{m['webhook_conc']}",
+         reserved >= m["webhook_conc"], f"raise WebhookReservedConcurrency to {m['webhook_conc'] * 2}"),
+        ("worker instances (WorkerMaximumConcurrency)", f"{m['worker_max']} ({m['worker_capacity']:,.0f} deliveries/s)",
+         f"{m['worker_conc']} ({m['delivery_rps']:,.0f} deliveries/s)", m["worker_max"] >= m["worker_conc"],
+         f"raise WorkerMaximumConcurrency to {math.ceil(m['worker_conc'] * 1.5)}"),
+        ("API Gateway account throttle", f"{LIMITS['api_account_rps']:,}/s", f"{m['webhook_rps']:,.0f}/s",
+         LIMITS["api_account_rps"] >= m["webhook_rps"] * 1.2, "ask AWS to raise the account's API Gateway throttle"),
+        ("Lambda concurrency (region)", f"{LIMITS['lambda_concurrency']:,}",
+         f"{m['webhook_conc'] + m['worker_conc']:,} (webhook + worker)",
+         LIMITS["lambda_concurrency"] >= (m["webhook_conc"] + m["worker_conc"]) * 1.5,
+         "ask AWS to raise concurrent executions"),
+        ("hottest store's partition, writes", f"{LIMITS['partition_wcu']:,} WCU/s",
+         f"{m['top_wcu']:,.0f} WCU/s", LIMITS["partition_wcu"] >= m["top_wcu"],
+         "spread the store's items over more partition keys"),
+        ("hottest store's index key (`STORE#<id>#queued`)", f"{LIMITS['partition_wcu']:,} WCU/s",
+         f"{m['top_index_wcu']:,.0f} WCU/s", LIMITS["partition_wcu"] >= m["top_index_wcu"],
+         "spread the index key over shards"),
+        ("hottest store's partition, reads", f"{LIMITS['partition_rcu']:,} RCU/s",
+         f"{m['top_rcu']:,.0f} RCU/s", LIMITS["partition_rcu"] >= m["top_rcu"],
+         "spread the store's items over more partition keys"),
+    ]
+    return out
+
+
+def markdown(m):
+    t = m["t"]
+    lines = [
+        "# Capacity",
+        "",
+        "Written by `scripts/capacity.py --write` from its parameters and `template.yaml`'s",
+        "defaults; CI (`scripts/check-template`) fails when this file is not what the script says.",
+        "Per-delivery figures are the measured ones (BENCHMARKS.md sections 2-4); prices are",
+        "us-east-1 list prices (re-check before relying on them).",
+        "",
+        "## The day",
+        "",
+        f"- Peak: **{PEAK_ORDERS_PER_S:,} orders/s** across {STORES:,} stores and {TENANTS} tenants;"
+        f" the biggest store has {TOP_STORE_SHARE:.0%} of the orders.",
+        f"- Each order is delivered {DELIVERIES_PER_ORDER} times on average (created, then updates),"
+        f" and WooCommerce sends {OTHER_WEBHOOKS_PER_ORDER} more webhook per order that woolink ignores.",
+        f"- The day: {DAY_ORDERS:,} orders, {m['day_deliveries']:,.0f} deliveries.",
+        "",
+        "## At the peak, per service",
+        "",
+        "| service | load |",
+        "|---|---|",
+        f"| API Gateway (webhook route) | {m['webhook_rps']:,.0f} requests/s |",
+        f"| webhook function | {m['webhook_conc']} concurrent ({WEBHOOK_MS} ms each) |",
+        f"| orders queue (SQS) | {m['delivery_rps']:,.0f} messages/s, {m['sqs_rps']:,.0f} requests/s |",
+        f"| sync-worker | {m['worker_conc']} concurrent ({WORKER_MS_PER_BATCH} ms per batch of {WORKER_BATCH}) |",
+        f"| DynamoDB, table and index | {m['wcu']:,.0f} WCU/s ({INDEX_WCU_PER_DELIVERY} of each delivery's {WCU_PER_DELIVERY + INDEX_WCU_PER_DELIVERY} to the orderState index), {m['rcu']:,.0f} RCU/s (on demand) |",
+        f"| DynamoDB, hottest key (`STORE#<id>`: its orders, counters and lag buckets) | {m['top_wcu']:,.0f} WCU/s, {m['top_rcu']:,.0f} RCU/s ({m['top_store_rps']:,.0f} webhooks/s) |",
+        "",
+        "## Settings and quotas against the peak",
+        "",
+        "| what | set or allowed | the peak needs | holds | before the day |",
+        "|---|---|---|---|---|",
+    ]
+    for what, have, need, ok, fix in checks(m):
+        lines.append(f"| {what} | {have} | {need} | {'yes' if ok else '**no**'} | {'—' if ok else fix} |")
+    lines += [
+        "",
+        f"Template defaults read: WebhookRateLimit {t['WebhookRateLimit']}, ApiRateLimit"
+        f" {t['ApiRateLimit']}, LoginRateLimit {t['LoginRateLimit']}, WebhookReservedConcurrency"
+        f" {t['WebhookReservedConcurrency']}, WorkerMaximumConcurrency {t['WorkerMaximumConcurrency']},"
+        f" CatchUpMaximumConcurrency {t['CatchUpMaximumConcurrency']}, PollMinutes {t['PollMinutes']}.",
+        "A `no` is a parameter to set at deploy (`sam deploy --parameter-overrides …`) or a quota to",
+        "ask AWS for, weeks before the day; the defaults are sized for an ordinary day.",
+        "",
+        "## Cost of the day",
+        "",
+        "| service | $ that day | $ per million deliveries |",
+        "|---|---|---|",
+    ]
+    total = 0.0
+    for k, v in m["cost"].items():
+        total += v
+        lines.append(f"| {k} | {v:,.2f} | {m['per_million'][k]:.2f} |")
+    lines.append(f"| **total** | **{total:,.2f}** | **{total / m['day_deliveries'] * 1e6:.2f}** |")
+    lines += [
+        "",
+        "The target is $2 per million deliveries (issue 22); the model shows where it is lost:",
+        "API Gateway charges every webhook, including those woolink ignores, and DynamoDB",
+        "writes about seven units per delivery: two order puts, a counter and a lag bucket on the",
+        "table, and three on the orderState index. One order write per delivery instead of two,",
+        "the index entry written once (at the outcome) and a function URL instead of API",
+        "Gateway are the levers (issue 22).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main():
+    m = model()
+    text = markdown(m)
+    target = ROOT / "CAPACITY.md"
+    if "--write" in sys.argv:
+        target.write_text(text)
+    elif "--check" in sys.argv:
+        if not target.exists() or target.read_text() != text:
+            print("CAPACITY.md is not what scripts/capacity.py says: run scripts/capacity.py --write")
+            sys.exit(1)
+        print("CAPACITY.md: up to date")
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
