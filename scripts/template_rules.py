@@ -463,6 +463,9 @@ def operations_rules(sam, res, glob, cfn, sam_path):
         check(a.get("Namespace") == "AWS/Lambda" and a.get("MetricName") == metric
               and a.get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": "WebhookFunction"}}],
               f"an alarm on the webhook function's {metric.lower()}")
+    hook_env = res["WebhookFunction"]["Properties"]["Environment"]["Variables"]
+    check(hook_env.get("WOOLINK_STORE_INTAKE_RATE") == {"Ref": "StoreIntakeRate"},
+          "the intake limits each store's deliveries (StoreIntakeRate)")
     topic = res.get("AlarmEmailTopic", {})
     check(topic.get("Condition") == "HasAlarmEmail"
           and topic.get("Properties", {}).get("Subscription") == [{"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}],

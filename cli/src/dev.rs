@@ -203,6 +203,12 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             None => StoreRate::DEFAULT,
             Some(v) => StoreRate::parse(&v).ok_or("WOOLINK_STORE_RATE must be like 5/10")?,
         },
+        store_intake_rate: match env("WOOLINK_STORE_INTAKE_RATE") {
+            None => None,
+            Some(v) => {
+                Some(StoreRate::parse(&v).ok_or("WOOLINK_STORE_INTAKE_RATE must be like 50/200")?)
+            }
+        },
         poll_overlap: DEFAULT_POLL_OVERLAP,
         catchup_pages_per_job: woolink::config::DEFAULT_CATCHUP_PAGES_PER_JOB,
     };

@@ -63,6 +63,9 @@ pub struct Config {
     pub shipments_dlq_url: Option<String>,
     /// Calls per second and burst to one store (`WOOLINK_STORE_RATE`, `5/10`).
     pub store_rate: crate::politeness::StoreRate,
+    /// Verified deliveries per second and burst one store may make to one intake instance
+    /// (`WOOLINK_STORE_INTAKE_RATE`, e.g. `50/200`); past it, 429. None: no limit.
+    pub store_intake_rate: Option<crate::politeness::StoreRate>,
     /// How far before its watermark a poll reads again (`WOOLINK_POLL_OVERLAP_SECS`, 120).
     pub poll_overlap: Duration,
     /// Store pages (100 orders each) one catch-up job reads before it hands on to the next
@@ -249,6 +252,14 @@ impl Config {
                 Some(v) => crate::politeness::StoreRate::parse(&v).ok_or_else(|| {
                     Error::internal("WOOLINK_STORE_RATE must be `per-second` or `per-second/burst`")
                 })?,
+            },
+            store_intake_rate: match env("WOOLINK_STORE_INTAKE_RATE") {
+                None => None,
+                Some(v) => Some(crate::politeness::StoreRate::parse(&v).ok_or_else(|| {
+                    Error::internal(
+                        "WOOLINK_STORE_INTAKE_RATE must be `per-second` or `per-second/burst`",
+                    )
+                })?),
             },
             poll_overlap: env_secs("WOOLINK_POLL_OVERLAP_SECS", DEFAULT_POLL_OVERLAP)?,
             catchup_pages_per_job: match env("WOOLINK_CATCHUP_PAGES_PER_JOB") {

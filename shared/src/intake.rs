@@ -241,6 +241,54 @@ impl crate::ports::LinkChanges for LinkCache {
     }
 }
 
+/// Verified deliveries a store may make to this instance: a token bucket per store, so a store
+/// flooding its webhook (a plugin in a loop) is answered 429 without spending anyone else's
+/// share. Only deliveries that carry the store's signature count: a stranger cannot spend a
+/// store's budget with junk. Per instance, like every limit kept in a process.
+pub struct IntakeLimit {
+    rate: crate::politeness::StoreRate,
+    buckets: std::sync::Mutex<std::collections::HashMap<StoreId, (f64, std::time::Instant)>>,
+}
+
+/// Stores remembered before the full buckets are forgotten.
+const MAX_LIMITED_STORES: usize = 50_000;
+
+impl IntakeLimit {
+    pub fn new(rate: crate::politeness::StoreRate) -> Self {
+        Self {
+            rate,
+            buckets: Default::default(),
+        }
+    }
+
+    /// Takes one delivery's token, or says how long until there is one.
+    pub fn take(&self, store: &StoreId) -> std::result::Result<(), std::time::Duration> {
+        let now = std::time::Instant::now();
+        let rate = self.rate;
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() >= MAX_LIMITED_STORES && !buckets.contains_key(store) {
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate.per_second < rate.burst
+            });
+        }
+        let (tokens, at) = buckets.entry(store.clone()).or_insert((rate.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * rate.per_second).min(rate.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(std::time::Duration::from_secs_f64(
+                (1.0 - *tokens) / rate.per_second,
+            ))
+        }
+    }
+}
+
 /// The intake's dependencies: link reads and queue sends, nothing else.
 pub struct Intake {
     pub links: Arc<dyn Links>,
@@ -250,6 +298,8 @@ pub struct Intake {
     pub cache: Arc<LinkCache>,
     /// Largest message the queue accepts, in bytes.
     pub max_message_bytes: usize,
+    /// Verified deliveries per store (`WOOLINK_STORE_INTAKE_RATE`); none: no limit.
+    pub limit: Option<IntakeLimit>,
 }
 
 /// What the intake did with a delivery.
@@ -324,6 +374,21 @@ impl Intake {
             ));
         }
         let verified = link.verifier.verify(delivery)?;
+        if let Some(limit) = &self.limit {
+            if let Err(wait) = limit.take(&verified.store_id) {
+                crate::metrics::emit(
+                    &link.tenant,
+                    Some(("Reason", "store_rate_limited")),
+                    &[(Metric::OrdersSkipped, 1.0)],
+                );
+                return Err(Error::new(
+                    ErrorKind::TooManyAttempts {
+                        retry_after_secs: wait.as_secs().max(1),
+                    },
+                    "this store sends more deliveries than woolink takes from one store; the reconciliation poll will pick up what was refused",
+                ));
+            }
+        }
         self.enqueue(&link, verified).await
     }
 

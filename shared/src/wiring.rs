@@ -419,6 +419,9 @@ impl Intake {
             secrets: crate::crypto::KeyRing::ready(config.secret_box()?),
             cache: Arc::new(LinkCache::new(config.link_cache_ttl)),
             max_message_bytes: config.max_message_bytes,
+            limit: config
+                .store_intake_rate
+                .map(crate::intake::IntakeLimit::new),
         })
     }
 
@@ -464,6 +467,9 @@ impl Intake {
             secrets: crate::crypto::KeyRing::deferred(fetch),
             cache: Arc::new(LinkCache::new(config.link_cache_ttl)),
             max_message_bytes: config.max_message_bytes,
+            limit: config
+                .store_intake_rate
+                .map(crate::intake::IntakeLimit::new),
         });
         let early = intake.clone();
         tokio::spawn(async move {

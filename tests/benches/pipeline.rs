@@ -153,6 +153,7 @@ async fn main() {
         shipments_queue_url: None,
         shipments_dlq_url: None,
         store_rate: woolink::politeness::StoreRate::DEFAULT,
+        store_intake_rate: None,
         poll_overlap: woolink::config::DEFAULT_POLL_OVERLAP,
         catchup_pages_per_job: woolink::config::DEFAULT_CATCHUP_PAGES_PER_JOB,
     };

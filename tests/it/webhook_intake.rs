@@ -333,11 +333,87 @@ async fn rotation_and_disconnect_are_seen_within_the_cache_ttl(backend: Backend)
     );
 }
 
+/// A store flooding its webhook (a plugin in a loop) is answered 429 with `Retry-After` past
+/// its share, and only it: another store goes on, and a stranger's unsigned junk for the
+/// flooding store's URL spends none of its share.
+async fn a_flooding_store_is_refused_alone(backend: Backend) {
+    use std::sync::Arc;
+    use woolink::intake::Intake;
+
+    let app = TestApp::spawn(backend).await;
+    install_link(&app, "st_a1", "s3cretAbc", false).await;
+    install_link(&app, "st_b1", "s3cretBcd", false).await;
+    let mut config = app.config().clone();
+    config.store_intake_rate = woolink::politeness::StoreRate::parse("0.5/3");
+    let mut intake = Intake::new(
+        app.services.repos.links.clone(),
+        app.services.repos.tenants.clone(),
+        app.queue.clone(),
+        &config,
+    )
+    .unwrap();
+    intake.secrets = woolink::crypto::KeyRing::ready(app.services.secrets.clone());
+    let webhook = woolink::api::webhook_app(Arc::new(intake));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, webhook).await });
+    let http = reqwest::Client::new();
+    let send = |store: &'static str, secret: &'static [u8], id: u64| {
+        let http = http.clone();
+        async move {
+            let body = format!(r#"{{"id":{id},"date_modified_gmt":"2026-11-23T10:00:00"}}"#);
+            let r = http
+                .post(format!("http://{addr}/v1/webhooks/woocommerce/{store}"))
+                .header("content-type", "application/json")
+                .header("x-wc-webhook-topic", "order.updated")
+                .header(
+                    "x-wc-webhook-signature",
+                    woo_signature(secret, body.as_bytes()),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            Answer::from(r).await
+        }
+    };
+    // Junk first: unsigned, it is refused 401 and spends nothing.
+    for _ in 0..10 {
+        let r = http
+            .post(format!("http://{addr}/v1/webhooks/woocommerce/st_a1"))
+            .header("content-type", "application/json")
+            .header("x-wc-webhook-topic", "order.updated")
+            .header("x-wc-webhook-signature", "AAAA")
+            .body(r#"{"id":1}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    // Ten at once from st_a1: its burst of three goes through, the rest are told to wait.
+    let answers = futures::future::join_all((1..=10).map(|i| send("st_a1", b"s3cretAbc", i))).await;
+    let ok = answers.iter().filter(|a| a.status == 200).count();
+    assert_eq!(ok, 3, "the burst");
+    for a in answers.iter().filter(|a| a.status != 200) {
+        a.error(429, "too_many_attempts");
+        let wait: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=2).contains(&wait), "retry after {wait}");
+    }
+    // st_b1 is not held back by st_a1.
+    for i in 1..=3 {
+        assert_eq!(send("st_b1", b"s3cretBcd", 100 + i).await.status, 200);
+    }
+    // Three accepted from st_a1 and three from st_b1 reached the queue, nothing else.
+    let (visible, in_flight) = app.queue.depth().await.unwrap();
+    assert_eq!(visible + in_flight, 6);
+}
+
 both_backends!(
     exact_delivery_becomes_one_message,
     pings_and_refusals,
     oversized_orders,
     rotation_and_disconnect_are_seen_within_the_cache_ttl,
+    a_flooding_store_is_refused_alone,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

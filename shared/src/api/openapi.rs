@@ -335,7 +335,7 @@ errors!(
     /// WooCommerce's deliveries.
     WebhookErrors, html = false,
     [InvalidRequest, InvalidSignature, TenantInactive, StoreNotFound, StoreDisconnected,
-        PayloadTooLarge, UnsupportedMediaType]
+        PayloadTooLarge, UnsupportedMediaType, TooManyAttempts { retry_after_secs: 0 }]
 );
 errors!(
     /// WooCommerce's consent callback.

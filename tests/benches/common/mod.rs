@@ -96,6 +96,7 @@ pub fn bench_config(store_rate: woolink::politeness::StoreRate) -> woolink::conf
         shipments_queue_url: None,
         shipments_dlq_url: None,
         store_rate,
+        store_intake_rate: None,
         poll_overlap: woolink::config::DEFAULT_POLL_OVERLAP,
         // The template's value.
         catchup_pages_per_job: 20,

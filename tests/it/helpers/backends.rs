@@ -153,6 +153,7 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
             per_second: 10_000.0,
             burst: 10_000.0,
         },
+        store_intake_rate: None,
         poll_overlap: woolink::config::DEFAULT_POLL_OVERLAP,
         catchup_pages_per_job: woolink::config::DEFAULT_CATCHUP_PAGES_PER_JOB,
     }
