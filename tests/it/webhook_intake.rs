@@ -13,6 +13,15 @@ use woolink::model::LinkStatus;
 use crate::both_backends;
 use crate::helpers::*;
 
+/// The webhook function's app over `intake`, on a loopback port.
+async fn serve_intake(intake: woolink::intake::Intake) -> std::net::SocketAddr {
+    let webhook = woolink::api::webhook_app(std::sync::Arc::new(intake));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, webhook).await });
+    addr
+}
+
 fn unverified(body: &[u8], signature: Option<&str>) -> UnverifiedDelivery {
     UnverifiedDelivery {
         store_id: StoreId::parse("st_a1").unwrap(),
@@ -337,7 +346,6 @@ async fn rotation_and_disconnect_are_seen_within_the_cache_ttl(backend: Backend)
 /// its share, and only it: another store goes on, and a stranger's unsigned junk for the
 /// flooding store's URL spends none of its share.
 async fn a_flooding_store_is_refused_alone(backend: Backend) {
-    use std::sync::Arc;
     use woolink::intake::Intake;
 
     let app = TestApp::spawn(backend).await;
@@ -353,10 +361,7 @@ async fn a_flooding_store_is_refused_alone(backend: Backend) {
     )
     .unwrap();
     intake.secrets = woolink::crypto::KeyRing::ready(app.services.secrets.clone());
-    let webhook = woolink::api::webhook_app(Arc::new(intake));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, webhook).await });
+    let addr = serve_intake(intake).await;
     let http = reqwest::Client::new();
     let send = |store: &'static str, secret: &'static [u8], id: u64| {
         let http = http.clone();
@@ -475,10 +480,7 @@ async fn an_sqs_outage_answers_503_and_queues_nothing() {
     )
     .unwrap();
     intake.secrets = woolink::crypto::KeyRing::ready(app.services.secrets.clone());
-    let webhook = woolink::api::webhook_app(Arc::new(intake));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, webhook).await });
+    let addr = serve_intake(intake).await;
     let r = reqwest::Client::new()
         .post(format!("http://{addr}/v1/webhooks/woocommerce/st_a1"))
         .header("content-type", "application/json")
@@ -530,10 +532,7 @@ async fn the_application_key_is_read_on_first_need_and_again_after_a_failure() {
             woolink::crypto::SecretBox::with_previous(current.expose(), &previous)
         })
     }));
-    let webhook = woolink::api::webhook_app(Arc::new(intake));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, webhook).await });
+    let addr = serve_intake(intake).await;
     let body = br#"{"id":5,"date_modified_gmt":"2026-11-23T10:00:00"}"#;
     let sig = woo_signature(b"s3cretAbc", body);
     let http = reqwest::Client::new();
