@@ -400,12 +400,20 @@ impl Intake {
             }
             Prepared::Message(m) => m,
             Prepared::Product(change) => {
-                let message_id = self.queue.send(change.encode()).await?;
+                let message_id = self
+                    .queue
+                    .send_grouped(change.encode(), link.tenant.as_str())
+                    .await?;
                 tracing::info!(store = %change.store_id, product = change.product_id, topic = %change.topic, "product change queued");
                 return Ok(Outcome::ProductQueued { message_id });
             }
         };
-        let message_id = self.queue.send(prepared.body).await?;
+        // One fairness group per tenant: a tenant whose stores flood the queue (or whose
+        // endpoint is slow, so its messages pile up) does not delay the others' deliveries.
+        let message_id = self
+            .queue
+            .send_grouped(prepared.body, link.tenant.as_str())
+            .await?;
         let head = &prepared.head;
         tracing::info!(
             store = %head.store_id(), tenant = %head.tenant(), order = %head.order_id(),

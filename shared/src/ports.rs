@@ -281,6 +281,12 @@ pub struct Received {
 pub trait Queue: Send + Sync {
     /// Sends one message; returns its id once the queue has accepted it.
     async fn send(&self, body: String) -> Result<String>;
+    /// Sends one message in a fairness group (SQS fair queues: a standard queue's
+    /// `MessageGroupId`): when one group floods the queue, the others' messages are still
+    /// served first-come. Queues without groups send it as `send` does.
+    async fn send_grouped(&self, body: String, _group: &str) -> Result<String> {
+        self.send(body).await
+    }
     /// Sends one message that becomes visible only after `delay` (at most 15 minutes).
     async fn send_delayed(&self, body: String, delay: Duration) -> Result<String>;
     /// Sends several messages, in as few calls as the queue allows (SQS: 10 per call).

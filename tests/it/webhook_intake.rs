@@ -588,3 +588,53 @@ async fn the_application_key_is_read_on_first_need_and_again_after_a_failure() {
         "read once more, then kept"
     );
 }
+
+/// SQS fair queues: every delivery goes to the orders queue in its tenant's message group, so a
+/// tenant whose stores flood the queue (or whose endpoint is slow) does not hold up the others.
+#[tokio::test]
+async fn deliveries_are_queued_in_their_tenants_fairness_group() {
+    use std::sync::Arc;
+    use woolink::intake::Intake;
+    use woolink::queue::SqsQueue;
+
+    let app = TestApp::spawn(Backend::Dynamo).await;
+    install_link(&app, "st_a1", "s3cretAbc", false).await;
+    let client = aws_sdk_sqs::Client::new(&moto_sdk_config().await);
+    let (url, _) =
+        SqsQueue::create_with_dlq(&client, &unique_name("fair"), Duration::from_secs(30), 5)
+            .await
+            .unwrap();
+    let mut intake = Intake::new(
+        app.services.repos.links.clone(),
+        app.services.repos.tenants.clone(),
+        Arc::new(SqsQueue::new(client.clone(), url.clone())),
+        app.config(),
+    )
+    .unwrap();
+    intake.secrets = woolink::crypto::KeyRing::ready(app.services.secrets.clone());
+    let body = br#"{"id":5,"date_modified_gmt":"2026-11-23T10:00:00"}"#;
+    intake
+        .accept(UnverifiedDelivery {
+            store_id: StoreId::parse("st_a1").unwrap(),
+            topic: Some("order.updated".into()),
+            signature: Some(woo_signature(b"s3cretAbc", body)),
+            body: body.to_vec().into(),
+        })
+        .await
+        .unwrap();
+    let got = client
+        .receive_message()
+        .queue_url(&url)
+        .message_system_attribute_names(
+            aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+        )
+        .send()
+        .await
+        .unwrap();
+    let m = &got.messages()[0];
+    assert_eq!(
+        m.attributes().unwrap()[&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId],
+        "ACME"
+    );
+    assert!(m.body().unwrap().contains(r#""tenant":"ACME""#));
+}

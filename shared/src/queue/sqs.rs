@@ -104,6 +104,19 @@ impl Queue for SqsQueue {
         Ok(out.message_id.unwrap_or_default())
     }
 
+    async fn send_grouped(&self, body: String, group: &str) -> Result<String> {
+        let out = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_group_id(group)
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+
     async fn send_delayed(&self, body: String, delay: Duration) -> Result<String> {
         let out = self
             .client
