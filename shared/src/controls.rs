@@ -176,7 +176,9 @@ pub async fn resend(
     let queue = queue(ports)?;
     let found = ports.orders.get_order_sync(&link.store_id, order).await?;
     resendable(link, found.as_ref(), order)?;
-    queue.send(resend_message(link, order)?).await?;
+    queue
+        .send_grouped(resend_message(link, order)?, link.tenant.as_str())
+        .await?;
     ports
         .audits
         .record_audit(&entry(key, "resend", link, Some(order)))
@@ -221,7 +223,9 @@ pub async fn retry_failed(
             .map(|o| resend_message(link, o.order_id))
             .collect::<Result<Vec<_>>>()?;
         sent += bodies.len();
-        queue.send_many(bodies).await?;
+        queue
+            .send_many_grouped(bodies, link.tenant.as_str())
+            .await?;
         cursor = page.next;
         if cursor.is_none() {
             break;

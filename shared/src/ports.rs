@@ -289,6 +289,19 @@ pub trait Queue: Send + Sync {
     }
     /// Sends one message that becomes visible only after `delay` (at most 15 minutes).
     async fn send_delayed(&self, body: String, delay: Duration) -> Result<String>;
+    /// The same, in a fairness group.
+    async fn send_delayed_grouped(
+        &self,
+        body: String,
+        delay: Duration,
+        _group: &str,
+    ) -> Result<String> {
+        self.send_delayed(body, delay).await
+    }
+    /// Sends several messages in one fairness group, in as few calls as the queue allows.
+    async fn send_many_grouped(&self, bodies: Vec<String>, _group: &str) -> Result<()> {
+        self.send_many(bodies).await
+    }
     /// Sends several messages, in as few calls as the queue allows (SQS: 10 per call).
     async fn send_many(&self, bodies: Vec<String>) -> Result<()> {
         for body in bodies {

@@ -544,7 +544,11 @@ impl Worker {
         if link.paused_at.is_some() && link.is_connected() {
             self.ports
                 .queue
-                .send_delayed(body.to_owned(), self.settings.pause_recheck)
+                .send_delayed_grouped(
+                    body.to_owned(),
+                    self.settings.pause_recheck,
+                    link.tenant.as_str(),
+                )
                 .await?;
             tracing::info!(store = %head.store_id(), order = %head.order_id(), "store paused; order held");
             return Ok(());

@@ -637,4 +637,55 @@ async fn deliveries_are_queued_in_their_tenants_fairness_group() {
         "ACME"
     );
     assert!(m.body().unwrap().contains(r#""tenant":"ACME""#));
+    client
+        .delete_message()
+        .queue_url(&url)
+        .receipt_handle(m.receipt_handle().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    // The other ways orders reach the queue keep the group: batches (backfill, poll, retry
+    // failed; 12 here, two SendMessageBatch calls), and held messages (a paused store's).
+    use woolink::ports::Queue;
+    let queue = SqsQueue::new(client.clone(), url.clone());
+    queue
+        .send_many_grouped((0..12).map(|i| format!("batch {i}")).collect(), "ACME")
+        .await
+        .unwrap();
+    queue
+        .send_delayed_grouped("held".into(), Duration::ZERO, "OTHER")
+        .await
+        .unwrap();
+    let mut groups = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..10 {
+        let got = client
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+            )
+            .send()
+            .await
+            .unwrap();
+        for m in got.messages() {
+            let group = m
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                })
+                .cloned()
+                .unwrap_or_default();
+            *groups.entry(group).or_default() += 1;
+        }
+        if groups.values().sum::<usize>() == 13 {
+            break;
+        }
+    }
+    assert_eq!(
+        groups,
+        [("ACME".to_owned(), 12), ("OTHER".to_owned(), 1)].into(),
+        "every message in its group"
+    );
 }

@@ -303,7 +303,10 @@ pub async fn backfill_step(
             run.last_id = run.last_id.max(row.id);
         }
         run.queued += bodies.len() as u64;
-        ports.orders.send_many(bodies).await?;
+        ports
+            .orders
+            .send_many_grouped(bodies, link.tenant.as_str())
+            .await?;
         let last_page = u64::from(run.next_page) >= page.total_pages;
         run.next_page += 1;
         if last_page || page.orders.is_empty() {

@@ -184,7 +184,10 @@ async fn run(
             .filter_map(|o| order_message(ports, link, &o.raw, Source::Poll))
             .collect();
         polled.queued += bodies.len() as u64;
-        ports.orders.send_many(bodies).await?;
+        ports
+            .orders
+            .send_many_grouped(bodies, link.tenant.as_str())
+            .await?;
         let times: Vec<DateTime<Utc>> = page
             .orders
             .iter()

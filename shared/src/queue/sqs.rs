@@ -27,6 +27,60 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// One `SendMessage`, after `delay` (at most 15 minutes) and in a fairness `group` when
+    /// given.
+    async fn send_one(
+        &self,
+        body: String,
+        delay: Option<Duration>,
+        group: Option<&str>,
+    ) -> Result<String> {
+        let out = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .set_delay_seconds(delay.map(|d| d.as_secs().min(900) as i32))
+            .set_message_group_id(group.map(str::to_owned))
+            .send()
+            .await
+            .map_err(sqs_error)?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+
+    /// `SendMessageBatch`, 10 at a time (in `group` when given); entries SQS reports as
+    /// failed are sent once more, one by one.
+    async fn send_batches(&self, bodies: Vec<String>, group: Option<&str>) -> Result<()> {
+        for chunk in bodies.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body.clone())
+                        .set_message_group_id(group.map(str::to_owned))
+                        .build()
+                        .map_err(|e| Error::internal(e.to_string()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs_error)?;
+            for failed in out.failed() {
+                if let Some(body) = failed.id().parse::<usize>().ok().and_then(|i| chunk.get(i)) {
+                    self.send_one(body.clone(), None, group).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
             client,
@@ -105,61 +159,28 @@ impl Queue for SqsQueue {
     }
 
     async fn send_grouped(&self, body: String, group: &str) -> Result<String> {
-        let out = self
-            .client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .message_group_id(group)
-            .send()
-            .await
-            .map_err(sqs_error)?;
-        Ok(out.message_id.unwrap_or_default())
+        self.send_one(body, None, Some(group)).await
     }
 
     async fn send_delayed(&self, body: String, delay: Duration) -> Result<String> {
-        let out = self
-            .client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .delay_seconds(delay.as_secs().min(900) as i32)
-            .send()
-            .await
-            .map_err(sqs_error)?;
-        Ok(out.message_id.unwrap_or_default())
+        self.send_one(body, Some(delay), None).await
     }
 
-    /// `SendMessageBatch`, 10 at a time; entries SQS reports as failed are sent once more,
-    /// one by one.
+    async fn send_delayed_grouped(
+        &self,
+        body: String,
+        delay: Duration,
+        group: &str,
+    ) -> Result<String> {
+        self.send_one(body, Some(delay), Some(group)).await
+    }
+
     async fn send_many(&self, bodies: Vec<String>) -> Result<()> {
-        for chunk in bodies.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, body)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body.clone())
-                        .build()
-                        .map_err(|e| Error::internal(e.to_string()))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let out = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(sqs_error)?;
-            for failed in out.failed() {
-                if let Some(body) = failed.id().parse::<usize>().ok().and_then(|i| chunk.get(i)) {
-                    self.send(body.clone()).await?;
-                }
-            }
-        }
-        Ok(())
+        self.send_batches(bodies, None).await
+    }
+
+    async fn send_many_grouped(&self, bodies: Vec<String>, group: &str) -> Result<()> {
+        self.send_batches(bodies, Some(group)).await
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>> {
