@@ -274,7 +274,13 @@ impl IntakeLimit {
                 *tokens + now.duration_since(*at).as_secs_f64() * rate.per_second < rate.burst
             });
         }
-        let (tokens, at) = buckets.entry(store.clone()).or_insert((rate.burst, now));
+        // A store seen before is found without allocating (the intake's hot path).
+        if !buckets.contains_key(store) {
+            buckets.insert(store.clone(), (rate.burst, now));
+        }
+        let Some((tokens, at)) = buckets.get_mut(store) else {
+            return Ok(());
+        };
         *tokens =
             (*tokens + now.duration_since(*at).as_secs_f64() * rate.per_second).min(rate.burst);
         *at = now;

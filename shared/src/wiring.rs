@@ -45,12 +45,9 @@ pub async fn load_config_with(
     key_arn: Option<&str>,
 ) -> Result<(SdkConfig, Config)> {
     let mut config = Config::from_env_with(key_arn)?;
-    let arn = Config::secrets_key_arn().or_else(|| {
-        (!config.secrets_key_given())
-            .then(|| key_arn.map(str::to_owned))
-            .flatten()
-    });
-    if let Some(arn) = arn {
+    // The key given in clear wins; else the environment's ARN, else the caller's.
+    let arn = Config::secrets_key_arn().or_else(|| key_arn.map(str::to_owned));
+    if let (false, Some(arn)) = (config.secrets_key_given(), arn) {
         let client = aws_sdk_secretsmanager::Client::new(&sdk);
         let (current, previous) = fetch_keys(&client, &arn).await?;
         config.secrets_key = current;
@@ -412,29 +409,50 @@ impl Intake {
         queue: Arc<dyn Queue>,
         config: &Config,
     ) -> Result<Self> {
-        Ok(Self {
+        let keys = crate::crypto::KeyRing::ready(config.secret_box()?);
+        Ok(Self::with_keys(links, tenants, queue, config, keys))
+    }
+
+    fn with_keys(
+        links: Arc<dyn Links>,
+        tenants: Arc<dyn Tenants>,
+        queue: Arc<dyn Queue>,
+        config: &Config,
+        secrets: crate::crypto::KeyRing,
+    ) -> Self {
+        Self {
             links,
             tenants,
             queue,
-            secrets: crate::crypto::KeyRing::ready(config.secret_box()?),
+            secrets,
             cache: Arc::new(LinkCache::new(config.link_cache_ttl)),
             max_message_bytes: config.max_message_bytes,
             limit: config
                 .store_intake_rate
                 .map(crate::intake::IntakeLimit::new),
-        })
+        }
     }
 
     /// The deployed intake: links from DynamoDB, messages to SQS.
     pub fn aws(sdk: &SdkConfig, config: &Config) -> Result<Arc<Self>> {
+        let keys = crate::crypto::KeyRing::ready(config.secret_box()?);
+        Self::aws_with(sdk, config, keys)
+    }
+
+    fn aws_with(
+        sdk: &SdkConfig,
+        config: &Config,
+        keys: crate::crypto::KeyRing,
+    ) -> Result<Arc<Self>> {
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.require_queue_url()?);
         let store = dynamo_store(sdk, config);
-        Ok(Arc::new(Self::new(
+        Ok(Arc::new(Self::with_keys(
             store.clone(),
             store,
             Arc::new(queue),
             config,
-        )?))
+            keys,
+        )))
     }
 
     /// The same with the application key fetched from Secrets Manager (`key_arn`) on first
@@ -448,8 +466,6 @@ impl Intake {
         let Some(arn) = key_arn else {
             return Self::aws(sdk, config);
         };
-        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.require_queue_url()?);
-        let store = dynamo_store(sdk, config);
         let client = aws_sdk_secretsmanager::Client::new(sdk);
         let configured = config.previous_secrets_keys.clone();
         let fetch: crate::crypto::FetchKeys = Box::new(move || {
@@ -460,17 +476,7 @@ impl Intake {
                 SecretBox::with_previous(current.expose(), &previous)
             })
         });
-        let intake = Arc::new(Self {
-            links: store.clone(),
-            tenants: store,
-            queue: Arc::new(queue),
-            secrets: crate::crypto::KeyRing::deferred(fetch),
-            cache: Arc::new(LinkCache::new(config.link_cache_ttl)),
-            max_message_bytes: config.max_message_bytes,
-            limit: config
-                .store_intake_rate
-                .map(crate::intake::IntakeLimit::new),
-        });
+        let intake = Self::aws_with(sdk, config, crate::crypto::KeyRing::deferred(fetch))?;
         let early = intake.clone();
         tokio::spawn(async move {
             if let Err(e) = early.secrets.get().await {

@@ -577,9 +577,25 @@ async fn the_application_key_is_read_on_first_need_and_again_after_a_failure() {
         .send()
         .await
         .unwrap();
-    let a = deliver("st_a1", Some("order.updated"), body.to_vec()).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.body["status"], "queued");
+    // Ten stores' first deliveries at once, each loading its link: one read between them.
+    for i in 0..10 {
+        let store: &'static str = Box::leak(format!("st_c{i}").into_boxed_str());
+        install_link(&app, store, "s3cretAbc", false).await;
+    }
+    let answers = futures::future::join_all((0..10).map(|i| {
+        let store: &'static str = Box::leak(format!("st_c{i}").into_boxed_str());
+        deliver(store, Some("order.updated"), body.to_vec())
+    }))
+    .await;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.body["status"], "queued");
+    }
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "one read for ten at once"
+    );
     let a = deliver("st_a1", Some("order.updated"), body.to_vec()).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(

@@ -147,15 +147,7 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, body: String) -> Result<String> {
-        let out = self
-            .client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(sqs_error)?;
-        Ok(out.message_id.unwrap_or_default())
+        self.send_one(body, None, None).await
     }
 
     async fn send_grouped(&self, body: String, group: &str) -> Result<String> {
