@@ -227,20 +227,13 @@ impl Context {
         let table = self
             .pick(table, "TableName")
             .unwrap_or_else(|| "woolink".to_owned());
-        let (sdk, mut config) = woolink::wiring::load_config_with(
-            self.sdk.clone(),
-            self.outputs.get("AppKeyArn").map(String::as_str),
-        )
-        .await
-        .map_err(|e| match e.kind() {
-            woolink::error::ErrorKind::Internal if e.message().contains("WOOLINK_SECRETS_KEY") => {
-                format!(
-                    "{}: set WOOLINK_SECRETS_KEY or WOOLINK_SECRETS_KEY_ARN (the stack's AppKeyArn output), or name the stack with --stack-name",
-                    e.message()
-                )
-            }
-            _ => e.to_string(),
-        })?;
+        let key_arn = self.outputs.get("AppKeyArn").map(String::as_str);
+        let named = |v: &str| std::env::var(v).is_ok_and(|v| !v.is_empty());
+        if key_arn.is_none() && !named("WOOLINK_SECRETS_KEY") && !named("WOOLINK_SECRETS_KEY_ARN") {
+            return Err("no application key: set WOOLINK_SECRETS_KEY or WOOLINK_SECRETS_KEY_ARN (the stack's AppKeyArn output), or name the stack with --stack-name".into());
+        }
+        let (sdk, mut config) =
+            woolink::wiring::load_config_with(self.sdk.clone(), key_arn).await?;
         self.check_table(&table).await?;
         config.table = table;
         if config.jobs_queue_url.is_none() {
