@@ -97,6 +97,32 @@ def main(sam_path, expanded_path):
           "worker concurrency is bounded by ScalingConfig.MaximumConcurrency")
     check("ReservedConcurrentExecutions" not in worker, "no reserved concurrency on the worker")
 
+    # The slow lane (issue 22): a queue like the orders queue, redriving to the same DLQ after
+    # as many receives, named to the worker, consumed by the same function with its own,
+    # smaller share of instances, and watched.
+    lane = res.get("OrdersSlowLaneQueue", {}).get("Properties", {})
+    for key in ["VisibilityTimeout", "MessageRetentionPeriod", "MaximumMessageSize", "SqsManagedSseEnabled"]:
+        check(lane.get(key) == queue.get(key), f"the slow lane's {key} is the orders queue's")
+    check(lane.get("RedrivePolicy") == {"deadLetterTargetArn": {"Fn::GetAtt": ["OrdersDeadLetterQueue", "Arn"]},
+                                        "maxReceiveCount": receives},
+          "the slow lane redrives to the orders DLQ after as many receives")
+    check(worker["Environment"]["Variables"].get("WOOLINK_SLOW_LANE_URL") == {"Ref": "OrdersSlowLaneQueue"},
+          "the worker knows its slow lane (WOOLINK_SLOW_LANE_URL)")
+    slow = worker["Events"].get("SlowLane", {})
+    sprops = slow.get("Properties", {})
+    check(slow.get("Type") == "SQS" and sprops.get("Queue") == {"Fn::GetAtt": ["OrdersSlowLaneQueue", "Arn"]}
+          and "ReportBatchItemFailures" in sprops.get("FunctionResponseTypes", [])
+          and sprops.get("BatchSize") == props.get("BatchSize"),
+          "the worker consumes the slow lane as it does the orders queue")
+    check(sprops.get("ScalingConfig", {}).get("MaximumConcurrency") == {"Ref": "SlowLaneMaximumConcurrency"}
+          and sam["Parameters"]["SlowLaneMaximumConcurrency"]["Default"]
+          < sam["Parameters"]["WorkerMaximumConcurrency"]["Default"],
+          "the slow lane's instances are a parameter, by default fewer than the main lane's")
+    lane_alarm = res.get("SlowLaneBacklogAlarm", {}).get("Properties", {})
+    check(lane_alarm.get("Dimensions") == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["OrdersSlowLaneQueue", "QueueName"]}}]
+          and lane_alarm.get("MetricName") == "ApproximateAgeOfOldestMessage",
+          "an alarm watches the slow lane's oldest order")
+
     # Throttles and concurrency (a login flood must not starve the intake: WooCommerce never
     # retries a delivery).
     api = res["HttpApi"].get("Properties", {})
@@ -220,8 +246,9 @@ def main(sam_path, expanded_path):
                                                  json.dumps({"Fn::GetAtt": ["OrdersQueue", "Arn"]})]),
           "connect sends only to the catch-up, shipments and orders (resends) queues")
     check(sends_to("SyncWorkerFunction") == sorted([json.dumps({"Fn::GetAtt": ["OrdersQueue", "Arn"]}),
+                                                    json.dumps({"Fn::GetAtt": ["OrdersSlowLaneQueue", "Arn"]}),
                                                     json.dumps({"Fn::GetAtt": ["OrdersDeadLetterQueue", "Arn"]})]),
-          "the worker sends only to its queue (a paused store's orders) and its DLQ")
+          "the worker sends only to its queue (a paused store's orders), the slow lane and its DLQ")
 
     # Shipments: their queue, their worker, its rights.
     sq = res["ShipmentsQueue"]["Properties"]
@@ -378,7 +405,7 @@ def main(sam_path, expanded_path):
           "functions read the key by ARN (not as a plain environment value)")
     check("DeadLettersAlarm" in res and "WorkerErrorsAlarm" in res, "alarms on dead letters and worker errors")
     outputs = sam.get("Outputs", {})
-    for o in ["ApiUrl", "TableName", "OrdersQueueUrl", "OrdersDeadLetterQueueUrl",
+    for o in ["ApiUrl", "TableName", "OrdersQueueUrl", "OrdersDeadLetterQueueUrl", "OrdersSlowLaneUrl",
               "CatchUpQueueUrl", "CatchUpDeadLetterQueueUrl"]:
         check(o in outputs, f"output {o}")
 

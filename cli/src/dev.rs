@@ -77,6 +77,14 @@ async fn aws_backend(
             SqsQueue::create_with_dlq(&sqs, &name, visibility, DEFAULT_MAX_RECEIVES).await?
         }
     };
+    let slow_lane_url = match &config.slow_lane_url {
+        Some(url) => url.clone(),
+        None => {
+            let name = format!("{}-orders-slow", config.table);
+            SqsQueue::create_redriving_to(&sqs, &name, visibility, DEFAULT_MAX_RECEIVES, &dlq_url)
+                .await?
+        }
+    };
     let jobs_url = match &config.jobs_queue_url {
         Some(url) => url.clone(),
         None => {
@@ -99,6 +107,7 @@ async fn aws_backend(
         Queues {
             orders: Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
             dead_letters: Arc::new(SqsQueue::new(sqs.clone(), dlq_url)),
+            slow_lane: Some(Arc::new(SqsQueue::new(sqs.clone(), slow_lane_url))),
             jobs: Arc::new(SqsQueue::new(sqs.clone(), jobs_url)),
             shipments: Arc::new(SqsQueue::new(sqs.clone(), shipments_url)),
             shipment_dead_letters: Arc::new(SqsQueue::new(sqs, shipments_dlq_url)),
@@ -120,11 +129,17 @@ fn memory_backend(visibility: Duration) -> Backend {
         DEFAULT_MAX_RECEIVES,
         dlq.clone(),
     ));
+    let slow_lane = Arc::new(MemoryQueue::with_dead_letter(
+        visibility,
+        DEFAULT_MAX_RECEIVES,
+        dlq.clone(),
+    ));
     (
         Repos::from_adapter(Arc::new(MemoryStore::new())),
         Queues {
             orders: queue,
             dead_letters: dlq,
+            slow_lane: Some(slow_lane),
             jobs: Arc::new(MemoryQueue::new(visibility)),
             shipments: shipments_queue,
             shipment_dead_letters: shipments_dlq,
@@ -191,6 +206,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         outbound: OutboundPolicy::local_development(),
         queue_url: env("WOOLINK_QUEUE_URL"),
         dlq_url: env("WOOLINK_DLQ_URL"),
+        slow_lane_url: env("WOOLINK_SLOW_LANE_URL"),
         max_receives: DEFAULT_MAX_RECEIVES,
         retention: DEFAULT_RETENTION,
         history_retention: woolink::config::DEFAULT_HISTORY_RETENTION,
@@ -229,6 +245,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         services,
         intake,
         worker,
+        slow_lane,
         catch_up,
         shipments,
     } = OneProcess::new(repos, queues, &config, settings)?;
@@ -289,6 +306,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
         intake,
         worker: Some(worker),
         queue,
+        slow_lane,
         inbox,
         catch_up: Some(catch_up),
         shipments: Some(shipments),

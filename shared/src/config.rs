@@ -39,6 +39,9 @@ pub struct Config {
     pub queue_url: Option<String>,
     /// Its dead-letter queue (`WOOLINK_DLQ_URL`); the worker parks refused orders there.
     pub dlq_url: Option<String>,
+    /// The orders' slow lane (`WOOLINK_SLOW_LANE_URL`): where the worker sends a tenant whose
+    /// endpoint keeps failing or answering slowly; unset, there is none.
+    pub slow_lane_url: Option<String>,
     /// The queue's `maxReceiveCount` (`WOOLINK_MAX_RECEIVES`, default 16).
     pub max_receives: u32,
     /// How long a disconnected store's order records are kept (`WOOLINK_RETENTION_DAYS`,
@@ -224,6 +227,7 @@ impl Config {
             outbound: OutboundPolicy::public_only(),
             queue_url: env("WOOLINK_QUEUE_URL"),
             dlq_url: env("WOOLINK_DLQ_URL"),
+            slow_lane_url: env("WOOLINK_SLOW_LANE_URL"),
             max_receives: match env("WOOLINK_MAX_RECEIVES") {
                 None => DEFAULT_MAX_RECEIVES,
                 Some(v) => v.trim().parse().ok().filter(|n| *n >= 1).ok_or_else(|| {

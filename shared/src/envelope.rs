@@ -70,6 +70,9 @@ pub struct EnvelopeHead {
     /// Absent for webhooks (messages stay byte-identical to those before it existed).
     #[serde(default, skip_serializing_if = "Source::is_webhook")]
     source: Source,
+    /// What the slow lane's gate noted on it (nothing, until it moved the message).
+    #[serde(flatten)]
+    moves: crate::gate::Moves,
 }
 
 impl EnvelopeHead {
@@ -94,6 +97,7 @@ impl EnvelopeHead {
             received_at: Self::received_now(),
             body_sha256: crate::crypto::sha256_hex(body),
             source: Source::Webhook,
+            moves: crate::gate::Moves::default(),
         }
     }
 
@@ -105,6 +109,17 @@ impl EnvelopeHead {
 
     pub fn source(&self) -> Source {
         self.source
+    }
+
+    /// What the gate noted on the message.
+    pub fn moves(&self) -> &crate::gate::Moves {
+        &self.moves
+    }
+
+    /// The same head with `moves` noted.
+    pub fn moved(mut self, moves: crate::gate::Moves) -> Self {
+        self.moves = moves;
+        self
     }
 
     pub fn received_now() -> String {
@@ -202,6 +217,7 @@ mod tests {
             received_at: "2026-11-23T10:00:01.000Z".into(),
             body_sha256: "ab".repeat(32),
             source: Source::Webhook,
+            moves: crate::gate::Moves::default(),
         }
     }
 

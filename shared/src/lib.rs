@@ -18,6 +18,7 @@ pub mod domain;
 pub mod envelope;
 pub mod error;
 pub mod fulfilment;
+pub mod gate;
 pub mod health;
 pub mod i18n;
 pub mod intake;

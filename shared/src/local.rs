@@ -31,6 +31,8 @@ pub struct LocalRunner {
     /// The worker fed from `queue`; `None` leaves the queue alone (tests that inspect it).
     pub worker: Option<Arc<Worker>>,
     pub queue: Arc<dyn Queue>,
+    /// The slow lane's worker, fed from its own queue (`None`: no slow lane).
+    pub slow_lane: Option<Arc<Worker>>,
     /// A demo fulfilment inbox at `/_local/inbox`, verifying with this secret.
     pub inbox: Option<Arc<Inbox>>,
     /// Catch-up jobs (backfills, polls) run from its queue in process; `None` leaves that
@@ -65,6 +67,10 @@ pub async fn serve_also(
         let stop = stop_rx.clone();
         |worker| tokio::spawn(consume(runner.queue.clone(), worker, stop))
     });
+    let slow_lane = runner.slow_lane.map({
+        let stop = stop_rx.clone();
+        |worker| tokio::spawn(consume(worker.queue(), worker, stop))
+    });
     let jobs = runner.catch_up.clone().map({
         let stop = stop_rx.clone();
         |work| tokio::spawn(consume(work.jobs.clone(), work, stop))
@@ -87,7 +93,7 @@ pub async fn serve_also(
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);
-    for task in [consumer, jobs, shipments, poll].into_iter().flatten() {
+    for task in [consumer, slow_lane, jobs, shipments, poll].into_iter().flatten() {
         let _ = task.await;
     }
     served

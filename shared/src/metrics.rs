@@ -33,6 +33,9 @@ pub enum Metric {
     /// Writes to a store (`Result`: `shipment_written`, `shipment_failed`, `stock_written`,
     /// `stock_failed`; a stock batch counts its items).
     StoreWrites,
+    /// A delivery not tried where it was received because its tenant's gate was open
+    /// (`Reason`: `slow_lane` when sent to the slow lane, `parked` when held there).
+    DeliveriesDeferred,
 }
 
 impl Metric {
@@ -46,6 +49,7 @@ impl Metric {
             Self::DeliveryLatency => "DeliveryLatency",
             Self::DeliveryLag => "DeliveryLag",
             Self::StoreWrites => "StoreWrites",
+            Self::DeliveriesDeferred => "DeliveriesDeferred",
         }
     }
 

@@ -12,6 +12,43 @@ pub async fn handle(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
     response(worker.handle_batch(&received(event)).await)
 }
 
+/// The sync-worker function's two consumers: the orders queue's worker and, when the stack
+/// has a slow lane, the slow lane's, each event going to the one of the queue it came from
+/// (one event source mapping per queue, so an event's records share their queue).
+pub struct Lanes {
+    main: Worker,
+    /// The slow lane's queue name (the last part of its URL and of its ARN) and its worker.
+    slow: Option<(String, Worker)>,
+}
+
+impl Lanes {
+    pub fn new(main: Worker, slow: Option<(&str, Worker)>) -> Self {
+        let slow = slow.map(|(url, worker)| {
+            let name = url.trim_end_matches('/').rsplit('/').next().unwrap_or(url);
+            (name.to_owned(), worker)
+        });
+        Self { main, slow }
+    }
+
+    /// The worker for an event: the slow lane's when its records come from the slow lane.
+    pub fn for_event(&self, event: &SqsEvent) -> &Worker {
+        let source = event
+            .records
+            .first()
+            .and_then(|r| r.event_source_arn.as_deref());
+        match (&self.slow, source) {
+            (Some((name, worker)), Some(arn)) if arn.rsplit(':').next() == Some(name) => worker,
+            _ => &self.main,
+        }
+    }
+
+    /// Handles one event with the worker of the queue it came from.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let worker = self.for_event(&event);
+        handle(worker, event).await
+    }
+}
+
 /// The event's records as received messages. A record without a body becomes an empty one
 /// (which does not decode, so it comes back until the dead-letter queue takes it).
 pub fn received(event: SqsEvent) -> Vec<Received> {

@@ -24,6 +24,7 @@ use crate::queue::{Queue, Received, SqsQueue};
 use crate::shipments::{Accepting, ShipmentWorker};
 use crate::store::{DynamoStore, MemoryStore};
 use crate::woocommerce::WooClient;
+use crate::sqs_batch::Lanes;
 use crate::worker::{Worker, WorkerPorts, WorkerRepos, WorkerSettings};
 
 /// The standard AWS configuration chain; `AWS_ENDPOINT_URL` points every client at a moto
@@ -323,15 +324,20 @@ pub struct OneProcess {
     pub services: Arc<Services>,
     pub intake: Arc<Intake>,
     pub worker: Arc<Worker>,
+    /// The slow lane's worker, when there is a slow lane.
+    pub slow_lane: Option<Arc<Worker>>,
     pub catch_up: Arc<CatchUpWork>,
     pub shipments: Arc<ShipmentWorker>,
 }
 
-/// The queues one process uses: orders, their dead letters, catch-up jobs, shipments and
-/// theirs.
+/// The queues one process uses: orders, their dead letters, the orders' slow lane, catch-up
+/// jobs, shipments and theirs.
 pub struct Queues {
     pub orders: Arc<dyn Queue>,
     pub dead_letters: Arc<dyn Queue>,
+    /// Where tenants whose endpoints keep failing or answering slowly are delivered (`None`:
+    /// no slow lane; every tenant stays in the orders queue).
+    pub slow_lane: Option<Arc<dyn Queue>>,
     pub jobs: Arc<dyn Queue>,
     pub shipments: Arc<dyn Queue>,
     pub shipment_dead_letters: Arc<dyn Queue>,
@@ -347,6 +353,7 @@ impl OneProcess {
         let Queues {
             orders: queue,
             dead_letters,
+            slow_lane,
             jobs,
             shipments,
             shipment_dead_letters,
@@ -385,17 +392,28 @@ impl OneProcess {
                 ..CatchUpSettings::default()
             },
         )?);
-        let worker = Arc::new(Worker::from_parts(
-            &repos,
-            queue,
-            dead_letters,
-            config,
-            settings,
-        )?);
+        let slow_worker = match &slow_lane {
+            Some(lane) => Some(Arc::new(
+                Worker::from_parts(
+                    &repos,
+                    lane.clone(),
+                    dead_letters.clone(),
+                    config,
+                    settings.clone(),
+                )?
+                .into_slow_lane(),
+            )),
+            None => None,
+        };
+        let worker = Arc::new(
+            Worker::from_parts(&repos, queue, dead_letters, config, settings)?
+                .with_slow_lane(slow_lane),
+        );
         Ok(Self {
             services: Arc::new(services),
             intake,
             worker,
+            slow_lane: slow_worker,
             catch_up,
             shipments,
         })
@@ -510,29 +528,40 @@ impl Worker {
                 woo: WooClient::new(http, config.outbound).with_rate(config.store_rate),
                 queue,
                 dead_letters,
+                slow_lane: None,
             },
             settings,
         ))
     }
 
-    /// The deployed worker: DynamoDB, the orders queue and its DLQ on SQS.
-    pub fn aws(sdk: &SdkConfig, config: &Config) -> Result<Arc<Self>> {
+    /// The deployed worker: DynamoDB, the orders queue and its DLQ on SQS, and the slow
+    /// lane's worker when the stack has one (`WOOLINK_SLOW_LANE_URL`).
+    pub fn aws(sdk: &SdkConfig, config: &Config) -> Result<Arc<Lanes>> {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let queue = Arc::new(SqsQueue::new(sqs.clone(), config.require_queue_url()?));
-        let dlq = Arc::new(SqsQueue::new(sqs, config.require_dlq_url()?));
+        let dlq: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), config.require_dlq_url()?));
         let settings = WorkerSettings {
             max_receives: config.max_receives,
             retention: config.retention,
             history_retention: config.history_retention,
             ..WorkerSettings::default()
         };
-        Ok(Arc::new(Self::from_parts(
-            &Repos::from_adapter(dynamo_store(sdk, config)),
-            queue,
-            dlq,
-            config,
-            settings,
-        )?))
+        let repos = Repos::from_adapter(dynamo_store(sdk, config));
+        let slow = match &config.slow_lane_url {
+            Some(url) => {
+                let lane: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs, url));
+                let worker = Self::from_parts(&repos, lane.clone(), dlq.clone(), config, settings.clone())?
+                    .into_slow_lane();
+                Some((url.as_str(), worker, lane))
+            }
+            None => None,
+        };
+        let main = Self::from_parts(&repos, queue, dlq, config, settings)?
+            .with_slow_lane(slow.as_ref().map(|(_, _, lane)| lane.clone()));
+        Ok(Arc::new(Lanes::new(
+            main,
+            slow.map(|(url, worker, _)| (url, worker)),
+        )))
     }
 }
 

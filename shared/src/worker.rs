@@ -21,6 +21,7 @@ use crate::domain::{OrderId, OrderVersion, StoreId, TenantCode, TenantEvent, Woo
 use crate::envelope::{Envelope, EnvelopeHead, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fulfilment::{DeliveryError, Failure, FulfilmentClient};
+use crate::gate::{Answer, GateSettings, Lane, Moves, TenantGate};
 use crate::metrics::{self, Metric};
 use crate::model::{DocumentSettings, DocumentVersion};
 use crate::model::{Link, OrderSync, SyncState};
@@ -62,6 +63,8 @@ pub struct WorkerSettings {
     /// How often an order of a paused store comes back to see whether it resumed (sent
     /// again with this delay: no receive is counted against the dead-letter limit).
     pub pause_recheck: Duration,
+    /// When a tenant's deliveries leave this lane (the slow lane) or are parked there.
+    pub gate: GateSettings,
 }
 
 impl Default for WorkerSettings {
@@ -79,6 +82,7 @@ impl Default for WorkerSettings {
             wait_budget: Duration::from_secs(5),
             wait_retry: Duration::from_secs(1),
             pause_recheck: Duration::from_secs(900),
+            gate: GateSettings::default(),
         }
     }
 }
@@ -130,11 +134,15 @@ pub struct WorkerPorts {
     pub woo: WooClient,
     pub queue: Arc<dyn Queue>,
     pub dead_letters: Arc<dyn Queue>,
+    /// Where the main lane sends a tenant whose gate tripped (`None`: no slow lane, every
+    /// tenant is delivered here whatever its answers).
+    pub slow_lane: Option<Arc<dyn Queue>>,
 }
 
 pub struct Worker {
     ports: WorkerPorts,
     settings: WorkerSettings,
+    gate: TenantGate,
     links: TtlCache<StoreId, Link>,
     tenants: TtlCache<TenantCode, TenantView>,
     /// What the catalogue says of items (weight, dimensions, shippable) by (store, product or
@@ -380,6 +388,7 @@ impl Worker {
     pub fn new(ports: WorkerPorts, settings: WorkerSettings) -> Self {
         let ttl = settings.cache_ttl;
         Self {
+            gate: TenantGate::new(Lane::Main, settings.gate.clone()),
             ports,
             settings,
             links: TtlCache::new(ttl),
@@ -392,6 +401,29 @@ impl Worker {
 
     pub fn settings(&self) -> &WorkerSettings {
         &self.settings
+    }
+
+    /// This worker with a slow lane to send tenants whose gate trips to.
+    pub fn with_slow_lane(mut self, lane: Option<Arc<dyn Queue>>) -> Self {
+        self.ports.slow_lane = lane;
+        self
+    }
+
+    /// The queue this worker consumes.
+    pub fn queue(&self) -> Arc<dyn Queue> {
+        self.ports.queue.clone()
+    }
+
+    /// This worker as the slow lane's: its `queue` is the slow lane, where a tenant whose
+    /// deliveries keep failing is parked.
+    pub fn into_slow_lane(mut self) -> Self {
+        self.gate = TenantGate::new(Lane::Slow, self.settings.gate.clone());
+        self.ports.slow_lane = None;
+        self
+    }
+
+    pub fn lane(&self) -> Lane {
+        self.gate.lane()
     }
 
     /// Handles a batch of received messages, each on its own and concurrently (bounded);
@@ -463,14 +495,196 @@ impl Worker {
             let event = event.map_err(|e| {
                 RecordFailure::poison(format!("undecodable event: {}", e.message()))
             })?;
+            let attempt = self.attempt(message, &event.moves);
+            let moved = |moves| {
+                let mut moved = event.clone();
+                moved.moves = moves;
+                moved.encode()
+            };
+            if self
+                .gated(&event.tenant, &event.moves, attempt, moved)
+                .await?
+            {
+                return Ok(());
+            }
             return self
-                .deliver_event(&event, Attempt::of(message), &message.body)
-                .await;
+                .last_in_the_slow_lane(
+                    attempt,
+                    self.deliver_event(&event, attempt, &message.body).await,
+                );
         }
         let envelope = Envelope::decode(&message.body)
             .map_err(|e| RecordFailure::poison(format!("undecodable message: {}", e.message())))?;
-        self.sync(&envelope, Attempt::of(message), &message.body)
-            .await
+        let head = &envelope.head;
+        let attempt = self.attempt(message, head.moves());
+        let moved = |moves| {
+            let payload = envelope.payload.as_deref().map(|p| p.get());
+            crate::envelope::encode(&head.clone().moved(moves), payload).unwrap_or_default()
+        };
+        if self
+            .gated(head.tenant(), head.moves(), attempt, moved)
+            .await?
+        {
+            return Ok(());
+        }
+        self.last_in_the_slow_lane(
+            attempt,
+            self.sync(&envelope, attempt, &message.body).await,
+        )
+    }
+
+    /// This receive of `message`: in the slow lane its receives count on from those it spent
+    /// before it was moved (a message redriven to the orders queue starts again).
+    fn attempt<'a>(&self, message: &'a Received, moves: &Moves) -> Attempt<'a> {
+        let mut attempt = Attempt::of(message);
+        if self.gate.lane() == Lane::Slow {
+            attempt.receive_count = attempt.receive_count.saturating_add(moves.receives_before);
+        }
+        attempt
+    }
+
+    /// In the slow lane a message's last receive is counted across lanes, which the queue's
+    /// own redrive does not see: a failure on it goes to the dead-letter queue now.
+    fn last_in_the_slow_lane(
+        &self,
+        attempt: Attempt<'_>,
+        outcome: Result<(), RecordFailure>,
+    ) -> Result<(), RecordFailure> {
+        match outcome {
+            Err(f)
+                if self.gate.lane() == Lane::Slow
+                    && !f.poison
+                    && attempt.receive_count >= self.settings.max_receives =>
+            {
+                Err(RecordFailure::poison(format!(
+                    "{}; retries ran out",
+                    f.reason
+                )))
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the tenant's gate takes the message away from here: in the main lane, to the
+    /// slow lane; in the slow lane, back to it with the open period as delay (parked), unless
+    /// it has been held for `hold_max` in all. Either way as a new message noting the receives
+    /// spent (`moved` makes its body). `Ok(false)`: deliver it here.
+    async fn gated(
+        &self,
+        tenant: &TenantCode,
+        moves: &Moves,
+        attempt: Attempt<'_>,
+        moved: impl FnOnce(Moves) -> String,
+    ) -> Result<bool, RecordFailure> {
+        let Some(open) = self.gate.open(tenant) else {
+            return Ok(false);
+        };
+        // This receive is not an attempt.
+        let spent = attempt.receive_count.saturating_sub(1);
+        let reason = match self.gate.lane() {
+            Lane::Main => {
+                let Some(lane) = &self.ports.slow_lane else {
+                    return Ok(false);
+                };
+                let moves = Moves {
+                    receives_before: spent,
+                    ..moves.clone()
+                };
+                lane.send_grouped(moved(moves), tenant.as_str()).await?;
+                "slow_lane"
+            }
+            Lane::Slow => {
+                if moves.held_for(Utc::now()) >= self.settings.gate.hold_max {
+                    return Ok(false);
+                }
+                let moves = Moves {
+                    receives_before: spent,
+                    held_since: Some(
+                        moves
+                            .held_since
+                            .clone()
+                            .unwrap_or_else(EnvelopeHead::received_now),
+                    ),
+                };
+                // Whole seconds, rounded up: SQS delays are counted in seconds.
+                let delay = Duration::from_secs(open.as_secs_f64().ceil() as u64)
+                    .min(crate::queue::MAX_DELAY);
+                self.ports
+                    .queue
+                    .send_delayed_grouped(moved(moves), delay, tenant.as_str())
+                    .await?;
+                "parked"
+            }
+        };
+        tracing::info!(%tenant, lane = self.gate.lane().as_str(), reason, "tenant's gate is open; delivery deferred");
+        metrics::emit(
+            tenant,
+            Some(("Reason", reason)),
+            &[(Metric::DeliveriesDeferred, 1.0)],
+        );
+        Ok(true)
+    }
+
+    /// Delivers `body` to the tenant's endpoint; in the main lane with a slow lane to send
+    /// a slow tenant to, the delivery is cut off after the gate's `slow_after` (a retryable
+    /// failure: it comes back with the same `webhook-id`, and the tenant goes to the slow
+    /// lane). Notes how it went in the tenant's gate.
+    async fn call_tenant(
+        &self,
+        tenant: &TenantCode,
+        target: &Target,
+        webhook_id: &str,
+        body: &[u8],
+    ) -> (std::result::Result<u16, DeliveryError>, Duration) {
+        let started = Instant::now();
+        let Some(url) = &target.url else {
+            let refused = Err(DeliveryError::Permanent(Failure::plain(
+                "the fulfilment URL is not a URL",
+            )));
+            return (refused, started.elapsed());
+        };
+        let call = self
+            .ports
+            .fulfilment
+            .deliver(url, &target.secret, webhook_id, body);
+        let budget = self.settings.gate.slow_after;
+        let cut_off = self.gate.lane() == Lane::Main
+            && self.ports.slow_lane.is_some()
+            && self.settings.gate.trip_after > 0;
+        let outcome = if cut_off {
+            match tokio::time::timeout(budget, call).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(DeliveryError::Retryable(Failure::plain(format!(
+                    "no answer within {} ms; the tenant's orders go to the slow lane",
+                    budget.as_millis()
+                )))),
+            }
+        } else {
+            call.await
+        };
+        let took = started.elapsed();
+        self.note_answer(tenant, &outcome, took);
+        (outcome, took)
+    }
+
+    /// Notes how a delivery to the tenant went, and says when that tripped its gate.
+    fn note_answer(
+        &self,
+        tenant: &TenantCode,
+        outcome: &std::result::Result<u16, DeliveryError>,
+        took: Duration,
+    ) {
+        let answer = Answer {
+            failed: matches!(outcome, Err(DeliveryError::Retryable(_))),
+            took,
+        };
+        if let Some(open) = self.gate.record(tenant, answer) {
+            let (lane, then) = match self.gate.lane() {
+                Lane::Main => ("main", "sent to the slow lane"),
+                Lane::Slow => ("slow", "parked"),
+            };
+            tracing::warn!(%tenant, lane, open_s = open.as_secs(), "tenant's endpoint keeps failing or answering slowly; its deliveries are {then} meanwhile");
+        }
     }
 
     /// A tenant event that is not an order (a catalogue item): signed and delivered as orders
@@ -493,17 +707,9 @@ impl Worker {
         let target = view.target.map_err(RecordFailure::now)?;
         let payload =
             serde_json::to_vec(&event.body()).map_err(|e| RecordFailure::now(e.to_string()))?;
-        let outcome = match &target.url {
-            Some(url) => {
-                self.ports
-                    .fulfilment
-                    .deliver(url, &target.secret, &event.webhook_id, &payload)
-                    .await
-            }
-            None => Err(DeliveryError::Permanent(Failure::plain(
-                "the fulfilment URL is not a URL",
-            ))),
-        };
+        let (outcome, _) = self
+            .call_tenant(&event.tenant, &target, &event.webhook_id, &payload)
+            .await;
         match outcome {
             Ok(status) => {
                 tracing::info!(store = %event.store_id, kind = %event.event_type, status, webhook_id = %event.webhook_id, "event delivered to the tenant");
@@ -1023,19 +1229,10 @@ impl Worker {
             .map_or_else(|| format!("{}Z", state.version), str::to_owned);
         let body = serde_json::to_vec(&json!({"type": event, "timestamp": timestamp, "data": doc}))
             .map_err(|e| RecordFailure::now(e.to_string()))?;
-        let started = Instant::now();
-        let outcome = match &target.url {
-            Some(url) => {
-                self.ports
-                    .fulfilment
-                    .deliver(url, &target.secret, &webhook_id, &body)
-                    .await
-            }
-            None => Err(DeliveryError::Permanent(Failure::plain(
-                "the fulfilment URL is not a URL",
-            ))),
-        };
-        let latency_ms = started.elapsed().as_millis() as u64;
+        let (outcome, took) = self
+            .call_tenant(&link.tenant, &target, &webhook_id, &body)
+            .await;
+        let latency_ms = took.as_millis() as u64;
         let expected = state.revision;
         state.revision += 1;
         state.attempts += 1;

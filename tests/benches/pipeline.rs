@@ -144,6 +144,7 @@ async fn main() {
         outbound: OutboundPolicy::local_development(),
         queue_url: None,
         dlq_url: None,
+        slow_lane_url: None,
         max_receives: DEFAULT_MAX_RECEIVES,
         retention: woolink::config::DEFAULT_RETENTION,
         history_retention: woolink::config::DEFAULT_HISTORY_RETENTION,
@@ -195,6 +196,7 @@ async fn main() {
         woolink::wiring::Queues {
             orders: queue.clone(),
             dead_letters: dlq.clone(),
+            slow_lane: None,
             jobs: Arc::new(MemoryQueue::new(Duration::from_secs(60))),
             shipments: Arc::new(MemoryQueue::new(Duration::from_secs(60))),
             shipment_dead_letters: Arc::new(MemoryQueue::new(Duration::from_secs(60))),
@@ -253,6 +255,7 @@ async fn main() {
         intake,
         worker: Some(worker),
         queue: queue.clone(),
+        slow_lane: None,
         inbox: None,
         catch_up: None,
         poll_every: None,

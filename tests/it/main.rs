@@ -9,6 +9,7 @@ mod connect_api;
 mod consent;
 mod contract;
 mod disconnect;
+mod fairness;
 mod fuzz;
 mod hardening;
 mod helpers;

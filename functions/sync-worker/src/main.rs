@@ -12,9 +12,7 @@ async fn main() -> Result<(), Error> {
     let worker = woolink::worker::Worker::aws(&sdk, &config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
-        async move {
-            Ok::<SqsBatchResponse, Error>(woolink::sqs_batch::handle(&worker, event.payload).await)
-        }
+        async move { Ok::<SqsBatchResponse, Error>(worker.handle(event.payload).await) }
     }))
     .await
 }

@@ -61,16 +61,12 @@ pub async fn start_import(ports: &Submitting<'_>, store: &StoreId) -> Result<Cat
         .catalogue
         .save_catalogue_run(&run, existing.map(|r| r.revision))
         .await?;
-    ports
-        .jobs
-        .send(
-            Job::Catalogue {
-                store_id: store.clone(),
-                run_id: run.run_id.clone(),
-            }
-            .encode(),
-        )
-        .await?;
+    Job::Catalogue {
+        store_id: store.clone(),
+        run_id: run.run_id.clone(),
+    }
+    .enqueue(ports.jobs)
+    .await?;
     tracing::info!(%store, run = %run.run_id, "catalogue import started");
     Ok(run)
 }
@@ -142,16 +138,12 @@ pub async fn import_step(
         }
         save(ports, &mut run).await?;
     }
-    ports
-        .jobs
-        .send(
-            Job::Catalogue {
-                store_id: store.clone(),
-                run_id: run.run_id.clone(),
-            }
-            .encode(),
-        )
-        .await?;
+    Job::Catalogue {
+        store_id: store.clone(),
+        run_id: run.run_id.clone(),
+    }
+    .enqueue(ports.jobs)
+    .await?;
     Ok(ImportStepped { done: false })
 }
 
@@ -267,7 +259,7 @@ pub(crate) async fn upsert(
         };
         let expected = existing.as_ref().map(|i| i.revision);
         if let (Some(batch), Some(event)) = (ports.batch, &event) {
-            batch.hold(event.encode(), item, expected);
+            batch.hold(event, item, expected);
             return Ok(true);
         }
         match ports.catalogue.save_catalogue_item(&item, expected).await {
@@ -276,7 +268,10 @@ pub(crate) async fn upsert(
             Err(e) => return Err(e),
         }
         if let Some(event) = event {
-            ports.events.send(event.encode()).await?;
+            ports
+                .events
+                .send_grouped(event.encode(), event.tenant.as_str())
+                .await?;
         }
         return Ok(changed);
     }
@@ -315,7 +310,7 @@ pub(crate) async fn withdraw(ports: &Recording<'_>, link: &Link, id: u64) -> Res
             json!({"id": id, "parentId": (existing.parent_id != 0).then_some(existing.parent_id), "sku": existing.sku}),
         );
         if let Some(batch) = ports.batch {
-            batch.hold(event.encode(), item, Some(existing.revision));
+            batch.hold(&event, item, Some(existing.revision));
             return Ok(());
         }
         match ports
@@ -327,7 +322,10 @@ pub(crate) async fn withdraw(ports: &Recording<'_>, link: &Link, id: u64) -> Res
             Err(e) if e.kind() == ErrorKind::Conflict => continue,
             Err(e) => return Err(e),
         }
-        ports.events.send(event.encode()).await?;
+        ports
+            .events
+            .send_grouped(event.encode(), event.tenant.as_str())
+            .await?;
         return Ok(());
     }
     Err(Error::unavailable(

@@ -80,16 +80,12 @@ pub async fn submit_inventory(
         revision: 1,
     };
     ports.catalogue.save_inventory_job(&job, None).await?;
-    ports
-        .jobs
-        .send(
-            Job::Inventory {
-                store_id: store.clone(),
-                job_id,
-            }
-            .encode(),
-        )
-        .await?;
+    Job::Inventory {
+        store_id: store.clone(),
+        job_id,
+    }
+    .enqueue(ports.jobs)
+    .await?;
     tracing::info!(%store, job = %job.job_id, skus = job.total, "inventory push accepted");
     Ok(job)
 }
@@ -171,7 +167,10 @@ pub async fn inventory_step(
             store_id: store.clone(),
             job_id: job_id.to_owned(),
         };
-        ports.jobs.send_delayed(again.encode(), LEASE_WAIT).await?;
+        ports
+            .jobs
+            .send_delayed_grouped(again.encode(), LEASE_WAIT, again.group())
+            .await?;
         return Ok(false);
     }
     let (link, creds) = match keyed_link(ports.links, ports.secrets, store).await {
@@ -241,16 +240,12 @@ pub async fn inventory_step(
         tracing::info!(%store, job = %job.job_id, counts = ?job.counts, "inventory push applied");
         return Ok(true);
     }
-    ports
-        .jobs
-        .send(
-            Job::Inventory {
-                store_id: store.clone(),
-                job_id: job_id.to_owned(),
-            }
-            .encode(),
-        )
-        .await?;
+    Job::Inventory {
+        store_id: store.clone(),
+        job_id: job_id.to_owned(),
+    }
+    .enqueue(ports.jobs)
+    .await?;
     Ok(false)
 }
 

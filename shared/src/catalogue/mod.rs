@@ -166,7 +166,8 @@ pub struct Recording<'a> {
 #[derive(Default)]
 pub struct Batch {
     known: std::sync::Mutex<std::collections::HashMap<u64, crate::model::CatalogueItem>>,
-    events: std::sync::Mutex<Vec<String>>,
+    /// Encoded events, each with its tenant (its message group).
+    events: std::sync::Mutex<Vec<(String, TenantCode)>>,
     records: std::sync::Mutex<Vec<(crate::model::CatalogueItem, Option<u64>)>>,
 }
 
@@ -184,9 +185,14 @@ impl Batch {
         self.known.lock().ok().and_then(|k| k.get(&id).cloned())
     }
 
-    fn hold(&self, event: String, record: crate::model::CatalogueItem, expected: Option<u64>) {
+    fn hold(
+        &self,
+        event: &TenantEvent,
+        record: crate::model::CatalogueItem,
+        expected: Option<u64>,
+    ) {
         if let Ok(mut e) = self.events.lock() {
-            e.push(event);
+            e.push((event.encode(), event.tenant.clone()));
         }
         if let Ok(mut r) = self.records.lock() {
             r.push((record, expected));
@@ -201,8 +207,14 @@ impl Batch {
             .lock()
             .map(|mut e| std::mem::take(&mut *e))
             .unwrap_or_default();
-        if !bodies.is_empty() {
-            events.send_many(bodies).await?;
+        // In their tenant's group (one store's batch: one tenant, so usually one call).
+        let mut by_tenant: std::collections::BTreeMap<TenantCode, Vec<String>> =
+            std::collections::BTreeMap::new();
+        for (body, tenant) in bodies {
+            by_tenant.entry(tenant).or_default().push(body);
+        }
+        for (tenant, bodies) in by_tenant {
+            events.send_many_grouped(bodies, tenant.as_str()).await?;
         }
         let records = self
             .records
@@ -257,6 +269,9 @@ pub struct TenantEvent {
     pub webhook_id: String,
     pub timestamp: String,
     pub data: Value,
+    /// What the slow lane's gate noted on it (nothing, until it moved the event).
+    #[serde(flatten)]
+    pub moves: crate::gate::Moves,
 }
 
 impl TenantEvent {
@@ -279,6 +294,7 @@ impl TenantEvent {
             ),
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             data,
+            moves: crate::gate::Moves::default(),
         }
     }
 

@@ -180,7 +180,7 @@ pub async fn start_backfill(
         store_id: store.clone(),
         run_id: run.run_id.clone(),
     };
-    if let Err(e) = ports.jobs.send(job.encode()).await {
+    if let Err(e) = job.enqueue(ports.jobs).await {
         // No job carries it: the run ends now, so the store is not held by a run nobody runs.
         fail_run(
             ports.backfills,

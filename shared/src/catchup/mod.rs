@@ -146,7 +146,28 @@ pub struct PollCursor {
     pub page: u32,
 }
 
+/// The message group of the reconciliation poll's fan-out.
+pub const POLL_GROUP: &str = "poll";
+
 impl Job {
+    /// Its message group in the jobs queue: the store's (a store's backfill or import does
+    /// not hold the others').
+    pub fn group(&self) -> &str {
+        match self {
+            Self::Backfill { store_id, .. }
+            | Self::Poll { store_id, .. }
+            | Self::Catalogue { store_id, .. }
+            | Self::Inventory { store_id, .. } => store_id.as_str(),
+        }
+    }
+
+    /// Sends the job to the jobs queue, in its group.
+    pub async fn enqueue(&self, jobs: &dyn Queue) -> Result<()> {
+        jobs.send_grouped(self.encode(), self.group())
+            .await
+            .map(|_| ())
+    }
+
     pub fn encode(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -174,7 +195,7 @@ pub async fn run_job(ports: &CatchUp<'_>, job: &Job, receive_count: u32) -> Resu
         Job::Backfill { store_id, run_id } => {
             match backfill_step(ports, store_id, run_id, ports.settings.pages_per_job).await {
                 Ok(step) if step.run.state == BackfillState::Running => {
-                    ports.jobs.send(job.encode()).await?;
+                    job.enqueue(ports.jobs).await?;
                     Ok(())
                 }
                 Ok(_) => Ok(()),
@@ -192,7 +213,7 @@ pub async fn run_job(ports: &CatchUp<'_>, job: &Job, receive_count: u32) -> Resu
                     store_id: store_id.clone(),
                     resume: Some(next),
                 };
-                ports.jobs.send(job.encode()).await?;
+                job.enqueue(ports.jobs).await?;
             }
             Ok(())
         }
@@ -250,7 +271,9 @@ pub async fn fan_out(links: &dyn Links, jobs: &dyn Queue) -> Result<u64> {
             .collect();
         sent += bodies.len() as u64;
         if !bodies.is_empty() {
-            jobs.send_many(bodies).await?;
+            // One group for the whole fan-out: a fair queue lets the backfills, imports and
+            // pushes of other stores (each in its store's group) past this flood.
+            jobs.send_many_grouped(bodies, POLL_GROUP).await?;
         }
         match next {
             Some(n) => cursor = Some(n),

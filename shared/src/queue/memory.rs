@@ -120,7 +120,7 @@ impl Queue for MemoryQueue {
         };
         s.in_flight.insert(
             format!("{id}#delayed"),
-            (stored, Instant::now() + delay.min(Duration::from_secs(900))),
+            (stored, Instant::now() + delay.min(super::MAX_DELAY)),
         );
         Ok(id)
     }

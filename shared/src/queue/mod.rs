@@ -10,3 +10,6 @@ pub use sqs::SqsQueue;
 
 /// The port itself lives with the others (`crate::ports`).
 pub use crate::ports::{Queue, Received};
+
+/// The longest delay SQS takes for a message (`DelaySeconds`).
+pub const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(900);

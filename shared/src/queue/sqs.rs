@@ -40,7 +40,7 @@ impl SqsQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
-            .set_delay_seconds(delay.map(|d| d.as_secs().min(900) as i32))
+            .set_delay_seconds(delay.map(|d| d.min(super::MAX_DELAY).as_secs() as i32))
             .set_message_group_id(group.map(str::to_owned))
             .send()
             .await
@@ -111,9 +111,22 @@ impl SqsQueue {
             .map_err(sqs_error)?
             .queue_url
             .unwrap_or_default();
+        let url = Self::create_redriving_to(client, name, visibility, max_receives, &dlq_url).await?;
+        Ok((url, dlq_url))
+    }
+
+    /// Creates (or finds) the queue `name` whose messages go to the existing `dlq_url` after
+    /// `max_receives` receives; returns its URL.
+    pub async fn create_redriving_to(
+        client: &Client,
+        name: &str,
+        visibility: Duration,
+        max_receives: u32,
+        dlq_url: &str,
+    ) -> Result<String> {
         let dlq_arn = client
             .get_queue_attributes()
-            .queue_url(&dlq_url)
+            .queue_url(dlq_url)
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
@@ -126,7 +139,7 @@ impl SqsQueue {
             "maxReceiveCount": max_receives.to_string(),
         })
         .to_string();
-        let url = client
+        Ok(client
             .create_queue()
             .queue_name(name)
             .attributes(
@@ -139,8 +152,7 @@ impl SqsQueue {
             .await
             .map_err(sqs_error)?
             .queue_url
-            .unwrap_or_default();
-        Ok((url, dlq_url))
+            .unwrap_or_default())
     }
 }
 

@@ -211,7 +211,7 @@ async fn replay(ports: &Accepting<'_>, existing: Shipment, hash: &str) -> Result
 async fn enqueue(ports: &Accepting<'_>, s: &Shipment, op: ShipmentOp) -> Result<()> {
     ports
         .queue
-        .send(ShipmentJob::new(s, op).encode())
+        .send_grouped(ShipmentJob::new(s, op).encode(), s.store_id.as_str())
         .await
         .map(|_| ())
 }

@@ -87,6 +87,7 @@ pub fn bench_config(store_rate: woolink::politeness::StoreRate) -> woolink::conf
         outbound: woolink::outbound::OutboundPolicy::local_development(),
         queue_url: None,
         dlq_url: None,
+        slow_lane_url: None,
         max_receives: 16,
         retention: woolink::config::DEFAULT_RETENTION,
         history_retention: woolink::config::DEFAULT_HISTORY_RETENTION,

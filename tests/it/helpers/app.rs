@@ -22,6 +22,12 @@ pub struct TestApp {
     /// The orders queue's dead-letter queue (the worker's tests inspect it).
     #[allow(dead_code)]
     pub dlq: Arc<dyn Queue>,
+    /// The orders' slow lane (consumed by its own worker unless the app consumes nothing).
+    #[allow(dead_code)]
+    pub slow_lane: Arc<dyn Queue>,
+    /// The slow lane's worker (the test hands it batches when the app consumes nothing).
+    #[allow(dead_code)]
+    pub slow_worker: Arc<Worker>,
     /// Backfill and poll jobs, and what runs them.
     #[allow(dead_code)]
     pub catch_up: Arc<woolink::wiring::CatchUpWork>,
@@ -78,6 +84,19 @@ impl TestApp {
         settings: impl FnOnce(&mut WorkerSettings),
     ) -> Self {
         let app = Self::start(backend, config, settings, Consume::Everything).await;
+        app.point_acme_at(tenant).await;
+        app
+    }
+
+    /// The pipeline with the worker's settings adjusted and nothing consuming the queues:
+    /// the test hands batches to the worker and to the slow lane's.
+    #[allow(dead_code)]
+    pub async fn pipeline_paused_tuned(
+        backend: Backend,
+        tenant: &FakeTenant,
+        settings: impl FnOnce(&mut WorkerSettings),
+    ) -> Self {
+        let app = Self::start(backend, |_| {}, settings, Consume::Nothing).await;
         app.point_acme_at(tenant).await;
         app
     }
@@ -139,8 +158,8 @@ impl TestApp {
         let mut config = test_config(&base, OutboundPolicy::local_development());
         adjust(&mut config);
         let repos = repos(backend).await;
-        let (queue, dlq) =
-            fresh_queue_with(backend, Duration::from_secs(30), config.max_receives).await;
+        let (queue, dlq, slow_lane) =
+            fresh_queues_with_lane(backend, Duration::from_secs(30), config.max_receives).await;
         let mut settings = WorkerSettings {
             max_receives: config.max_receives,
             ..test_worker_settings()
@@ -153,6 +172,7 @@ impl TestApp {
         let queues = woolink::wiring::Queues {
             orders: queue.clone(),
             dead_letters: dlq.clone(),
+            slow_lane: Some(slow_lane.clone()),
             jobs,
             shipments: shipment_queue,
             shipment_dead_letters: shipment_dlq,
@@ -161,9 +181,11 @@ impl TestApp {
             services,
             intake,
             worker,
+            slow_lane: slow_worker,
             catch_up,
             shipments,
         } = OneProcess::new(repos, queues, &config, settings).expect("wiring");
+        let slow_worker = slow_worker.expect("the test app has a slow lane");
         admin::apply_seed(&services.admin(), test_seed())
             .await
             .expect("seed applies");
@@ -173,6 +195,7 @@ impl TestApp {
             intake: intake.clone(),
             worker: (consume != Consume::Nothing).then(|| worker.clone()),
             queue: queue.clone(),
+            slow_lane: (consume != Consume::Nothing).then(|| slow_worker.clone()),
             inbox: None,
             catch_up: (consume == Consume::Everything).then(|| catch_up.clone()),
             poll_every: None,
@@ -192,6 +215,8 @@ impl TestApp {
             worker,
             queue,
             dlq,
+            slow_lane,
+            slow_worker,
             catch_up,
             shipments,
             config,

@@ -14,6 +14,12 @@ pub fn test_worker_settings() -> WorkerSettings {
         wait_budget: Duration::from_millis(300),
         wait_retry: Duration::from_millis(50),
         pause_recheck: Duration::from_millis(200),
+        gate: GateSettings {
+            open_base: Duration::from_millis(100),
+            open_max: Duration::from_millis(400),
+            hold_max: Duration::from_secs(2),
+            ..GateSettings::default()
+        },
         ..WorkerSettings::default()
     }
 }
@@ -127,6 +133,53 @@ pub async fn fresh_queue_with(
     }
 }
 
+/// The orders queue, its dead-letter queue and its slow lane (redriving to the same
+/// dead-letter queue), as the template makes them.
+pub async fn fresh_queues_with_lane(
+    backend: Backend,
+    visibility: Duration,
+    max_receives: u32,
+) -> (Arc<dyn Queue>, Arc<dyn Queue>, Arc<dyn Queue>) {
+    match backend {
+        Backend::Memory => {
+            let dlq = Arc::new(MemoryQueue::new(visibility));
+            let q = Arc::new(MemoryQueue::with_dead_letter(
+                visibility,
+                max_receives,
+                dlq.clone(),
+            ));
+            let lane = Arc::new(MemoryQueue::with_dead_letter(
+                visibility,
+                max_receives,
+                dlq.clone(),
+            ));
+            (q, dlq, lane)
+        }
+        Backend::Dynamo => {
+            let client = aws_sdk_sqs::Client::new(&moto_sdk_config().await);
+            let name = unique_name("orders");
+            let (url, dlq_url) =
+                SqsQueue::create_with_dlq(&client, &name, visibility, max_receives)
+                    .await
+                    .expect("create test queue on moto");
+            let lane_url = SqsQueue::create_redriving_to(
+                &client,
+                &format!("{name}-slow"),
+                visibility,
+                max_receives,
+                &dlq_url,
+            )
+            .await
+            .expect("create the slow lane on moto");
+            (
+                Arc::new(SqsQueue::new(client.clone(), url)),
+                Arc::new(SqsQueue::new(client.clone(), dlq_url)),
+                Arc::new(SqsQueue::new(client, lane_url)),
+            )
+        }
+    }
+}
+
 pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
     Config {
         table: "unused".into(),
@@ -140,6 +193,7 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
         outbound,
         queue_url: None,
         dlq_url: None,
+        slow_lane_url: None,
         max_receives: MAX_RECEIVES,
         retention: woolink::config::DEFAULT_RETENTION,
         history_retention: woolink::config::DEFAULT_HISTORY_RETENTION,

@@ -18,6 +18,7 @@ use woolink::config::{
 };
 use woolink::crypto::{SecretBox, SecretString};
 use woolink::intake::Intake;
+use woolink::gate::GateSettings;
 use woolink::outbound::OutboundPolicy;
 use woolink::ports::Repos;
 use woolink::queue::{MemoryQueue, Queue, SqsQueue};

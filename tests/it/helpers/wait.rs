@@ -7,16 +7,20 @@ pub async fn drained(app: &TestApp) {
     drained_within(app, Duration::from_secs(20)).await;
 }
 
-/// Waits until the queue and the worker are idle, up to `limit`.
+/// Waits until the queue, its slow lane and their workers are idle, up to `limit`.
 pub async fn drained_within(app: &TestApp, limit: Duration) {
     let deadline = std::time::Instant::now() + limit;
+    let depth = || async {
+        let (v, f) = app.queue.depth().await.unwrap();
+        let (lv, lf) = app.slow_lane.depth().await.unwrap();
+        (v + lv, f + lf)
+    };
     loop {
-        let (visible, in_flight) = app.queue.depth().await.unwrap();
+        let (visible, in_flight) = depth().await;
         if visible == 0 && in_flight == 0 {
             // One more beat for a batch that was just deleted to finish its writes.
             tokio::time::sleep(Duration::from_millis(60)).await;
-            let (v, f) = app.queue.depth().await.unwrap();
-            if v == 0 && f == 0 {
+            if depth().await == (0, 0) {
                 return;
             }
         }

@@ -1,0 +1,314 @@
+//! A worker instance's view of each tenant's endpoint: whether its deliveries may go on here.
+//!
+//! A Lambda invocation lasts as long as its slowest record, so one tenant answering in 10 s
+//! holds every batch it appears in, and with it the instance that would take the next batch
+//! of everyone else's orders. So in the orders queue's worker (the main lane) a delivery gets
+//! `slow_after` to be answered: one that takes longer is cut off (retried later with the same
+//! `webhook-id`) and trips its tenant's gate at once; `trip_after` failures in a row trip it
+//! too. While the gate is open (an open period that doubles per trip in a row) the tenant's
+//! messages go to the slow lane, a queue of their own with its own few worker instances,
+//! where deliveries get the client's whole timeout. In the slow lane only failures count, and
+//! a tripped tenant's messages are parked there (sent back with the open period as delay, no
+//! receive counted) instead of spending their retries on an endpoint that is down; a message
+//! parked for `hold_max` in all is tried whatever the gate says, so the dead-letter queue
+//! still takes what never goes through.
+//!
+//! Per instance, in memory: each instance learns from its own deliveries (three strikes), and
+//! nothing is written per delivery.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::TenantCode;
+
+/// What a message the gate moved carries (nothing, until it is moved): the receives it
+/// spent before (so moving it to the slow lane or parking it does not renew its retries),
+/// and when it was first parked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Moves {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub receives_before: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_since: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Moves {
+    /// How long the message has been parked in all.
+    pub fn held_for(&self, now: chrono::DateTime<chrono::Utc>) -> Duration {
+        self.held_since
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .and_then(|t| (now - t.with_timezone(&chrono::Utc)).to_std().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Which queue a worker consumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// The orders queue: every tenant, until its gate trips.
+    Main,
+    /// The slow lane: tenants whose endpoints were slow or failing in the main lane.
+    Slow,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Main => "main",
+            Self::Slow => "slow",
+        }
+    }
+}
+
+/// The gate's knobs; defaults match the SAM template.
+#[derive(Clone, Debug)]
+pub struct GateSettings {
+    /// Failed deliveries in a row that trip a tenant's gate (0: the gate never trips).
+    pub trip_after: u32,
+    /// In the main lane, how long a delivery may take: one cut off at it trips the gate.
+    pub slow_after: Duration,
+    /// The first open period; it doubles per trip in a row, up to `open_max`.
+    pub open_base: Duration,
+    pub open_max: Duration,
+    /// How long a message may be parked in all before it is tried whatever the gate says.
+    pub hold_max: Duration,
+}
+
+impl Default for GateSettings {
+    fn default() -> Self {
+        Self {
+            trip_after: 3,
+            slow_after: Duration::from_secs(2),
+            open_base: Duration::from_secs(30),
+            open_max: Duration::from_secs(900),
+            hold_max: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl GateSettings {
+    /// The open period after `trips` trips in a row: 30 s, 60 s, 120 s… up to `open_max`.
+    pub fn open_for(&self, trips: u32) -> Duration {
+        let exp = trips.saturating_sub(1).min(16);
+        self.open_base
+            .saturating_mul(1 << exp)
+            .min(self.open_max)
+    }
+}
+
+/// How a delivery to a tenant went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// A timeout, a 5xx, a 429 or no connection (a refusal is the order's problem, not the
+    /// endpoint's).
+    pub failed: bool,
+    /// How long it took, answered or not.
+    pub took: Duration,
+}
+
+#[derive(Default)]
+struct Strikes {
+    in_a_row: u32,
+    trips: u32,
+    open_until: Option<Instant>,
+}
+
+/// The tenants' gates of one worker instance.
+pub struct TenantGate {
+    settings: GateSettings,
+    lane: Lane,
+    tenants: Mutex<HashMap<TenantCode, Strikes>>,
+}
+
+impl TenantGate {
+    pub fn new(lane: Lane, settings: GateSettings) -> Self {
+        Self {
+            settings,
+            lane,
+            tenants: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn lane(&self) -> Lane {
+        self.lane
+    }
+
+    pub fn settings(&self) -> &GateSettings {
+        &self.settings
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantCode, Strikes>> {
+        self.tenants.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How much longer the tenant's gate stays open (its messages go elsewhere); `None` while
+    /// its deliveries may go on here.
+    pub fn open(&self, tenant: &TenantCode) -> Option<Duration> {
+        self.open_at(tenant, Instant::now())
+    }
+
+    fn open_at(&self, tenant: &TenantCode, now: Instant) -> Option<Duration> {
+        let tenants = self.lock();
+        let until = tenants.get(tenant)?.open_until?;
+        until.checked_duration_since(now).filter(|d| !d.is_zero())
+    }
+
+    /// Notes how a delivery went; returns the open period when this one tripped the gate.
+    pub fn record(&self, tenant: &TenantCode, answer: Answer) -> Option<Duration> {
+        self.record_at(tenant, answer, Instant::now())
+    }
+
+    fn record_at(&self, tenant: &TenantCode, answer: Answer, now: Instant) -> Option<Duration> {
+        if self.settings.trip_after == 0 {
+            return None;
+        }
+        let too_slow = self.lane == Lane::Main && answer.took >= self.settings.slow_after;
+        let mut tenants = self.lock();
+        if !answer.failed && !too_slow {
+            // A good answer closes the gate and forgets the trips.
+            tenants.remove(tenant);
+            return None;
+        }
+        let s = tenants.entry(tenant.clone()).or_default();
+        if s.open_until.is_some_and(|u| u > now) {
+            // Deliveries that started before the trip: they change nothing.
+            return None;
+        }
+        s.in_a_row += 1;
+        if s.in_a_row < self.settings.trip_after && !too_slow {
+            return None;
+        }
+        s.in_a_row = 0;
+        s.trips += 1;
+        let open = self.settings.open_for(s.trips);
+        s.open_until = Some(now + open);
+        Some(open)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acme() -> TenantCode {
+        TenantCode::parse("ACME").unwrap()
+    }
+
+    fn gate(lane: Lane) -> TenantGate {
+        TenantGate::new(lane, GateSettings::default())
+    }
+
+    const FAILED: Answer = Answer {
+        failed: true,
+        took: Duration::from_millis(20),
+    };
+
+    fn answered(ms: u64) -> Answer {
+        Answer {
+            failed: false,
+            took: Duration::from_millis(ms),
+        }
+    }
+
+    #[test]
+    fn three_failures_in_a_row_trip_it_and_the_period_doubles() {
+        let g = gate(Lane::Main);
+        let t0 = Instant::now();
+        assert_eq!(g.record_at(&acme(), FAILED, t0), None);
+        assert_eq!(g.record_at(&acme(), FAILED, t0), None);
+        assert_eq!(g.open_at(&acme(), t0), None);
+        assert_eq!(
+            g.record_at(&acme(), FAILED, t0),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            g.open_at(&acme(), t0 + Duration::from_secs(10)),
+            Some(Duration::from_secs(20))
+        );
+        // Failures of deliveries already under way while it is open change nothing.
+        assert_eq!(
+            g.record_at(&acme(), FAILED, t0 + Duration::from_secs(1)),
+            None
+        );
+        let later = t0 + Duration::from_secs(31);
+        assert_eq!(g.open_at(&acme(), later), None, "open for 30 s only");
+        for _ in 0..2 {
+            assert_eq!(g.record_at(&acme(), FAILED, later), None);
+        }
+        assert_eq!(
+            g.record_at(&acme(), FAILED, later),
+            Some(Duration::from_secs(60)),
+            "a second trip in a row doubles the period"
+        );
+    }
+
+    #[test]
+    fn a_good_answer_resets_it_and_other_tenants_are_apart() {
+        let g = gate(Lane::Main);
+        let t0 = Instant::now();
+        let other = TenantCode::parse("OTHER").unwrap();
+        g.record_at(&acme(), FAILED, t0);
+        g.record_at(&acme(), FAILED, t0);
+        g.record_at(&acme(), answered(80), t0);
+        assert_eq!(g.record_at(&acme(), FAILED, t0), None);
+        for _ in 0..3 {
+            g.record_at(&other, FAILED, t0);
+        }
+        assert!(g.open_at(&other, t0).is_some());
+        assert_eq!(g.open_at(&acme(), t0), None);
+    }
+
+    #[test]
+    fn one_answer_too_slow_trips_the_main_lane_only() {
+        let main = gate(Lane::Main);
+        let lane = gate(Lane::Slow);
+        let t0 = Instant::now();
+        assert_eq!(main.record_at(&acme(), answered(1_900), t0), None);
+        assert_eq!(
+            main.record_at(&acme(), answered(2_000), t0),
+            Some(Duration::from_secs(30)),
+            "cut off at slow_after: tripped at once"
+        );
+        let cut_off = Answer {
+            failed: true,
+            took: Duration::from_secs(2),
+        };
+        for _ in 0..5 {
+            assert_eq!(lane.record_at(&acme(), answered(10_000), t0), None);
+        }
+        assert_eq!(lane.record_at(&acme(), cut_off, t0), None);
+        assert_eq!(lane.open_at(&acme(), t0), None, "slow is what the slow lane is for");
+    }
+
+    #[test]
+    fn zero_strikes_means_never() {
+        let g = TenantGate::new(
+            Lane::Main,
+            GateSettings {
+                trip_after: 0,
+                ..GateSettings::default()
+            },
+        );
+        for _ in 0..50 {
+            assert_eq!(g.record(&acme(), FAILED), None);
+        }
+        assert_eq!(g.open(&acme()), None);
+    }
+
+    #[test]
+    fn the_period_is_capped() {
+        let s = GateSettings::default();
+        assert_eq!(s.open_for(1), Duration::from_secs(30));
+        assert_eq!(s.open_for(6), Duration::from_secs(900));
+        assert_eq!(s.open_for(60), Duration::from_secs(900));
+    }
+}

@@ -1,0 +1,268 @@
+//! One tenant's endpoint must not hold the others: a tenant answering slowly is moved to
+//! the slow lane by the worker instance that sees it, and delivered there; a tenant whose
+//! endpoint keeps failing is parked in the slow lane (sent back with a delay, no receive
+//! spent) until it answers, and still reaches the dead-letter queue when it never does.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use woolink::queue::Queue;
+use woolink::worker::Worker;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+/// Every message visible on `queue` now, handed to `worker` as one batch (deleting what
+/// succeeded, as Lambda's event source does); returns how many there were.
+async fn round(queue: &Arc<dyn Queue>, worker: &Worker) -> usize {
+    let mut batch = Vec::new();
+    loop {
+        let got = queue.receive(10, Duration::ZERO).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        batch.extend(got);
+    }
+    if !batch.is_empty() {
+        woolink::local::process_batch(queue.as_ref(), worker, &batch).await;
+    }
+    batch.len()
+}
+
+/// Waits until `queue` shows `n` visible messages (delays and retries run out), up to 10 s.
+async fn visible(queue: &Arc<dyn Queue>, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (v, _) = queue.depth().await.unwrap();
+        if v >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{v} visible, waited for {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// BETA's store st_b1 linked, its endpoint `tenant`; returns the store's webhook secret.
+async fn link_beta(app: &TestApp, tenant: &FakeTenant) -> String {
+    app.set_fulfilment("BETA", "Beta Logistics", &tenant.url, &tenant.secret)
+        .await;
+    let token = app.token_for("BETA", "ops@beta.test").await;
+    let a = app
+        .link_simple(&token, "st_b1", "http://127.0.0.1:9")
+        .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    a.body["webhook"]["secret"].as_str().unwrap().to_owned()
+}
+
+async fn send_to(app: &TestApp, store: &str, secret: &str, id: u64) {
+    let body = php_json(&order(id, "processing", "2026-11-30T10:00:00"));
+    let a = deliver_signed(app, store, "order.created", &body, secret).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
+fn distinct_ids(calls: &[TenantCall]) -> usize {
+    calls
+        .iter()
+        .map(|c| c.webhook_id.as_str())
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+async fn a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay(backend: Backend) {
+    let slow = FakeTenant::faulty(Faults {
+        delay: Duration::from_millis(300),
+        ..Faults::default()
+    })
+    .await;
+    let quick = FakeTenant::start().await;
+    let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
+        s.gate.slow_after = Duration::from_millis(150);
+        s.gate.open_base = Duration::from_secs(60);
+        s.gate.open_max = Duration::from_secs(60);
+    })
+    .await;
+    let (_, acme) = linked(&app).await;
+    let beta = link_beta(&app, &quick).await;
+
+    // Slow answers in the main lane: cut off at `slow_after` (the tenant may have them: they
+    // come back with the same webhook-id), and ACME's gate trips at once.
+    for id in 1..=3 {
+        send_to(&app, "st_a1", &acme, id).await;
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(round(&app.queue, &app.worker).await, 3);
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "cut off, not waited for: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(slow.calls().len(), 3);
+    // Back after their retry delay, they leave for the slow lane untouched.
+    visible(&app.queue, 3).await;
+    assert_eq!(round(&app.queue, &app.worker).await, 3);
+    assert_eq!(slow.calls().len(), 3);
+
+    // A batch of both tenants: ACME's orders go to the slow lane, BETA's are delivered here.
+    for id in 4..=7 {
+        send_to(&app, "st_a1", &acme, id).await;
+    }
+    for id in 100..=102 {
+        send_to(&app, "st_b1", &beta, id).await;
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(round(&app.queue, &app.worker).await, 7);
+    let took = started.elapsed();
+    assert_eq!(slow.calls().len(), 3, "no call to the slow tenant in the main lane");
+    assert_eq!(quick.accepted().len(), 3);
+    assert!(
+        took < Duration::from_millis(300),
+        "the batch did not wait for the slow tenant: {took:?}"
+    );
+    assert_eq!(app.queue.depth().await.unwrap(), (0, 0));
+    visible(&app.slow_lane, 7).await;
+
+    // The slow lane delivers all seven, slow answers and all, with the whole timeout; the
+    // three cut off come again with the webhook-id they had.
+    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 7);
+    let calls = slow.calls();
+    assert_eq!(calls.len(), 10);
+    assert_eq!(distinct_ids(&calls), 7, "one webhook-id per order");
+    let first: HashSet<&str> = calls[..3].iter().map(|c| c.webhook_id.as_str()).collect();
+    assert!(calls[3..].iter().filter(|c| first.contains(c.webhook_id.as_str())).count() == 3);
+    assert!(calls.iter().all(|c| c.verified));
+    assert_eq!(app.dlq.depth().await.unwrap(), (0, 0));
+    // Still slow: the main lane sends it on, the slow lane does not send it anywhere else.
+    send_to(&app, "st_a1", &acme, 8).await;
+    assert_eq!(round(&app.queue, &app.worker).await, 1);
+    visible(&app.slow_lane, 1).await;
+    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 1);
+    assert_eq!(distinct_ids(&slow.calls()), 8);
+    assert_eq!(app.slow_lane.depth().await.unwrap(), (0, 0));
+}
+
+async fn a_failing_tenant_is_parked_without_spending_its_retries(backend: Backend) {
+    // Nine failures: three in the main lane, three in the slow lane, three more probes.
+    let tenant = FakeTenant::answering(&[503; 6]).await;
+    let app = TestApp::pipeline_paused_tuned(backend, &tenant, |s| {
+        s.gate.open_base = Duration::from_millis(600);
+        s.gate.open_max = Duration::from_millis(600);
+        s.gate.hold_max = Duration::from_secs(60);
+    })
+    .await;
+    let (key, acme) = linked(&app).await;
+    for id in 1..=3 {
+        send_to(&app, "st_a1", &acme, id).await;
+    }
+    // Main lane: three failures trip the gate; the messages come back after their backoff
+    // and leave for the slow lane.
+    assert_eq!(round(&app.queue, &app.worker).await, 3);
+    assert_eq!(tenant.calls().len(), 3);
+    visible(&app.queue, 3).await;
+    assert_eq!(round(&app.queue, &app.worker).await, 3);
+    assert_eq!(tenant.calls().len(), 3);
+    visible(&app.slow_lane, 3).await;
+
+    // Slow lane: three more failures trip its gate; back after the backoff, they are parked.
+    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 3);
+    assert_eq!(tenant.calls().len(), 6);
+    visible(&app.slow_lane, 3).await;
+    let parked_at = std::time::Instant::now();
+    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 3);
+    assert_eq!(tenant.calls().len(), 6, "parked, not tried");
+
+    // Parked: new messages with the open period as delay, their first receive, the time
+    // they were first parked in them.
+    visible(&app.slow_lane, 3).await;
+    assert!(parked_at.elapsed() >= Duration::from_millis(500));
+    let back = app
+        .slow_lane
+        .receive(10, Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert!(!back.is_empty());
+    for m in &back {
+        assert_eq!(m.receive_count, 1, "no receive spent while parked");
+        let env = woolink::envelope::Envelope::decode(&m.body).unwrap();
+        assert!(env.head.moves().held_since.is_some(), "{}", m.body);
+        assert_eq!(
+            env.head.moves().receives_before,
+            2,
+            "one receive spent in each lane: parking renews none"
+        );
+        assert!(env.payload.is_some(), "the order travels with it");
+    }
+    // The endpoint is back (its script is spent): they are delivered, each once.
+    woolink::local::process_batch(app.slow_lane.as_ref(), app.slow_worker.as_ref(), &back).await;
+    round(&app.slow_lane, &app.slow_worker).await;
+    let accepted = tenant.accepted();
+    assert_eq!(accepted.len(), 3);
+    assert_eq!(distinct_ids(&accepted), 3);
+    assert_eq!(app.dlq.depth().await.unwrap(), (0, 0));
+    for id in 1..=3 {
+        let s = app
+            .get(&format!("/v1/stores/st_a1/orders/{id}"), Some(&key))
+            .await;
+        assert_eq!(s.body["state"], "synced", "{}", s.body);
+    }
+}
+
+/// An endpoint that never recovers: held for `hold_max` at most, then retried as before
+/// until the dead-letter queue takes every order (nothing lost, nothing stuck).
+async fn a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue(backend: Backend) {
+    let tenant = FakeTenant::answering(&[503; 500]).await;
+    let app = TestApp::pipeline_tuned(
+        backend,
+        &tenant,
+        |_| {},
+        |s| s.gate.hold_max = Duration::from_secs(1),
+    )
+    .await;
+    let (_, acme) = linked(&app).await;
+    for id in 1..=6 {
+        send_to(&app, "st_a1", &acme, id).await;
+    }
+    let dead = async {
+        loop {
+            let (v, f) = app.dlq.depth().await.unwrap();
+            if v + f >= 6 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), dead)
+        .await
+        .expect("every order in the dead-letter queue");
+    drained(&app).await;
+    let parked = app.dlq.receive(10, Duration::from_millis(500)).await.unwrap();
+    let mut ids: Vec<u64> = parked
+        .iter()
+        .map(|m| {
+            woolink::envelope::Envelope::decode(&m.body)
+                .unwrap()
+                .head
+                .order_id()
+                .get()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), parked.len(), "each order once in the dead-letter queue");
+    assert!(tenant.accepted().is_empty());
+    // Moving and parking renew no retries: at most the queue's receives per order, in all.
+    assert!(
+        tenant.calls().len() <= 6 * MAX_RECEIVES as usize,
+        "{} calls",
+        tenant.calls().len()
+    );
+}
+
+both_backends!(
+    a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay,
+    a_failing_tenant_is_parked_without_spending_its_retries,
+    a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue,
+);
