@@ -118,6 +118,28 @@ def main(sam_path, expanded_path):
           and sam["Parameters"]["SlowLaneMaximumConcurrency"]["Default"]
           < sam["Parameters"]["WorkerMaximumConcurrency"]["Default"],
           "the slow lane's instances are a parameter, by default fewer than the main lane's")
+    # The intake on a function URL (IntakeEndpoint function-url): public as WooCommerce needs
+    # it, both permissions a public URL needs since October 2025 (the invoke one only through
+    # the URL), and the functions that register webhooks told where.
+    furl = res.get("WebhookFunctionUrl", {})
+    check(furl.get("Condition") == "IntakeOnFunctionUrl"
+          and furl.get("Properties", {}).get("AuthType") == "NONE"
+          and furl.get("Properties", {}).get("TargetFunctionArn") == {"Fn::GetAtt": ["WebhookFunction", "Arn"]},
+          "the webhook function's URL exists only with IntakeEndpoint function-url")
+    perms = {name: r["Properties"] for name, r in res.items()
+             if r.get("Type") == "AWS::Lambda::Permission" and r.get("Condition") == "IntakeOnFunctionUrl"}
+    check(any(p.get("Action") == "lambda:InvokeFunctionUrl" and p.get("FunctionUrlAuthType") == "NONE" for p in perms.values())
+          and any(p.get("Action") == "lambda:InvokeFunction" and p.get("InvokedViaFunctionUrl") is True for p in perms.values())
+          and all(p.get("FunctionName") == {"Ref": "WebhookFunction"} for p in perms.values()),
+          "the function URL's two permissions, the invoke one only through the URL")
+    for name in ["ConnectFunction", "CatchUpFunction"]:
+        env = res[name]["Properties"]["Environment"]["Variables"]
+        check(env.get("WOOLINK_WEBHOOK_BASE_URL") == {"Fn::If": ["IntakeOnFunctionUrl",
+                                                                  {"Fn::GetAtt": ["WebhookFunctionUrl", "FunctionUrl"]},
+                                                                  {"Ref": "AWS::NoValue"}]},
+              f"{name} registers webhooks at the function URL when it is the intake")
+    check(sam["Parameters"]["IntakeEndpoint"]["Default"] == "api-gateway",
+          "the intake stays behind API Gateway unless IntakeEndpoint says otherwise")
     lane_alarm = res.get("SlowLaneBacklogAlarm", {}).get("Properties", {})
     check(lane_alarm.get("Dimensions") == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["OrdersSlowLaneQueue", "QueueName"]}}]
           and lane_alarm.get("MetricName") == "ApproximateAgeOfOldestMessage",

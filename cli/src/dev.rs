@@ -196,6 +196,7 @@ pub async fn run(args: DevArgs) -> Result<(), Box<dyn std::error::Error>> {
             })
             .unwrap_or_default(),
         public_url: Some(public_url),
+        webhook_base_url: None,
         callback_url,
         token_ttl: DEFAULT_TOKEN_TTL,
         consent_ttl: woolink::config::env_secs(

@@ -22,6 +22,10 @@ pub struct Config {
     /// Public base URL of the HTTP API, for delivery URLs (`WOOLINK_PUBLIC_URL`); when absent,
     /// taken from the request's `Host` (API Gateway sets it to the API's domain).
     pub public_url: Option<Url>,
+    /// Where WooCommerce delivers the stores' webhooks, when not at the public URL
+    /// (`WOOLINK_WEBHOOK_BASE_URL`): the webhook function's own URL when the intake runs on a
+    /// Lambda function URL (template `IntakeEndpoint: function-url`).
+    pub webhook_base_url: Option<Url>,
     /// The https base WooCommerce's consent callback is sent to (`WOOLINK_CALLBACK_URL`;
     /// default: the public base). `woolink dev` sets it to its own https listener, since
     /// WooCommerce refuses a `callback_url` that is not https.
@@ -203,6 +207,10 @@ impl Config {
             .map(|u| Url::parse(&u))
             .transpose()
             .map_err(|_| Error::internal("WOOLINK_PUBLIC_URL is not a URL"))?;
+        let webhook_base_url = env("WOOLINK_WEBHOOK_BASE_URL")
+            .map(|u| Url::parse(&u))
+            .transpose()
+            .map_err(|_| Error::internal("WOOLINK_WEBHOOK_BASE_URL is not a URL"))?;
         let callback_url = env("WOOLINK_CALLBACK_URL")
             .map(|u| Url::parse(&u))
             .transpose()
@@ -220,6 +228,7 @@ impl Config {
                 })
                 .unwrap_or_default(),
             public_url,
+            webhook_base_url,
             callback_url,
             token_ttl: env_secs("WOOLINK_TOKEN_TTL_SECS", DEFAULT_TOKEN_TTL)?,
             consent_ttl: env_secs("WOOLINK_CONSENT_TTL_SECS", DEFAULT_CONSENT_TTL)?,

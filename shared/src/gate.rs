@@ -76,9 +76,15 @@ pub struct GateSettings {
     pub trip_after: u32,
     /// In the main lane, how long a delivery may take: one cut off at it trips the gate.
     pub slow_after: Duration,
+    /// In the main lane, how long a delivery may hold its batch once every other record of
+    /// the batch is done (a straggler): cut off at it, it counts as a failure.
+    pub linger: Duration,
     /// The first open period; it doubles per trip in a row, up to `open_max`.
     pub open_base: Duration,
     pub open_max: Duration,
+    /// Each open period is this share longer or shorter, at random per instance, so the
+    /// instances that tripped together do not all try the tenant again at once.
+    pub jitter: f64,
     /// How long a message may be parked in all before it is tried whatever the gate says.
     pub hold_max: Duration,
 }
@@ -88,8 +94,10 @@ impl Default for GateSettings {
         Self {
             trip_after: 3,
             slow_after: Duration::from_secs(2),
+            linger: Duration::from_millis(200),
             open_base: Duration::from_secs(30),
             open_max: Duration::from_secs(900),
+            jitter: 0.25,
             hold_max: Duration::from_secs(3600),
         }
     }
@@ -99,9 +107,72 @@ impl GateSettings {
     /// The open period after `trips` trips in a row: 30 s, 60 s, 120 s… up to `open_max`.
     pub fn open_for(&self, trips: u32) -> Duration {
         let exp = trips.saturating_sub(1).min(16);
-        self.open_base
-            .saturating_mul(1 << exp)
-            .min(self.open_max)
+        self.open_base.saturating_mul(1 << exp).min(self.open_max)
+    }
+}
+
+/// One batch's records as they go, so that a delivery holding the batch alone can be told
+/// (main lane): the batch is *held* when at least one record is done and every other one is
+/// either done or waiting on a tenant.
+pub struct BatchClock {
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    calling: std::sync::atomic::AtomicUsize,
+}
+
+impl BatchClock {
+    pub fn new(total: usize) -> Self {
+        Self {
+            total,
+            done: Default::default(),
+            calling: Default::default(),
+        }
+    }
+
+    /// A record of the batch is done.
+    pub fn done(&self) {
+        self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A record waits on a tenant until the guard drops.
+    pub fn calling(&self) -> CallGuard<'_> {
+        self.calling
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        CallGuard(self)
+    }
+
+    fn held(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        let done = self.done.load(SeqCst);
+        done >= 1 && done + self.calling.load(SeqCst) >= self.total
+    }
+
+    /// Returns once the batch has been held by calls alone for `linger` in a row.
+    pub async fn held_for(&self, linger: Duration) {
+        let tick = (linger / 10).max(Duration::from_millis(5));
+        let mut held = Duration::ZERO;
+        loop {
+            tokio::time::sleep(tick).await;
+            held = if self.held() {
+                held + tick
+            } else {
+                Duration::ZERO
+            };
+            if held >= linger {
+                return;
+            }
+        }
+    }
+}
+
+/// Counts a call as waiting on its tenant while it lives.
+pub struct CallGuard<'a>(&'a BatchClock);
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        self.0
+            .calling
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -127,6 +198,8 @@ pub struct TenantGate {
     settings: GateSettings,
     lane: Lane,
     tenants: Mutex<HashMap<TenantCode, Strikes>>,
+    /// This instance's randomness for the jitter.
+    dice: std::collections::hash_map::RandomState,
 }
 
 impl TenantGate {
@@ -135,6 +208,7 @@ impl TenantGate {
             settings,
             lane,
             tenants: Mutex::new(HashMap::new()),
+            dice: Default::default(),
         }
     }
 
@@ -144,6 +218,17 @@ impl TenantGate {
 
     pub fn settings(&self) -> &GateSettings {
         &self.settings
+    }
+
+    /// `open` made up to `jitter` longer or shorter, by this instance's dice.
+    fn jittered(&self, open: Duration, tenant: &TenantCode, trips: u32) -> Duration {
+        use std::hash::BuildHasher;
+        let jitter = self.settings.jitter.clamp(0.0, 1.0);
+        if jitter == 0.0 {
+            return open;
+        }
+        let roll = self.dice.hash_one((tenant, trips)) as f64 / u64::MAX as f64;
+        open.mul_f64(1.0 - jitter + 2.0 * jitter * roll)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantCode, Strikes>> {
@@ -189,7 +274,7 @@ impl TenantGate {
         }
         s.in_a_row = 0;
         s.trips += 1;
-        let open = self.settings.open_for(s.trips);
+        let open = self.jittered(self.settings.open_for(s.trips), tenant, s.trips);
         s.open_until = Some(now + open);
         Some(open)
     }
@@ -204,7 +289,13 @@ mod tests {
     }
 
     fn gate(lane: Lane) -> TenantGate {
-        TenantGate::new(lane, GateSettings::default())
+        TenantGate::new(
+            lane,
+            GateSettings {
+                jitter: 0.0,
+                ..GateSettings::default()
+            },
+        )
     }
 
     const FAILED: Answer = Answer {
@@ -286,7 +377,11 @@ mod tests {
             assert_eq!(lane.record_at(&acme(), answered(10_000), t0), None);
         }
         assert_eq!(lane.record_at(&acme(), cut_off, t0), None);
-        assert_eq!(lane.open_at(&acme(), t0), None, "slow is what the slow lane is for");
+        assert_eq!(
+            lane.open_at(&acme(), t0),
+            None,
+            "slow is what the slow lane is for"
+        );
     }
 
     #[test]
@@ -302,6 +397,24 @@ mod tests {
             assert_eq!(g.record(&acme(), FAILED), None);
         }
         assert_eq!(g.open(&acme()), None);
+    }
+
+    #[test]
+    fn instances_tripped_together_reopen_apart() {
+        let t0 = Instant::now();
+        let opens: Vec<Duration> = (0..20)
+            .map(|_| {
+                let g = TenantGate::new(Lane::Main, GateSettings::default());
+                (0..3)
+                    .find_map(|_| g.record_at(&acme(), FAILED, t0))
+                    .expect("tripped")
+            })
+            .collect();
+        assert!(opens
+            .iter()
+            .all(|o| *o >= Duration::from_millis(22_500) && *o <= Duration::from_millis(37_500)));
+        let distinct: std::collections::HashSet<_> = opens.iter().collect();
+        assert!(distinct.len() > 10, "{opens:?}");
     }
 
     #[test]

@@ -93,7 +93,10 @@ pub async fn serve_also(
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);
-    for task in [consumer, slow_lane, jobs, shipments, poll].into_iter().flatten() {
+    for task in [consumer, slow_lane, jobs, shipments, poll]
+        .into_iter()
+        .flatten()
+    {
         let _ = task.await;
     }
     served

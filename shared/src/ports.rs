@@ -315,7 +315,7 @@ pub trait Queue: Send + Sync {
     async fn delete(&self, receipts: &[String]) -> Result<()>;
     /// Makes a received message visible again after `timeout` (backoff before a retry).
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<()>;
-    /// Approximate (visible, in flight) counts.
+    /// Approximate (visible, not visible yet: in flight or delayed) counts.
     async fn depth(&self) -> Result<(u64, u64)>;
 }
 

@@ -32,12 +32,8 @@ impl Lanes {
 
     /// The worker for an event: the slow lane's when its records come from the slow lane.
     pub fn for_event(&self, event: &SqsEvent) -> &Worker {
-        let source = event
-            .records
-            .first()
-            .and_then(|r| r.event_source_arn.as_deref());
-        match (&self.slow, source) {
-            (Some((name, worker)), Some(arn)) if arn.rsplit(':').next() == Some(name) => worker,
+        match &self.slow {
+            Some((name, worker)) if comes_from(event, name) => worker,
             _ => &self.main,
         }
     }
@@ -47,6 +43,15 @@ impl Lanes {
         let worker = self.for_event(&event);
         handle(worker, event).await
     }
+}
+
+/// Whether the event's records come from the queue named `name` (the last part of its ARN).
+fn comes_from(event: &SqsEvent, name: &str) -> bool {
+    event
+        .records
+        .first()
+        .and_then(|r| r.event_source_arn.as_deref())
+        .is_some_and(|arn| arn.rsplit(':').next() == Some(name))
 }
 
 /// The event's records as received messages. A record without a body becomes an empty one
@@ -100,6 +105,24 @@ mod tests {
         assert!(got[0].body.starts_with("{\"v\":1,\"kind\":\"woo.order\""));
         assert_eq!(got[1].receive_count, 3);
         assert_eq!(got[1].body, "{\"v\":1,\"kind\":\"woo.order\",\"trunc");
+    }
+
+    #[test]
+    fn an_event_is_told_by_its_source_queue() {
+        let event: SqsEvent = serde_json::from_str(EVENT).unwrap();
+        assert!(comes_from(&event, "woolink-OrdersQueue"));
+        assert!(!comes_from(&event, "woolink-OrdersSlowLaneQueue"));
+        assert!(
+            !comes_from(&event, "OrdersQueue"),
+            "the whole name, not a suffix"
+        );
+        let lane = EVENT.replace(
+            "arn:aws:sqs:us-east-1:123456789012:woolink-OrdersQueue",
+            "arn:aws:sqs:us-east-1:123456789012:woolink-OrdersSlowLaneQueue-1AB2",
+        );
+        let event: SqsEvent = serde_json::from_str(&lane).unwrap();
+        assert!(comes_from(&event, "woolink-OrdersSlowLaneQueue-1AB2"));
+        assert!(!comes_from(&SqsEvent::default(), "woolink-OrdersQueue"));
     }
 
     #[test]

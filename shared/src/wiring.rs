@@ -22,9 +22,9 @@ use crate::outbound::OutboundPolicy;
 use crate::ports::{LinkChanges, LinkChangesIgnored, Links, Repos, Tenants};
 use crate::queue::{Queue, Received, SqsQueue};
 use crate::shipments::{Accepting, ShipmentWorker};
+use crate::sqs_batch::Lanes;
 use crate::store::{DynamoStore, MemoryStore};
 use crate::woocommerce::WooClient;
-use crate::sqs_batch::Lanes;
 use crate::worker::{Worker, WorkerPorts, WorkerRepos, WorkerSettings};
 
 /// The standard AWS configuration chain; `AWS_ENDPOINT_URL` points every client at a moto
@@ -137,6 +137,8 @@ pub struct Services {
     pub outbound: OutboundPolicy,
     pub woo: WooClient,
     pub public_url: Option<Url>,
+    /// Where webhooks are delivered when not at `public_url` (a function URL).
+    pub webhook_base_url: Option<Url>,
     /// The https base of the consent callback (default: `public_url`).
     pub callback_url: Option<Url>,
     pub token_ttl: Duration,
@@ -160,6 +162,7 @@ impl Services {
             outbound: config.outbound,
             woo: WooClient::new(http, config.outbound).with_rate(config.store_rate),
             public_url: config.public_url.clone(),
+            webhook_base_url: config.webhook_base_url.clone(),
             callback_url: config.callback_url.clone(),
             token_ttl: config.token_ttl,
             consent_ttl: config.consent_ttl,
@@ -550,8 +553,9 @@ impl Worker {
         let slow = match &config.slow_lane_url {
             Some(url) => {
                 let lane: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs, url));
-                let worker = Self::from_parts(&repos, lane.clone(), dlq.clone(), config, settings.clone())?
-                    .into_slow_lane();
+                let worker =
+                    Self::from_parts(&repos, lane.clone(), dlq.clone(), config, settings.clone())?
+                        .into_slow_lane();
                 Some((url.as_str(), worker, lane))
             }
             None => None,
@@ -632,8 +636,9 @@ impl CatchUpWork {
         settings.pages_per_job = config.catchup_pages_per_job;
         if settings.public_base.is_none() {
             settings.public_base = config
-                .public_url
+                .webhook_base_url
                 .as_ref()
+                .or(config.public_url.as_ref())
                 .map(|u| u.as_str().trim_end_matches('/').to_owned());
         }
         Ok(Self {

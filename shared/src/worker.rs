@@ -21,7 +21,7 @@ use crate::domain::{OrderId, OrderVersion, StoreId, TenantCode, TenantEvent, Woo
 use crate::envelope::{Envelope, EnvelopeHead, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fulfilment::{DeliveryError, Failure, FulfilmentClient};
-use crate::gate::{Answer, GateSettings, Lane, Moves, TenantGate};
+use crate::gate::{Answer, BatchClock, GateSettings, Lane, Moves, TenantGate};
 use crate::metrics::{self, Metric};
 use crate::model::{DocumentSettings, DocumentVersion};
 use crate::model::{Link, OrderSync, SyncState};
@@ -381,6 +381,33 @@ impl Deliveries {
     }
 }
 
+tokio::task_local! {
+    /// The batch the record being handled belongs to (the main lane cuts off a straggler).
+    static BATCH: Arc<BatchClock>;
+}
+
+/// A call to a tenant's endpoint: how it went, how long it took, and whether the main lane
+/// cut it off (the message then goes on in the slow lane).
+struct Call {
+    outcome: std::result::Result<u16, DeliveryError>,
+    took: Duration,
+    cut: bool,
+}
+
+/// `body` (an order's envelope or a tenant event) as a new message with its `Moves`
+/// changed; `None` when it is neither.
+fn remade(body: &str, change: impl FnOnce(Moves) -> Moves) -> Option<String> {
+    if let Some(event) = crate::catalogue::TenantEvent::decode(body) {
+        let mut event = event.ok()?;
+        event.moves = change(std::mem::take(&mut event.moves));
+        return Some(event.encode());
+    }
+    let envelope = Envelope::decode(body).ok()?;
+    let payload = envelope.payload.as_deref().map(|p| p.get());
+    let moves = change(envelope.head.moves().clone());
+    crate::envelope::encode(&envelope.head.clone().moved(moves), payload).ok()
+}
+
 /// The longest pause between two looks at an order another delivery holds.
 const MAX_WAIT_PAUSE: Duration = Duration::from_millis(200);
 
@@ -430,11 +457,18 @@ impl Worker {
     /// returns the ids of those that must come back (after the delay a failure asks for).
     pub async fn handle_batch(&self, messages: &[Received]) -> Vec<String> {
         // (By index: a stream of borrowed messages is not `Send` enough for `tokio::spawn`.)
+        let clock = Arc::new(BatchClock::new(messages.len()));
         stream::iter(0..messages.len())
-            .map(|i| async move {
+            .map(|i| {
+                let clock = clock.clone();
+                async move {
                 let message = &messages[i];
                 let span = tracing::info_span!("message", message_id = %message.message_id);
-                let outcome = self.handle_message(message).instrument(span.clone()).await;
+                let outcome = BATCH
+                    .scope(clock.clone(), self.handle_message(message))
+                    .instrument(span.clone())
+                    .await;
+                clock.done();
                 let failure = outcome.err()?;
                 if failure.poison {
                     match self.ports.dead_letters.send(message.body.clone()).await {
@@ -459,7 +493,7 @@ impl Worker {
                     }
                 }
                 Some(message.message_id.clone())
-            })
+            }})
             .buffer_unordered(self.settings.concurrency.max(1))
             .filter_map(|f| async move { f })
             .collect()
@@ -496,41 +530,28 @@ impl Worker {
                 RecordFailure::poison(format!("undecodable event: {}", e.message()))
             })?;
             let attempt = self.attempt(message, &event.moves);
-            let moved = |moves| {
-                let mut moved = event.clone();
-                moved.moves = moves;
-                moved.encode()
-            };
             if self
-                .gated(&event.tenant, &event.moves, attempt, moved)
+                .gated(&event.tenant, &event.moves, attempt, &message.body)
                 .await?
             {
                 return Ok(());
             }
-            return self
-                .last_in_the_slow_lane(
-                    attempt,
-                    self.deliver_event(&event, attempt, &message.body).await,
-                );
+            return self.last_in_the_slow_lane(
+                attempt,
+                self.deliver_event(&event, attempt, &message.body).await,
+            );
         }
         let envelope = Envelope::decode(&message.body)
             .map_err(|e| RecordFailure::poison(format!("undecodable message: {}", e.message())))?;
         let head = &envelope.head;
         let attempt = self.attempt(message, head.moves());
-        let moved = |moves| {
-            let payload = envelope.payload.as_deref().map(|p| p.get());
-            crate::envelope::encode(&head.clone().moved(moves), payload).unwrap_or_default()
-        };
         if self
-            .gated(head.tenant(), head.moves(), attempt, moved)
+            .gated(head.tenant(), head.moves(), attempt, &message.body)
             .await?
         {
             return Ok(());
         }
-        self.last_in_the_slow_lane(
-            attempt,
-            self.sync(&envelope, attempt, &message.body).await,
-        )
+        self.last_in_the_slow_lane(attempt, self.sync(&envelope, attempt, &message.body).await)
     }
 
     /// This receive of `message`: in the slow lane its receives count on from those it spent
@@ -574,7 +595,7 @@ impl Worker {
         tenant: &TenantCode,
         moves: &Moves,
         attempt: Attempt<'_>,
-        moved: impl FnOnce(Moves) -> String,
+        body: &str,
     ) -> Result<bool, RecordFailure> {
         let Some(open) = self.gate.open(tenant) else {
             return Ok(false);
@@ -586,32 +607,31 @@ impl Worker {
                 let Some(lane) = &self.ports.slow_lane else {
                     return Ok(false);
                 };
-                let moves = Moves {
+                let Some(moved) = remade(body, |m| Moves {
                     receives_before: spent,
-                    ..moves.clone()
+                    ..m
+                }) else {
+                    return Ok(false);
                 };
-                lane.send_grouped(moved(moves), tenant.as_str()).await?;
+                lane.send_grouped(moved, tenant.as_str()).await?;
                 "slow_lane"
             }
             Lane::Slow => {
                 if moves.held_for(Utc::now()) >= self.settings.gate.hold_max {
                     return Ok(false);
                 }
-                let moves = Moves {
+                let Some(moved) = remade(body, |m| Moves {
                     receives_before: spent,
-                    held_since: Some(
-                        moves
-                            .held_since
-                            .clone()
-                            .unwrap_or_else(EnvelopeHead::received_now),
-                    ),
+                    held_since: Some(m.held_since.unwrap_or_else(EnvelopeHead::received_now)),
+                }) else {
+                    return Ok(false);
                 };
                 // Whole seconds, rounded up: SQS delays are counted in seconds.
                 let delay = Duration::from_secs(open.as_secs_f64().ceil() as u64)
                     .min(crate::queue::MAX_DELAY);
                 self.ports
                     .queue
-                    .send_delayed_grouped(moved(moves), delay, tenant.as_str())
+                    .send_delayed_grouped(moved, delay, tenant.as_str())
                     .await?;
                 "parked"
             }
@@ -635,36 +655,78 @@ impl Worker {
         target: &Target,
         webhook_id: &str,
         body: &[u8],
-    ) -> (std::result::Result<u16, DeliveryError>, Duration) {
+    ) -> Call {
         let started = Instant::now();
         let Some(url) = &target.url else {
-            let refused = Err(DeliveryError::Permanent(Failure::plain(
+            let outcome = Err(DeliveryError::Permanent(Failure::plain(
                 "the fulfilment URL is not a URL",
             )));
-            return (refused, started.elapsed());
+            return Call {
+                outcome,
+                took: started.elapsed(),
+                cut: false,
+            };
         };
         let call = self
             .ports
             .fulfilment
             .deliver(url, &target.secret, webhook_id, body);
-        let budget = self.settings.gate.slow_after;
-        let cut_off = self.gate.lane() == Lane::Main
-            && self.ports.slow_lane.is_some()
-            && self.settings.gate.trip_after > 0;
-        let outcome = if cut_off {
-            match tokio::time::timeout(budget, call).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(DeliveryError::Retryable(Failure::plain(format!(
-                    "no answer within {} ms; the tenant's orders go to the slow lane",
-                    budget.as_millis()
-                )))),
+        let gate = &self.settings.gate;
+        let may_cut =
+            self.gate.lane() == Lane::Main && self.ports.slow_lane.is_some() && gate.trip_after > 0;
+        let (outcome, cut) = if may_cut {
+            let batch = BATCH.try_with(Arc::clone).ok();
+            let _calling = batch.as_ref().map(|b| b.calling());
+            let straggling = async {
+                match &batch {
+                    Some(b) => b.held_for(gate.linger).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let cut = |why: String| (Err(DeliveryError::Retryable(Failure::plain(why))), true);
+            tokio::select! {
+                outcome = call => (outcome, false),
+                _ = tokio::time::sleep(gate.slow_after) => cut(format!(
+                    "no answer within {} ms; goes on in the slow lane",
+                    gate.slow_after.as_millis()
+                )),
+                _ = straggling => cut(format!(
+                    "no answer {} ms after the rest of its batch; goes on in the slow lane",
+                    gate.linger.as_millis()
+                )),
             }
         } else {
-            call.await
+            (call.await, false)
         };
         let took = started.elapsed();
         self.note_answer(tenant, &outcome, took);
-        (outcome, took)
+        Call { outcome, took, cut }
+    }
+
+    /// Sends a message cut off in the main lane on to the slow lane, noting the receives it
+    /// spent (this one included: it made a call).
+    async fn to_slow_lane(
+        &self,
+        body: &str,
+        tenant: &TenantCode,
+        spent: u32,
+    ) -> Result<bool, RecordFailure> {
+        let (Some(lane), Some(moved)) = (
+            &self.ports.slow_lane,
+            remade(body, |m| Moves {
+                receives_before: spent,
+                ..m
+            }),
+        ) else {
+            return Ok(false);
+        };
+        lane.send_grouped(moved, tenant.as_str()).await?;
+        metrics::emit(
+            tenant,
+            Some(("Reason", "slow_lane")),
+            &[(Metric::DeliveriesDeferred, 1.0)],
+        );
+        Ok(true)
     }
 
     /// Notes how a delivery to the tenant went, and says when that tripped its gate.
@@ -707,10 +769,17 @@ impl Worker {
         let target = view.target.map_err(RecordFailure::now)?;
         let payload =
             serde_json::to_vec(&event.body()).map_err(|e| RecordFailure::now(e.to_string()))?;
-        let (outcome, _) = self
+        let call = self
             .call_tenant(&event.tenant, &target, &event.webhook_id, &payload)
             .await;
-        match outcome {
+        if call.cut
+            && self
+                .to_slow_lane(body, &event.tenant, attempt.receive_count)
+                .await?
+        {
+            return Ok(());
+        }
+        match call.outcome {
             Ok(status) => {
                 tracing::info!(store = %event.store_id, kind = %event.event_type, status, webhook_id = %event.webhook_id, "event delivered to the tenant");
                 Ok(())
@@ -1229,7 +1298,7 @@ impl Worker {
             .map_or_else(|| format!("{}Z", state.version), str::to_owned);
         let body = serde_json::to_vec(&json!({"type": event, "timestamp": timestamp, "data": doc}))
             .map_err(|e| RecordFailure::now(e.to_string()))?;
-        let (outcome, took) = self
+        let Call { outcome, took, cut } = self
             .call_tenant(&link.tenant, &target, &webhook_id, &body)
             .await;
         let latency_ms = took.as_millis() as u64;
@@ -1327,6 +1396,16 @@ impl Worker {
         saved?;
         match retry {
             None => Ok(()),
+            // Cut off in the main lane: it goes on in the slow lane now.
+            Some(_)
+                if cut
+                    && receive_count < self.settings.max_receives
+                    && self
+                        .to_slow_lane(message, &link.tenant, receive_count)
+                        .await? =>
+            {
+                Ok(())
+            }
             // The log gets the summary, not the tenant's answer (kept in the order record).
             Some(failure) => Err(RecordFailure::later(
                 failure.summary,

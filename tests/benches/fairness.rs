@@ -43,6 +43,7 @@ use woolink::worker::{Worker, WorkerSettings};
 
 #[path = "common/mod.rs"]
 mod common;
+use common::{env_num, percentile};
 
 const TENANTS: [&str; 3] = ["HEALTHY", "SLOW", "FAILING"];
 
@@ -88,13 +89,6 @@ async fn serve(e: Arc<Endpoint>) -> String {
         .with_state(e);
     tokio::spawn(async move { axum::serve(l, app).await });
     url
-}
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Deterministic pseudo-randomness: the same traffic in every run.
@@ -263,9 +257,19 @@ async fn run(shape: &Shape, run: Run, traffic: &[Planned], sample: &Value) -> Ou
             link.woo_keys = None;
             link.webhook_ids = Vec::new();
             let links = b.repos.links.clone();
-            async move { links.save_link(&link, None).await.expect("link") }
+            async move {
+                // moto answers a 500 now and then under concurrent writes: try again.
+                for _ in 0..5 {
+                    match links.save_link(&link, None).await {
+                        Ok(()) => return,
+                        Err(e) if e.kind() == woolink::error::ErrorKind::Conflict => return,
+                        Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
+                panic!("link {} not saved", link.store_id);
+            }
         })
-        .buffer_unordered(32);
+        .buffer_unordered(8);
     futures::StreamExt::collect::<Vec<()>>(links).await;
 
     // The instances.
@@ -274,9 +278,15 @@ async fn run(shape: &Shape, run: Run, traffic: &[Planned], sample: &Value) -> Ou
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for _ in 0..shape.instances {
-        let worker = Worker::from_parts(&b.repos, b.queue.clone(), b.dlq.clone(), &config, settings.clone())
-            .expect("worker")
-            .with_slow_lane(lane.clone());
+        let worker = Worker::from_parts(
+            &b.repos,
+            b.queue.clone(),
+            b.dlq.clone(),
+            &config,
+            settings.clone(),
+        )
+        .expect("worker")
+        .with_slow_lane(lane.clone());
         tasks.push(tokio::spawn(woolink::local::consume(
             b.queue.clone(),
             Arc::new(worker),
@@ -285,9 +295,15 @@ async fn run(shape: &Shape, run: Run, traffic: &[Planned], sample: &Value) -> Ou
     }
     if run == Run::After {
         for _ in 0..shape.lane_instances {
-            let worker = Worker::from_parts(&b.repos, b.lane.clone(), b.dlq.clone(), &config, settings.clone())
-                .expect("worker")
-                .into_slow_lane();
+            let worker = Worker::from_parts(
+                &b.repos,
+                b.lane.clone(),
+                b.dlq.clone(),
+                &config,
+                settings.clone(),
+            )
+            .expect("worker")
+            .into_slow_lane();
             tasks.push(tokio::spawn(woolink::local::consume(
                 b.lane.clone(),
                 Arc::new(worker),
@@ -349,14 +365,6 @@ async fn run(shape: &Shape, run: Run, traffic: &[Planned], sample: &Value) -> Ou
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -366,13 +374,13 @@ fn lag_line(
     outcome: &Outcome,
     traffic: &[Planned],
     tenant: usize,
-    which: impl Fn(&Planned) -> bool,
+    which: impl Fn(usize, &Planned) -> bool,
 ) -> String {
     let answered = outcome.endpoints[tenant].answered.lock().expect("lock");
     let mut of = 0;
     let mut lags = Vec::new();
     for (k, p) in traffic.iter().enumerate() {
-        if p.tenant != tenant || !which(p) {
+        if p.tenant != tenant || !which(k, p) {
             continue;
         }
         of += 1;
@@ -437,29 +445,42 @@ async fn main() {
     );
     for r in runs {
         let outcome = run(&shape, r, &traffic, &sample).await;
-        println!("{} (measured over {:.1} s):", r.name(), outcome.wall.as_secs_f64());
+        println!(
+            "{} (measured over {:.1} s):",
+            r.name(),
+            outcome.wall.as_secs_f64()
+        );
         println!(
             "  HEALTHY, all stores     {}",
-            lag_line(&outcome, &traffic, 0, |_| true)
+            lag_line(&outcome, &traffic, 0, |_, _| true)
         );
         println!(
             "  HEALTHY, big store      {}",
-            lag_line(&outcome, &traffic, 0, |p| p.store == 0)
+            lag_line(&outcome, &traffic, 0, |_, p| p.store == 0)
         );
         println!(
             "  HEALTHY, other stores   {}",
-            lag_line(&outcome, &traffic, 0, |p| p.store != 0)
+            lag_line(&outcome, &traffic, 0, |_, p| p.store != 0)
+        );
+        let first = shape.rate * 10;
+        println!(
+            "  HEALTHY, first 10 s     {}",
+            lag_line(&outcome, &traffic, 0, |k, _| k < first)
+        );
+        println!(
+            "  HEALTHY, after 10 s     {}",
+            lag_line(&outcome, &traffic, 0, |k, _| k >= first)
         );
         println!(
             "  SLOW                    {}",
-            lag_line(&outcome, &traffic, 1, |_| true)
+            lag_line(&outcome, &traffic, 1, |_, _| true)
         );
         let failing = traffic.iter().filter(|p| p.tenant == 2).count();
         println!(
             "  FAILING                 {} calls for {failing} orders{}",
             outcome.endpoints[2].calls.load(Ordering::Relaxed),
             if r == Run::Unloaded {
-                format!(" ({})", lag_line(&outcome, &traffic, 2, |_| true).trim())
+                format!(" ({})", lag_line(&outcome, &traffic, 2, |_, _| true).trim())
             } else {
                 String::new()
             }

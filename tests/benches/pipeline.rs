@@ -48,6 +48,7 @@ use woolink::wiring::OneProcess;
 #[path = "common/mod.rs"]
 mod common;
 use common::CallCounter;
+use common::{env_num, percentile};
 use woolink::worker::{Worker, WorkerSettings};
 
 type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
@@ -93,21 +94,6 @@ async fn tenant_inbox(State(t): State<Tenant>, headers: HeaderMap, body: Bytes) 
     StatusCode::OK
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() {
     let n = env_num("PIPELINE_N", 5000);
@@ -137,6 +123,7 @@ async fn main() {
         secrets_key: SecretString::new(SecretBox::generate_key_base64()),
         previous_secrets_keys: Vec::new(),
         public_url: Some(url::Url::parse(&base).expect("url")),
+        webhook_base_url: None,
         callback_url: None,
         token_ttl: DEFAULT_TOKEN_TTL,
         consent_ttl: woolink::config::DEFAULT_CONSENT_TTL,

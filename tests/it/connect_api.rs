@@ -669,3 +669,36 @@ both_backends!(
     failed_registration_leaves_no_link,
     tenants_are_isolated,
 );
+
+/// With the intake on the webhook function's URL (`WOOLINK_WEBHOOK_BASE_URL`, template
+/// `IntakeEndpoint: function-url`), a new link's webhooks are delivered there; the API's
+/// own route keeps serving, so a store linked before still delivers.
+#[tokio::test]
+async fn a_function_url_intake_is_where_new_links_deliver() {
+    let furl = "https://f3k2wq7v5xhdr4mz6lq2bnc4ey0xkqzs.lambda-url.eu-west-1.on.aws/";
+    let app = TestApp::spawn_configured(Backend::Memory, |c| {
+        c.outbound = woolink::outbound::OutboundPolicy::local_development();
+        c.webhook_base_url = Some(url::Url::parse(furl).unwrap());
+    })
+    .await;
+    let token = app.acme_token().await;
+    let a = app.link_simple(&token, "st_a1", "http://127.0.0.1:9").await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(
+        a.body["webhook"]["deliveryUrl"],
+        "https://f3k2wq7v5xhdr4mz6lq2bnc4ey0xkqzs.lambda-url.eu-west-1.on.aws/v1/webhooks/woocommerce/st_a1"
+    );
+    let secret = a.body["webhook"]["secret"].as_str().unwrap().to_owned();
+    send(
+        &app,
+        &secret,
+        "order.created",
+        &order(5, "processing", "2026-11-30T10:00:00"),
+    )
+    .await;
+    assert_eq!(
+        take_all(&app).await.len(),
+        1,
+        "the API route still takes it"
+    );
+}

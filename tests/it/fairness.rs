@@ -51,9 +51,7 @@ async fn link_beta(app: &TestApp, tenant: &FakeTenant) -> String {
     app.set_fulfilment("BETA", "Beta Logistics", &tenant.url, &tenant.secret)
         .await;
     let token = app.token_for("BETA", "ops@beta.test").await;
-    let a = app
-        .link_simple(&token, "st_b1", "http://127.0.0.1:9")
-        .await;
+    let a = app.link_simple(&token, "st_b1", "http://127.0.0.1:9").await;
     assert_eq!(a.status, 201, "{}", a.body);
     a.body["webhook"]["secret"].as_str().unwrap().to_owned()
 }
@@ -89,7 +87,7 @@ async fn a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay(backend: Backen
     let beta = link_beta(&app, &quick).await;
 
     // Slow answers in the main lane: cut off at `slow_after` (the tenant may have them: they
-    // come back with the same webhook-id), and ACME's gate trips at once.
+    // go on with the same webhook-id), moved to the slow lane at once, and ACME's gate trips.
     for id in 1..=3 {
         send_to(&app, "st_a1", &acme, id).await;
     }
@@ -101,10 +99,12 @@ async fn a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay(backend: Backen
         started.elapsed()
     );
     assert_eq!(slow.calls().len(), 3);
-    // Back after their retry delay, they leave for the slow lane untouched.
-    visible(&app.queue, 3).await;
-    assert_eq!(round(&app.queue, &app.worker).await, 3);
-    assert_eq!(slow.calls().len(), 3);
+    assert_eq!(
+        app.queue.depth().await.unwrap(),
+        (0, 0),
+        "none retried here"
+    );
+    visible(&app.slow_lane, 3).await;
 
     // A batch of both tenants: ACME's orders go to the slow lane, BETA's are delivered here.
     for id in 4..=7 {
@@ -116,7 +116,11 @@ async fn a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay(backend: Backen
     let started = std::time::Instant::now();
     assert_eq!(round(&app.queue, &app.worker).await, 7);
     let took = started.elapsed();
-    assert_eq!(slow.calls().len(), 3, "no call to the slow tenant in the main lane");
+    assert_eq!(
+        slow.calls().len(),
+        3,
+        "no call to the slow tenant in the main lane"
+    );
     assert_eq!(quick.accepted().len(), 3);
     assert!(
         took < Duration::from_millis(300),
@@ -132,7 +136,13 @@ async fn a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay(backend: Backen
     assert_eq!(calls.len(), 10);
     assert_eq!(distinct_ids(&calls), 7, "one webhook-id per order");
     let first: HashSet<&str> = calls[..3].iter().map(|c| c.webhook_id.as_str()).collect();
-    assert!(calls[3..].iter().filter(|c| first.contains(c.webhook_id.as_str())).count() == 3);
+    assert!(
+        calls[3..]
+            .iter()
+            .filter(|c| first.contains(c.webhook_id.as_str()))
+            .count()
+            == 3
+    );
     assert!(calls.iter().all(|c| c.verified));
     assert_eq!(app.dlq.depth().await.unwrap(), (0, 0));
     // Still slow: the main lane sends it on, the slow lane does not send it anywhere else.
@@ -210,6 +220,70 @@ async fn a_failing_tenant_is_parked_without_spending_its_retries(backend: Backen
     }
 }
 
+/// A delivery still unanswered `linger` after the rest of its batch is cut off and goes on in
+/// the slow lane; a batch all of one slow tenant holds no straggler and is not cut.
+async fn a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not(backend: Backend) {
+    let slow = FakeTenant::faulty(Faults {
+        delay: Duration::from_millis(400),
+        ..Faults::default()
+    })
+    .await;
+    let quick = FakeTenant::start().await;
+    let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
+        s.gate.slow_after = Duration::from_secs(5);
+        s.gate.linger = Duration::from_millis(100);
+    })
+    .await;
+    let (key, acme) = linked(&app).await;
+    let beta = link_beta(&app, &quick).await;
+
+    // Three of ACME's alone: evenly slow, delivered here.
+    for id in 1..=3 {
+        send_to(&app, "st_a1", &acme, id).await;
+    }
+    assert_eq!(round(&app.queue, &app.worker).await, 3);
+    assert_eq!(slow.calls().len(), 3);
+    assert_eq!(app.slow_lane.depth().await.unwrap(), (0, 0));
+    for id in 1..=3 {
+        let s = app
+            .get(&format!("/v1/stores/st_a1/orders/{id}"), Some(&key))
+            .await;
+        assert_eq!(s.body["state"], "synced", "{}", s.body);
+    }
+
+    // One of ACME's among BETA's: it holds the batch alone, is cut off, goes on in the lane.
+    send_to(&app, "st_a1", &acme, 4).await;
+    for id in 100..=104 {
+        send_to(&app, "st_b1", &beta, id).await;
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(round(&app.queue, &app.worker).await, 6);
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(350), "{took:?}");
+    assert_eq!(quick.accepted().len(), 5);
+    assert_eq!(app.queue.depth().await.unwrap(), (0, 0));
+    visible(&app.slow_lane, 1).await;
+    let s = app.get("/v1/stores/st_a1/orders/4", Some(&key)).await;
+    assert_eq!(s.body["state"], "queued", "{}", s.body);
+    assert!(s.body["lastError"]
+        .as_str()
+        .unwrap()
+        .contains("after the rest of its batch"));
+    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 1);
+    let s = app.get("/v1/stores/st_a1/orders/4", Some(&key)).await;
+    assert_eq!(s.body["state"], "synced", "{}", s.body);
+    let calls = slow.calls();
+    assert_eq!(calls.len(), 5);
+    assert_eq!(
+        calls[3].webhook_id, calls[4].webhook_id,
+        "the same webhook-id again"
+    );
+    // One straggler is one strike: ACME's next order is delivered here.
+    send_to(&app, "st_a1", &acme, 5).await;
+    assert_eq!(round(&app.queue, &app.worker).await, 1);
+    assert_eq!(slow.calls().len(), 6);
+}
+
 /// An endpoint that never recovers: held for `hold_max` at most, then retried as before
 /// until the dead-letter queue takes every order (nothing lost, nothing stuck).
 async fn a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue(backend: Backend) {
@@ -238,7 +312,11 @@ async fn a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue(backen
         .await
         .expect("every order in the dead-letter queue");
     drained(&app).await;
-    let parked = app.dlq.receive(10, Duration::from_millis(500)).await.unwrap();
+    let parked = app
+        .dlq
+        .receive(10, Duration::from_millis(500))
+        .await
+        .unwrap();
     let mut ids: Vec<u64> = parked
         .iter()
         .map(|m| {
@@ -251,7 +329,11 @@ async fn a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue(backen
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), parked.len(), "each order once in the dead-letter queue");
+    assert_eq!(
+        ids.len(),
+        parked.len(),
+        "each order once in the dead-letter queue"
+    );
     assert!(tenant.accepted().is_empty());
     // Moving and parking renew no retries: at most the queue's receives per order, in all.
     assert!(
@@ -263,6 +345,7 @@ async fn a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue(backen
 
 both_backends!(
     a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay,
+    a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not,
     a_failing_tenant_is_parked_without_spending_its_retries,
     a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue,
 );

@@ -248,6 +248,35 @@ async fn webhook_function_on_api_gateway_events() {
     }
 }
 
+/// With `IntakeEndpoint: function-url` the webhook function is invoked through its Lambda
+/// function URL: the same payload format 2.0, with the URL's own host and a `$default` route
+/// and stage. The delivery is queued byte for byte, as through API Gateway.
+#[tokio::test]
+async fn webhook_function_on_a_function_url_event() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let f = signed_fixture();
+    install_link(&app, "st_a1", &f.secret, false).await;
+    let function = LambdaHarness::new(woolink::api::webhook_app(app.intake.clone()));
+    let r = function.invoke("webhook-function-url.json", &[]).await;
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(body_of(&r)["status"], "queued");
+    let messages = take_all(&app).await;
+    assert_eq!(messages.len(), 1);
+    let env = woolink::envelope::Envelope::decode(&messages[0].body).unwrap();
+    assert_eq!(env.head.body_sha256(), f.sha256);
+    // A wrong signature through the URL is refused as through API Gateway.
+    let r = function
+        .invoke_replacing(
+            "webhook-function-url.json",
+            &[(
+                "w5xc/R1CWSQnKuNoGf+UqWcdzwH4Lx5inOjPXbBwOp4=",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )],
+        )
+        .await;
+    assert_eq!(r["statusCode"], 401, "{r}");
+}
+
 /// In Lambda the per-source login limit counts API Gateway's `requestContext.http.sourceIp`
 /// (never a header the client sets): 20 logins a minute from 203.0.113.7, the 21st refused;
 /// the same login from another address still works.

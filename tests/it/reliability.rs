@@ -429,8 +429,9 @@ async fn a_failing_and_stalling_tenant_still_gets_everything_once(backend: Backe
     assert_eq!(double, 0, "no effect twice");
 }
 
-/// The tenant's endpoint refuses connections for a while: the orders wait in the queue
-/// (retried with backoff, not parked) and all arrive, once each, when it is back.
+/// The tenant's endpoint refuses connections for a while: the orders wait in the queue or
+/// its slow lane (retried with backoff or parked there, never in the dead-letter queue) and
+/// all arrive, once each, when it is back.
 async fn a_tenant_down_for_a_while_gets_everything_when_back(backend: Backend) {
     let orders = fault_orders(backend) / 2;
     let mut tenant = FakeTenant::start().await;
@@ -448,8 +449,13 @@ async fn a_tenant_down_for_a_while_gets_everything_when_back(backend: Backend) {
     // Down for 4 s: nothing arrives, nothing is parked, the orders say why they wait.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(tenant.calls().is_empty());
+    // In the orders queue, or in its slow lane once the worker's gate for the tenant tripped.
     let (visible, in_flight) = app.queue.depth().await.unwrap();
-    assert!(visible + in_flight > 0, "the orders wait in the queue");
+    let (lane_visible, lane_later) = app.slow_lane.depth().await.unwrap();
+    assert!(
+        visible + in_flight + lane_visible + lane_later > 0,
+        "the orders wait in the queues"
+    );
     assert_eq!(app.dlq.depth().await.unwrap(), (0, 0), "nothing parked");
     // (Polled: between a new attempt's start and its failure the error is briefly unset.)
     order_status_until(&app, &key, 1, Duration::from_secs(5), |s| {

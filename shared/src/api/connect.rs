@@ -237,6 +237,15 @@ fn woo_credentials(body: WooKeysBody) -> Result<WooCredentials> {
     })
 }
 
+/// Where WooCommerce delivers a store's webhooks: the configured webhook base (the intake's
+/// function URL), else the public base.
+pub(crate) fn delivery_base(svc: &Services, headers: &HeaderMap) -> Result<String> {
+    match &svc.webhook_base_url {
+        Some(url) => Ok(url.as_str().trim_end_matches('/').to_owned()),
+        None => public_base(svc, headers),
+    }
+}
+
 /// The API's public base URL: configured, or the host API Gateway was called on.
 pub(crate) fn public_base(svc: &Services, headers: &HeaderMap) -> Result<String> {
     if let Some(url) = &svc.public_url {
@@ -286,7 +295,7 @@ pub async fn link(
         trigger_statuses: TriggerStatus::parse_list(body.trigger_statuses.as_deref())?,
         woo: body.woo_commerce.map(woo_credentials).transpose()?,
     };
-    let base = public_base(&svc, &headers)?;
+    let base = delivery_base(&svc, &headers)?;
     let out = connect::link(&svc.linking(), &session, request, &base).await?;
     let mut answer = wire::Linked::from(&out);
     let started = match backfill {

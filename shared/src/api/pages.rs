@@ -19,7 +19,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use url::Url;
 
-use super::connect::public_base;
+use super::connect::{delivery_base, public_base};
 use super::extract::{JsonBody, RawBody, SourceIp};
 use crate::auth;
 use crate::connect;
@@ -815,7 +815,7 @@ pub async fn callback(
     headers: HeaderMap,
     JsonBody(body): JsonBody<CallbackBody>,
 ) -> Result<Response> {
-    let base = public_base(&svc, &headers)?;
+    let base = delivery_base(&svc, &headers)?;
     let user_id = match body.user_id {
         serde_json::Value::String(s) => s,
         _ => return Err(Error::invalid_request("user_id must be a string")),

@@ -111,7 +111,8 @@ impl SqsQueue {
             .map_err(sqs_error)?
             .queue_url
             .unwrap_or_default();
-        let url = Self::create_redriving_to(client, name, visibility, max_receives, &dlq_url).await?;
+        let url =
+            Self::create_redriving_to(client, name, visibility, max_receives, &dlq_url).await?;
         Ok((url, dlq_url))
     }
 
@@ -266,6 +267,7 @@ impl Queue for SqsQueue {
             .queue_url(&self.url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
             .send()
             .await
             .map_err(sqs_error)?
@@ -274,7 +276,8 @@ impl Queue for SqsQueue {
         let n = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok((
             n(QueueAttributeName::ApproximateNumberOfMessages),
-            n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                + n(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
         ))
     }
 }

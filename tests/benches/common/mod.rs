@@ -1,6 +1,26 @@
 //! What the benchmarks share.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The `p` quantile of `sorted` (nearest rank); zero for none.
+#[allow(dead_code)]
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// A number from the environment, or `default`.
+#[allow(dead_code)]
+pub fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// Counts the AWS calls a client makes, by `service.operation`.
 #[derive(Debug, Default, Clone)]
@@ -80,6 +100,7 @@ pub fn bench_config(store_rate: woolink::politeness::StoreRate) -> woolink::conf
         secrets_key: SecretString::new(SecretBox::generate_key_base64()),
         previous_secrets_keys: Vec::new(),
         public_url: None,
+        webhook_base_url: None,
         callback_url: None,
         token_ttl: woolink::config::DEFAULT_TOKEN_TTL,
         consent_ttl: woolink::config::DEFAULT_CONSENT_TTL,

@@ -186,6 +186,7 @@ pub fn test_config(public_url: &str, outbound: OutboundPolicy) -> Config {
         secrets_key: SecretString::new(SecretBox::generate_key_base64()),
         previous_secrets_keys: Vec::new(),
         public_url: Some(url::Url::parse(public_url).expect("url")),
+        webhook_base_url: None,
         callback_url: None,
         token_ttl: DEFAULT_TOKEN_TTL,
         consent_ttl: woolink::config::DEFAULT_CONSENT_TTL,

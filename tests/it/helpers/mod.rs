@@ -17,8 +17,8 @@ use woolink::config::{
     Config, DEFAULT_LINK_CACHE_TTL, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TOKEN_TTL,
 };
 use woolink::crypto::{SecretBox, SecretString};
-use woolink::intake::Intake;
 use woolink::gate::GateSettings;
+use woolink::intake::Intake;
 use woolink::outbound::OutboundPolicy;
 use woolink::ports::Repos;
 use woolink::queue::{MemoryQueue, Queue, SqsQueue};
