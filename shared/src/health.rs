@@ -391,15 +391,36 @@ pub struct OrderPage {
     pub next: Option<After>,
 }
 
-/// The position of an order in its state's list: when it last changed (fixed width, so text
+/// Where an order is listed (the sparse `orderState` index): what it counts as
+/// (`counted_as`), since the write that last moved it there. A first attempt in flight leaves
+/// the entry where it was, as it leaves the counters: the order is listed as what it was
+/// before until the attempt's outcome, so a delivery moves its index entry once, not twice.
+/// `None`: not listed (skipped orders, and a new order before its first outcome).
+pub fn listing(sync: &OrderSync) -> Option<(SyncState, DateTime<Utc>)> {
+    let state = counted_as(sync).filter(|s| indexed(*s))?;
+    let in_flight = sync.state == SyncState::Queued && sync.attempts == 0;
+    let at = match sync.listed_at {
+        Some(at) if in_flight => at,
+        _ => sync.updated_at,
+    };
+    Some((state, at))
+}
+
+/// The position of an order in its list: since when it is listed there (fixed width, so text
 /// order is time order), then its id.
 pub fn changed_key(sync: &OrderSync) -> String {
+    let at = listing(sync).map_or(sync.updated_at, |(_, at)| at);
     format!(
         "{}#{:020}",
-        sync.updated_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         sync.order_id.get()
     )
+}
+
+/// The time in a stored `changed_key`.
+pub fn changed_at(key: &str) -> Option<DateTime<Utc>> {
+    let (at, _) = key.split_once('#')?;
+    parse_time(at)
 }
 
 /// The first position at or after `since`.
@@ -535,6 +556,46 @@ mod tests {
             None,
             "older buckets are out"
         );
+    }
+
+    #[test]
+    fn a_delivery_moves_its_listing_once_at_the_outcome() {
+        // A new order's claim: not listed yet.
+        let mut o = record();
+        o.state = SyncState::Queued;
+        o.updated_at = t(1);
+        assert_eq!(listing(&o), None);
+        // Its outcome: listed as synced from then.
+        o.state = SyncState::Synced;
+        o.attempts = 1;
+        o.updated_at = t(2);
+        assert_eq!(listing(&o), Some((SyncState::Synced, t(2))));
+        o.counted = counted_as(&o);
+        o.listed_at = Some(t(2));
+        let synced_key = changed_key(&o);
+        // An update's claim (a first attempt in flight): still where it was.
+        o.state = SyncState::Queued;
+        o.attempts = 0;
+        o.updated_at = t(3);
+        assert_eq!(listing(&o), Some((SyncState::Synced, t(2))));
+        assert_eq!(
+            changed_key(&o),
+            synced_key,
+            "the index entry is not written"
+        );
+        // Its outcome moves it; a failed attempt lists it as queued (waiting for a retry).
+        let mut failed = o.clone();
+        o.state = SyncState::Synced;
+        o.attempts = 1;
+        o.updated_at = t(4);
+        assert_eq!(listing(&o), Some((SyncState::Synced, t(4))));
+        failed.attempts = 1;
+        failed.updated_at = t(4);
+        assert_eq!(listing(&failed), Some((SyncState::Queued, t(4))));
+        // Skipped orders are not listed.
+        o.state = SyncState::Skipped;
+        assert_eq!(listing(&o), None);
+        assert_eq!(changed_at(&synced_key), Some(t(2)));
     }
 
     #[test]

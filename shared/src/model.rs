@@ -296,6 +296,9 @@ pub struct OrderSync {
     /// the record; each write moves the counters from it to what the record's new state counts
     /// as (`crate::health::counted_as`) and stores that.
     pub counted: Option<SyncState>,
+    /// Since when it has been listed as what it counts as (`crate::health::listing`; the
+    /// time in its `orderState` index entry). Set by the stores on each write.
+    pub listed_at: Option<DateTime<Utc>>,
     pub revision: u64,
 }
 
@@ -340,6 +343,7 @@ impl OrderSync {
             timeline: Vec::new(),
             timeline_dropped: 0,
             counted: None,
+            listed_at: None,
             revision: 1,
         }
     }

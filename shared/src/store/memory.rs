@@ -289,6 +289,9 @@ impl OrderSyncs for MemoryStore {
             }
             let mut stored = sync.clone();
             stored.counted = crate::health::counted_as(sync);
+            // Kept as the index keeps it: to the millisecond.
+            stored.listed_at = crate::health::listing(sync)
+                .and_then(|_| crate::health::changed_at(&crate::health::changed_key(sync)));
             d.orders.insert(key, stored);
             Ok(())
         })?
@@ -305,7 +308,10 @@ impl OrderSyncs for MemoryStore {
                 Some(state) => {
                     let from = query.since.map(since_key).unwrap_or_default();
                     let mut v: Vec<_> = of_store
-                        .filter(|o| o.state == state && indexed(state))
+                        .filter(|o| {
+                            indexed(state)
+                                && crate::health::listing(o).map(|(s, _)| s) == Some(state)
+                        })
                         .map(|o| (changed_key(o), o))
                         .filter(|(k, _)| *k >= from)
                         .filter(|(k, _)| match &query.after {

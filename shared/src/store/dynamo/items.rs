@@ -523,9 +523,9 @@ fn order_item(o: &OrderSync) -> OrderItem {
         recovered_at: o.recovered_at,
         timeline: (!o.timeline.is_empty()).then(|| crate::timeline::encode(&o.timeline)),
         timeline_dropped: o.timeline_dropped,
-        state_key: crate::health::indexed(o.state)
-            .then(|| keys::order_state_key(o.store_id.as_str(), o.state.as_str())),
-        state_at: crate::health::indexed(o.state).then(|| crate::health::changed_key(o)),
+        state_key: crate::health::listing(o)
+            .map(|(state, _)| keys::order_state_key(o.store_id.as_str(), state.as_str())),
+        state_at: crate::health::listing(o).map(|_| crate::health::changed_key(o)),
         counted: crate::health::counted_as(o).map(|c| c.as_str().to_owned()),
         revision: o.revision,
     }
@@ -569,6 +569,7 @@ fn order_from(i: OrderItem) -> Result<OrderSync> {
             .counted
             .map(|c| SyncState::parse(&c).ok_or_else(|| corrupt("order")))
             .transpose()?,
+        listed_at: i.state_at.as_deref().and_then(crate::health::changed_at),
         revision: i.revision,
     })
 }
@@ -1196,12 +1197,13 @@ mod tests {
 
             let o = order(full);
             let back = order_of(super::order(&o).unwrap()).unwrap();
-            // Stored, it counts as what its state counts as.
+            // Stored, it counts as what its state counts as, listed since it was written.
             assert_eq!(back.counted, crate::health::counted_as(&o));
             assert_eq!(
                 back,
                 OrderSync {
                     counted: crate::health::counted_as(&o),
+                    listed_at: crate::health::listing(&o).map(|(_, at)| at),
                     ..o
                 }
             );

@@ -877,7 +877,7 @@ impl OrderSyncs for DynamoStore {
             .into_iter()
             .map(items::order_of)
             .collect::<Result<Vec<_>>>()?;
-        orders.retain(|o| o.state == state);
+        orders.retain(|o| crate::health::listing(o).map(|(s, _)| s) == Some(state));
         orders.sort_by_key(|o| std::cmp::Reverse(crate::health::changed_key(o)));
         Ok(OrderPage { orders, next })
     }
