@@ -116,14 +116,7 @@ async fn main() {
     let polls = env_num("CATCHUP_POLLS", 200);
     let moto = std::env::var("CATCHUP_BACKEND").is_ok_and(|b| b == "moto");
 
-    let sample: Value = serde_json::from_slice(
-        &std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/woocommerce/docs-v3-order-retrieve-response.json"
-        ))
-        .expect("sample order"),
-    )
-    .expect("json");
+    let sample: Value = common::sample_order();
     let orders: Vec<String> = (1..=n)
         .map(|id| {
             let mut o = sample.clone();

@@ -420,14 +420,7 @@ async fn main() {
             _ => None,
         })
         .collect();
-    let sample: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/woocommerce/docs-v3-order-retrieve-response.json"
-        ))
-        .expect("fixture"),
-    )
-    .expect("json");
+    let sample: Value = common::sample_order();
     let traffic = plan(&shape);
     println!(
         "fairness: {} orders at {}/s over {} s to {} stores of 3 tenants (store 0: 30 %), {} main-lane instances, {} slow-lane instances, {}",

@@ -276,14 +276,7 @@ async fn main() {
     let url = format!("{base}/v1/webhooks/woocommerce/st_bench");
 
     // Signed bodies, prepared before the clock starts (a 3.3 KB REST v3 order each).
-    let sample: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/woocommerce/docs-v3-order-retrieve-response.json"
-        ))
-        .expect("fixture"),
-    )
-    .expect("json");
+    let sample: Value = common::sample_order();
     // With PIPELINE_VERSIONS=2, half the orders are created and later updated (a new
     // address): n deliveries, as many `order.updated` as `order.created`. With
     // PIPELINE_BURST=V, every order's V versions go out back to back.

@@ -13,6 +13,19 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The docs' REST v3 order (3.3 KB), the benchmarks' sample order.
+#[allow(dead_code)]
+pub fn sample_order() -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/woocommerce/docs-v3-order-retrieve-response.json"
+        ))
+        .expect("fixture"),
+    )
+    .expect("json")
+}
+
 /// A number from the environment, or `default`.
 #[allow(dead_code)]
 pub fn env_num(name: &str, default: usize) -> usize {
