@@ -589,7 +589,7 @@ impl Worker {
     /// Whether the tenant's gate takes the message away from here: in the main lane, to the
     /// slow lane; in the slow lane, back to it with the open period as delay (parked), unless
     /// it has been held for `hold_max` in all. Either way as a new message noting the receives
-    /// spent (`moved` makes its body). `Ok(false)`: deliver it here.
+    /// spent (`remade`). `Ok(false)`: deliver it here.
     async fn gated(
         &self,
         tenant: &TenantCode,
@@ -645,10 +645,10 @@ impl Worker {
         Ok(true)
     }
 
-    /// Delivers `body` to the tenant's endpoint; in the main lane with a slow lane to send
-    /// a slow tenant to, the delivery is cut off after the gate's `slow_after` (a retryable
-    /// failure: it comes back with the same `webhook-id`, and the tenant goes to the slow
-    /// lane). Notes how it went in the tenant's gate.
+    /// Delivers `body` to the tenant's endpoint and notes how it went in the tenant's gate. In
+    /// the main lane, with a slow lane to send it on to, the call is cut off after the gate's
+    /// `slow_after`, or once it alone has held its batch for `linger` (`Call::cut`: a retryable
+    /// failure; the caller sends the message on to the slow lane, same `webhook-id`).
     async fn call_tenant(
         &self,
         tenant: &TenantCode,
