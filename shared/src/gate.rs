@@ -417,6 +417,30 @@ mod tests {
         assert!(distinct.len() > 10, "{opens:?}");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_is_held_when_only_calls_are_left() {
+        let linger = Duration::from_millis(200);
+        let clock = BatchClock::new(3);
+        let _a = clock.calling();
+        async fn held(c: &BatchClock, linger: Duration) -> bool {
+            tokio::time::timeout(Duration::from_secs(5), c.held_for(linger))
+                .await
+                .is_ok()
+        }
+        // Nothing done yet (an evenly slow batch): never held.
+        let b = clock.calling();
+        assert!(!held(&clock, linger).await);
+        drop(b);
+        // One done, one calling, one doing something else (reading the store): not held.
+        clock.done();
+        assert!(!held(&clock, linger).await);
+        // The third done too: the last call holds the batch alone.
+        clock.done();
+        let started = tokio::time::Instant::now();
+        assert!(held(&clock, linger).await);
+        assert!(started.elapsed() >= linger);
+    }
+
     #[test]
     fn the_period_is_capped() {
         let s = GateSettings::default();
