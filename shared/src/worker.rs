@@ -21,7 +21,7 @@ use crate::domain::{OrderId, OrderVersion, StoreId, TenantCode, TenantEvent, Woo
 use crate::envelope::{Envelope, EnvelopeHead, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fulfilment::{DeliveryError, Failure, FulfilmentClient};
-use crate::gate::{Answer, BatchClock, GateSettings, Lane, Moves, TenantGate};
+use crate::gate::{Answer, GateSettings, Lane, Moves, TenantGate};
 use crate::metrics::{self, Metric};
 use crate::model::{DocumentSettings, DocumentVersion};
 use crate::model::{Link, OrderSync, SyncState};
@@ -381,19 +381,6 @@ impl Deliveries {
     }
 }
 
-tokio::task_local! {
-    /// The batch the record being handled belongs to (the main lane cuts off a straggler).
-    static BATCH: Arc<BatchClock>;
-}
-
-/// A call to a tenant's endpoint: how it went, how long it took, and whether the main lane
-/// cut it off (the message then goes on in the slow lane).
-struct Call {
-    outcome: std::result::Result<u16, DeliveryError>,
-    took: Duration,
-    cut: bool,
-}
-
 /// `body` (an order's envelope or a tenant event) as a new message with its `Moves`
 /// changed; `None` when it is neither.
 fn remade(body: &str, change: impl FnOnce(Moves) -> Moves) -> Option<String> {
@@ -457,18 +444,11 @@ impl Worker {
     /// returns the ids of those that must come back (after the delay a failure asks for).
     pub async fn handle_batch(&self, messages: &[Received]) -> Vec<String> {
         // (By index: a stream of borrowed messages is not `Send` enough for `tokio::spawn`.)
-        let clock = Arc::new(BatchClock::new(messages.len()));
         stream::iter(0..messages.len())
-            .map(|i| {
-                let clock = clock.clone();
-                async move {
+            .map(|i| async move {
                 let message = &messages[i];
                 let span = tracing::info_span!("message", message_id = %message.message_id);
-                let outcome = BATCH
-                    .scope(clock.clone(), self.handle_message(message))
-                    .instrument(span.clone())
-                    .await;
-                clock.done();
+                let outcome = self.handle_message(message).instrument(span.clone()).await;
                 let failure = outcome.err()?;
                 if failure.poison {
                     match self.ports.dead_letters.send(message.body.clone()).await {
@@ -493,7 +473,7 @@ impl Worker {
                     }
                 }
                 Some(message.message_id.clone())
-            }})
+            })
             .buffer_unordered(self.settings.concurrency.max(1))
             .filter_map(|f| async move { f })
             .collect()
@@ -645,88 +625,31 @@ impl Worker {
         Ok(true)
     }
 
-    /// Delivers `body` to the tenant's endpoint and notes how it went in the tenant's gate. In
-    /// the main lane, with a slow lane to send it on to, the call is cut off after the gate's
-    /// `slow_after`, or once it alone has held its batch for `linger` (`Call::cut`: a retryable
-    /// failure; the caller sends the message on to the slow lane, same `webhook-id`).
+    /// Delivers `body` to the tenant's endpoint, with the client's whole timeout (a call is
+    /// never cut short: an answer that may have been accepted is not one to guess about), and
+    /// notes how it went and how long it took in the tenant's gate.
     async fn call_tenant(
         &self,
         tenant: &TenantCode,
         target: &Target,
         webhook_id: &str,
         body: &[u8],
-    ) -> Call {
+    ) -> (std::result::Result<u16, DeliveryError>, Duration) {
         let started = Instant::now();
-        let Some(url) = &target.url else {
-            let outcome = Err(DeliveryError::Permanent(Failure::plain(
-                "the fulfilment URL is not a URL",
-            )));
-            return Call {
-                outcome,
-                took: started.elapsed(),
-                cut: false,
-            };
-        };
-        let call = self
-            .ports
-            .fulfilment
-            .deliver(url, &target.secret, webhook_id, body);
-        let gate = &self.settings.gate;
-        let may_cut =
-            self.gate.lane() == Lane::Main && self.ports.slow_lane.is_some() && gate.trip_after > 0;
-        let (outcome, cut) = if may_cut {
-            let batch = BATCH.try_with(Arc::clone).ok();
-            let _calling = batch.as_ref().map(|b| b.calling());
-            let straggling = async {
-                match &batch {
-                    Some(b) => b.held_for(gate.linger).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let cut = |why: String| (Err(DeliveryError::Retryable(Failure::plain(why))), true);
-            tokio::select! {
-                outcome = call => (outcome, false),
-                _ = tokio::time::sleep(gate.slow_after) => cut(format!(
-                    "no answer within {} ms; goes on in the slow lane",
-                    gate.slow_after.as_millis()
-                )),
-                _ = straggling => cut(format!(
-                    "no answer {} ms after the rest of its batch; goes on in the slow lane",
-                    gate.linger.as_millis()
-                )),
+        let outcome = match &target.url {
+            Some(url) => {
+                self.ports
+                    .fulfilment
+                    .deliver(url, &target.secret, webhook_id, body)
+                    .await
             }
-        } else {
-            (call.await, false)
+            None => Err(DeliveryError::Permanent(Failure::plain(
+                "the fulfilment URL is not a URL",
+            ))),
         };
         let took = started.elapsed();
         self.note_answer(tenant, &outcome, took);
-        Call { outcome, took, cut }
-    }
-
-    /// Sends a message cut off in the main lane on to the slow lane, noting the receives it
-    /// spent (this one included: it made a call).
-    async fn to_slow_lane(
-        &self,
-        body: &str,
-        tenant: &TenantCode,
-        spent: u32,
-    ) -> Result<bool, RecordFailure> {
-        let (Some(lane), Some(moved)) = (
-            &self.ports.slow_lane,
-            remade(body, |m| Moves {
-                receives_before: spent,
-                ..m
-            }),
-        ) else {
-            return Ok(false);
-        };
-        lane.send_grouped(moved, tenant.as_str()).await?;
-        metrics::emit(
-            tenant,
-            Some(("Reason", "slow_lane")),
-            &[(Metric::DeliveriesDeferred, 1.0)],
-        );
-        Ok(true)
+        (outcome, took)
     }
 
     /// Notes how a delivery to the tenant went, and says when that tripped its gate.
@@ -769,17 +692,10 @@ impl Worker {
         let target = view.target.map_err(RecordFailure::now)?;
         let payload =
             serde_json::to_vec(&event.body()).map_err(|e| RecordFailure::now(e.to_string()))?;
-        let call = self
+        let (outcome, _) = self
             .call_tenant(&event.tenant, &target, &event.webhook_id, &payload)
             .await;
-        if call.cut
-            && self
-                .to_slow_lane(body, &event.tenant, attempt.receive_count)
-                .await?
-        {
-            return Ok(());
-        }
-        match call.outcome {
+        match outcome {
             Ok(status) => {
                 tracing::info!(store = %event.store_id, kind = %event.event_type, status, webhook_id = %event.webhook_id, "event delivered to the tenant");
                 Ok(())
@@ -1298,7 +1214,7 @@ impl Worker {
             .map_or_else(|| format!("{}Z", state.version), str::to_owned);
         let body = serde_json::to_vec(&json!({"type": event, "timestamp": timestamp, "data": doc}))
             .map_err(|e| RecordFailure::now(e.to_string()))?;
-        let Call { outcome, took, cut } = self
+        let (outcome, took) = self
             .call_tenant(&link.tenant, &target, &webhook_id, &body)
             .await;
         let latency_ms = took.as_millis() as u64;
@@ -1396,16 +1312,6 @@ impl Worker {
         saved?;
         match retry {
             None => Ok(()),
-            // Cut off in the main lane: it goes on in the slow lane now.
-            Some(_)
-                if cut
-                    && receive_count < self.settings.max_receives
-                    && self
-                        .to_slow_lane(message, &link.tenant, receive_count)
-                        .await? =>
-            {
-                Ok(())
-            }
             // The log gets the summary, not the tenant's answer (kept in the order record).
             Some(failure) => Err(RecordFailure::later(
                 failure.summary,
