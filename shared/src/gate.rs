@@ -14,8 +14,8 @@
 //! parked for `hold_max` in all is tried whatever the gate says, so the dead-letter queue
 //! still takes what never goes through.
 //!
-//! Per instance, in memory: each instance learns from its own deliveries (three strikes), and
-//! nothing is written per delivery.
+//! Per instance, in memory: each instance learns from its own deliveries (one slow answer or
+//! three failures), and nothing is written per delivery.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -146,10 +146,6 @@ impl TenantGate {
 
     pub fn lane(&self) -> Lane {
         self.lane
-    }
-
-    pub fn settings(&self) -> &GateSettings {
-        &self.settings
     }
 
     /// `open` made up to `jitter` longer or shorter, by this instance's dice.

@@ -395,23 +395,9 @@ impl OneProcess {
                 ..CatchUpSettings::default()
             },
         )?);
-        let slow_worker = match &slow_lane {
-            Some(lane) => Some(Arc::new(
-                Worker::from_parts(
-                    &repos,
-                    lane.clone(),
-                    dead_letters.clone(),
-                    config,
-                    settings.clone(),
-                )?
-                .into_slow_lane(),
-            )),
-            None => None,
-        };
-        let worker = Arc::new(
-            Worker::from_parts(&repos, queue, dead_letters, config, settings)?
-                .with_slow_lane(slow_lane),
-        );
+        let (worker, slow_worker) =
+            Worker::lanes(&repos, queue, dead_letters, slow_lane, config, settings)?;
+        let (worker, slow_worker) = (Arc::new(worker), slow_worker.map(Arc::new));
         Ok(Self {
             services: Arc::new(services),
             intake,
@@ -518,7 +504,43 @@ impl Worker {
         settings: WorkerSettings,
     ) -> Result<Self> {
         let http = config.outbound.client(config.http_timeout)?;
-        Ok(Self::new(
+        let secrets = config.secret_box()?;
+        let parts = (queue, dead_letters, http, secrets);
+        Ok(Self::over(repos, parts, config, settings))
+    }
+
+    /// The orders queue's worker and, with a slow lane, the slow lane's: one HTTP client and
+    /// one opened key for both (built once per cold start).
+    pub fn lanes(
+        repos: &Repos,
+        queue: Arc<dyn Queue>,
+        dead_letters: Arc<dyn Queue>,
+        slow_lane: Option<Arc<dyn Queue>>,
+        config: &Config,
+        settings: WorkerSettings,
+    ) -> Result<(Self, Option<Self>)> {
+        let http = config.outbound.client(config.http_timeout)?;
+        let secrets = config.secret_box()?;
+        let build = |queue: Arc<dyn Queue>| {
+            let parts = (queue, dead_letters.clone(), http.clone(), secrets.clone());
+            Self::over(repos, parts, config, settings.clone())
+        };
+        let slow = slow_lane.clone().map(|lane| build(lane).into_slow_lane());
+        Ok((build(queue).with_slow_lane(slow_lane), slow))
+    }
+
+    fn over(
+        repos: &Repos,
+        (queue, dead_letters, http, secrets): (
+            Arc<dyn Queue>,
+            Arc<dyn Queue>,
+            reqwest::Client,
+            SecretBox,
+        ),
+        config: &Config,
+        settings: WorkerSettings,
+    ) -> Self {
+        Self::new(
             WorkerPorts {
                 repos: WorkerRepos {
                     tenants: repos.tenants.clone(),
@@ -526,7 +548,7 @@ impl Worker {
                     orders: repos.orders.clone(),
                     catalogue: repos.catalogue.clone(),
                 },
-                secrets: config.secret_box()?,
+                secrets,
                 fulfilment: FulfilmentClient::new(http.clone(), config.outbound),
                 woo: WooClient::new(http, config.outbound).with_rate(config.store_rate),
                 queue,
@@ -534,7 +556,7 @@ impl Worker {
                 slow_lane: None,
             },
             settings,
-        ))
+        )
     }
 
     /// The deployed worker: DynamoDB, the orders queue and its DLQ on SQS, and the slow
@@ -550,22 +572,13 @@ impl Worker {
             ..WorkerSettings::default()
         };
         let repos = Repos::from_adapter(dynamo_store(sdk, config));
-        let slow = match &config.slow_lane_url {
-            Some(url) => {
-                let lane: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs, url));
-                let worker =
-                    Self::from_parts(&repos, lane.clone(), dlq.clone(), config, settings.clone())?
-                        .into_slow_lane();
-                Some((url.as_str(), worker, lane))
-            }
-            None => None,
-        };
-        let main = Self::from_parts(&repos, queue, dlq, config, settings)?
-            .with_slow_lane(slow.as_ref().map(|(_, _, lane)| lane.clone()));
-        Ok(Arc::new(Lanes::new(
-            main,
-            slow.map(|(url, worker, _)| (url, worker)),
-        )))
+        let lane = config
+            .slow_lane_url
+            .as_ref()
+            .map(|url| Arc::new(SqsQueue::new(sqs, url)) as Arc<dyn Queue>);
+        let (main, slow) = Self::lanes(&repos, queue, dlq, lane, config, settings)?;
+        let slow = config.slow_lane_url.as_deref().zip(slow);
+        Ok(Arc::new(Lanes::new(main, slow)))
     }
 }
 

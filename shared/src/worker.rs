@@ -436,10 +436,6 @@ impl Worker {
         self
     }
 
-    pub fn lane(&self) -> Lane {
-        self.gate.lane()
-    }
-
     /// Handles a batch of received messages, each on its own and concurrently (bounded);
     /// returns the ids of those that must come back (after the delay a failure asks for).
     pub async fn handle_batch(&self, messages: &[Received]) -> Vec<String> {
