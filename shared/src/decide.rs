@@ -164,7 +164,10 @@ pub fn judge(existing: Option<&OrderSync>, incoming: &Incoming<'_>, rules: &Rule
         .as_deref()
         .and_then(VersionKey::decode)
         .is_some_and(|w| w > incoming.key);
-    if newer_waits {
+    // The same body as an attempt whose outcome is unknown: sent again (the same
+    // `webhook-id`), it settles what the tenant has, which the newer version waits on.
+    let settles = settles(e, order, same_content);
+    if newer_waits && !settles {
         return Verdict::Ignore("a newer version is waiting to be delivered");
     }
     if in_flight(e, rules.claim, rules.now, rules.in_flight_window) {
@@ -176,13 +179,35 @@ pub fn judge(existing: Option<&OrderSync>, incoming: &Incoming<'_>, rules: &Rule
     }
 }
 
-/// Another message than `claim` holds a fresh claim on the order and has not failed (one
-/// waiting for a retry is not in flight: the next version takes over).
+/// How long an unsettled attempt holds its order against other versions: the queue's
+/// retention (4 days), after which no message that could settle it is left.
+pub const UNSETTLED_HOLD: Duration = Duration::from_secs(4 * 24 * 3600);
+
+/// Another message than `claim` holds the order: a fresh claim that has not failed, or an
+/// attempt whose outcome is unknown (`OrderSync::unsettled`) until a message with its body
+/// settles it. One waiting for a retry after a known failure is not in flight: the next
+/// version takes over.
 pub fn in_flight(e: &OrderSync, claim: &str, now: DateTime<Utc>, window: Duration) -> bool {
+    let age = (now - e.updated_at).to_std().unwrap_or_default();
     e.state == SyncState::Queued
-        && e.last_error.is_none()
         && e.claimed_by.as_deref() != Some(claim)
-        && (now - e.updated_at).to_std().is_ok_and(|age| age < window)
+        && if e.unsettled {
+            age < UNSETTLED_HOLD
+        } else {
+            e.last_error.is_none() && age < window
+        }
+}
+
+/// Whether a version (`order` against the record's, `same_content`) would settle the record's
+/// unknown outcome: the same body, still queued.
+fn settles(e: &OrderSync, order: Ordering, same_content: bool) -> bool {
+    e.unsettled && e.state == SyncState::Queued && order == Ordering::Equal && same_content
+}
+
+/// Whether waiting on `e` is waiting on an unknown outcome to be settled (by a retry on the
+/// backoff schedule), not on a delivery in flight (seconds).
+pub fn waits_on_unsettled(e: &OrderSync) -> bool {
+    e.unsettled && e.state == SyncState::Queued
 }
 
 /// What the tenant last heard of an order.
@@ -383,6 +408,55 @@ mod tests {
             let got = judge(existing.as_ref(), &inc, &rules(&triggers, can_read));
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn an_unknown_outcome_holds_the_order_until_the_same_body_settles_it() {
+        let triggers = TriggerStatus::defaults();
+        let r = rules(&triggers, false);
+        // Another message's attempt timed out: the tenant may have it.
+        let mut unsettled = record(SyncState::Queued, T0, R0, "h0");
+        unsettled.claimed_by = Some("m-other".into());
+        unsettled.last_error = Some("the tenant did not answer in time".into());
+        unsettled.unsettled = true;
+        // A known failure (an answer) is not in flight: the next version takes over, as before.
+        let mut known = unsettled.clone();
+        known.unsettled = false;
+        let newer = || incoming(T1, R1, "h1", "processing");
+        assert_eq!(judge(Some(&known), &newer(), &r), APPLY);
+        assert_eq!(judge(Some(&unsettled), &newer(), &r), Verdict::Wait);
+        assert!(waits_on_unsettled(&unsettled) && !waits_on_unsettled(&known));
+        // However long ago, within the queue's retention.
+        let mut old = unsettled.clone();
+        old.updated_at = Utc::now() - chrono::Duration::hours(30);
+        assert_eq!(judge(Some(&old), &newer(), &r), Verdict::Wait);
+        old.updated_at = Utc::now() - chrono::Duration::days(5);
+        assert_eq!(judge(Some(&old), &newer(), &r), APPLY);
+        // Given up (failed for good): nothing left to settle it.
+        let mut failed = unsettled.clone();
+        failed.state = SyncState::Failed;
+        assert_eq!(judge(Some(&failed), &newer(), &r), APPLY);
+        // The claim's own message (or one carrying its claim) goes again, even with the newer
+        // version marked as waiting; a copy of another body does not.
+        let mut own = unsettled.clone();
+        own.claimed_by = Some("m-me".into());
+        own.waiting = Some(
+            VersionKey {
+                modified: T1.into(),
+                received: R1.into(),
+            }
+            .encode(),
+        );
+        let same = incoming(T0, R0, "h0", "processing");
+        assert_eq!(judge(Some(&own), &same, &r), APPLY);
+        let mut known_own = own.clone();
+        known_own.unsettled = false;
+        assert_eq!(
+            judge(Some(&known_own), &same, &r),
+            Verdict::Ignore("a newer version is waiting to be delivered")
+        );
+        // A duplicate of the same body from another message waits for the claim's.
+        assert_eq!(judge(Some(&unsettled), &same, &r), Verdict::Wait);
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub struct Failure {
     pub answer: Option<String>,
     /// The tenant's HTTP status, when it answered.
     pub status: Option<u16>,
+    /// The request may have reached the tenant, whose answer never came (a timeout, a
+    /// connection lost after sending, a call cut short): whether it acted is unknown.
+    pub unknown: bool,
 }
 
 impl Failure {
@@ -26,6 +29,15 @@ impl Failure {
             summary: summary.into(),
             answer: None,
             status: None,
+            unknown: false,
+        }
+    }
+
+    /// A failure after which the tenant may have acted on the request.
+    pub fn unknown(summary: impl Into<String>) -> Self {
+        Self {
+            unknown: true,
+            ..Self::plain(summary)
         }
     }
 }
@@ -117,13 +129,14 @@ impl FulfilmentClient {
             .send()
             .await
             .map_err(|e| {
-                DeliveryError::Retryable(Failure::plain(if e.is_timeout() {
-                    "the tenant did not answer in time"
-                } else if e.is_connect() {
-                    "the tenant's endpoint could not be reached"
+                // Only a connection never made is known not to have reached the tenant.
+                DeliveryError::Retryable(if e.is_connect() {
+                    Failure::plain("the tenant's endpoint could not be reached")
+                } else if e.is_timeout() {
+                    Failure::unknown("the tenant did not answer in time")
                 } else {
-                    "the request to the tenant failed"
-                }))
+                    Failure::unknown("the request to the tenant failed")
+                })
             })?;
         let status = response.status().as_u16();
         if response.status().is_success() {
@@ -136,6 +149,7 @@ impl FulfilmentClient {
             summary: format!("tenant answered {status}"),
             answer: Some(text),
             status: Some(status),
+            unknown: false,
         };
         Err(if retryable {
             DeliveryError::Retryable(failure)

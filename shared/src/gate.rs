@@ -25,9 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::TenantCode;
 
-/// What a message the gate moved carries (nothing, until it is moved): the receives it
+/// What a message sent on as a new one carries (nothing, until it is): the receives it
 /// spent before (so moving it to the slow lane or parking it does not renew its retries),
-/// and when it was first parked.
+/// when it was first parked, and the claim it holds on its order (the first message's id: a
+/// delivery whose outcome is unknown is settled by the same message, wherever it goes).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Moves {
@@ -35,6 +36,8 @@ pub struct Moves {
     pub receives_before: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

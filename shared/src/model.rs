@@ -270,6 +270,11 @@ pub struct OrderSync {
     /// The queue message delivering it while `queued`: when that same message comes back
     /// (its earlier receive died or timed out), it takes over at once instead of waiting.
     pub claimed_by: Option<String>,
+    /// The latest attempt's outcome is unknown: the request may have reached the tenant, whose
+    /// answer never came (a timeout, a connection lost after sending, a call the main lane cut
+    /// short). Until an attempt carrying the same body (the same `webhook-id`) gets an answer,
+    /// no other version is planned on what the tenant has (`crate::decide::in_flight`).
+    pub unsettled: bool,
     /// Shipping hash of the latest document, and of the one the tenant last accepted.
     pub doc_hash: Option<String>,
     pub delivered_hash: Option<String>,
@@ -329,6 +334,7 @@ impl OrderSync {
             event: None,
             webhook_id: None,
             claimed_by: None,
+            unsettled: false,
             doc_hash: None,
             delivered_hash: None,
             attempts: 0,

@@ -381,6 +381,14 @@ impl Deliveries {
     }
 }
 
+/// A call to a tenant's endpoint: how it went, how long it took, and whether the main lane
+/// cut it short.
+struct Call {
+    outcome: std::result::Result<u16, DeliveryError>,
+    took: Duration,
+    cut: bool,
+}
+
 /// `body` (an order's envelope or a tenant event) as a new message with its `Moves`
 /// changed; `None` when it is neither.
 fn remade(body: &str, change: impl FnOnce(Moves) -> Moves) -> Option<String> {
@@ -530,10 +538,14 @@ impl Worker {
         self.last_in_the_slow_lane(attempt, self.sync(&envelope, attempt, &message.body).await)
     }
 
-    /// This receive of `message`: in the slow lane its receives count on from those it spent
-    /// before it was moved (a message redriven to the orders queue starts again).
-    fn attempt<'a>(&self, message: &'a Received, moves: &Moves) -> Attempt<'a> {
+    /// This receive of `message`: its claim is the one it carries from the message it was sent
+    /// on from, if any; in the slow lane its receives count on from those it spent before it
+    /// was moved (a message redriven to the orders queue starts again).
+    fn attempt<'a>(&self, message: &'a Received, moves: &'a Moves) -> Attempt<'a> {
         let mut attempt = Attempt::of(message);
+        if let Some(claim) = moves.claim.as_deref() {
+            attempt.message_id = claim;
+        }
         if self.gate.lane() == Lane::Slow {
             attempt.receive_count = attempt.receive_count.saturating_add(moves.receives_before);
         }
@@ -585,6 +597,7 @@ impl Worker {
                 };
                 let Some(moved) = remade(body, |m| Moves {
                     receives_before: spent,
+                    claim: Some(attempt.message_id.to_owned()),
                     ..m
                 }) else {
                     return Ok(false);
@@ -599,6 +612,7 @@ impl Worker {
                 let Some(moved) = remade(body, |m| Moves {
                     receives_before: spent,
                     held_since: Some(m.held_since.unwrap_or_else(EnvelopeHead::received_now)),
+                    claim: Some(attempt.message_id.to_owned()),
                 }) else {
                     return Ok(false);
                 };
@@ -621,31 +635,87 @@ impl Worker {
         Ok(true)
     }
 
-    /// Delivers `body` to the tenant's endpoint, with the client's whole timeout (a call is
-    /// never cut short: an answer that may have been accepted is not one to guess about), and
-    /// notes how it went and how long it took in the tenant's gate.
+    /// Delivers `body` to the tenant's endpoint and notes how it went and how long it took in
+    /// the tenant's gate. In the main lane, with a slow lane to go on in, a call `cut` short
+    /// after the gate's `slow_after` is an outcome unknown (`Failure::unknown`): the order's
+    /// record holds it unsettled and the message goes on in the slow lane, where the same
+    /// `webhook-id` settles it with the client's whole timeout. Elsewhere a call gets the
+    /// client's whole timeout.
     async fn call_tenant(
         &self,
         tenant: &TenantCode,
         target: &Target,
         webhook_id: &str,
         body: &[u8],
-    ) -> (std::result::Result<u16, DeliveryError>, Duration) {
+        may_cut: bool,
+    ) -> Call {
         let started = Instant::now();
-        let outcome = match &target.url {
-            Some(url) => {
-                self.ports
-                    .fulfilment
-                    .deliver(url, &target.secret, webhook_id, body)
-                    .await
+        let Some(url) = &target.url else {
+            return Call {
+                outcome: Err(DeliveryError::Permanent(Failure::plain(
+                    "the fulfilment URL is not a URL",
+                ))),
+                took: started.elapsed(),
+                cut: false,
+            };
+        };
+        let call = self
+            .ports
+            .fulfilment
+            .deliver(url, &target.secret, webhook_id, body);
+        let slow_after = self.settings.gate.slow_after;
+        let (outcome, cut) = if may_cut && self.cuts_slow_calls() {
+            tokio::select! {
+                outcome = call => (outcome, false),
+                _ = tokio::time::sleep(slow_after) => (
+                    Err(DeliveryError::Retryable(Failure::unknown(format!(
+                        "no answer within {} ms; sent again in the slow lane",
+                        slow_after.as_millis()
+                    )))),
+                    true,
+                ),
             }
-            None => Err(DeliveryError::Permanent(Failure::plain(
-                "the fulfilment URL is not a URL",
-            ))),
+        } else {
+            (call.await, false)
         };
         let took = started.elapsed();
         self.note_answer(tenant, &outcome, took);
-        (outcome, took)
+        Call { outcome, took, cut }
+    }
+
+    /// The main lane with a slow lane and a gate that trips cuts a call short at `slow_after`.
+    fn cuts_slow_calls(&self) -> bool {
+        self.gate.lane() == Lane::Main
+            && self.ports.slow_lane.is_some()
+            && self.settings.gate.trip_after > 0
+    }
+
+    /// Sends a message whose call was cut short on to the slow lane, with its claim on the
+    /// order and the receives it spent (this one included: it made a call).
+    async fn to_slow_lane(
+        &self,
+        body: &str,
+        tenant: &TenantCode,
+        attempt: Attempt<'_>,
+    ) -> Result<bool, RecordFailure> {
+        let (Some(lane), Some(moved)) = (
+            &self.ports.slow_lane,
+            remade(body, |m| Moves {
+                receives_before: attempt.receive_count,
+                claim: Some(attempt.message_id.to_owned()),
+                ..m
+            }),
+        ) else {
+            return Ok(false);
+        };
+        lane.send_grouped(moved, tenant.as_str()).await?;
+        tracing::info!(%tenant, "a call cut short goes on in the slow lane");
+        metrics::emit(
+            tenant,
+            Some(("Reason", "slow_lane")),
+            &[(Metric::DeliveriesDeferred, 1.0)],
+        );
+        Ok(true)
     }
 
     /// Notes how a delivery to the tenant went, and says when that tripped its gate.
@@ -688,10 +758,11 @@ impl Worker {
         let target = view.target.map_err(RecordFailure::now)?;
         let payload =
             serde_json::to_vec(&event.body()).map_err(|e| RecordFailure::now(e.to_string()))?;
-        let (outcome, _) = self
-            .call_tenant(&event.tenant, &target, &event.webhook_id, &payload)
+        // Never cut short: an event has no record to hold an unknown outcome.
+        let call = self
+            .call_tenant(&event.tenant, &target, &event.webhook_id, &payload, false)
             .await;
-        match outcome {
+        match call.outcome {
             Ok(status) => {
                 tracing::info!(store = %event.store_id, kind = %event.event_type, status, webhook_id = %event.webhook_id, "event delivered to the tenant");
                 Ok(())
@@ -729,13 +800,15 @@ impl Worker {
         }
         // A paused store's orders wait in the queue, unread, until it resumes.
         if link.paused_at.is_some() && link.is_connected() {
+            // As a new message carrying this one's claim on the order, if it holds one.
+            let held = remade(body, |m| Moves {
+                claim: Some(attempt.message_id.to_owned()),
+                ..m
+            })
+            .unwrap_or_else(|| body.to_owned());
             self.ports
                 .queue
-                .send_delayed_grouped(
-                    body.to_owned(),
-                    self.settings.pause_recheck,
-                    link.tenant.as_str(),
-                )
+                .send_delayed_grouped(held, self.settings.pause_recheck, link.tenant.as_str())
                 .await?;
             tracing::info!(store = %head.store_id(), order = %head.order_id(), "store paused; order held");
             return Ok(());
@@ -791,6 +864,9 @@ impl Worker {
             let now = Utc::now();
             let window = self.settings.in_flight_window;
             if decide::in_flight(&existing, attempt.message_id, now, window) {
+                if decide::waits_on_unsettled(&existing) {
+                    return Err(self.behind_unsettled(attempt));
+                }
                 if Instant::now() >= deadline {
                     return Err(RecordFailure::later(
                         "another delivery of this order is in flight",
@@ -827,6 +903,7 @@ impl Worker {
                 // A first receive of this resend (a retry keeps its attempts and its id).
                 incoming.stamp(&mut next, Source::Resend);
                 next.waiting = None;
+                next.unsettled = false;
                 next.attempts = 0;
                 next.last_error = None;
                 next.tenant_answer = None;
@@ -869,7 +946,7 @@ impl Worker {
                 Ok(()) => {
                     next.counted = crate::health::counted_as(&next);
                     return self
-                        .deliver(link, next, event, &doc, message, attempt.receive_count)
+                        .deliver(link, next, event, &doc, message, attempt)
                         .await;
                 }
                 Err(e) if e.kind() == ErrorKind::Conflict && conflicts < 16 => conflicts += 1,
@@ -953,6 +1030,11 @@ impl Worker {
                     continue;
                 }
                 Verdict::Wait => {
+                    if let Some(e) = existing.as_ref().filter(|e| decide::waits_on_unsettled(e)) {
+                        // Settled by a retry of that attempt (its backoff), not in seconds.
+                        self.mark_waiting(e, &incoming.key).await?;
+                        return Err(self.behind_unsettled(attempt));
+                    }
                     if Instant::now() >= deadline {
                         return Err(RecordFailure::later(
                             "another delivery of this order is in flight",
@@ -999,14 +1081,7 @@ impl Worker {
                                     let mut next = next;
                                     next.counted = crate::health::counted_as(&next);
                                     return self
-                                        .deliver(
-                                            link,
-                                            next,
-                                            event,
-                                            &doc,
-                                            message,
-                                            attempt.receive_count,
-                                        )
+                                        .deliver(link, next, event, &doc, message, attempt)
                                         .await;
                                 }
                                 Err(e) => Err(e),
@@ -1025,6 +1100,15 @@ impl Worker {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// A version that waits on an attempt whose outcome is unknown: back to the queue on the
+    /// retry schedule, as the attempt's own retries are.
+    fn behind_unsettled(&self, attempt: Attempt<'_>) -> RecordFailure {
+        RecordFailure::later(
+            "waits on an earlier delivery of this order whose outcome is unknown",
+            self.settings.backoff(attempt.receive_count),
+        )
     }
 
     /// Notes on the record that `key` waits for the delivery in flight, unless a newer
@@ -1112,6 +1196,7 @@ impl Worker {
                 next.attempts = 0;
                 next.last_error = None;
                 next.tenant_answer = None;
+                next.unsettled = false;
             }
         }
         if !incoming.timestamped() {
@@ -1201,8 +1286,9 @@ impl Worker {
         event: TenantEvent,
         doc: &Document,
         message: &str,
-        receive_count: u32,
+        attempt: Attempt<'_>,
     ) -> Result<(), RecordFailure> {
+        let receive_count = attempt.receive_count;
         let target = self.target(&link.tenant).await?;
         let webhook_id = state.webhook_id.clone().unwrap_or_default();
         let timestamp = doc
@@ -1210,8 +1296,8 @@ impl Worker {
             .map_or_else(|| format!("{}Z", state.version), str::to_owned);
         let body = serde_json::to_vec(&json!({"type": event, "timestamp": timestamp, "data": doc}))
             .map_err(|e| RecordFailure::now(e.to_string()))?;
-        let (outcome, took) = self
-            .call_tenant(&link.tenant, &target, &webhook_id, &body)
+        let Call { outcome, took, cut } = self
+            .call_tenant(&link.tenant, &target, &webhook_id, &body, true)
             .await;
         let latency_ms = took.as_millis() as u64;
         let expected = state.revision;
@@ -1219,6 +1305,12 @@ impl Worker {
         state.attempts += 1;
         state.updated_at = Utc::now();
         let keep = self.history_retention();
+        // An answer settles what the tenant has; an outcome unknown leaves it unsettled until
+        // an attempt with this body gets one.
+        state.unsettled = match &outcome {
+            Ok(_) | Err(DeliveryError::Permanent(_)) => false,
+            Err(DeliveryError::Retryable(f)) => state.unsettled || f.unknown,
+        };
         let (status, error) = match &outcome {
             Ok(status) => (Some(*status), None),
             Err(DeliveryError::Permanent(f) | DeliveryError::Retryable(f)) => {
@@ -1308,6 +1400,14 @@ impl Worker {
         saved?;
         match retry {
             None => Ok(()),
+            // Cut short in the main lane: it goes on in the slow lane now, holding its claim.
+            Some(_)
+                if cut
+                    && receive_count < self.settings.max_receives
+                    && self.to_slow_lane(message, &link.tenant, attempt).await? =>
+            {
+                Ok(())
+            }
             // The log gets the summary, not the tenant's answer (kept in the order record).
             Some(failure) => Err(RecordFailure::later(
                 failure.summary,

@@ -1,6 +1,7 @@
 //! One tenant's endpoint must not hold the others: a tenant answering slowly is moved to
-//! the slow lane by the worker instance that sees it (its deliveries never cut short), and
-//! delivered there; a tenant whose
+//! the slow lane by the worker instance that sees it (a call cut short there goes on in the
+//! slow lane with its claim on the order, and a newer version of the order waits until the
+//! same `webhook-id` settles it), and delivered there; a tenant whose
 //! endpoint keeps failing is parked in the slow lane (sent back with a delay, no receive
 //! spent) until it answers, and still reaches the dead-letter queue when it never does.
 
@@ -87,13 +88,26 @@ async fn a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay(backend: Backen
     let (_, acme) = linked(&app).await;
     let beta = link_beta(&app, &quick).await;
 
-    // Slow answers in the main lane: delivered (never cut short), and ACME's gate trips.
+    // Slow answers in the main lane: cut short at `slow_after` (the tenant may have them:
+    // they go on with the same webhook-id), moved to the slow lane at once, and ACME's gate
+    // trips.
     for id in 1..=3 {
         send_to(&app, "st_a1", &acme, id).await;
     }
+    let started = std::time::Instant::now();
     assert_eq!(round(&app.queue, &app.worker).await, 3);
-    assert_eq!(slow.accepted().len(), 3);
-    assert_eq!(app.queue.depth().await.unwrap(), (0, 0));
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "cut short, not waited for: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(slow.calls().len(), 3);
+    assert_eq!(
+        app.queue.depth().await.unwrap(),
+        (0, 0),
+        "none retried here"
+    );
+    visible(&app.slow_lane, 3).await;
 
     // A batch of both tenants: ACME's orders go to the slow lane, BETA's are delivered here.
     for id in 4..=7 {
@@ -116,13 +130,22 @@ async fn a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay(backend: Backen
         "the batch did not wait for the slow tenant: {took:?}"
     );
     assert_eq!(app.queue.depth().await.unwrap(), (0, 0));
-    visible(&app.slow_lane, 4).await;
+    visible(&app.slow_lane, 7).await;
 
-    // The slow lane delivers them, slow answers and all, each once.
-    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 4);
+    // The slow lane delivers all seven, slow answers and all, with the whole timeout; the
+    // three cut short come again with the webhook-id they had.
+    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 7);
     let calls = slow.calls();
-    assert_eq!(calls.len(), 7);
+    assert_eq!(calls.len(), 10);
     assert_eq!(distinct_ids(&calls), 7, "one webhook-id per order");
+    let first: HashSet<&str> = calls[..3].iter().map(|c| c.webhook_id.as_str()).collect();
+    assert_eq!(
+        calls[3..]
+            .iter()
+            .filter(|c| first.contains(c.webhook_id.as_str()))
+            .count(),
+        3
+    );
     assert!(calls.iter().all(|c| c.verified && c.answered == 200));
     assert_eq!(app.dlq.depth().await.unwrap(), (0, 0));
     // Still slow: the main lane sends it on, the slow lane does not send it anywhere else.
@@ -132,6 +155,78 @@ async fn a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay(backend: Backen
     assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 1);
     assert_eq!(distinct_ids(&slow.calls()), 8);
     assert_eq!(app.slow_lane.depth().await.unwrap(), (0, 0));
+}
+
+/// A call cut short in the main lane may have been accepted: the order's record holds it
+/// unsettled, and the order's next version, arriving meanwhile, waits until the first goes
+/// again in the slow lane with the same `webhook-id`; then it goes as `order.updated`. The
+/// tenant never gets the order created twice.
+async fn a_newer_version_waits_until_a_call_cut_short_is_settled(backend: Backend) {
+    let slow = FakeTenant::faulty(Faults {
+        delay: Duration::from_millis(300),
+        ..Faults::default()
+    })
+    .await;
+    let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
+        s.gate.slow_after = Duration::from_millis(150);
+        s.gate.open_base = Duration::from_secs(60);
+        s.gate.open_max = Duration::from_secs(60);
+        s.backoff_base = Duration::from_secs(1);
+    })
+    .await;
+    let (key, acme) = linked(&app).await;
+    send_to(&app, "st_a1", &acme, 1).await;
+    assert_eq!(round(&app.queue, &app.worker).await, 1);
+    let s = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await;
+    assert_eq!(s.body["state"], "queued", "{}", s.body);
+    assert!(
+        s.body["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("no answer within")),
+        "{}",
+        s.body
+    );
+    // The tenant had it (the fake acts before it answers): only the worker does not know.
+    assert_eq!(slow.accepted().len(), 1);
+
+    // Version 2: a new address, a minute later; moved to the slow lane by the open gate.
+    let mut v2 = order(1, "processing", "2026-11-30T10:01:00");
+    v2["shipping"]["address_1"] = serde_json::json!("2 New Street");
+    let a = deliver_signed(&app, "st_a1", "order.updated", &php_json(&v2), &acme).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(round(&app.queue, &app.worker).await, 1);
+    visible(&app.slow_lane, 2).await;
+
+    // Both in one slow-lane batch: the first goes again (same id); the second waits for it.
+    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 2);
+    visible(&app.slow_lane, 1).await;
+    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 1);
+    assert_eq!(app.slow_lane.depth().await.unwrap(), (0, 0));
+    assert_eq!(app.dlq.depth().await.unwrap(), (0, 0));
+
+    let calls = slow.calls();
+    let kinds: Vec<(String, String)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c.json()["type"].as_str().unwrap().to_owned(),
+                c.webhook_id.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    assert_eq!(
+        kinds[0], kinds[1],
+        "the first version again, the same webhook-id"
+    );
+    assert_eq!(kinds[0].0, "order.created");
+    assert_eq!(kinds[2].0, "order.updated", "{kinds:?}");
+    assert_eq!(
+        calls[2].json()["data"]["shipping"]["address1"],
+        "2 New Street"
+    );
+    let s = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await;
+    assert_eq!(s.body["state"], "synced", "{}", s.body);
 }
 
 async fn a_failing_tenant_is_parked_without_spending_its_retries(backend: Backend) {
@@ -261,6 +356,7 @@ async fn a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue(backen
 
 both_backends!(
     a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay,
+    a_newer_version_waits_until_a_call_cut_short_is_settled,
     a_failing_tenant_is_parked_without_spending_its_retries,
     a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue,
 );

@@ -429,6 +429,43 @@ async fn a_failing_and_stalling_tenant_still_gets_everything_once(backend: Backe
     assert_eq!(double, 0, "no effect twice");
 }
 
+/// The tenant acts on 20 % of requests but answers only after the worker's client timeout
+/// (0.5 s here): the worker cannot know it was accepted. An order's second version, sent
+/// right behind its first, must not reach the tenant as a second `order.created` when the
+/// first's answer was lost: it waits until a retry of the first (the same `webhook-id`, which
+/// the tenant recognises) settles what the tenant has, then goes as `order.updated`.
+async fn a_tenant_that_answers_too_late_never_gets_an_order_twice(backend: Backend) {
+    let orders = fault_orders(backend) / 2;
+    let tenant = FakeTenant::faulty(Faults {
+        late_accept_percent: 20,
+        stall: Duration::from_millis(1500),
+        ..Faults::default()
+    })
+    .await;
+    // Backoff scaled down (1 s, 2 s, 2 s …) as in the test below.
+    let app = TestApp::pipeline_tuned(backend, &tenant, deployed_retries_quick_timeout, |s| {
+        s.backoff_base = Duration::from_secs(1);
+        s.backoff_max = Duration::from_secs(2);
+    })
+    .await;
+    let (_, secret) = linked(&app).await;
+    let started = Instant::now();
+    two_versions_each(&app, &secret, orders).await;
+    drain(&app, Duration::from_secs(300)).await;
+    let calls = tenant.calls();
+    let late = calls.iter().filter(|c| c.late).count();
+    let (lost, double) = check_two_versions(&tenant, orders);
+    println!(
+        "late answers ({backend:?}): {} deliveries for {orders} orders; tenant called {} times, {late} accepted but answered past the timeout; lost {lost}; double effects {double}; {:.1} s",
+        orders * 2,
+        calls.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(late > 0, "the late answers happened");
+    assert_eq!(lost, 0, "every version delivered");
+    assert_eq!(double, 0, "no order created twice, no version twice");
+}
+
 /// The tenant's endpoint refuses connections for a while: the orders wait in the queue or
 /// its slow lane (retried with backoff or parked there, never in the dead-letter queue) and
 /// all arrive, once each, when it is back.
@@ -482,5 +519,6 @@ async fn a_tenant_down_for_a_while_gets_everything_when_back(backend: Backend) {
 
 both_backends!(
     a_failing_and_stalling_tenant_still_gets_everything_once,
+    a_tenant_that_answers_too_late_never_gets_an_order_twice,
     a_tenant_down_for_a_while_gets_everything_when_back
 );

@@ -12,6 +12,8 @@ pub struct TenantCall {
     pub body: Vec<u8>,
     pub verified: bool,
     pub answered: u16,
+    /// Answered only after the `stall` (an effect whose answer the worker may not have had).
+    pub late: bool,
 }
 
 impl TenantCall {
@@ -28,6 +30,9 @@ pub struct Faults {
     pub unavailable_percent: u64,
     pub stall_percent: u64,
     pub stall: Duration,
+    /// Acts on the request (an effect) but answers 200 only after `stall`: past the worker's
+    /// client timeout, whether it was accepted is unknown to the worker.
+    pub late_accept_percent: u64,
     /// Every answer takes this long (a slow but healthy endpoint).
     pub delay: Duration,
 }
@@ -95,10 +100,13 @@ async fn tenant_endpoint(
         .and_then(|w| w.verify(&body, &headers))
         .is_ok();
     let roll = st.dice.lock().unwrap().next() % 100;
-    let (answer, stall) = if roll < st.faults.unavailable_percent {
+    let f = &st.faults;
+    let (answer, stall) = if roll < f.unavailable_percent {
         (503, false)
-    } else if roll < st.faults.unavailable_percent + st.faults.stall_percent {
+    } else if roll < f.unavailable_percent + f.stall_percent {
         (STALLED, true)
+    } else if roll < f.unavailable_percent + f.stall_percent + f.late_accept_percent {
+        (200, true)
     } else {
         (st.script.lock().unwrap().pop_front().unwrap_or(200), false)
     };
@@ -116,6 +124,7 @@ async fn tenant_endpoint(
         body: body.to_vec(),
         verified,
         answered: answer,
+        late: stall && answer != STALLED,
     });
     if stall {
         // Past the worker's client timeout: the worker gives up and retries later.

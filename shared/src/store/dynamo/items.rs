@@ -453,6 +453,8 @@ struct OrderItem {
     webhook_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     claimed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    unsettled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     doc_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -493,6 +495,10 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 fn order_item(o: &OrderSync) -> OrderItem {
     OrderItem {
         pk: keys::store_pk(o.store_id.as_str()),
@@ -510,6 +516,7 @@ fn order_item(o: &OrderSync) -> OrderItem {
         event: o.event.map(|e| e.as_str().to_owned()),
         webhook_id: o.webhook_id.clone(),
         claimed_by: o.claimed_by.clone(),
+        unsettled: o.unsettled,
         doc_hash: o.doc_hash.clone(),
         delivered_hash: o.delivered_hash.clone(),
         attempts: o.attempts,
@@ -549,6 +556,7 @@ fn order_from(i: OrderItem) -> Result<OrderSync> {
             .transpose()?,
         webhook_id: i.webhook_id,
         claimed_by: i.claimed_by,
+        unsettled: i.unsettled,
         doc_hash: i.doc_hash,
         delivered_hash: i.delivered_hash,
         attempts: i.attempts,
@@ -1120,6 +1128,7 @@ mod tests {
             o.event = Some(TenantEvent::Cancelled);
             o.webhook_id = Some("msg_abc".into());
             o.claimed_by = Some("m-1".into());
+            o.unsettled = true;
             o.doc_hash = Some("d1".into());
             o.delivered_hash = Some("d0".into());
             o.attempts = 3;
