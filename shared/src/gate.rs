@@ -2,17 +2,21 @@
 //!
 //! A Lambda invocation lasts as long as its slowest record, so one tenant answering in 10 s
 //! holds every batch it appears in, and with it the instance that would take the next batch
-//! of everyone else's orders. So in the orders queue's worker (the main lane) an answer that
-//! took longer than `slow_after` trips its tenant's gate at once, and `trip_after` failures in
-//! a row trip it too. (A call is never cut short to find out sooner: whether the tenant
-//! accepted it would be unknown, and a newer version could then reach it as a second
-//! `order.created`.) While the gate is open (an open period that doubles per trip in a row)
-//! the tenant's messages go to the slow lane, a queue of their own with its own few worker
-//! instances. In the slow lane only failures count, and
-//! a tripped tenant's messages are parked there (sent back with the open period as delay, no
-//! receive counted) instead of spending their retries on an endpoint that is down; a message
-//! parked for `hold_max` in all is tried whatever the gate says, so the dead-letter queue
-//! still takes what never goes through.
+//! of everyone else's orders. So in the orders queue's worker (the main lane) a delivery gets
+//! `slow_after` to be answered: one that takes longer is cut short and trips its tenant's gate
+//! at once; one that alone holds its batch for `linger` after the rest is done (a straggler)
+//! is cut short too and counts as a failure; `trip_after` failures in a row trip the gate.
+//! A call cut short may have been accepted: its outcome is unknown, so the order's record
+//! holds it unsettled (no other version of the order is planned on what the tenant has) and
+//! the message goes on in the slow lane holding its claim, where the same `webhook-id` gets
+//! the client's whole timeout and settles it (`crate::decide::in_flight`).
+//!
+//! While the gate is open (an open period that doubles per trip in a row) the tenant's
+//! messages go to the slow lane, a queue of their own with its own few worker instances. In
+//! the slow lane only failures count, and a tripped tenant's messages are parked there (sent
+//! back with the open period as delay, no receive counted) instead of spending their retries
+//! on an endpoint that is down; a message parked for `hold_max` in all is tried whatever the
+//! gate says, so the dead-letter queue still takes what never goes through.
 //!
 //! Per instance, in memory: each instance learns from its own deliveries (one slow answer or
 //! three failures), and nothing is written per delivery.
@@ -78,8 +82,12 @@ impl Lane {
 pub struct GateSettings {
     /// Failed deliveries in a row that trip a tenant's gate (0: the gate never trips).
     pub trip_after: u32,
-    /// In the main lane, an answer that took longer trips the gate at once.
+    /// In the main lane, how long a delivery may take: one cut short at it (or an answer that
+    /// took longer) trips the gate at once.
     pub slow_after: Duration,
+    /// In the main lane, how long a delivery may hold its batch once every other record of
+    /// the batch is done (a straggler): cut short at it, it counts as a failure.
+    pub linger: Duration,
     /// The first open period; it doubles per trip in a row, up to `open_max`.
     pub open_base: Duration,
     pub open_max: Duration,
@@ -95,6 +103,7 @@ impl Default for GateSettings {
         Self {
             trip_after: 3,
             slow_after: Duration::from_secs(2),
+            linger: Duration::from_millis(200),
             open_base: Duration::from_secs(30),
             open_max: Duration::from_secs(900),
             jitter: 0.25,
@@ -108,6 +117,71 @@ impl GateSettings {
     pub fn open_for(&self, trips: u32) -> Duration {
         let exp = trips.saturating_sub(1).min(16);
         self.open_base.saturating_mul(1 << exp).min(self.open_max)
+    }
+}
+
+/// One batch's records as they go, so that a delivery holding the batch alone can be told
+/// (main lane): the batch is *held* when at least one record is done and every other one is
+/// either done or waiting on a tenant.
+pub struct BatchClock {
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    calling: std::sync::atomic::AtomicUsize,
+}
+
+impl BatchClock {
+    pub fn new(total: usize) -> Self {
+        Self {
+            total,
+            done: Default::default(),
+            calling: Default::default(),
+        }
+    }
+
+    /// A record of the batch is done.
+    pub fn done(&self) {
+        self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A record waits on a tenant until the guard drops.
+    pub fn calling(&self) -> CallGuard<'_> {
+        self.calling
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        CallGuard(self)
+    }
+
+    fn held(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        let done = self.done.load(SeqCst);
+        done >= 1 && done + self.calling.load(SeqCst) >= self.total
+    }
+
+    /// Returns once the batch has been held by calls alone for `linger` in a row.
+    pub async fn held_for(&self, linger: Duration) {
+        let tick = (linger / 10).max(Duration::from_millis(5));
+        let mut held = Duration::ZERO;
+        loop {
+            tokio::time::sleep(tick).await;
+            held = if self.held() {
+                held + tick
+            } else {
+                Duration::ZERO
+            };
+            if held >= linger {
+                return;
+            }
+        }
+    }
+}
+
+/// Counts a call as waiting on its tenant while it lives.
+pub struct CallGuard<'a>(&'a BatchClock);
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        self.0
+            .calling
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -346,6 +420,30 @@ mod tests {
             .all(|o| *o >= Duration::from_millis(22_500) && *o <= Duration::from_millis(37_500)));
         let distinct: std::collections::HashSet<_> = opens.iter().collect();
         assert!(distinct.len() > 10, "{opens:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_is_held_when_only_calls_are_left() {
+        let linger = Duration::from_millis(200);
+        let clock = BatchClock::new(3);
+        let _a = clock.calling();
+        async fn held(c: &BatchClock, linger: Duration) -> bool {
+            tokio::time::timeout(Duration::from_secs(5), c.held_for(linger))
+                .await
+                .is_ok()
+        }
+        // Nothing done yet (an evenly slow batch): never held.
+        let b = clock.calling();
+        assert!(!held(&clock, linger).await);
+        drop(b);
+        // One done, one calling, one doing something else (reading the store): not held.
+        clock.done();
+        assert!(!held(&clock, linger).await);
+        // The third done too: the last call holds the batch alone.
+        clock.done();
+        let started = tokio::time::Instant::now();
+        assert!(held(&clock, linger).await);
+        assert!(started.elapsed() >= linger);
     }
 
     #[test]

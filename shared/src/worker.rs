@@ -21,7 +21,7 @@ use crate::domain::{OrderId, OrderVersion, StoreId, TenantCode, TenantEvent, Woo
 use crate::envelope::{Envelope, EnvelopeHead, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fulfilment::{DeliveryError, Failure, FulfilmentClient};
-use crate::gate::{Answer, GateSettings, Lane, Moves, TenantGate};
+use crate::gate::{Answer, BatchClock, GateSettings, Lane, Moves, TenantGate};
 use crate::metrics::{self, Metric};
 use crate::model::{DocumentSettings, DocumentVersion};
 use crate::model::{Link, OrderSync, SyncState};
@@ -381,6 +381,11 @@ impl Deliveries {
     }
 }
 
+tokio::task_local! {
+    /// The batch the record being handled belongs to (the main lane cuts a straggler short).
+    static BATCH: Arc<BatchClock>;
+}
+
 /// A call to a tenant's endpoint: how it went, how long it took, and whether the main lane
 /// cut it short.
 struct Call {
@@ -448,11 +453,18 @@ impl Worker {
     /// returns the ids of those that must come back (after the delay a failure asks for).
     pub async fn handle_batch(&self, messages: &[Received]) -> Vec<String> {
         // (By index: a stream of borrowed messages is not `Send` enough for `tokio::spawn`.)
+        let clock = Arc::new(BatchClock::new(messages.len()));
         stream::iter(0..messages.len())
-            .map(|i| async move {
+            .map(|i| {
+                let clock = clock.clone();
+                async move {
                 let message = &messages[i];
                 let span = tracing::info_span!("message", message_id = %message.message_id);
-                let outcome = self.handle_message(message).instrument(span.clone()).await;
+                let outcome = BATCH
+                    .scope(clock.clone(), self.handle_message(message))
+                    .instrument(span.clone())
+                    .await;
+                clock.done();
                 let failure = outcome.err()?;
                 if failure.poison {
                     match self.ports.dead_letters.send(message.body.clone()).await {
@@ -477,7 +489,7 @@ impl Worker {
                     }
                 }
                 Some(message.message_id.clone())
-            })
+            }})
             .buffer_unordered(self.settings.concurrency.max(1))
             .filter_map(|f| async move { f })
             .collect()
@@ -637,7 +649,8 @@ impl Worker {
 
     /// Delivers `body` to the tenant's endpoint and notes how it went and how long it took in
     /// the tenant's gate. In the main lane, with a slow lane to go on in, a call `cut` short
-    /// after the gate's `slow_after` is an outcome unknown (`Failure::unknown`): the order's
+    /// after the gate's `slow_after`, or once it alone has held its batch for `linger`, is an
+    /// outcome unknown (`Failure::unknown`): the order's
     /// record holds it unsettled and the message goes on in the slow lane, where the same
     /// `webhook-id` settles it with the client's whole timeout. Elsewhere a call gets the
     /// client's whole timeout.
@@ -663,17 +676,27 @@ impl Worker {
             .ports
             .fulfilment
             .deliver(url, &target.secret, webhook_id, body);
-        let slow_after = self.settings.gate.slow_after;
+        let gate = &self.settings.gate;
         let (outcome, cut) = if may_cut && self.cuts_slow_calls() {
+            let batch = BATCH.try_with(Arc::clone).ok();
+            let _calling = batch.as_ref().map(|b| b.calling());
+            let straggling = async {
+                match &batch {
+                    Some(b) => b.held_for(gate.linger).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let cut = |why: String| (Err(DeliveryError::Retryable(Failure::unknown(why))), true);
             tokio::select! {
                 outcome = call => (outcome, false),
-                _ = tokio::time::sleep(slow_after) => (
-                    Err(DeliveryError::Retryable(Failure::unknown(format!(
-                        "no answer within {} ms; sent again in the slow lane",
-                        slow_after.as_millis()
-                    )))),
-                    true,
-                ),
+                _ = tokio::time::sleep(gate.slow_after) => cut(format!(
+                    "no answer within {} ms; sent again in the slow lane",
+                    gate.slow_after.as_millis()
+                )),
+                _ = straggling => cut(format!(
+                    "no answer {} ms after the rest of its batch; sent again in the slow lane",
+                    gate.linger.as_millis()
+                )),
             }
         } else {
             (call.await, false)

@@ -295,6 +295,70 @@ async fn a_failing_tenant_is_parked_without_spending_its_retries(backend: Backen
     }
 }
 
+/// A delivery still unanswered `linger` after the rest of its batch is cut short and goes on
+/// in the slow lane (its outcome unknown, the order held for it); a batch all of one slow tenant holds no straggler and is not cut.
+async fn a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not(backend: Backend) {
+    let slow = FakeTenant::faulty(Faults {
+        delay: Duration::from_millis(400),
+        ..Faults::default()
+    })
+    .await;
+    let quick = FakeTenant::start().await;
+    let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
+        s.gate.slow_after = Duration::from_secs(5);
+        s.gate.linger = Duration::from_millis(100);
+    })
+    .await;
+    let (key, acme) = linked(&app).await;
+    let beta = link_beta(&app, &quick).await;
+
+    // Three of ACME's alone: evenly slow, delivered here.
+    for id in 1..=3 {
+        send_to(&app, "st_a1", &acme, id).await;
+    }
+    assert_eq!(round(&app.queue, &app.worker).await, 3);
+    assert_eq!(slow.calls().len(), 3);
+    assert_eq!(app.slow_lane.depth().await.unwrap(), (0, 0));
+    for id in 1..=3 {
+        let s = app
+            .get(&format!("/v1/stores/st_a1/orders/{id}"), Some(&key))
+            .await;
+        assert_eq!(s.body["state"], "synced", "{}", s.body);
+    }
+
+    // One of ACME's among BETA's: it holds the batch alone, is cut short, goes on in the lane.
+    send_to(&app, "st_a1", &acme, 4).await;
+    for id in 100..=104 {
+        send_to(&app, "st_b1", &beta, id).await;
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(round(&app.queue, &app.worker).await, 6);
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(350), "{took:?}");
+    assert_eq!(quick.accepted().len(), 5);
+    assert_eq!(app.queue.depth().await.unwrap(), (0, 0));
+    visible(&app.slow_lane, 1).await;
+    let s = app.get("/v1/stores/st_a1/orders/4", Some(&key)).await;
+    assert_eq!(s.body["state"], "queued", "{}", s.body);
+    assert!(s.body["lastError"]
+        .as_str()
+        .unwrap()
+        .contains("after the rest of its batch"));
+    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 1);
+    let s = app.get("/v1/stores/st_a1/orders/4", Some(&key)).await;
+    assert_eq!(s.body["state"], "synced", "{}", s.body);
+    let calls = slow.calls();
+    assert_eq!(calls.len(), 5);
+    assert_eq!(
+        calls[3].webhook_id, calls[4].webhook_id,
+        "the same webhook-id again"
+    );
+    // One straggler is one strike: ACME's next order is delivered here.
+    send_to(&app, "st_a1", &acme, 5).await;
+    assert_eq!(round(&app.queue, &app.worker).await, 1);
+    assert_eq!(slow.calls().len(), 6);
+}
+
 /// An endpoint that never recovers: held for `hold_max` at most, then retried as before
 /// until the dead-letter queue takes every order (nothing lost, nothing stuck).
 async fn a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue(backend: Backend) {
@@ -357,6 +421,7 @@ async fn a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue(backen
 both_backends!(
     a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay,
     a_newer_version_waits_until_a_call_cut_short_is_settled,
+    a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not,
     a_failing_tenant_is_parked_without_spending_its_retries,
     a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue,
 );
