@@ -372,7 +372,7 @@ mod tests {
         assert_eq!(
             main.record_at(&acme(), answered(2_000), t0),
             Some(Duration::from_secs(30)),
-            "cut off at slow_after: tripped at once"
+            "cut short at slow_after: tripped at once"
         );
         let cut_off = Answer {
             failed: true,
