@@ -158,3 +158,55 @@ impl FulfilmentClient {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn client() -> FulfilmentClient {
+        let policy = OutboundPolicy::local_development();
+        let http = policy.client(Duration::from_millis(300)).expect("client");
+        FulfilmentClient::new(http, policy)
+    }
+
+    async fn call(url: &str) -> std::result::Result<u16, DeliveryError> {
+        let secret = SecretString::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned());
+        client()
+            .deliver(&url::Url::parse(url).unwrap(), &secret, "msg_1", b"{}")
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_known_not_to_have_arrived() {
+        // A port nothing listens on: bound, then closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let Err(DeliveryError::Retryable(f)) = call(&format!("http://127.0.0.1:{port}/")).await
+        else {
+            panic!("a retryable failure");
+        };
+        assert!(!f.unknown, "{f}");
+    }
+
+    #[tokio::test]
+    async fn no_answer_in_time_is_an_unknown_outcome() {
+        // Accepts the connection and reads the request, never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buf).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let Err(DeliveryError::Retryable(f)) = call(&format!("http://{addr}/")).await else {
+            panic!("a retryable failure");
+        };
+        assert!(f.unknown, "{f}");
+        assert_eq!(f.summary, "the tenant did not answer in time");
+    }
+}

@@ -458,42 +458,48 @@ impl Worker {
             .map(|i| {
                 let clock = clock.clone();
                 async move {
-                let message = &messages[i];
-                let span = tracing::info_span!("message", message_id = %message.message_id);
-                let outcome = BATCH
-                    .scope(clock.clone(), self.handle_message(message))
-                    .instrument(span.clone())
-                    .await;
-                clock.done();
-                let failure = outcome.err()?;
-                if failure.poison {
-                    match self.ports.dead_letters.send(message.body.clone()).await {
-                        Ok(_) => {
-                            span.in_scope(|| tracing::error!(reason = %failure.reason, "message parked in the dead-letter queue"));
-                            return None;
-                        }
-                        Err(e) => span.in_scope(|| tracing::warn!(error = %e, "could not park an undecodable message")),
-                    }
+                    let outcome = BATCH
+                        .scope(clock.clone(), self.handle_one(&messages[i]))
+                        .await;
+                    clock.done();
+                    outcome
                 }
-                span.in_scope(
-                    || tracing::warn!(reason = %failure.reason, "record will be retried"),
-                );
-                if let Some(delay) = failure.retry_after {
-                    if let Err(e) = self
-                        .ports
-                        .queue
-                        .change_visibility(&message.receipt, delay)
-                        .await
-                    {
-                        tracing::warn!(error = %e, "could not set the retry delay");
-                    }
-                }
-                Some(message.message_id.clone())
-            }})
+            })
             .buffer_unordered(self.settings.concurrency.max(1))
             .filter_map(|f| async move { f })
             .collect()
             .await
+    }
+
+    /// One message of a batch: `Some(id)` when it must come back (after the delay its failure
+    /// asks for), parked in the dead-letter queue when it is poison.
+    async fn handle_one(&self, message: &Received) -> Option<String> {
+        let span = tracing::info_span!("message", message_id = %message.message_id);
+        let outcome = self.handle_message(message).instrument(span.clone()).await;
+        let failure = outcome.err()?;
+        if failure.poison {
+            match self.ports.dead_letters.send(message.body.clone()).await {
+                Ok(_) => {
+                    span.in_scope(|| tracing::error!(reason = %failure.reason, "message parked in the dead-letter queue"));
+                    return None;
+                }
+                Err(e) => span.in_scope(
+                    || tracing::warn!(error = %e, "could not park an undecodable message"),
+                ),
+            }
+        }
+        span.in_scope(|| tracing::warn!(reason = %failure.reason, "record will be retried"));
+        if let Some(delay) = failure.retry_after {
+            if let Err(e) = self
+                .ports
+                .queue
+                .change_visibility(&message.receipt, delay)
+                .await
+            {
+                tracing::warn!(error = %e, "could not set the retry delay");
+            }
+        }
+        Some(message.message_id.clone())
     }
 
     /// One message: an envelope that does not decode is parked in the dead-letter queue at
