@@ -165,12 +165,14 @@ pub fn judge(existing: Option<&OrderSync>, incoming: &Incoming<'_>, rules: &Rule
         .and_then(VersionKey::decode)
         .is_some_and(|w| w > incoming.key);
     // The same body as an attempt whose outcome is unknown: sent again (the same
-    // `webhook-id`), it settles what the tenant has, which the newer version waits on.
+    // `webhook-id`), it settles what the tenant has, which the newer version waits on. Any
+    // message with that body may (the claim's own, a duplicate, a redrive from the dead-letter
+    // queue): two of them at once send the tenant one id twice, which it deduplicates.
     let settles = settles(e, order, same_content);
     if newer_waits && !settles {
         return Verdict::Ignore("a newer version is waiting to be delivered");
     }
-    if in_flight(e, rules.claim, rules.now, rules.in_flight_window) {
+    if !settles && in_flight(e, rules.claim, rules.now, rules.in_flight_window) {
         return Verdict::Wait;
     }
     Verdict::Apply {
@@ -437,7 +439,7 @@ mod tests {
         failed.state = SyncState::Failed;
         assert_eq!(judge(Some(&failed), &newer(), &r), APPLY);
         // The claim's own message (or one carrying its claim) goes again, even with the newer
-        // version marked as waiting; a copy of another body does not.
+        // version marked as waiting; a settled record's does not.
         let mut own = unsettled.clone();
         own.claimed_by = Some("m-me".into());
         own.waiting = Some(
@@ -455,8 +457,14 @@ mod tests {
             judge(Some(&known_own), &same, &r),
             Verdict::Ignore("a newer version is waiting to be delivered")
         );
-        // A duplicate of the same body from another message waits for the claim's.
-        assert_eq!(judge(Some(&unsettled), &same, &r), Verdict::Wait);
+        // Another message with the same body (a duplicate, a redrive that lost the claim) may
+        // settle it too: the same webhook-id, which the tenant deduplicates.
+        assert_eq!(judge(Some(&unsettled), &same, &r), APPLY);
+        // A fresh claim that has not failed is still waited for by a copy of its body.
+        let mut live = unsettled.clone();
+        live.unsettled = false;
+        live.last_error = None;
+        assert_eq!(judge(Some(&live), &same, &r), Verdict::Wait);
     }
 
     #[test]

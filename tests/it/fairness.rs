@@ -229,6 +229,47 @@ async fn a_newer_version_waits_until_a_call_cut_short_is_settled(backend: Backen
     assert_eq!(s.body["state"], "synced", "{}", s.body);
 }
 
+/// A call cut short whose message is then lost to the lanes (as one parked in the dead-letter
+/// queue and redriven without its claim would be): a copy of the same body, the same
+/// `webhook-id`, settles the order; it is not held behind a claim nobody holds any more.
+async fn a_copy_of_a_call_cut_short_settles_it_when_the_first_is_gone(backend: Backend) {
+    let slow = FakeTenant::faulty(Faults {
+        delay: Duration::from_millis(300),
+        ..Faults::default()
+    })
+    .await;
+    let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
+        s.gate.slow_after = Duration::from_millis(150);
+        s.gate.open_base = Duration::from_secs(60);
+        s.gate.open_max = Duration::from_secs(60);
+        s.backoff_base = Duration::from_secs(1);
+    })
+    .await;
+    let (key, acme) = linked(&app).await;
+    send_to(&app, "st_a1", &acme, 1).await;
+    assert_eq!(round(&app.queue, &app.worker).await, 1);
+    visible(&app.slow_lane, 1).await;
+    // The moved message, holding the claim, is gone.
+    let moved = app.slow_lane.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(moved.len(), 1);
+    let receipts: Vec<String> = moved.iter().map(|m| m.receipt.clone()).collect();
+    app.slow_lane.delete(&receipts).await.unwrap();
+    let s = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await;
+    assert_eq!(s.body["state"], "queued", "{}", s.body);
+
+    // The same body again (WooCommerce's duplicate, or a redrive): moved on, and delivered.
+    send_to(&app, "st_a1", &acme, 1).await;
+    assert_eq!(round(&app.queue, &app.worker).await, 1);
+    visible(&app.slow_lane, 1).await;
+    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 1);
+    let s = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await;
+    assert_eq!(s.body["state"], "synced", "{}", s.body);
+    let calls = slow.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(distinct_ids(&calls), 1, "the same webhook-id: one effect");
+    assert_eq!(app.slow_lane.depth().await.unwrap(), (0, 0));
+}
+
 async fn a_failing_tenant_is_parked_without_spending_its_retries(backend: Backend) {
     // Nine failures: three in the main lane, three in the slow lane, three more probes.
     let tenant = FakeTenant::answering(&[503; 6]).await;
@@ -421,6 +462,7 @@ async fn a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue(backen
 both_backends!(
     a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay,
     a_newer_version_waits_until_a_call_cut_short_is_settled,
+    a_copy_of_a_call_cut_short_settles_it_when_the_first_is_gone,
     a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not,
     a_failing_tenant_is_parked_without_spending_its_retries,
     a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue,
