@@ -72,19 +72,27 @@ fn distinct_ids(calls: &[TenantCall]) -> usize {
         .len()
 }
 
-async fn a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay(backend: Backend) {
+/// ACME's endpoint answering in 300 ms, and a worker that cuts a call short at 150 ms and
+/// keeps a tripped gate open for a minute (retries after 1 s).
+async fn slow_acme(backend: Backend) -> (FakeTenant, TestApp) {
     let slow = FakeTenant::faulty(Faults {
         delay: Duration::from_millis(300),
         ..Faults::default()
     })
     .await;
-    let quick = FakeTenant::start().await;
     let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
         s.gate.slow_after = Duration::from_millis(150);
         s.gate.open_base = Duration::from_secs(60);
         s.gate.open_max = Duration::from_secs(60);
+        s.backoff_base = Duration::from_secs(1);
     })
     .await;
+    (slow, app)
+}
+
+async fn a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay(backend: Backend) {
+    let quick = FakeTenant::start().await;
+    let (slow, app) = slow_acme(backend).await;
     let (_, acme) = linked(&app).await;
     let beta = link_beta(&app, &quick).await;
 
@@ -162,18 +170,7 @@ async fn a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay(backend: Backen
 /// again in the slow lane with the same `webhook-id`; then it goes as `order.updated`. The
 /// tenant never gets the order created twice.
 async fn a_newer_version_waits_until_a_call_cut_short_is_settled(backend: Backend) {
-    let slow = FakeTenant::faulty(Faults {
-        delay: Duration::from_millis(300),
-        ..Faults::default()
-    })
-    .await;
-    let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
-        s.gate.slow_after = Duration::from_millis(150);
-        s.gate.open_base = Duration::from_secs(60);
-        s.gate.open_max = Duration::from_secs(60);
-        s.backoff_base = Duration::from_secs(1);
-    })
-    .await;
+    let (slow, app) = slow_acme(backend).await;
     let (key, acme) = linked(&app).await;
     send_to(&app, "st_a1", &acme, 1).await;
     assert_eq!(round(&app.queue, &app.worker).await, 1);
@@ -233,18 +230,7 @@ async fn a_newer_version_waits_until_a_call_cut_short_is_settled(backend: Backen
 /// queue and redriven without its claim would be): a copy of the same body, the same
 /// `webhook-id`, settles the order; it is not held behind a claim nobody holds any more.
 async fn a_copy_of_a_call_cut_short_settles_it_when_the_first_is_gone(backend: Backend) {
-    let slow = FakeTenant::faulty(Faults {
-        delay: Duration::from_millis(300),
-        ..Faults::default()
-    })
-    .await;
-    let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
-        s.gate.slow_after = Duration::from_millis(150);
-        s.gate.open_base = Duration::from_secs(60);
-        s.gate.open_max = Duration::from_secs(60);
-        s.backoff_base = Duration::from_secs(1);
-    })
-    .await;
+    let (slow, app) = slow_acme(backend).await;
     let (key, acme) = linked(&app).await;
     send_to(&app, "st_a1", &acme, 1).await;
     assert_eq!(round(&app.queue, &app.worker).await, 1);
