@@ -88,14 +88,24 @@ pub struct Rules<'a> {
 pub enum Verdict {
     /// A replay, an older version, or one a newer waiting version makes obsolete.
     Ignore(&'static str),
-    /// Another worker is delivering this order right now: wait for it, then judge again.
-    Wait,
+    /// Another delivery holds the order (`Hold` says how): wait for it, then judge again.
+    Wait(Hold),
     /// Which body is newer cannot be told from the bodies: read the order from the store.
     ReadStore(&'static str),
     /// Apply the version. `newest: false` only for an older version that brings the order
     /// into scope when the store cannot be read: its document is delivered, but the record
     /// keeps its newer version.
     Apply { in_scope: bool, newest: bool },
+}
+
+/// What a version waits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Another message is delivering the order right now (seconds).
+    Delivering,
+    /// An attempt whose outcome is unknown (`OrderSync::unsettled`), settled only when a
+    /// message with its body is answered: a retry on the backoff schedule, not seconds.
+    Unsettled,
 }
 
 /// Whether the order is in one of the link's trigger statuses.
@@ -168,12 +178,18 @@ pub fn judge(existing: Option<&OrderSync>, incoming: &Incoming<'_>, rules: &Rule
     // `webhook-id`), it settles what the tenant has, which the newer version waits on. Any
     // message with that body may (the claim's own, a duplicate, a redrive from the dead-letter
     // queue): two of them at once send the tenant one id twice, which it deduplicates.
-    let settles = settles(e, order, same_content);
+    let settles = order == Ordering::Equal && same_content && unsettled(e);
     if newer_waits && !settles {
         return Verdict::Ignore("a newer version is waiting to be delivered");
     }
-    if !settles && in_flight(e, rules.claim, rules.now, rules.in_flight_window) {
-        return Verdict::Wait;
+    if settles {
+        return Verdict::Apply {
+            in_scope,
+            newest: true,
+        };
+    }
+    if let Some(hold) = held(e, rules.claim, rules.now, rules.in_flight_window) {
+        return Verdict::Wait(hold);
     }
     Verdict::Apply {
         in_scope,
@@ -185,30 +201,25 @@ pub fn judge(existing: Option<&OrderSync>, incoming: &Incoming<'_>, rules: &Rule
 /// retention (4 days), after which no message that could settle it is left.
 pub const UNSETTLED_HOLD: Duration = Duration::from_secs(4 * 24 * 3600);
 
-/// Another message than `claim` holds the order: a fresh claim that has not failed, or an
-/// attempt whose outcome is unknown (`OrderSync::unsettled`) until a message with its body
-/// settles it. One waiting for a retry after a known failure is not in flight: the next
-/// version takes over.
-pub fn in_flight(e: &OrderSync, claim: &str, now: DateTime<Utc>, window: Duration) -> bool {
+/// Whether another message than `claim` holds the order, and how: a fresh claim that has not
+/// failed (`Delivering`), or an attempt whose outcome is unknown until a message with its body
+/// is answered (`Unsettled`). One waiting for a retry after a known failure holds nothing: the
+/// next version takes over.
+pub fn held(e: &OrderSync, claim: &str, now: DateTime<Utc>, window: Duration) -> Option<Hold> {
+    if e.claimed_by.as_deref() == Some(claim) {
+        return None;
+    }
     let age = (now - e.updated_at).to_std().unwrap_or_default();
-    e.state == SyncState::Queued
-        && e.claimed_by.as_deref() != Some(claim)
-        && if e.unsettled {
-            age < UNSETTLED_HOLD
-        } else {
-            e.last_error.is_none() && age < window
-        }
+    if unsettled(e) {
+        (age < UNSETTLED_HOLD).then_some(Hold::Unsettled)
+    } else {
+        let fresh = e.state == SyncState::Queued && e.last_error.is_none() && age < window;
+        fresh.then_some(Hold::Delivering)
+    }
 }
 
-/// Whether a version (`order` against the record's, `same_content`) would settle the record's
-/// unknown outcome: the same body, still queued.
-fn settles(e: &OrderSync, order: Ordering, same_content: bool) -> bool {
-    e.unsettled && e.state == SyncState::Queued && order == Ordering::Equal && same_content
-}
-
-/// Whether waiting on `e` is waiting on an unknown outcome to be settled (by a retry on the
-/// backoff schedule), not on a delivery in flight (seconds).
-pub fn waits_on_unsettled(e: &OrderSync) -> bool {
+/// The record's latest attempt has an unknown outcome and nothing newer took the order.
+fn unsettled(e: &OrderSync) -> bool {
     e.unsettled && e.state == SyncState::Queued
 }
 
@@ -386,8 +397,8 @@ mod tests {
             ("an older version in a trigger status, no keys: delivered, version kept", Some(skipped_pending()), incoming("2026-11-23T09:59:59.000", R1, "hx", "processing"), false,
                 Verdict::Apply { in_scope: true, newest: false }),
             ("the store's answer after an older trigger status enters scope", Some(skipped_pending()), entered(settled(incoming(T0, R1, "h0", "pending"))), true, APPLY),
-            ("another message delivers right now: wait", Some(claimed.clone()), incoming(T1, R1, "h1", "processing"), false, Verdict::Wait),
-            ("a copy of the version in flight waits too", Some(claimed), incoming(T0, R1, "h0", "processing"), false, Verdict::Wait),
+            ("another message delivers right now: wait", Some(claimed.clone()), incoming(T1, R1, "h1", "processing"), false, Verdict::Wait(Hold::Delivering)),
+            ("a copy of the version in flight waits too", Some(claimed), incoming(T0, R1, "h0", "processing"), false, Verdict::Wait(Hold::Delivering)),
             ("a stale claim is taken over", Some(stale_claim), incoming(T1, R1, "h1", "processing"), false, APPLY),
             ("a failing delivery is superseded", Some(failing_claim), incoming(T1, R1, "h1", "processing"), false, APPLY),
             ("the claim's own message carries on", Some(own_claim), incoming(T0, R0, "h0", "processing"), false, APPLY),
@@ -426,12 +437,17 @@ mod tests {
         known.unsettled = false;
         let newer = || incoming(T1, R1, "h1", "processing");
         assert_eq!(judge(Some(&known), &newer(), &r), APPLY);
-        assert_eq!(judge(Some(&unsettled), &newer(), &r), Verdict::Wait);
-        assert!(waits_on_unsettled(&unsettled) && !waits_on_unsettled(&known));
+        assert_eq!(
+            judge(Some(&unsettled), &newer(), &r),
+            Verdict::Wait(Hold::Unsettled)
+        );
         // However long ago, within the queue's retention.
         let mut old = unsettled.clone();
         old.updated_at = Utc::now() - chrono::Duration::hours(30);
-        assert_eq!(judge(Some(&old), &newer(), &r), Verdict::Wait);
+        assert_eq!(
+            judge(Some(&old), &newer(), &r),
+            Verdict::Wait(Hold::Unsettled)
+        );
         old.updated_at = Utc::now() - chrono::Duration::days(5);
         assert_eq!(judge(Some(&old), &newer(), &r), APPLY);
         // Given up (failed for good): nothing left to settle it.
@@ -464,7 +480,10 @@ mod tests {
         let mut live = unsettled.clone();
         live.unsettled = false;
         live.last_error = None;
-        assert_eq!(judge(Some(&live), &same, &r), Verdict::Wait);
+        assert_eq!(
+            judge(Some(&live), &same, &r),
+            Verdict::Wait(Hold::Delivering)
+        );
     }
 
     #[test]

@@ -31,8 +31,9 @@ use crate::domain::TenantCode;
 
 /// What a message sent on as a new one carries (nothing, until it is): the receives it
 /// spent before (so moving it to the slow lane or parking it does not renew its retries),
-/// when it was first parked, and the claim it holds on its order (the first message's id: a
-/// delivery whose outcome is unknown is settled by the same message, wherever it goes).
+/// when it was first parked, and the claim it holds on its order (the first message's id,
+/// so that it is still the message holding the order wherever it goes: it takes over at once
+/// and a resend keeps its `webhook-id`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Moves {

@@ -503,10 +503,8 @@ impl Worker {
         config: &Config,
         settings: WorkerSettings,
     ) -> Result<Self> {
-        let http = config.outbound.client(config.http_timeout)?;
-        let secrets = config.secret_box()?;
-        let parts = (queue, dead_letters, http, secrets);
-        Ok(Self::over(repos, parts, config, settings))
+        let (worker, _) = Self::lanes(repos, queue, dead_letters, None, config, settings)?;
+        Ok(worker)
     }
 
     /// The orders queue's worker and, with a slow lane, the slow lane's: one HTTP client and
@@ -522,41 +520,24 @@ impl Worker {
         let http = config.outbound.client(config.http_timeout)?;
         let secrets = config.secret_box()?;
         let build = |queue: Arc<dyn Queue>| {
-            let parts = (queue, dead_letters.clone(), http.clone(), secrets.clone());
-            Self::over(repos, parts, config, settings.clone())
-        };
-        let slow = slow_lane.clone().map(|lane| build(lane).into_slow_lane());
-        Ok((build(queue).with_slow_lane(slow_lane), slow))
-    }
-
-    fn over(
-        repos: &Repos,
-        (queue, dead_letters, http, secrets): (
-            Arc<dyn Queue>,
-            Arc<dyn Queue>,
-            reqwest::Client,
-            SecretBox,
-        ),
-        config: &Config,
-        settings: WorkerSettings,
-    ) -> Self {
-        Self::new(
-            WorkerPorts {
+            let ports = WorkerPorts {
                 repos: WorkerRepos {
                     tenants: repos.tenants.clone(),
                     links: repos.links.clone(),
                     orders: repos.orders.clone(),
                     catalogue: repos.catalogue.clone(),
                 },
-                secrets,
+                secrets: secrets.clone(),
                 fulfilment: FulfilmentClient::new(http.clone(), config.outbound),
-                woo: WooClient::new(http, config.outbound).with_rate(config.store_rate),
+                woo: WooClient::new(http.clone(), config.outbound).with_rate(config.store_rate),
                 queue,
-                dead_letters,
+                dead_letters: dead_letters.clone(),
                 slow_lane: None,
-            },
-            settings,
-        )
+            };
+            Self::new(ports, settings.clone())
+        };
+        let slow = slow_lane.clone().map(|lane| build(lane).into_slow_lane());
+        Ok((build(queue).with_slow_lane(slow_lane), slow))
     }
 
     /// The deployed worker: DynamoDB, the orders queue and its DLQ on SQS, and the slow

@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use crate::cache::TtlCache;
 use crate::crypto::{sha256_hex, SecretBox, SecretString};
-use crate::decide::{self, Incoming, Rules, Told, Verdict, VersionKey};
+use crate::decide::{self, Hold, Incoming, Rules, Told, Verdict, VersionKey};
 use crate::domain::{OrderId, OrderVersion, StoreId, TenantCode, TenantEvent, WooTopic};
 use crate::envelope::{Envelope, EnvelopeHead, Source};
 use crate::error::{Error, ErrorKind, Result};
@@ -396,7 +396,12 @@ struct Call {
 
 /// `body` (an order's envelope or a tenant event) as a new message with its `Moves`
 /// changed; `None` when it is neither.
-fn remade(body: &str, change: impl FnOnce(Moves) -> Moves) -> Option<String> {
+fn remade(body: &str, attempt: Attempt<'_>, change: impl FnOnce(Moves) -> Moves) -> Option<String> {
+    // The new message is still the one that holds its order.
+    let change = |m| Moves {
+        claim: Some(attempt.message_id.to_owned()),
+        ..change(m)
+    };
     if let Some(event) = crate::catalogue::TenantEvent::decode(body) {
         let mut event = event.ok()?;
         event.moves = change(std::mem::take(&mut event.moves));
@@ -610,27 +615,19 @@ impl Worker {
         let spent = attempt.receive_count.saturating_sub(1);
         let reason = match self.gate.lane() {
             Lane::Main => {
-                let Some(lane) = &self.ports.slow_lane else {
+                if !self.to_slow_lane(body, tenant, attempt, spent).await? {
                     return Ok(false);
-                };
-                let Some(moved) = remade(body, |m| Moves {
-                    receives_before: spent,
-                    claim: Some(attempt.message_id.to_owned()),
-                    ..m
-                }) else {
-                    return Ok(false);
-                };
-                lane.send_grouped(moved, tenant.as_str()).await?;
+                }
                 "slow_lane"
             }
             Lane::Slow => {
                 if moves.held_for(Utc::now()) >= self.settings.gate.hold_max {
                     return Ok(false);
                 }
-                let Some(moved) = remade(body, |m| Moves {
+                let Some(moved) = remade(body, attempt, |m| Moves {
                     receives_before: spent,
                     held_since: Some(m.held_since.unwrap_or_else(EnvelopeHead::received_now)),
-                    claim: Some(attempt.message_id.to_owned()),
+                    ..m
                 }) else {
                     return Ok(false);
                 };
@@ -644,13 +641,19 @@ impl Worker {
                 "parked"
             }
         };
-        tracing::info!(%tenant, lane = self.gate.lane().as_str(), reason, "tenant's gate is open; delivery deferred");
+        self.deferred(tenant, reason, "tenant's gate is open");
+        Ok(true)
+    }
+
+    /// Logs and counts a delivery sent on instead of made here (`reason`: `slow_lane`,
+    /// `parked`).
+    fn deferred(&self, tenant: &TenantCode, reason: &'static str, why: &'static str) {
+        tracing::info!(%tenant, lane = self.gate.lane().as_str(), reason, why, "delivery deferred");
         metrics::emit(
             tenant,
             Some(("Reason", reason)),
             &[(Metric::DeliveriesDeferred, 1.0)],
         );
-        Ok(true)
     }
 
     /// Delivers `body` to the tenant's endpoint and notes how it went and how long it took in
@@ -719,31 +722,25 @@ impl Worker {
             && self.settings.gate.trip_after > 0
     }
 
-    /// Sends a message whose call was cut short on to the slow lane, with its claim on the
-    /// order and the receives it spent (this one included: it made a call).
+    /// Sends `body` on to the slow lane noting the receives it `spent` (and its claim);
+    /// `false` when there is no slow lane or the body is no message that can move.
     async fn to_slow_lane(
         &self,
         body: &str,
         tenant: &TenantCode,
         attempt: Attempt<'_>,
+        spent: u32,
     ) -> Result<bool, RecordFailure> {
         let (Some(lane), Some(moved)) = (
             &self.ports.slow_lane,
-            remade(body, |m| Moves {
-                receives_before: attempt.receive_count,
-                claim: Some(attempt.message_id.to_owned()),
+            remade(body, attempt, |m| Moves {
+                receives_before: spent,
                 ..m
             }),
         ) else {
             return Ok(false);
         };
         lane.send_grouped(moved, tenant.as_str()).await?;
-        tracing::info!(%tenant, "a call cut short goes on in the slow lane");
-        metrics::emit(
-            tenant,
-            Some(("Reason", "slow_lane")),
-            &[(Metric::DeliveriesDeferred, 1.0)],
-        );
         Ok(true)
     }
 
@@ -830,11 +827,7 @@ impl Worker {
         // A paused store's orders wait in the queue, unread, until it resumes.
         if link.paused_at.is_some() && link.is_connected() {
             // As a new message carrying this one's claim on the order, if it holds one.
-            let held = remade(body, |m| Moves {
-                claim: Some(attempt.message_id.to_owned()),
-                ..m
-            })
-            .unwrap_or_else(|| body.to_owned());
+            let held = remade(body, attempt, |m| m).unwrap_or_else(|| body.to_owned());
             self.ports
                 .queue
                 .send_delayed_grouped(held, self.settings.pause_recheck, link.tenant.as_str())
@@ -892,15 +885,9 @@ impl Worker {
             };
             let now = Utc::now();
             let window = self.settings.in_flight_window;
-            if decide::in_flight(&existing, attempt.message_id, now, window) {
-                if decide::waits_on_unsettled(&existing) {
-                    return Err(self.behind_unsettled(attempt));
-                }
-                if Instant::now() >= deadline {
-                    return Err(RecordFailure::later(
-                        "another delivery of this order is in flight",
-                        self.settings.wait_retry,
-                    ));
+            if let Some(hold) = decide::held(&existing, attempt.message_id, now, window) {
+                if let Some(back) = self.back_to_the_queue(hold, attempt, deadline) {
+                    return Err(back);
                 }
                 self.deliveries.wait(store, order, pause).await;
                 pause = (pause * 2).min(MAX_WAIT_PAUSE);
@@ -1058,20 +1045,12 @@ impl Worker {
                     }
                     continue;
                 }
-                Verdict::Wait => {
-                    if let Some(e) = existing.as_ref().filter(|e| decide::waits_on_unsettled(e)) {
-                        // Settled by a retry of that attempt (its backoff), not in seconds.
-                        self.mark_waiting(e, &incoming.key).await?;
-                        return Err(self.behind_unsettled(attempt));
-                    }
-                    if Instant::now() >= deadline {
-                        return Err(RecordFailure::later(
-                            "another delivery of this order is in flight",
-                            self.settings.wait_retry,
-                        ));
-                    }
+                Verdict::Wait(hold) => {
                     if let Some(e) = &existing {
                         self.mark_waiting(e, &incoming.key).await?;
+                    }
+                    if let Some(back) = self.back_to_the_queue(hold, attempt, deadline) {
+                        return Err(back);
                     }
                     self.deliveries.wait(store, order, pause).await;
                     pause = (pause * 2).min(MAX_WAIT_PAUSE);
@@ -1131,13 +1110,28 @@ impl Worker {
         }
     }
 
-    /// A version that waits on an attempt whose outcome is unknown: back to the queue on the
-    /// retry schedule, as the attempt's own retries are.
-    fn behind_unsettled(&self, attempt: Attempt<'_>) -> RecordFailure {
-        RecordFailure::later(
-            "waits on an earlier delivery of this order whose outcome is unknown",
-            self.settings.backoff(attempt.receive_count),
-        )
+    /// When a version held by another delivery of its order goes back to the queue instead of
+    /// waiting here: behind a delivery in flight, once the wait budget is spent (back after
+    /// `wait_retry`: nothing failed); behind an outcome unknown, at once and on the retry
+    /// schedule, as that attempt's own retries are.
+    fn back_to_the_queue(
+        &self,
+        hold: Hold,
+        attempt: Attempt<'_>,
+        deadline: Instant,
+    ) -> Option<RecordFailure> {
+        match hold {
+            Hold::Delivering => (Instant::now() >= deadline).then(|| {
+                RecordFailure::later(
+                    "another delivery of this order is in flight",
+                    self.settings.wait_retry,
+                )
+            }),
+            Hold::Unsettled => Some(RecordFailure::later(
+                "waits on an earlier delivery of this order whose outcome is unknown",
+                self.settings.backoff(attempt.receive_count),
+            )),
+        }
     }
 
     /// Notes on the record that `key` waits for the delivery in flight, unless a newer
@@ -1429,12 +1423,16 @@ impl Worker {
         saved?;
         match retry {
             None => Ok(()),
-            // Cut short in the main lane: it goes on in the slow lane now, holding its claim.
+            // Cut short in the main lane: it goes on in the slow lane now, holding its claim,
+            // with this receive spent (it made a call).
             Some(_)
                 if cut
                     && receive_count < self.settings.max_receives
-                    && self.to_slow_lane(message, &link.tenant, attempt).await? =>
+                    && self
+                        .to_slow_lane(message, &link.tenant, attempt, receive_count)
+                        .await? =>
             {
+                self.deferred(&link.tenant, "slow_lane", "a call cut short");
                 Ok(())
             }
             // The log gets the summary, not the tenant's answer (kept in the order record).
