@@ -9,7 +9,7 @@
 //! A call cut short may have been accepted: its outcome is unknown, so the order's record
 //! holds it unsettled (no other version of the order is planned on what the tenant has) and
 //! the message goes on in the slow lane holding its claim, where the same `webhook-id` gets
-//! the client's whole timeout and settles it (`crate::decide::in_flight`).
+//! the client's whole timeout and settles it (`crate::decide::held`).
 //!
 //! While the gate is open (an open period that doubles per trip in a row) the tenant's
 //! messages go to the slow lane, a queue of their own with its own few worker instances. In

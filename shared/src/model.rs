@@ -273,7 +273,7 @@ pub struct OrderSync {
     /// The latest attempt's outcome is unknown: the request may have reached the tenant, whose
     /// answer never came (a timeout, a connection lost after sending, a call the main lane cut
     /// short). Until an attempt carrying the same body (the same `webhook-id`) gets an answer,
-    /// no other version is planned on what the tenant has (`crate::decide::in_flight`).
+    /// no other version is planned on what the tenant has (`crate::decide::held`).
     pub unsettled: bool,
     /// Shipping hash of the latest document, and of the one the tenant last accepted.
     pub doc_hash: Option<String>,
