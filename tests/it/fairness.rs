@@ -6,47 +6,10 @@
 //! spent) until it answers, and still reaches the dead-letter queue when it never does.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
-
-use woolink::queue::Queue;
-use woolink::worker::Worker;
 
 use crate::both_backends;
 use crate::helpers::*;
-
-/// Every message visible on `queue` now, handed to `worker` as one batch (deleting what
-/// succeeded, as Lambda's event source does); returns how many there were.
-async fn round(queue: &Arc<dyn Queue>, worker: &Worker) -> usize {
-    let mut batch = Vec::new();
-    loop {
-        let got = queue.receive(10, Duration::ZERO).await.unwrap();
-        if got.is_empty() {
-            break;
-        }
-        batch.extend(got);
-    }
-    if !batch.is_empty() {
-        woolink::local::process_batch(queue.as_ref(), worker, &batch).await;
-    }
-    batch.len()
-}
-
-/// Waits until `queue` shows `n` visible messages (delays and retries run out), up to 10 s.
-async fn visible(queue: &Arc<dyn Queue>, n: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (v, _) = queue.depth().await.unwrap();
-        if v >= n {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{v} visible, waited for {n}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 /// BETA's store st_b1 linked, its endpoint `tenant`; returns the store's webhook secret.
 async fn link_beta(app: &TestApp, tenant: &FakeTenant) -> String {

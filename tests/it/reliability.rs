@@ -84,18 +84,7 @@ pub async fn misbehaving_load(
         let app = TestApp::pipeline(backend, &acme).await;
         (acme, app)
     } else {
-        let acme = FakeTenant::faulty(Faults {
-            late_accept_percent: late_percent,
-            stall: Duration::from_millis(1500),
-            ..Faults::default()
-        })
-        .await;
-        let app = TestApp::pipeline_tuned(backend, &acme, deployed_retries_quick_timeout, |s| {
-            s.backoff_base = Duration::from_secs(1);
-            s.backoff_max = Duration::from_secs(2);
-        })
-        .await;
-        (acme, app)
+        answering_too_late(backend, late_percent).await
     };
     app.set_fulfilment("BETA", "Beta Logistics", &beta.url, &beta.secret)
         .await;
@@ -452,6 +441,23 @@ async fn a_failing_and_stalling_tenant_still_gets_everything_once(backend: Backe
     assert_eq!(double, 0, "no effect twice");
 }
 
+/// ACME's endpoint acting on `percent` % of calls but answering only after 1.5 s, past the
+/// worker's 0.5 s client timeout; retries scaled down (1 s, 2 s, 2 s …), as for a tenant down.
+async fn answering_too_late(backend: Backend, percent: u64) -> (FakeTenant, TestApp) {
+    let tenant = FakeTenant::faulty(Faults {
+        late_accept_percent: percent,
+        stall: Duration::from_millis(1500),
+        ..Faults::default()
+    })
+    .await;
+    let app = TestApp::pipeline_tuned(backend, &tenant, deployed_retries_quick_timeout, |s| {
+        s.backoff_base = Duration::from_secs(1);
+        s.backoff_max = Duration::from_secs(2);
+    })
+    .await;
+    (tenant, app)
+}
+
 /// The tenant acts on 20 % of requests but answers only after the worker's client timeout
 /// (0.5 s here): the worker cannot know it was accepted. An order's second version, sent
 /// right behind its first, must not reach the tenant as a second `order.created` when the
@@ -459,18 +465,7 @@ async fn a_failing_and_stalling_tenant_still_gets_everything_once(backend: Backe
 /// the tenant recognises) settles what the tenant has, then goes as `order.updated`.
 async fn a_tenant_that_answers_too_late_never_gets_an_order_twice(backend: Backend) {
     let orders = fault_orders(backend) / 2;
-    let tenant = FakeTenant::faulty(Faults {
-        late_accept_percent: 20,
-        stall: Duration::from_millis(1500),
-        ..Faults::default()
-    })
-    .await;
-    // Backoff scaled down (1 s, 2 s, 2 s …) as in the test below.
-    let app = TestApp::pipeline_tuned(backend, &tenant, deployed_retries_quick_timeout, |s| {
-        s.backoff_base = Duration::from_secs(1);
-        s.backoff_max = Duration::from_secs(2);
-    })
-    .await;
+    let (tenant, app) = answering_too_late(backend, 20).await;
     let (_, secret) = linked(&app).await;
     let started = Instant::now();
     two_versions_each(&app, &secret, orders).await;

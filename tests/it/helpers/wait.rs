@@ -96,3 +96,36 @@ pub(crate) fn serve(
     });
     (tx, task)
 }
+
+/// Every message visible on `queue` now, handed to `worker` as one batch (deleting what
+/// succeeded, as Lambda's event source does); returns how many there were.
+pub async fn round(queue: &Arc<dyn Queue>, worker: &Worker) -> usize {
+    let mut batch = Vec::new();
+    loop {
+        let got = queue.receive(10, Duration::ZERO).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        batch.extend(got);
+    }
+    if !batch.is_empty() {
+        woolink::local::process_batch(queue.as_ref(), worker, &batch).await;
+    }
+    batch.len()
+}
+
+/// Waits until `queue` shows `n` visible messages (delays and retries run out), up to 10 s.
+pub async fn visible(queue: &Arc<dyn Queue>, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (v, _) = queue.depth().await.unwrap();
+        if v >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{v} visible, waited for {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
