@@ -279,7 +279,8 @@ pub struct OrderSync {
     pub doc_hash: Option<String>,
     pub delivered_hash: Option<String>,
     pub attempts: u32,
-    /// Why the last delivery failed, as the merchant may see it (a status and a class).
+    /// Why the last delivery failed, as the merchant may see it (a status and a class); unset
+    /// while the next attempt is in flight (`OrderSync::claim`).
     pub last_error: Option<String>,
     /// The start (1 KB) of the tenant's refusal: shown to the tenant, never to the merchant.
     pub tenant_answer: Option<String>,
@@ -316,6 +317,16 @@ impl OrderSync {
         retention: chrono::Duration,
     ) {
         self.timeline_dropped += crate::timeline::append(&mut self.timeline, at, step, retention);
+    }
+
+    /// Claims the record for an attempt by `message`: queued, held by it, and no error until
+    /// this attempt's outcome, so that a retry in flight holds the order as a first attempt
+    /// does (`crate::decide::held`; the history keeps the earlier attempts' errors).
+    pub fn claim(&mut self, message: &str) {
+        self.state = SyncState::Queued;
+        self.claimed_by = Some(message.to_owned());
+        self.last_error = None;
+        self.tenant_answer = None;
     }
 
     /// The record of an order seen for the first time: out of scope, nothing told, revision 1.

@@ -942,7 +942,7 @@ impl Worker {
                 );
                 metrics::emit(&link.tenant, None, &[(Metric::OrdersQueued, 1.0)]);
             }
-            next.state = SyncState::Queued;
+            next.claim(attempt.message_id);
             next.event = Some(event);
             next.webhook_id = Some(webhook_id(
                 store,
@@ -950,7 +950,6 @@ impl Worker {
                 incoming.key.modified.as_str(),
                 &format!("{}|resend|{}", incoming.content, attempt.message_id),
             ));
-            next.claimed_by = Some(attempt.message_id.to_owned());
             next.doc_hash = Some(hash);
             match self
                 .ports
@@ -1285,7 +1284,7 @@ impl Worker {
                 keep,
             );
         }
-        next.state = SyncState::Queued;
+        next.claim(attempt.message_id);
         next.event = Some(event);
         next.webhook_id = Some(webhook_id(
             &link.store_id,
@@ -1293,7 +1292,6 @@ impl Worker {
             incoming.key.modified.as_str(),
             &incoming.content,
         ));
-        next.claimed_by = Some(attempt.message_id.to_owned());
         next.doc_hash = Some(hash);
         // The poll found what the tenant had to hear before any webhook said it.
         if source == Source::Poll {

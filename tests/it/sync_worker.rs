@@ -795,3 +795,67 @@ async fn refunds_failures_and_restores_reach_the_tenant(backend: Backend) {
 }
 
 both_backends!(refunds_failures_and_restores_reach_the_tenant);
+
+/// A retry in flight holds its order as a first attempt does. The first attempt got a 503,
+/// so the record carries that error while the retry is being delivered; the order's next
+/// version, arriving meanwhile, must wait for the retry rather than take the order over (it
+/// did: the retry was accepted, and the next version went out as a second
+/// `order.created`).
+async fn a_retry_in_flight_holds_its_order(backend: Backend) {
+    let tenant = FakeTenant::with(
+        &[503],
+        Faults {
+            delay: Duration::from_millis(600),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let app = TestApp::pipeline_paused_tuned(backend, &tenant, |s| {
+        s.backoff_base = Duration::from_secs(1);
+    })
+    .await;
+    let (key, secret) = linked(&app).await;
+    let v1 = order(1, "processing", "2026-11-23T10:00:00");
+    let a = deliver_signed(&app, "st_a1", "order.created", &php_json(&v1), &secret).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(round(&app.queue, &app.worker).await, 1);
+    let s = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await;
+    assert_eq!(s.body["state"], "queued", "{}", s.body);
+    assert!(s.body["lastError"].as_str().unwrap().contains("503"));
+
+    // The retry, in flight for 600 ms; 200 ms in, the next version arrives and is handled.
+    visible(&app.queue, 1).await;
+    let retry = app.queue.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(retry.len(), 1);
+    let mut v2 = order(1, "processing", "2026-11-23T10:01:00");
+    v2["shipping"]["address_1"] = json!("2 New Street");
+    let next = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let a = deliver_signed(&app, "st_a1", "order.updated", &php_json(&v2), &secret).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        round(&app.queue, &app.worker).await
+    };
+    let (_, handled) = tokio::join!(
+        woolink::local::process_batch(app.queue.as_ref(), &app.worker, &retry),
+        next
+    );
+    assert_eq!(handled, 1);
+    // Past the tests' short wait budget the next version comes back once the retry is done.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.queue.depth().await.unwrap() != (0, 0) {
+        assert!(std::time::Instant::now() < deadline, "the queue drains");
+        round(&app.queue, &app.worker).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let kinds: Vec<String> = tenant
+        .accepted()
+        .iter()
+        .map(|c| c.json()["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["order.created", "order.updated"], "{kinds:?}");
+    let s = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await;
+    assert_eq!(s.body["state"], "synced", "{}", s.body);
+}
+
+both_backends!(a_retry_in_flight_holds_its_order);

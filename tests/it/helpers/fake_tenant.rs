@@ -163,7 +163,8 @@ impl FakeTenant {
         Self::with_secret(&[], Faults::default(), other.secret.clone()).await
     }
 
-    async fn with(statuses: &[u16], faults: Faults) -> Self {
+    /// Answers with `statuses` in turn, then 200, misbehaving as `faults` says.
+    pub async fn with(statuses: &[u16], faults: Faults) -> Self {
         Self::with_secret(statuses, faults, woolink::admin::new_signing_secret()).await
     }
 
