@@ -6,6 +6,9 @@
 //! `slow_after` to be answered: one that takes longer is cut short and trips its tenant's gate
 //! at once; one that alone holds its batch for `linger` after the rest is done (a straggler)
 //! is cut short too and counts as a failure; `trip_after` failures in a row trip the gate.
+//! A call alone in its batch, or a batch of one slow tenant's calls, has no rest to be told
+//! from: once the instance knows how long its calls usually take (`TenantGate::usual`, from
+//! its recent good answers), `linger` after that usual time makes them stragglers too.
 //! A call cut short may have been accepted: its outcome is unknown, so the order's record
 //! holds it unsettled (no other version of the order is planned on what the tenant has) and
 //! the message goes on in the slow lane holding its claim, where the same `webhook-id` gets
@@ -122,10 +125,13 @@ impl GateSettings {
 }
 
 /// One batch's records as they go, so that a delivery holding the batch alone can be told
-/// (main lane): the batch is *held* when at least one record is done and every other one is
-/// either done or waiting on a tenant.
+/// (main lane): the batch is *held* when every record is either done or waiting on a tenant,
+/// and either one of them is done or the batch has taken longer than this instance's calls
+/// usually take (`TenantGate::usual`): a batch of one slow call, or of a slow tenant's calls
+/// only, is told from the others' answers too.
 pub struct BatchClock {
     total: usize,
+    started: tokio::time::Instant,
     done: std::sync::atomic::AtomicUsize,
     calling: std::sync::atomic::AtomicUsize,
 }
@@ -134,6 +140,7 @@ impl BatchClock {
     pub fn new(total: usize) -> Self {
         Self {
             total,
+            started: tokio::time::Instant::now(),
             done: Default::default(),
             calling: Default::default(),
         }
@@ -151,19 +158,22 @@ impl BatchClock {
         CallGuard(self)
     }
 
-    fn held(&self) -> bool {
+    fn held(&self, usual: Option<Duration>) -> bool {
         use std::sync::atomic::Ordering::SeqCst;
         let done = self.done.load(SeqCst);
-        done >= 1 && done + self.calling.load(SeqCst) >= self.total
+        let overdue = usual.is_some_and(|u| self.started.elapsed() >= u);
+        (done >= 1 || overdue) && done + self.calling.load(SeqCst) >= self.total
     }
 
-    /// Returns once the batch has been held by calls alone for `linger` in a row.
-    pub async fn held_for(&self, linger: Duration) {
+    /// Returns once the batch has been held by calls alone for `linger` in a row; `usual`:
+    /// how long this instance's calls usually take (`None`: not known yet, and a batch with
+    /// nothing done is then never held).
+    pub async fn held_for(&self, linger: Duration, usual: Option<Duration>) {
         let tick = (linger / 10).max(Duration::from_millis(5));
         let mut held = Duration::ZERO;
         loop {
             tokio::time::sleep(tick).await;
-            held = if self.held() {
+            held = if self.held(usual) {
                 held + tick
             } else {
                 Duration::ZERO
@@ -196,6 +206,11 @@ pub struct Answer {
     pub took: Duration,
 }
 
+/// How many of an instance's recent good answers `TenantGate::usual` looks at, and how many
+/// it needs before it says anything.
+const USUAL_OF: usize = 32;
+const USUAL_AFTER: usize = 4;
+
 #[derive(Default)]
 struct Strikes {
     in_a_row: u32,
@@ -208,6 +223,8 @@ pub struct TenantGate {
     settings: GateSettings,
     lane: Lane,
     tenants: Mutex<HashMap<TenantCode, Strikes>>,
+    /// The durations of this instance's last good answers in the main lane, any tenant.
+    answers: Mutex<std::collections::VecDeque<Duration>>,
     /// This instance's randomness for the jitter.
     dice: std::collections::hash_map::RandomState,
 }
@@ -218,6 +235,7 @@ impl TenantGate {
             settings,
             lane,
             tenants: Mutex::new(HashMap::new()),
+            answers: Mutex::new(std::collections::VecDeque::with_capacity(USUAL_OF)),
             dice: Default::default(),
         }
     }
@@ -239,6 +257,29 @@ impl TenantGate {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantCode, Strikes>> {
         self.tenants.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long this instance's calls usually take: the 90th percentile of its last 32 good
+    /// answers in the main lane, whatever the tenant (`None` before 4, and in the slow lane).
+    /// A call still unanswered `linger` after it, holding its batch alone, is a straggler
+    /// even with no other record of the batch done.
+    pub fn usual(&self) -> Option<Duration> {
+        let answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        if answers.len() < USUAL_AFTER {
+            return None;
+        }
+        let mut sorted: Vec<Duration> = answers.iter().copied().collect();
+        sorted.sort();
+        let at = (sorted.len() * 9).div_ceil(10).max(1) - 1;
+        Some(sorted[at])
+    }
+
+    fn note_good(&self, took: Duration) {
+        let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        if answers.len() == USUAL_OF {
+            answers.pop_front();
+        }
+        answers.push_back(took);
     }
 
     /// How much longer the tenant's gate stays open (its messages go elsewhere); `None` while
@@ -263,6 +304,9 @@ impl TenantGate {
             return None;
         }
         let too_slow = self.lane == Lane::Main && answer.took >= self.settings.slow_after;
+        if self.lane == Lane::Main && !answer.failed && !too_slow {
+            self.note_good(answer.took);
+        }
         let mut tenants = self.lock();
         if !answer.failed && !too_slow {
             // A good answer closes the gate and forgets the trips.
@@ -429,11 +473,11 @@ mod tests {
         let clock = BatchClock::new(3);
         let _a = clock.calling();
         async fn held(c: &BatchClock, linger: Duration) -> bool {
-            tokio::time::timeout(Duration::from_secs(5), c.held_for(linger))
+            tokio::time::timeout(Duration::from_secs(5), c.held_for(linger, None))
                 .await
                 .is_ok()
         }
-        // Nothing done yet (an evenly slow batch): never held.
+        // Nothing done yet (an evenly slow batch) and no usual answer time known: never held.
         let b = clock.calling();
         assert!(!held(&clock, linger).await);
         drop(b);
@@ -445,6 +489,77 @@ mod tests {
         let started = tokio::time::Instant::now();
         assert!(held(&clock, linger).await);
         assert!(started.elapsed() >= linger);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_alone_in_their_batch_are_held_past_the_usual_answer_time() {
+        let linger = Duration::from_millis(200);
+        let usual = Some(Duration::from_millis(50));
+        // One call, nothing else in the batch: held from 50 ms, so cut at 250 ms (to the
+        // clock's tick, 20 ms).
+        let one = BatchClock::new(1);
+        let _call = one.calling();
+        let started = tokio::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), one.held_for(linger, usual))
+            .await
+            .expect("held");
+        let at = started.elapsed();
+        assert!(
+            at >= Duration::from_millis(230) && at <= Duration::from_millis(270),
+            "{at:?}"
+        );
+        // Every record of a batch on calls (a slow tenant's batch): the same.
+        let all = BatchClock::new(2);
+        let (_a, _b) = (all.calling(), all.calling());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), all.held_for(linger, usual))
+                .await
+                .is_ok()
+        );
+        // A record still doing something else (reading the store) is not a call: not held.
+        let busy = BatchClock::new(2);
+        let _c = busy.calling();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), busy.held_for(linger, usual))
+                .await
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_usual_answer_time_is_the_recent_good_answers_90th_percentile() {
+        let main = gate(Lane::Main);
+        let t0 = Instant::now();
+        for ms in [20, 21, 22] {
+            main.record_at(&acme(), answered(ms), t0);
+        }
+        assert_eq!(main.usual(), None, "not before four answers");
+        // Failures and answers too slow for the main lane say nothing of the usual time.
+        main.record_at(&acme(), FAILED, t0);
+        main.record_at(&acme(), answered(2_500), t0);
+        assert_eq!(main.usual(), None);
+        main.record_at(&acme(), answered(23), t0);
+        assert_eq!(main.usual(), Some(Duration::from_millis(23)));
+        // Any tenant's answers count; only the last 32 do.
+        let other = TenantCode::parse("OTHER").unwrap();
+        for _ in 0..4 {
+            main.record_at(&other, answered(400), t0);
+        }
+        assert_eq!(
+            main.usual(),
+            Some(Duration::from_millis(400)),
+            "8 answers, p90 is the 8th"
+        );
+        for _ in 0..32 {
+            main.record_at(&other, answered(30), t0);
+        }
+        assert_eq!(main.usual(), Some(Duration::from_millis(30)));
+        // The slow lane cuts nothing short, and keeps no usual time.
+        let lane = gate(Lane::Slow);
+        for _ in 0..10 {
+            lane.record_at(&acme(), answered(20), t0);
+        }
+        assert_eq!(lane.usual(), None);
     }
 
     #[test]

@@ -658,7 +658,8 @@ impl Worker {
 
     /// Delivers `body` to the tenant's endpoint and notes how it went and how long it took in
     /// the tenant's gate. In the main lane, with a slow lane to go on in, a call `cut` short
-    /// after the gate's `slow_after`, or once it alone has held its batch for `linger`, is an
+    /// after the gate's `slow_after`, or once it alone has held its batch for `linger` (after
+    /// the rest of the batch, or after the instance's usual answer time), is an
     /// outcome unknown (`Failure::unknown`): the order's
     /// record holds it unsettled and the message goes on in the slow lane, where the same
     /// `webhook-id` settles it with the client's whole timeout. Elsewhere a call gets the
@@ -689,9 +690,10 @@ impl Worker {
         let (outcome, cut) = if may_cut && self.cuts_slow_calls() {
             let batch = BATCH.try_with(Arc::clone).ok();
             let _calling = batch.as_ref().map(|b| b.calling());
+            let usual = self.gate.usual();
             let straggling = async {
                 match &batch {
-                    Some(b) => b.held_for(gate.linger).await,
+                    Some(b) => b.held_for(gate.linger, usual).await,
                     None => std::future::pending().await,
                 }
             };
@@ -703,7 +705,7 @@ impl Worker {
                     gate.slow_after.as_millis()
                 )),
                 _ = straggling => cut(format!(
-                    "no answer {} ms after the rest of its batch; sent again in the slow lane",
+                    "no answer {} ms after the rest of its batch or this instance's usual answer time; sent again in the slow lane",
                     gate.linger.as_millis()
                 )),
             }

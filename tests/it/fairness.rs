@@ -286,7 +286,9 @@ async fn a_failing_tenant_is_parked_without_spending_its_retries(backend: Backen
 }
 
 /// A delivery still unanswered `linger` after the rest of its batch is cut short and goes on
-/// in the slow lane (its outcome unknown, the order held for it); a batch all of one slow tenant holds no straggler and is not cut.
+/// in the slow lane (its outcome unknown, the order held for it); on an instance that does
+/// not know its usual answer time yet, a batch all of one slow tenant holds no straggler and
+/// is not cut.
 async fn a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not(backend: Backend) {
     let slow = FakeTenant::faulty(Faults {
         delay: Duration::from_millis(400),
@@ -347,6 +349,55 @@ async fn a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not(
     send_to(&app, "st_a1", &acme, 5).await;
     assert_eq!(round(&app.queue, &app.worker).await, 1);
     assert_eq!(slow.calls().len(), 6);
+}
+
+/// Once an instance knows how long its calls usually take, a call still unanswered `linger`
+/// after that is a straggler even alone in its batch (a fresh instance waits `slow_after`
+/// for it): it is cut short and goes on in the slow lane with its `webhook-id`.
+async fn a_slow_call_alone_in_its_batch_is_cut_once_the_usual_answer_time_is_known(
+    backend: Backend,
+) {
+    let slow = FakeTenant::faulty(Faults {
+        delay: Duration::from_millis(1_500),
+        ..Faults::default()
+    })
+    .await;
+    let quick = FakeTenant::start().await;
+    let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
+        s.gate.slow_after = Duration::from_secs(5);
+        s.gate.linger = Duration::from_millis(100);
+    })
+    .await;
+    let (key, acme) = linked(&app).await;
+    let beta = link_beta(&app, &quick).await;
+    // Four of BETA's, one batch each: this instance's calls usually take milliseconds.
+    for id in 100..=103 {
+        send_to(&app, "st_b1", &beta, id).await;
+        assert_eq!(round(&app.queue, &app.worker).await, 1);
+    }
+    assert_eq!(quick.accepted().len(), 4);
+
+    // One of ACME's alone in its batch: cut short well before its 1.5 s answer.
+    send_to(&app, "st_a1", &acme, 1).await;
+    let started = std::time::Instant::now();
+    assert_eq!(round(&app.queue, &app.worker).await, 1);
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1_000), "{took:?}");
+    visible(&app.slow_lane, 1).await;
+    let s = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await;
+    assert_eq!(s.body["state"], "queued", "{}", s.body);
+    assert!(s.body["lastError"]
+        .as_str()
+        .unwrap()
+        .contains("usual answer time"));
+    // The slow lane gives it the whole timeout, with the same webhook-id.
+    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 1);
+    let s = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await;
+    assert_eq!(s.body["state"], "synced", "{}", s.body);
+    let calls = slow.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].webhook_id, calls[1].webhook_id);
+    assert_eq!(app.queue.depth().await.unwrap(), (0, 0));
 }
 
 /// An endpoint that never recovers: held for `hold_max` at most, then retried as before
@@ -413,6 +464,7 @@ both_backends!(
     a_newer_version_waits_until_a_call_cut_short_is_settled,
     a_copy_of_a_call_cut_short_settles_it_when_the_first_is_gone,
     a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not,
+    a_slow_call_alone_in_its_batch_is_cut_once_the_usual_answer_time_is_known,
     a_failing_tenant_is_parked_without_spending_its_retries,
     a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue,
 );
