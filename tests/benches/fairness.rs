@@ -18,7 +18,8 @@
 //! `FAIRNESS_INSTANCES` (main-lane instances, default 10, the template's
 //! WorkerMaximumConcurrency), `FAIRNESS_LANE_INSTANCES` (default 2, SlowLaneMaximumConcurrency),
 //! `FAIRNESS_SLOW_MS` (default 10000), `FAIRNESS_RUNS` (default `unloaded,before,after`),
-//! `FAIRNESS_BACKEND=moto` with `WOOLINK_TEST_MOTO_ENDPOINT` for DynamoDB and SQS on moto.
+//! `FAIRNESS_BACKEND=moto` with `WOOLINK_TEST_MOTO_ENDPOINT` for DynamoDB and SQS on moto,
+//! and `FAIRNESS_LANE_MOTO_ENDPOINT` to put the slow lane's queues on a second moto server.
 //! Neither the in-memory queue nor moto prioritises message groups as SQS fair queues do,
 //! so what is measured is the slow lane and the gates alone.
 
@@ -129,6 +130,8 @@ struct Shape {
     lane_instances: usize,
     slow: Duration,
     moto: bool,
+    /// A second moto server's endpoint for the slow lane's queues.
+    lane_moto: Option<String>,
 }
 
 /// One order of the traffic: its store's index and tenant.
@@ -177,14 +180,36 @@ async fn backend(shape: &Shape, run: Run) -> Backend {
         let (q, d) = SqsQueue::create_with_dlq(&sqs, &name, visibility, 16)
             .await
             .expect("queues");
-        let l = SqsQueue::create_redriving_to(&sqs, &format!("{name}-slow"), visibility, 16, &d)
-            .await
-            .expect("lane");
+        // The slow lane on a moto server of its own when asked: in SQS one queue's backlog
+        // costs another nothing, while moto's send and receive look at every message of the
+        // queue and hold the one interpreter meanwhile (BENCHMARKS.md section 10).
+        let lane = match &shape.lane_moto {
+            Some(endpoint) => {
+                let sqs = common::moto_sqs_at(endpoint, &counter).await;
+                let (l, _) =
+                    SqsQueue::create_with_dlq(&sqs, &format!("{name}-slow"), visibility, 16)
+                        .await
+                        .expect("lane");
+                SqsQueue::new(sqs, l)
+            }
+            None => {
+                let l = SqsQueue::create_redriving_to(
+                    &sqs,
+                    &format!("{name}-slow"),
+                    visibility,
+                    16,
+                    &d,
+                )
+                .await
+                .expect("lane");
+                SqsQueue::new(sqs.clone(), l)
+            }
+        };
         Backend {
             repos: Repos::from_adapter(Arc::new(DynamoStore::new(ddb, name))),
             queue: Arc::new(SqsQueue::new(sqs.clone(), q)),
-            dlq: Arc::new(SqsQueue::new(sqs.clone(), d)),
-            lane: Arc::new(SqsQueue::new(sqs, l)),
+            dlq: Arc::new(SqsQueue::new(sqs, d)),
+            lane: Arc::new(lane),
         }
     } else {
         let dlq = Arc::new(MemoryQueue::new(visibility));
@@ -409,6 +434,7 @@ async fn main() {
         lane_instances: env_num("FAIRNESS_LANE_INSTANCES", 2),
         slow: Duration::from_millis(env_num("FAIRNESS_SLOW_MS", 10_000) as u64),
         moto: std::env::var("FAIRNESS_BACKEND").is_ok_and(|b| b == "moto"),
+        lane_moto: std::env::var("FAIRNESS_LANE_MOTO_ENDPOINT").ok(),
     };
     let runs: Vec<Run> = std::env::var("FAIRNESS_RUNS")
         .unwrap_or_else(|_| "unloaded,before,after".into())
@@ -430,7 +456,11 @@ async fn main() {
         shape.stores,
         shape.instances,
         shape.lane_instances,
-        if shape.moto { "DynamoDB and SQS on moto" } else { "in-memory store and queues" }
+        match (shape.moto, &shape.lane_moto) {
+            (true, Some(_)) => "DynamoDB and SQS on moto, the slow lane on a second moto server",
+            (true, None) => "DynamoDB and SQS on moto",
+            _ => "in-memory store and queues",
+        }
     );
     println!(
         "  loaded runs: SLOW answers in {} ms, FAILING answers 503 at once; unloaded: every endpoint answers 200 in 20 ms",

@@ -84,23 +84,37 @@ pub async fn moto_clients(
 ) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
     let endpoint = std::env::var("WOOLINK_TEST_MOTO_ENDPOINT")
         .expect("WOOLINK_TEST_MOTO_ENDPOINT for the moto backend");
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await;
+    let sdk = moto_sdk(&endpoint).await;
     let ddb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)
             .interceptor(counter.clone())
             .build(),
     );
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&sdk)
+    (ddb, sqs_client(&sdk, counter))
+}
+
+/// An SQS client of a moto server at `endpoint` (a second server, for a queue that must not
+/// share the first one's CPU).
+#[allow(dead_code)]
+pub async fn moto_sqs_at(endpoint: &str, counter: &CallCounter) -> aws_sdk_sqs::Client {
+    sqs_client(&moto_sdk(endpoint).await, counter)
+}
+
+async fn moto_sdk(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await
+}
+
+fn sqs_client(sdk: &aws_config::SdkConfig, counter: &CallCounter) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(sdk)
             .interceptor(counter.clone())
             .build(),
-    );
-    (ddb, sqs)
+    )
 }
 
 /// The benchmarks' configuration: a fresh application key, the local runner's outbound policy
