@@ -91,6 +91,7 @@ def model():
     worker_capacity = worker_max * WORKER_BATCH * 1000 / WORKER_MS_PER_BATCH
     sqs_rps = delivery_rps * SQS_REQUESTS_PER_DELIVERY
     wcu = delivery_rps * (WCU_PER_DELIVERY + INDEX_WCU_PER_DELIVERY)
+    index_wcu = delivery_rps * INDEX_WCU_PER_DELIVERY
     top_index_wcu = top_store_deliveries * INDEX_WCU_PER_DELIVERY  # STORE#<id>#synced
     rcu = delivery_rps * RCU_PER_DELIVERY
     top_wcu = top_store_deliveries * WCU_PER_DELIVERY
@@ -114,6 +115,7 @@ def model():
         "webhook_rps": webhook_rps, "delivery_rps": delivery_rps, "top_store_rps": top_store_rps,
         "webhook_conc": webhook_conc, "worker_conc": worker_conc, "worker_max": worker_max,
         "worker_capacity": worker_capacity, "sqs_rps": sqs_rps, "wcu": wcu, "rcu": rcu,
+        "index_wcu": index_wcu,
         "top_wcu": top_wcu, "top_rcu": top_rcu, "top_index_wcu": top_index_wcu, "cost": cost, "per_million": per_million,
         "day_deliveries": day_deliveries, "t": t,
     }
@@ -144,7 +146,8 @@ def options(m):
     c["DynamoDB reads"] = RCU_PER_DELIVERY * rcu_price * 1e6
     rows.append((f"+ provisioned table capacity with auto scaling, {PROVISIONED['utilisation']:.0%} "
                  f"used over the day (${wcu_price * 1e6:.2f} per million writes instead of "
-                 f"${PRICE['wru'] * 1e6:.3f})", "no", sum(c.values())))
+                 f"${PRICE['wru'] * 1e6:.3f})", "yes: `TableCapacity: provisioned`, the minimums "
+                 "set to the peak's needs for the day", sum(c.values())))
     levers = dict(c)
     # What reaching $2 would take beyond that: features given up, priced, not built.
     c = dict(c)
@@ -182,6 +185,14 @@ def checks(m):
          f"{m['webhook_conc'] + m['worker_conc'] + int(t['SlowLaneMaximumConcurrency']):,} (webhook + worker + slow lane)",
          LIMITS["lambda_concurrency"] >= (m["webhook_conc"] + m["worker_conc"] + int(t['SlowLaneMaximumConcurrency'])) * 1.5,
          "ask AWS to raise concurrent executions"),
+        ("table writes with `TableCapacity: provisioned` (TableMaxWriteCapacity)",
+         f"{int(t['TableMaxWriteCapacity']):,} WCU/s",
+         f"{m['wcu'] - m['index_wcu']:,.0f} WCU/s", int(t["TableMaxWriteCapacity"]) >= m["wcu"] - m["index_wcu"],
+         "raise TableMaxWriteCapacity (and the account's table quota)"),
+        ("orderState index writes with `TableCapacity: provisioned` (TableMaxWriteCapacity)",
+         f"{int(t['TableMaxWriteCapacity']):,} WCU/s",
+         f"{m['index_wcu']:,.0f} WCU/s", int(t["TableMaxWriteCapacity"]) >= m["index_wcu"],
+         "raise TableMaxWriteCapacity"),
         ("hottest store's partition, writes", f"{LIMITS['partition_wcu']:,} WCU/s",
          f"{m['top_wcu']:,.0f} WCU/s", LIMITS["partition_wcu"] >= m["top_wcu"],
          "spread the store's items over more partition keys"),
@@ -237,7 +248,11 @@ def markdown(m):
         f" {t['ApiRateLimit']}, LoginRateLimit {t['LoginRateLimit']}, WebhookReservedConcurrency"
         f" {t['WebhookReservedConcurrency']}, WorkerMaximumConcurrency {t['WorkerMaximumConcurrency']},"
         f" SlowLaneMaximumConcurrency {t['SlowLaneMaximumConcurrency']},"
-        f" CatchUpMaximumConcurrency {t['CatchUpMaximumConcurrency']}, PollMinutes {t['PollMinutes']}.",
+        f" CatchUpMaximumConcurrency {t['CatchUpMaximumConcurrency']}, PollMinutes {t['PollMinutes']},"
+        f" TableCapacity {t['TableCapacity']}, TableMaxWriteCapacity {t['TableMaxWriteCapacity']}.",
+        "With `TableCapacity: provisioned`, set TableMinWriteCapacity to the peak's table writes"
+        " and TableMinReadCapacity to its reads before the day (auto scaling takes minutes to",
+        "follow a rise, and what is above the provisioned capacity is throttled), and lower them after.",
         "A `no` is a parameter to set at deploy (`sam deploy --parameter-overrides …`) or a quota to",
         "ask AWS for, weeks before the day; the defaults are sized for an ordinary day.",
         "",
@@ -274,11 +289,11 @@ def markdown(m):
         "The two order puts stay: the first is the claim that keeps an order's versions one at",
         "a time and in order while two deliveries of it are in flight (ARCHITECTURE.md,",
         "Invariants), the second its outcome; folding them into one gives that guarantee up.",
-        "Provisioned capacity is priced, not built: a spike above what auto scaling has provisioned",
-        "is throttled, and the webhook's link reads are on the intake's path, where WooCommerce",
-        "never retries a failed delivery (and disables a webhook after five); on demand takes up",
-        "to twice its previous peak at once. It suits a day whose peak is known and provisioned",
-        "ahead (a minimum capacity set for the day), not an ordinary one.",
+        "Provisioned capacity is an option, not the default: a spike above what auto scaling has",
+        "provisioned is throttled, and the webhook's link reads are on the intake's path, where",
+        "WooCommerce never retries a failed delivery (and disables a webhook after five); on demand",
+        "takes up to twice its previous peak at once. It suits a day whose peak is known and",
+        "provisioned ahead (the minimums set for the day), not an ordinary one.",
         "The last two rows are what $2 would take beyond that: the store's status figures and the",
         "order lists by state, both added by issue 20 after the $2 estimate was made (it counted",
         "two writes per delivery). Neither is built; dropping a feature merchants and couriers use",

@@ -350,7 +350,28 @@ def main(sam_path, expanded_path):
     check(not wildcard, f"no wildcard actions on wildcard resources ({wildcard})")
 
     table = res["Table"]["Properties"]
-    check(table["BillingMode"] == "PAY_PER_REQUEST", "table is on-demand")
+    # On demand unless TableCapacity says provisioned; then every index has capacity too, and
+    # the table and its orderState index scale (writes and reads) between the parameters.
+    check(table["BillingMode"] == {"Fn::If": ["ProvisionedTable", "PROVISIONED", "PAY_PER_REQUEST"]}
+          and sam["Parameters"]["TableCapacity"]["Default"] == "on-demand",
+          "table is on-demand unless TableCapacity is provisioned")
+    check(all("Fn::If" in g.get("ProvisionedThroughput", {}) for g in table.get("GlobalSecondaryIndexes", []))
+          and "Fn::If" in table.get("ProvisionedThroughput", {}),
+          "with TableCapacity provisioned, the table and every index have capacity")
+    scaled = sorted((r["Properties"]["ResourceId"].get("Fn::Sub", ""), r["Properties"]["ScalableDimension"])
+                    for r in res.values()
+                    if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"
+                    and r.get("Condition") == "ProvisionedTable")
+    check(scaled == [("table/${Table}", "dynamodb:table:ReadCapacityUnits"),
+                     ("table/${Table}", "dynamodb:table:WriteCapacityUnits"),
+                     ("table/${Table}/index/orderState", "dynamodb:index:ReadCapacityUnits"),
+                     ("table/${Table}/index/orderState", "dynamodb:index:WriteCapacityUnits")],
+          f"with TableCapacity provisioned, the table and orderState scale ({scaled})")
+    policies = [r for r in res.values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"]
+    check(len(policies) == 4 and all(p.get("Condition") == "ProvisionedTable"
+                                     and p["Properties"]["PolicyType"] == "TargetTrackingScaling"
+                                     for p in policies),
+          "each scalable target has a target-tracking policy, only with TableCapacity provisioned")
     check(table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}, "table TTL on `ttl`")
     check("Fn::If" in table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
           and "Fn::If" in table["DeletionProtectionEnabled"],
