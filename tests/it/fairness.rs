@@ -285,13 +285,20 @@ async fn a_failing_tenant_is_parked_without_spending_its_retries(backend: Backen
     }
 }
 
-/// A delivery still unanswered `linger` after the rest of its batch is cut short and goes on
-/// in the slow lane (its outcome unknown, the order held for it); on an instance that does
-/// not know its usual answer time yet, a batch all of one slow tenant holds no straggler and
-/// is not cut.
-async fn a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not(backend: Backend) {
+/// ACME answering after `delay` and BETA at once, on a paused pipeline whose main lane cuts
+/// a straggler 100 ms after the rest of its batch (and any call at 5 s).
+struct Lingering {
+    slow: FakeTenant,
+    quick: FakeTenant,
+    app: TestApp,
+    key: String,
+    acme: String,
+    beta: String,
+}
+
+async fn lingering(backend: Backend, delay: Duration) -> Lingering {
     let slow = FakeTenant::faulty(Faults {
-        delay: Duration::from_millis(400),
+        delay,
         ..Faults::default()
     })
     .await;
@@ -303,6 +310,29 @@ async fn a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not(
     .await;
     let (key, acme) = linked(&app).await;
     let beta = link_beta(&app, &quick).await;
+    Lingering {
+        slow,
+        quick,
+        app,
+        key,
+        acme,
+        beta,
+    }
+}
+
+/// A delivery still unanswered `linger` after the rest of its batch is cut short and goes on
+/// in the slow lane (its outcome unknown, the order held for it); on an instance that does
+/// not know its usual answer time yet, a batch all of one slow tenant holds no straggler and
+/// is not cut.
+async fn a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not(backend: Backend) {
+    let Lingering {
+        slow,
+        quick,
+        app,
+        key,
+        acme,
+        beta,
+    } = lingering(backend, Duration::from_millis(400)).await;
 
     // Three of ACME's alone: evenly slow, delivered here.
     for id in 1..=3 {
@@ -357,19 +387,14 @@ async fn a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not(
 async fn a_slow_call_alone_in_its_batch_is_cut_once_the_usual_answer_time_is_known(
     backend: Backend,
 ) {
-    let slow = FakeTenant::faulty(Faults {
-        delay: Duration::from_millis(1_500),
-        ..Faults::default()
-    })
-    .await;
-    let quick = FakeTenant::start().await;
-    let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
-        s.gate.slow_after = Duration::from_secs(5);
-        s.gate.linger = Duration::from_millis(100);
-    })
-    .await;
-    let (key, acme) = linked(&app).await;
-    let beta = link_beta(&app, &quick).await;
+    let Lingering {
+        slow,
+        quick,
+        app,
+        key,
+        acme,
+        beta,
+    } = lingering(backend, Duration::from_millis(1_500)).await;
     // Four of BETA's, one batch each: this instance's calls usually take milliseconds.
     for id in 100..=103 {
         send_to(&app, "st_b1", &beta, id).await;
