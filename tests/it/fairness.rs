@@ -320,6 +320,20 @@ async fn lingering(backend: Backend, delay: Duration) -> Lingering {
     }
 }
 
+/// ACME's order `id`, cut short in the main lane (its last error says `why`), held queued
+/// until the slow lane delivers it.
+async fn settled_in_the_slow_lane(app: &TestApp, key: &str, id: u64, why: &str) {
+    visible(&app.slow_lane, 1).await;
+    let path = format!("/v1/stores/st_a1/orders/{id}");
+    let s = app.get(&path, Some(key)).await;
+    assert_eq!(s.body["state"], "queued", "{}", s.body);
+    let error = s.body["lastError"].as_str().unwrap_or_default();
+    assert!(error.contains(why), "{}", s.body);
+    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 1);
+    let s = app.get(&path, Some(key)).await;
+    assert_eq!(s.body["state"], "synced", "{}", s.body);
+}
+
 /// A delivery still unanswered `linger` after the rest of its batch is cut short and goes on
 /// in the slow lane (its outcome unknown, the order held for it); on an instance that does
 /// not know its usual answer time yet, a batch all of one slow tenant holds no straggler and
@@ -359,16 +373,7 @@ async fn a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not(
     assert!(took < Duration::from_millis(350), "{took:?}");
     assert_eq!(quick.accepted().len(), 5);
     assert_eq!(app.queue.depth().await.unwrap(), (0, 0));
-    visible(&app.slow_lane, 1).await;
-    let s = app.get("/v1/stores/st_a1/orders/4", Some(&key)).await;
-    assert_eq!(s.body["state"], "queued", "{}", s.body);
-    assert!(s.body["lastError"]
-        .as_str()
-        .unwrap()
-        .contains("after the rest of its batch"));
-    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 1);
-    let s = app.get("/v1/stores/st_a1/orders/4", Some(&key)).await;
-    assert_eq!(s.body["state"], "synced", "{}", s.body);
+    settled_in_the_slow_lane(&app, &key, 4, "after the rest of its batch").await;
     let calls = slow.calls();
     assert_eq!(calls.len(), 5);
     assert_eq!(
@@ -408,17 +413,8 @@ async fn a_slow_call_alone_in_its_batch_is_cut_once_the_usual_answer_time_is_kno
     assert_eq!(round(&app.queue, &app.worker).await, 1);
     let took = started.elapsed();
     assert!(took < Duration::from_millis(1_000), "{took:?}");
-    visible(&app.slow_lane, 1).await;
-    let s = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await;
-    assert_eq!(s.body["state"], "queued", "{}", s.body);
-    assert!(s.body["lastError"]
-        .as_str()
-        .unwrap()
-        .contains("usual answer time"));
     // The slow lane gives it the whole timeout, with the same webhook-id.
-    assert_eq!(round(&app.slow_lane, &app.slow_worker).await, 1);
-    let s = app.get("/v1/stores/st_a1/orders/1", Some(&key)).await;
-    assert_eq!(s.body["state"], "synced", "{}", s.body);
+    settled_in_the_slow_lane(&app, &key, 1, "usual answer time").await;
     let calls = slow.calls();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].webhook_id, calls[1].webhook_id);
