@@ -8,7 +8,11 @@
 //! is cut short too and counts as a failure; `trip_after` failures in a row trip the gate.
 //! A call alone in its batch, or a batch of one slow tenant's calls, has no rest to be told
 //! from: once the instance knows how long its calls usually take (`TenantGate::usual`, from
-//! its recent good answers), `linger` after that usual time makes them stragglers too.
+//! its recent good answers), `linger` after that usual time makes them stragglers too. A
+//! tenant that has answered on this instance is never a straggler before its own usual time
+//! (`TenantGate::usual_for`), so one slower than the others but steady is not cut for being
+//! itself; and the first call after an open period (the probe) is cut at `slow_after` only,
+//! so such a tenant, cut and tripped before it ever answered here, answers the probe.
 //! A call cut short may have been accepted: its outcome is unknown, so the order's record
 //! holds it unsettled (no other version of the order is planned on what the tenant has) and
 //! the message goes on in the slow lane holding its claim, where the same `webhook-id` gets
@@ -165,15 +169,19 @@ impl BatchClock {
         (done >= 1 || overdue) && done + self.calling.load(SeqCst) >= self.total
     }
 
-    /// Returns once the batch has been held by calls alone for `linger` in a row; `usual`:
-    /// how long this instance's calls usually take (`None`: not known yet, and a batch with
-    /// nothing done is then never held).
-    pub async fn held_for(&self, linger: Duration, usual: Option<Duration>) {
+    /// Returns once the batch has been held by calls alone for `linger` in a row, counting
+    /// from when the call waiting on it has taken `own` (its tenant's usual answer time, when
+    /// known: a tenant slower than the others but steady is not cut for being itself);
+    /// `usual`: how long this instance's calls usually take (`None`: not known yet, and a
+    /// batch with nothing done is then never held).
+    pub async fn held_for(&self, linger: Duration, usual: Option<Duration>, own: Option<Duration>) {
+        let call = tokio::time::Instant::now();
         let tick = (linger / 10).max(Duration::from_millis(5));
         let mut held = Duration::ZERO;
         loop {
             tokio::time::sleep(tick).await;
-            held = if self.held(usual) {
+            let own_passed = own.is_none_or(|o| call.elapsed() >= o);
+            held = if own_passed && self.held(usual) {
                 held + tick
             } else {
                 Duration::ZERO
@@ -207,9 +215,34 @@ pub struct Answer {
 }
 
 /// How many of an instance's recent good answers `TenantGate::usual` looks at, and how many
-/// it needs before it says anything.
+/// it needs before it says anything; how many of one tenant's `TenantGate::usual_for` keeps.
 const USUAL_OF: usize = 32;
 const USUAL_AFTER: usize = 4;
+const OWN_USUAL_OF: usize = 8;
+
+/// An instance's recent good answers in the main lane: all of them, and by tenant.
+#[derive(Default)]
+struct Answers {
+    all: std::collections::VecDeque<Duration>,
+    by_tenant: HashMap<TenantCode, std::collections::VecDeque<Duration>>,
+}
+
+fn keep(window: &mut std::collections::VecDeque<Duration>, took: Duration, of: usize) {
+    if window.len() == of {
+        window.pop_front();
+    }
+    window.push_back(took);
+}
+
+/// The 90th percentile of `window` (`None` when it has fewer than `after`).
+fn p90(window: &std::collections::VecDeque<Duration>, after: usize) -> Option<Duration> {
+    if window.len() < after.max(1) {
+        return None;
+    }
+    let mut sorted: Vec<Duration> = window.iter().copied().collect();
+    sorted.sort();
+    Some(sorted[(sorted.len() * 9).div_ceil(10).max(1) - 1])
+}
 
 #[derive(Default)]
 struct Strikes {
@@ -223,8 +256,8 @@ pub struct TenantGate {
     settings: GateSettings,
     lane: Lane,
     tenants: Mutex<HashMap<TenantCode, Strikes>>,
-    /// The durations of this instance's last good answers in the main lane, any tenant.
-    answers: Mutex<std::collections::VecDeque<Duration>>,
+    /// The durations of this instance's last good answers in the main lane.
+    answers: Mutex<Answers>,
     /// This instance's randomness for the jitter.
     dice: std::collections::hash_map::RandomState,
 }
@@ -235,7 +268,7 @@ impl TenantGate {
             settings,
             lane,
             tenants: Mutex::new(HashMap::new()),
-            answers: Mutex::new(std::collections::VecDeque::with_capacity(USUAL_OF)),
+            answers: Mutex::new(Answers::default()),
             dice: Default::default(),
         }
     }
@@ -264,22 +297,39 @@ impl TenantGate {
     /// A call still unanswered `linger` after it, holding its batch alone, is a straggler
     /// even with no other record of the batch done.
     pub fn usual(&self) -> Option<Duration> {
-        let answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
-        if answers.len() < USUAL_AFTER {
-            return None;
-        }
-        let mut sorted: Vec<Duration> = answers.iter().copied().collect();
-        sorted.sort();
-        let at = (sorted.len() * 9).div_ceil(10).max(1) - 1;
-        Some(sorted[at])
+        p90(&self.answers().all, USUAL_AFTER)
     }
 
-    fn note_good(&self, took: Duration) {
-        let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
-        if answers.len() == USUAL_OF {
-            answers.pop_front();
-        }
-        answers.push_back(took);
+    /// How long the tenant's calls usually take on this instance: the 90th percentile of its
+    /// own last 8 good answers in the main lane (`None` before its first). A call of it is
+    /// never a straggler before that time has passed.
+    pub fn usual_for(&self, tenant: &TenantCode) -> Option<Duration> {
+        self.answers().by_tenant.get(tenant).and_then(|w| p90(w, 1))
+    }
+
+    /// Whether the tenant's next call is the probe after an open period: its gate tripped and
+    /// the period is over with no good answer since. A probe is not cut as a straggler (only
+    /// at `slow_after`), so a tenant slower than the others but steady answers it and closes
+    /// its gate (and has a usual time of its own from then on).
+    pub fn probing(&self, tenant: &TenantCode) -> bool {
+        self.probing_at(tenant, Instant::now())
+    }
+
+    fn probing_at(&self, tenant: &TenantCode, now: Instant) -> bool {
+        self.lock()
+            .get(tenant)
+            .is_some_and(|s| s.trips > 0 && s.open_until.is_some_and(|u| u <= now))
+    }
+
+    fn answers(&self) -> std::sync::MutexGuard<'_, Answers> {
+        self.answers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn note_good(&self, tenant: &TenantCode, took: Duration) {
+        let mut answers = self.answers();
+        keep(&mut answers.all, took, USUAL_OF);
+        let own = answers.by_tenant.entry(tenant.clone()).or_default();
+        keep(own, took, OWN_USUAL_OF);
     }
 
     /// How much longer the tenant's gate stays open (its messages go elsewhere); `None` while
@@ -305,7 +355,7 @@ impl TenantGate {
         }
         let too_slow = self.lane == Lane::Main && answer.took >= self.settings.slow_after;
         if self.lane == Lane::Main && !answer.failed && !too_slow {
-            self.note_good(answer.took);
+            self.note_good(tenant, answer.took);
         }
         let mut tenants = self.lock();
         if !answer.failed && !too_slow {
@@ -473,7 +523,7 @@ mod tests {
         let clock = BatchClock::new(3);
         let _a = clock.calling();
         async fn held(c: &BatchClock, linger: Duration) -> bool {
-            tokio::time::timeout(Duration::from_secs(5), c.held_for(linger, None))
+            tokio::time::timeout(Duration::from_secs(5), c.held_for(linger, None, None))
                 .await
                 .is_ok()
         }
@@ -500,7 +550,7 @@ mod tests {
         let one = BatchClock::new(1);
         let _call = one.calling();
         let started = tokio::time::Instant::now();
-        tokio::time::timeout(Duration::from_secs(5), one.held_for(linger, usual))
+        tokio::time::timeout(Duration::from_secs(5), one.held_for(linger, usual, None))
             .await
             .expect("held");
         let at = started.elapsed();
@@ -511,16 +561,32 @@ mod tests {
         // Every record of a batch on calls (a slow tenant's batch): the same.
         let all = BatchClock::new(2);
         let (_a, _b) = (all.calling(), all.calling());
+        assert!(tokio::time::timeout(
+            Duration::from_millis(300),
+            all.held_for(linger, usual, None)
+        )
+        .await
+        .is_ok());
+        // A tenant whose own calls usually take 500 ms: held from 500 ms, cut at 700 ms.
+        let own = BatchClock::new(1);
+        let _call = own.calling();
+        let started = tokio::time::Instant::now();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            own.held_for(linger, usual, Some(Duration::from_millis(500))),
+        )
+        .await
+        .expect("held");
+        let at = started.elapsed();
         assert!(
-            tokio::time::timeout(Duration::from_millis(300), all.held_for(linger, usual))
-                .await
-                .is_ok()
+            at >= Duration::from_millis(680) && at <= Duration::from_millis(720),
+            "{at:?}"
         );
         // A record still doing something else (reading the store) is not a call: not held.
         let busy = BatchClock::new(2);
         let _c = busy.calling();
         assert!(
-            tokio::time::timeout(Duration::from_secs(5), busy.held_for(linger, usual))
+            tokio::time::timeout(Duration::from_secs(5), busy.held_for(linger, usual, None))
                 .await
                 .is_err()
         );
@@ -554,12 +620,40 @@ mod tests {
             main.record_at(&other, answered(30), t0);
         }
         assert_eq!(main.usual(), Some(Duration::from_millis(30)));
+        // Each tenant's own usual time, from its first good answer.
+        assert_eq!(main.usual_for(&other), Some(Duration::from_millis(30)));
+        assert_eq!(main.usual_for(&acme()), Some(Duration::from_millis(23)));
+        assert_eq!(main.usual_for(&TenantCode::parse("NEW").unwrap()), None);
         // The slow lane cuts nothing short, and keeps no usual time.
         let lane = gate(Lane::Slow);
         for _ in 0..10 {
             lane.record_at(&acme(), answered(20), t0);
         }
         assert_eq!(lane.usual(), None);
+        assert_eq!(lane.usual_for(&acme()), None);
+    }
+
+    #[test]
+    fn the_first_call_after_an_open_period_is_a_probe_until_answered() {
+        let g = gate(Lane::Main);
+        let t0 = Instant::now();
+        assert!(!g.probing_at(&acme(), t0), "never tripped");
+        for _ in 0..3 {
+            g.record_at(&acme(), FAILED, t0);
+        }
+        assert!(
+            !g.probing_at(&acme(), t0),
+            "open: its messages go elsewhere"
+        );
+        let later = t0 + Duration::from_secs(31);
+        assert!(g.probing_at(&acme(), later));
+        // One failure after the period does not trip again, and it is still a probe.
+        g.record_at(&acme(), FAILED, later);
+        assert!(g.probing_at(&acme(), later));
+        // A good answer closes the gate: no probe any more.
+        g.record_at(&acme(), answered(400), later);
+        assert!(!g.probing_at(&acme(), later));
+        assert_eq!(g.usual_for(&acme()), Some(Duration::from_millis(400)));
     }
 
     #[test]

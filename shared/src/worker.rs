@@ -690,11 +690,13 @@ impl Worker {
         let (outcome, cut) = if may_cut && self.cuts_slow_calls() {
             let batch = BATCH.try_with(Arc::clone).ok();
             let _calling = batch.as_ref().map(|b| b.calling());
-            let usual = self.gate.usual();
+            // A probe after an open period is cut at `slow_after` only.
+            let probe = self.gate.probing(tenant);
+            let (usual, own) = (self.gate.usual(), self.gate.usual_for(tenant));
             let straggling = async {
                 match &batch {
-                    Some(b) => b.held_for(gate.linger, usual).await,
-                    None => std::future::pending().await,
+                    Some(b) if !probe => b.held_for(gate.linger, usual, own).await,
+                    _ => std::future::pending().await,
                 }
             };
             let cut = |why: String| (Err(DeliveryError::Retryable(Failure::unknown(why))), true);

@@ -335,10 +335,9 @@ async fn settled_in_the_slow_lane(app: &TestApp, key: &str, id: u64, why: &str) 
 }
 
 /// A delivery still unanswered `linger` after the rest of its batch is cut short and goes on
-/// in the slow lane (its outcome unknown, the order held for it); on an instance that does
-/// not know its usual answer time yet, a batch all of one slow tenant holds no straggler and
-/// is not cut.
-async fn a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not(backend: Backend) {
+/// in the slow lane (its outcome unknown, the order held for it), when its tenant has not
+/// answered on this instance yet; one straggler is one strike.
+async fn a_straggler_goes_on_in_the_slow_lane(backend: Backend) {
     let Lingering {
         slow,
         quick,
@@ -347,21 +346,6 @@ async fn a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not(
         acme,
         beta,
     } = lingering(backend, Duration::from_millis(400)).await;
-
-    // Three of ACME's alone: evenly slow, delivered here.
-    for id in 1..=3 {
-        send_to(&app, "st_a1", &acme, id).await;
-    }
-    assert_eq!(round(&app.queue, &app.worker).await, 3);
-    assert_eq!(slow.calls().len(), 3);
-    assert_eq!(app.slow_lane.depth().await.unwrap(), (0, 0));
-    for id in 1..=3 {
-        let s = app
-            .get(&format!("/v1/stores/st_a1/orders/{id}"), Some(&key))
-            .await;
-        assert_eq!(s.body["state"], "synced", "{}", s.body);
-    }
-
     // One of ACME's among BETA's: it holds the batch alone, is cut short, goes on in the lane.
     send_to(&app, "st_a1", &acme, 4).await;
     for id in 100..=104 {
@@ -375,15 +359,50 @@ async fn a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not(
     assert_eq!(app.queue.depth().await.unwrap(), (0, 0));
     settled_in_the_slow_lane(&app, &key, 4, "after the rest of its batch").await;
     let calls = slow.calls();
-    assert_eq!(calls.len(), 5);
+    assert_eq!(calls.len(), 2);
     assert_eq!(
-        calls[3].webhook_id, calls[4].webhook_id,
+        calls[0].webhook_id, calls[1].webhook_id,
         "the same webhook-id again"
     );
-    // One straggler is one strike: ACME's next order is delivered here.
+    // One straggler is one strike: ACME's next order is still tried here.
     send_to(&app, "st_a1", &acme, 5).await;
     assert_eq!(round(&app.queue, &app.worker).await, 1);
-    assert_eq!(slow.calls().len(), 6);
+    assert_eq!(slow.calls().len(), 3);
+}
+
+/// On an instance that does not know its usual answer time yet, a batch all of one slow
+/// tenant holds no straggler and is not cut; once that tenant has answered here, a call of it
+/// taking its usual time is not cut either, even alone among faster ones.
+async fn an_evenly_slow_batch_and_a_tenant_at_its_usual_time_are_not_cut(backend: Backend) {
+    let Lingering {
+        slow,
+        quick,
+        app,
+        key,
+        acme,
+        beta,
+    } = lingering(backend, Duration::from_millis(400)).await;
+    // Three of ACME's alone: evenly slow, delivered here.
+    for id in 1..=3 {
+        send_to(&app, "st_a1", &acme, id).await;
+    }
+    assert_eq!(round(&app.queue, &app.worker).await, 3);
+    assert_eq!(slow.calls().len(), 3);
+    // One of ACME's among BETA's: it holds the batch alone, but 400 ms is its usual time.
+    send_to(&app, "st_a1", &acme, 4).await;
+    for id in 100..=104 {
+        send_to(&app, "st_b1", &beta, id).await;
+    }
+    assert_eq!(round(&app.queue, &app.worker).await, 6);
+    assert_eq!(quick.accepted().len(), 5);
+    assert_eq!(slow.calls().len(), 4);
+    assert_eq!(app.slow_lane.depth().await.unwrap(), (0, 0));
+    for id in 1..=4 {
+        let s = app
+            .get(&format!("/v1/stores/st_a1/orders/{id}"), Some(&key))
+            .await;
+        assert_eq!(s.body["state"], "synced", "{}", s.body);
+    }
 }
 
 /// Once an instance knows how long its calls usually take, a call still unanswered `linger`
@@ -419,6 +438,62 @@ async fn a_slow_call_alone_in_its_batch_is_cut_once_the_usual_answer_time_is_kno
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].webhook_id, calls[1].webhook_id);
     assert_eq!(app.queue.depth().await.unwrap(), (0, 0));
+}
+
+/// A tenant steadily slower than the others (400 ms among answers of milliseconds), new to an
+/// instance, has its lone calls cut until its gate trips. The probe after the open period is
+/// cut at `slow_after` only: its answer closes the gate and gives the tenant a usual time of
+/// its own, and its calls are not cut again.
+async fn a_steady_slower_tenant_is_cut_only_until_its_probe_is_answered(backend: Backend) {
+    let slow = FakeTenant::faulty(Faults {
+        delay: Duration::from_millis(400),
+        ..Faults::default()
+    })
+    .await;
+    let quick = FakeTenant::start().await;
+    let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
+        s.gate.slow_after = Duration::from_secs(5);
+        s.gate.linger = Duration::from_millis(150);
+        s.gate.open_base = Duration::from_secs(1);
+        s.gate.open_max = Duration::from_secs(1);
+        s.gate.jitter = 0.0;
+    })
+    .await;
+    let (key, acme) = linked(&app).await;
+    let beta = link_beta(&app, &quick).await;
+    for id in 100..=103 {
+        send_to(&app, "st_b1", &beta, id).await;
+        assert_eq!(round(&app.queue, &app.worker).await, 1);
+    }
+    // Three of ACME's alone, one batch each: each cut short, the third trips its gate.
+    for id in 1..=3 {
+        send_to(&app, "st_a1", &acme, id).await;
+        assert_eq!(round(&app.queue, &app.worker).await, 1);
+    }
+    visible(&app.slow_lane, 3).await;
+    assert_eq!(slow.calls().len(), 3);
+
+    // After the open period, the probe gets its 400 ms and is delivered here.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    send_to(&app, "st_a1", &acme, 4).await;
+    assert_eq!(round(&app.queue, &app.worker).await, 1);
+    // So is every order after it: the tenant's own usual time is 400 ms.
+    for id in 5..=7 {
+        send_to(&app, "st_a1", &acme, id).await;
+        assert_eq!(round(&app.queue, &app.worker).await, 1);
+    }
+    for id in 4..=7 {
+        let s = app
+            .get(&format!("/v1/stores/st_a1/orders/{id}"), Some(&key))
+            .await;
+        assert_eq!(s.body["state"], "synced", "{}", s.body);
+    }
+    assert_eq!(
+        app.slow_lane.depth().await.unwrap().0,
+        3,
+        "nothing more moved"
+    );
+    assert_eq!(slow.calls().len(), 7);
 }
 
 /// An endpoint that never recovers: held for `hold_max` at most, then retried as before
@@ -484,8 +559,10 @@ both_backends!(
     a_slow_tenant_goes_to_the_slow_lane_and_the_others_stay,
     a_newer_version_waits_until_a_call_cut_short_is_settled,
     a_copy_of_a_call_cut_short_settles_it_when_the_first_is_gone,
-    a_straggler_goes_on_in_the_slow_lane_but_an_evenly_slow_batch_does_not,
+    a_straggler_goes_on_in_the_slow_lane,
+    an_evenly_slow_batch_and_a_tenant_at_its_usual_time_are_not_cut,
     a_slow_call_alone_in_its_batch_is_cut_once_the_usual_answer_time_is_known,
+    a_steady_slower_tenant_is_cut_only_until_its_probe_is_answered,
     a_failing_tenant_is_parked_without_spending_its_retries,
     a_tenant_that_never_recovers_still_reaches_the_dead_letter_queue,
 );
