@@ -7,10 +7,10 @@
 //! at once; one that alone holds its batch for `linger` after the rest is done (a straggler)
 //! is cut short too and counts as a failure; `trip_after` failures in a row trip the gate.
 //! A call alone in its batch, or a batch of one slow tenant's calls, has no rest to be told
-//! from: once the instance knows how long its calls usually take (`TenantGate::usual`, from
+//! from: once the instance knows how long its calls usually take (`Straggler::usual`, from
 //! its recent good answers), `linger` after that usual time makes them stragglers too. A
 //! tenant that has answered on this instance is never a straggler before its own usual time
-//! (`TenantGate::usual_for`), so one slower than the others but steady is not cut for being
+//! (`Straggler::own`), so one slower than the others but steady is not cut for being
 //! itself; and the first call after an open period (the probe) is cut at `slow_after` only,
 //! so such a tenant, cut and tripped before it ever answered here, answers the probe.
 //! A call cut short may have been accepted: its outcome is unknown, so the order's record
@@ -131,7 +131,7 @@ impl GateSettings {
 /// One batch's records as they go, so that a delivery holding the batch alone can be told
 /// (main lane): the batch is *held* when every record is either done or waiting on a tenant,
 /// and either one of them is done or the batch has taken longer than this instance's calls
-/// usually take (`TenantGate::usual`): a batch of one slow call, or of a slow tenant's calls
+/// usually take (`Straggler::usual`): a batch of one slow call, or of a slow tenant's calls
 /// only, is told from the others' answers too.
 pub struct BatchClock {
     total: usize,
@@ -169,19 +169,16 @@ impl BatchClock {
         (done >= 1 || overdue) && done + self.calling.load(SeqCst) >= self.total
     }
 
-    /// Returns once the batch has been held by calls alone for `linger` in a row, counting
-    /// from when the call waiting on it has taken `own` (its tenant's usual answer time, when
-    /// known: a tenant slower than the others but steady is not cut for being itself);
-    /// `usual`: how long this instance's calls usually take (`None`: not known yet, and a
-    /// batch with nothing done is then never held).
-    pub async fn held_for(&self, linger: Duration, usual: Option<Duration>, own: Option<Duration>) {
+    /// Returns once the batch has been held by calls alone for `linger` in a row, the call
+    /// waiting on it judged by `by` (`TenantGate::straggler`).
+    pub async fn held_for(&self, linger: Duration, by: Straggler) {
         let call = tokio::time::Instant::now();
         let tick = (linger / 10).max(Duration::from_millis(5));
         let mut held = Duration::ZERO;
         loop {
             tokio::time::sleep(tick).await;
-            let own_passed = own.is_none_or(|o| call.elapsed() >= o);
-            held = if own_passed && self.held(usual) {
+            let own_passed = by.own.is_none_or(|o| call.elapsed() >= o);
+            held = if own_passed && self.held(by.usual) {
                 held + tick
             } else {
                 Duration::ZERO
@@ -214,8 +211,20 @@ pub struct Answer {
     pub took: Duration,
 }
 
-/// How many of an instance's recent good answers `TenantGate::usual` looks at, and how many
-/// it needs before it says anything; how many of one tenant's `TenantGate::usual_for` keeps.
+/// What a call is measured against to tell a straggler (`TenantGate::straggler`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Straggler {
+    /// How long this instance's calls usually take (`None`: not known yet, and a batch with
+    /// nothing done is then never held).
+    pub usual: Option<Duration>,
+    /// How long the call's own tenant usually takes here, when known: the call is not a
+    /// straggler before (a tenant slower than the others but steady is not cut for being
+    /// itself).
+    pub own: Option<Duration>,
+}
+
+/// How many of an instance's recent good answers `Straggler::usual` looks at, and how many it
+/// needs before it says anything; how many of one tenant's `Straggler::own` looks at.
 const USUAL_OF: usize = 32;
 const USUAL_AFTER: usize = 4;
 const OWN_USUAL_OF: usize = 8;
@@ -292,33 +301,28 @@ impl TenantGate {
         self.tenants.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// How long this instance's calls usually take: the 90th percentile of its last 32 good
-    /// answers in the main lane, whatever the tenant (`None` before 4, and in the slow lane).
-    /// A call still unanswered `linger` after it, holding its batch alone, is a straggler
-    /// even with no other record of the batch done.
-    pub fn usual(&self) -> Option<Duration> {
-        p90(&self.answers().all, USUAL_AFTER)
+    /// What a call to `tenant` is measured against to tell a straggler, `None` when it must
+    /// not be cut as one: the probe after an open period (its gate tripped and the period is
+    /// over with no good answer since) is cut at `slow_after` only, so a tenant slower than
+    /// the others but steady, cut and tripped before it ever answered here, answers it and
+    /// closes its gate (and has a usual time of its own from then on).
+    pub fn straggler(&self, tenant: &TenantCode) -> Option<Straggler> {
+        self.straggler_at(tenant, Instant::now())
     }
 
-    /// How long the tenant's calls usually take on this instance: the 90th percentile of its
-    /// own last 8 good answers in the main lane (`None` before its first). A call of it is
-    /// never a straggler before that time has passed.
-    pub fn usual_for(&self, tenant: &TenantCode) -> Option<Duration> {
-        self.answers().by_tenant.get(tenant).and_then(|w| p90(w, 1))
-    }
-
-    /// Whether the tenant's next call is the probe after an open period: its gate tripped and
-    /// the period is over with no good answer since. A probe is not cut as a straggler (only
-    /// at `slow_after`), so a tenant slower than the others but steady answers it and closes
-    /// its gate (and has a usual time of its own from then on).
-    pub fn probing(&self, tenant: &TenantCode) -> bool {
-        self.probing_at(tenant, Instant::now())
-    }
-
-    fn probing_at(&self, tenant: &TenantCode, now: Instant) -> bool {
-        self.lock()
+    fn straggler_at(&self, tenant: &TenantCode, now: Instant) -> Option<Straggler> {
+        let probe = self
+            .lock()
             .get(tenant)
-            .is_some_and(|s| s.trips > 0 && s.open_until.is_some_and(|u| u <= now))
+            .is_some_and(|s| s.open_until.is_some_and(|u| u <= now));
+        if probe {
+            return None;
+        }
+        let answers = self.answers();
+        Some(Straggler {
+            usual: p90(&answers.all, USUAL_AFTER),
+            own: answers.by_tenant.get(tenant).and_then(|w| p90(w, 1)),
+        })
     }
 
     fn answers(&self) -> std::sync::MutexGuard<'_, Answers> {
@@ -354,11 +358,12 @@ impl TenantGate {
             return None;
         }
         let too_slow = self.lane == Lane::Main && answer.took >= self.settings.slow_after;
-        if self.lane == Lane::Main && !answer.failed && !too_slow {
+        let good = !answer.failed && !too_slow;
+        if good && self.lane == Lane::Main {
             self.note_good(tenant, answer.took);
         }
         let mut tenants = self.lock();
-        if !answer.failed && !too_slow {
+        if good {
             // A good answer closes the gate and forgets the trips.
             tenants.remove(tenant);
             return None;
@@ -517,79 +522,79 @@ mod tests {
         assert!(distinct.len() > 10, "{opens:?}");
     }
 
+    /// How long `clock` took to be held for `linger`, the call judged `by` (`None`: not
+    /// within 5 s).
+    async fn held_after(clock: &BatchClock, linger: Duration, by: Straggler) -> Option<Duration> {
+        let started = tokio::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), clock.held_for(linger, by))
+            .await
+            .ok()
+            .map(|()| started.elapsed())
+    }
+
+    /// What a call to `tenant` is judged by now (it must not be a probe).
+    fn by(g: &TenantGate, tenant: &TenantCode) -> Straggler {
+        g.straggler_at(tenant, Instant::now()).expect("not a probe")
+    }
+
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_batch_is_held_when_only_calls_are_left() {
-        let linger = Duration::from_millis(200);
+        let linger = ms(200);
         let clock = BatchClock::new(3);
         let _a = clock.calling();
-        async fn held(c: &BatchClock, linger: Duration) -> bool {
-            tokio::time::timeout(Duration::from_secs(5), c.held_for(linger, None, None))
-                .await
-                .is_ok()
-        }
+        let unknown = Straggler::default();
         // Nothing done yet (an evenly slow batch) and no usual answer time known: never held.
         let b = clock.calling();
-        assert!(!held(&clock, linger).await);
+        assert_eq!(held_after(&clock, linger, unknown).await, None);
         drop(b);
         // One done, one calling, one doing something else (reading the store): not held.
         clock.done();
-        assert!(!held(&clock, linger).await);
+        assert_eq!(held_after(&clock, linger, unknown).await, None);
         // The third done too: the last call holds the batch alone.
         clock.done();
-        let started = tokio::time::Instant::now();
-        assert!(held(&clock, linger).await);
-        assert!(started.elapsed() >= linger);
+        assert!(held_after(&clock, linger, unknown)
+            .await
+            .is_some_and(|at| at >= linger));
     }
 
     #[tokio::test(start_paused = true)]
     async fn calls_alone_in_their_batch_are_held_past_the_usual_answer_time() {
-        let linger = Duration::from_millis(200);
-        let usual = Some(Duration::from_millis(50));
-        // One call, nothing else in the batch: held from 50 ms, so cut at 250 ms (to the
-        // clock's tick, 20 ms).
+        let linger = ms(200);
+        let usual = Straggler {
+            usual: Some(ms(50)),
+            own: None,
+        };
+        // (Times to the clock's tick, 20 ms.)
+        let near = |at: Option<Duration>, want: u64| {
+            at.is_some_and(|at| at >= ms(want - 20) && at <= ms(want + 20))
+        };
+        // One call, nothing else in the batch: held from 50 ms, so cut at 250 ms.
         let one = BatchClock::new(1);
         let _call = one.calling();
-        let started = tokio::time::Instant::now();
-        tokio::time::timeout(Duration::from_secs(5), one.held_for(linger, usual, None))
-            .await
-            .expect("held");
-        let at = started.elapsed();
-        assert!(
-            at >= Duration::from_millis(230) && at <= Duration::from_millis(270),
-            "{at:?}"
-        );
+        let at = held_after(&one, linger, usual).await;
+        assert!(near(at, 250), "{at:?}");
         // Every record of a batch on calls (a slow tenant's batch): the same.
         let all = BatchClock::new(2);
         let (_a, _b) = (all.calling(), all.calling());
-        assert!(tokio::time::timeout(
-            Duration::from_millis(300),
-            all.held_for(linger, usual, None)
-        )
-        .await
-        .is_ok());
+        let at = held_after(&all, linger, usual).await;
+        assert!(near(at, 250), "{at:?}");
         // A tenant whose own calls usually take 500 ms: held from 500 ms, cut at 700 ms.
         let own = BatchClock::new(1);
         let _call = own.calling();
-        let started = tokio::time::Instant::now();
-        tokio::time::timeout(
-            Duration::from_secs(5),
-            own.held_for(linger, usual, Some(Duration::from_millis(500))),
-        )
-        .await
-        .expect("held");
-        let at = started.elapsed();
-        assert!(
-            at >= Duration::from_millis(680) && at <= Duration::from_millis(720),
-            "{at:?}"
-        );
+        let steady = Straggler {
+            own: Some(ms(500)),
+            ..usual
+        };
+        let at = held_after(&own, linger, steady).await;
+        assert!(near(at, 700), "{at:?}");
         // A record still doing something else (reading the store) is not a call: not held.
         let busy = BatchClock::new(2);
         let _c = busy.calling();
-        assert!(
-            tokio::time::timeout(Duration::from_secs(5), busy.held_for(linger, usual, None))
-                .await
-                .is_err()
-        );
+        assert_eq!(held_after(&busy, linger, usual).await, None);
     }
 
     #[test]
@@ -599,61 +604,58 @@ mod tests {
         for ms in [20, 21, 22] {
             main.record_at(&acme(), answered(ms), t0);
         }
-        assert_eq!(main.usual(), None, "not before four answers");
+        assert_eq!(by(&main, &acme()).usual, None, "not before four answers");
         // Failures and answers too slow for the main lane say nothing of the usual time.
         main.record_at(&acme(), FAILED, t0);
         main.record_at(&acme(), answered(2_500), t0);
-        assert_eq!(main.usual(), None);
+        assert_eq!(by(&main, &acme()).usual, None);
         main.record_at(&acme(), answered(23), t0);
-        assert_eq!(main.usual(), Some(Duration::from_millis(23)));
+        assert_eq!(by(&main, &acme()).usual, Some(ms(23)));
         // Any tenant's answers count; only the last 32 do.
         let other = TenantCode::parse("OTHER").unwrap();
         for _ in 0..4 {
             main.record_at(&other, answered(400), t0);
         }
         assert_eq!(
-            main.usual(),
-            Some(Duration::from_millis(400)),
+            by(&main, &acme()).usual,
+            Some(ms(400)),
             "8 answers, p90 is the 8th"
         );
         for _ in 0..32 {
             main.record_at(&other, answered(30), t0);
         }
-        assert_eq!(main.usual(), Some(Duration::from_millis(30)));
+        assert_eq!(by(&main, &acme()).usual, Some(ms(30)));
         // Each tenant's own usual time, from its first good answer.
-        assert_eq!(main.usual_for(&other), Some(Duration::from_millis(30)));
-        assert_eq!(main.usual_for(&acme()), Some(Duration::from_millis(23)));
-        assert_eq!(main.usual_for(&TenantCode::parse("NEW").unwrap()), None);
+        assert_eq!(by(&main, &other).own, Some(ms(30)));
+        assert_eq!(by(&main, &acme()).own, Some(ms(23)));
+        assert_eq!(by(&main, &TenantCode::parse("NEW").unwrap()).own, None);
         // The slow lane cuts nothing short, and keeps no usual time.
         let lane = gate(Lane::Slow);
         for _ in 0..10 {
             lane.record_at(&acme(), answered(20), t0);
         }
-        assert_eq!(lane.usual(), None);
-        assert_eq!(lane.usual_for(&acme()), None);
+        assert_eq!(by(&lane, &acme()), Straggler::default());
     }
 
     #[test]
     fn the_first_call_after_an_open_period_is_a_probe_until_answered() {
         let g = gate(Lane::Main);
         let t0 = Instant::now();
-        assert!(!g.probing_at(&acme(), t0), "never tripped");
+        let probe = |at| g.straggler_at(&acme(), at).is_none();
+        assert!(!probe(t0), "never tripped");
         for _ in 0..3 {
             g.record_at(&acme(), FAILED, t0);
         }
-        assert!(
-            !g.probing_at(&acme(), t0),
-            "open: its messages go elsewhere"
-        );
+        assert!(!probe(t0), "open: its messages go elsewhere");
         let later = t0 + Duration::from_secs(31);
-        assert!(g.probing_at(&acme(), later));
+        assert!(probe(later));
         // One failure after the period does not trip again, and it is still a probe.
         g.record_at(&acme(), FAILED, later);
-        assert!(g.probing_at(&acme(), later));
+        assert!(probe(later));
         // A good answer closes the gate: no probe any more.
         g.record_at(&acme(), answered(400), later);
-        assert!(!g.probing_at(&acme(), later));
-        assert_eq!(g.usual_for(&acme()), Some(Duration::from_millis(400)));
+        assert!(!probe(later));
+        assert_eq!(by(&g, &acme()).own, Some(ms(400)));
     }
 
     #[test]

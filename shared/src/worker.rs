@@ -690,12 +690,11 @@ impl Worker {
         let (outcome, cut) = if may_cut && self.cuts_slow_calls() {
             let batch = BATCH.try_with(Arc::clone).ok();
             let _calling = batch.as_ref().map(|b| b.calling());
-            // A probe after an open period is cut at `slow_after` only.
-            let probe = self.gate.probing(tenant);
-            let (usual, own) = (self.gate.usual(), self.gate.usual_for(tenant));
+            // `None` for a probe after an open period: cut at `slow_after` only.
+            let straggler = self.gate.straggler(tenant);
             let straggling = async {
-                match &batch {
-                    Some(b) if !probe => b.held_for(gate.linger, usual, own).await,
+                match (&batch, straggler) {
+                    (Some(b), Some(by)) => b.held_for(gate.linger, by).await,
                     _ => std::future::pending().await,
                 }
             };

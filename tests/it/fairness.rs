@@ -286,7 +286,7 @@ async fn a_failing_tenant_is_parked_without_spending_its_retries(backend: Backen
 }
 
 /// ACME answering after `delay` and BETA at once, on a paused pipeline whose main lane cuts
-/// a straggler 100 ms after the rest of its batch (and any call at 5 s).
+/// a straggler 100 ms after the rest of its batch (and any call at 5 s), then `tune`d.
 struct Lingering {
     slow: FakeTenant,
     quick: FakeTenant,
@@ -296,7 +296,11 @@ struct Lingering {
     beta: String,
 }
 
-async fn lingering(backend: Backend, delay: Duration) -> Lingering {
+async fn lingering(
+    backend: Backend,
+    delay: Duration,
+    tune: impl FnOnce(&mut woolink::worker::WorkerSettings),
+) -> Lingering {
     let slow = FakeTenant::faulty(Faults {
         delay,
         ..Faults::default()
@@ -306,6 +310,7 @@ async fn lingering(backend: Backend, delay: Duration) -> Lingering {
     let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
         s.gate.slow_after = Duration::from_secs(5);
         s.gate.linger = Duration::from_millis(100);
+        tune(s);
     })
     .await;
     let (key, acme) = linked(&app).await;
@@ -317,6 +322,15 @@ async fn lingering(backend: Backend, delay: Duration) -> Lingering {
         key,
         acme,
         beta,
+    }
+}
+
+/// Four of BETA's orders, one batch each: the main lane's instance learns that its calls
+/// usually take milliseconds.
+async fn usual_time_of_milliseconds(app: &TestApp, beta: &str) {
+    for id in 100..=103 {
+        send_to(app, "st_b1", beta, id).await;
+        assert_eq!(round(&app.queue, &app.worker).await, 1);
     }
 }
 
@@ -345,7 +359,7 @@ async fn a_straggler_goes_on_in_the_slow_lane(backend: Backend) {
         key,
         acme,
         beta,
-    } = lingering(backend, Duration::from_millis(400)).await;
+    } = lingering(backend, Duration::from_millis(400), |_| {}).await;
     // One of ACME's among BETA's: it holds the batch alone, is cut short, goes on in the lane.
     send_to(&app, "st_a1", &acme, 4).await;
     for id in 100..=104 {
@@ -381,7 +395,7 @@ async fn an_evenly_slow_batch_and_a_tenant_at_its_usual_time_are_not_cut(backend
         key,
         acme,
         beta,
-    } = lingering(backend, Duration::from_millis(400)).await;
+    } = lingering(backend, Duration::from_millis(400), |_| {}).await;
     // Three of ACME's alone: evenly slow, delivered here.
     for id in 1..=3 {
         send_to(&app, "st_a1", &acme, id).await;
@@ -418,12 +432,8 @@ async fn a_slow_call_alone_in_its_batch_is_cut_once_the_usual_answer_time_is_kno
         key,
         acme,
         beta,
-    } = lingering(backend, Duration::from_millis(1_500)).await;
-    // Four of BETA's, one batch each: this instance's calls usually take milliseconds.
-    for id in 100..=103 {
-        send_to(&app, "st_b1", &beta, id).await;
-        assert_eq!(round(&app.queue, &app.worker).await, 1);
-    }
+    } = lingering(backend, Duration::from_millis(1_500), |_| {}).await;
+    usual_time_of_milliseconds(&app, &beta).await;
     assert_eq!(quick.accepted().len(), 4);
 
     // One of ACME's alone in its batch: cut short well before its 1.5 s answer.
@@ -445,26 +455,22 @@ async fn a_slow_call_alone_in_its_batch_is_cut_once_the_usual_answer_time_is_kno
 /// cut at `slow_after` only: its answer closes the gate and gives the tenant a usual time of
 /// its own, and its calls are not cut again.
 async fn a_steady_slower_tenant_is_cut_only_until_its_probe_is_answered(backend: Backend) {
-    let slow = FakeTenant::faulty(Faults {
-        delay: Duration::from_millis(400),
-        ..Faults::default()
-    })
-    .await;
-    let quick = FakeTenant::start().await;
-    let app = TestApp::pipeline_paused_tuned(backend, &slow, |s| {
-        s.gate.slow_after = Duration::from_secs(5);
+    // (BETA's endpoint must live as long as the test: bound, not dropped.)
+    let Lingering {
+        slow,
+        quick: _quick,
+        app,
+        key,
+        acme,
+        beta,
+    } = lingering(backend, Duration::from_millis(400), |s| {
         s.gate.linger = Duration::from_millis(150);
         s.gate.open_base = Duration::from_secs(1);
         s.gate.open_max = Duration::from_secs(1);
         s.gate.jitter = 0.0;
     })
     .await;
-    let (key, acme) = linked(&app).await;
-    let beta = link_beta(&app, &quick).await;
-    for id in 100..=103 {
-        send_to(&app, "st_b1", &beta, id).await;
-        assert_eq!(round(&app.queue, &app.worker).await, 1);
-    }
+    usual_time_of_milliseconds(&app, &beta).await;
     // Three of ACME's alone, one batch each: each cut short, the third trips its gate.
     for id in 1..=3 {
         send_to(&app, "st_a1", &acme, id).await;
