@@ -242,7 +242,7 @@ async fn register_webhooks(
                         ErrorKind::WooCommerceAuthFailed,
                         "the store refused the WooCommerce API keys",
                     ),
-                    WooError::Rejected { status, code } => Error::new(
+                    WooError::Rejected { status, code, .. } => Error::new(
                         ErrorKind::WooCommerceUnreachable,
                         format!("the store refused to create a webhook ({status} {code})"),
                     ),

@@ -553,6 +553,14 @@ impl fmt::Display for Scope {
     }
 }
 
+/// Characters that print as nothing or reorder what follows (zero-width, bidi controls,
+/// line and paragraph separators, the byte-order mark): never repeated from a peer's text.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

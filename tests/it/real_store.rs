@@ -27,6 +27,14 @@ struct RealStore {
     tshirt: u64,
     hoodie: u64,
     hoodie_small: u64,
+    /// WooCommerce's version (`7.9.0`, `10.5.0`).
+    version: String,
+    /// Core Order Fulfillments are on (10.1+, `WC_FULFILLMENTS=1`).
+    fulfillments: bool,
+    /// Advanced Shipment Tracking is active.
+    ast: bool,
+    /// HPOS order storage (else posts).
+    hpos: bool,
     http: reqwest::Client,
 }
 
@@ -61,6 +69,12 @@ impl RealStore {
                 .and_then(|a| a.iter().find(|v| v["sku"] == "HOODIE-S"))
                 .and_then(|v| v["id"].as_u64())
                 .expect("HOODIE-S"),
+            version: text(&s["versions"]["woocommerce"]),
+            fulfillments: s["features"]["fulfillments"] == true,
+            ast: s["plugins"]
+                .as_object()
+                .is_some_and(|p| p.contains_key("woo-advanced-shipment-tracking")),
+            hpos: s["order_storage"] == "hpos",
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -179,6 +193,83 @@ impl RealStore {
             "echo wp_untrash_post({id}) ? 'restored' : 'not restored';"
         ));
         assert!(text.contains("restored") && !text.contains("not"), "{text}");
+    }
+
+    /// The API woolink writes tracking to on this store, as it names it (`method`).
+    fn tracking_method(&self) -> &'static str {
+        if self.fulfillments {
+            "fulfillments"
+        } else {
+            "ast"
+        }
+    }
+
+    /// Order `order`'s tracking entries in the store's own list (core fulfillments where they
+    /// are on, else AST's): (store id, tracking number, carrier as the store shows it).
+    async fn tracking_entries(&self, order: u64) -> Vec<(String, String, String)> {
+        if self.fulfillments {
+            let list = self
+                .ok(
+                    reqwest::Method::GET,
+                    &format!("wc/v3/orders/{order}/fulfillments"),
+                    None,
+                )
+                .await;
+            return list
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(|f| {
+                    let meta = |k: &str| {
+                        f["meta_data"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|m| m["key"] == k)
+                            .and_then(|m| m["value"].as_str())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    (
+                        f["id"].to_string(),
+                        meta("_tracking_number"),
+                        meta("_shipment_provider"),
+                    )
+                })
+                .collect();
+        }
+        let list = self
+            .ok(
+                reqwest::Method::GET,
+                &format!("wc-ast/v3/orders/{order}/shipment-trackings"),
+                None,
+            )
+            .await;
+        list.as_array()
+            .expect("a list")
+            .iter()
+            .map(|t| {
+                let text = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
+                (
+                    text("tracking_id"),
+                    text("tracking_number"),
+                    text("tracking_provider"),
+                )
+            })
+            .collect()
+    }
+
+    /// The order's `_fulfillment_status` meta (core saves it with each fulfillment change).
+    async fn fulfillment_status(&self, order: u64) -> Option<String> {
+        let o = self
+            .ok(reqwest::Method::GET, &format!("wc/v3/orders/{order}"), None)
+            .await;
+        o["meta_data"]
+            .as_array()?
+            .iter()
+            .find(|m| m["key"] == "_fulfillment_status")
+            .and_then(|m| m["value"].as_str())
+            .map(str::to_owned)
     }
 
     /// The emails the store sent (the stack logs each: to, subject, size) since line `from`.
@@ -974,14 +1065,17 @@ async fn orders_are_listed_in_pages_by_the_real_store() {
     }
 }
 
-/// The store-side half of tracking write-back (issue 16), against the real store with AST:
-/// woolink's client finds AST (core fulfillments are not in WooCommerce 7.9: 404), adds a
-/// tracking number that then shows in the store's own tracking list, deletes it (twice: the
+/// The store-side half of tracking write-back (issue 16), against the real store: woolink's
+/// client finds the API the store prefers (core fulfillments where they are on, else AST;
+/// they answer 404 `rest_no_route` where they are not), and through each API the store has it
+/// adds a tracking number that then shows in the store's own list, deletes it (twice: the
 /// second is a no-op), and adds a customer-visible order note (the fallback of a store
 /// without a tracking plugin).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tracking_numbers_are_written_through_ast_on_the_real_store() {
-    use woolink::woocommerce::{NewTracking, TrackingApi, WooClient, WooCredentials};
+async fn tracking_numbers_are_written_through_each_api_of_the_real_store() {
+    use woolink::woocommerce::{
+        FulfillmentItem, NewTracking, TrackingApi, WooClient, WooCredentials,
+    };
 
     let _turn = TURN.lock().await;
     let real = RealStore::get();
@@ -994,59 +1088,125 @@ async fn tracking_numbers_are_written_through_ast_on_the_real_store() {
         consumer_secret: woolink::crypto::SecretString::new(real.secret.clone()),
     };
     let api = woo.detect_tracking_api(&url, &creds, order).await.unwrap();
-    assert_eq!(api, TrackingApi::Ast);
+    let preferred = if real.fulfillments {
+        TrackingApi::Fulfillments
+    } else if real.ast {
+        TrackingApi::Ast
+    } else {
+        TrackingApi::OrderNote
+    };
+    assert_eq!(
+        api,
+        preferred,
+        "WooCommerce {} ({} storage)",
+        real.version,
+        if real.hpos { "HPOS" } else { "posts" }
+    );
 
-    let added = woo
-        .add_tracking(
-            &url,
-            &creds,
-            api,
-            order,
-            &NewTracking {
-                provider: "UPS",
-                custom: false,
-                link: None,
-                number: "1Z999AA10123456784",
-                date_shipped: Some("2026-11-30"),
-                items: &[],
-                skus: &[],
-                notify_customer: true,
-            },
-        )
-        .await
-        .unwrap();
-    assert!(!added.tracking_id.is_empty());
-    assert_eq!(added.tracking_number, "1Z999AA10123456784");
-    // The store's own list, through the Shipment Tracking namespace AST also serves.
-    let listed = real
-        .ok(
-            reqwest::Method::GET,
-            &format!("wc-shipment-tracking/v3/orders/{order}/shipment-trackings"),
-            None,
-        )
-        .await;
-    assert!(
-        listed
+    let apis = [
+        (real.fulfillments, TrackingApi::Fulfillments, "ups"),
+        (real.ast, TrackingApi::Ast, "UPS"),
+    ];
+    for (_, api, provider) in apis.into_iter().filter(|(has, _, _)| *has) {
+        let order = real.new_order("processing").await;
+        let lines = real
+            .ok(reqwest::Method::GET, &format!("wc/v3/orders/{order}"), None)
+            .await;
+        let first_line = lines["line_items"][0]["id"].as_u64().unwrap();
+        let items = [FulfillmentItem {
+            item_id: first_line,
+            qty: 2,
+        }];
+        let added = woo
+            .add_tracking(
+                &url,
+                &creds,
+                api,
+                order,
+                &NewTracking {
+                    provider,
+                    custom: false,
+                    link: None,
+                    number: "1Z999AA10123456784",
+                    date_shipped: Some("2026-11-30"),
+                    items: &items,
+                    skus: &[],
+                    notify_customer: true,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{api:?}: {e}"));
+        assert!(!added.tracking_id.is_empty());
+        assert_eq!(added.tracking_number, "1Z999AA10123456784");
+        // The store's own list.
+        let own = match api {
+            TrackingApi::Fulfillments => format!("wc/v3/orders/{order}/fulfillments"),
+            // Through the Shipment Tracking namespace AST also serves.
+            _ => format!("wc-shipment-tracking/v3/orders/{order}/shipment-trackings"),
+        };
+        let listed = real.ok(reqwest::Method::GET, &own, None).await;
+        let entry = listed
             .as_array()
             .unwrap()
             .iter()
-            .any(|t| t["tracking_id"] == added.tracking_id.as_str()),
-        "{listed}"
-    );
-    let ours = woo.list_trackings(&url, &creds, api, order).await.unwrap();
-    assert_eq!(ours.len(), 1, "{ours:?}");
+            .find(|t| match api {
+                TrackingApi::Fulfillments => t["id"].as_u64() == added.tracking_id.parse().ok(),
+                _ => t["tracking_id"] == added.tracking_id.as_str(),
+            })
+            .unwrap_or_else(|| panic!("{api:?}: {listed}"))
+            .clone();
+        if api == TrackingApi::Fulfillments {
+            let meta = |k: &str| {
+                entry["meta_data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["key"] == k)
+                    .map(|m| m["value"].clone())
+            };
+            // What core's customer email and orders list show, and the link core knows.
+            assert_eq!(meta("_shipment_provider"), Some(json!("ups")), "{entry}");
+            assert_eq!(
+                meta("_tracking_url"),
+                Some(json!(
+                    "https://www.ups.com/track?tracknum=1Z999AA10123456784"
+                )),
+                "{entry}"
+            );
+            assert_eq!(
+                meta("_items"),
+                Some(json!([{"item_id": first_line, "qty": 2}]))
+            );
+            assert_eq!(entry["status"], "fulfilled");
+            // The order is partly fulfilled (core saves it with `_fulfillment_status`).
+            let o = real
+                .ok(reqwest::Method::GET, &format!("wc/v3/orders/{order}"), None)
+                .await;
+            let status = o["meta_data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["key"] == "_fulfillment_status")
+                .map(|m| m["value"].clone());
+            assert_eq!(status, Some(json!("partially_fulfilled")), "{o}");
+        }
+        let ours = woo.list_trackings(&url, &creds, api, order).await.unwrap();
+        assert_eq!(ours.len(), 1, "{ours:?}");
+        assert_eq!(ours[0].tracking_provider, provider);
 
-    woo.delete_tracking(&url, &creds, api, order, &added.tracking_id)
-        .await
-        .unwrap();
-    assert!(woo
-        .list_trackings(&url, &creds, api, order)
-        .await
-        .unwrap()
-        .is_empty());
-    woo.delete_tracking(&url, &creds, api, order, &added.tracking_id)
-        .await
-        .unwrap();
+        woo.delete_tracking(&url, &creds, api, order, &added.tracking_id)
+            .await
+            .unwrap();
+        assert!(woo
+            .list_trackings(&url, &creds, api, order)
+            .await
+            .unwrap()
+            .is_empty());
+        // Already gone (core's soft delete answers 400 with `"code": 404`): fine.
+        woo.delete_tracking(&url, &creds, api, order, &added.tracking_id)
+            .await
+            .unwrap_or_else(|e| panic!("{api:?}: {e}"));
+    }
 
     let note = woo
         .add_order_note(
@@ -1106,7 +1266,9 @@ async fn a_shipment_is_written_once_to_the_real_store() {
         .unwrap();
     assert_eq!(
         (done.state, done.method.as_deref()),
-        (ShipmentState::Written, Some("ast"))
+        (ShipmentState::Written, Some(real.tracking_method())),
+        "{:?}",
+        done.last_error
     );
     // Written again from a fresh record (as after a crash before the record was saved).
     let mut replay = shipment.clone();
@@ -1125,17 +1287,12 @@ async fn a_shipment_is_written_once_to_the_real_store() {
         again.store_tracking_id, done.store_tracking_id,
         "adopted, not added"
     );
-    let listed = real
-        .ok(
-            reqwest::Method::GET,
-            &format!("wc-shipment-tracking/v3/orders/{order}/shipment-trackings"),
-            None,
-        )
-        .await;
-    let list = listed.as_array().unwrap();
-    assert_eq!(list.len(), 1, "{listed}");
-    assert_eq!(list[0]["tracking_number"], "9400111899562537866361");
-    assert_eq!(list[0]["tracking_provider"], "USPS");
+    let list = real.tracking_entries(order).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].1, "9400111899562537866361");
+    // AST's own carrier name, or core's slug.
+    let usps = if real.fulfillments { "usps" } else { "USPS" };
+    assert_eq!(list[0].2, usps);
     real.remove_webhooks_to(&app.base).await;
 }
 
@@ -1195,8 +1352,6 @@ async fn tenant_shipments_reach_the_real_store() {
         }
     };
     let mails_before = real.mail_count();
-    let trackings_path = format!("wc-ast/v3/orders/{order}/shipment-trackings");
-    let ast_list = || real.ok(reqwest::Method::GET, &trackings_path, None);
     let order_status = || async {
         real.ok(reqwest::Method::GET, &format!("wc/v3/orders/{order}"), None)
             .await["status"]
@@ -1218,20 +1373,24 @@ async fn tenant_shipments_reach_the_real_store() {
     let one = settled("real-1").await;
     assert_eq!(
         (one["state"].as_str(), one["method"].as_str()),
-        (Some("written"), Some("ast")),
+        (Some("written"), Some(real.tracking_method())),
         "{one}"
     );
     assert_eq!(one["orderStatus"], "partial-shipped", "{one}");
-    let listed = ast_list().await;
-    let entries = listed.as_array().unwrap();
-    assert_eq!(entries.len(), 1, "{listed}");
-    assert_eq!(entries[0]["tracking_number"], "1Z999AA10123456784");
-    assert_eq!(
-        entries[0]["tracking_provider"], "UPS",
-        "AST's own carrier: {listed}"
-    );
-    assert_eq!(entries[0]["tracking_id"], one["storeTrackingId"]);
+    let entries = real.tracking_entries(order).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].1, "1Z999AA10123456784");
+    // AST's own carrier, or core's slug (what its email and orders list show).
+    let ups = if real.fulfillments { "ups" } else { "UPS" };
+    assert_eq!(entries[0].2, ups, "{entries:?}");
+    assert_eq!(one["storeTrackingId"], entries[0].0.as_str());
     assert_eq!(order_status().await, "partial-shipped");
+    if real.fulfillments {
+        assert_eq!(
+            real.fulfillment_status(order).await.as_deref(),
+            Some("partially_fulfilled")
+        );
+    }
 
     let second = post(
         json!({"shipmentId": "real-2", "trackingNumber": "JD014600003828491234",
@@ -1242,14 +1401,20 @@ async fn tenant_shipments_reach_the_real_store() {
     let two = settled("real-2").await;
     assert_eq!(two["orderStatus"], "completed", "{two}");
     assert_eq!(order_status().await, "completed");
-    let listed = ast_list().await;
-    let providers: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["tracking_provider"].as_str().unwrap())
-        .collect();
-    assert_eq!(providers, ["UPS", "DHL Express"], "{listed}");
+    let entries = real.tracking_entries(order).await;
+    let providers: Vec<&str> = entries.iter().map(|e| e.2.as_str()).collect();
+    let expected = if real.fulfillments {
+        ["ups", "dhl"]
+    } else {
+        ["UPS", "DHL Express"]
+    };
+    assert_eq!(providers, expected, "{entries:?}");
+    if real.fulfillments {
+        assert_eq!(
+            real.fulfillment_status(order).await.as_deref(),
+            Some("fulfilled")
+        );
+    }
 
     // The customer was emailed: the order completed (and AST's partial-shipped mail).
     let mails = real.mails_since(mails_before);
@@ -1262,30 +1427,40 @@ async fn tenant_shipments_reach_the_real_store() {
         to_customer.iter().any(|s| s.contains("complete")),
         "{mails:?}"
     );
-    // The completed-order email as WooCommerce renders it for this order carries both
-    // tracking numbers (AST adds them to it).
-    let html = real.wp_php(&format!(
-        "$m = WC()->mailer()->emails['WC_Email_Customer_Completed_Order']; \
+    if real.fulfillments {
+        // Core's own "has been fulfilled" email, once per shipment (the tenant asked to
+        // notify the customer): it names the carrier and carries the tracking link.
+        let fulfilled = to_customer
+            .iter()
+            .filter(|s| s.contains("fulfilled"))
+            .count();
+        assert_eq!(fulfilled, 2, "{mails:?}");
+    } else {
+        // The completed-order email as WooCommerce renders it for this order carries both
+        // tracking numbers (AST adds them to it).
+        let html = real.wp_php(&format!(
+            "$m = WC()->mailer()->emails['WC_Email_Customer_Completed_Order']; \
          $m->object = wc_get_order({order}); $m->recipient = 'anna@example.test'; \
          echo $m->get_content_html();"
-    ));
-    assert!(
-        html.contains("1Z999AA10123456784") && html.contains("JD014600003828491234"),
-        "{html}"
-    );
+        ));
+        assert!(
+            html.contains("1Z999AA10123456784") && html.contains("JD014600003828491234"),
+            "{html}"
+        );
+    }
 
     // Deleted: gone from the store's list, then from woolink's.
     let gone = app.delete(&format!("{path}/real-1"), Some(&key)).await;
     assert_eq!(gone.status, 202, "{}", gone.body);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let left = ast_list().await;
+        let left = real.tracking_entries(order).await;
         let mine = app.get(&path, Some(&key)).await.body;
-        if left.as_array().unwrap().len() == 1 && mine["shipments"].as_array().unwrap().len() == 1 {
-            assert_eq!(left[0]["tracking_number"], "JD014600003828491234");
+        if left.len() == 1 && mine["shipments"].as_array().unwrap().len() == 1 {
+            assert_eq!(left[0].1, "JD014600003828491234");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{left} {mine}");
+        assert!(std::time::Instant::now() < deadline, "{left:?} {mine}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     disconnect(real, app, &t.key).await;

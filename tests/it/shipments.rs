@@ -180,12 +180,15 @@ async fn partial_then_complete(backend: Backend, flavour: Flavour) {
             };
             assert_eq!(meta("_items"), Some(json!([{"item_id": 316, "qty": 1}])));
             assert_eq!(meta("_tracking_number"), Some(json!("1Z001")));
-            assert_eq!(meta("_shipping_provider"), Some(json!("ups")));
+            // Core's key: what its customer email and orders list show.
+            assert_eq!(meta("_shipment_provider"), Some(json!("ups")));
+            assert_eq!(meta("_shipping_provider"), None);
             assert_eq!(
                 meta("_tracking_url"),
                 Some(json!("https://ups.example/1Z001"))
             );
-            assert_eq!(f["notify_customer"], "true");
+            assert_eq!(f["notify_customer"], true);
+            assert_eq!(f["status"], "fulfilled");
             assert_eq!(
                 written["orderStatus"],
                 "unchanged: shipped in part; the store has no partial-shipped status"

@@ -470,9 +470,21 @@ async fn look_up(
     else {
         return Ok(None);
     };
-    if classify(&p) != Class::Sellable || p.is_variation() {
+    if classify(&p) != Class::Sellable {
         return Ok(None);
     }
+    // `/products?sku=` finds variations too (most apparel SKUs are variations): their
+    // document takes the parent's name, measures and SKU.
+    let parent = if p.is_variation() {
+        Some(
+            ports
+                .woo
+                .get_product(&link.store_url, creds, p.parent_id)
+                .await?,
+        )
+    } else {
+        None
+    };
     let units = ports
         .catalogue
         .get_catalogue_run(&link.store_id)
@@ -484,7 +496,7 @@ async fn look_up(
     if let Err(e) = upsert(
         &ports.recording(),
         link,
-        &ItemDocument::of(&p, None, &units),
+        &ItemDocument::of(&p, parent.as_ref(), &units),
         &p,
     )
     .await

@@ -11,6 +11,24 @@ use crate::error::{Error, Result};
 
 pub mod v2;
 
+/// Quantities as the tenant reads them: a whole number as a JSON integer (`2`, not `2.0`, so
+/// an integer field in Go, Rust or Java takes it), a fractional one (a decimal-quantity
+/// plugin's) as a number.
+pub(crate) fn whole_or_number<S: serde::Serializer>(
+    q: &f64,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    // Exact below 2^53; beyond that an f64 is not a count anyone ships.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if q.fract() == 0.0 && q.abs() < EXACT {
+        #[allow(clippy::cast_possible_truncation)]
+        let whole = *q as i64;
+        s.serialize_i64(whole)
+    } else {
+        s.serialize_f64(*q)
+    }
+}
+
 /// Lenient field parsers: WooCommerce and its plugins are loose with types.
 pub(crate) mod lenient {
     use super::*;
@@ -320,6 +338,7 @@ fn gmt(date: &Option<String>) -> Option<String> {
 pub struct Item {
     pub name: String,
     pub sku: Option<String>,
+    #[serde(serialize_with = "whole_or_number")]
     pub quantity: f64,
     /// Unit price.
     pub price: f64,
@@ -605,6 +624,18 @@ impl Document {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_quantities_are_integers_and_fractions_stay_numbers() {
+        #[derive(Serialize)]
+        struct Q(#[serde(serialize_with = "whole_or_number")] f64);
+        let text = |q: f64| serde_json::to_string(&Q(q)).unwrap();
+        assert_eq!(text(2.0), "2");
+        assert_eq!(text(0.0), "0");
+        assert_eq!(text(-1.0), "-1");
+        assert_eq!(text(0.5), "0.5");
+        assert_eq!(text(1e300), "1e+300");
+    }
 
     fn fixture(name: &str) -> String {
         std::fs::read_to_string(format!(

@@ -78,6 +78,7 @@ pub struct RefundItem {
     /// The order's line item it refunds (`_refunded_item_id`), when the store says.
     pub line_item_id: Option<u64>,
     /// Positive: how many were refunded.
+    #[serde(serialize_with = "super::whole_or_number")]
     pub quantity: f64,
     /// Positive, as a decimal string.
     pub amount: String,
@@ -174,6 +175,7 @@ pub struct Item {
     pub variation_id: Option<u64>,
     pub sku: Option<String>,
     pub name: String,
+    #[serde(serialize_with = "super::whole_or_number")]
     pub quantity: f64,
     pub unit_price: f64,
     pub subtotal: String,
@@ -642,7 +644,10 @@ mod tests {
         assert_eq!(shirt["productId"], 10);
         assert_eq!(shirt["variationId"], Value::Null);
         assert_eq!(shirt["sku"], "TSHIRT-001");
-        assert_eq!(shirt["quantity"], 2.0);
+        // A whole quantity is a JSON integer (`2`, never `2.0`): strict integer decoders
+        // (Go, serde, Jackson) take it.
+        assert!(shirt["quantity"].is_u64(), "{}", shirt["quantity"]);
+        assert_eq!(shirt["quantity"], 2);
         assert_eq!(shirt["unitPrice"], 19.99);
         assert_eq!(shirt["subtotal"], "39.98");
         assert_eq!(shirt["subtotalTax"], "0.00");
@@ -758,7 +763,7 @@ mod tests {
         assert_eq!(
             v["refunds"],
             json!([{"id": 47, "amount": "19.99", "reason": "Damaged in transit",
-                    "items": [{"lineItemId": 94, "quantity": 1.0, "amount": "19.99"}]}])
+                    "items": [{"lineItemId": 94, "quantity": 1, "amount": "19.99"}]}])
         );
         assert_eq!(v["totals"]["refunded"], "19.99");
         assert_eq!(v["customerNote"], "Leave at the locker");
@@ -887,7 +892,7 @@ mod tests {
         assert_eq!(
             v["refunds"],
             json!([{"id": 80, "amount": "10.00", "reason": "Gift card cancelled",
-                    "items": [{"lineItemId": 6, "quantity": 1.0, "amount": "10.00"}]},
+                    "items": [{"lineItemId": 6, "quantity": 1, "amount": "10.00"}]},
                    {"id": 81, "amount": "1.50", "reason": "", "items": []}])
         );
         assert_eq!(v["totals"]["refunded"], "11.50");

@@ -4,8 +4,10 @@
 
 use crate::woocommerce::TrackingApi;
 
-/// Common carriers: woolink's key (lowercase letters and digits), the fulfillments slug, and
-/// the names the plugins list them under, preferred first.
+/// Common carriers: woolink's key (lowercase letters and digits), the slug WooCommerce core's
+/// Order Fulfillments knows it by (its shipping providers' keys, as of 10.5: the customer
+/// email and the orders list show `_shipment_provider`, and core builds the tracking link for
+/// these), and the names the plugins list them under, preferred first.
 const KNOWN: &[(&str, &str, &[&str])] = &[
     ("ups", "ups", &["UPS"]),
     ("usps", "usps", &["USPS"]),
@@ -17,17 +19,40 @@ const KNOWN: &[(&str, &str, &[&str])] = &[
     ),
     ("dhlexpress", "dhl", &["DHL Express", "DHL"]),
     ("royalmail", "royal-mail", &["Royal Mail"]),
+    (
+        "parcelforce",
+        "parcelforce",
+        &["Parcelforce", "ParcelForce"],
+    ),
     ("australiapost", "australia-post", &["Australia Post"]),
     ("auspost", "australia-post", &["Australia Post"]),
     ("canadapost", "canada-post", &["Canada Post"]),
     ("dpd", "dpd", &["DPD", "DPD UK", "DPD.de"]),
     ("gls", "gls", &["GLS"]),
     ("postnl", "postnl", &["PostNL"]),
-    ("tnt", "tnt", &["TNT Express", "TNT"]),
-    ("colissimo", "colissimo", &["Colissimo"]),
-    ("evri", "evri", &["Evri", "Hermes"]),
-    ("hermes", "evri", &["Hermes", "Evri"]),
+    ("postnord", "postnord", &["PostNord"]),
+    ("colissimo", "la-poste-colissimo", &["Colissimo"]),
+    ("chronopost", "chronopost", &["Chronopost"]),
+    ("evri", "evri-hermes", &["Evri", "Hermes"]),
+    ("hermes", "evri-hermes", &["Hermes", "Evri"]),
     ("purolator", "purolator", &["Purolator"]),
+    ("inpost", "inpost", &["InPost"]),
+    ("pocztapolska", "poczta-polska", &["Poczta Polska"]),
+    ("correos", "correos", &["Correos"]),
+    ("seur", "seur", &["SEUR", "Seur"]),
+    ("deutschepost", "deutsche-post", &["Deutsche Post"]),
+    ("bpost", "bpost", &["bpost", "Bpost"]),
+    ("anpost", "an-post", &["An Post"]),
+    ("posteitaliane", "poste-italiane", &["Poste Italiane"]),
+    ("swisspost", "swiss-post", &["Swiss Post"]),
+    ("novaposhta", "nova-poshta", &["Nova Poshta"]),
+    ("zasilkovna", "zasilkovna", &["Zasilkovna", "Packeta"]),
+    ("packeta", "zasilkovna", &["Packeta", "Zasilkovna"]),
+    ("amazonlogistics", "amazon-logistics", &["Amazon Logistics"]),
+    ("newzealandpost", "new-zealand-post", &["New Zealand Post"]),
+    ("startrack", "startrack", &["StarTrack"]),
+    // Not one of core's providers: a custom one there.
+    ("tnt", "", &["TNT Express", "TNT"]),
 ];
 
 /// How a carrier goes to the store.
@@ -51,9 +76,15 @@ pub fn provider_for(carrier: &str, api: TrackingApi, known: &[String]) -> Provid
     let wanted = key(carrier);
     let entry = KNOWN.iter().find(|(k, _, _)| *k == wanted);
     match api {
-        TrackingApi::Fulfillments => Provider {
-            name: entry.map_or(carrier, |(_, slug, _)| slug).to_owned(),
-            custom: entry.is_none(),
+        TrackingApi::Fulfillments => match entry.filter(|(_, slug, _)| !slug.is_empty()) {
+            Some((_, slug, _)) => Provider {
+                name: (*slug).to_owned(),
+                custom: false,
+            },
+            None => Provider {
+                name: carrier.to_owned(),
+                custom: true,
+            },
         },
         TrackingApi::Ast | TrackingApi::ShipmentTracking => {
             let listed = |candidate: &str| known.iter().find(|n| key(n) == key(candidate));
@@ -128,10 +159,24 @@ mod tests {
 
     #[test]
     fn fulfillments_take_slugs() {
-        assert_eq!(
-            provider_for("Royal Mail", TrackingApi::Fulfillments, &[]).name,
-            "royal-mail"
-        );
+        // Core's own slugs (its providers' keys in 10.5), which its email and orders list show.
+        for (carrier, slug) in [
+            ("Royal Mail", "royal-mail"),
+            ("UPS", "ups"),
+            ("Evri", "evri-hermes"),
+            ("Colissimo", "la-poste-colissimo"),
+            ("InPost", "inpost"),
+        ] {
+            assert_eq!(
+                provider_for(carrier, TrackingApi::Fulfillments, &[]),
+                Provider {
+                    name: slug.into(),
+                    custom: false
+                },
+                "{carrier}"
+            );
+        }
+        assert!(provider_for("TNT", TrackingApi::Fulfillments, &[]).custom);
         assert_eq!(
             provider_for("Acme Parcel", TrackingApi::Fulfillments, &[]),
             Provider {

@@ -52,12 +52,18 @@ fn judged(e: &WooError) -> Outcome {
         WooError::AuthFailed => Outcome::Failed("the store refused the WooCommerce keys".into()),
         // A route that is gone is the plugin going away (learnt again next time); any other
         // 404 is the order gone.
-        WooError::Rejected { status: 404, code } if code != "rest_no_route" => {
+        WooError::Rejected {
+            status: 404, code, ..
+        } if code != "rest_no_route" => {
             Outcome::Failed(format!("the store no longer has the order ({code})"))
         }
-        WooError::Rejected { status, code } if *status != 404 && *status != 429 => Outcome::Failed(
-            format!("the store refused the tracking entry ({status} {code})"),
-        ),
+        WooError::Rejected {
+            status,
+            code,
+            message,
+        } if *status != 404 && *status != 429 => Outcome::Failed(format!(
+            "the store refused the tracking entry ({status} {code}: {message})"
+        )),
         other => Outcome::Retry(other.to_string()),
     }
 }
@@ -147,7 +153,7 @@ pub async fn write_shipment(
                 .await?;
             }
             Err(e) => {
-                if matches!(&e, WooError::Rejected { status: 404, code } if code == "rest_no_route")
+                if matches!(&e, WooError::Rejected { status: 404, code, .. } if code == "rest_no_route")
                 {
                     // The plugin went away (or came): learn the store again next attempt.
                     ports.profiles.forget(store);
@@ -251,7 +257,7 @@ async fn write(
     }
     let provider = provider_for(&s.carrier, api, &profile.providers);
     let date = s.shipped_at.map(|t| t.format("%Y-%m-%d").to_string());
-    let items: Vec<FulfillmentItem> = s
+    let mut items: Vec<FulfillmentItem> = s
         .items
         .iter()
         .filter_map(|i| {
@@ -261,6 +267,10 @@ async fn write(
             })
         })
         .collect();
+    if items.is_empty() && api == TrackingApi::Fulfillments {
+        // A whole-order shipment: core takes no fulfillment without items.
+        items = rest_of_order(ports, link, creds, s).await?;
+    }
     // Per item by SKU only when every item has one (else AST PRO would see part of it).
     let skus: Vec<(String, u32)> = s
         .items
@@ -288,6 +298,54 @@ async fn write(
         )
         .await?;
     Ok(added.tracking_id)
+}
+
+/// What a whole-order shipment carries: the order's shippable lines less what woolink's
+/// other shipments on the store carry (every line, if that leaves nothing: the tracking
+/// number still needs a fulfillment to live in).
+async fn rest_of_order(
+    ports: &Writing<'_>,
+    link: &Link,
+    creds: &WooCredentials,
+    s: &Shipment,
+) -> std::result::Result<Vec<FulfillmentItem>, WooError> {
+    let raw = ports
+        .woo
+        .get_order(&link.store_url, creds, s.order_id.get())
+        .await?;
+    let order = WooOrder::parse(&raw)
+        .map_err(|_| WooError::Unreachable("the order answer was not an order".into()))?;
+    let lines = shippable_lines(ports, link, creds, &order).await;
+    let others = ports
+        .shipments
+        .list_shipments(&s.store_id, s.order_id)
+        .await
+        .map_err(|e| WooError::Unreachable(format!("woolink's records: {e}")))?;
+    let shipped = |line: u64| -> u32 {
+        others
+            .iter()
+            .filter(|o| o.shipment_id != s.shipment_id && o.store_tracking_id.is_some())
+            .filter(|o| o.state != ShipmentState::Deleting)
+            .flat_map(|o| &o.items)
+            .filter(|i| i.line_item_id == Some(line))
+            .map(|i| i.quantity)
+            .sum()
+    };
+    let left: Vec<FulfillmentItem> = lines
+        .iter()
+        .filter_map(|&(item_id, qty)| {
+            let qty = qty.saturating_sub(shipped(item_id));
+            (qty > 0).then_some(FulfillmentItem { item_id, qty })
+        })
+        .collect();
+    Ok(if left.is_empty() {
+        lines
+            .into_iter()
+            .map(|(item_id, qty)| FulfillmentItem { item_id, qty })
+            .collect()
+    } else {
+        left
+    })
 }
 
 /// The store's id of the entry that carries this shipment, if the order has one (its tracking

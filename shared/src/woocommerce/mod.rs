@@ -77,8 +77,13 @@ pub enum WooError {
     Unreachable(String),
     /// 401/403: the keys are wrong or lack permission.
     AuthFailed,
-    /// Another 4xx with WooCommerce's error code.
-    Rejected { status: u16, code: String },
+    /// Another 4xx with WooCommerce's error code (a string, or the number some routes send:
+    /// core fulfillments answer `"code": 0` and `"code": 404`) and its message, both cut short.
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// The answer was larger than woolink reads from a store (it will not shrink on a retry).
     TooLarge { limit: usize },
     /// The store's address is one woolink may not call (checked before every call).
@@ -100,7 +105,17 @@ impl fmt::Display for WooError {
         match self {
             Self::Unreachable(why) => write!(f, "store unreachable: {why}"),
             Self::AuthFailed => f.write_str("store refused the API keys"),
-            Self::Rejected { status, code } => write!(f, "store answered {status} {code}"),
+            Self::Rejected {
+                status,
+                code,
+                message,
+            } => {
+                write!(f, "store answered {status} {code}")?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                Ok(())
+            }
             Self::TooLarge { limit } => write!(f, "store answered more than {limit} bytes"),
             Self::Refused(why) => write!(f, "store address refused: {why}"),
             Self::Busy { retry_after_secs } => {
@@ -119,8 +134,18 @@ struct Created {
 
 #[derive(Deserialize, Default)]
 struct RestError {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::order::lenient::string")]
     code: String,
+    #[serde(default, deserialize_with = "crate::order::lenient::string")]
+    message: String,
+}
+
+/// A store's text as woolink repeats it: printable characters only, at most `max`.
+fn plain(text: &str, max: usize) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() && !crate::domain::is_invisible(*c))
+        .take(max)
+        .collect()
 }
 
 /// Which orders a listing asks for (times in WooCommerce's ISO 8601, GMT).
@@ -249,7 +274,8 @@ impl WooClient {
                     .unwrap_or_default();
                 WooError::Rejected {
                     status,
-                    code: body.code.chars().take(64).collect(),
+                    code: plain(&body.code, 64),
+                    message: plain(&body.message, 200),
                 }
             }
             _ => WooError::Unreachable(format!("HTTP {status}")),

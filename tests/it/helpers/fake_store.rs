@@ -364,6 +364,32 @@ impl FakeStore {
                 "notes" => &st.notes,
                 _ => &st.trackings,
             };
+            if method == axum::http::Method::DELETE && resource == "fulfillments" {
+                // A soft delete: `date_deleted` set; a second delete of it is HTTP 400 with
+                // `"code": 404`.
+                let id = entry.unwrap_or_default().to_owned();
+                let mut all = kind.lock().expect("lock");
+                let found =
+                    all.entry(order).or_default().iter_mut().find(|e| {
+                        e["id"].as_u64() == id.parse().ok() && e["date_deleted"].is_null()
+                    });
+                return match found {
+                    Some(e) => {
+                        e["date_deleted"] = json!("2026-12-07 15:39:03");
+                        (
+                            StatusCode::OK,
+                            axum::Json(json!({"message": "Fulfillment deleted successfully."})),
+                        )
+                            .into_response()
+                    }
+                    None => (
+                        StatusCode::BAD_REQUEST,
+                        axum::Json(json!({"code": 404,
+                        "message": "Fulfillment not found.", "data": {"status": 400}})),
+                    )
+                        .into_response(),
+                };
+            }
             if method == axum::http::Method::DELETE {
                 let id = entry.unwrap_or_default().to_owned();
                 let mut all = kind.lock().expect("lock");
@@ -405,12 +431,29 @@ impl FakeStore {
                     };
                     return (StatusCode::OK, axum::Json(providers)).into_response();
                 }
-                let list = kind
+                if resource == "fulfillments" && entry == Some("lookup") {
+                    // Core's guess of the carrier and its tracking page (the recorded answer's
+                    // shape, for UPS numbers).
+                    let number = query_param(&q, "tracking_number").unwrap_or_default();
+                    let ups = format!("https://www.ups.com/track?tracknum={number}");
+                    let answer = if number.starts_with("1Z") {
+                        json!({"tracking_number": number, "shipping_provider": "ups", "tracking_url": ups,
+                            "possibilities": {"ups": {"url": ups, "ambiguity_score": 95}}})
+                    } else {
+                        json!({"tracking_number": number, "shipping_provider": "", "tracking_url": "",
+                            "possibilities": []})
+                    };
+                    return (StatusCode::OK, axum::Json(answer)).into_response();
+                }
+                let list: Vec<Value> = kind
                     .lock()
                     .expect("lock")
                     .get(&order)
                     .cloned()
-                    .unwrap_or_default();
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|e| e.get("date_deleted").is_none_or(Value::is_null))
+                    .collect();
                 return (StatusCode::OK, axum::Json(Value::Array(list))).into_response();
             }
             if !writes {
@@ -427,29 +470,64 @@ impl FakeStore {
             let id = st.next_id.fetch_add(1, Ordering::Relaxed);
             let created = match resource {
                 "fulfillments" => {
-                    let meta: Vec<Value> = body["meta_data"]
-                        .as_array()
+                    // As core's REST API answered in the reference recordings
+                    // (`recorded/wc10.5-*/04-fulfillments/`).
+                    let Some(sent) = body["meta_data"].as_array() else {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            axum::Json(json!({"code": "rest_missing_callback_param",
+                            "message": "Missing parameter(s): meta_data",
+                            "data": {"status": 400, "params": ["meta_data"]}})),
+                        )
+                            .into_response();
+                    };
+                    // Entries without `"id"` are dropped without a word.
+                    let mut meta: Vec<Value> = sent
+                        .iter()
+                        .filter(|e| e.get("id").is_some())
                         .cloned()
-                        .unwrap_or_default()
-                        .into_iter()
                         .enumerate()
                         .map(|(i, mut e)| {
                             e["id"] = json!(id * 100 + i as u64);
                             e
                         })
                         .collect();
-                    if !meta.iter().any(|e| e["key"] == "_tracking_number") {
+                    let items = meta
+                        .iter()
+                        .find(|e| e["key"] == "_items")
+                        .and_then(|e| e["value"].as_array().cloned())
+                        .unwrap_or_default();
+                    if items.is_empty() {
                         return (
                             StatusCode::BAD_REQUEST,
-                            axum::Json(json!({"code": "woocommerce_rest_tracking_number_missing",
-                            "message": "Tracking number is required.", "data": {"status": 400}})),
+                            axum::Json(json!({"code": 0,
+                            "message": "The fulfillment should contain at least one item.",
+                            "data": {"status": 400}})),
                         )
                             .into_response();
                     }
+                    if items.iter().any(|i| i["qty"].as_u64().unwrap_or(0) == 0) {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            axum::Json(json!({"code": 0,
+                            "message": "Invalid item.", "data": {"status": 400}})),
+                        )
+                            .into_response();
+                    }
+                    let fulfilled = body["status"] == "fulfilled";
+                    if fulfilled {
+                        meta.push(
+                            json!({"key": "_date_fulfilled", "value": "2026-12-07 15:38:59",
+                            "id": id * 100 + 99}),
+                        );
+                    }
+                    let notify = body["notify_customer"].as_bool().or_else(|| {
+                        query_param(&q, "notify_customer").map(|v| v == "true" || v == "1")
+                    });
                     json!({"id": id, "entity_type": "WC_Order", "entity_id": order.to_string(),
-                        "status": body["status"], "is_fulfilled": body["is_fulfilled"],
-                        "notify_customer": query_param(&q, "notify_customer"),
-                        "date_deleted": null, "meta_data": meta})
+                        "status": if fulfilled { "fulfilled" } else { "unfulfilled" },
+                        "is_fulfilled": fulfilled, "date_updated": "2026-12-07 15:38:59",
+                        "notify_customer": notify, "date_deleted": null, "meta_data": meta})
                 }
                 "notes" => {
                     json!({"id": id, "note": body["note"], "customer_note": body["customer_note"]})
@@ -1181,6 +1259,7 @@ impl FakeStore {
 
     /// Order `order`'s core fulfillments.
     #[allow(dead_code)]
+    /// (Those deleted, which core keeps with `date_deleted`, are left out.)
     pub fn fulfillments(&self, order: u64) -> Vec<Value> {
         self.fulfillments
             .lock()
@@ -1188,6 +1267,9 @@ impl FakeStore {
             .get(&order)
             .cloned()
             .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["date_deleted"].is_null())
+            .collect()
     }
 
     /// Order `order`'s status as the store has it now.
