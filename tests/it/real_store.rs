@@ -225,14 +225,9 @@ impl RealStore {
                 .iter()
                 .map(|f| {
                     let meta = |k: &str| {
-                        f["meta_data"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .find(|m| m["key"] == k)
-                            .and_then(|m| m["value"].as_str())
+                        meta_value(f, k)
+                            .and_then(|v| v.as_str().map(str::to_owned))
                             .unwrap_or_default()
-                            .to_owned()
                     };
                     (
                         f["id"].to_string(),
@@ -268,12 +263,7 @@ impl RealStore {
         let o = self
             .ok(reqwest::Method::GET, &format!("wc/v3/orders/{order}"), None)
             .await;
-        o["meta_data"]
-            .as_array()?
-            .iter()
-            .find(|m| m["key"] == "_fulfillment_status")
-            .and_then(|m| m["value"].as_str())
-            .map(str::to_owned)
+        meta_value(&o, "_fulfillment_status").and_then(|v| v.as_str().map(str::to_owned))
     }
 
     /// The emails the store sent (the stack logs each: to, subject, size) since line `from`.
@@ -1184,14 +1174,7 @@ async fn tracking_numbers_are_written_through_each_api_of_the_real_store() {
             .unwrap_or_else(|| panic!("{api:?}: {listed}"))
             .clone();
         if api == TrackingApi::Fulfillments {
-            let meta = |k: &str| {
-                entry["meta_data"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|m| m["key"] == k)
-                    .map(|m| m["value"].clone())
-            };
+            let meta = |k: &str| meta_value(&entry, k);
             // What core's customer email and orders list show, and the link core knows.
             assert_eq!(meta("_shipment_provider"), Some(json!("ups")), "{entry}");
             assert_eq!(
@@ -1207,16 +1190,10 @@ async fn tracking_numbers_are_written_through_each_api_of_the_real_store() {
             );
             assert_eq!(entry["status"], "fulfilled");
             // The order is partly fulfilled (core saves it with `_fulfillment_status`).
-            let o = real
-                .ok(reqwest::Method::GET, &format!("wc/v3/orders/{order}"), None)
-                .await;
-            let status = o["meta_data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["key"] == "_fulfillment_status")
-                .map(|m| m["value"].clone());
-            assert_eq!(status, Some(json!("partially_fulfilled")), "{o}");
+            assert_eq!(
+                real.fulfillment_status(order).await.as_deref(),
+                Some("partially_fulfilled")
+            );
         }
         let ours = woo.list_trackings(&url, &creds, api, order).await.unwrap();
         assert_eq!(ours.len(), 1, "{ours:?}");

@@ -170,14 +170,7 @@ async fn partial_then_complete(backend: Backend, flavour: Flavour) {
         Flavour::Fulfillments => {
             let f = &entries[0];
             assert_eq!(written["storeTrackingId"], f["id"].to_string());
-            let meta = |k: &str| {
-                f["meta_data"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|m| m["key"] == k)
-                    .map(|m| m["value"].clone())
-            };
+            let meta = |k: &str| meta_value(f, k);
             assert_eq!(meta("_items"), Some(json!([{"item_id": 316, "qty": 1}])));
             assert_eq!(meta("_tracking_number"), Some(json!("1Z001")));
             // Core's key: what its customer email and orders list show.

@@ -64,6 +64,22 @@ pub struct Provider {
     pub custom: bool,
 }
 
+impl Provider {
+    fn known(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            custom: false,
+        }
+    }
+
+    fn custom(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            custom: true,
+        }
+    }
+}
+
 fn key(name: &str) -> String {
     name.chars()
         .filter(char::is_ascii_alphanumeric)
@@ -77,14 +93,8 @@ pub fn provider_for(carrier: &str, api: TrackingApi, known: &[String]) -> Provid
     let entry = KNOWN.iter().find(|(k, _, _)| *k == wanted);
     match api {
         TrackingApi::Fulfillments => match entry.filter(|(_, slug, _)| !slug.is_empty()) {
-            Some((_, slug, _)) => Provider {
-                name: (*slug).to_owned(),
-                custom: false,
-            },
-            None => Provider {
-                name: carrier.to_owned(),
-                custom: true,
-            },
+            Some((_, slug, _)) => Provider::known(slug),
+            None => Provider::custom(carrier),
         },
         TrackingApi::Ast | TrackingApi::ShipmentTracking => {
             let listed = |candidate: &str| known.iter().find(|n| key(n) == key(candidate));
@@ -94,21 +104,9 @@ pub fn provider_for(carrier: &str, api: TrackingApi, known: &[String]) -> Provid
                     .flat_map(|(_, _, names)| names.iter())
                     .find_map(|n| listed(n))
             });
-            match found {
-                Some(name) => Provider {
-                    name: name.clone(),
-                    custom: false,
-                },
-                None => Provider {
-                    name: carrier.to_owned(),
-                    custom: true,
-                },
-            }
+            found.map_or_else(|| Provider::custom(carrier), |name| Provider::known(name))
         }
-        TrackingApi::OrderNote => Provider {
-            name: carrier.to_owned(),
-            custom: false,
-        },
+        TrackingApi::OrderNote => Provider::known(carrier),
     }
 }
 

@@ -60,8 +60,15 @@ pub fn next_status(
 
 /// Whether every shippable line item has shipped in full.
 fn fully_shipped(lines: &[(u64, u32)], shipped: &[&Shipment]) -> bool {
+    left_to_ship(lines, shipped).is_empty()
+}
+
+/// What of `lines` (id, quantity ordered) the shipments on the store (`shipped`) do not carry:
+/// (id, quantity left), in the order's own order; nothing once one of them ships the whole
+/// order (it has no items).
+pub fn left_to_ship(lines: &[(u64, u32)], shipped: &[&Shipment]) -> Vec<(u64, u32)> {
     if shipped.iter().any(|s| s.items.is_empty()) {
-        return true;
+        return Vec::new();
     }
     let mut sent: HashMap<u64, u64> = HashMap::new();
     for item in shipped.iter().flat_map(|s| &s.items) {
@@ -71,7 +78,11 @@ fn fully_shipped(lines: &[(u64, u32)], shipped: &[&Shipment]) -> bool {
     }
     lines
         .iter()
-        .all(|(line, qty)| sent.get(line).copied().unwrap_or(0) >= u64::from(*qty))
+        .filter_map(|&(line, qty)| {
+            let left = u64::from(qty).saturating_sub(sent.get(&line).copied().unwrap_or(0));
+            (left > 0).then(|| (line, u32::try_from(left).unwrap_or(qty)))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -101,6 +112,24 @@ mod tests {
     }
 
     const LINES: [(u64, u32); 2] = [(1, 2), (2, 1)];
+
+    #[test]
+    fn what_is_left_to_ship() {
+        assert_eq!(left_to_ship(&LINES, &[]), LINES.to_vec());
+        let first = shipment(&[(1, 1)]);
+        assert_eq!(left_to_ship(&LINES, &[&first]), vec![(1, 1), (2, 1)]);
+        let rest = shipment(&[(1, 1), (2, 1)]);
+        assert_eq!(left_to_ship(&LINES, &[&first, &rest]), vec![]);
+        // More than ordered (a line edited down since) leaves nothing, never a negative.
+        let over = shipment(&[(1, 5)]);
+        assert_eq!(left_to_ship(&LINES, &[&over]), vec![(2, 1)]);
+        // A line the order no longer has is not "left".
+        let gone = shipment(&[(9, 1)]);
+        assert_eq!(left_to_ship(&LINES, &[&gone]), LINES.to_vec());
+        // A whole-order shipment leaves nothing.
+        let whole = shipment(&[]);
+        assert_eq!(left_to_ship(&LINES, &[&whole]), vec![]);
+    }
 
     #[test]
     fn part_then_the_rest_completes() {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::carriers::provider_for;
-use super::status::{next_status, StatusMove, PARTIAL_SHIPPED};
+use super::status::{left_to_ship, next_status, StatusMove, PARTIAL_SHIPPED};
 use super::{note_marker, note_text};
 use crate::cache::TtlCache;
 use crate::crypto::SecretBox;
@@ -300,15 +300,32 @@ async fn write(
     Ok(added.tracking_id)
 }
 
-/// What a whole-order shipment carries: the order's shippable lines less what woolink's
-/// other shipments on the store carry (every line, if that leaves nothing: the tracking
-/// number still needs a fulfillment to live in).
+/// What a whole-order shipment carries: what is left to ship of the order (every shippable
+/// line, if nothing is left: the tracking number still needs a fulfillment to live in).
 async fn rest_of_order(
     ports: &Writing<'_>,
     link: &Link,
     creds: &WooCredentials,
     s: &Shipment,
 ) -> std::result::Result<Vec<FulfillmentItem>, WooError> {
+    let (_, lines, all) = order_and_shipments(ports, link, creds, s).await?;
+    // This one is not on the store yet (it has no store id), so it is not among them.
+    let left = left_to_ship(&lines, &on_store(&all));
+    let carried = if left.is_empty() { lines } else { left };
+    Ok(carried
+        .into_iter()
+        .map(|(item_id, qty)| FulfillmentItem { item_id, qty })
+        .collect())
+}
+
+/// The order as the store has it now, its shippable lines (id, quantity) and woolink's
+/// shipments of it.
+async fn order_and_shipments(
+    ports: &Writing<'_>,
+    link: &Link,
+    creds: &WooCredentials,
+    s: &Shipment,
+) -> std::result::Result<(WooOrder, Vec<(u64, u32)>, Vec<Shipment>), WooError> {
     let raw = ports
         .woo
         .get_order(&link.store_url, creds, s.order_id.get())
@@ -316,36 +333,19 @@ async fn rest_of_order(
     let order = WooOrder::parse(&raw)
         .map_err(|_| WooError::Unreachable("the order answer was not an order".into()))?;
     let lines = shippable_lines(ports, link, creds, &order).await;
-    let others = ports
+    let all = ports
         .shipments
         .list_shipments(&s.store_id, s.order_id)
         .await
         .map_err(|e| WooError::Unreachable(format!("woolink's records: {e}")))?;
-    let shipped = |line: u64| -> u32 {
-        others
-            .iter()
-            .filter(|o| o.shipment_id != s.shipment_id && o.store_tracking_id.is_some())
-            .filter(|o| o.state != ShipmentState::Deleting)
-            .flat_map(|o| &o.items)
-            .filter(|i| i.line_item_id == Some(line))
-            .map(|i| i.quantity)
-            .sum()
-    };
-    let left: Vec<FulfillmentItem> = lines
-        .iter()
-        .filter_map(|&(item_id, qty)| {
-            let qty = qty.saturating_sub(shipped(item_id));
-            (qty > 0).then_some(FulfillmentItem { item_id, qty })
-        })
-        .collect();
-    Ok(if left.is_empty() {
-        lines
-            .into_iter()
-            .map(|(item_id, qty)| FulfillmentItem { item_id, qty })
-            .collect()
-    } else {
-        left
-    })
+    Ok((order, lines, all))
+}
+
+/// The shipments whose entry is on the store (written, and not being deleted).
+fn on_store(all: &[Shipment]) -> Vec<&Shipment> {
+    all.iter()
+        .filter(|x| x.state != ShipmentState::Deleting && x.store_tracking_id.is_some())
+        .collect()
 }
 
 /// The store's id of the entry that carries this shipment, if the order has one (its tracking
@@ -386,28 +386,13 @@ async fn move_status(
         return Ok("unchanged: complete: never".into());
     }
     let decide = || async {
-        let raw = ports
-            .woo
-            .get_order(&link.store_url, creds, s.order_id.get())
-            .await?;
-        let order = WooOrder::parse(&raw)
-            .map_err(|_| WooError::Unreachable("the order answer was not an order".into()))?;
-        let lines = shippable_lines(ports, link, creds, &order).await;
-        let all = ports
-            .shipments
-            .list_shipments(&s.store_id, s.order_id)
-            .await
-            .map_err(|e| WooError::Unreachable(format!("woolink's records: {e}")))?;
-        let on_store: Vec<&Shipment> = all
-            .iter()
-            .filter(|x| x.state != ShipmentState::Deleting && x.store_tracking_id.is_some())
-            .collect();
+        let (order, lines, all) = order_and_shipments(ports, link, creds, s).await?;
         let has_partial = profile.statuses.iter().any(|st| st == PARTIAL_SHIPPED);
         Ok::<_, WooError>(next_status(
             s.complete,
             &order.status,
             &lines,
-            &on_store,
+            &on_store(&all),
             has_partial,
         ))
     };

@@ -672,3 +672,20 @@ pub fn refund_items(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stores_text_is_repeated_plain_and_short() {
+        assert_eq!(plain("Invalid item.", 200), "Invalid item.");
+        // Controls, bidi overrides, zero-width and line separators go; the rest is cut.
+        assert_eq!(
+            plain("a\u{202E}b\u{200B}c\nd\u{2028}e\u{FEFF}", 200),
+            "abcde"
+        );
+        assert_eq!(plain("żółw ✓ 1Z", 200), "żółw ✓ 1Z");
+        assert_eq!(plain(&"x".repeat(300), 64).len(), 64);
+    }
+}

@@ -160,9 +160,10 @@ fn fulfillment_body(tracking: &NewTracking<'_>, link: Option<&str>) -> Value {
         .into_iter()
         .map(|(key, value)| json!({"id": 0, "key": key, "value": value}))
         .collect();
+    // Core derives `is_fulfilled` from the status (recorded: a `fulfilled` create answers
+    // `"is_fulfilled": true`), so it is not sent.
     json!({
         "status": "fulfilled",
-        "is_fulfilled": true,
         "notify_customer": tracking.notify_customer,
         "meta_data": meta,
     })

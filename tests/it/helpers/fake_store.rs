@@ -521,9 +521,7 @@ impl FakeStore {
                             "id": id * 100 + 99}),
                         );
                     }
-                    let notify = body["notify_customer"].as_bool().or_else(|| {
-                        query_param(&q, "notify_customer").map(|v| v == "true" || v == "1")
-                    });
+                    let notify = body["notify_customer"].as_bool();
                     json!({"id": id, "entity_type": "WC_Order", "entity_id": order.to_string(),
                         "status": if fulfilled { "fulfilled" } else { "unfulfilled" },
                         "is_fulfilled": fulfilled, "date_updated": "2026-12-07 15:38:59",

@@ -39,3 +39,13 @@ pub use fake_store::*;
 pub use fake_tenant::*;
 pub use scenarios::*;
 pub use wait::*;
+
+/// The value of meta entry `key` of a WooCommerce object (an order, a fulfillment: its
+/// `meta_data` of `{id, key, value}`), if it has one.
+pub fn meta_value(entity: &serde_json::Value, key: &str) -> Option<serde_json::Value> {
+    entity["meta_data"]
+        .as_array()?
+        .iter()
+        .find(|m| m["key"] == key)
+        .map(|m| m["value"].clone())
+}
