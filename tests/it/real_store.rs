@@ -1474,6 +1474,101 @@ async fn tenant_shipments_reach_the_real_store() {
     disconnect(real, app, &t.key).await;
 }
 
+/// The tenant's stock snapshot for st_a1 (`PUT /v1/tenant/stores/st_a1/inventory`), waited
+/// for: the finished job.
+async fn push_inventory(
+    app: &TestApp,
+    key: &str,
+    snapshot: chrono::DateTime<chrono::Utc>,
+    items: Value,
+) -> Value {
+    let pushed = Answer::from(
+        app.http
+            .put(app.url("/v1/tenant/stores/st_a1/inventory"))
+            .bearer_auth(key)
+            .json(&json!({"snapshotAt": snapshot.to_rfc3339(), "items": items}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(pushed.status, 202, "{}", pushed.body);
+    let id = pushed.body["job"]["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = app
+            .get(
+                &format!("/v1/tenant/stores/st_a1/inventory/jobs/{id}"),
+                Some(key),
+            )
+            .await
+            .body;
+        if job["job"]["state"] != "running" {
+            return job;
+        }
+        assert!(std::time::Instant::now() < deadline, "{job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 33: a variation's SKU (most apparel shops sell variations) is written on the first
+/// push, with no catalogue import before it: the store's `/products?sku=` finds the
+/// variation, woolink records it with its parent and writes through the variations batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_variations_stock_is_written_on_the_first_push_without_an_import() {
+    use woolink::domain::{Scope, TenantCode};
+
+    let t = take_turn(Backend::Memory).await;
+    let (real, app, tenant) = (&t.real, &t.app, &t.tenant);
+    let key = format!("wlt_{}", "a7".repeat(20));
+    woolink::admin::put_fixed_tenant_key(
+        &app.services.admin(),
+        &TenantCode::parse("ACME").unwrap(),
+        &key,
+        &[Scope::StoresRead, Scope::InventoryWrite],
+    )
+    .await
+    .unwrap();
+    let large = real
+        .ok(
+            reqwest::Method::GET,
+            &format!("wc/v3/products/{}/variations", real.hoodie),
+            None,
+        )
+        .await;
+    let large = large
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["sku"] == "HOODIE-L")
+        .expect("HOODIE-L")
+        .clone();
+    let path = format!("wc/v3/products/{}/variations/{}", real.hoodie, large["id"]);
+    // A number the store does not have yet (the store is shared by every run of the suite).
+    let target = large["stock_quantity"].as_i64().unwrap_or(0).max(0) + 4;
+    let done = push_inventory(
+        app,
+        &key,
+        chrono::Utc::now() - chrono::Duration::minutes(1),
+        json!([{"sku": "HOODIE-L", "available": target}]),
+    )
+    .await;
+    assert_eq!(done["job"]["counts"], json!({"updated": 1}), "{done}");
+    assert_eq!(done["results"][0]["result"], "updated", "{done}");
+    let now = real.ok(reqwest::Method::GET, &path, None).await;
+    assert_eq!(now["stock_quantity"].as_i64(), Some(target), "{now}");
+    // Recorded as the variation it is, and the tenant told so.
+    let told = tenant
+        .accepted()
+        .iter()
+        .map(TenantCall::json)
+        .find(|e| e["data"]["sku"] == "HOODIE-L")
+        .unwrap_or_else(|| panic!("{:?}", tenant.accepted().len()));
+    assert_eq!(told["data"]["parentSku"], "HOODIE", "{told}");
+    assert_eq!(told["data"]["type"], "variation", "{told}");
+    disconnect(real, app, &t.key).await;
+}
+
 /// Issue 17 against the real store: its products and variations import with their SKUs,
 /// weights and types; an inventory push changes the real stock of a simple product and of a
 /// variation through WooCommerce's batch endpoints; a stock edit made in the store reaches the
@@ -1556,35 +1651,7 @@ async fn catalogue_and_stock_with_the_real_store() {
     assert!(!upserted("MUG-001").is_empty() && !upserted("HOODIE-L").is_empty());
 
     let key = key.as_str();
-    let push = |snapshot: chrono::DateTime<chrono::Utc>, items: Value| async move {
-        let pushed = Answer::from(
-            app.http
-                .put(app.url("/v1/tenant/stores/st_a1/inventory"))
-                .bearer_auth(key)
-                .json(&json!({"snapshotAt": snapshot.to_rfc3339(), "items": items}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(pushed.status, 202, "{}", pushed.body);
-        let id = pushed.body["job"]["id"].as_str().unwrap().to_owned();
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let job = app
-                .get(
-                    &format!("/v1/tenant/stores/st_a1/inventory/jobs/{id}"),
-                    Some(key),
-                )
-                .await
-                .body;
-            if job["job"]["state"] != "running" {
-                return job;
-            }
-            assert!(std::time::Instant::now() < deadline, "{job}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    let push = |snapshot, items| push_inventory(app, key, snapshot, items);
     let now = chrono::Utc::now();
     let stock_of = |path: String| async move {
         real.ok(reqwest::Method::GET, &path, None).await["stock_quantity"].as_i64()
