@@ -282,6 +282,51 @@ both_backends!(
     through_order_notes
 );
 
+/// Core's lookup of a carrier's tracking page is only a nicety: a store that answers it with
+/// a script URL, or with a 500, still gets its fulfillment, without a link. A whole-order
+/// shipment (no items) carries every line of the order, as core takes no fulfillment without.
+async fn a_hostile_or_failing_lookup_leaves_only_the_link_out(backend: Backend) {
+    let script = "javascript:alert(1)";
+    for answer in [
+        (
+            200,
+            json!({"tracking_number": "1Z9", "shipping_provider": "ups", "tracking_url": script,
+                   "possibilities": {"ups": {"url": script, "ambiguity_score": 95}}}),
+        ),
+        (500, json!({"code": "internal_server_error"})),
+    ] {
+        let s = setup(backend, Flavour::Fulfillments).await;
+        s.store.misbehave(Misbehaviour {
+            fulfillments: true,
+            lookup: Some(answer.clone()),
+            ..Misbehaviour::default()
+        });
+        let posted = s
+            .post(
+                json!({"shipmentId": "sh-l", "trackingNumber": "1Z9", "carrier": "UPS",
+                         "complete": "never"}),
+            )
+            .await;
+        assert_eq!(posted.status, 202, "{}", posted.body);
+        let written = s.settled("sh-l").await;
+        assert_eq!(written["state"], "written", "{answer:?}: {written}");
+        let entries = s.store.fulfillments(ORDER);
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        let f = &entries[0];
+        assert_eq!(meta_value(f, "_tracking_url"), None, "{answer:?}: {f}");
+        assert_eq!(meta_value(f, "_shipment_provider"), Some(json!("ups")));
+        let lines: Vec<Value> = order(ORDER, "processing", "2026-11-30T10:00:00")["line_items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| json!({"item_id": l["id"], "qty": l["quantity"]}))
+            .collect();
+        assert_eq!(meta_value(f, "_items"), Some(Value::Array(lines)), "{f}");
+    }
+}
+
+both_backends!(a_hostile_or_failing_lookup_leaves_only_the_link_out);
+
 /// The shipment id is the tenant's idempotency key: the same body again is 200 with the same
 /// shipment, another body 409 `shipment_conflict`; eight identical posts at once make one
 /// shipment and one store entry.

@@ -42,6 +42,8 @@ pub struct Misbehaviour {
     /// Adding a tracking number, fulfillment or note does not answer in time (the client
     /// times out; the store writes nothing).
     pub tracking_hangs: bool,
+    /// Core's tracking lookup (`…/fulfillments/lookup`) answers this status and body.
+    pub lookup: Option<(u16, Value)>,
     /// Every answer takes this long (a slow host: shared hosting under load).
     pub latency: Option<std::time::Duration>,
     /// WordPress with plain permalinks: `/wp-json/` is a 404, the REST API answers only at
@@ -434,6 +436,10 @@ impl FakeStore {
                 if resource == "fulfillments" && entry == Some("lookup") {
                     // Core's guess of the carrier and its tracking page (the recorded answer's
                     // shape, for UPS numbers).
+                    if let Some((status, body)) = m.lookup.clone() {
+                        let status = StatusCode::from_u16(status).expect("a status");
+                        return (status, axum::Json(body)).into_response();
+                    }
                     let number = query_param(&q, "tracking_number").unwrap_or_default();
                     let ups = format!("https://www.ups.com/track?tracknum={number}");
                     let answer = if number.starts_with("1Z") {
