@@ -553,6 +553,17 @@ impl fmt::Display for Scope {
     }
 }
 
+/// A web page's address as woolink passes it on (a carrier's tracking page): an http(s) URL
+/// with a host, at most 2,048 characters.
+pub fn web_url(raw: &str) -> Option<url::Url> {
+    if raw.len() > 2048 {
+        return None;
+    }
+    url::Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}
+
 /// Characters that print as nothing or reorder what follows (zero-width, bidi controls,
 /// line and paragraph separators, the byte-order mark): never repeated from a peer's text.
 pub fn is_invisible(c: char) -> bool {

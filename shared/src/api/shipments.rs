@@ -98,11 +98,7 @@ fn request_of(body: ShipmentBody) -> Result<ShipmentRequest> {
     let tracking_url = match body.tracking_url {
         None => None,
         Some(raw) => {
-            let ok = raw.len() <= 2048
-                && url::Url::parse(&raw).is_ok_and(|u| {
-                    matches!(u.scheme(), "http" | "https") && u.host_str().is_some()
-                });
-            if !ok {
+            if crate::domain::web_url(&raw).is_none() {
                 return Err(Error::invalid_request(
                     "trackingUrl must be an http(s) URL of at most 2048 characters",
                 ));

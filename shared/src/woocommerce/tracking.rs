@@ -177,9 +177,10 @@ fn lookup_link(answer: &Value, slug: &str) -> Option<String> {
     } else {
         &answer["possibilities"][slug]["url"]
     };
+    // As a tenant's link is checked; passed on parsed (quotes and markup escaped).
     url.as_str()
-        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-        .map(str::to_owned)
+        .and_then(crate::domain::web_url)
+        .map(String::from)
 }
 
 /// Keeps only what may go into a URL path segment (ids the store made).
@@ -676,6 +677,16 @@ mod tests {
                 "ups"
             ),
             None
+        );
+        // Passed on as parsed: the quote and the markup escaped.
+        assert_eq!(
+            lookup_link(
+                &json!({"tracking_url": "https://t.example/x\"><img src=x>",
+                        "shipping_provider": "ups"}),
+                "ups"
+            )
+            .as_deref(),
+            Some("https://t.example/x%22%3E%3Cimg%20src=x%3E")
         );
     }
 
