@@ -69,7 +69,7 @@ async fn a_backfill_sends_each_in_scope_order_once_and_resumes(backend: Backend)
     assert_eq!((last.queued, last.matched), (350, 350));
     assert_eq!(store.pages_read(), [1, 2, 3, 4], "no page read twice");
 
-    drained_within(&app, std::time::Duration::from_secs(90)).await;
+    drained_within(&app, 2 * PATIENCE).await;
     eventually("350 orders at the tenant", || {
         tenant.accepted().len() >= 350
     })
@@ -157,7 +157,7 @@ async fn a_backfill_survives_deletions_and_stops_on_refused_keys(backend: Backen
     assert_eq!(last.state, BackfillState::Done, "{last:?}");
     assert_eq!(last.queued, 500, "every order sent once: {last:?}");
     // 500 orders on moto while the rest of the suite runs: more than the usual 20 s.
-    drained_within(&app, std::time::Duration::from_secs(90)).await;
+    drained_within(&app, 2 * PATIENCE).await;
     eventually("500 orders at the tenant", || {
         tenant.accepted().len() >= 500
     })

@@ -350,7 +350,9 @@ async fn a_straggler_goes_on_in_the_slow_lane(backend: Backend) {
         key,
         acme,
         beta,
-    } = lingering(backend, Duration::from_millis(400), |_| {}).await;
+        // Well past what the rest of the batch takes on a loaded machine (moto included), and
+        // short of `slow_after` (5 s): only the linger rule cuts it.
+    } = lingering(backend, Duration::from_millis(3_000), |_| {}).await;
     // One of ACME's among BETA's: it holds the batch alone, is cut short, goes on in the lane.
     send_to(&app, "st_a1", &acme, 4).await;
     for id in 100..=104 {

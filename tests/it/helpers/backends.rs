@@ -71,9 +71,16 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 pub async fn moto_sdk_config() -> aws_config::SdkConfig {
+    // moto is one Python process on the test machine: on a loaded 2-core machine it can take
+    // seconds to accept a connection, past the SDK's default 3.1 s connect timeout (after
+    // which a counter's ADD is given up and only logged). The tests wait for it instead.
+    let patient = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .build();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto_endpoint())
         .region(aws_config::Region::new("us-east-1"))
+        .timeout_config(patient)
         .test_credentials()
         .load()
         .await
